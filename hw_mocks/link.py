@@ -1,0 +1,240 @@
+"""Byte links a simulated device is reached over: the device side of a pty, or a TCP port.
+
+A client opens the pty's stable symlink (or ``socket://127.0.0.1:PORT``) exactly as it opens a
+real device, so the production driver and its pyserial URL handling are what get exercised.
+
+Also: :class:`WirePacer`, which releases bytes no faster than a serial line at a given baud
+rate would carry them, and :class:`DeviceThread`, the start/stop lifecycle every mock shares.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import select
+import socket
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+
+class LinkClosed(Exception):
+    """The peer went away (TCP) or the link was closed locally."""
+
+
+class PtyLink:
+    """The device side (master) of a pseudo-terminal; clients open :attr:`path`.
+
+    The slave end stays open here as well, so the master never reads EIO while no client has
+    the port open, and bytes a client writes are never lost between two opens.
+    """
+
+    def __init__(self, link: str | os.PathLike[str] | None = None) -> None:
+        self.master, self._slave = pty.openpty()
+        tty.setraw(self._slave)  # no echo or line editing before a client sets its own mode
+        os.set_blocking(self.master, False)
+        self.slave_name = os.ttyname(self._slave)
+        self.link = Path(link) if link is not None else None
+        if self.link is not None:
+            tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}.tmp")
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            os.symlink(self.slave_name, tmp)
+            os.replace(tmp, self.link)  # atomic: a client never sees a half-made link
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        return str(self.link) if self.link is not None else self.slave_name
+
+    def fileno(self) -> int:
+        return self.master
+
+    def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes; ``b""`` when nothing arrived within ``timeout``."""
+        if self._closed:
+            raise LinkClosed()
+        r, _, _ = select.select([self.master], [], [], timeout)
+        if not r:
+            return b""
+        try:
+            return os.read(self.master, size)
+        except BlockingIOError:
+            return b""
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return b""
+            raise
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._closed:
+                raise LinkClosed()
+            try:
+                n = os.write(self.master, view)
+            except BlockingIOError:
+                select.select([], [self.master], [], 0.05)
+                continue
+            view = view[n:]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.link is not None and self.link.is_symlink() and os.readlink(self.link) == self.slave_name:
+            self.link.unlink()
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class TcpLink:
+    """A device reachable at ``socket://127.0.0.1:PORT``: one client at a time, like a cable."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self._server = socket.create_server((host, port))
+        self._server.settimeout(0.05)
+        self.port = self._server.getsockname()[1]
+        self.host = host
+        self._conn: socket.socket | None = None
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    def _accept(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._conn is None:
+            if self._closed:
+                raise LinkClosed()
+            try:
+                conn, _ = self._server.accept()
+            except (socket.timeout, BlockingIOError):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._conn = conn
+        return True
+
+    def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
+        if not self._accept(timeout):
+            return b""
+        assert self._conn is not None
+        r, _, _ = select.select([self._conn], [], [], timeout)
+        if not r:
+            return b""
+        try:
+            data = self._conn.recv(size)
+        except OSError:
+            data = b""
+        if not data:  # the client hung up: wait for the next one
+            self._drop()
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._conn is None:
+            return  # nobody listening: bytes on an unplugged cable are lost
+        try:
+            self._conn.sendall(data)
+        except OSError:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        self._closed = True
+        self._drop()
+        self._server.close()
+
+
+Link = PtyLink | TcpLink
+
+
+def serial_byte_time(baudrate: int, bits_per_byte: int = 11) -> float:
+    """Seconds one byte takes on the line (8E1 = start + 8 + parity + stop = 11 bits)."""
+    return bits_per_byte / baudrate
+
+
+class WirePacer:
+    """Writes bytes no faster than the serial line would carry them."""
+
+    def __init__(self, link: Link, baudrate: int | None, bits_per_byte: int = 11) -> None:
+        self.link = link
+        self.byte_time = serial_byte_time(baudrate, bits_per_byte) if baudrate else 0.0
+
+    def write(self, data: bytes, stop: threading.Event | None = None) -> None:
+        if not self.byte_time:
+            self.link.write(data)
+            return
+        start = time.monotonic()
+        # send in small bursts, each released when the line would have finished the previous one
+        burst = max(1, int(0.02 / self.byte_time))
+        for i in range(0, len(data), burst):
+            due = start + i * self.byte_time
+            delay = due - time.monotonic()
+            if delay > 0:
+                if stop is not None and stop.wait(delay):
+                    return
+                if stop is None:
+                    time.sleep(delay)
+            self.link.write(data[i:i + burst])
+        tail = start + len(data) * self.byte_time - time.monotonic()
+        if tail > 0:
+            if stop is not None:
+                stop.wait(tail)
+            else:
+                time.sleep(tail)
+
+
+class DeviceThread:
+    """Runs a mock's ``step(stop_event)`` loop in a daemon thread; a context manager.
+
+    ``step`` should return within ~50 ms when nothing happens so :meth:`stop` is prompt.
+    """
+
+    def __init__(self, name: str, step: Callable[[threading.Event], None],
+                 on_close: Callable[[], None] | None = None) -> None:
+        self._stop = threading.Event()
+        self._step = step
+        self._on_close = on_close
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._step(self._stop)
+        except LinkClosed:
+            pass
+        except BaseException as e:  # surfaced by stop() so tests see mock crashes
+            self.error = e
+
+    def start(self) -> "DeviceThread":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._on_close is not None:
+            self._on_close()
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise RuntimeError(f"mock {self._thread.name} crashed") from err
+
+    def __enter__(self) -> "DeviceThread":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

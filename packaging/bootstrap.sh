@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets up a development/QA checkout on a fresh Debian or Ubuntu machine, then runs one thing.
+#   bash packaging/bootstrap.sh terminal [ARGS…]   the simulated terminal (handheld --simulate)
+#   bash packaging/bootstrap.sh test [PYTEST ARGS…] every test
+#   bash packaging/bootstrap.sh setup              only set up
+# Idempotent: system packages are installed only when missing, the venv is reused.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+what=${1:-setup}
+[ $# -gt 0 ] && shift
+
+# System packages the code or the tests load at run time.
+#   libzbar0        pyzbar's shared library (barcode images)
+#   python3-venv    the venv module on Debian's own python3
+#   fonts-wqy-zenhei the CJK font the mock printer draws receipts with
+#   tmux            the end-to-end UI test drives the terminal in tmux
+sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux)
+python=${PYTHON:-python3}
+if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then sys_pkgs+=(python3-venv); fi
+missing=()
+for p in "${sys_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing system packages: ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "bootstrap: Python 3.11 or newer is needed (found $("$python" --version)); set PYTHON=…" >&2; exit 2; }
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  rm -f .venv/.installed-*; touch "$stamp"
+fi
+
+case "$what" in
+  setup) echo "bootstrap: ready (.venv)";;
+  terminal) exec .venv/bin/handheld --simulate "$@";;
+  test) exec .venv/bin/python -m pytest "$@";;
+  *) echo "bootstrap: unknown action '$what' (use: terminal, test, setup)" >&2; exit 2;;
+esac

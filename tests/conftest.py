@@ -1,0 +1,63 @@
+"""Shared fixtures, and the lifecycle check every test runs under.
+
+After each test no thread, socket or pseudo-terminal it opened may still be alive (pymodbus's
+``system_health_check`` idea): a leaked driver or mock fails the test that leaked it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _open_resources() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:") or target.startswith("/dev/pts/") or target == "/dev/ptmx":
+            found.add(f"{fd}->{target}")
+    return found
+
+
+def _threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.is_alive() and not t.name.startswith("pytest_timeout")}
+
+
+@pytest.fixture(autouse=True)
+def system_health_check(request):
+    threads_before = _threads()
+    fds_before = _open_resources()
+    yield
+    if request.node.get_closest_marker("allow_leaks"):
+        return
+    deadline = time.monotonic() + 3.0
+    while True:
+        leaked_threads = _threads() - threads_before
+        leaked_fds = _open_resources() - fds_before
+        if not leaked_threads and not leaked_fds:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    problems = []
+    if leaked_threads:
+        problems.append("threads: " + ", ".join(sorted(t.name for t in leaked_threads)))
+    if leaked_fds:
+        problems.append("sockets/ptys: " + ", ".join(sorted(leaked_fds)))
+    pytest.fail("test leaked " + "; ".join(problems), pytrace=False)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "allow_leaks: the test deliberately leaves resources (explain why)")

@@ -1,0 +1,1 @@
+"""The urwid field UI — the only package that imports urwid."""
