@@ -116,7 +116,7 @@ class TcpLink:
                 raise LinkClosed()
             try:
                 conn, _ = self._server.accept()
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
                 continue
@@ -220,7 +220,7 @@ class DeviceThread:
         except BaseException as e:  # surfaced by stop() so tests see mock crashes
             self.error = e
 
-    def start(self) -> "DeviceThread":
+    def start(self) -> DeviceThread:
         self._thread.start()
         return self
 
@@ -233,7 +233,7 @@ class DeviceThread:
             err, self.error = self.error, None
             raise RuntimeError(f"mock {self._thread.name} crashed") from err
 
-    def __enter__(self) -> "DeviceThread":
+    def __enter__(self) -> DeviceThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

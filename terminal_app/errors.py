@@ -8,7 +8,10 @@ logs keep the English.  Library exceptions are wrapped at the boundary with ``ra
     ├── ConfigurationError        bad or missing settings, key files, provisioning
     ├── DeviceError
     │   ├── DeviceNotFoundError   port cannot be opened, device unplugged
-    │   └── DeviceTimeoutError    the device did not answer in time (also a TimeoutError)
+    │   ├── DeviceTimeoutError    the device did not answer in time (also a TimeoutError)
+    │   └── LinkError             the data link to the master station
+    │       ├── LinkDownError     no connection could be opened: nothing was sent
+    │       └── LinkBrokenError   the connection failed after opening: bytes may have gone out
     ├── ProtocolError
     │   ├── LocalProtocolError    we were asked to send something the protocol cannot carry
     │   └── RemoteProtocolError   the peer sent bytes that break the protocol
@@ -61,6 +64,18 @@ class DeviceNotFoundError(DeviceError):
 
 class DeviceTimeoutError(DeviceError, TimeoutError):
     default_action = "Check that the device is on and aimed/connected correctly, then try again."
+
+
+class LinkError(DeviceError):
+    default_action = "Move to a place with better signal, or try again later; nothing is lost."
+
+
+class LinkDownError(LinkError):
+    """No connection could be opened, so nothing reached the station (safe to retry)."""
+
+
+class LinkBrokenError(LinkError):
+    """The connection failed after it opened; what was sent may or may not have arrived."""
 
 
 class ProtocolError(HandheldError):

@@ -21,6 +21,8 @@ DIAG_MODULES = (
     "terminal_app.cli.diag_meter",
     "terminal_app.cli.diag_modem",
     "terminal_app.cli.diag_link",
+    "terminal_app.cli.diag_bill",
+    "terminal_app.cli.diag_printer",
 )
 #: modules adding top-level sub-commands (``handheld selftest``, ``handheld provision`` …)
 TOP_MODULES: tuple[str, ...] = ()

@@ -80,7 +80,7 @@ def test_errors_localize_and_keep_hierarchy():
 
 
 def test_business_day_is_shanghai_calendar_day():
-    late_utc = dt.datetime(2026, 11, 24, 16, 30, tzinfo=dt.timezone.utc)  # 00:30 next day in Shanghai
+    late_utc = dt.datetime(2026, 11, 24, 16, 30, tzinfo=dt.UTC)  # 00:30 next day in Shanghai
     assert business_day(late_utc) == dt.date(2026, 11, 25)
     assert iso(late_utc) == "2026-11-25T00:30:00+08:00"
     with pytest.raises(ValueError):
