@@ -1,0 +1,104 @@
+"""Money and energy quantities: integer fen, Decimal kWh and prices, and THE rounding rule.
+
+Rounding rule (the only one in the project, printed on bills as ``ROUNDING_RULE``):
+    each bill line amount = kWh × price (元/kWh), computed exactly in Decimal, then rounded
+    half-up (四舍五入) to the fen; the bill total = the sum of the line amounts in fen.
+
+Money is always an ``int`` number of fen (分); energy (kWh) and prices (元/kWh) are
+``decimal.Decimal`` parsed from decimal strings, never ``float``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+from terminal_app.domain.errors import InvalidValueError
+
+FEN_PER_YUAN = 100
+
+ROUNDING_RULE = ("each line amount = kWh × price (yuan/kWh), rounded half-up to the fen; "
+                 "total = sum of the line amounts")
+ROUNDING_RULE_ZH = "每行金额 = 电量 × 电价（元/千瓦时），四舍五入到分；合计 = 各行金额之和"
+
+#: largest energy one bill line may carry (kWh): far above any handheld customer, small enough
+#: that kWh × price is exact at 50 digits
+MAX_KWH = Decimal("100000000")
+#: at most this many decimal places in an energy value (DL/T 645 shows 2; high-precision meters 4)
+KWH_PLACES = 4
+#: prices in 元/kWh: at most 6 decimal places, at most 100 元/kWh
+PRICE_PLACES = 6
+MAX_PRICE = Decimal("100")
+
+_DECIMAL_RE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
+
+
+def _parse(value: object, *, what: str, places: int, maximum: Decimal) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        # floats are refused outright: 0.1 + 0.2 is not money
+        raise InvalidValueError("{item} {value!r} is a binary float, not a decimal.",
+                                "Give it as a decimal string, e.g. \"12.34\".", item=what, value=value)
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, Decimal):
+        text = format(value, "f") if value.is_finite() else "nan"
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise InvalidValueError("{item} {value!r} is not a number.", item=what, value=value)
+    if len(text) > 40 or not _DECIMAL_RE.fullmatch(text):
+        raise InvalidValueError("{item} {value!r} is not a non-negative decimal number.",
+                                "Use digits with an optional decimal point, e.g. 123.45.",
+                                item=what, value=value)
+    d = Decimal(text)
+    if -d.as_tuple().exponent > places:  # type: ignore[operator]
+        raise InvalidValueError("{item} {value} has more than {places} decimal places.",
+                                "Round it to {places} decimal places.", item=what, value=text, places=places)
+    if d > maximum:
+        raise InvalidValueError("{item} {value} is larger than {maximum}.",
+                                "Check the value; it is beyond what this terminal bills.",
+                                item=what, value=text, maximum=maximum)
+    return d
+
+
+def parse_kwh(value: object, what: str = "Energy (kWh)") -> Decimal:
+    """An energy amount or meter reading in kWh, from a decimal string (or int/Decimal)."""
+    return _parse(value, what=what, places=KWH_PLACES, maximum=MAX_KWH)
+
+
+def parse_price(value: object, what: str = "Price (yuan/kWh)") -> Decimal:
+    """A price in 元/kWh, from a decimal string (or Decimal)."""
+    return _parse(value, what=what, places=PRICE_PLACES, maximum=MAX_PRICE)
+
+
+def line_amount_fen(kwh: Decimal, price: Decimal) -> int:
+    """kWh × price (元) rounded half-up to the fen — the rounding rule of this module."""
+    if not isinstance(kwh, Decimal) or not isinstance(price, Decimal):
+        raise TypeError("kWh and price must be Decimal")
+    with localcontext() as ctx:
+        ctx.prec = 50  # exact for every value parse_kwh/parse_price accept
+        fen = (kwh * price * FEN_PER_YUAN).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return int(fen)
+
+
+def check_fen(value: object, what: str = "Amount (fen)", *, allow_negative: bool = False) -> int:
+    """Return ``value`` if it is an int number of fen (bool refused), else raise InvalidValueError."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidValueError("{item} {value!r} is not a whole number of fen.", item=what, value=value)
+    if value < 0 and not allow_negative:
+        raise InvalidValueError("{item} {value} is negative.", item=what, value=value)
+    if abs(value) >= 10**12:
+        raise InvalidValueError("{item} {value} is out of range.", item=what, value=value)
+    return value
+
+
+def format_fen(fen: int) -> str:
+    """Fen as 元 with two decimals, e.g. 12345 → '123.45', -5 → '-0.05' (for screens and paper)."""
+    sign = "-" if fen < 0 else ""
+    q, r = divmod(abs(fen), FEN_PER_YUAN)
+    return f"{sign}{q}.{r:02d}"
+
+
+def format_kwh(kwh: Decimal) -> str:
+    """A kWh Decimal as a plain decimal string, without exponent ('1E+2' → '100')."""
+    return format(kwh, "f")
