@@ -178,23 +178,19 @@ class WirePacer:
             self.link.write(data)
             return
         start = time.monotonic()
-        # send in small bursts, each released when the line would have finished the previous one
+        # small bursts, each released when the line would have finished carrying its last byte:
+        # the receiver never has a byte earlier than a real serial line could deliver it
         burst = max(1, int(0.02 / self.byte_time))
         for i in range(0, len(data), burst):
-            due = start + i * self.byte_time
-            delay = due - time.monotonic()
+            chunk = data[i:i + burst]
+            delay = start + (i + len(chunk)) * self.byte_time - time.monotonic()
             if delay > 0:
-                if stop is not None and stop.wait(delay):
-                    return
-                if stop is None:
+                if stop is not None:
+                    if stop.wait(delay):
+                        return
+                else:
                     time.sleep(delay)
-            self.link.write(data[i:i + burst])
-        tail = start + len(data) * self.byte_time - time.monotonic()
-        if tail > 0:
-            if stop is not None:
-                stop.wait(tail)
-            else:
-                time.sleep(tail)
+            self.link.write(chunk)
 
 
 class DeviceThread:
