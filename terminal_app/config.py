@@ -49,6 +49,7 @@ class StationSettings:
     key_file: str = "/etc/handheld/terminal.key"
     connect_timeout_s: float = 30.0
     response_timeout_s: float = 60.0
+    seq_file: str = "/var/lib/handheld/seq"  # durable GT/1 message counter (terminal_app.station.seq)
 
     def __post_init__(self) -> None:
         if self.suite not in (1, 2):
@@ -96,6 +97,22 @@ class ModemSettings:
     apn: str = ""
     apn_user: str = ""
     apn_password: str = ""
+    # every step has its own bound (drivers.modem.driver); the field values are the defaults
+    command_timeout_s: float = 5.0  # an ordinary AT command answers within a second or two
+    registration_timeout_s: float = 60.0  # searching for a network (CREG/CGREG stat 2) in the hills
+    attach_timeout_s: float = 75.0  # AT+CGATT=1 is network dependent (SIM800 manual: max 75 s)
+    pdp_timeout_s: float = 160.0  # AT+CIICR / AT+QIACT may take up to 160 s / 150 s before failing
+    send_timeout_s: float = 30.0  # from the last data byte to SEND OK
+    close_timeout_s: float = 10.0  # CIPCLOSE/QICLOSE, CIPSHUT/QIDEACT, and QISACK draining before close
+    max_send: int = 1460  # bytes per CIPSEND/QISEND (both manuals: at most 1460 per send)
+
+    def __post_init__(self) -> None:
+        if self.dialect not in ("sim800", "m26"):
+            raise ConfigurationError("Modem dialect {value!r} is unknown.",
+                                     'Set [devices.modem] dialect to "sim800" or "m26".', value=self.dialect)
+        if not 1 <= self.max_send <= 1460:
+            raise ConfigurationError("Modem max_send {value} is outside 1–1460.",
+                                     "Set [devices.modem] max_send to at most 1460.", value=self.max_send)
 
 
 @dataclass(frozen=True)
@@ -103,12 +120,16 @@ class PrinterSettings:
     url: str = "/dev/ttyPrinter"
     baudrate: int = 9600
     columns: int = 32
+    qr_native: bool = False  # True: the printer draws QR itself (GS ( k); False: sent as a raster image
+    status_timeout_s: float = 1.0  # DLE EOT is answered at once, even offline
 
 
 @dataclass(frozen=True)
 class ScannerSettings:
     device: str = "/dev/input/scanner"  # evdev node of a keyboard-wedge scanner, or a serial URL
     mode: str = "evdev"  # "evdev" | "serial"
+    baudrate: int = 9600  # serial (CDC-ACM) mode only
+    max_length: int = 128  # longest code accepted (meter asset numbers are 22–24 characters)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,298 @@
+"""Printed documents as pure functions: data → :class:`~drivers.printer.ticket.Ticket`.
+
+缴费凭证 (payment receipt), 抄表通知单 (reading notice), 催费通知单 (dunning notice),
+日结单 (daily settlement slip), and the printer test page.  Inputs are small dataclasses of
+their own (the domain layer converts into them); money is integer fen, times are aware
+datetimes shown in Asia/Shanghai, meter readings are ``Decimal`` kWh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from drivers.printer import layout
+from drivers.printer.ticket import Align, Block, Feed, Line, Qr, Ticket, TicketKind
+from terminal_app.errors import LocalProtocolError
+from terminal_app.timeutil import SHANGHAI
+
+DEFAULT_ISSUER = "国网四川省电力公司"
+
+
+def _time(at: dt.datetime) -> str:
+    if at.tzinfo is None:
+        raise LocalProtocolError("A naive time cannot be printed: {at}.", "Pass an aware datetime.", at=at)
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _lines(texts: Sequence[str], **style: object) -> list[Block]:
+    return [Line(t, **style) for t in texts]  # type: ignore[arg-type]
+
+
+def _header(issuer: str, title: str, columns: int) -> list[Block]:
+    return [
+        *(_lines(layout.wrap(issuer, columns), align=Align.CENTER)),
+        Line(title, align=Align.CENTER, bold=True, double=True),
+        Line(layout.rule(columns)),
+    ]
+
+
+def _kwh(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    """One payment (缴费凭证)."""
+
+    receipt_no: str
+    customer_no: str
+    customer_name: str
+    address: str
+    amount_fen: int  # money taken now
+    paid_at: dt.datetime
+    operator: str  # 收费员
+    terminal_id: str
+    periods: tuple[str, ...] = ()  # 电费年月 settled, e.g. ("2026-09", "2026-10")
+    kind: str = "电费"  # 电费 / 预收电费 …
+    method: str = "现金"
+    arrears_fen: int | None = None  # owed before this payment
+    balance_fen: int | None = None  # prepaid balance after it (预存余额)
+    issuer: str = DEFAULT_ISSUER
+
+
+def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
+    w = columns
+    blocks: list[Block] = _header(data.issuer, "缴费凭证", w)
+    blocks += _lines(layout.pair("收据号", data.receipt_no, w))
+    blocks += _lines(layout.field("户号", data.customer_no, w))
+    blocks += _lines(layout.field("户名", data.customer_name, w))
+    blocks += _lines(layout.field("地址", data.address, w))
+    if data.periods:
+        blocks += _lines(layout.field("电费年月", "，".join(data.periods), w))
+    blocks += _lines(layout.pair("缴费项目", data.kind, w))
+    blocks += _lines(layout.pair("缴费方式", data.method, w))
+    if data.arrears_fen is not None:
+        blocks += _lines(layout.pair("应缴金额", layout.yuan(data.arrears_fen), w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("实收金额", layout.yuan(data.amount_fen), w), bold=True)
+    blocks += _lines(layout.field("大写", layout.yuan_in_words(data.amount_fen), w))
+    if data.balance_fen is not None:
+        blocks += _lines(layout.pair("预存余额", layout.yuan(data.balance_fen), w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("收费员", data.operator, w))
+    blocks += _lines(layout.pair("终端号", data.terminal_id, w))
+    blocks += _lines(layout.pair("时间", _time(data.paid_at), w))
+    blocks.append(Qr(data.receipt_no))
+    blocks += _lines(layout.wrap("请妥善保管本凭证，如有疑问请拨打95598。", w), align=Align.CENTER)
+    return Ticket(data.receipt_no, TicketKind.RECEIPT, tuple(blocks))
+
+
+@dataclass(frozen=True)
+class ReadingNoticeData:
+    """One meter reading (抄表通知单) with the pre-calculated bill."""
+
+    notice_no: str
+    customer_no: str
+    customer_name: str
+    address: str
+    meter_no: str
+    read_at: dt.datetime
+    previous_reading: Decimal
+    current_reading: Decimal
+    consumption_kwh: Decimal
+    amount_fen: int  # 预计电费
+    operator: str  # 抄表员
+    terminal_id: str
+    period: str = ""  # 电费年月
+    multiplier: int = 1  # 倍率
+    abnormal: str = ""  # 抄表异常, empty if none
+    arrears_fen: int = 0
+    issuer: str = DEFAULT_ISSUER
+
+
+def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) -> Ticket:
+    w = columns
+    blocks: list[Block] = _header(data.issuer, "抄表通知单", w)
+    blocks += _lines(layout.field("户号", data.customer_no, w))
+    blocks += _lines(layout.field("户名", data.customer_name, w))
+    blocks += _lines(layout.field("地址", data.address, w))
+    blocks += _lines(layout.field("表号", data.meter_no, w))
+    if data.period:
+        blocks += _lines(layout.pair("电费年月", data.period, w))
+    blocks += _lines(layout.pair("抄表时间", _time(data.read_at), w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("上次示数", _kwh(data.previous_reading), w))
+    blocks += _lines(layout.pair("本次示数", _kwh(data.current_reading), w))
+    if data.multiplier != 1:
+        blocks += _lines(layout.pair("倍率", str(data.multiplier), w))
+    blocks += _lines(layout.pair("用电量(kWh)", _kwh(data.consumption_kwh), w))
+    blocks += _lines(layout.pair("本期电费", layout.yuan(data.amount_fen), w), bold=True)
+    if data.arrears_fen:
+        blocks += _lines(layout.pair("往期欠费", layout.yuan(data.arrears_fen), w))
+        blocks += _lines(layout.pair("合计应缴", layout.yuan(data.amount_fen + data.arrears_fen), w),
+                         bold=True)
+    if data.abnormal:
+        blocks += _lines(layout.field("抄表异常", data.abnormal, w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("抄表员", data.operator, w))
+    blocks += _lines(layout.pair("终端号", data.terminal_id, w))
+    blocks += _lines(layout.wrap("本期电费为预算金额，以供电公司账单为准。请及时缴纳电费。", w))
+    return Ticket(data.notice_no, TicketKind.READING_NOTICE, tuple(blocks))
+
+
+@dataclass(frozen=True)
+class ArrearsItem:
+    period: str  # 电费年月
+    amount_fen: int
+    late_fee_fen: int = 0  # 违约金
+
+
+@dataclass(frozen=True)
+class DunningNoticeData:
+    """A dunning notice (催费通知单) left with the customer."""
+
+    notice_no: str
+    customer_no: str
+    customer_name: str
+    address: str
+    segment: str  # 表段号
+    items: tuple[ArrearsItem, ...]
+    pay_by: dt.date  # 缴费期限
+    issued_at: dt.datetime
+    operator: str
+    terminal_id: str
+    phone: str = "95598"
+    issuer: str = DEFAULT_ISSUER
+
+    @property
+    def total_fen(self) -> int:
+        return sum(i.amount_fen + i.late_fee_fen for i in self.items)
+
+
+def dunning_notice(data: DunningNoticeData, columns: int = layout.COLUMNS_58MM) -> Ticket:
+    w = columns
+    blocks: list[Block] = _header(data.issuer, "催费通知单", w)
+    blocks += _lines(layout.pair("通知单号", data.notice_no, w))
+    blocks += _lines(layout.field("户号", data.customer_no, w))
+    blocks += _lines(layout.field("户名", data.customer_name, w))
+    blocks += _lines(layout.field("地址", data.address, w))
+    blocks += _lines(layout.pair("表段号", data.segment, w))
+    blocks.append(Line(layout.rule(w)))
+    third = w // 3
+    blocks.append(Line(layout.columns_row([("电费年月", third, "<"), ("电费", third, ">"),
+                                           ("违约金", w - 2 * third, ">")])))
+    for item in data.items:
+        blocks.append(Line(layout.columns_row([
+            (item.period, third, "<"), (layout.yuan(item.amount_fen, sign=False), third, ">"),
+            (layout.yuan(item.late_fee_fen, sign=False), w - 2 * third, ">")])))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("欠费合计", layout.yuan(data.total_fen), w), bold=True)
+    blocks += _lines(layout.field("大写", layout.yuan_in_words(data.total_fen), w))
+    deadline = f"{data.pay_by.year}年{data.pay_by.month}月{data.pay_by.day}日"
+    text = (f"尊敬的客户：您的电费已逾期未交，请于{deadline}前缴清。"
+            f"逾期不交将按规定停止供电。咨询电话{data.phone}。")
+    blocks += _lines(layout.wrap(text, w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("催费员", data.operator, w))
+    blocks += _lines(layout.pair("终端号", data.terminal_id, w))
+    blocks += _lines(layout.pair("时间", _time(data.issued_at), w))
+    blocks += [Feed(1), Line("客户签收：")]
+    return Ticket(data.notice_no, TicketKind.DUNNING_NOTICE, tuple(blocks))
+
+
+@dataclass(frozen=True)
+class SettlementRow:
+    kind: str  # 现金缴费 / 预收电费 / 购电 …
+    count: int
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class SettlementData:
+    """A daily settlement slip (日结单) the operator hands in with the cash."""
+
+    slip_no: str
+    business_day: dt.date
+    operator: str
+    terminal_id: str
+    rows: tuple[SettlementRow, ...]
+    reversal_count: int
+    reversal_fen: int
+    cash_to_deliver_fen: int  # 在途资金 to hand in
+    printed_at: dt.datetime
+    station_agrees: bool | None = None  # 代收对账: None = not reconciled (offline)
+    differences: tuple[str, ...] = ()  # one text per difference found by the reconciliation
+    issuer: str = DEFAULT_ISSUER
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def collected_fen(self) -> int:
+        return sum(r.amount_fen for r in self.rows) - self.reversal_fen
+
+
+def settlement_slip(data: SettlementData, columns: int = layout.COLUMNS_58MM) -> Ticket:
+    w = columns
+    blocks: list[Block] = _header(data.issuer, "日结单", w)
+    blocks += _lines(layout.pair("日结单号", data.slip_no, w))
+    blocks += _lines(layout.pair("营业日", data.business_day.isoformat(), w))
+    blocks += _lines(layout.pair("收费员", data.operator, w))
+    blocks += _lines(layout.pair("终端号", data.terminal_id, w))
+    blocks.append(Line(layout.rule(w)))
+    name_w, count_w = w - 16, 5
+    blocks.append(Line(layout.columns_row([("项目", name_w, "<"), ("笔数", count_w, ">"),
+                                           ("金额", w - name_w - count_w, ">")])))
+    for row in data.rows:
+        blocks.append(Line(layout.columns_row([
+            (row.kind, name_w, "<"), (str(row.count), count_w, ">"),
+            (layout.yuan(row.amount_fen, sign=False), w - name_w - count_w, ">")])))
+    blocks.append(Line(layout.columns_row([
+        ("冲正", name_w, "<"), (str(data.reversal_count), count_w, ">"),
+        (layout.yuan(-data.reversal_fen, sign=False), w - name_w - count_w, ">")])))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("实收合计", layout.yuan(data.collected_fen), w), bold=True)
+    blocks += _lines(layout.pair("应交在途资金", layout.yuan(data.cash_to_deliver_fen), w), bold=True)
+    blocks += _lines(layout.field("大写", layout.yuan_in_words(data.cash_to_deliver_fen), w))
+    for label, value in data.extra:
+        blocks += _lines(layout.pair(label, value, w))
+    blocks.append(Line(layout.rule(w)))
+    if data.station_agrees is None:
+        blocks += _lines(layout.wrap("代收对账：未对账（离线），请联网后重新对账。", w))
+    elif data.station_agrees and not data.differences:
+        blocks += _lines(layout.pair("代收对账", "一致", w))
+    else:
+        blocks += _lines(layout.pair("代收对账", f"不一致 {len(data.differences)} 项", w), bold=True)
+        for diff in data.differences:
+            blocks += _lines(layout.wrap("· " + diff, w, indent=2))
+    blocks += _lines(layout.pair("打印时间", _time(data.printed_at), w))
+    blocks += [Feed(1), Line("收费员签字："), Feed(1), Line("复核人签字：")]
+    return Ticket(data.slip_no, TicketKind.SETTLEMENT_SLIP, tuple(blocks))
+
+
+def test_page(terminal_id: str, at: dt.datetime, columns: int = layout.COLUMNS_58MM) -> Ticket:
+    """A page that shows the printer works: Chinese, full-width punctuation, ￥, widths, QR."""
+    w = columns
+    ruler = "".join(str(i % 10) for i in range(1, w + 1))
+    blocks: list[Block] = _header("抄收催一体机", "打印测试页", w)
+    blocks += [
+        Line(ruler),
+        Line("汉" * (w // 2)),
+        *(_lines(layout.wrap("中文打印测试：电费、缴费凭证、抄表通知单，￥0.01～￥9999.99。", w))),
+        Line("ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"[:w]),
+        Line("粗体 BOLD", bold=True),
+        Line("居中 CENTER", align=Align.CENTER),
+        Line("右对齐 RIGHT", align=Align.RIGHT),
+        Line("倍宽倍高", double=True),
+        *(_lines(layout.pair("金额", layout.yuan(123456), w))),
+        *(_lines(layout.field("大写", layout.yuan_in_words(123456), w))),
+        *(_lines(layout.pair("终端号", terminal_id, w))),
+        *(_lines(layout.pair("时间", _time(at), w))),
+        Qr("TEST-" + terminal_id),
+        Line("测试结束", align=Align.CENTER),
+    ]
+    return Ticket("TEST-" + at.strftime("%Y%m%d%H%M%S"), TicketKind.TEST_PAGE, tuple(blocks))
+
+
+test_page.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported
