@@ -14,7 +14,6 @@ Error contract (see terminal_app.errors):
 from __future__ import annotations
 
 import socket
-import time
 from typing import Protocol, runtime_checkable
 
 from terminal_app.errors import DeviceTimeoutError, LinkBrokenError, LinkDownError
@@ -39,6 +38,7 @@ class SocketTransport:
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
+        self._send_timeout = 30.0
         self.bytes_sent = 0
         self.bytes_received = 0
 
@@ -51,11 +51,14 @@ class SocketTransport:
             raise LinkDownError("Cannot connect to the master station at {host}:{port} ({error}).",
                                 host=host, port=port, error=e.strerror or type(e).__name__) from e
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._send_timeout = timeout
 
     def send(self, data: bytes) -> None:
         if self._sock is None:
             raise LinkBrokenError("The connection to the master station is not open.")
         try:
+            # recv() leaves its own (possibly tiny) timeout on the socket: sends get the open timeout
+            self._sock.settimeout(self._send_timeout)
             self._sock.sendall(data)
         except OSError as e:
             raise LinkBrokenError("The connection to the master station broke while sending ({error}).",
@@ -65,11 +68,11 @@ class SocketTransport:
     def recv(self, max_bytes: int, timeout: float) -> bytes:
         if self._sock is None:
             raise LinkBrokenError("The connection to the master station is not open.")
-        deadline = time.monotonic() + timeout
-        self._sock.settimeout(max(0.0, deadline - time.monotonic()))
+        # a timeout of 0 would make the socket non-blocking (BlockingIOError, not a timeout)
+        self._sock.settimeout(max(timeout, 0.001))
         try:
             data = self._sock.recv(max_bytes)
-        except TimeoutError as e:
+        except (TimeoutError, BlockingIOError) as e:
             raise DeviceTimeoutError("The master station did not answer within {timeout:.0f} s.",
                                      "The result is unknown; it will be checked with the station.",
                                      timeout=timeout) from e
