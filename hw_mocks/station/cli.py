@@ -1,0 +1,84 @@
+"""``handheld-mocks station``: run the reference master station, seed or import an area, verify the audit.
+
+    handheld-mocks station --port 7600 --db /tmp/station.sqlite --terminals terminals.toml --seed demo
+    handheld-mocks station --db /tmp/station.sqlite --import-area ./area --terminals terminals.toml
+    handheld-mocks station --verify-audit --db /tmp/station.sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+from terminal_app.errors import ConfigurationError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("station", help="the reference master station (GT/1 over TCP, SQLite ledger)",
+                       description="The reference master station: GT/1 over TCP with an SQLite ledger and audit trail.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
+    p.add_argument("--db", help="ledger database file (SQLite; created if missing); required except with"
+                   " --export-demo")
+    p.add_argument("--terminals", help="provisioning file (TOML, [[terminal]] id, suite, key); mode 600")
+    p.add_argument("--seed", choices=("demo",), help="load the demo supply area into an empty ledger")
+    p.add_argument("--seed-number", type=int, default=1, help="random seed of the demo area (default 1)")
+    p.add_argument("--seed-customers", type=int, default=600,
+                   help="customers in the demo area, spread evenly over its 6 segments (default 600)")
+    p.add_argument("--seed-as-of", help="billing date of the demo area, YYYY-MM-DD (default today)")
+    p.add_argument("--import-area", metavar="DIR", help="import a supply area (docs/station.md) into an empty ledger")
+    p.add_argument("--export-demo", metavar="DIR", help="write the demo area in the import format and exit")
+    p.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle connection is closed")
+    p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hw_mocks.station import audit, ledger, seed
+    from hw_mocks.station.area import insert, read_area, write_area
+    from terminal_app.timeutil import now
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    as_of = dt.date.fromisoformat(args.seed_as_of) if args.seed_as_of else now().date()
+    if args.export_demo:
+        write_area(args.export_demo, *seed.generate(args.seed_number, as_of, args.seed_customers))
+        print(f"demo area written to {args.export_demo}")
+        return 0
+    if not args.db:
+        raise ConfigurationError("No ledger database was given.", "Pass --db PATH.")
+    if args.verify_audit and not Path(args.db).is_file():
+        raise ConfigurationError("Ledger {path} does not exist.", "Give the station's --db file.", path=args.db)
+    conn = ledger.connect(args.db)
+    try:
+        if args.verify_audit:
+            verdict = audit.verify(conn)
+            print(json.dumps({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
+                              "problems": list(verdict.problems)}, ensure_ascii=False))
+            return 0 if verdict.ok else 2
+        if args.seed or args.import_area:
+            if not ledger.is_empty(conn):
+                print("the ledger already holds customers: not loading the area again", file=sys.stderr)
+            elif args.import_area:
+                print("imported:", insert(conn, *read_area(args.import_area)))
+            else:
+                print("demo area loaded:", seed.load(conn, args.seed_number, as_of, args.seed_customers))
+    finally:
+        conn.close()
+    if not args.terminals:
+        raise ConfigurationError("No provisioning file was given.", "Pass --terminals FILE (see docs/station.md).")
+    from hw_mocks.station.provisioning import load_terminals
+    from hw_mocks.station.server import StationServer
+
+    server = StationServer(args.db, load_terminals(args.terminals), host=args.host, port=args.port,
+                           idle_timeout=args.idle_timeout,
+                           on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
+                                                       f" {len(server.terminals)} terminal(s); Ctrl-C stops",
+                                                       flush=True))
+    server.serve_forever()
+    return 0

@@ -1,0 +1,579 @@
+"""The station's business rules: one handler per message type, plain dicts in and out.
+
+:meth:`Station.process` is the single entry point for an authenticated request.  In ONE SQLite
+transaction it checks the seq (replay), records it, checks the txn (idempotency) and runs the
+handler; so a request either has all its effects or none, and a repeat can never apply twice.
+
+Rules (docs/protocol.md states them for other implementations):
+* Replay: a seq not greater than the terminal's last accepted one → ``E_REPLAY`` with
+  ``last_seq``, nothing else happens (not even a txn lookup).
+* Idempotency: a stateful request's txn is stored with the sha256 of its canonical body and the
+  response first sent.  Same txn + same body → that response again, byte-identical in content;
+  same txn + other body (or another message type) → ``E_TXN_CONFLICT``.  Business refusals
+  are stored too (status "rejected"); ``E_INTERNAL`` is not (the txn stays "unknown").
+* Payment allocation (分摊): oldest period first; within a period the penalty (违约金) first,
+  then the charge; what is left goes to the prepayment balance (预收).
+* Reversal (冲正): only the terminal that took the payment, only while the station's business
+  day (Asia/Shanghai) is the payment's business day, only once, and only if the prepayment it
+  created has not been spent since; it restores each bill and the balance exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hw_mocks.station import validate as v
+from hw_mocks.station.ledger import next_counter
+from hw_mocks.station.validate import Refusal
+from terminal_app.station.messages import STATEFUL, ErrorCode, MsgType
+from terminal_app.timeutil import Clock, business_day, iso
+
+ABNORMAL_CODES = frozenset({"door_locked", "meter_stopped", "meter_damaged", "running_backwards", "estimated",
+                            "meter_not_found", "other"})
+DUNNING_RESULTS = frozenset({"notice_printed", "promised", "paid", "not_home", "disconnected"})
+PAYMENT_METHODS = frozenset({"cash"})
+#: refusals that are a final answer for a txn (stored, TXN_STATUS "rejected")
+FINAL_CODES = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_CUSTOMER, ErrorCode.NOT_ALLOWED, ErrorCode.LIMIT,
+                         ErrorCode.UNKNOWN_METER, ErrorCode.UNKNOWN_SEGMENT, ErrorCode.CARD_COUNT,
+                         ErrorCode.UNAVAILABLE})
+
+#: card key holder: (cust, meter, amount, purchase_count, challenge hex) -> MAC hex (issue 6)
+CardMac = Callable[[str, str, int, int, str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    payment_max: int = 5_000_000  # fen (50 000 元) per cash payment
+    card_min: int = 1_000  # fen per card purchase
+    card_max: int = 500_000
+    page_size_max: int = 100
+    txn_status_max: int = 200
+    readings_max: int = 200
+    reconcile_txns_max: int = 2_000
+
+    def as_params(self) -> dict[str, int]:
+        return {"payment_max": self.payment_max, "card_min": self.card_min, "card_max": self.card_max,
+                "page_size_max": self.page_size_max, "txn_status_max": self.txn_status_max,
+                "readings_max": self.readings_max, "reconcile_txns_max": self.reconcile_txns_max}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    body: dict[str, Any]
+    error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    terminal: str
+    seq: int
+    now: dt.datetime
+
+    @property
+    def now_iso(self) -> str:
+        return iso(self.now)
+
+
+def body_hash(body: Mapping[str, Any]) -> str:
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Station:
+    """The business side of the reference station over one SQLite connection (not thread-safe)."""
+
+    conn: sqlite3.Connection
+    clock: Clock = field(default_factory=Clock)
+    limits: Limits = field(default_factory=Limits)
+    card_mac: CardMac | None = None
+    idle_timeout_s: float = 30.0
+    name: str = "hw_mocks reference station"
+
+    # ------------------------------------------------------------------ entry points
+
+    def process(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any]) -> Reply:
+        """Handle one authenticated request; commits its effects before returning."""
+        ctx = Ctx(terminal, seq, self.clock.now())
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            replay = self._check_seq(terminal, seq)
+            if replay is not None:
+                conn.execute("ROLLBACK")
+                return replay
+            reply = self._dispatch(ctx, msg_type, body)
+            conn.execute("COMMIT")
+            return reply
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def refuse_body(self, terminal: str, seq: int, reason: str) -> Reply:
+        """An authenticated request whose body is unusable: consume the seq, answer E_BAD_REQUEST."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            replay = self._check_seq(terminal, seq)
+            self.conn.execute("ROLLBACK" if replay else "COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return replay or Reply(v.bad(reason).body(), True)
+
+    def _check_seq(self, terminal: str, seq: int) -> Reply | None:
+        row = self.conn.execute("SELECT last_seq FROM terminal_seq WHERE terminal = ?", (terminal,)).fetchone()
+        last = row[0] if row else -1
+        if seq <= last:
+            return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
+                                 last_seq=last).body(), True)
+        self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?) ON CONFLICT(terminal) DO UPDATE SET"
+                          " last_seq = excluded.last_seq", (terminal, seq))
+        return None
+
+    def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any]) -> Reply:
+        try:
+            mt = MsgType(msg_type)
+        except ValueError:
+            return Reply(Refusal(ErrorCode.UNKNOWN_TYPE, f"message type {msg_type:04x} is not offered").body(), True)
+        handler = getattr(self, "_h_" + mt.name.lower())
+        if mt not in STATEFUL:
+            return self._run(handler, ctx, body)
+        try:
+            txn = v.txn(body, ctx.terminal)
+        except Refusal as r:
+            return Reply(r.body(), True)
+        digest = body_hash(body)
+        row = self.conn.execute("SELECT msg_type, body_hash, response, error FROM txns WHERE txn = ?",
+                                (txn,)).fetchone()
+        if row is not None:
+            if row[0] == msg_type and row[1] == digest:
+                return Reply(json.loads(row[2]), bool(row[3]))
+            return Reply(Refusal(ErrorCode.TXN_CONFLICT,
+                                 f"txn {txn} was already used for a different request", txn=txn).body(), True)
+        self.conn.execute("SAVEPOINT handler")
+        reply = self._run(handler, ctx, body, txn=txn)
+        if reply.error:
+            self.conn.execute("ROLLBACK TO handler")
+        self.conn.execute("RELEASE handler")
+        if reply.error and reply.body.get("code") not in FINAL_CODES:
+            return reply  # E_INTERNAL and the like: not a decision, the txn stays unknown
+        self.conn.execute("INSERT INTO txns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (txn, ctx.terminal, msg_type, digest, "rejected" if reply.error else "applied",
+                           json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")), int(reply.error),
+                           ctx.now_iso))
+        return reply
+
+    def _run(self, handler: Callable[..., dict[str, Any]], ctx: Ctx, body: Mapping[str, Any], **kw: Any) -> Reply:
+        try:
+            return Reply({"ok": True, **handler(ctx, body, **kw)})
+        except Refusal as r:
+            return Reply(r.body(), True)
+
+    # ------------------------------------------------------------------ shared look-ups
+
+    def _customer(self, cust: str) -> sqlite3.Row | tuple[Any, ...]:
+        row = self.conn.execute(
+            "SELECT c.cust, c.name, c.addr, c.segment, c.meter, c.tariff, c.balance, m.comm_addr, m.standard, m.card,"
+            " m.last_value, m.last_at, m.purchase_count, c.seq_in_segment FROM customers c"
+            " JOIN meters m ON m.asset = c.meter WHERE c.cust = ?", (cust,)).fetchone()
+        if row is None:
+            raise Refusal(ErrorCode.UNKNOWN_CUSTOMER, f"customer {cust} is not known at the station", cust=cust)
+        return row
+
+    def _arrears(self, cust: str) -> list[dict[str, Any]]:
+        return [{"period": p, "amount": a, "penalty": pen, "due": due} for p, a, pen, due in self.conn.execute(
+            "SELECT period, amount - paid_amount, penalty - paid_penalty, due FROM bills"
+            " WHERE cust = ? AND (amount > paid_amount OR penalty > paid_penalty) ORDER BY period", (cust,))]
+
+    @staticmethod
+    def _total(arrears: list[dict[str, Any]]) -> int:
+        return sum(a["amount"] + a["penalty"] for a in arrears)
+
+    def _receipt(self, ctx: Ctx) -> str:
+        # 16 digits: business day + a station-wide counter (never reused, gap-free)
+        return f"{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'receipt'):08d}"
+
+    def _page(self, body: Mapping[str, Any], total: int) -> tuple[int, int, int]:
+        page = v.integer(body, "page", 1)
+        size = body.get("page_size")
+        if isinstance(size, int) and not isinstance(size, bool) and size > self.limits.page_size_max:
+            raise Refusal(ErrorCode.LIMIT, f"page_size is at most {self.limits.page_size_max}",
+                          max=self.limits.page_size_max)
+        size = v.integer(body, "page_size", 1, self.limits.page_size_max)
+        pages = math.ceil(total / size)
+        if page > max(pages, 1):
+            raise v.bad(f"page {page} is beyond the last page {pages}")
+        return page, size, pages
+
+    def _segment(self, body: Mapping[str, Any]) -> tuple[str, str]:
+        seg = v.req_string(body, "segment", v.SEGMENT_RE)
+        row = self.conn.execute("SELECT name FROM segments WHERE segment = ?", (seg,)).fetchone()
+        if row is None:
+            raise Refusal(ErrorCode.UNKNOWN_SEGMENT, f"segment {seg} is not known at the station", segment=seg)
+        return seg, row[0]
+
+    # ------------------------------------------------------------------ 0001
+
+    def params(self, now: dt.datetime) -> dict[str, Any]:
+        tariffs = dict(self.conn.execute("SELECT name, version FROM tariffs ORDER BY name").fetchall())
+        return {
+            "station": self.name,
+            "tz": "Asia/Shanghai",
+            "business_day": business_day(now).isoformat(),
+            "idle_timeout_s": int(self.idle_timeout_s),
+            "limits": self.limits.as_params(),
+            "allocation": "oldest_period_first;penalty_then_amount;rest_to_balance",
+            "reversal": "same_business_day;own_terminal;once",
+            "penalty": {"rule": "daily_per_mille", "per_mille_per_day": 1, "basis": "unpaid charge after due day",
+                        "computed": "by the station when the bill is issued"},
+            "payment_methods": sorted(PAYMENT_METHODS),
+            "abnormal_codes": sorted(ABNORMAL_CODES),
+            "dunning_results": sorted(DUNNING_RESULTS),
+            "card": self.card_mac is not None,
+            "tariffs": tariffs,
+        }
+
+    def _h_hello(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        v.req_string(body, "op", max_len=32)
+        v.req_string(body, "app", max_len=32)
+        return {"time": ctx.now_iso, "params": self.params(ctx.now)}
+
+    # ------------------------------------------------------------------ 01xx reading
+
+    def _route_item(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        arrears = self._arrears(row[0])
+        return {
+            "cust": row[0], "name": row[1], "addr": row[2], "seq": row[13],
+            "meter": {"asset": row[4], "addr": row[7], "standard": row[8], "card": bool(row[9])},
+            "last": {"value": row[10], "at": row[11]} if row[10] is not None else None,
+            "tariff": row[5], "arrears": arrears, "balance": row[6],
+        }
+
+    def _h_route_download(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        seg, seg_name = self._segment(body)
+        total = self.conn.execute("SELECT count(*) FROM customers WHERE segment = ?", (seg,)).fetchone()[0]
+        page, size, pages = self._page(body, total)
+        custs = [r[0] for r in self.conn.execute(
+            "SELECT cust FROM customers WHERE segment = ? ORDER BY seq_in_segment, cust LIMIT ? OFFSET ?",
+            (seg, size, (page - 1) * size))]
+        items = [self._route_item(self._customer(c)) for c in custs]
+        names = sorted({i["tariff"] for i in items})
+        tariffs = {n: self.conn.execute("SELECT version FROM tariffs WHERE name = ?", (n,)).fetchone()[0] for n in names}
+        return {"segment": seg, "name": seg_name, "page": page, "page_size": size, "pages": pages, "total": total,
+                "as_of": ctx.now_iso, "tariffs": tariffs, "items": items}
+
+    def _h_segment_list(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        rows = self.conn.execute(
+            "SELECT s.segment, s.name, (SELECT count(*) FROM customers c WHERE c.segment = s.segment),"
+            " (SELECT count(*) FROM dunning_tasks d WHERE d.segment = s.segment AND d.state = 'open')"
+            " FROM segments s ORDER BY s.segment").fetchall()
+        return {"segments": [{"segment": s, "name": n, "customers": c, "tasks": t} for s, n, c, t in rows]}
+
+    def _meter_of(self, body: Mapping[str, Any], where: str = "") -> tuple[str, str]:
+        cust = v.req_string(body, "cust", v.CUST_RE)
+        meter = v.req_string(body, "meter", v.ASSET_RE)
+        row = self._customer(cust)
+        if row[4] != meter:
+            raise Refusal(ErrorCode.UNKNOWN_METER, f"meter {meter} is not the meter of customer {cust}{where}",
+                          cust=cust, meter=meter)
+        return cust, meter
+
+    def _h_readings_upload(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        readings = v.str_list(body, "readings", self.limits.readings_max)
+        if not readings:
+            raise v.bad('"readings" is empty')
+        rows = []
+        for n, r in enumerate(readings):
+            if not isinstance(r, Mapping):
+                raise v.bad(f"reading #{n} is not an object")
+            try:
+                cust, meter = self._meter_of(r, f" (reading #{n})")
+                value = v.req_string(r, "value", v.READING_RE, max_len=13)
+                at = v.time(r, "at")
+                source = v.choice(r, "source", {"ir", "keypad"})
+                reason = v.string(r, "reason", optional=True)
+                abnormal = v.choice(r, "abnormal", ABNORMAL_CODES, optional=True)
+            except Refusal as e:
+                e.extra.setdefault("index", n)
+                raise
+            if source == "keypad" and reason is None:
+                raise Refusal(ErrorCode.BAD_REQUEST, f'reading #{n} was keyed in: "reason" is required', index=n)
+            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal))
+        self.conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for row in rows:
+            # only a newer reading becomes the meter's last one (batches may arrive out of order)
+            self.conn.execute("UPDATE meters SET last_value = ?, last_at = ? WHERE asset = ?"
+                              " AND (last_at IS NULL OR last_at < ?)", (row[4], row[5], row[3], row[5]))
+        return {"txn": txn, "accepted": len(rows), "at": ctx.now_iso}
+
+    def _h_abnormal_register(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        cust, meter = self._meter_of(body)
+        code = v.choice(body, "code", ABNORMAL_CODES)
+        text = v.string(body, "text", optional=True)
+        if code == "other" and text is None:
+            raise v.bad('code "other" needs a "text"')
+        value = v.string(body, "value", v.READING_RE, max_len=13, optional=True)
+        at = v.time(body)
+        ref = f"YC{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'abnormal'):06d}"
+        self.conn.execute("INSERT INTO abnormal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (txn, ref, cust, meter, code, text, value, iso(at), ctx.terminal))
+        return {"txn": txn, "ref": ref, "at": ctx.now_iso}
+
+    # ------------------------------------------------------------------ 02xx charging
+
+    def _h_bill_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        row = self._customer(v.req_string(body, "cust", v.CUST_RE))
+        return {"cust": row[0], "name": row[1], "addr": row[2], "segment": row[3], "meter": row[4],
+                "card": bool(row[9]), "tariff": row[5], "arrears": self._arrears(row[0]), "balance": row[6],
+                "as_of": ctx.now_iso}
+
+    def _h_payment(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        cust = v.req_string(body, "cust", v.CUST_RE)
+        amount = v.integer(body, "amount", 1)
+        if amount > self.limits.payment_max:
+            raise Refusal(ErrorCode.LIMIT, f"a cash payment is at most {self.limits.payment_max} fen",
+                          max=self.limits.payment_max)
+        method = v.choice(body, "method", PAYMENT_METHODS)
+        at = v.time(body)
+        op = v.string(body, "op", max_len=32, optional=True)
+        row = self._customer(cust)
+        rest = amount
+        applied = []
+        for period, amt_due, pen_due in self.conn.execute(
+                "SELECT period, amount - paid_amount, penalty - paid_penalty FROM bills WHERE cust = ?"
+                " AND (amount > paid_amount OR penalty > paid_penalty) ORDER BY period", (cust,)).fetchall():
+            if rest == 0:
+                break
+            pen = min(rest, pen_due)
+            amt = min(rest - pen, amt_due)
+            rest -= pen + amt
+            applied.append((period, pen, amt))
+        receipt = self._receipt(ctx)
+        day = business_day(at).isoformat()
+        self.conn.execute("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                          (txn, ctx.terminal, op, cust, amount, method, iso(at), day, receipt, rest, ctx.now_iso))
+        for period, pen, amt in applied:
+            self.conn.execute("INSERT INTO allocations VALUES (?, ?, ?, ?, ?)", (txn, cust, period, pen, amt))
+            self.conn.execute("UPDATE bills SET paid_penalty = paid_penalty + ?, paid_amount = paid_amount + ?"
+                              " WHERE cust = ? AND period = ?", (pen, amt, cust, period))
+        balance = row[6] + rest
+        self.conn.execute("UPDATE customers SET balance = ? WHERE cust = ?", (balance, cust))
+        return {"txn": txn, "receipt": receipt, "cust": cust, "amount": amount,
+                "applied": [{"period": p, "amount": pen + amt, "penalty": pen} for p, pen, amt in applied],
+                "to_balance": rest, "balance": balance, "arrears": self._total(self._arrears(cust)),
+                "at": ctx.now_iso, "day": day}
+
+    def _h_reversal(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        orig = v.txn(body, ctx.terminal, "orig", own=False)
+        reason = v.req_string(body, "reason")
+        at = v.time(body)
+        pay = self.conn.execute("SELECT terminal, cust, amount, day, to_balance, reversed_by, receipt FROM payments"
+                                " WHERE txn = ?", (orig,)).fetchone()
+        if pay is None:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"payment {orig} is not known at the station", orig=orig)
+        terminal, cust, amount, day, to_balance, reversed_by, receipt = pay
+        if terminal != ctx.terminal:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"payment {orig} was taken by another terminal", orig=orig)
+        today = business_day(ctx.now).isoformat()
+        if day != today:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"payment {orig} is of business day {day}; reversal is only allowed"
+                          f" on that day (today is {today})", orig=orig)
+        if reversed_by is not None:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"payment {orig} was already reversed by {reversed_by}", orig=orig)
+        balance = self.conn.execute("SELECT balance FROM customers WHERE cust = ?", (cust,)).fetchone()[0]
+        if balance < to_balance:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"the prepayment of payment {orig} has been used since", orig=orig)
+        for period, pen, amt in self.conn.execute("SELECT period, penalty, amount FROM allocations WHERE txn = ?",
+                                                  (orig,)).fetchall():
+            self.conn.execute("UPDATE bills SET paid_penalty = paid_penalty - ?, paid_amount = paid_amount - ?"
+                              " WHERE cust = ? AND period = ?", (pen, amt, cust, period))
+        self.conn.execute("UPDATE customers SET balance = balance - ? WHERE cust = ?", (to_balance, cust))
+        self.conn.execute("UPDATE payments SET reversed_by = ? WHERE txn = ?", (txn, orig))
+        self.conn.execute("INSERT INTO reversals VALUES (?, ?, ?, ?, ?, ?)",
+                          (txn, orig, ctx.terminal, reason, iso(at), ctx.now_iso))
+        return {"txn": txn, "orig": orig, "orig_receipt": receipt, "amount": amount, "cust": cust,
+                "balance": balance - to_balance, "arrears": self._total(self._arrears(cust)), "at": ctx.now_iso}
+
+    # ------------------------------------------------------------------ 03xx dunning
+
+    def _h_dunning_tasks(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        seg, seg_name = self._segment(body)
+        total = self.conn.execute("SELECT count(*) FROM dunning_tasks WHERE segment = ? AND state = 'open'",
+                                  (seg,)).fetchone()[0]
+        page, size, pages = self._page(body, total)
+        items = []
+        for task, cust, action, issued in self.conn.execute(
+                "SELECT task, cust, action, issued FROM dunning_tasks WHERE segment = ? AND state = 'open'"
+                " ORDER BY task LIMIT ? OFFSET ?", (seg, size, (page - 1) * size)).fetchall():
+            row = self._customer(cust)
+            arrears = self._arrears(cust)
+            items.append({"task": task, "cust": cust, "name": row[1], "addr": row[2], "meter": row[4],
+                          "action": action, "issued": issued, "arrears": arrears, "total": self._total(arrears),
+                          "balance": row[6]})
+        return {"segment": seg, "name": seg_name, "page": page, "page_size": size, "pages": pages, "total": total,
+                "as_of": ctx.now_iso, "items": items}
+
+    def _h_arrears_check(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        row = self._customer(v.req_string(body, "cust", v.CUST_RE))
+        arrears = self._arrears(row[0])
+        total = self._total(arrears)
+        return {"cust": row[0], "name": row[1], "addr": row[2], "arrears": arrears, "total": total,
+                "balance": row[6], "may_disconnect": total > 0, "checked_at": ctx.now_iso}
+
+    def _h_dunning_result(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        task = v.req_string(body, "task", v.ASSET_RE)
+        result = v.choice(body, "result", DUNNING_RESULTS)
+        note = v.string(body, "note", optional=True)
+        at = v.time(body)
+        row = self.conn.execute("SELECT cust, state FROM dunning_tasks WHERE task = ?", (task,)).fetchone()
+        if row is None:
+            raise v.bad(f"dunning task {task} is not known at the station")
+        if row[1] != "open":
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"dunning task {task} is already closed ({row[1]})", task=task)
+        if result == "disconnected" and self._total(self._arrears(row[0])) == 0:
+            # the wrongful disconnection the seed warns about (避免误停电)
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"customer {row[0]} has no arrears: do not disconnect", task=task)
+        self.conn.execute("INSERT INTO dunning_results VALUES (?, ?, ?, ?, ?, ?)",
+                          (txn, task, result, note, iso(at), ctx.terminal))
+        state = result if result in ("disconnected", "paid") else "open"
+        self.conn.execute("UPDATE dunning_tasks SET state = ? WHERE task = ?", (state, task))
+        return {"txn": txn, "task": task, "state": state, "at": ctx.now_iso}
+
+    # ------------------------------------------------------------------ 04xx prepaid card
+
+    def _card_meter(self, body: Mapping[str, Any]) -> tuple[str, str, int]:
+        cust, meter = self._meter_of(body)
+        row = self._customer(cust)
+        if not row[9]:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"meter {meter} is not a prepaid card meter", meter=meter)
+        return cust, meter, row[12]
+
+    def _authorize(self, ctx: Ctx, body: Mapping[str, Any], txn: str, kind: str) -> dict[str, Any]:
+        if self.card_mac is None:
+            raise Refusal(ErrorCode.UNAVAILABLE, "this station has no card key holder configured")
+        cust, meter, count = self._card_meter(body)
+        amount = v.integer(body, "amount", 0 if kind == "reissue" else 1)
+        if (amount or kind == "purchase") and not self.limits.card_min <= amount <= self.limits.card_max:
+            raise Refusal(ErrorCode.LIMIT, f"a card purchase is {self.limits.card_min}..{self.limits.card_max} fen",
+                          min=self.limits.card_min, max=self.limits.card_max)
+        card_count = v.integer(body, "card_count", 0, 0xFFFF_FFFF)
+        challenge = v.req_string(body, "challenge", max_len=32)
+        try:
+            if len(bytes.fromhex(challenge)) not in (4, 8):
+                raise ValueError
+        except ValueError:
+            raise v.bad('"challenge" must be 8 or 16 hex digits') from None
+        at = v.time(body)
+        pending = self.conn.execute("SELECT txn FROM card_purchases WHERE meter = ? AND state = 'authorized'",
+                                    (meter,)).fetchone()
+        if pending is not None:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"purchase {pending[0]} on this card is not confirmed yet",
+                          pending=pending[0])
+        if kind == "purchase" and card_count != count:
+            raise Refusal(ErrorCode.CARD_COUNT, f"the card's purchase count {card_count} is not the station's {count}",
+                          station_count=count)
+        # a re-issued card (补卡) carries the station's count; with credit on it, one more purchase
+        new_count = count + 1 if amount else count
+        mac = self.card_mac(cust, meter, amount, new_count, challenge.lower())
+        receipt = self._receipt(ctx)
+        self.conn.execute("INSERT INTO card_purchases VALUES (?, ?, ?, ?, ?, ?, 'authorized', ?, ?, ?, ?, NULL)",
+                          (txn, cust, meter, amount, new_count, kind, receipt, ctx.terminal, iso(at),
+                           business_day(at).isoformat()))
+        self.conn.execute("UPDATE meters SET purchase_count = ? WHERE asset = ?", (new_count, meter))
+        return {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "purchase_count": new_count,
+                "mac": mac, "receipt": receipt, "at": ctx.now_iso}
+
+    def _h_card_authorize(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        return self._authorize(ctx, body, txn, "purchase")
+
+    def _h_card_reissue(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        return self._authorize(ctx, body, txn, "reissue")
+
+    def _h_card_confirm(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        auth = v.txn(body, ctx.terminal, "auth")
+        count = v.integer(body, "purchase_count", 0, 0xFFFF_FFFF)
+        v.time(body)
+        row = self.conn.execute("SELECT state, purchase_count, terminal FROM card_purchases WHERE txn = ?",
+                                (auth,)).fetchone()
+        if row is None or row[2] != ctx.terminal:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is not known for this terminal")
+        if row[0] != "authorized":
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is already confirmed")
+        if row[1] != count:
+            raise Refusal(ErrorCode.CARD_COUNT, f"the card holds count {count}, the authorization wrote {row[1]}",
+                          station_count=row[1])
+        self.conn.execute("UPDATE card_purchases SET state = 'confirmed', confirmed_by = ? WHERE txn = ?", (txn, auth))
+        return {"txn": txn, "auth": auth, "at": ctx.now_iso}
+
+    def _h_card_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        cust, meter, count = self._card_meter(body)
+        last = self.conn.execute("SELECT txn, amount, purchase_count, kind, state, at FROM card_purchases"
+                                 " WHERE meter = ? ORDER BY rowid DESC LIMIT 1", (meter,)).fetchone()
+        return {"cust": cust, "meter": meter, "purchase_count": count,
+                "last": None if last is None else dict(zip(("txn", "amount", "purchase_count", "kind", "state", "at"),
+                                                           last, strict=True))}
+
+    # ------------------------------------------------------------------ 05xx transactions
+
+    def _h_txn_status(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        txns = v.str_list(body, "txns", self.limits.txn_status_max)
+        status: dict[str, str] = {}
+        for t in txns:
+            if not isinstance(t, str) or not v.TXN_RE.fullmatch(t):
+                raise v.bad('"txns" must hold txn strings')
+            row = None
+            if t[:8] == ctx.terminal:  # another terminal's txns are never disclosed
+                row = self.conn.execute("SELECT status FROM txns WHERE txn = ?", (t,)).fetchone()
+            status[t] = row[0] if row else "unknown"
+        return {"status": status}
+
+    def _h_reconcile(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        day = v.day(body).isoformat()
+        count = v.integer(body, "count", 0)
+        amount = v.integer(body, "amount", 0)
+        txns = v.str_list(body, "txns", self.limits.reconcile_txns_max)
+        if not all(isinstance(t, str) and v.TXN_RE.fullmatch(t) for t in txns):
+            raise v.bad('"txns" must hold txn strings')
+        if len(set(txns)) != len(txns):
+            raise v.bad('"txns" lists a txn twice')
+        station = dict(self.conn.execute(
+            "SELECT txn, amount FROM payments WHERE terminal = ? AND day = ? AND reversed_by IS NULL"
+            " UNION ALL SELECT txn, amount FROM card_purchases WHERE terminal = ? AND day = ? AND amount > 0",
+            (ctx.terminal, day, ctx.terminal, day)).fetchall())
+        rev = self.conn.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments WHERE terminal = ? AND day = ?"
+                                " AND reversed_by IS NOT NULL", (ctx.terminal, day)).fetchone()
+        listed = set(txns)
+        missing = sorted(listed - station.keys())
+        extra = sorted(station.keys() - listed)
+        s_count, s_amount = len(station), sum(station.values())
+        match = not missing and not extra and count == s_count and amount == s_amount
+        self.conn.execute("INSERT INTO reconciliations (terminal, day, term_count, term_amount, station_count,"
+                          " station_amount, missing, extra, match, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (ctx.terminal, day, count, amount, s_count, s_amount, json.dumps(missing), json.dumps(extra),
+                           int(match), ctx.now_iso))
+        return {"day": day, "match": match, "station": {"count": s_count, "amount": s_amount},
+                "reversed": {"count": rev[0], "amount": rev[1]}, "missing": missing, "extra": extra}
+
+    def _h_tariffs(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        names = body.get("names")
+        if names is None:
+            rows = self.conn.execute("SELECT name, version, title, data FROM tariffs ORDER BY name").fetchall()
+        else:
+            names = v.str_list(body, "names", 50)
+            if not all(isinstance(n, str) and len(n) <= 64 for n in names):
+                raise v.bad('"names" must hold tariff names')
+            rows = [r for n in names for r in self.conn.execute(
+                "SELECT name, version, title, data FROM tariffs WHERE name = ?", (n,)).fetchall()]
+            unknown = sorted(set(names) - {r[0] for r in rows})
+            if unknown:
+                raise v.bad(f"unknown tariff(s): {', '.join(unknown)}")
+        return {"tariffs": [{"name": n, "version": ver, "title": t, "data": d} for n, ver, t, d in rows]}

@@ -1,0 +1,223 @@
+"""The station's SQLite ledger: schema and connection rules.
+
+One database file holds the ledger and the audit trail.  WAL with ``synchronous=FULL``: every
+commit is fsynced before the station answers, so an answered payment survives a power cut
+(field-facts "SQLite durability").  All money columns are INTEGER fen; readings are TEXT
+exactly as read; times are ISO 8601 TEXT with the +08:00 offset.
+
+Connections are opened in autocommit mode (``isolation_level=None``); writers use explicit
+``BEGIN IMMEDIATE`` … ``COMMIT`` so one request's effects are one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from hw_mocks.station import audit  # the trail lives in the same file
+from terminal_app.errors import ConfigurationError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS tariffs (
+    name    TEXT PRIMARY KEY,          -- e.g. sichuan-residential
+    version TEXT NOT NULL,
+    title   TEXT NOT NULL,
+    data    TEXT NOT NULL              -- the tariff data file (TOML text), sent as is by TARIFFS
+);
+CREATE TABLE IF NOT EXISTS segments (
+    segment TEXT PRIMARY KEY,          -- 表段号
+    name    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meters (
+    asset     TEXT PRIMARY KEY,        -- asset barcode on the nameplate
+    comm_addr TEXT NOT NULL UNIQUE CHECK (length(comm_addr) = 12),  -- DL/T 645 address
+    standard  TEXT NOT NULL CHECK (standard IN ('2007', '1997')),
+    card      INTEGER NOT NULL CHECK (card IN (0, 1)),              -- prepaid card meter
+    last_value TEXT,                   -- last accepted reading, kWh as read
+    last_at    TEXT,
+    purchase_count INTEGER NOT NULL DEFAULT 0  -- card meters: purchases written to cards
+);
+CREATE TABLE IF NOT EXISTS customers (
+    cust    TEXT PRIMARY KEY,          -- 户号
+    name    TEXT NOT NULL,
+    addr    TEXT NOT NULL,
+    segment TEXT NOT NULL REFERENCES segments(segment),
+    seq_in_segment INTEGER NOT NULL,   -- position on the reading route
+    meter   TEXT NOT NULL UNIQUE REFERENCES meters(asset),
+    tariff  TEXT NOT NULL REFERENCES tariffs(name),
+    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0)   -- 预收 (prepayment), fen
+);
+CREATE INDEX IF NOT EXISTS customers_segment ON customers(segment, seq_in_segment);
+CREATE TABLE IF NOT EXISTS bills (     -- one bill per customer and period; arrears = unpaid part
+    cust    TEXT NOT NULL REFERENCES customers(cust),
+    period  TEXT NOT NULL,             -- YYYY-MM
+    amount  INTEGER NOT NULL CHECK (amount >= 0),
+    penalty INTEGER NOT NULL CHECK (penalty >= 0),   -- 违约金
+    due     TEXT NOT NULL,             -- YYYY-MM-DD
+    paid_amount  INTEGER NOT NULL DEFAULT 0 CHECK (paid_amount BETWEEN 0 AND amount),
+    paid_penalty INTEGER NOT NULL DEFAULT 0 CHECK (paid_penalty BETWEEN 0 AND penalty),
+    PRIMARY KEY (cust, period)
+);
+CREATE TABLE IF NOT EXISTS txns (      -- every txn the station decided, with its original answer
+    txn       TEXT PRIMARY KEY,
+    terminal  TEXT NOT NULL,
+    msg_type  INTEGER NOT NULL,
+    body_hash TEXT NOT NULL,           -- sha256 of the canonical request body
+    status    TEXT NOT NULL CHECK (status IN ('applied', 'rejected')),
+    response  TEXT NOT NULL,           -- the response body as first sent (JSON)
+    error     INTEGER NOT NULL,        -- 1 when the response was an error response
+    at        TEXT NOT NULL            -- station time of the decision
+);
+CREATE TABLE IF NOT EXISTS payments (
+    txn      TEXT PRIMARY KEY,
+    terminal TEXT NOT NULL,
+    operator TEXT,
+    cust     TEXT NOT NULL REFERENCES customers(cust),
+    amount   INTEGER NOT NULL CHECK (amount > 0),
+    method   TEXT NOT NULL,
+    at       TEXT NOT NULL,            -- capture time on the terminal (the receipt's time)
+    day      TEXT NOT NULL,            -- business day of "at" (Asia/Shanghai)
+    receipt  TEXT NOT NULL UNIQUE,
+    to_balance INTEGER NOT NULL,       -- the part that went to the prepayment balance
+    applied_at TEXT NOT NULL,          -- station time
+    reversed_by TEXT                   -- the reversal's txn, once reversed
+);
+CREATE INDEX IF NOT EXISTS payments_day ON payments(terminal, day);
+CREATE TABLE IF NOT EXISTS allocations (   -- how a payment was spread over the bills
+    txn     TEXT NOT NULL REFERENCES payments(txn),
+    cust    TEXT NOT NULL,
+    period  TEXT NOT NULL,
+    penalty INTEGER NOT NULL,
+    amount  INTEGER NOT NULL,
+    PRIMARY KEY (txn, period)
+);
+CREATE TABLE IF NOT EXISTS reversals (
+    txn      TEXT PRIMARY KEY,
+    orig     TEXT NOT NULL UNIQUE REFERENCES payments(txn),
+    terminal TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS readings (
+    txn      TEXT NOT NULL,
+    n        INTEGER NOT NULL,         -- position in the uploaded batch
+    cust     TEXT NOT NULL,
+    meter    TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    source   TEXT NOT NULL CHECK (source IN ('ir', 'keypad')),
+    reason   TEXT,
+    abnormal TEXT,
+    terminal TEXT NOT NULL,
+    PRIMARY KEY (txn, n)
+);
+CREATE TABLE IF NOT EXISTS abnormal (  -- 抄表异常登记
+    txn      TEXT PRIMARY KEY,
+    ref      TEXT NOT NULL UNIQUE,
+    cust     TEXT NOT NULL,
+    meter    TEXT NOT NULL,
+    code     TEXT NOT NULL,
+    text     TEXT,
+    value    TEXT,
+    at       TEXT NOT NULL,
+    terminal TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dunning_tasks (
+    task    TEXT PRIMARY KEY,
+    cust    TEXT NOT NULL REFERENCES customers(cust),
+    segment TEXT NOT NULL,
+    action  TEXT NOT NULL CHECK (action IN ('notice', 'disconnect')),
+    issued  TEXT NOT NULL,             -- YYYY-MM-DD
+    state   TEXT NOT NULL DEFAULT 'open'
+);
+CREATE INDEX IF NOT EXISTS dunning_segment ON dunning_tasks(segment, task);
+CREATE TABLE IF NOT EXISTS dunning_results (
+    txn      TEXT PRIMARY KEY,
+    task     TEXT NOT NULL REFERENCES dunning_tasks(task),
+    result   TEXT NOT NULL,
+    note     TEXT,
+    at       TEXT NOT NULL,
+    terminal TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS card_purchases (
+    txn      TEXT PRIMARY KEY,
+    cust     TEXT NOT NULL,
+    meter    TEXT NOT NULL,
+    amount   INTEGER NOT NULL CHECK (amount > 0),
+    purchase_count INTEGER NOT NULL,   -- the count this purchase writes to the card
+    kind     TEXT NOT NULL CHECK (kind IN ('purchase', 'reissue')),
+    state    TEXT NOT NULL CHECK (state IN ('authorized', 'confirmed')),
+    receipt  TEXT NOT NULL UNIQUE,
+    terminal TEXT NOT NULL,
+    at       TEXT NOT NULL,            -- capture time on the terminal
+    day      TEXT NOT NULL,            -- its business day
+    confirmed_by TEXT
+);
+CREATE TABLE IF NOT EXISTS reconciliations (   -- 代收对账, with an alarm flag on any difference
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal TEXT NOT NULL,
+    day      TEXT NOT NULL,
+    term_count INTEGER NOT NULL, term_amount INTEGER NOT NULL,
+    station_count INTEGER NOT NULL, station_amount INTEGER NOT NULL,
+    missing  TEXT NOT NULL, extra TEXT NOT NULL,   -- JSON arrays of txns
+    match    INTEGER NOT NULL,
+    at       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_seq (      -- replay protection: last accepted seq per terminal
+    terminal TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open (and create) the ledger with the durability rules; the caller closes it."""
+    try:
+        conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0)
+    except sqlite3.Error as e:
+        raise ConfigurationError("The station ledger {path} cannot be opened ({error}).",
+                                 "Check the --db path and its directory's permissions.", path=os.fspath(path),
+                                 error=str(e)) from e
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("BEGIN IMMEDIATE")
+        for stmt in _statements(SCHEMA):
+            conn.execute(stmt)
+        for stmt in audit.SCHEMA_STATEMENTS:
+            conn.execute(stmt)
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise ConfigurationError("The station ledger {path} is not a usable SQLite database ({error}).",
+                                 "Give another --db file; keep this one for inspection.", path=os.fspath(path),
+                                 error=str(e)) from e
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]
+
+
+def next_counter(conn: sqlite3.Connection, name: str) -> int:
+    """A gap-free counter (receipt numbers …); call inside the request's transaction."""
+    row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    value = (row[0] if row else 0) + 1
+    conn.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                 (name, value))
+    return value
+
+
+def is_empty(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0

@@ -1,0 +1,120 @@
+"""Checks on request bodies: every field from the network is typed, bounded and validated.
+
+A failed check raises :class:`Refusal` with ``E_BAD_REQUEST`` and says which field is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from terminal_app.station.messages import ErrorCode
+from terminal_app.timeutil import SHANGHAI
+
+TXN_RE = re.compile(r"(\d{8})-(0|[1-9]\d{0,18})")
+CUST_RE = re.compile(r"[0-9A-Za-z]{1,20}")
+SEGMENT_RE = re.compile(r"[0-9A-Za-z]{1,16}")
+ASSET_RE = re.compile(r"[0-9A-Za-z]{1,32}")
+# DL/T 645 energy: up to 8 integer digits and up to 4 decimals, exactly as the meter shows them
+READING_RE = re.compile(r"\d{1,8}(\.\d{1,4})?")
+DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_TEXT = 200
+
+
+class Refusal(Exception):
+    """A request refused by the station: becomes ``{"ok": false, "code", "msg", **extra}``."""
+
+    def __init__(self, code: ErrorCode, msg: str, **extra: Any) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.code = code
+        self.msg = msg
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"ok": False, "code": str(self.code), "msg": self.msg, **self.extra}
+
+
+def bad(msg: str) -> Refusal:
+    return Refusal(ErrorCode.BAD_REQUEST, msg)
+
+
+def string(body: Mapping[str, Any], key: str, pattern: re.Pattern[str] | None = None, *,
+           max_len: int = MAX_TEXT, optional: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None or (optional and value == ""):  # an empty optional text is an absent one
+        if optional:
+            return None
+        raise bad(f'"{key}" is missing')
+    if not isinstance(value, str):
+        raise bad(f'"{key}" must be a string')
+    if pattern is not None and not pattern.fullmatch(value):
+        raise bad(f'"{key}" is not in the expected format')
+    if not value.strip() or len(value) > max_len:
+        raise bad(f'"{key}" must be 1..{max_len} characters')
+    return value
+
+
+def req_string(body: Mapping[str, Any], key: str, pattern: re.Pattern[str] | None = None, *,
+               max_len: int = MAX_TEXT) -> str:
+    value = string(body, key, pattern, max_len=max_len)
+    assert value is not None
+    return value
+
+
+def integer(body: Mapping[str, Any], key: str, lo: int, hi: int | None = None) -> int:
+    """An integer in [lo, hi]; values above ``hi`` are E_BAD_REQUEST (callers check limits first)."""
+    value = body.get(key)
+    if value is None:
+        raise bad(f'"{key}" is missing')
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad(f'"{key}" must be an integer')
+    if value < lo or (hi is not None and value > hi):
+        raise bad(f'"{key}" must be between {lo} and {hi}' if hi is not None else f'"{key}" must be at least {lo}')
+    return value
+
+
+def txn(body: Mapping[str, Any], terminal_id: str, key: str = "txn", *, own: bool = True) -> str:
+    """A txn "<terminal id>-<counter>"; with ``own`` it must carry the sender's terminal id."""
+    value = req_string(body, key, TXN_RE, max_len=28)
+    if own and value[:8] != terminal_id:
+        raise bad(f'"{key}" does not start with this terminal\'s id')
+    return value
+
+
+def time(body: Mapping[str, Any], key: str = "at") -> dt.datetime:
+    """An ISO 8601 time with its offset (naive times are refused: the business day needs a zone)."""
+    value = req_string(body, key, max_len=40)
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise bad(f'"{key}" is not an ISO 8601 time') from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise bad(f'"{key}" has no UTC offset')
+    return at.astimezone(SHANGHAI)
+
+
+def day(body: Mapping[str, Any], key: str = "day") -> dt.date:
+    value = req_string(body, key, DAY_RE, max_len=10)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise bad(f'"{key}" is not a calendar day') from None
+
+
+def choice(body: Mapping[str, Any], key: str, allowed: frozenset[str] | set[str], *, optional: bool = False) -> str | None:
+    value = string(body, key, max_len=32, optional=optional)
+    if value is not None and value not in allowed:
+        raise bad(f'"{key}" must be one of {", ".join(sorted(allowed))}')
+    return value
+
+
+def str_list(body: Mapping[str, Any], key: str, max_items: int) -> list[Any]:
+    value = body.get(key)
+    if not isinstance(value, list):
+        raise bad(f'"{key}" must be a list')
+    if len(value) > max_items:
+        raise Refusal(ErrorCode.LIMIT, f'"{key}" has more than {max_items} items; send them in several requests',
+                      max=max_items)
+    return value

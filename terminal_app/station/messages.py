@@ -1,0 +1,60 @@
+"""GT/1 message types: the contract's core (station-protocol.md) and the ones this project adds.
+
+docs/protocol.md is the catalogue with every request and response body and its error codes;
+this module holds the numbers and the error codes both sides use.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class MsgType(IntEnum):
+    HELLO = 0x0001
+    # 01xx reading (抄表)
+    ROUTE_DOWNLOAD = 0x0101  # a segment's customers, meters, last readings, tariffs, arrears (paged)
+    READINGS_UPLOAD = 0x0102  # 抄表数据远程上装
+    ABNORMAL_REGISTER = 0x0103  # 抄表异常登记
+    SEGMENT_LIST = 0x0104  # the segments (表段) the station holds, to choose what to download
+    # 02xx charging (缴费)
+    BILL_QUERY = 0x0201
+    PAYMENT = 0x0202
+    REVERSAL = 0x0203  # 冲正
+    # 03xx dunning (催费)
+    DUNNING_TASKS = 0x0301
+    ARREARS_CHECK = 0x0302  # real-time check before a disconnection (避免误停电)
+    DUNNING_RESULT = 0x0303
+    # 04xx prepaid card (购电)
+    CARD_AUTHORIZE = 0x0401
+    CARD_CONFIRM = 0x0402
+    CARD_REISSUE = 0x0403  # 补卡
+    CARD_QUERY = 0x0404
+    # 05xx transactions and reference data
+    TXN_STATUS = 0x0501
+    RECONCILE = 0x0502  # 代收对账
+    TARIFFS = 0x0503
+
+
+class ErrorCode(StrEnum):
+    """The "code" of an error response (flag bit2): the contract's common codes and ours."""
+
+    REPLAY = "E_REPLAY"
+    BAD_REQUEST = "E_BAD_REQUEST"
+    UNKNOWN_CUSTOMER = "E_UNKNOWN_CUSTOMER"
+    TXN_CONFLICT = "E_TXN_CONFLICT"
+    NOT_ALLOWED = "E_NOT_ALLOWED"
+    LIMIT = "E_LIMIT"
+    INTERNAL = "E_INTERNAL"
+    # project-defined
+    UNKNOWN_TYPE = "E_UNKNOWN_TYPE"  # message type not in this catalogue
+    UNKNOWN_SEGMENT = "E_UNKNOWN_SEGMENT"
+    UNKNOWN_METER = "E_UNKNOWN_METER"  # the meter named is not the customer's
+    CARD_COUNT = "E_CARD_COUNT"  # purchase-count rule of the card meter not met
+    UNAVAILABLE = "E_UNAVAILABLE"  # function not offered by this station (e.g. no card key holder)
+
+
+#: message types whose request carries a "txn" and changes state at the station
+STATEFUL = frozenset({
+    MsgType.READINGS_UPLOAD, MsgType.ABNORMAL_REGISTER, MsgType.PAYMENT, MsgType.REVERSAL,
+    MsgType.DUNNING_RESULT, MsgType.CARD_AUTHORIZE, MsgType.CARD_CONFIRM, MsgType.CARD_REISSUE,
+})
