@@ -1,7 +1,7 @@
 """GT/1 codec, sans-IO: frames in and out, both cipher suites, JSON bodies.
 
 The wire contract is station-protocol.md ("GT/1"); every clarification this module makes is
-written down in docs/gt1-notes.md.  No socket, serial, time or threading here: the station
+written down in docs/protocol.md.  No socket, serial, time or threading here: the station
 client (:mod:`terminal_app.station.client`) and the reference station (hw_mocks) are thin loops
 around :class:`FrameDecoder`, :func:`seal` and :func:`open_frame`.
 

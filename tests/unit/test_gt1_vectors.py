@@ -121,7 +121,7 @@ def test_golden_frame_suite02_hello_request():
     ct, tag = c.encrypt_and_digest(plain)
     expected = header + ct + tag
     assert p.seal(TMK, p.Suite.AES_GCM, TID, 1, 0x0001, body) == expected
-    # pinned for other implementations (docs/gt1-notes.md quotes it)
+    # pinned for other implementations (docs/protocol.md quotes it)
     assert expected.hex() == GOLDEN_02_HELLO
     frame = p.decode_frame(expected)
     assert (frame.suite, frame.flags, frame.terminal_id, frame.seq, frame.msg_type) == \
