@@ -1,0 +1,654 @@
+"""A simulated GPRS modem on a pty: SIM800 or M26 AT dialect, bridged to real TCP on 127.0.0.1.
+
+The driver opens :attr:`MockModem.path` exactly as it opens ``/dev/ttyModem``.  The mock answers the
+AT commands of its dialect from the modem's side (echo on until ATE0), keeps the TCP/IP
+application's state machine (IP INITIAL → IP START → IP GPRSACT → IP STATUS → CONNECT OK …), and
+bridges AT+CIPSTART / AT+QIOPEN to a real TCP connection: every host is reached at 127.0.0.1
+(the simulated network has one server: the reference station or a test's peer).
+
+Behaviour and faults come from a scenario (``scenarios.toml``), and can change at run time::
+
+    with MockModem(dialect="m26", scenario="slow_gprs") as modem:    # a context manager
+        settings = ModemSettings(url=modem.path, dialect="m26")
+        modem.set_coverage(False)      # CSQ 99, not registered, the context drops (+PDP DEACT)
+        modem.set_coverage(True)
+        modem.deactivate_pdp()         # the network drops the context now
+        modem.set_scenario("normal")
+
+Air link model (``latency_ms``, ``kbps``): data queue on each direction's channel at the bit
+rate, then arrive ``latency`` later; SEND OK comes when the bytes are on the air (the modem's
+stack took them), never when the peer got them; a TCP connect takes one round trip; AT+QISACK
+counts bytes as acknowledged one round trip after they went on the air.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import queue
+import select
+import socket
+import threading
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hw_mocks.link import DeviceThread, PtyLink
+from terminal_app.errors import ConfigurationError
+
+SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
+MAX_SEND = 1460
+_SIM800_ONLY = frozenset({"cipstatus", "cipqsend", "ciphead", "cipmux", "cstt", "ciicr", "cifsr", "cipshut",
+                          "cipstart", "cipsend", "cipclose"})
+_M26_ONLY = frozenset({"qistate", "qifgcnt", "qindi", "qimux", "qicsgp", "qiregapp", "qiact", "qilocip",
+                       "qideact", "qiopen", "qisend", "qird", "qisack", "qiclose"})
+_ACTIVE = frozenset({"IP GPRSACT", "IP STATUS", "IP PROCESSING", "CONNECT OK", "IP CLOSE", "TCP CLOSED"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "normal"
+    description: str = ""
+    sim: str = "ready"
+    rssi: int = 20
+    registration: tuple[int, ...] = (1,)
+    attach: bool = True
+    pdp: bool = True
+    pdp_delay_ms: int = 0
+    initial_state: str = "IP INITIAL"
+    pdp_deact_after_connections: int = 0
+    cut_connections: int = 0
+    strict_open: bool = False  # CIPSTART/QIOPEN only in IP STATUS (SIM800 AT manual §8.2.2, to the letter)
+    latency_ms: int = 0
+    kbps: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.sim not in ("ready", "absent", "pin"):
+            raise ConfigurationError("Scenario {name}: sim {value!r} is not ready/absent/pin.",
+                                     name=self.name, value=self.sim)
+        if not self.registration or any(s not in (0, 1, 2, 3, 4, 5) for s in self.registration):
+            raise ConfigurationError("Scenario {name}: registration must list +CREG stat values 0–5.",
+                                     name=self.name)
+        if not (0 <= self.rssi <= 31 or self.rssi == 99):
+            raise ConfigurationError("Scenario {name}: rssi {value} is not 0–31 or 99.", name=self.name,
+                                     value=self.rssi)
+
+
+def load_scenarios(path: str | Path | None = None) -> dict[str, Scenario]:
+    """Named scenarios from a TOML file (default: the packaged ``scenarios.toml``)."""
+    p = Path(path) if path is not None else SCENARIOS_FILE
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigurationError("Cannot read modem scenarios from {path}: {error}.", path=str(p), error=e) from e
+    known = {f.name for f in dataclasses.fields(Scenario)}
+    out: dict[str, Scenario] = {}
+    for name, table in data.get("scenarios", {}).items():
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigurationError("Scenario {name} has unknown field(s) {fields}.", name=name,
+                                     fields=", ".join(sorted(unknown)))
+        values = dict(table)
+        if "registration" in values:
+            values["registration"] = tuple(values["registration"])
+        out[name] = Scenario(name=name, **values)
+    return out
+
+
+@dataclass
+class _Connection:
+    sock: socket.socket
+    port: int
+    generation: int
+    sends: int = 0
+    dropping: bool = False  # cut by the scenario: replies are read and thrown away
+    eof: bool = False
+    sent_total: int = 0
+    acks: list[tuple[float, int]] = field(default_factory=list)  # (when acked, cumulative bytes)
+
+
+class MockModem:
+    """The simulated modem; a context manager running on its own pty (see module docstring)."""
+
+    def __init__(self, link: str | Path | None = None, dialect: str = "sim800", scenario: str = "normal",
+                 latency_ms: int | None = None, kbps: float | None = None,
+                 scenarios: dict[str, Scenario] | None = None) -> None:
+        if dialect not in ("sim800", "m26"):
+            raise ConfigurationError("Mock modem dialect {value!r} is unknown.", 'Use "sim800" or "m26".',
+                                     value=dialect)
+        self.dialect = dialect
+        self.scenarios = scenarios if scenarios is not None else load_scenarios()
+        self._latency_override = latency_ms
+        self._kbps_override = kbps
+        self.scenario = self._lookup(scenario)
+        self._link_path = link
+        self._link: PtyLink | None = None
+        self._thread: DeviceThread | None = None
+        self._actions: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self.commands: list[str] = []  # every command line received (for tests and logs)
+        self._power_on()
+
+    # public API (any thread) ------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        assert self._link is not None, "start the mock first"
+        return self._link.path
+
+    def start(self) -> MockModem:
+        self._link = PtyLink(self._link_path)
+        self._thread = DeviceThread(f"mock-modem-{self.dialect}", self._step, self._shutdown)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            thread.stop()
+
+    def __enter__(self) -> MockModem:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_coverage(self, on: bool) -> None:
+        """Coverage off: no signal, not registered, the data context drops; on: back to the scenario."""
+        self._post(lambda: self._coverage(on))
+
+    def deactivate_pdp(self) -> None:
+        """The network deactivates the data context now (SIM800 ``+PDP: DEACT``, M26 ``+PDP DEACT``)."""
+        self._post(self._pdp_deact)
+
+    def set_scenario(self, name: str) -> None:
+        scenario = self._lookup(name)
+
+        def apply() -> None:
+            self.scenario = scenario
+            self._reg_index = 0
+        self._post(apply)
+
+    def sync(self, timeout: float = 5.0) -> None:
+        """Wait until the device thread has applied every earlier API call."""
+        done = threading.Event()
+        self._post(done.set)
+        if not done.wait(timeout):
+            raise TimeoutError("the mock modem did not process its queue")
+
+    # internals: state -------------------------------------------------------------------------
+
+    def _lookup(self, name: str) -> Scenario:
+        try:
+            s = self.scenarios[name]
+        except KeyError:
+            raise ConfigurationError("Mock modem scenario {name!r} does not exist (known: {known}).",
+                                     name=name, known=", ".join(sorted(self.scenarios))) from None
+        changes: dict[str, object] = {}
+        if self._latency_override is not None:
+            changes["latency_ms"] = self._latency_override
+        if self._kbps_override is not None:
+            changes["kbps"] = self._kbps_override
+        return dataclasses.replace(s, **changes) if changes else s
+
+    def _power_on(self) -> None:
+        self.echo = True
+        self.cmee = 0
+        self.cip_head = False
+        self.qindi = False
+        self.coverage = True
+        self.state = self.scenario.initial_state
+        self.apn = ""
+        self._reg_index = 0
+        self._reg_last = 0
+        self._conn: _Connection | None = None
+        self._generation = 0
+        self._closed_connections = 0
+        self._cut_done = 0
+        self._line = bytearray()
+        self._send_left = 0
+        self._send_buf = bytearray()
+        self._up_free = 0.0
+        self._down_free = 0.0
+        self._rx_buf = bytearray()
+        self._rdi_pending = False
+        self._ip = "10.64.17.23"
+
+    def _post(self, action: Callable[[], None]) -> None:
+        self._actions.put(action)
+
+    def _at(self, due: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (due, next(self._seq), action))
+
+    @property
+    def _latency(self) -> float:
+        return self.scenario.latency_ms / 1000.0
+
+    def _air_time(self, n: int) -> float:
+        return n * 8 / (self.scenario.kbps * 1000) if self.scenario.kbps > 0 else 0.0
+
+    def _rssi(self) -> int:
+        return self.scenario.rssi if self.coverage else 99
+
+    def _creg(self, advance: bool) -> int:
+        if not self.coverage or self.scenario.sim != "ready":
+            return 0
+        seq = self.scenario.registration
+        if advance:
+            self._reg_last = seq[min(self._reg_index, len(seq) - 1)]
+            self._reg_index += 1
+        elif self._reg_index == 0:
+            self._reg_last = seq[0]
+        return self._reg_last
+
+    def _registered(self) -> bool:
+        return self._creg(advance=False) in (1, 5)
+
+    def _can_attach(self) -> bool:
+        return self.coverage and self.scenario.attach and self._registered()
+
+    # internals: the loop ----------------------------------------------------------------------
+
+    def _step(self, stop: threading.Event) -> None:
+        assert self._link is not None
+        while True:
+            try:
+                self._actions.get_nowait()()
+            except queue.Empty:
+                break
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            heapq.heappop(self._timers)[2]()
+        wait = 0.05
+        if self._timers:
+            wait = max(0.0, min(wait, self._timers[0][0] - time.monotonic()))
+        fds: list[object] = [self._link.fileno()]
+        conn = self._conn
+        if conn is not None and not conn.eof:
+            fds.append(conn.sock)
+        readable, _, _ = select.select(fds, [], [], wait)
+        if self._link.fileno() in readable:
+            data = self._link.read(4096, timeout=0)
+            if data:
+                self._on_serial(data, stop)
+        if conn is not None and conn.sock in readable and self._conn is conn:
+            self._on_socket(conn)
+
+    def _shutdown(self) -> None:
+        self._drop_connection()
+        if self._link is not None:
+            self._link.close()
+
+    def _out(self, text: str | bytes) -> None:
+        assert self._link is not None
+        self._link.write(text.encode("ascii") if isinstance(text, str) else text)
+
+    def _ok(self) -> None:
+        self._out("\r\nOK\r\n")
+
+    def _error(self, cme: int | None = None, verbose: str = "") -> None:
+        if cme is None or self.cmee == 0:
+            self._out("\r\nERROR\r\n")
+        elif self.cmee == 1:
+            self._out(f"\r\n+CME ERROR: {cme}\r\n")
+        else:
+            self._out(f"\r\n+CME ERROR: {verbose}\r\n")
+
+    # serial side ------------------------------------------------------------------------------
+
+    def _on_serial(self, data: bytes, stop: threading.Event) -> None:
+        i = 0
+        while i < len(data):
+            if self._send_left:
+                take = data[i:i + self._send_left]
+                self._send_buf += take
+                self._send_left -= len(take)
+                i += len(take)
+                if not self._send_left:
+                    payload, self._send_buf = bytes(self._send_buf), bytearray()
+                    self._data_in(payload)
+                continue
+            j = i
+            while j < len(data) and data[j] not in (0x0D, 0x0A):
+                j += 1
+            self._line += data[i:j]
+            if self.echo:
+                self._out(data[i:j + 1] if j < len(data) else data[i:j])
+            if j < len(data):
+                if data[j] == 0x0D:
+                    line, self._line = bytes(self._line), bytearray()
+                    self._command(line.decode("ascii", "replace").strip(), stop)
+                i = j + 1
+            else:
+                i = j
+            if len(self._line) > 1024:  # a real modem's command buffer is finite
+                self._line.clear()
+
+    def _command(self, line: str, stop: threading.Event) -> None:
+        if not line:
+            return
+        self.commands.append(line)
+        if line[:2].upper() != "AT":
+            self._error()
+            return
+        body = line[2:]
+        upper = body.upper()
+        if upper == "":
+            return self._ok()
+        if upper in ("E0", "E1"):
+            self.echo = upper == "E1"
+            return self._ok()
+        if upper == "I":
+            ident = "SIM800 R14.18" if self.dialect == "sim800" else "Quectel_M26\r\nRevision: M26FBR03A01"
+            return self._out(f"\r\n{ident}\r\n\r\nOK\r\n")
+        name, _, arg = body.partition("=")
+        key = name.upper().lstrip("+").rstrip("?").lower()
+        prefix = "_query_" if name.endswith("?") else "_cmd_"
+        handler = getattr(self, prefix + key, None) if key.isalnum() else None
+        if handler is None or key in (_M26_ONLY if self.dialect == "sim800" else _SIM800_ONLY):
+            return self._error()
+        handler(arg.strip(), stop)
+
+    # common commands --------------------------------------------------------------------------
+
+    def _cmd_cmee(self, arg: str, stop: threading.Event) -> None:
+        if arg not in ("0", "1", "2"):
+            return self._error()
+        self.cmee = int(arg)
+        self._ok()
+
+    def _query_cpin(self, arg: str, stop: threading.Event) -> None:
+        sim = self.scenario.sim
+        if sim == "absent":
+            return self._error(10, "SIM not inserted")
+        self._out(f"\r\n+CPIN: {'READY' if sim == 'ready' else 'SIM PIN'}\r\n\r\nOK\r\n")
+
+    def _cmd_csq(self, arg: str, stop: threading.Event) -> None:
+        self._out(f"\r\n+CSQ: {self._rssi()},0\r\n\r\nOK\r\n")
+
+    def _query_creg(self, arg: str, stop: threading.Event) -> None:
+        self._out(f"\r\n+CREG: 0,{self._creg(advance=True)}\r\n\r\nOK\r\n")
+
+    def _query_cgreg(self, arg: str, stop: threading.Event) -> None:
+        self._out(f"\r\n+CGREG: 0,{self._creg(advance=False)}\r\n\r\nOK\r\n")
+
+    def _query_cgatt(self, arg: str, stop: threading.Event) -> None:
+        self._out(f"\r\n+CGATT: {1 if self._can_attach() else 0}\r\n\r\nOK\r\n")
+
+    def _cmd_cgatt(self, arg: str, stop: threading.Event) -> None:
+        if arg == "1" and not self._can_attach():
+            return self._error(107, "GPRS services not allowed")  # 27.007 §9.2.2
+        self._ok()
+
+    # the data context -------------------------------------------------------------------------
+
+    def _context_state(self, arg: str, stop: threading.Event) -> None:
+        self._out(f"\r\nOK\r\n\r\nSTATE: {self.state}\r\n")
+
+    _cmd_cipstatus = _context_state
+    _cmd_qistate = _context_state
+
+    def _setting(self, arg: str, stop: threading.Event) -> None:
+        self._ok()
+
+    _cmd_cipqsend = _setting
+    _cmd_qifgcnt = _setting
+
+    def _cmd_ciphead(self, arg: str, stop: threading.Event) -> None:
+        self.cip_head = arg == "1"
+        self._ok()
+
+    def _cmd_qindi(self, arg: str, stop: threading.Event) -> None:
+        self.qindi = arg == "1"
+        self._ok()
+
+    def _single_mode(self, arg: str, stop: threading.Event) -> None:
+        if self.state != "IP INITIAL" or arg != "0":  # only single-connection mode is simulated
+            return self._error()
+        self._ok()
+
+    _cmd_cipmux = _single_mode
+    _cmd_qimux = _single_mode
+
+    def _cmd_cstt(self, arg: str, stop: threading.Event) -> None:
+        if self.state != "IP INITIAL":
+            return self._error()
+        self.apn = arg.split(",")[0].strip('"')
+        self.state = "IP START"
+        self._ok()
+
+    def _cmd_qicsgp(self, arg: str, stop: threading.Event) -> None:
+        parts = arg.split(",")
+        self.apn = parts[1].strip('"') if len(parts) > 1 else ""
+        self._ok()
+
+    def _cmd_qiregapp(self, arg: str, stop: threading.Event) -> None:
+        if self.state != "IP INITIAL":
+            return self._error()
+        self.state = "IP START"
+        self._ok()
+
+    def _activate(self, arg: str, stop: threading.Event) -> None:
+        if self.state != "IP START":
+            return self._error()
+        self.state = "IP CONFIG"
+        # the modem is busy negotiating with the network: it answers nothing meanwhile
+        if stop.wait(self.scenario.pdp_delay_ms / 1000.0):
+            return
+        if not (self.scenario.pdp and self._can_attach()):
+            self.state = "PDP DEACT"
+            return self._error()
+        self.state = "IP GPRSACT"
+        self._ok()
+
+    _cmd_ciicr = _activate
+    _cmd_qiact = _activate
+
+    def _local_ip(self, arg: str, stop: threading.Event) -> None:
+        if self.state not in _ACTIVE:
+            return self._error()
+        if self.state == "IP GPRSACT":
+            self.state = "IP STATUS"
+        self._out(f"\r\n{self._ip}\r\n")
+
+    _cmd_cifsr = _local_ip
+    _cmd_qilocip = _local_ip
+
+    def _cmd_cipshut(self, arg: str, stop: threading.Event) -> None:
+        self._drop_connection()
+        self.state = "IP INITIAL"
+        self._out("\r\nSHUT OK\r\n")
+
+    def _cmd_qideact(self, arg: str, stop: threading.Event) -> None:
+        self._drop_connection()
+        self.state = "IP INITIAL"
+        self._out("\r\nDEACT OK\r\n")
+
+    def _pdp_deact(self) -> None:
+        if self.state not in _ACTIVE and self.state != "TCP CONNECTING":
+            return
+        self._drop_connection()
+        self.state = "PDP DEACT"
+        self._out("\r\n+PDP: DEACT\r\n" if self.dialect == "sim800" else "\r\n+PDP DEACT\r\n")
+
+    def _coverage(self, on: bool) -> None:
+        self.coverage = on
+        if not on:
+            self._pdp_deact()
+
+    # TCP --------------------------------------------------------------------------------------
+
+    def _open(self, arg: str, stop: threading.Event) -> None:
+        parts = [p.strip().strip('"') for p in arg.split(",")]
+        if len(parts) != 3 or parts[0].upper() != "TCP" or not parts[2].isdigit():
+            return self._error()
+        if self.state == "CONNECT OK":
+            return self._out("\r\nERROR\r\n\r\nALREADY CONNECT\r\n")
+        # SIM800 AT manual §8.2.2 allows CIPSTART only in IP INITIAL / IP STATUS; firmware in the
+        # field also accepts it after a close (IP CLOSE / TCP CLOSED) — strict_open models the letter
+        allowed = ("IP STATUS",) if self.scenario.strict_open else ("IP STATUS", "IP CLOSE", "TCP CLOSED")
+        if self.state not in allowed:
+            return self._error()
+        port = int(parts[2])
+        self._drop_connection()  # a connection cut by the scenario may still be draining
+        self.state = "TCP CONNECTING"
+        self._ok()
+        self._generation += 1
+        gen = self._generation
+        # SYN out and SYN-ACK back: one round trip before CONNECT OK
+        self._at(time.monotonic() + 2 * self._latency, lambda: self._connect(port, gen))
+
+    _cmd_cipstart = _open
+    _cmd_qiopen = _open
+
+    def _connect(self, port: int, gen: int) -> None:
+        if gen != self._generation or self.state != "TCP CONNECTING":
+            return
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            self.state = "TCP CLOSED" if self.dialect == "sim800" else "IP CLOSE"
+            return self._out(f"\r\nSTATE: {self.state}\r\n\r\nCONNECT FAIL\r\n" if self.dialect == "sim800"
+                             else "\r\nCONNECT FAIL\r\n")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._conn = _Connection(sock, port, gen)
+        self._rx_buf.clear()
+        self._rdi_pending = False
+        self.state = "CONNECT OK"
+        self._out("\r\nCONNECT OK\r\n")
+
+    def _send(self, arg: str, stop: threading.Event) -> None:
+        if not arg.isdigit() or not 0 < int(arg) <= MAX_SEND or self.state != "CONNECT OK":
+            return self._error()
+        self._send_left = int(arg)
+        self._out("\r\n> ")
+
+    _cmd_cipsend = _send
+    _cmd_qisend = _send
+
+    def _data_in(self, payload: bytes) -> None:
+        conn = self._conn
+        if conn is None or self.state != "CONNECT OK":
+            return self._out("\r\nSEND FAIL\r\n")
+        now = time.monotonic()
+        on_air = max(now, self._up_free) + self._air_time(len(payload))
+        self._up_free = on_air
+        arrive = on_air + self._latency
+        conn.sends += 1
+        conn.sent_total += len(payload)
+        conn.acks.append((arrive + self._latency, conn.sent_total))
+        cut = conn.sends == 1 and self._cut_done < self.scenario.cut_connections
+        if cut:
+            self._cut_done += 1
+
+        def deliver() -> None:
+            if self._conn is not conn or conn.dropping and not cut:
+                return
+            try:
+                conn.sock.setblocking(True)
+                conn.sock.sendall(payload)
+                conn.sock.setblocking(False)
+            except OSError:
+                return
+            if cut:  # the request reached the peer; the reply will never reach the terminal
+                conn.dropping = True
+                self._report_closed()
+        self._at(on_air, lambda: self._out("\r\nSEND OK\r\n"))  # before the data arrives, always
+        self._at(arrive, deliver)
+
+    def _report_closed(self) -> None:
+        self.state = "TCP CLOSED" if self.dialect == "sim800" else "IP CLOSE"
+        self._out("\r\nCLOSED\r\n")
+
+    def _on_socket(self, conn: _Connection) -> None:
+        try:
+            data = conn.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if conn.dropping:
+            if not data:
+                conn.eof = True
+                self._drop_connection()
+            return
+        now = time.monotonic()
+        if not data:
+            conn.eof = True
+            due = max(now, self._down_free) + self._latency
+
+            def closed() -> None:
+                if self._conn is conn:
+                    held = bytes(self._rx_buf)  # M26: data already announced stays readable by AT+QIRD
+                    self._drop_connection()
+                    self._rx_buf += held
+                    self._report_closed()
+            self._at(due, closed)
+            return
+        self._down_free = max(now, self._down_free) + self._air_time(len(data))
+        self._at(self._down_free + self._latency, lambda: self._deliver(conn, data))
+
+    def _deliver(self, conn: _Connection, data: bytes) -> None:
+        if self._conn is not conn or conn.dropping:
+            return
+        if self.dialect == "sim800":
+            for i in range(0, len(data), MAX_SEND):
+                piece = data[i:i + MAX_SEND]
+                self._out((b"\r\n+IPD,%d:" % len(piece) if self.cip_head else b"") + piece)
+        elif self.qindi:
+            self._rx_buf += data
+            if not self._rdi_pending:  # M95 manual: one +QIRDI until the buffer has been read out
+                self._rdi_pending = True
+                self._out("\r\n+QIRDI: 0,1,0\r\n")
+        else:
+            self._out(data)
+
+    def _cmd_qird(self, arg: str, stop: threading.Event) -> None:
+        parts = arg.split(",")
+        if len(parts) != 4 or not parts[3].isdigit() or not 0 < int(parts[3]) <= 1500:
+            return self._error()
+        n = min(int(parts[3]), len(self._rx_buf))
+        if n == 0:
+            self._rdi_pending = False
+            return self._ok()
+        piece = bytes(self._rx_buf[:n])
+        del self._rx_buf[:n]
+        port = self._conn.port if self._conn is not None else 0
+        self._out(f"\r\n+QIRD: 127.0.0.1:{port},TCP,{n}\r\n".encode("ascii") + piece + b"\r\nOK\r\n")
+
+    def _cmd_qisack(self, arg: str, stop: threading.Event) -> None:
+        conn = self._conn
+        sent = acked = 0
+        if conn is not None:
+            now = time.monotonic()
+            sent = conn.sent_total
+            acked = max((total for when, total in conn.acks if when <= now), default=0)
+        self._out(f"\r\n+QISACK: {sent}, {acked}, {sent - acked}\r\n\r\nOK\r\n")
+
+    def _close(self, arg: str, stop: threading.Event) -> None:
+        if self.state not in ("CONNECT OK", "TCP CONNECTING"):
+            return self._error()
+        self._drop_connection()
+        self.state = "IP CLOSE"
+        self._out("\r\nCLOSE OK\r\n")
+        self._closed_connections += 1
+        if self._closed_connections == self.scenario.pdp_deact_after_connections:
+            self._pdp_deact()  # the carrier drops the idle session
+
+    _cmd_cipclose = _close
+    _cmd_qiclose = _close
+
+    def _drop_connection(self) -> None:
+        self._generation += 1  # deliveries and connects still scheduled for the old connection lapse
+        self._rx_buf.clear()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.sock.close()
+            except OSError:
+                pass
