@@ -25,7 +25,10 @@ DIAG_MODULES = (
     "terminal_app.cli.diag_printer",
 )
 #: modules adding top-level sub-commands (``handheld selftest``, ``handheld provision`` …)
-TOP_MODULES: tuple[str, ...] = ()
+TOP_MODULES: tuple[str, ...] = (
+    "terminal_app.cli.selftest",
+    "terminal_app.cli.provision",
+)
 
 
 def register_modules(sub: argparse._SubParsersAction, modules: Sequence[str]) -> None:
