@@ -32,8 +32,16 @@ class SimulatedSite:
     suite: int = 2
     customers: int = 600
     config_path: Path = field(init=False)
+    #: "modem": the link goes through the mock GPRS modem (coverage can be switched off and on);
+    #: "socket": straight to the station over loopback
+    transport: str = "modem"
     meter_urls: dict[str, str] = field(default_factory=dict)
     station_port: int = 0
+    #: the running mocks, for the simulate-mode keys (scan, card, coverage) and for tests
+    meters: dict[str, object] = field(default_factory=dict)
+    modem: object | None = None
+    printer: object | None = None
+    scanner: object | None = None
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
@@ -42,6 +50,9 @@ class SimulatedSite:
     def start(self) -> SimulatedSite:
         from hw_mocks.meter.device import MockMeter
         from hw_mocks.meter.profile import load_profiles
+        from hw_mocks.modem.device import MockModem
+        from hw_mocks.printer.device import MockPrinter
+        from hw_mocks.scanner.serial import MockSerialScanner
         from hw_mocks.station import ledger, seed
         from hw_mocks.station.provisioning import TerminalKey
         from hw_mocks.station.server import StationServer
@@ -67,17 +78,29 @@ class SimulatedSite:
             for name, profile in load_profiles().items():
                 meter = MockMeter.on_pty(profile, self.workdir / f"tty-meter-{name}")
                 self._stack.enter_context(meter)
+                self.meters[name] = meter
                 self.meter_urls[name] = meter.url
             first_meter = next(iter(self.meter_urls.values()))
+
+            self.modem = self._stack.enter_context(MockModem(self.workdir / "tty-modem", dialect="sim800"))
+            self.printer = self._stack.enter_context(
+                MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets"))
+            self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
 
             self.config_path.write_text(
                 "# written by handheld --simulate: the same keys a real device's /etc/handheld/config.toml has\n"
                 f'[terminal]\nid = "{TERMINAL_ID}"\n\n'
                 f'[station]\nhost = "127.0.0.1"\nport = {self.station_port}\nsuite = {self.suite}\n'
                 f'key_file = "{key_file}"\n\n'
-                '[link]\ntransport = "socket"\n\n'
+                f'seq_file = "{self.workdir / "seq"}"\n\n'
+                f'[link]\ntransport = "{self.transport}"\n\n'
                 f'[journal]\npath = "{self.workdir / "journal.sqlite"}"\n\n'
-                f'[devices.ir_meter]\nurl = "{first_meter}"\n',
+                f'[devices.ir_meter]\nurl = "{first_meter}"\n\n'
+                f'[devices.modem]\nurl = "{self.modem.path}"\ndialect = "sim800"\napn = "cmiot.sc"\n'
+                # the mock answers at once: no need to wait out the field's minute-long bounds
+                'registration_timeout_s = 5.0\nattach_timeout_s = 5.0\npdp_timeout_s = 10.0\n\n'
+                f'[devices.printer]\nurl = "{self.printer.path}"\n\n'
+                f'[devices.scanner]\nmode = "serial"\ndevice = "{self.scanner.path}"\n',
                 encoding="utf-8")
         except BaseException:
             self._stack.close()
