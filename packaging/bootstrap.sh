@@ -15,7 +15,8 @@ what=${1:-setup}
 #   python3-venv    the venv module on Debian's own python3
 #   fonts-wqy-zenhei the CJK font the mock printer draws receipts with
 #   tmux            the end-to-end UI test drives the terminal in tmux
-sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux)
+#   strace          tests/bench/queue.py counts fsyncs per operation with it
+sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux strace)
 python=${PYTHON:-python3}
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then sys_pkgs+=(python3-venv); fi
 missing=()

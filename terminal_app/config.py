@@ -136,6 +136,7 @@ class ScannerSettings:
 class CardReaderSettings:
     url: str = "/dev/ttyCard"
     baudrate: int = 9600
+    timeout_s: float = 2.0  # bound on each reply of the reader module (docs/card.md)
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,25 @@ class DeviceSettings:
 @dataclass(frozen=True)
 class JournalSettings:
     path: str = "/var/lib/handheld/journal.sqlite"
-    keep_days: int = 90
+    keep_days: int = 90  # settled entries kept at least this long for audit (90 minimum), then pruned
+    min_free_mb: int = 2  # below this much free storage, captures are refused (before money changes hands)
+    sync_batch_max: int = 200  # entries per pipelined connection (the station's TXN_STATUS limit too)
+    backoff_base_s: float = 5.0  # first retry delay while the link is down; doubles up to backoff_cap_s
+    backoff_cap_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.keep_days < 90:
+            raise ConfigurationError("Journal keep_days {value} is below the 90 days audit requires.",
+                                     "Set [journal] keep_days to 90 or more.", value=self.keep_days)
+        if not 0 < self.backoff_base_s <= self.backoff_cap_s or not 1 <= self.sync_batch_max <= 200:
+            raise ConfigurationError("Journal sync settings are out of range.",
+                                     "Use 0 < backoff_base_s <= backoff_cap_s and sync_batch_max 1–200.")
 
 
 @dataclass(frozen=True)
 class UiSettings:
-    language: str = "zh_CN"
+    language: str = "zh_CN"  # "zh_CN" | "en"
+    operators_file: str = "/etc/handheld/operators.json"  # ui.operators: ids, salted scrypt PIN hashes
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,627 @@
+"""The durable journal: every state-changing operation, committed before anything is printed or sent.
+
+One SQLite file in WAL mode with ``synchronous=FULL`` (one fsync of the WAL per commit, durable
+across power loss — field-facts "SQLite durability").  Single-writer rule: the journal owns ONE
+connection, and every statement runs under the instance's lock, so use cases, the sync engine
+and the UI may call it from any thread.  Never open the file with a second writer.
+
+Lifecycle of an entry and what each step costs on disk::
+
+    capture      pending              1 durable commit: ONE autocommit INSERT (the txn counter is
+                                        the entry id; a trigger keeps ids unique forever)
+    mark_in_flight  in_flight          1 durable commit for the WHOLE batch, which also moves the
+                                        GT/1 seq high-water mark when needed (JournalSeqCounter)
+    settle       applied / rejected / pending (not sent) / unknown
+                                        1 commit for the whole batch, NOT fsynced on its own
+
+Why the settle commit may skip its fsync: it is written to the WAL at once (a crash of the
+program loses nothing), and the next durable commit's fsync covers it.  Only a power cut in
+between can undo it — the entries then read ``in_flight`` again, are resolved with TXN_STATUS,
+and the station returns the original response for the repeated txn.  Nothing is lost or
+applied twice; at worst one extra round trip.  That keeps a lifecycle at ≤ 2 fsyncs (1 + 1/N
+for a batch of N), counted by :class:`JournalStats` and measured with strace in
+tests/bench/queue.py.
+
+Entries never change content (a trigger refuses it): a resend is byte-for-byte the same body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from offline_queue import migrations
+from offline_queue.state import QueueStatus, Signal
+from terminal_app.errors import LocalProtocolError, StorageError
+from terminal_app.station import protocol
+from terminal_app.timeutil import SHANGHAI, Clock
+
+#: bodies are sealed into one GT/1 frame (body ≤ 65535 bytes after padding / tag)
+MAX_BODY_BYTES = 60000
+#: GT/1 seq is a uint32
+MAX_SEQ = 2**32 - 1
+#: seqs reserved ahead in one durable write, so most sends need no extra fsync
+SEQ_BLOCK = 256
+#: seconds between two free-space checks (os.statvfs) on the capture path
+FREE_SPACE_CHECK_S = 0.5
+
+
+class EntryState(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+OPEN = (EntryState.PENDING, EntryState.IN_FLIGHT, EntryState.UNKNOWN)
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """Canonical body bytes: exactly the GT/1 codec's ``encode_body`` (compact UTF-8 JSON, keys in
+    the given order, no floats, I-JSON integers, bounded depth and size).  Those bytes decode and
+    re-encode to themselves, so the client re-sealing ``json.loads(body)`` sends exactly the
+    journaled bytes again (pinned by the unit tests).
+
+    Plain dict/list/str/int/bool/None bodies — every body the use cases build — are checked by a
+    fast walk here (it is on every payment's path); anything else goes to the codec itself.
+    """
+    if type(body) is dict and _plain(body, 1):
+        try:
+            data = _ENCODE(body).encode("utf-8")
+        except UnicodeEncodeError:
+            data = None
+        if data is not None and len(data) <= protocol.MAX_PLAINTEXT:
+            return data
+    return protocol.encode_body(body)  # raises LocalProtocolError with the codec's own reason
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_MAX_INT = protocol.MAX_SAFE_INT
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """True when ``value`` is JSON the codec accepts, built only from the exact plain types."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return -_MAX_INT <= value <= _MAX_INT
+    if depth > protocol.MAX_DEPTH:
+        return False
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not _plain(v, depth + 1):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if not _plain(v, depth + 1):
+                return False
+        return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    txn: str
+    kind: str
+    msg_type: int
+    body: bytes
+    depends_on: str | None
+    state: EntryState
+    captured_at: dt.datetime
+    attempts: int
+    reply: dict[str, Any] | None
+    reject_code: str | None
+    reject_msg: str | None
+    settled_at: dt.datetime | None
+
+    def body_dict(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What one exchange decided about one entry (input to :meth:`Journal.settle`)."""
+
+    txn: str
+    state: EntryState
+    reply: Mapping[str, Any] | None = None
+    code: str | None = None
+    msg: str | None = None
+
+
+@dataclass
+class JournalStats:
+    """Commits by durability: ``durable_commits`` each cost one WAL fsync (plus the rare
+    checkpoint); ``relaxed_commits`` are written but ride on the next durable commit's fsync."""
+
+    durable_commits: int = 0
+    relaxed_commits: int = 0
+
+
+_COLUMNS = ("id, kind, msg_type, body, depends_on, state, captured_at, attempts, reply, "
+            "reject_code, reject_msg, settled_at")
+
+
+def _row_to_entry(terminal_id: str, row: tuple[Any, ...]) -> Entry:
+    (id_, kind, msg_type, body, depends_on, state, captured_at, attempts, reply,
+     code, msg, settled_at) = row
+    return Entry(id=id_, txn=f"{terminal_id}-{id_}", kind=kind, msg_type=msg_type, body=bytes(body),
+                 depends_on=depends_on,
+                 state=EntryState(state), captured_at=dt.datetime.fromisoformat(captured_at),
+                 attempts=attempts, reply=json.loads(reply) if reply is not None else None,
+                 reject_code=code, reject_msg=msg,
+                 settled_at=dt.datetime.fromisoformat(settled_at) if settled_at else None)
+
+
+def _storage_error(e: sqlite3.Error, path: Path) -> StorageError:
+    code = getattr(e, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "full" in str(e):
+        return StorageError("The journal {path} is full: the operation was NOT recorded.",
+                            "Do not take money now; call the technician to free storage.", path=str(path))
+    return StorageError("The journal {path} could not record the operation ({error}).",
+                        "Do not take money now; call the technician.", path=str(path), error=str(e))
+
+
+class Journal:
+    """The terminal's journal.  Open with :meth:`open`; a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, terminal_id: str, clock: Clock,
+                 keep_days: int, min_free_bytes: int) -> None:
+        self._conn = conn
+        self.path = path
+        self._dir = str(path.parent)
+        self._space_ok_until = 0.0
+        self.terminal_id = terminal_id
+        self.clock = clock
+        self.keep_days = keep_days
+        self.min_free_bytes = min_free_bytes
+        self._lock = threading.RLock()
+        self.stats = JournalStats()
+        #: emitted after every committed change, with a short reason ("capture", "settle", ...)
+        self.changed: Signal[str] = Signal()
+        owner = self._meta("terminal_id")
+        if owner is None:
+            with self._write("open") as c:
+                self._set_meta_on(c, "terminal_id", terminal_id)
+        elif owner != terminal_id:
+            raise StorageError("The journal {path} belongs to terminal {owner}, not {tid}.",
+                               "Check [terminal] id and [journal] path; call the technician.",
+                               path=str(path), owner=owner, tid=terminal_id)
+        self._seq_next = int(self._meta("seq_hw"))
+        self._seq_hw = self._seq_next
+        # single writer: the txn counter lives in memory between commits (= next entries.id)
+        top = conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0
+        self._txn_next = max(int(top), int(self._meta("txn_floor"))) + 1
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], terminal_id: str, *, clock: Clock | None = None,
+             keep_days: int = 90, min_free_bytes: int = 1 << 20,
+             allow_after_corruption: bool = False) -> Journal:
+        """Open (or create) the journal at ``path`` and bring its schema up to date.
+
+        A damaged file is renamed aside (``<name>.corrupt-<time>``) and StorageError raised; it is
+        never silently replaced.  While such a file lies next to ``path`` no fresh journal is
+        created either (a fresh counter would reuse txns) unless a technician passes
+        ``allow_after_corruption=True`` after recovering what it held.
+        """
+        p = Path(path)
+        if not (len(terminal_id) == 8 and terminal_id.isascii() and terminal_id.isdigit()):
+            raise StorageError("The terminal id {value!r} is not 8 digits.", value=terminal_id)
+        if keep_days < 90:
+            raise StorageError("Journal keep_days {value} is below the 90 days audit requires.",
+                               "Set [journal] keep_days to 90 or more.", value=keep_days)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists() and not allow_after_corruption:
+            aside = sorted(p.parent.glob(p.name + ".corrupt-*"))
+            if aside:
+                raise StorageError("A damaged journal was set aside as {aside}; no new journal is started.",
+                                   "Call the technician to recover it before taking money.",
+                                   aside=str(aside[-1]))
+        try:
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=5.0)
+        except sqlite3.Error as e:
+            raise StorageError("The journal {path} cannot be opened ({error}).",
+                               "Check the storage card; call the technician.", path=str(p), error=str(e)) from e
+        try:
+            cls._check_and_prepare(conn, p)
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            return cls(conn, p, terminal_id, clock or Clock(), keep_days, min_free_bytes)
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, clock: Clock | None = None) -> Journal:
+        """The journal named by :class:`terminal_app.config.Settings` ([journal], [terminal] id)."""
+        js = settings.journal
+        return cls.open(js.path, settings.terminal.id, clock=clock, keep_days=js.keep_days,
+                        min_free_bytes=js.min_free_mb * 1024 * 1024)
+
+    @classmethod
+    def _check_and_prepare(cls, conn: sqlite3.Connection, p: Path) -> None:
+        try:
+            # quick_check reads every page: a torn or overwritten file is caught here, at start,
+            # not in the middle of a payment.
+            verdict = conn.execute("PRAGMA quick_check").fetchall()
+            if verdict != [("ok",)]:
+                raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in verdict[:3]))
+            version = migrations.user_version(conn)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            aside = cls._set_aside(p)
+            raise StorageError("The journal {path} is damaged ({error}); it was kept aside as {aside}.",
+                               "Do not take money; call the technician to recover it.",
+                               path=str(p), error=str(e), aside=str(aside)) from e
+        if version and app_id != migrations.APPLICATION_ID:
+            raise StorageError("The file {path} is not a terminal journal.",
+                               "Check [journal] path in the configuration.", path=str(p))
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StorageError("The journal {path} cannot use write-ahead logging (mode {mode}).",
+                                   "Check the storage card's file system.", path=str(p), mode=mode)
+            conn.execute("PRAGMA synchronous = FULL")
+            # after a checkpoint the WAL is truncated back to this size: it never grows without bound
+            conn.execute("PRAGMA journal_size_limit = 4194304")
+            migrations.migrate(conn)
+        except ValueError as e:
+            raise StorageError("The journal {path} was written by a newer program version ({error}).",
+                               "Install the newer version again; do not downgrade.",
+                               path=str(p), error=str(e)) from e
+        except sqlite3.Error as e:
+            raise _storage_error(e, p) from e
+
+    @staticmethod
+    def _set_aside(p: Path) -> Path:
+        stamp = dt.datetime.now(SHANGHAI).strftime("%Y%m%dT%H%M%S%f")
+        aside = p.with_name(f"{p.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(p) + suffix)
+            if src.exists():
+                os.replace(src, str(aside) + suffix)
+        return aside
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+    def pragma(self, name: str) -> Any:
+        """Read a PRAGMA on the live connection (tests and diagnostics)."""
+        if not name.replace("_", "").isalpha():
+            raise ValueError(name)
+        with self._lock:
+            return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def _id(self, txn: str) -> int:
+        """The entry id a txn of this terminal names (txn = '<terminal id>-<id>'); 0 for a foreign one."""
+        prefix, _, counter = txn.rpartition("-")
+        if prefix != self.terminal_id or not counter.isascii() or not counter.isdigit() or len(counter) > 18:
+            return 0
+        return int(counter)
+
+    def _meta(self, key: str) -> Any:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self._set_meta_on(self._conn, key, value)
+
+    @staticmethod
+    def _set_meta_on(conn: sqlite3.Connection, key: str, value: Any) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    @contextmanager
+    def _write(self, reason: str, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock; durable=False commits without its own fsync."""
+        with self._lock:
+            try:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous = NORMAL")
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    if not durable:
+                        self._conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error as e:
+                raise _storage_error(e, self.path) from e
+            if durable:
+                self.stats.durable_commits += 1
+            else:
+                self.stats.relaxed_commits += 1
+        self.changed.emit(reason)
+
+    def _check_free_space(self) -> None:
+        # at most every FREE_SPACE_CHECK_S: a card does not fill by a megabyte between two
+        # payments, and a write that does hit a full card is refused by SQLite (SQLITE_FULL) anyway
+        now = time.monotonic()
+        if now < self._space_ok_until:
+            return
+        try:
+            st = os.statvfs(self._dir)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if free < self.min_free_bytes:
+            raise StorageError("Storage is almost full ({free} bytes left): the operation was NOT recorded.",
+                               "Do not take money now; call the technician to free storage.", free=free)
+        self._space_ok_until = now + FREE_SPACE_CHECK_S
+
+    # ------------------------------------------------------------------ capture
+    def capture(self, kind: str, msg_type: int, body: Mapping[str, Any], depends_on: str | None = None) -> Entry:
+        """Journal one operation and return it, committed and fsynced.
+
+        Assigns the txn ``<terminal id>-<counter>`` and stores the body with ``"txn"`` first.
+        Call this BEFORE taking money, printing or sending: if it raises, nothing happened.
+        """
+        if "txn" in body:
+            raise LocalProtocolError("The operation already carries a txn; the journal assigns it.")
+        if not kind or not 0 <= int(msg_type) <= 0xFFFF:
+            raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
+                                     kind=kind, msg_type=msg_type)
+        rest = encode_body(body)  # refuses floats / non-JSON before the database is touched
+        if len(rest) + 40 > MAX_BODY_BYTES:
+            raise LocalProtocolError("The operation is too large to send ({size} bytes).", size=len(rest))
+        self._check_free_space()
+        with self._lock:  # the hot path, written out: it is the one every payment waits for
+            conn = self._conn
+            counter = self._txn_next
+            txn = f"{self.terminal_id}-{counter}"
+            # == encode_body({"txn": txn, **body}): compact JSON of a dict is its members joined,
+            # and the txn needs no escaping (digits and "-"); the unit tests pin the equality
+            data = b'{"txn":"' + txn.encode("ascii") + (b'"}' if rest == b"{}" else b'",' + rest[1:])
+            at = self.clock.now().astimezone(SHANGHAI)
+            try:
+                # the dependency cannot vanish before the INSERT: we hold the only writer's lock
+                if depends_on is not None and conn.execute(
+                        "SELECT 1 FROM entries WHERE id = ?", (self._id(depends_on),)).fetchone() is None:
+                    raise LocalProtocolError("Operation {txn} depends on {dep}, which is not in the journal.",
+                                             txn=txn, dep=depends_on)
+                # one statement in autocommit mode is its own transaction: all or nothing, and
+                # committed (WAL fsynced, synchronous=FULL) before execute() returns
+                conn.execute("INSERT INTO entries (id, kind, msg_type, body, depends_on, captured_at) "
+                             "VALUES (?,?,?,?,?,?)", (counter, kind, int(msg_type), data, depends_on, at.isoformat()))
+            except sqlite3.Error as e:
+                raise _storage_error(e, self.path) from e
+            self._txn_next = counter + 1  # only once committed
+            self.stats.durable_commits += 1
+        self.changed.emit("capture")
+        return Entry(id=counter, txn=txn, kind=kind, msg_type=int(msg_type), body=data,
+                     depends_on=depends_on, state=EntryState.PENDING, captured_at=at, attempts=0,
+                     reply=None, reject_code=None, reject_msg=None, settled_at=None)
+
+    # ------------------------------------------------------------------ reading
+    def get(self, txn: str) -> Entry | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (self._id(txn),)).fetchone()
+        return None if row is None else _row_to_entry(self.terminal_id, row)
+
+    def open_entries(self, limit: int | None = None) -> list[Entry]:
+        """Entries not yet settled, in capture order."""
+        sql = (f"SELECT {_COLUMNS} FROM entries WHERE state IN ('pending', 'in_flight', 'unknown') "
+               "ORDER BY id")
+        with self._lock:
+            rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        return [_row_to_entry(self.terminal_id, r) for r in rows]
+
+    def entries(self, states: Iterable[EntryState] | None = None) -> list[Entry]:
+        with self._lock:
+            if states is None:
+                rows = self._conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY id").fetchall()
+            else:
+                wanted = [EntryState(s).value for s in states]
+                marks = ",".join("?" * len(wanted))
+                rows = self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE state IN ({marks}) ORDER BY id",
+                                          wanted).fetchall()
+        return [_row_to_entry(self.terminal_id, r) for r in rows]
+
+    def count(self) -> int:
+        """How many entries the journal holds (any state)."""
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+    def states_of(self, txns: Iterable[str]) -> dict[str, EntryState]:
+        txns = list(txns)
+        out: dict[str, EntryState] = {}
+        with self._lock:
+            for i in range(0, len(txns), 500):
+                chunk = txns[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for id_, state in self._conn.execute(
+                        f"SELECT id, state FROM entries WHERE id IN ({marks})", [self._id(t) for t in chunk]):
+                    out[f"{self.terminal_id}-{id_}"] = EntryState(state)
+        return out
+
+    def status(self) -> QueueStatus:
+        with self._lock:
+            counts = dict(self._conn.execute(
+                "SELECT state, count(*) FROM entries WHERE state IN ('pending','in_flight','unknown','rejected') "
+                "GROUP BY state").fetchall())
+            oldest = self._conn.execute(
+                "SELECT captured_at FROM entries WHERE state IN ('pending','in_flight','unknown') "
+                "ORDER BY id LIMIT 1").fetchone()
+            last_ok = self._meta("last_success_at")
+            last_err = self._meta("last_error")
+            last_err_at = self._meta("last_error_at")
+        oldest_at = dt.datetime.fromisoformat(oldest[0]) if oldest else None
+        return QueueStatus(
+            depth=sum(counts.get(s.value, 0) for s in OPEN),
+            unknown=counts.get("unknown", 0) + counts.get("in_flight", 0),
+            parked=counts.get("rejected", 0),
+            oldest_pending_at=oldest_at,
+            oldest_pending_age=(self.clock.now() - oldest_at) if oldest_at else None,
+            last_success_at=dt.datetime.fromisoformat(last_ok) if last_ok else None,
+            last_error=last_err,
+            last_error_at=dt.datetime.fromisoformat(last_err_at) if last_err_at else None,
+        )
+
+    # ------------------------------------------------------------------ sync steps
+    def mark_in_flight(self, txns: Sequence[str], seqs_needed: int = 0) -> None:
+        """One durable transaction, before the send: the batch becomes in_flight (so a crash or a
+        lost reply makes it "outcome unknown", resolved with TXN_STATUS) and the seq high-water
+        mark covers the next ``seqs_needed`` messages, so the client's reserve() needs no fsync."""
+        new_hw = None
+        with self._write("in_flight") as conn:
+            for txn in txns:
+                cur = conn.execute("UPDATE entries SET state = 'in_flight', attempts = attempts + 1 "
+                                   "WHERE id = ? AND state IN ('pending', 'in_flight', 'unknown')",
+                                   (self._id(txn),))
+                if cur.rowcount != 1:
+                    raise LocalProtocolError("Journal entry {txn} is not open; it cannot be sent.", txn=txn)
+            if seqs_needed:
+                new_hw = self._raise_seq_hw(conn, self._seq_next + seqs_needed)
+        if new_hw is not None:
+            self._seq_hw = new_hw  # live only once committed
+
+    def settle(self, settlements: Sequence[Settlement], *, success: bool | None = None,
+               error: str | None = None) -> None:
+        """Record an exchange's outcomes in ONE transaction (relaxed durability, see the module
+        docstring).  ``success`` True stamps the last successful sync; ``error`` the last error."""
+        now = self.clock.now().astimezone(SHANGHAI)
+        with self._write("settle", durable=False) as conn:
+            for s in settlements:
+                state = EntryState(s.state)
+                reply = encode_body(s.reply) if s.reply is not None else None
+                if state in (EntryState.APPLIED, EntryState.REJECTED):
+                    cur = conn.execute(
+                        "UPDATE entries SET state = ?, reply = ?, reject_code = ?, reject_msg = ?, "
+                        "settled_at = ?, settled_epoch = ? WHERE id = ? AND state IN "
+                        "('pending', 'in_flight', 'unknown')",
+                        (state.value, reply, s.code, s.msg, now.isoformat(), int(now.timestamp()),
+                         self._id(s.txn)))
+                else:
+                    cur = conn.execute("UPDATE entries SET state = ? WHERE id = ? AND state IN "
+                                       "('pending', 'in_flight', 'unknown')", (state.value, self._id(s.txn)))
+                if cur.rowcount != 1:
+                    raise LocalProtocolError("Journal entry {txn} is not open; its outcome cannot be recorded.",
+                                             txn=s.txn)
+            if success:
+                self._set_meta("last_success_at", now.isoformat())
+            if error is not None:
+                self._set_meta("last_error", error[:500])
+                self._set_meta("last_error_at", now.isoformat())
+
+    def record_error(self, error: str) -> None:
+        self.settle([], error=error)
+
+    def recover_in_flight(self) -> int:
+        """At start: entries a previous run left in flight may have reached the station —
+        their outcome is unknown until TXN_STATUS says otherwise."""
+        with self._write("recover") as conn:
+            n = conn.execute("UPDATE entries SET state = 'unknown' WHERE state = 'in_flight'").rowcount
+        return n
+
+    # ------------------------------------------------------------------ seq counter
+    def _raise_seq_hw(self, conn: sqlite3.Connection, needed: int) -> int | None:
+        """Within a write transaction: move the durable mark past ``needed``; returns the new mark
+        (the caller makes it live after the commit) or None when the mark already covers it."""
+        if needed <= self._seq_hw:
+            return None
+        if needed > MAX_SEQ + 1:
+            raise StorageError("The message counter is exhausted.", "Call the technician to re-key the terminal.")
+        hw = min(needed + SEQ_BLOCK, MAX_SEQ + 1)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'seq_hw'", (hw,))
+        return hw
+
+    def seq_counter(self) -> JournalSeqCounter:
+        return JournalSeqCounter(self)
+
+    def _reserve_seq(self, n: int) -> range:
+        with self._lock:
+            start = self._seq_next
+            if start + n > self._seq_hw:
+                with self._write("seq") as conn:
+                    hw = self._raise_seq_hw(conn, start + n)
+                if hw is not None:
+                    self._seq_hw = hw
+            self._seq_next = start + n
+            return range(start, start + n)
+
+    def _move_seq_past(self, last_seq: int) -> None:
+        with self._lock:
+            nxt = max(self._seq_next, last_seq + 1)
+            if nxt > self._seq_hw:
+                with self._write("seq") as conn:
+                    hw = self._raise_seq_hw(conn, nxt)
+                if hw is not None:
+                    self._seq_hw = hw
+            self._seq_next = nxt
+
+    # ------------------------------------------------------------------ pruning
+    def prune(self) -> int:
+        """Delete settled entries older than ``keep_days``; returns how many."""
+        cutoff = int((self.clock.now() - dt.timedelta(days=self.keep_days)).timestamp())
+        with self._write("prune", durable=False) as conn:
+            n = conn.execute("DELETE FROM entries WHERE settled_epoch IS NOT NULL AND settled_epoch < ? "
+                             "AND state IN ('applied', 'rejected')", (cutoff,)).rowcount
+            self._set_meta("last_prune_at", self.clock.now().astimezone(SHANGHAI).isoformat())
+        if n:
+            # the freed pages go on SQLite's free list and are reused by the next captures, so the
+            # file settles at about keep_days of work (no auto_vacuum: its pointer-map pages would
+            # cost every capture an extra WAL frame); the WAL is cut back to zero here
+            with self._lock:
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as e:
+                    raise _storage_error(e, self.path) from e
+        return n
+
+    def prune_if_due(self, every: dt.timedelta = dt.timedelta(days=1)) -> int:
+        with self._lock:
+            last = self._meta("last_prune_at")
+        if last and self.clock.now() - dt.datetime.fromisoformat(last) < every:
+            return 0
+        return self.prune()
+
+
+@dataclass
+class JournalSeqCounter:
+    """The GT/1 message counter kept in the journal (terminal_app.station.transport.SeqCounter).
+
+    The durable value is a high-water mark: every seq below it may have been used.  reserve()
+    hands out seqs below the mark without touching the disk, and moves the mark (one fsync,
+    ``SEQ_BLOCK`` ahead) only when it runs out — so a seq is never used twice, even after a
+    power cut, and a restart merely skips the unused rest of the block.
+    """
+
+    journal: Journal
+
+    def reserve(self, n: int = 1) -> range:
+        if n < 1:
+            raise ValueError("reserve at least one seq")
+        return self.journal._reserve_seq(n)
+
+    def move_past(self, last_seq: int) -> None:
+        self.journal._move_seq_past(int(last_seq))

@@ -1,0 +1,340 @@
+"""The sync engine: drains the journal to the master station, exactly once in effect.
+
+When it runs: on demand (:meth:`SyncEngine.sync_now`), after each capture (use cases call
+:meth:`SyncEngine.notify_captured`), and on a timer with exponential backoff and jitter while the
+link is down (:meth:`SyncEngine.poll`, driven by :class:`SyncThread` or by a test with a fake
+clock).  One drain at a time (a lock); the journal's single-writer rule does the rest.
+
+One drain:
+
+1. Entries whose outcome is unknown (``unknown``, or ``in_flight`` left by a crash) are asked
+   about with TXN_STATUS (0x0501) BEFORE anything is sent (payment-terminal practice: never
+   blindly resend).  ``rejected`` → parked; ``applied`` → sent again with the same txn and the
+   byte-identical body, because the station answers a repeat with the ORIGINAL response (receipt
+   no., balances), which is then stored; ``unknown`` (never arrived) → sent again as is.
+2. Everything sendable goes in ONE connection, pipelined, in capture order (batches of
+   ``max_batch`` when the backlog is larger).  A reversal (``depends_on``) travels only after
+   its payment: in the same batch right behind it, or once the payment is applied; if the
+   payment was refused, the reversal is parked too.
+3. Before the send, one durable transaction marks the batch in flight and reserves its seqs;
+   after it, one transaction records every outcome: OK → applied with the reply; refused →
+   parked with code and message (never blocks the others); not sent → pending again; no
+   verified answer → unknown (step 1 next time).  ``E_INTERNAL`` counts as unknown: the station
+   failed, so only TXN_STATUS can say whether the txn took effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from offline_queue.backoff import Backoff
+from offline_queue.journal import Entry, EntryState, Journal, Settlement
+from offline_queue.state import QueueStatus, Signal
+from terminal_app.errors import HandheldError
+from terminal_app.station.client import Outcome, Request, Result, StationClient
+from terminal_app.station.messages import MsgType
+
+log = logging.getLogger(__name__)
+
+#: station codes meaning "failed on the station's side", not a business refusal
+UNKNOWN_CODES = frozenset({"E_INTERNAL"})
+#: txns asked about per TXN_STATUS request (keeps each body far below the frame limit)
+STATUS_CHUNK = 200
+
+
+@dataclass
+class SyncReport:
+    """What one drain did (for logs, the sync screen and tests)."""
+
+    applied: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    not_sent: int = 0
+    resolved: dict[str, str] = field(default_factory=dict)  # txn -> station's TXN_STATUS answer
+    exchanges: int = 0  # StationClient.exchange calls (each at most one connection)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SyncEngine:
+    """Drains ``journal`` through ``client`` (a StationClient or anything with ``exchange``)."""
+
+    def __init__(self, journal: Journal, client: StationClient | Any, *, backoff: Backoff | None = None,
+                 monotonic: Callable[[], float] = time.monotonic, max_batch: int = 200,
+                 fault_hook: Callable[[str], None] | None = None) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.journal = journal
+        self.client = client
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.monotonic = monotonic
+        self.max_batch = max_batch
+        #: test seam: called with "in_flight", "exchanged", "settled" (the crash test exits there)
+        self._fault = fault_hook or (lambda point: None)
+        self._drain_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._next_due: float | None = self.monotonic() if journal.open_entries(limit=1) else None
+        self._last_failure: float | None = None
+        self._syncing = False
+        self._wakeup = threading.Event()
+        #: emitted with a fresh QueueStatus whenever the queue or the link state changes
+        self.changed: Signal[QueueStatus] = Signal()
+        self._disconnect = journal.changed.connect(lambda _reason: self._emit())
+
+    @classmethod
+    def from_settings(cls, journal: Journal, client: StationClient | Any, settings: Any,
+                      **kwargs: Any) -> SyncEngine:
+        """An engine with [journal] sync_batch_max and backoff_* from :class:`terminal_app.config.Settings`."""
+        js = settings.journal
+        return cls(journal, client, backoff=Backoff(base=js.backoff_base_s, cap=js.backoff_cap_s),
+                   max_batch=js.sync_batch_max, **kwargs)
+
+    def close(self) -> None:
+        self._disconnect()
+
+    # ------------------------------------------------------------------ state for the UI
+    def status(self) -> QueueStatus:
+        st = self.journal.status()
+        with self._state_lock:
+            due = self._next_due
+            syncing = self._syncing
+        nxt = None if due is None else max(0.0, due - self.monotonic())
+        return dataclasses.replace(st, next_attempt_in=nxt, syncing=syncing)
+
+    def _emit(self) -> None:
+        if self.changed.has_listeners():
+            self.changed.emit(self.status())
+
+    # ------------------------------------------------------------------ triggers
+    def notify_captured(self) -> None:
+        """Use cases call this after each capture: sync soon — at once unless the link just
+        failed, then no sooner than the backoff's base delay after that failure."""
+        now = self.monotonic()
+        with self._state_lock:
+            earliest = now if self._last_failure is None else max(now, self._last_failure + self.backoff.base)
+            self._next_due = earliest if self._next_due is None else min(self._next_due, earliest)
+        self._wakeup.set()
+
+    def next_attempt_in(self) -> float | None:
+        with self._state_lock:
+            due = self._next_due
+        return None if due is None else max(0.0, due - self.monotonic())
+
+    def poll(self) -> SyncReport | None:
+        """Run a drain if one is due (the timer's tick); returns its report, or None."""
+        with self._state_lock:
+            due = self._next_due is not None and self.monotonic() >= self._next_due
+        return self.sync_now() if due else None
+
+    # ------------------------------------------------------------------ the drain
+    def sync_now(self) -> SyncReport:
+        """Drain everything that can be sent now; never raises for link failures."""
+        with self._drain_lock:
+            with self._state_lock:
+                self._syncing = True
+            self._emit()
+            report = SyncReport()
+            try:
+                self._drain(report)
+            except HandheldError as e:  # storage trouble: keep it visible, retry on the timer
+                report.error = str(e)
+                log.error("sync stopped: %s", e)
+            finally:
+                self._after_drain(report)
+            return report
+
+    def _after_drain(self, report: SyncReport) -> None:
+        now = self.monotonic()
+        remaining = bool(self.journal.open_entries(limit=1))
+        with self._state_lock:
+            self._syncing = False
+            if report.ok:
+                self.backoff.reset()
+                self._last_failure = None
+                # left over after a good drain = captured meanwhile: go again at once (unless this
+                # drain moved nothing, which must not turn into a busy loop)
+                progressed = report.applied + report.rejected > 0
+                self._next_due = None if not remaining else now + (0.0 if progressed else self.backoff.base)
+            else:
+                self._last_failure = now
+                self._next_due = now + self.backoff.next_delay()
+        if report.ok:
+            try:
+                self.journal.prune_if_due()
+            except HandheldError as e:
+                log.error("journal pruning failed: %s", e)
+        self._emit()
+
+    def _drain(self, report: SyncReport) -> None:
+        doubtful = [e for e in self.journal.open_entries()
+                    if e.state in (EntryState.UNKNOWN, EntryState.IN_FLIGHT)]
+        if doubtful and not self._resolve(doubtful, report):
+            return
+        while True:
+            batch = self._select_batch(report)
+            if not batch:
+                return
+            if not self._send(batch, report):
+                return
+
+    def _resolve(self, entries: Sequence[Entry], report: SyncReport) -> bool:
+        """Ask TXN_STATUS about every doubtful entry; record what the station says."""
+        txns = [e.txn for e in entries]
+        requests = [Request(MsgType.TXN_STATUS, {"txns": txns[i:i + STATUS_CHUNK]})
+                    for i in range(0, len(txns), STATUS_CHUNK)]
+        results = self.client.exchange(requests)
+        report.exchanges += 1
+        answers: dict[str, str] = {}
+        failure: str | None = None
+        for res in results:
+            if res.outcome is Outcome.OK and isinstance((res.body or {}).get("status"), dict):
+                for txn, verdict in res.body["status"].items():  # type: ignore[index]
+                    if isinstance(txn, str) and verdict in ("applied", "rejected", "unknown"):
+                        answers[txn] = verdict
+            elif failure is None:
+                failure = _describe(res)
+        settlements = []
+        for txn in txns:
+            verdict = answers.get(txn)
+            if verdict is None:
+                continue  # stays doubtful until the station answers for it
+            report.resolved[txn] = verdict
+            if verdict == "rejected":
+                report.rejected += 1
+                settlements.append(Settlement(txn, EntryState.REJECTED, code="E_REJECTED",
+                                              msg="the station reports this txn as rejected (TXN_STATUS)"))
+            else:
+                # applied: resend the identical body to fetch the original response;
+                # unknown: it never arrived — resend the identical body
+                settlements.append(Settlement(txn, EntryState.PENDING))
+        missing = [t for t in txns if t not in answers]
+        if missing and failure is None:
+            failure = f"the station's TXN_STATUS did not cover {len(missing)} txn(s)"
+        self.journal.settle(settlements, error=failure)
+        if failure is not None:
+            report.error = failure
+            return False
+        return True
+
+    def _select_batch(self, report: SyncReport) -> list[Entry]:
+        batch: list[Entry] = []
+        in_batch: set[str] = set()
+        parked: list[Settlement] = []
+        open_entries = self.journal.open_entries()
+        deps = {e.depends_on for e in open_entries if e.depends_on}
+        dep_states = self.journal.states_of(deps) if deps else {}
+        for e in open_entries:
+            if e.state is not EntryState.PENDING:
+                continue  # doubtful entries wait for TXN_STATUS
+            if e.depends_on is not None and e.depends_on not in in_batch:
+                dep = dep_states.get(e.depends_on)
+                if dep is EntryState.REJECTED:
+                    parked.append(Settlement(e.txn, EntryState.REJECTED, code="E_ORIG_REJECTED",
+                                             msg=f"{e.depends_on} was refused by the station"))
+                    continue
+                if dep is not None and dep is not EntryState.APPLIED:
+                    continue  # a reversal never travels before the payment it reverses
+                # dep None: pruned long after it settled — let the station judge
+            batch.append(e)
+            in_batch.add(e.txn)
+            if len(batch) >= self.max_batch:
+                break
+        if parked:
+            report.rejected += len(parked)
+            self.journal.settle(parked)
+        return batch
+
+    def _send(self, batch: list[Entry], report: SyncReport) -> bool:
+        txns = [e.txn for e in batch]
+        # durable: in flight + seqs, one transaction — a crash from here on is "outcome unknown"
+        self.journal.mark_in_flight(txns, seqs_needed=len(batch))
+        self._fault("in_flight")
+        try:
+            results = self.client.exchange([Request(e.msg_type, e.body_dict()) for e in batch])
+        except HandheldError as e:
+            self.journal.settle([Settlement(t, EntryState.UNKNOWN) for t in txns], error=str(e))
+            report.unknown += len(txns)
+            report.error = str(e)
+            return False
+        report.exchanges += 1
+        self._fault("exchanged")
+        settlements: list[Settlement] = []
+        failure: str | None = None
+        for e, res in zip(batch, results, strict=True):
+            if res.outcome is Outcome.OK:
+                settlements.append(Settlement(e.txn, EntryState.APPLIED, reply=res.body))
+                report.applied += 1
+            elif res.outcome is Outcome.REFUSED and res.code not in UNKNOWN_CODES:
+                settlements.append(Settlement(e.txn, EntryState.REJECTED, reply=res.body, code=res.code,
+                                              msg=res.msg))
+                report.rejected += 1
+                log.warning("station refused %s: %s %s", e.txn, res.code, res.msg)
+            elif res.outcome is Outcome.NOT_SENT:
+                settlements.append(Settlement(e.txn, EntryState.PENDING))
+                report.not_sent += 1
+                failure = failure or _describe(res)
+            else:
+                settlements.append(Settlement(e.txn, EntryState.UNKNOWN))
+                report.unknown += 1
+                failure = failure or _describe(res)
+        self.journal.settle(settlements, success=failure is None, error=failure)
+        self._fault("settled")
+        if failure is not None:
+            report.error = failure
+            return False
+        return True
+
+
+def _describe(res: Result) -> str:
+    if res.outcome is Outcome.REFUSED:
+        return f"station error {res.code}: {res.msg}"
+    return str(res.error) if res.error is not None else res.outcome.value
+
+
+class SyncThread:
+    """Runs :meth:`SyncEngine.poll` in a worker thread: wakes on a capture or when the backoff
+    timer is due.  A context manager; ``stop()`` joins the thread."""
+
+    def __init__(self, engine: SyncEngine, idle_check_s: float = 60.0) -> None:
+        self.engine = engine
+        self.idle_check_s = idle_check_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="journal-sync", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            wait = self.engine.next_attempt_in()
+            self.engine._wakeup.wait(self.idle_check_s if wait is None else min(wait, self.idle_check_s))
+            self.engine._wakeup.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.engine.poll()
+            except Exception:  # keep syncing; the error is in the log and the status
+                log.exception("sync attempt failed")
+
+    def start(self) -> SyncThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.engine._wakeup.set()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> SyncThread:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
