@@ -1,0 +1,181 @@
+"""Cash payment (电费收费): full, partial, prepayment (预收) and overpayment to the balance.
+
+Order, and why: the payment is captured in the journal (PAYMENT body with its txn, committed and
+fsynced) BEFORE the receipt (缴费凭证) prints, and the receipt prints only after that commit —
+so a receipt in a customer's hand always has a journaled payment behind it, whatever the
+battery or the signal does next.  The receipt does not wait for the network: the sync engine
+sends the payment (now, or when coverage returns); the station applies a txn at most once.
+
+The receipt number printed (and in its QR code) is the txn, ``<terminal id>-<counter>``: known
+before any network round trip and unique forever; the station's ledger maps it to its own
+receipt number.  A reprint (:func:`reprint_receipt`) prints the same figures marked as a copy.
+
+How the station allocates (docs/protocol.md, PAYMENT): oldest period first, penalty before
+charge, the rest to the prepayment balance.  The terminal classifies the payment against the
+arrears the operator was shown, for the receipt and the daily statistics; the station decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from drivers.printer import templates
+from terminal_app.domain.customer import Arrears, total_arrears
+from terminal_app.domain.payment import MAX_PAYMENT_FEN
+from terminal_app.errors import BusinessRuleError, HandheldError
+from terminal_app.services.bill_query import BillView
+from terminal_app.services.common import Operator, print_once
+from terminal_app.services.reading import now_s
+from terminal_app.services.store import LocalStore
+from terminal_app.station.messages import MsgType
+from terminal_app.timeutil import Clock
+
+log = logging.getLogger(__name__)
+
+
+class PaymentKind(StrEnum):
+    FULL = "full"                # 电费缴费: exactly the arrears
+    PARTIAL = "partial"          # 部分缴费: less than the arrears
+    OVERPAYMENT = "overpayment"  # 电费缴费并预存: more than the arrears, the rest to the balance
+    PREPAYMENT = "prepayment"    # 预收电费: nothing owed, all to the balance
+
+    @property
+    def zh(self) -> str:
+        return {"full": "电费", "partial": "电费（部分缴费）", "overpayment": "电费及预存",
+                "prepayment": "预收电费"}[self.value]
+
+
+def classify(amount: int, owed: int) -> PaymentKind:
+    if owed <= 0:
+        return PaymentKind.PREPAYMENT
+    if amount < owed:
+        return PaymentKind.PARTIAL
+    return PaymentKind.FULL if amount == owed else PaymentKind.OVERPAYMENT
+
+
+def covered_periods(arrears: tuple[Arrears, ...], amount: int) -> tuple[str, ...]:
+    """The periods the station's rule (oldest first) pays off in full or in part with ``amount``."""
+    out, rest = [], amount
+    for a in sorted(arrears, key=lambda a: a.period):
+        if rest <= 0:
+            break
+        out.append(a.period)
+        rest -= a.total
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    txn: str
+    customer: str
+    amount: int
+    kind: PaymentKind
+    tendered: int | None      # cash handed over (None: not entered)
+    change: int               # 找零, fen
+    receipt: templates.ReceiptData
+    printed: Any = None       # drivers.printer.PrintResult
+    print_error: HandheldError | None = None  # the receipt did not print: offer reprint_receipt(txn)
+
+
+def check_amount(amount: int, tendered: int | None) -> int:
+    """Validate the keyed amounts; returns the change due (找零) in fen."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_PAYMENT_FEN:
+        raise BusinessRuleError("The amount {value} fen is not between 0.01 and {max} yuan.",
+                                "Enter the amount again.", value=amount, max=MAX_PAYMENT_FEN // 100)
+    if tendered is None:
+        return 0
+    if isinstance(tendered, bool) or not isinstance(tendered, int) or tendered < amount:
+        raise BusinessRuleError("The cash handed over ({tendered} fen) is less than the amount ({amount} fen).",
+                                "Count the cash again, or take a smaller amount.", tendered=tendered, amount=amount)
+    return tendered - amount
+
+
+def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, amount: int, operator: Operator,
+                 clock: Clock, bill: BillView | None = None, tendered: int | None = None,
+                 sync: Any = None) -> PaymentResult:
+    """Take ``amount`` fen in cash from customer ``cust``: journal, then print the receipt.
+
+    ``bill`` is the bill view the operator showed (online or offline); without it the downloaded
+    route data is used.  Raises BusinessRuleError for a bad amount and StorageError when the
+    journal cannot record it — in both cases nothing was recorded: do not take the money.
+    A printer failure does not undo the payment: ``print_error`` is set, reprint later.
+    """
+    change = check_amount(amount, tendered)
+    customer = store.customer(cust)
+    if bill is None and customer is None:
+        raise BusinessRuleError("Customer {cust} is not in the downloaded routes.",
+                                "Query the bill first (电费查询), then take the payment.", cust=cust)
+    name = bill.name if bill is not None else customer.name  # type: ignore[union-attr]
+    address = bill.address if bill is not None else customer.address  # type: ignore[union-attr]
+    arrears = bill.arrears if bill is not None else customer.arrears  # type: ignore[union-attr]
+    owed = bill.still_owed if bill is not None else total_arrears(arrears)
+    kind = classify(amount, owed)
+    at = now_s(clock)
+    # the journal commit comes first: if it raises, no money may change hands
+    entry = journal.capture("payment", MsgType.PAYMENT,
+                            {"cust": cust, "amount": amount, "method": "cash", "at": at.isoformat(),
+                             "op": operator.operator})
+    if sync is not None:
+        sync.notify_captured()
+    balance = None
+    if bill is not None and bill.online:
+        balance = bill.balance + max(0, amount - owed)
+    receipt = templates.ReceiptData(
+        receipt_no=entry.txn, customer_no=cust, customer_name=name, address=address, amount_fen=amount,
+        paid_at=at, operator=operator.operator, terminal_id=operator.terminal_id,
+        periods=covered_periods(arrears, amount), kind=kind.zh, arrears_fen=owed, balance_fen=balance)
+    store.save_document(entry.txn, "receipt", {**_receipt_json(receipt), "payment_kind": kind.value,
+                                               "tendered": tendered, "change": change})
+    printed = error = None
+    try:
+        printed = print_once(printer, store, templates.receipt(receipt), clock)
+    except HandheldError as e:
+        log.warning("receipt %s not printed: %s", entry.txn, e)
+        error = e
+    return PaymentResult(entry.txn, cust, amount, kind, tendered, change, receipt, printed, error)
+
+
+def _receipt_json(r: templates.ReceiptData) -> dict[str, Any]:
+    return {"receipt_no": r.receipt_no, "customer_no": r.customer_no, "customer_name": r.customer_name,
+            "address": r.address, "amount_fen": r.amount_fen, "paid_at": r.paid_at.isoformat(),
+            "operator": r.operator, "terminal_id": r.terminal_id, "periods": list(r.periods), "kind": r.kind,
+            "method": r.method, "arrears_fen": r.arrears_fen, "balance_fen": r.balance_fen}
+
+
+def receipt_from_document(data: dict[str, Any]) -> templates.ReceiptData:
+    fields = {k: data[k] for k in ("receipt_no", "customer_no", "customer_name", "address", "amount_fen",
+                                   "operator", "terminal_id", "kind", "method", "arrears_fen", "balance_fen")}
+    return templates.ReceiptData(**fields, paid_at=dt.datetime.fromisoformat(data["paid_at"]),
+                                 periods=tuple(data["periods"]))
+
+
+def reprint_receipt(store: LocalStore, printer: Any, txn: str, clock: Clock, journal: Any = None) -> Any:
+    """Print receipt ``txn`` again: a copy (重打/副本) when the original may be on paper.
+
+    Also prints a receipt that never printed (the terminal stopped between the journal commit
+    and the print): then it is the original, rebuilt from the journaled payment when needed."""
+    doc = store.document(txn)
+    if doc is not None and doc[0] == "receipt":
+        receipt = receipt_from_document(doc[1])
+    else:
+        entry = journal.get(txn) if journal is not None and txn[:9] == journal.terminal_id + "-" else None
+        if entry is None or entry.kind != "payment":
+            raise BusinessRuleError("No receipt {txn} on this terminal.", "Check the receipt number.", txn=txn)
+        body = entry.body_dict()
+        customer = store.customer(body["cust"])
+        receipt = templates.ReceiptData(
+            receipt_no=txn, customer_no=body["cust"], customer_name=customer.name if customer else body["cust"],
+            address=customer.address if customer else "", amount_fen=body["amount"],
+            paid_at=dt.datetime.fromisoformat(body["at"]), operator=str(body.get("op", "")),
+            terminal_id=journal.terminal_id)
+    return print_once(printer, store, templates.receipt(receipt), clock)
+
+
+def unprinted_receipts(journal: Any, store: LocalStore) -> list[str]:
+    """Payments whose receipt never started printing (printer fault, or the terminal stopped
+    between the journal commit and the print): the UI offers to print each one."""
+    return [e.txn for e in journal.entries() if e.kind == "payment" and not store.was_printed(e.txn)]

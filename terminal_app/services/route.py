@@ -1,0 +1,153 @@
+"""Download a reading route (抄表数据远程下载): paged ROUTE_DOWNLOAD into the local store, resumable.
+
+Each page is stored in one local transaction together with its "stored" mark, so after a drop
+(link lost, battery pulled) the next call fetches only the pages not yet stored — the page that
+failed is fetched again, pages already stored are not.  A finished download is started afresh
+on the next call (the day's new data), as is one begun on an earlier business day, and one
+whose size (pages, total) changed at the station meanwhile — pages of two different listings
+are never mixed.
+
+Tariffs named by the pages are fetched (TARIFFS, 0503) when the store does not hold that version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from terminal_app.domain.customer import Customer
+from terminal_app.errors import LinkError, RemoteProtocolError
+from terminal_app.services.store import LocalStore
+from terminal_app.station.client import Request
+from terminal_app.station.messages import MsgType
+from terminal_app.timeutil import Clock, business_day
+
+log = logging.getLogger(__name__)
+
+#: the reference station's page_size_max; HELLO params.limits says the real one
+DEFAULT_PAGE_SIZE = 100
+
+#: progress(pages done, pages in all) — called after every stored page
+Progress = Callable[[int, int], None]
+
+
+class RouteDownloadError(LinkError):
+    """The download stopped part way; what was stored is kept."""
+
+    default_action = "Move to better signal and start the download again: it continues where it stopped."
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSummary:
+    segment: str
+    name: str
+    customers: int
+    pages: int
+    fetched_pages: int  # pages fetched by this call (the others were already stored)
+    tariffs_fetched: tuple[str, ...] = ()
+
+
+def _call(client: Any, msg_type: MsgType, body: dict[str, Any]) -> dict[str, Any]:
+    return client.call(Request(msg_type, body))
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    v = body.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10**6:
+        raise RemoteProtocolError("The station's route page has no valid {key!r}.", key=key)
+    return v
+
+
+def download_route(client: Any, store: LocalStore, segment: str, *, clock: Clock,
+                   page_size: int = DEFAULT_PAGE_SIZE, progress: Progress | None = None,
+                   fresh: bool = False, _restarts: int = 0) -> RouteSummary:
+    """Download segment (表段号) ``segment`` page by page into ``store``; resumes an unfinished one.
+
+    ``progress(stored, pages)`` is called after each page.  Raises :class:`RouteDownloadError`
+    (a LinkError) when the link fails part way — call again to continue — and
+    StationRefusedError (e.g. ``E_UNKNOWN_SEGMENT``) for a refused request.
+    """
+    state = store.route_progress(segment)
+    if state is not None and business_day(state.started_at) != business_day(clock.now()):
+        fresh = True  # yesterday's half-finished download: its arrears are stale
+    fetched = 0
+    versions: dict[str, str] = {}  # tariff name -> version, as the pages fetched now name them
+    if state is None or state.complete or fresh:
+        first = _page(client, segment, 1, page_size)
+        pages = _int(first, "pages")
+        store.start_route(segment, str(first.get("name", ""))[:64], pages, page_size, _int(first, "total"),
+                          clock.now())
+        if pages:
+            _store(store, segment, 1, first, versions)
+            fetched = 1
+        state = store.route_progress(segment)
+        assert state is not None
+        if progress:
+            progress(len(state.stored), state.pages)
+    done = len(state.stored)
+    for page in state.missing:
+        body = _page(client, segment, page, state.page_size)
+        if (_int(body, "pages"), _int(body, "total")) != (state.pages, state.total):
+            # the segment changed at the station while we were away: start over, consistently
+            if _restarts >= 2:
+                raise RouteDownloadError("Segment {segment} keeps changing at the station during the download.",
+                                         "Try again in a few minutes.", segment=segment)
+            log.info("segment %s changed size: restarting its download", segment)
+            return download_route(client, store, segment, clock=clock, page_size=page_size, progress=progress,
+                                  fresh=True, _restarts=_restarts + 1)
+        _store(store, segment, page, body, versions)
+        fetched += 1
+        done += 1
+        if progress:
+            progress(done, state.pages)
+    store.finish_route(segment)
+    final = store.route_progress(segment)
+    assert final is not None
+    tariffs = _fetch_tariffs(client, store, segment, versions)
+    return RouteSummary(segment, final.name, len(store.customers(segment)), final.pages, fetched, tariffs)
+
+
+def _page(client: Any, segment: str, page: int, page_size: int) -> dict[str, Any]:
+    try:
+        return _call(client, MsgType.ROUTE_DOWNLOAD, {"segment": segment, "page": page, "page_size": page_size})
+    except LinkError as e:
+        raise RouteDownloadError("The route download of segment {segment} stopped at page {page} ({error}).",
+                                 segment=segment, page=page, error=e.what.format(**e.params)) from e
+
+
+def _store(store: LocalStore, segment: str, page: int, body: dict[str, Any], versions: dict[str, str]) -> None:
+    items = body.get("items")
+    as_of = body.get("as_of")
+    if not isinstance(items, list) or not isinstance(as_of, str) or len(as_of) > 40:
+        raise RemoteProtocolError("The station's route page {page} has no items or as_of.", page=page)
+    parsed = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise RemoteProtocolError("The station's route page {page} holds a non-object item.", page=page)
+        parsed.append((Customer.from_dict({**item, "segment": segment}), item))
+    store.store_page(segment, page, as_of, parsed)
+    tariffs = body.get("tariffs")
+    if isinstance(tariffs, dict):
+        versions.update({k: str(v)[:64] for k, v in tariffs.items() if isinstance(k, str)})
+
+
+def _fetch_tariffs(client: Any, store: LocalStore, segment: str, versions: dict[str, str]) -> tuple[str, ...]:
+    """Fetch the tariffs the segment's customers use that the store lacks (or holds in another version)."""
+    have = store.tariff_versions()
+    used = {c.tariff for c in store.customers(segment)}
+    names = sorted(n for n in used if n not in have or (n in versions and versions[n] != have[n]))
+    if not names:
+        return ()
+    try:
+        body = _call(client, MsgType.TARIFFS, {"names": names})
+    except LinkError as e:  # the route is stored; packaged tariffs still price the bills meanwhile
+        log.warning("tariffs %s not fetched: %s", names, e)
+        return ()
+    got = []
+    for t in body.get("tariffs", []):
+        if isinstance(t, dict) and all(isinstance(t.get(k), str) for k in ("name", "version", "data")):
+            store.store_tariff(t["name"], t["version"], t["data"])
+            got.append(t["name"])
+    return tuple(got)

@@ -1,0 +1,304 @@
+"""The terminal's local store: downloaded route data (抄表段), dunning tasks, tariffs, printed originals.
+
+A SQLite file of its own beside the journal (``store.sqlite`` next to ``journal.sqlite``), never
+inside the journal's schema: the journal holds what must reach the station (money, readings),
+this store holds what came FROM the station (and can always be downloaded again), plus two
+small records of the terminal's own:
+
+* ``printed`` — identities of documents whose ORIGINAL may be on paper (the printer driver's
+  ``mark_printed`` callback writes here, durably, before the first byte of the job goes out).
+  It lives here and not in the journal because the journal's entries are immutable and are
+  pruned on their own schedule; a printed mark must never be lost or rewritten, and a reprint
+  of a day-old receipt must still come out as a copy.  ``synchronous=FULL`` makes each mark
+  durable before the driver sends the job.
+* ``documents`` — what each printed document said (receipt and notice data), so a reprint
+  shows the same figures; ``settlements`` — the daily settlements (日结) already done, which
+  close the business day for reversals.
+
+Every record read back from the file is parsed strictly through the domain's ``from_dict``.
+One connection, guarded by a lock: use cases and the UI may call it from worker threads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from terminal_app.domain.customer import Customer
+from terminal_app.domain.dunning import DunningTask
+from terminal_app.errors import StorageError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS route_downloads (
+    segment     TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    pages       INTEGER NOT NULL,
+    page_size   INTEGER NOT NULL,
+    total       INTEGER NOT NULL,
+    started_at  TEXT NOT NULL,
+    as_of       TEXT,               -- the station's as_of of the oldest page stored
+    complete    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS route_pages (
+    segment     TEXT NOT NULL,
+    page        INTEGER NOT NULL,
+    as_of       TEXT NOT NULL,
+    PRIMARY KEY (segment, page)
+);
+CREATE TABLE IF NOT EXISTS customers (
+    cust        TEXT PRIMARY KEY,
+    segment     TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    asset       TEXT NOT NULL,
+    data        TEXT NOT NULL,      -- the route item as downloaded (JSON)
+    as_of       TEXT NOT NULL       -- the station's time of that page
+);
+CREATE INDEX IF NOT EXISTS customers_asset ON customers (asset);
+CREATE INDEX IF NOT EXISTS customers_segment ON customers (segment, seq);
+CREATE TABLE IF NOT EXISTS tariffs (
+    name        TEXT PRIMARY KEY,
+    version     TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dunning_tasks (
+    task        TEXT PRIMARY KEY,
+    segment     TEXT NOT NULL,
+    cust        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    as_of       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS printed (
+    identity    TEXT PRIMARY KEY,
+    at          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    identity    TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settlements (
+    slip        TEXT PRIMARY KEY,
+    day         TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteProgress:
+    """Where the download of one segment stands."""
+
+    segment: str
+    name: str
+    pages: int
+    page_size: int
+    stored: frozenset[int]
+    total: int
+    complete: bool
+    started_at: dt.datetime
+
+    @property
+    def missing(self) -> list[int]:
+        return [p for p in range(1, self.pages + 1) if p not in self.stored]
+
+
+class LocalStore:
+    """The local store; open with :meth:`open`, a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> LocalStore:
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=5.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a printed mark must survive a power cut
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as e:
+            raise StorageError("The local store {path} cannot be opened ({error}).",
+                               "Check the storage card; call the technician.", path=str(p), error=str(e)) from e
+        return cls(conn, p)
+
+    @classmethod
+    def beside(cls, journal_path: str | os.PathLike[str]) -> LocalStore:
+        """The store next to the journal file (``store.sqlite`` in the same folder)."""
+        return cls.open(Path(journal_path).with_name("store.sqlite"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise StorageError("The local store {path} could not save ({error}).",
+                                   "Call the technician; the journal still holds every payment.",
+                                   path=str(self.path), error=str(e)) from e
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as e:
+                raise StorageError("The local store {path} could not be read ({error}).",
+                                   "Call the technician.", path=str(self.path), error=str(e)) from e
+
+    # ------------------------------------------------------------------ route download
+    def route_progress(self, segment: str) -> RouteProgress | None:
+        rows = self._query("SELECT name, pages, page_size, total, complete, started_at FROM route_downloads"
+                           " WHERE segment = ?", (segment,))
+        if not rows:
+            return None
+        name, pages, page_size, total, complete, started = rows[0]
+        stored = frozenset(r[0] for r in self._query("SELECT page FROM route_pages WHERE segment = ?", (segment,)))
+        return RouteProgress(segment, name, pages, page_size, stored, total, bool(complete),
+                             dt.datetime.fromisoformat(started))
+
+    def downloaded_segments(self) -> list[str]:
+        """Segments (表段号) with a download begun on this terminal, in order."""
+        return [r[0] for r in self._query("SELECT segment FROM route_downloads ORDER BY segment")]
+
+    def start_route(self, segment: str, name: str, pages: int, page_size: int, total: int,
+                    at: dt.datetime) -> None:
+        """Begin a fresh download of ``segment``: forget which pages were stored (not the customers:
+        they stay usable until each page is replaced)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM route_pages WHERE segment = ?", (segment,))
+            c.execute("INSERT OR REPLACE INTO route_downloads VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                      (segment, name, pages, page_size, total, at.isoformat(), int(pages == 0)))
+
+    def store_page(self, segment: str, page: int, as_of: str, customers: list[tuple[Customer, Mapping[str, Any]]]
+                   ) -> None:
+        """One page of customers and its mark, in ONE transaction: a page is stored whole or not at all."""
+        with self._tx() as c:
+            for cust, item in customers:
+                c.execute("INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?, ?, ?)",
+                          (cust.number, segment, cust.seq, cust.meter.number,
+                           json.dumps(dict(item), ensure_ascii=False), as_of))
+            c.execute("INSERT OR REPLACE INTO route_pages VALUES (?, ?, ?)", (segment, page, as_of))
+            pages = c.execute("SELECT pages FROM route_downloads WHERE segment = ?", (segment,)).fetchone()[0]
+            stored = c.execute("SELECT count(*), min(as_of) FROM route_pages WHERE segment = ?", (segment,)).fetchone()
+            c.execute("UPDATE route_downloads SET complete = ?, as_of = ? WHERE segment = ?",
+                      (int(stored[0] >= pages), stored[1], segment))
+
+    def finish_route(self, segment: str) -> None:
+        """Drop customers that are no longer on a fully downloaded segment (moved or closed accounts)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM customers WHERE segment = ? AND as_of < (SELECT min(as_of) FROM route_pages "
+                      "WHERE segment = ?)", (segment, segment))
+
+    def _customer(self, row: tuple[Any, ...]) -> Customer:
+        data, segment, as_of = row
+        item = json.loads(data)
+        item["segment"] = segment
+        return Customer.from_dict(item)
+
+    def customer(self, cust: str) -> Customer | None:
+        rows = self._query("SELECT data, segment, as_of FROM customers WHERE cust = ?", (cust,))
+        return self._customer(rows[0]) if rows else None
+
+    def customer_as_of(self, cust: str) -> dt.datetime | None:
+        """The station time of the downloaded data for ``cust`` (its age is shown when offline)."""
+        rows = self._query("SELECT as_of FROM customers WHERE cust = ?", (cust,))
+        return dt.datetime.fromisoformat(rows[0][0]) if rows else None
+
+    def customer_by_meter(self, asset: str) -> Customer | None:
+        rows = self._query("SELECT data, segment, as_of FROM customers WHERE asset = ?", (asset,))
+        return self._customer(rows[0]) if rows else None
+
+    def customers(self, segment: str) -> list[Customer]:
+        rows = self._query("SELECT data, segment, as_of FROM customers WHERE segment = ? ORDER BY seq, cust",
+                           (segment,))
+        return [self._customer(r) for r in rows]
+
+    # ------------------------------------------------------------------ tariffs
+    def tariff_versions(self) -> dict[str, str]:
+        return dict(self._query("SELECT name, version FROM tariffs"))
+
+    def tariff_text(self, name: str) -> str | None:
+        rows = self._query("SELECT data FROM tariffs WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
+
+    def store_tariff(self, name: str, version: str, text: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO tariffs VALUES (?, ?, ?)", (name, version, text))
+
+    # ------------------------------------------------------------------ dunning tasks
+    def replace_dunning_tasks(self, segment: str, tasks: list[tuple[DunningTask, Mapping[str, Any]]],
+                              as_of: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM dunning_tasks WHERE segment = ?", (segment,))
+            for task, item in tasks:
+                c.execute("INSERT OR REPLACE INTO dunning_tasks VALUES (?, ?, ?, ?, ?)",
+                          (task.task, segment, task.customer, json.dumps(dict(item), ensure_ascii=False), as_of))
+
+    def dunning_task(self, task: str) -> tuple[DunningTask, dict[str, Any]] | None:
+        rows = self._query("SELECT data, segment FROM dunning_tasks WHERE task = ?", (task,))
+        if not rows:
+            return None
+        item = json.loads(rows[0][0])
+        return DunningTask.from_dict({**item, "segment": rows[0][1]}), item
+
+    def dunning_tasks(self, segment: str) -> list[DunningTask]:
+        rows = self._query("SELECT data FROM dunning_tasks WHERE segment = ? ORDER BY task", (segment,))
+        return [DunningTask.from_dict({**json.loads(r[0]), "segment": segment}) for r in rows]
+
+    # ------------------------------------------------------------------ printed originals
+    def was_printed(self, identity: str) -> bool:
+        return bool(self._query("SELECT 1 FROM printed WHERE identity = ?", (identity,)))
+
+    def mark_printed(self, identity: str, at: dt.datetime) -> None:
+        """Durable before the printer gets the job (the printer driver's ``mark_printed``)."""
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO printed VALUES (?, ?)", (identity, at.isoformat()))
+
+    def save_document(self, identity: str, kind: str, data: Mapping[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
+                      (identity, kind, json.dumps(dict(data), ensure_ascii=False)))
+
+    def document(self, identity: str) -> tuple[str, dict[str, Any]] | None:
+        rows = self._query("SELECT kind, data FROM documents WHERE identity = ?", (identity,))
+        return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+    # ------------------------------------------------------------------ daily settlement
+    def settlements(self, day: dt.date) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._query("SELECT slip, data FROM settlements WHERE day = ? ORDER BY at, slip", (day.isoformat(),))
+        return [(s, json.loads(d)) for s, d in rows]
+
+    def record_settlement(self, slip: str, day: dt.date, at: dt.datetime, data: Mapping[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO settlements VALUES (?, ?, ?, ?)",
+                      (slip, day.isoformat(), at.isoformat(), json.dumps(dict(data), ensure_ascii=False)))
