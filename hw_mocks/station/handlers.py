@@ -461,17 +461,14 @@ class Station:
         if self.card_mac is None:
             raise Refusal(ErrorCode.UNAVAILABLE, "this station has no card key holder configured")
         cust, meter, count = self._card_meter(body)
+        if kind == "purchase" and "resume" in body:
+            return self._resume(ctx, body, cust, meter)
         amount = v.integer(body, "amount", 0 if kind == "reissue" else 1)
         if (amount or kind == "purchase") and not self.limits.card_min <= amount <= self.limits.card_max:
             raise Refusal(ErrorCode.LIMIT, f"a card purchase is {self.limits.card_min}..{self.limits.card_max} fen",
                           min=self.limits.card_min, max=self.limits.card_max)
         card_count = v.integer(body, "card_count", 0, 0xFFFF_FFFF)
-        challenge = v.req_string(body, "challenge", max_len=32)
-        try:
-            if len(bytes.fromhex(challenge)) not in (4, 8):
-                raise ValueError
-        except ValueError:
-            raise v.bad('"challenge" must be 8 or 16 hex digits') from None
+        challenge = self._challenge(body)
         at = v.time(body)
         pending = self.conn.execute("SELECT txn FROM card_purchases WHERE meter = ? AND state = 'authorized'",
                                     (meter,)).fetchone()
@@ -481,6 +478,15 @@ class Station:
         if kind == "purchase" and card_count != count:
             raise Refusal(ErrorCode.CARD_COUNT, f"the card's purchase count {card_count} is not the station's {count}",
                           station_count=count)
+        if kind == "reissue" and not amount:
+            # 补卡 without money (docs/card.md): the new card carries the meter's last purchase
+            # again (amount and count); the meter loads it only if it never loaded it (count rule)
+            last = self.conn.execute("SELECT amount FROM card_purchases WHERE meter = ? AND purchase_count = ?"
+                                     " ORDER BY rowid DESC LIMIT 1", (meter, count)).fetchone()
+            card_amount = last[0] if last else 0
+            mac = self.card_mac(cust, meter, card_amount, count, challenge.lower())
+            return {"txn": txn, "cust": cust, "meter": meter, "amount": 0, "card_amount": card_amount,
+                    "purchase_count": count, "mac": mac, "receipt": self._receipt(ctx), "at": ctx.now_iso}
         # a re-issued card (补卡) carries the station's count; with credit on it, one more purchase
         new_count = count + 1 if amount else count
         mac = self.card_mac(cust, meter, amount, new_count, challenge.lower())
@@ -489,8 +495,39 @@ class Station:
                           (txn, cust, meter, amount, new_count, kind, receipt, ctx.terminal, iso(at),
                            business_day(at).isoformat()))
         self.conn.execute("UPDATE meters SET purchase_count = ? WHERE asset = ?", (new_count, meter))
-        return {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "purchase_count": new_count,
-                "mac": mac, "receipt": receipt, "at": ctx.now_iso}
+        return {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "card_amount": amount,
+                "purchase_count": new_count, "mac": mac, "receipt": receipt, "at": ctx.now_iso}
+
+    @staticmethod
+    def _challenge(body: Mapping[str, Any]) -> str:
+        challenge = v.req_string(body, "challenge", max_len=32)
+        try:
+            if len(bytes.fromhex(challenge)) not in (4, 8):
+                raise ValueError
+        except ValueError:
+            raise v.bad('"challenge" must be 8 or 16 hex digits') from None
+        return challenge
+
+    def _resume(self, ctx: Ctx, body: Mapping[str, Any], cust: str, meter: str) -> dict[str, Any]:
+        """A new MAC, for a new challenge, of a pending authorization whose write never reached
+        the card (pulled card, crash).  Moves no money and no count: the card refuses any write
+        whose count it already holds, so however many MACs exist, the purchase loads once."""
+        auth = v.txn(body, ctx.terminal, "resume")
+        card_count = v.integer(body, "card_count", 0, 0xFFFF_FFFF)
+        challenge = self._challenge(body)
+        v.time(body)
+        row = self.conn.execute("SELECT cust, meter, amount, purchase_count, state, terminal, receipt"
+                                " FROM card_purchases WHERE txn = ?", (auth,)).fetchone()
+        if row is None or row[5] != ctx.terminal or (row[0], row[1]) != (cust, meter):
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is not known for this terminal and card")
+        if row[4] != "authorized":
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is already confirmed")
+        if card_count >= row[3]:
+            raise Refusal(ErrorCode.CARD_COUNT, f"the card already holds count {card_count}: confirm {auth} instead",
+                          station_count=row[3])
+        mac = self.card_mac(cust, meter, row[2], row[3], challenge.lower())
+        return {"txn": body["txn"], "cust": cust, "meter": meter, "amount": row[2], "card_amount": row[2],
+                "purchase_count": row[3], "mac": mac, "receipt": row[6], "resumes": auth, "at": ctx.now_iso}
 
     def _h_card_authorize(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         return self._authorize(ctx, body, txn, "purchase")

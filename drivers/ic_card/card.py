@@ -1,0 +1,69 @@
+"""The prepaid card through a reader: read its files, get a challenge, write a purchase.
+
+Works with any reader that has ``power_on()`` and ``transmit(CommandApdu) -> ResponseApdu``
+(the serial reader module, or PC/SC via :mod:`drivers.ic_card.pcsc`).  It holds no keys: the
+MAC of a write comes from the key holder (the master station) as bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from drivers.ic_card import model
+from drivers.ic_card.apdu import CommandApdu, ResponseApdu, StatusWord
+from drivers.ic_card.model import CardContents, Params, Purchase, ReturnData
+from terminal_app.errors import DeviceError
+
+
+class CardReader(Protocol):
+    atr: bytes | None
+
+    def power_on(self) -> bytes: ...
+
+    def transmit(self, command: CommandApdu) -> ResponseApdu: ...
+
+
+class CardStatusError(DeviceError):
+    """The card refused a command; ``sw`` says why (e.g. SM_DATA_INCORRECT: the MAC is wrong)."""
+
+    default_action = "Take the card to the business hall if it keeps refusing."
+
+    def __init__(self, what: str, action: str | None = None, *, sw: int, **params: Any) -> None:
+        self.sw = sw
+        super().__init__(what, action, sw=f"{sw:04X}", **params)
+
+
+class PrepaidCard:
+    """One card session: ``read()`` then, for a purchase, ``challenge()`` and ``write_purchase()``."""
+
+    def __init__(self, reader: CardReader) -> None:
+        self.reader = reader
+
+    def _ok(self, command: CommandApdu, what: str) -> bytes:
+        resp = self.reader.transmit(command)
+        if not resp.ok:
+            raise CardStatusError("The card refused to {step} ({name}, SW {sw}).", step=what, name=resp.name,
+                                  sw=resp.sw)
+        return resp.data
+
+    def read(self) -> CardContents:
+        """Power the card up (cold reset) and read its three files."""
+        atr = self.reader.power_on()
+        self._ok(model.select_application(), "open the purchase application")
+        params = Params.decode(self._ok(model.read_file(model.SFI_PARAMS), "read its parameters"))
+        purchase = Purchase.decode(self._ok(model.read_file(model.SFI_PURCHASE), "read its purchase file"))
+        ret = ReturnData.decode(self._ok(model.read_file(model.SFI_RETURN), "read its return file"))
+        return CardContents(atr, params, purchase, ret)
+
+    def read_purchase(self) -> Purchase:
+        return Purchase.decode(self._ok(model.read_file(model.SFI_PURCHASE), "read its purchase file"))
+
+    def challenge(self) -> bytes:
+        data = self._ok(model.get_challenge(), "give a challenge")
+        if len(data) != model.CHALLENGE_LEN:
+            raise CardStatusError("The card's challenge has {n} bytes.", sw=StatusWord.OK, n=len(data))
+        return data
+
+    def write_purchase(self, amount: int, count: int, mac: bytes) -> None:
+        """UPDATE BINARY of the purchase file with the key holder's MAC (must follow challenge())."""
+        self._ok(model.update_purchase(amount, count, mac), "take the purchase")

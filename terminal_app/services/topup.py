@@ -1,0 +1,361 @@
+"""Prepaid card top-up (购电), card re-issue (补卡) and card inquiry — the use cases.
+
+The flow of a purchase (docs/card.md, "The top-up flow"):
+
+    read the card → the customer and the card's meter (BILL_QUERY + CARD_QUERY) → purchase
+    count rule (card = station, and the meter has loaded the card's last purchase) → amount
+    within limits → GET CHALLENGE → journal the purchase (CARD_AUTHORIZE: money is taken from
+    here on) → the station's MAC (through the journal's sync) → write → read back and verify →
+    CARD_CONFIRM through the journal → 购电凭证.
+
+Nothing lost, nothing twice: a purchase whose confirmation is not in the journal is
+*unfinished*.  The next read of that card finishes it from what the card actually holds and
+the station's record, before anything new is sold:
+
+* the card holds the authorized count → the write happened: confirm;
+* the card holds less → the write never landed: a new challenge, a new MAC for the SAME
+  authorization (CARD_AUTHORIZE with ``resume``), write, verify, confirm;
+* not authorized yet → sync first; refused by the station → the money goes back.
+
+The card refuses any write whose count it already holds, so however many MACs a purchase has,
+it loads once; the terminal never holds a card key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from drivers.ic_card.card import PrepaidCard
+from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
+from offline_queue.journal import Entry, EntryState, Journal
+from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
+from terminal_app.services.card_receipt import PurchaseVoucherData, purchase_voucher
+from terminal_app.station.client import Request, StationClient, StationRefusedError, result_body
+from terminal_app.station.messages import MsgType
+from terminal_app.timeutil import Clock, iso
+
+log = logging.getLogger(__name__)
+
+KIND_PURCHASE = "card_purchase"
+KIND_RESUME = "card_resume"
+KIND_CONFIRM = "card_confirm"
+KIND_REISSUE = "card_reissue"
+
+
+class Reason(Enum):
+    BLANK_CARD = "This card is blank."
+    WRONG_CARD = "This card does not belong to customer {cust}'s card meter."
+    COUNT_MISMATCH = "The card's purchase count {card} differs from the station's {station}: wrong or replaced card."
+    NOT_LOADED = "The card's last purchase is not in the meter yet: insert the card into the meter first."
+    LIMIT = "A card purchase must be {min}–{max} fen."
+    PENDING_ELSEWHERE = "Purchase {txn} on this card is unfinished at another terminal."
+    REFUSED = "The master station refused the purchase ({code}: {msg})."
+    INCONSISTENT = "The card holds count {card}/{amount} fen, which matches no purchase {txn} the station knows."
+    NOT_REISSUE_CARD = "The card in the reader is not a re-issue card (补卡) for customer {cust}."
+    ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
+
+
+class TopupRefused(BusinessRuleError):
+    """The purchase was not made (or, for REFUSED, the money taken must go back)."""
+
+    def __init__(self, reason: Reason, action: str | None = None, **params: Any) -> None:
+        self.reason = reason
+        super().__init__(reason.value, action, **params)
+
+
+class AuthorizationPending(LinkError):
+    default_action = ("Keep the money and the card's details; insert the same card again when the link is back"
+                      " and the purchase will be finished.")
+
+
+@dataclass(frozen=True, slots=True)
+class CardLimits:
+    card_min: int = 1_000
+    card_max: int = 500_000
+
+    @classmethod
+    def from_hello(cls, params: Mapping[str, Any]) -> CardLimits:
+        limits = params.get("limits", {})
+        default = cls()
+        return cls(int(limits.get("card_min", default.card_min)), int(limits.get("card_max", default.card_max)))
+
+
+@dataclass(frozen=True, slots=True)
+class TopupResult:
+    cust: str
+    meter: str
+    amount: int  # fen the customer paid for this purchase (0 for a re-issue without money)
+    purchase_count: int
+    receipt: str
+    auth_txn: str
+    confirm_txn: str | None
+    recovered: bool  # True: this finished an earlier, interrupted purchase (no new money taken)
+    voucher: Any  # the 购电凭证 ticket
+
+
+@dataclass(frozen=True, slots=True)
+class CardInquiry:
+    """What the card says (余额查询): the meter's remaining credit as the meter last wrote it."""
+
+    card_type: CardType
+    serial: str
+    cust: str
+    meter: str
+    purchase: Purchase
+    remaining: int | None  # None: no meter has written the card back yet
+    energy_centi_kwh: int | None
+    meter_status: int | None
+    loaded: bool
+
+
+def _checked(reply: Mapping[str, Any], txn: str) -> Mapping[str, Any]:
+    """The station's authorization, bounded before a byte of it goes to the card."""
+    def num(key: str) -> bool:
+        value = reply.get(key)
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+    mac = reply.get("mac")
+    ok = (num("purchase_count") and num("amount") and ("card_amount" not in reply or num("card_amount"))
+          and isinstance(mac, str) and len(mac) == 2 * MAC_LEN and all(c in "0123456789abcdefABCDEF" for c in mac)
+          and isinstance(reply.get("receipt"), str) and 0 < len(reply["receipt"]) <= 32
+          and reply["receipt"].isascii() and reply["receipt"].isprintable())
+    if not ok:
+        raise RemoteProtocolError("The master station's authorization of {txn} is malformed.",
+                                  "Report it to the station's operator; nothing was written to the card.", txn=txn)
+    return reply
+
+
+class CardService:
+    """Top-up, re-issue and inquiry over a card reader, the journal and the station."""
+
+    def __init__(self, reader: Any, journal: Journal, sync: Any, client: StationClient | Any, *,
+                 terminal_id: str, operator: str = "", clock: Clock | None = None,
+                 limits: CardLimits | None = None, printer: Any = None,
+                 fault: Callable[[str], None] | None = None) -> None:
+        self.card = PrepaidCard(reader)
+        self.journal = journal
+        self.sync = sync
+        self.client = client
+        self.terminal_id = terminal_id
+        self.operator = operator or "-"
+        self.clock = clock or Clock()
+        self.limits = limits or CardLimits()
+        self.printer = printer
+        #: test seam: "captured", "authorized", "written", "verified", "confirm_captured"
+        self._fault = fault or (lambda point: None)
+
+    # ------------------------------------------------------------------ inquiry
+    def inquire(self) -> CardInquiry:
+        c = self.card.read()
+        r = c.ret if c.ret.written else None
+        return CardInquiry(c.params.card_type, c.params.serial, c.params.cust, c.params.meter, c.purchase,
+                           r.remaining if r else None, r.energy_centi_kwh if r else None, r.status if r else None,
+                           c.loaded)
+
+    def finish_unfinished(self) -> TopupResult | None:
+        """Read the card and finish its interrupted purchase, if the journal has one (else None).
+        The UI calls this whenever a card is read for anything else than a sale."""
+        contents = self.card.read()
+        p = contents.params
+        unfinished = self._unfinished(p.cust, p.meter) if p.card_type is not CardType.BLANK else None
+        if unfinished is None:
+            return None
+        return self._finish(contents, unfinished)
+
+    # ------------------------------------------------------------------ top-up
+    def topup(self, amount: int) -> TopupResult:
+        """Sell ``amount`` fen onto the card in the reader — or, if an earlier purchase on this card
+        is unfinished, finish that one instead (``recovered``; no new money is taken)."""
+        contents = self.card.read()
+        p = contents.params
+        if p.card_type is CardType.BLANK:
+            raise TopupRefused(Reason.BLANK_CARD, "Use the customer's card, or re-issue one.")
+        unfinished = self._unfinished(p.cust, p.meter)
+        finished = self._finish(contents, unfinished) if unfinished is not None else None
+        if finished is not None:
+            return finished
+        if self.journal.open_entries(limit=1):
+            self.sync.sync_now()  # a confirmation still in the journal must reach the station first
+        customer, station = self._lookup(p.cust, p.meter)
+        last = station.get("last") or {}
+        if last.get("state") == "authorized":
+            if isinstance(last.get("txn"), str) and self.journal.get(last["txn"]) is not None:
+                raise AuthorizationPending("The confirmation of purchase {txn} has not reached the station yet.",
+                                           txn=last["txn"])
+            raise TopupRefused(Reason.PENDING_ELSEWHERE, "Finish it at that terminal, or call the supervisor.",
+                               txn=last.get("txn"))
+        if contents.purchase.count != station["purchase_count"]:
+            raise TopupRefused(Reason.COUNT_MISMATCH, "Check the card with the customer; a lost card is re-issued.",
+                               card=contents.purchase.count, station=station["purchase_count"])
+        if contents.purchase.count and not contents.loaded:
+            raise TopupRefused(Reason.NOT_LOADED, "Ask the customer to insert the card into the meter, then come back.")
+        if isinstance(amount, bool) or not isinstance(amount, int) or \
+                not self.limits.card_min <= amount <= self.limits.card_max:
+            raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.", min=self.limits.card_min,
+                               max=self.limits.card_max)
+        challenge = self.card.challenge()
+        entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, {
+            "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
+            "challenge": challenge.hex(), "at": iso(self.clock.now())})
+        self._fault("captured")
+        reply = self._authorized(entry)
+        self._fault("authorized")
+        return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+
+    # ------------------------------------------------------------------ re-issue
+    def reissue(self, cust: str, meter: str, amount: int = 0) -> TopupResult:
+        """补卡: load the station's purchase state onto a re-issue card personalised for ``cust``.
+
+        Without money the new card carries the meter's last purchase again (the meter loads it
+        only if it never did); with ``amount`` it carries one more purchase."""
+        contents = self.card.read()
+        p = contents.params
+        if p.card_type is not CardType.REISSUE or (p.cust, p.meter) != (cust, meter):
+            raise TopupRefused(Reason.NOT_REISSUE_CARD, "Insert the re-issue card prepared for this customer.",
+                               cust=cust)
+        unfinished = self._unfinished(cust, meter)
+        finished = self._finish(contents, unfinished) if unfinished is not None else None
+        if finished is not None:
+            return finished
+        customer, station = self._lookup(cust, meter)
+        if not amount and contents.purchase.count and contents.purchase.count == station["purchase_count"]:
+            # an earlier re-issue's write landed but its answer was lost (the card was pulled)
+            raise TopupRefused(Reason.ALREADY_REISSUED, "Give the card to the customer for the meter.",
+                               count=contents.purchase.count)
+        if amount and not self.limits.card_min <= amount <= self.limits.card_max:
+            raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.", min=self.limits.card_min,
+                               max=self.limits.card_max)
+        challenge = self.card.challenge()
+        entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, {
+            "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,
+            "challenge": challenge.hex(), "at": iso(self.clock.now())})
+        self._fault("captured")
+        reply = self._authorized(entry)
+        self._fault("authorized")
+        return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+
+    # ------------------------------------------------------------------ the steps
+    def _lookup(self, cust: str, meter: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The customer (BILL_QUERY) and the station's card state (CARD_QUERY), one exchange."""
+        results = self.client.exchange([Request(MsgType.BILL_QUERY, {"cust": cust}),
+                                        Request(MsgType.CARD_QUERY, {"cust": cust, "meter": meter})])
+        try:
+            customer = result_body(results[0])
+            station = result_body(results[1])
+        except StationRefusedError as e:
+            if e.code in ("E_UNKNOWN_CUSTOMER", "E_UNKNOWN_METER", "E_NOT_ALLOWED", "E_BAD_REQUEST"):
+                raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust) from e
+            raise
+        if customer.get("meter") != meter or customer.get("card") is not True:
+            raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust)
+        count = station.get("purchase_count")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_COUNT:
+            raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust)
+        return customer, station
+
+    def _authorized(self, entry: Entry) -> dict[str, Any]:
+        """Sync the journal and return the station's OK reply for ``entry``."""
+        current = self.journal.get(entry.txn)
+        if current is None or current.state is not EntryState.APPLIED:
+            self.sync.notify_captured()
+            self.sync.sync_now()
+            current = self.journal.get(entry.txn)
+        assert current is not None
+        if current.state is EntryState.APPLIED and current.reply is not None:
+            return _checked(current.reply, entry.txn)
+        if current.state is EntryState.REJECTED:
+            body = entry.body_dict()
+            raise TopupRefused(Reason.REFUSED, "Give the customer back {amount} fen; nothing was written to the card.",
+                               code=current.reject_code, msg=current.reject_msg, amount=body.get("amount", 0))
+        raise AuthorizationPending("The master station has not authorized purchase {txn} yet.", txn=entry.txn)
+
+    def _write_and_confirm(self, auth: Entry, reply: Mapping[str, Any], name: str, *, recovered: bool,
+                           mac_reply: Mapping[str, Any] | None = None) -> TopupResult:
+        count = int(reply["purchase_count"])
+        card_amount = int(reply.get("card_amount", reply["amount"]))
+        mac_src = mac_reply or reply
+        self.card.write_purchase(card_amount, count, bytes.fromhex(str(mac_src["mac"])))
+        self._fault("written")
+        self._verify(card_amount, count)
+        self._fault("verified")
+        return self._confirm(auth, reply, name, recovered=recovered)
+
+    def _verify(self, card_amount: int, count: int) -> None:
+        held = self.card.read_purchase()
+        if held != Purchase(card_amount, count):
+            raise DeviceError("The card holds {held_count}/{held_amount} fen after the write, not {count}/{amount}.",
+                              "Insert the same card again; the purchase will be finished from what it holds.",
+                              held_count=held.count, held_amount=held.amount, count=count, amount=card_amount)
+
+    def _confirm(self, auth: Entry, reply: Mapping[str, Any], name: str, *, recovered: bool) -> TopupResult:
+        body = auth.body_dict()
+        count = int(reply["purchase_count"])
+        confirm_txn = None
+        if int(reply["amount"]) > 0:  # a re-issue without money has no ledger row to confirm
+            confirm = self.journal.capture(KIND_CONFIRM, MsgType.CARD_CONFIRM, {
+                "auth": auth.txn, "purchase_count": count, "at": iso(self.clock.now())}, depends_on=auth.txn)
+            confirm_txn = confirm.txn
+            self._fault("confirm_captured")
+            self.sync.notify_captured()
+            try:
+                self.sync.sync_now()  # the journal delivers it later if the link is down now
+            except LinkError as e:
+                log.warning("card confirmation %s waits in the journal: %s", confirm.txn, e)
+        voucher = purchase_voucher(PurchaseVoucherData(
+            receipt_no=str(reply["receipt"]), customer_no=body["cust"], customer_name=name, meter_no=body["meter"],
+            amount_fen=int(reply["amount"]), purchase_count=count, at=auth.captured_at, operator=self.operator,
+            terminal_id=self.terminal_id, kind="补卡" if auth.kind == KIND_REISSUE else "购电"))
+        if self.printer is not None:
+            self.printer.print_ticket(voucher, already_printed=False)
+        return TopupResult(body["cust"], body["meter"], int(reply["amount"]), count, str(reply["receipt"]),
+                           auth.txn, confirm_txn, recovered, voucher)
+
+    # ------------------------------------------------------------------ recovery
+    def _unfinished(self, cust: str, meter: str) -> Entry | None:
+        """The latest authorization of this card's meter that is not confirmed in the journal."""
+        confirmed: set[str] = set()
+        for e in reversed(self.journal.entries()):
+            if e.kind == KIND_CONFIRM and e.depends_on:
+                confirmed.add(e.depends_on)
+                continue
+            if e.kind not in (KIND_PURCHASE, KIND_REISSUE) or e.state is EntryState.REJECTED:
+                continue
+            body = e.body_dict()
+            if (body.get("cust"), body.get("meter")) != (cust, meter):
+                continue
+            if e.txn in confirmed:
+                return None
+            if e.state is EntryState.APPLIED and e.reply is not None and int(e.reply.get("amount", 0)) == 0:
+                return None  # a re-issue without money: nothing to confirm
+            return e
+        return None
+
+    def _finish(self, contents: CardContents, auth: Entry) -> TopupResult | None:
+        reply = self._authorized(auth)
+        count = int(reply["purchase_count"])
+        card_amount = int(reply.get("card_amount", reply["amount"]))
+        held = contents.purchase
+        name = ""
+        if held == Purchase(card_amount, count):
+            log.info("card already holds purchase %s: confirming it", auth.txn)
+            return self._confirm(auth, reply, name, recovered=True)
+        if int(reply["amount"]) == 0:
+            return None  # a re-issue without money that never reached the card: simply re-issue again
+        if held.count >= count:
+            raise TopupRefused(Reason.INCONSISTENT, "Keep the card and call the supervisor.", card=held.count,
+                               amount=held.amount, txn=auth.txn)
+        # the write never landed: a fresh MAC for the same authorization, then write it
+        log.info("purchase %s never reached the card: resuming it", auth.txn)
+        challenge = self.card.challenge()
+        body = auth.body_dict()
+        resume = self.journal.capture(KIND_RESUME, MsgType.CARD_AUTHORIZE, {
+            "cust": body["cust"], "meter": body["meter"], "card_count": held.count, "challenge": challenge.hex(),
+            "resume": auth.txn, "at": iso(self.clock.now())}, depends_on=auth.txn)
+        self._fault("captured")
+        mac_reply = self._authorized(resume)
+        self._fault("authorized")
+        return self._write_and_confirm(auth, reply, name, recovered=True, mac_reply=mac_reply)
