@@ -39,8 +39,11 @@ class CardKeyHolder:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CardKeyHolder:
-        """A key file holds the master key in hex (like the terminal key files)."""
+        """A key file holds the master key in hex (like the terminal key files), readable by its owner only."""
         try:
+            if Path(path).stat().st_mode & 0o077:
+                raise ConfigurationError("The card master key file {path} is readable by other users.",
+                                         "Run: chmod 600 {path}.", path=str(path))
             return cls(bytes.fromhex(Path(path).read_text(encoding="ascii").strip()))
         except (OSError, ValueError) as e:
             raise ConfigurationError("The card master key file {path} cannot be read ({error}).",

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-as-of", help="billing date of the demo area, YYYY-MM-DD (default today)")
     p.add_argument("--import-area", metavar="DIR", help="import a supply area (docs/station.md) into an empty ledger")
     p.add_argument("--export-demo", metavar="DIR", help="write the demo area in the import format and exit")
+    p.add_argument("--card-master-key", metavar="FILE",
+                   help="the card key holder's master key (hex, mode 600); without it card purchases are"
+                        " answered E_UNAVAILABLE (docs/card.md)")
     p.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle connection is closed")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
@@ -75,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from hw_mocks.station.provisioning import load_terminals
     from hw_mocks.station.server import StationServer
 
+    card_mac = None
+    if args.card_master_key:
+        from hw_mocks.station.card_keys import CardKeyHolder
+        card_mac = CardKeyHolder.from_file(args.card_master_key)
     server = StationServer(args.db, load_terminals(args.terminals), host=args.host, port=args.port,
-                           idle_timeout=args.idle_timeout,
+                           idle_timeout=args.idle_timeout, card_mac=card_mac,
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))

@@ -80,7 +80,21 @@ def test_key_holder_needs_an_aes_key(tmp_path):
         CardKeyHolder(b"short")
     f = tmp_path / "master.key"
     f.write_text(DEMO_MASTER_KEY.hex() + "\n")
+    f.chmod(0o600)
     assert CardKeyHolder.from_file(f)("1003", "A1003", 1, 1, CH1) == HOLDER("1003", "A1003", 1, 1, CH1)
     f.write_text("not hex")
     with pytest.raises(ConfigurationError):
         CardKeyHolder.from_file(f)
+
+
+def test_card_master_key_file_must_be_private(tmp_path):
+    f = tmp_path / "card-master.key"
+    f.write_text("00112233445566778899aabbccddeeff\n", encoding="ascii")
+    f.chmod(0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        CardKeyHolder.from_file(f)
+    f.chmod(0o600)
+    holder = CardKeyHolder.from_file(f)
+    assert holder.card_key("0100000001", "M1") == CardKeyHolder(bytes.fromhex(f.read_text())).card_key(
+        "0100000001", "M1")
+    assert "0011223344" not in repr(holder)
