@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import select
 import time
-from types import TracebackType
 from typing import Any
 
 import serial
@@ -26,7 +25,8 @@ from drivers.ic_card.protocol import (
     ReaderStatus,
     encode_frame,
 )
-from terminal_app.errors import DeviceError, DeviceNotFoundError, DeviceTimeoutError, LocalProtocolError
+from drivers.serial_port import SerialDevice, open_serial
+from terminal_app.errors import DeviceError, DeviceTimeoutError, LocalProtocolError
 
 
 class NoCardError(DeviceError):
@@ -51,7 +51,7 @@ _STATUS_ERRORS: dict[ReaderStatus, tuple[type[DeviceError], str]] = {
 }
 
 
-class SerialCardReader:
+class SerialCardReader(SerialDevice):
     """The card reader on a serial port; a context manager."""
 
     def __init__(self, url: str, *, baudrate: int = 9600, timeout_s: float = 2.0) -> None:
@@ -72,28 +72,13 @@ class SerialCardReader:
 
     def open(self) -> SerialCardReader:
         if self._port is None:
-            try:
-                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0)
-            except (serial.SerialException, OSError, ValueError) as e:
-                raise DeviceNotFoundError("The card reader port {url} cannot be opened: {error}.",
-                                          "Check that the card reader is plugged in and its port in the"
-                                          " configuration.", url=self.url, error=str(e)) from e
+            self._port = open_serial(self.url, "The card reader port {url} cannot be opened: {error}.",
+                                     "Check that the card reader is plugged in and its port in the configuration.",
+                                     baudrate=self.baudrate, timeout=0)
         return self
 
-    def close(self) -> None:
-        if self._port is not None:
-            try:
-                self._port.close()
-            finally:
-                self._port = None
-                self.atr = None
-
-    def __enter__(self) -> SerialCardReader:
-        return self.open()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def _on_close(self) -> None:
+        self.atr = None
 
     # ------------------------------------------------------------------ commands
     def presence(self) -> CardPresence:

@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import serial
@@ -52,6 +51,7 @@ from drivers.ir_meter.protocol import (
     encode_write,
     split_payload,
 )
+from drivers.serial_port import SerialDevice, open_serial
 from terminal_app.errors import DeviceNotFoundError, DeviceTimeoutError, LocalProtocolError
 
 BITS_PER_BYTE = 11  # 8E1: start + 8 data + parity + stop
@@ -97,7 +97,7 @@ def _address_matches(asked: str, answered: str) -> bool:
                                                   [answered[i:i + 2] for i in range(0, 12, 2)], strict=True))
 
 
-class IrMeter:
+class IrMeter(SerialDevice):
     """One meter behind the IR head; a context manager that closes its port."""
 
     def __init__(self, url: str, *, baudrate: int = 1200, parity: str = "E", address: str | None = None,
@@ -130,26 +130,11 @@ class IrMeter:
 
     def open(self) -> IrMeter:
         if self._port is None:
-            try:
-                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, parity=self.parity,
-                                                   bytesize=8, stopbits=1, timeout=0)
-            except (serial.SerialException, OSError, ValueError) as e:
-                raise DeviceNotFoundError("The IR head port {url} cannot be opened: {error}.",
-                                          "Check that the IR head is plugged in and the port in the configuration.",
-                                          url=self.url, error=str(e)) from e
+            self._port = open_serial(
+                self.url, "The IR head port {url} cannot be opened: {error}.",
+                "Check that the IR head is plugged in and the port in the configuration.",
+                baudrate=self.baudrate, parity=self.parity, bytesize=8, stopbits=1, timeout=0)
         return self
-
-    def close(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            port.close()
-
-    def __enter__(self) -> IrMeter:
-        return self.open()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     # --- public operations --------------------------------------------------------------------------
 

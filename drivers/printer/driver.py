@@ -29,7 +29,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from drivers.printer import protocol
@@ -37,7 +36,8 @@ from drivers.printer.errors import CoverOpenError, PaperOutError, PrinterOffline
 from drivers.printer.protocol import PrinterStatus, StatusQuery
 from drivers.printer.render import job_bytes
 from drivers.printer.ticket import PrintOutcome, PrintResult, Ticket
-from terminal_app.errors import DeviceError, DeviceNotFoundError, DeviceTimeoutError
+from drivers.serial_port import SerialDevice, open_serial
+from terminal_app.errors import DeviceError, DeviceTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ REMEMBERED_ORIGINALS = 4096
 JOB_POLL_S = 0.25
 
 
-class ThermalPrinter:
+class ThermalPrinter(SerialDevice):
     """An ESC/POS printer at a pyserial URL; a context manager.
 
     ``url`` is anything ``serial.serial_for_url`` opens: ``/dev/ttyPrinter``,
@@ -77,36 +77,19 @@ class ThermalPrinter:
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> ThermalPrinter:
-        import serial
-
         from drivers.printer._escpos import SerialUrlEscpos
 
         if self._port is not None:
             return self
-        try:
-            self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.status_timeout,
-                                               write_timeout=self.write_timeout)
-        except (serial.SerialException, ValueError, OSError) as e:
-            raise DeviceNotFoundError("Cannot open the printer at {url} ({error}).",
-                                      "Check that the printer is plugged in and its port in the configuration.",
-                                      url=self.url, error=str(e)) from e
+        self._port = open_serial(self.url, "Cannot open the printer at {url} ({error}).",
+                                 "Check that the printer is plugged in and its port in the configuration.",
+                                 baudrate=self.baudrate, timeout=self.status_timeout,
+                                 write_timeout=self.write_timeout)
         self._esc = SerialUrlEscpos(self._port)
         return self
 
-    def close(self) -> None:
-        port, self._port, self._esc = self._port, None, None
-        if port is not None:
-            try:
-                port.close()
-            except OSError:
-                pass
-
-    def __enter__(self) -> ThermalPrinter:
-        return self.open()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def _on_close(self) -> None:
+        self._esc = None
 
     # -- status -----------------------------------------------------------------------------
     def status(self) -> PrinterStatus:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import Any
 
 from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, LineDecoder, ScannerProtocolError
-from terminal_app.errors import DeviceError, DeviceNotFoundError, DeviceTimeoutError
+from drivers.serial_port import SerialDevice, open_serial
+from terminal_app.errors import DeviceError, DeviceTimeoutError
 
 
-class SerialScanner:
+class SerialScanner(SerialDevice):
     """``read_code(timeout)`` returns the next CR/LF-terminated code from ``url``."""
 
     def __init__(self, url: str, baudrate: int = 9600, *, max_length: int = DEFAULT_MAX_LENGTH) -> None:
@@ -22,28 +22,11 @@ class SerialScanner:
         self._port: Any = None
 
     def open(self) -> SerialScanner:
-        import serial
-
         if self._port is None:
-            try:
-                self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.2)
-            except (serial.SerialException, ValueError, OSError) as e:
-                raise DeviceNotFoundError("Cannot open the barcode scanner at {url} ({error}).",
-                                          "Check that the scanner is plugged in and its port in the configuration.",
-                                          url=self.url, error=str(e)) from e
+            self._port = open_serial(self.url, "Cannot open the barcode scanner at {url} ({error}).",
+                                     "Check that the scanner is plugged in and its port in the configuration.",
+                                     baudrate=self.baudrate, timeout=0.2)
         return self
-
-    def close(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            port.close()
-
-    def __enter__(self) -> SerialScanner:
-        return self.open()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def read_code(self, timeout: float) -> str:
         import serial
