@@ -11,9 +11,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from terminal_app import __version__
-from terminal_app.errors import HandheldError
+from terminal_app.errors import ConfigurationError, HandheldError
 
 #: modules adding ``handheld diag <name>`` sub-commands
 DIAG_MODULES = (
@@ -56,21 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+class UiLaunchers(Protocol):
+    """What the field UI package gives the command line (ui.launch); the core never imports ui."""
+
+    def run_terminal(self, args: argparse.Namespace) -> int: ...
+
+    def run_simulated(self, args: argparse.Namespace, site: Any) -> int: ...
+
+
+def run(args: argparse.Namespace, ui: UiLaunchers | None = None) -> int:
     if getattr(args, "func", None) is not None:
         return int(args.func(args) or 0)
     if args.simulate:
         from terminal_app.cli import simulate
-        return simulate.run(args)
-    from terminal_app.cli import terminal
-    return terminal.run(args)
+        return simulate.run(args, ui.run_simulated if ui is not None else None)
+    if ui is None:
+        raise ConfigurationError("No command was given, and this entry point has no field UI.",
+                                 "Run the handheld command for the UI, or give a command (see --help).")
+    return ui.run_terminal(args)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, ui: UiLaunchers | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(args, ui)
     except HandheldError as e:
         print(f"handheld: {e}", file=sys.stderr)
         return 1

@@ -5,8 +5,13 @@ This is the one place the core wires in ``hw_mocks``: it starts the reference ma
 kind of configuration file a real device has (``config.toml`` pointing at the ptys, the
 station's loopback port and a root-only key file), and runs the terminal with it.
 
-Until the field UI exists, the terminal part is a guided check of the meter-reading path: it
-finds and reads the simulated meters exactly as ``handheld diag meter read`` would.
+On a terminal (a tty) the ``handheld`` command (ui.launch) then runs the field UI on the started
+site with that configuration file — the core hands it the site and never imports ``ui`` — with
+the simulate-mode keys (ui.sim_controls): F6 "scans" the current customer's meter barcode through the mock
+serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
+coverage off and on, F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
+says so).  Without a tty (a pipe, CI) it runs the guided check of the meter-reading path
+instead: it finds and reads the simulated meters exactly as ``handheld diag meter read`` would.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 TERMINAL_ID = "00000001"
+DEMO_OPERATOR = ("1001", "王师傅", "123456")
 
 
 @dataclass
@@ -42,6 +48,10 @@ class SimulatedSite:
     modem: object | None = None
     printer: object | None = None
     scanner: object | None = None
+    #: the IC-card reader with the demo card customer's card in it, and that customer's card meter
+    card_reader: object | None = None
+    card: object | None = None
+    card_meter: object | None = None
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
@@ -71,7 +81,8 @@ class SimulatedSite:
                     seed.load(conn, customers=self.customers)
             finally:
                 conn.close()
-            station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)})
+            holder = _card_key_holder()
+            station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder)
             self._stack.enter_context(station)
             self.station_port = station.port
 
@@ -86,6 +97,7 @@ class SimulatedSite:
             self.printer = self._stack.enter_context(
                 MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets"))
             self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
+            card_lines = self._start_card(holder, db)
 
             self.config_path.write_text(
                 "# written by handheld --simulate: the same keys a real device's /etc/handheld/config.toml has\n"
@@ -100,12 +112,44 @@ class SimulatedSite:
                 # the mock answers at once: no need to wait out the field's minute-long bounds
                 'registration_timeout_s = 5.0\nattach_timeout_s = 5.0\npdp_timeout_s = 10.0\n\n'
                 f'[devices.printer]\nurl = "{self.printer.path}"\n\n'
-                f'[devices.scanner]\nmode = "serial"\ndevice = "{self.scanner.path}"\n',
+                f'[devices.scanner]\nmode = "serial"\ndevice = "{self.scanner.path}"\n\n'
+                + card_lines +
+                f'[ui]\noperators_file = "{self.workdir / "operators.json"}"\n',
                 encoding="utf-8")
         except BaseException:
             self._stack.close()
             raise
         return self
+
+    def _start_card(self, holder: object, db: Path) -> str:
+        """The card reader on a pty holding the card of the first card-meter customer of the
+        demo area (loaded into the meter: ready for a purchase); "" when hw_mocks.card is absent."""
+        if holder is None:
+            return ""
+        import sqlite3
+
+        from drivers.ic_card.model import CardType, Purchase, ReturnData
+        from hw_mocks.card.device import MockCardReader
+        from hw_mocks.card.meter import MockCardMeter
+        from hw_mocks.card.virtual import VirtualCard
+
+        conn = sqlite3.connect(db)
+        try:
+            row = conn.execute("SELECT c.cust, m.asset, m.purchase_count FROM customers c JOIN meters m "
+                               "ON m.asset = c.meter WHERE m.card = 1 ORDER BY c.cust LIMIT 1").fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            return ""
+        cust, asset, count = row[0], row[1], int(row[2])
+        serial = "8610" + cust[-12:].rjust(12, "0")
+        self.card = VirtualCard.issue(holder, CardType.PURCHASE, serial, cust, asset, Purchase(5000, count),
+                                      ReturnData(True, 2000, 123456, 0, count))
+        self.card_meter = MockCardMeter(cust, asset, count=count, remaining=2000, energy_centi_kwh=123456,
+                                        bound_serial=serial)
+        self.card_reader = self._stack.enter_context(MockCardReader.on_pty(str(self.workdir / "tty-card")))
+        self.card_reader.insert(self.card)
+        return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\n\n'
 
     def stop(self) -> None:
         self._stack.close()
@@ -117,6 +161,15 @@ class SimulatedSite:
         self.stop()
 
 
+def _card_key_holder() -> object | None:
+    """The station's card key holder (demo master key), when the card mocks are installed."""
+    try:
+        from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder
+    except ImportError:
+        return None
+    return CardKeyHolder(DEMO_MASTER_KEY)
+
+
 @contextlib.contextmanager
 def simulated_site(workdir: str | os.PathLike[str] | None = None) -> Iterator[SimulatedSite]:
     with contextlib.ExitStack() as stack:
@@ -126,7 +179,18 @@ def simulated_site(workdir: str | os.PathLike[str] | None = None) -> Iterator[Si
             yield site
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, SimulatedSite], int] | None = None) -> int:
+    """On a terminal, the field UI (``run_ui``, given by ui.launch) on a started site; else the
+    meter-reading check, which needs no screen."""
+    import sys
+
+    if run_ui is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        with simulated_site(os.environ.get("HANDHELD_SIM_DIR") or None) as site:
+            return run_ui(args, site)
+    return run_check(args)
+
+
+def run_check(args: argparse.Namespace) -> int:
     from drivers.ir_meter.driver import IrMeter
     from terminal_app.config import load_settings
 

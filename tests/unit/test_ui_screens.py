@@ -1,0 +1,337 @@
+"""Every screen rendered at 30×16 (and some at 40×15), driven by keypad keys, text asserted."""
+
+from __future__ import annotations
+
+import pytest
+from urwid import calc_width
+
+from tests.unit.test_ui_support import CUSTOMERS, FakeBackend, logged_in, make_app
+from ui.model import LinkState, PrinterState, TerminalStatus
+
+
+def lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+def assert_fits(text: str, cols: int, rows: int) -> None:
+    ls = lines(text)
+    assert len(ls) == rows
+    assert all(calc_width(line, 0, len(line)) == cols for line in ls), ls
+
+
+def test_login_screen_at_30x16_in_chinese(tmp_path):
+    app = make_app(tmp_path)
+    app.push("login")
+    text = app.render_text((30, 16))
+    assert_fits(text, 30, 16)
+    assert "登录" in lines(text)[2] and "工号：" in text and "密码：" in text
+    assert lines(text)[-1].startswith("F4登录")  # the soft key is labelled on the bottom line
+
+
+def test_login_masks_the_pin_and_opens_the_main_menu(tmp_path):
+    backend = FakeBackend()
+    app = make_app(tmp_path, backend=backend)
+    app.push("login")
+    app.type("1001")
+    app.press("enter")
+    text = app.type("1234")
+    assert "密码：****" in text and "1234" not in text
+    app.press("backspace", "backspace", "backspace", "backspace")
+    text = app.type("123456")
+    text = app.press("enter")
+    assert app.top.name == "main" and app.operator.id == "1001"
+    assert ("login", "1001") in backend.calls
+    for item in ("1 抄表", "2 收费", "3 催费", "4 购电", "5 日结", "6 设置"):
+        assert item in text
+    assert lines(text)[0].startswith("1001 ")  # the operator in the status bar
+
+
+def test_wrong_pins_count_down_then_lock(tmp_path):
+    app = make_app(tmp_path)
+    app.push("login")
+    app.type("1001")
+    app.press("enter")
+    for left in (4, 3, 2, 1):
+        app.type("999999")
+        text = app.press("enter")
+        assert f"还可试{left}次" in text.replace("\n", "")
+    app.type("999999")
+    assert "已锁定" in app.press("enter").replace("\n", "")
+    app.type("123456")  # even the right PIN is refused now
+    text = app.press("enter").replace("\n", "")
+    assert app.top.name == "login" and "请主管重新设置您的密码" in text
+
+
+def test_status_bar_shows_signal_link_queue_printer_and_time(tmp_path):
+    app = logged_in(tmp_path)
+    text = app.render_text((30, 16))
+    row1, row2 = lines(text)[:2]
+    assert row1.startswith("1001 ▁▂▃· 在线") and row1.endswith("12:00")
+    assert row2.startswith("待传2 最早5分") and row2.endswith("打印机正常")
+    app.set_status(TerminalStatus(csq=3, link=LinkState.DOWN, queue_depth=7, oldest_age_s=7300,
+                                  printer=PrinterState.PAPER_OUT))
+    row1, row2 = lines(app.render_text((30, 16)))[:2]
+    assert "▁···" in row1 and "离线" in row1
+    assert row2.startswith("待传7 最早2小时") and row2.endswith("缺纸")
+
+
+def test_digits_pick_menu_items_and_esc_goes_back(tmp_path):
+    app = logged_in(tmp_path)
+    text = app.press("1")
+    assert app.top.name == "reading_menu" and "1 下载抄表段" in text and "2 抄表清单/查找" in text
+    app.press("esc")
+    assert app.top.name == "main"
+    app.press("down", "down", "enter")  # arrows + Enter work too: 3 催费
+    assert app.top.name == "dunning"
+
+
+def test_route_download_shows_segments_and_opens_the_list(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("1", "1")
+    assert "3101 桂花村 2户" in text
+    text = app.press("enter")
+    assert ("download", "3101") in backend.calls
+    assert app.top.name == "route_list"
+    assert "抄表段3101：已下载2户。" in text
+    assert " 3101000001 王秀英" in text and " 3101000002 李德明" in text
+
+
+def test_route_list_search_by_name_number_and_barcode(tmp_path):
+    app = logged_in(tmp_path)
+    app.press("1", "2")
+    app.press("up")  # to the search field
+    text = app.type("李德")
+    assert "查找：李德" in text
+    text = app.press("enter")
+    assert app.top.name == "customer" and "3101000002 李德明" in text  # one match opens it
+    app.press("esc")
+    assert app.top.name == "route_list"
+    app.top.on_scan(CUSTOMERS[0].meter)  # a scan on the list finds the customer by barcode
+    assert app.top.name == "customer" and app.top.customer.number == "3101000001"
+
+
+def test_customer_card_and_ir_reading_saved(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("1", "2", "enter")
+    text = app.render_text()
+    assert "3101000001 王秀英" in text and "表号：6001000000000000000001" in text
+    assert "上次示数：1020.50" in text and "欠费：123.45元" in text
+    assert lines(text)[-1].rstrip() == "F1红外 F2手输 F3电费 F4返回"
+    text = app.press("f1")  # IR read
+    assert "示数：1120.50" in text and "电量：100.00" in text and "预算电费：52.24元" in text
+    text = app.press("f1")  # save
+    assert ("save_reading", "3101000001", "1120.50", None) in backend.calls
+    assert app.top.name == "customer" and "示数已保存，通知单已打印。" in text
+
+
+def test_keypad_reading_needs_a_reason_and_can_be_abnormal(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("1", "2", "down", "enter", "f2")
+    app.type("93")
+    text = app.press("enter").replace("\n", "")
+    assert "手工录入需要原因：按F1选择。" in text
+    text = app.press("f1")
+    assert "选择原因：" in text and "1 红外抄不到" in text
+    app.press("2")
+    text = app.press("enter")
+    assert "! 自上次示数88.00以来零电量。" in text
+    text = app.press("f2")  # answer the warning with an abnormal code
+    assert "1 门闭" in text and "2 表停走" in text
+    app.press("2")
+    assert ("save_reading", "3101000002", "93", "meter_stopped") in backend.calls
+
+
+def test_bill_payment_change_and_receipt(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("2", "1", "enter")  # 收费 → find → first customer's bill
+    assert app.top.name == "bill"
+    assert "2026-09 60.00 +0.45" in text and "合计应缴：123.45元" in text and "离线" not in text
+    text = app.press("f1")
+    assert "应缴：123.45元" in text and "金额：123.45" in text
+    app.press("enter")
+    text = app.type("200")
+    assert "找零：76.55元" in text
+    text = app.press("enter")
+    assert ("pay", "3101000001", 12345, 20000) in backend.calls
+    assert "已收123.45元。" in text and "找零：76.55元" in text and "凭证已打印。" in text
+    app.press("f1")
+    assert app.top.name == "route_list"
+
+
+def test_offline_bill_is_marked_and_payment_queued(tmp_path):
+    backend = FakeBackend()
+    backend.online = False
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("2", "1", "enter")
+    assert "离线：11-24 12:00下载的数据。" in text
+    app.press("f1", "enter")
+    text = app.press("enter")
+    assert "已保存，通道恢复后上传。" in text
+
+
+def test_payment_refuses_too_little_cash(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("2", "1", "enter", "f1", "enter")
+    text = app.type("100")
+    assert "实收少于金额。" in text
+    text = app.press("enter").replace("\n", "")
+    assert "实收少于金额：请核对。" in text and not [c for c in backend.calls if c[0] == "pay"]
+
+
+def test_reversal_lists_todays_payments_and_asks_why(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("2", "1", "enter", "f1", "enter", "enter", "f1", "esc")
+    text = app.press("2")
+    assert app.top.name == "reversal" and "12:00 3101000001 123.45" in text
+    text = app.press("enter")
+    assert "冲正原因？" in text and "3 重复收费" in text
+    text = app.press("3")
+    assert ("reverse", "00000001-00000001", "duplicate") in backend.calls
+    assert "今天没有可冲正的收费。" in text
+
+
+def test_dunning_list_notice_and_cut_check(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("3")
+    app.type("3101")
+    text = app.press("enter")
+    assert "3101000001 王秀英 123.45" in text
+    text = app.press("f1")
+    assert ("dunning_notice", "T0001") in backend.calls and "已打印3101000001的催费单。" in text
+    text = app.press("f2")
+    assert app.top.name == "arrears_check" and "户号：3101000001" in text
+    text = app.press("f1")
+    assert "仍欠123.45元：可以停电。" in text
+    app.press("backspace")
+    app.type("2")
+    assert "已缴清：不得停电！" in app.press("enter")
+    backend.online = False
+    assert "无法确认：连不上主站。不得停电。" in app.press("enter").replace("\n", "")
+
+
+def test_card_top_up(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("4")
+    assert "插入用户电卡，按F1。" in text and lines(text)[-1].startswith("F1读卡 F4返回")
+    text = app.press("f1")
+    assert "3101000009 张建平" in text and "购电次数：3" in text and "表内余额：20.00元" in text
+    app.type("50")
+    app.press("enter")
+    app.type("100")
+    text = app.press("enter")
+    assert ("top_up", "3101000009", 5000) in backend.calls
+    assert "已写卡50.00元。" in text and "找零：50.00元" in text
+
+
+def test_settlement(tmp_path):
+    app = logged_in(tmp_path)
+    text = app.press("5")
+    assert "按F1" in text
+    text = app.press("f1")
+    assert "电费缴费 3 300.00" in text and "预收电费 1 50.00" in text
+    assert "冲正：1笔" in text and "应交款：350.00元" in text and "与主站对账一致。" in text
+    assert "日结单已打印。" in text
+
+
+def test_settings_language_switch_and_message_log(tmp_path):
+    app = logged_in(tmp_path)
+    text = app.press("6")
+    assert "APN: cmiot.sc" in text and "主站: 127.0.0.1:7600" in text
+    text = app.press("2")  # modem diagnostics
+    assert "CSQ: 18" in text
+    text = app.press("3")  # language → English
+    assert "1 Printer test" in text and "Station: 127.0.0.1:7600" in text
+    assert lines(text)[1].startswith("Queue 2 oldest 5min")
+    app.press("esc")
+    assert "1 Meter reading" in app.render_text()
+    app.press("6", "3")  # and back to Chinese
+    text = app.press("4")
+    assert app.top.name == "messages" and "12:00 欢迎，王师傅。" in text
+
+
+def test_every_screen_fits_30x16_and_40x15(tmp_path):
+    app = logged_in(tmp_path)
+    c = CUSTOMERS[0]
+    screens = [("main", {}), ("reading_menu", {}), ("route_download", {}), ("route_list", {"purpose": "read"}),
+               ("customer", {"customer": c}), ("reading", {"customer": c, "mode": "keypad"}),
+               ("charge", {}), ("bill", {"customer": c}), ("payment", {"customer": c, "due_fen": 100}),
+               ("reversal", {}), ("dunning", {}), ("arrears_check", {}), ("topup", {}), ("settlement", {}),
+               ("settings", {}), ("messages", {})]
+    from ui.app import SCREENS
+    assert {name for name, _ in screens} | {"login"} == set(SCREENS)
+    for name, params in screens:
+        app.push(name, **params)
+        for cols, rows in ((30, 16), (40, 15), (80, 24)):
+            text = app.render_text((cols, rows))
+            assert_fits(text, cols, rows)
+            assert app._(app.top.title) in text, (name, text)
+        app.pop()
+
+
+@pytest.mark.parametrize("size", [(30, 16), (40, 15)])
+def test_wide_characters_are_never_split(tmp_path, size):
+    app = logged_in(tmp_path)
+    app.press("2", "1", "enter")
+    text = app.render_text(size)
+    # a long Chinese address wraps between characters: every line is exactly the width
+    assert_fits(text, *size)
+    assert "王秀英" in text
+
+
+def test_busy_state_blocks_keys_and_esc_cancels_only_safe_tasks(tmp_path):
+    from ui.app import Busy
+
+    app = logged_in(tmp_path)
+    app.busy = Busy("抄表", cancellable=False)
+    app._draw_chrome()
+    text = app.press("1")
+    assert app.top.name == "main" and "正在抄表…" in text and "Esc取消" not in text
+    app.press("esc")
+    assert app.busy is not None  # a payment in progress cannot be abandoned
+    app.busy = Busy("抄表", cancellable=True)
+    text = app.render_text()
+    assert "Esc取消" in text
+    text = app.press("esc")
+    assert app.busy is None and "已取消：抄表。" in text
+
+
+def test_route_download_shows_a_progress_bar(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    shots: list[str] = []
+    backend.on_progress = lambda: shots.append(app.render_text())
+    app.press("1", "1", "enter")
+    assert len(shots) == 2
+    assert "正在下载抄表段3101…" in shots[0]
+    assert "[##########..........] 1/2" in shots[0] and "Esc取消" in shots[0]
+    assert "[####################] 2/2" in shots[1]
+    assert "[" not in app.render_text().split("\n")[-2]  # gone when the task ends
+
+
+def test_door_locked_is_registered_without_a_reading(tmp_path):
+    backend = FakeBackend()
+    backend.online = False  # the IR read fails: nobody home to open the meter box
+    app = logged_in(tmp_path, backend=backend)
+    app.press("1", "2", "enter", "f1")
+    assert "F3异常" in app.render_text().split("\n")[-1]
+    app.press("f3")
+    text = app.press("1")  # 门闭
+    assert ("register_abnormal", "3101000001", "door_locked") in backend.calls
+    assert app.top.name == "customer" and "抄表异常已登记。" in text
+
+
+def test_a_receipt_can_be_printed_again(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("2", "1", "enter", "f1", "enter", "enter")
+    assert app.render_text().split("\n")[-1].startswith("F1完成 F2重打")
+    app.press("f2")
+    assert ("reprint", "00000001-00000001") in backend.calls

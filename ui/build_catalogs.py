@@ -1,0 +1,150 @@
+"""Keep the gettext catalogs in step with the code: extract msgids, update the .po, compile .mo.
+
+    python -m ui.build_catalogs            # add new msgids to every .po, compile every .mo
+    python -m ui.build_catalogs --check    # exit 1 if a .mo is stale or a zh_CN msgstr is missing
+
+msgids come from ``ui/`` (``_("…")`` / ``self._("…")`` / ``N_("…")`` calls, screen ``title``
+attributes, soft-key labels, the first arguments of ``…Error("…", "…")`` raised to the operator)
+and from the ``default_action`` sentences of :mod:`terminal_app.errors`.  Compiling uses Babel
+(a build/test dependency only; the terminal itself reads .mo files with the stdlib ``gettext``).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from ui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
+
+UI_DIR = Path(__file__).resolve().parent
+ROOT = UI_DIR.parent
+#: where the errors and warnings the operator sees are raised (their msgids are translated too)
+EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a package not built yet)
+    "terminal_app/errors.py", "terminal_app/domain/validation.py", "terminal_app/station/transport.py",
+    "terminal_app/station/client.py", "terminal_app/services/reading.py", "terminal_app/services/payment.py",
+    "terminal_app/services/bill_query.py", "terminal_app/services/reversal.py", "terminal_app/services/dunning.py",
+    "terminal_app/services/route.py", "drivers/ir_meter/driver.py", "drivers/printer/errors.py",
+    "drivers/printer/driver.py", "drivers/modem/transport.py", "drivers/modem/driver.py",
+    "terminal_app/services/topup.py", "drivers/ic_card/reader.py", "drivers/ic_card/card.py"))
+
+
+def _str(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _call_name(node: ast.Call) -> str:
+    f = node.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+
+
+def extract_file(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Reason":  # enum of refusal msgids (services.topup)
+            found.update(s for a in node.body if isinstance(a, ast.Assign) and (s := _str(a.value)))
+        if isinstance(node, ast.Call):
+            name = _call_name(node)
+            if name in ("_", "N_") and node.args and _str(node.args[0]) is not None:
+                found.add(_str(node.args[0]))  # type: ignore[arg-type]
+            elif name == "ReadingWarning" and len(node.args) > 1 and _str(node.args[1]):
+                found.add(_str(node.args[1]))  # type: ignore[arg-type]
+            elif name.endswith("Error"):
+                found.update(s for a in node.args[:2] if (s := _str(a)))
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {t.id for t in targets if isinstance(t, ast.Name)}
+            if names & {"title", "default_action"} and node.value is not None and _str(node.value):
+                found.add(_str(node.value))  # type: ignore[arg-type]
+            if "softkeys" in names and node.value is not None:
+                found.update(_softkey_labels(node.value))
+        elif isinstance(node, ast.FunctionDef) and node.name == "softkeys":
+            for sub in node.body:
+                found.update(_softkey_labels(sub))
+    found.discard("")
+    return found
+
+
+def _softkey_labels(node: ast.AST) -> Iterable[str]:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Tuple) and len(sub.elts) == 2 and all(_str(e) is not None for e in sub.elts):
+            yield _str(sub.elts[0])  # type: ignore[misc]
+
+
+def extract() -> set[str]:
+    ids: set[str] = set()
+    for path in sorted(UI_DIR.rglob("*.py")):
+        ids |= extract_file(path)
+    for path in EXTRA_SOURCES:
+        if path.exists():
+            ids |= extract_file(path)
+    return ids
+
+
+def po_path(lang: str) -> Path:
+    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def read_po(lang: str):  # -> babel Catalog
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po as _read
+
+    p = po_path(lang)
+    if not p.exists():
+        return Catalog(locale=lang, domain=DOMAIN, project="handheld", charset="utf-8")
+    with p.open("rb") as fh:
+        return _read(fh, locale=lang, domain=DOMAIN)
+
+
+def compile_mo(catalog) -> bytes:
+    from babel.messages.mofile import write_mo
+
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    return buf.getvalue()
+
+
+def update(ids: set[str]) -> None:
+    from babel.messages.pofile import write_po
+
+    for lang in LANGUAGES:
+        cat = read_po(lang)
+        for msgid in sorted(ids):
+            if msgid not in cat:
+                cat.add(msgid, "")
+        p = po_path(lang)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("wb") as fh:
+            write_po(fh, cat, width=0, sort_output=True, omit_header=False)
+        p.with_suffix(".mo").write_bytes(compile_mo(read_po(lang)))
+
+
+def problems() -> list[str]:
+    out: list[str] = []
+    for lang in LANGUAGES:
+        mo = po_path(lang).with_suffix(".mo")
+        if not mo.exists() or mo.read_bytes() != compile_mo(read_po(lang)):
+            out.append(f"{mo} is not compiled from its .po: run python -m ui.build_catalogs")
+    zh = read_po("zh_CN")
+    for msgid in sorted(extract()):
+        m = zh.get(msgid)
+        if m is None or not m.string:
+            out.append(f"zh_CN has no translation for {msgid!r}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--check" in argv:
+        found = problems()
+        print("\n".join(found) or "catalogs up to date")
+        return 1 if found else 0
+    update(extract())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Charging (收费): find the customer, the bill (real time, or from the downloaded route when
+offline — clearly marked with its age), the payment (amount, cash tendered, change due; the
+receipt prints after the journal commit) and the same-day reversal (冲正)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import urwid
+
+from ui.app import fen
+from ui.i18n import N_
+from ui.screens.base import Screen
+from ui.screens.menu import Menu
+from ui.widgets import DigitEdit, parse_yuan, row
+
+
+class ChargeSearch(Menu):
+    name = "charge"
+    title = "Charging"
+    items = (
+        (N_("Find customer / bill"), "route_list", {"purpose": "charge"}),
+        (N_("Reverse a payment"), "reversal", {}),
+    )
+
+
+class BillScreen(Screen):
+    name = "bill"
+    title = "Bill"
+    softkeys = (("Pay", "pay"), ("Refresh", "load"), None, ("Back", "back"))
+
+    def __init__(self, app: Any, customer: Any, **params: Any) -> None:
+        self.customer = customer
+        self.bill: Any = None
+        super().__init__(app, customer=customer, **params)
+
+    def build(self) -> None:
+        _ = self._
+        c = self.customer
+        rows: list[urwid.Widget] = [urwid.Text(f"{c.number} {c.name}")]
+        b = self.bill
+        if b is None:
+            rows.append(urwid.Text(_("Asking the station for the bill…")))
+        else:
+            if b.offline:
+                age = b.as_of.strftime("%m-%d %H:%M") if b.as_of else "?"
+                rows.append(urwid.Text(("warn", _("OFFLINE: downloaded data of {when}.").format(when=age))))
+            if not b.lines:
+                rows.append(urwid.Text(("ok", _("No arrears."))))
+            for ln in b.lines:
+                extra = " +" + fen(ln.penalty_fen) if ln.penalty_fen else ""
+                rows.append(urwid.Text(f"{ln.period} {fen(ln.amount_fen)}{extra}"))
+            rows.append(urwid.Text(_("Total due: {a} yuan").format(a=fen(b.total_fen))))  # also when 0
+            if b.balance_fen:
+                rows.append(urwid.Text(_("Prepaid balance: {a} yuan").format(a=fen(b.balance_fen))))
+        self.set_rows(rows)
+
+    def on_show(self) -> None:
+        if self.bill is None and self.app.busy is None:
+            self.do_load()
+
+    def do_load(self) -> None:
+        def done(bill: Any) -> None:
+            self.bill = bill
+            self.refresh()
+        self.app.run_task(self._("Querying the bill"), self.app.backend.bill, self.customer.number, done=done,
+                          cancellable=True)
+
+    def do_pay(self) -> None:
+        due = self.bill.total_fen if self.bill is not None else 0
+        self.app.push("payment", customer=self.customer, due_fen=due)
+
+    def on_select(self) -> None:
+        self.do_pay()
+
+    def scan_target(self) -> str | None:
+        return self.customer.meter or None
+
+
+class PaymentScreen(Screen):
+    name = "payment"
+    title = "Payment"
+
+    def __init__(self, app: Any, customer: Any, due_fen: int = 0, **params: Any) -> None:
+        self.customer = customer
+        self.due_fen = due_fen
+        self.result: Any = None
+        self.amount = DigitEdit("", max_len=9, decimal=True)
+        self.tendered = DigitEdit("", max_len=9, decimal=True)
+        if due_fen > 0:
+            self.amount.set_edit_text(fen(due_fen))
+        urwid.connect_signal(self.tendered, "postchange", lambda *_a: self._update_change())
+        urwid.connect_signal(self.amount, "postchange", lambda *_a: self._update_change())
+        self.change = urwid.Text("")
+        super().__init__(app, customer=customer, due_fen=due_fen, **params)
+
+    @property
+    def softkeys(self) -> tuple[tuple[str, str] | None, ...]:  # type: ignore[override]
+        if self.result is not None:
+            return (("Done", "done"), ("Reprint", "reprint"))
+        return (("Take cash", "pay"), None, None, ("Back", "back"))
+
+    def build(self) -> None:
+        _ = self._
+        c = self.customer
+        rows: list[urwid.Widget] = [urwid.Text(f"{c.number} {c.name}")]
+        if self.result is None:
+            rows.append(urwid.Text(_("Due: {a} yuan").format(a=fen(self.due_fen))))
+            self.amount.set_caption(_("Amount: "))
+            self.tendered.set_caption(_("Cash given: "))
+            rows += [self.amount, self.tendered, self.change,
+                     urwid.Text(("dim", _("Amount, Enter, cash, Enter. '.' for jiao/fen.")))]
+            self._update_change()
+            self.set_rows(rows, focus=2)
+        else:
+            r = self.result
+            rows.append(urwid.Text(("ok", _("Paid {a} yuan.").format(a=fen(r.amount_fen)))))
+            rows.append(urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen))))
+            rows.append(urwid.Text(_("Receipt no. {txn}").format(txn=r.txn[-12:])))
+            if r.printed:
+                rows.append(urwid.Text(_("Receipt printed.")))
+            else:
+                rows.append(urwid.Text(("warn", r.print_error or _("Receipt not printed."))))
+            if r.queued:
+                rows.append(urwid.Text(("warn", _("Saved; will be sent when the link is back."))))
+            self.set_rows(rows)
+
+    def _update_change(self) -> None:
+        amount = parse_yuan(self.amount.edit_text)
+        given = parse_yuan(self.tendered.edit_text)
+        if amount is not None and given is not None and given >= amount:
+            self.change.set_text(self._("Change: {a} yuan").format(a=fen(given - amount)))
+        elif amount is not None and given is not None:
+            self.change.set_text(("error", self._("Cash is less than the amount.")))
+        else:
+            self.change.set_text("")
+
+    def on_select(self) -> None:
+        if self.result is not None:
+            self.do_done()
+        elif self.widget.focus is self.amount:
+            self.walker.set_focus(self.walker.index(self.tendered))
+        else:
+            self.do_pay()
+
+    def do_pay(self) -> None:
+        amount = parse_yuan(self.amount.edit_text)
+        if amount is None:
+            self.app.set_message(self._("Type the amount in yuan, e.g. 35.50."), "error")
+            return
+        given = parse_yuan(self.tendered.edit_text) if self.tendered.edit_text else amount
+        if given is None or given < amount:
+            self.app.set_message(self._("The cash given is less than the amount: check it."), "error")
+            return
+
+        def done(result: Any) -> None:
+            self.result = result
+            self.refresh()
+        # not cancellable: once asked, the payment is journaled and its receipt printed
+        self.app.run_task(self._("Taking the payment"), self.app.backend.pay, self.customer.number, amount, given,
+                          done=done)
+
+    def do_reprint(self) -> None:
+        def done(_ok: bool) -> None:
+            self.app.notify(self._("Receipt printed."))
+        self.app.run_task(self._("Printing the receipt"), self.app.backend.reprint_receipt, self.result.txn,
+                          done=done)
+
+    def do_done(self) -> None:
+        self.app.pop()  # back to the bill
+        self.app.pop()  # …and to the list the customer came from
+
+    def on_back(self) -> bool:
+        if self.result is not None:
+            self.do_done()
+            return True
+        return False
+
+    def scan_target(self) -> str | None:
+        return self.customer.meter or None
+
+
+REVERSAL_REASONS = (
+    ("wrong_amount", N_("Wrong amount")),
+    ("wrong_customer", N_("Wrong customer")),
+    ("duplicate", N_("Charged twice")),
+)
+
+
+class ReversalScreen(Screen):
+    name = "reversal"
+    title = "Reverse a payment"
+    softkeys = (("Back", "back"),)
+
+    def __init__(self, app: Any, **params: Any) -> None:
+        self.payments: list[Any] | None = None
+        self.chosen: Any = None
+        super().__init__(app, **params)
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return "menu" if self.chosen is not None else ""
+
+    def build(self) -> None:
+        _ = self._
+        if self.chosen is not None:
+            p = self.chosen
+            rows: list[urwid.Widget] = [urwid.Text(f"{p.customer} {fen(p.amount_fen)}"),
+                                        urwid.Text(_("Why reverse it?"))]
+            rows += [row(f"{i} {_(label)}", code) for i, (code, label) in enumerate(REVERSAL_REASONS, 1)]
+        elif self.payments is None:
+            rows = [urwid.Text(_("Loading today's payments…"))]
+        elif not [p for p in self.payments if not p.reversed]:
+            rows = [urwid.Text(_("No payment of yours today can be reversed."))]
+        else:
+            rows = [urwid.Text(("dim", _("Only today's own payments, once.")))]
+            for p in self.payments:
+                if not p.reversed:
+                    rows.append(row(f"{p.at.strftime('%H:%M')} {p.customer} {fen(p.amount_fen)}", p))
+        self.set_rows(rows)
+
+    def on_show(self) -> None:
+        if self.payments is None:
+            self.app.run_task(self._("Loading today's payments"), self.app.backend.payments_today,
+                              done=self._loaded)
+
+    def _loaded(self, payments: list[Any]) -> None:
+        self.payments = payments
+        self.refresh()
+
+    def on_select(self) -> None:
+        value = self.focused_value()
+        if value is None:
+            return
+        if self.chosen is None:
+            self.chosen = value
+            self.refresh()
+        else:
+            self._reverse(value)
+
+    def on_pick(self, n: int) -> None:
+        if self.chosen is not None and 1 <= n <= len(REVERSAL_REASONS):
+            self._reverse(REVERSAL_REASONS[n - 1][0])
+
+    def _reverse(self, reason: str) -> None:
+        p = self.chosen
+
+        def done(_r: Any) -> None:
+            self.chosen = None
+            self.payments = None
+            self.app.notify(self._("Payment {txn} reversed.").format(txn=p.txn[-12:]))
+            self.on_show()
+        self.app.run_task(self._("Reversing"), self.app.backend.reverse, p.txn, reason, done=done)
+
+    def on_back(self) -> bool:
+        if self.chosen is not None:
+            self.chosen = None
+            self.refresh()
+            return True
+        return False

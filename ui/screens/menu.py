@@ -1,0 +1,74 @@
+"""Menus: the main menu (抄表 / 收费 / 催费 / 购电 / 日结 / 设置) and the sub-menus.
+
+Items are data: (label msgid, screen name, screen params).  A digit picks an item at once; the
+arrows and Enter do the same for a gloved thumb.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ui.i18n import N_
+from ui.screens.base import Screen
+from ui.widgets import row
+
+
+class Menu(Screen):
+    kind = "menu"
+    items: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+    softkeys = (("Back", "back"),)
+
+    def build(self) -> None:
+        self.set_rows([row(f"{i} {self._(label)}", i) for i, (label, _s, _p) in enumerate(self.items, start=1)])
+
+    def on_pick(self, n: int) -> None:
+        if 1 <= n <= len(self.items):
+            _label, screen, params = self.items[n - 1]
+            self.app.push(screen, **params)
+
+    def on_select(self) -> None:
+        n = self.focused_value()
+        if n is not None:
+            self.on_pick(n)
+
+
+class MainMenu(Menu):
+    name = "main"
+    title = "Main menu"
+    items = (
+        (N_("Meter reading"), "reading_menu", {}),
+        (N_("Charging"), "charge", {}),
+        (N_("Dunning"), "dunning", {}),
+        (N_("Card top-up"), "topup", {}),
+        (N_("Daily settlement"), "settlement", {}),
+        (N_("Settings"), "settings", {}),
+    )
+    softkeys = (("Sync", "sync"), ("Messages", "messages"), None, ("Log out", "logout"))
+
+    def on_back(self) -> bool:
+        return True  # the main menu is the bottom of the stack: Esc does nothing
+
+    def do_sync(self) -> None:
+        def done(status: Any) -> None:
+            self.app.set_status(status)
+            if status.queue_depth:
+                self.app.set_message(self._("{n} records still wait for the link.").format(n=status.queue_depth),
+                                     "warn")
+            else:
+                self.app.notify(self._("Everything is sent to the station."))
+        self.app.run_task(self._("Sending to the station"), self.app.backend.sync_now, done=done, cancellable=True)
+
+    def do_messages(self) -> None:
+        self.app.push("messages")
+
+    def do_logout(self) -> None:
+        self.app.logout()
+
+
+class ReadingMenu(Menu):
+    name = "reading_menu"
+    title = "Meter reading"
+    items = (
+        (N_("Download route"), "route_download", {}),
+        (N_("Route list / find"), "route_list", {"purpose": "read"}),
+    )

@@ -1,0 +1,98 @@
+"""Card top-up (购电): read the customer's IC card, take the amount and the cash, authorise with
+the station and write the card (never cancellable once started), print the receipt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import urwid
+
+from ui.app import fen
+from ui.screens.base import Screen
+from ui.widgets import DigitEdit, parse_yuan
+
+
+class TopUpScreen(Screen):
+    name = "topup"
+    title = "Card top-up"
+
+    def __init__(self, app: Any, **params: Any) -> None:
+        self.card: Any = None
+        self.result: Any = None
+        self.amount = DigitEdit("", max_len=9, decimal=True)
+        self.tendered = DigitEdit("", max_len=9, decimal=True)
+        super().__init__(app, **params)
+
+    @property
+    def softkeys(self) -> tuple[tuple[str, str] | None, ...]:  # type: ignore[override]
+        if self.result is not None:
+            return (("Done", "done"),)
+        if self.card is None:
+            return (("Read card", "read"), None, None, ("Back", "back"))
+        return (("Read card", "read"), ("Top up", "topup"), None, ("Back", "back"))
+
+    def build(self) -> None:
+        _ = self._
+        rows: list[urwid.Widget] = []
+        if self.result is not None:
+            r = self.result
+            rows.append(urwid.Text(("ok", _("Card loaded with {a} yuan.").format(a=fen(r.amount_fen)))))
+            rows.append(urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen))))
+            rows.append(urwid.Text(_("Receipt printed.") if r.printed else (r.print_error or _("Receipt not printed."))))
+            rows.append(urwid.Text(("dim", _("Give the card back: insert it in the meter."))))
+        elif self.card is None:
+            rows.append(urwid.Text(_("Insert the customer's card, then F1.")))
+        else:
+            c = self.card
+            rows += [urwid.Text(f"{c.customer} {c.name}"), urwid.Text(_("Meter: {m}").format(m=c.meter)),
+                     urwid.Text(_("Purchases so far: {n}").format(n=c.purchase_count))]
+            if c.remaining_fen is not None:
+                rows.append(urwid.Text(_("Credit in meter: {a} yuan").format(a=fen(c.remaining_fen))))
+            self.amount.set_caption(_("Amount: "))
+            self.tendered.set_caption(_("Cash given: "))
+            rows += [self.amount, self.tendered]
+        self.set_rows(rows)
+
+    def do_read(self) -> None:
+        def done(card: Any) -> None:
+            self.card = card
+            self.refresh()
+        self.app.run_task(self._("Reading the card"), self.app.backend.read_card, done=done, cancellable=True)
+
+    def on_select(self) -> None:
+        if self.result is not None:
+            self.do_done()
+        elif self.card is None:
+            self.do_read()
+        elif self.widget.focus is self.amount:
+            self.walker.set_focus(self.walker.index(self.tendered))
+        else:
+            self.do_topup()
+
+    def do_topup(self) -> None:
+        amount = parse_yuan(self.amount.edit_text)
+        if amount is None:
+            self.app.set_message(self._("Type the amount in yuan, e.g. 35.50."), "error")
+            return
+        given = parse_yuan(self.tendered.edit_text) if self.tendered.edit_text else amount
+        if given is None or given < amount:
+            self.app.set_message(self._("The cash given is less than the amount: check it."), "error")
+            return
+
+        def done(result: Any) -> None:
+            self.result = result
+            self.refresh()
+        # not cancellable: the purchase is journaled, then authorised and written; a pulled card is
+        # finished on its next read (services.topup)
+        self.app.run_task(self._("Topping up the card"), self.app.backend.top_up, self.card, amount, given,
+                          done=done)
+
+    def do_done(self) -> None:
+        self.card = None
+        self.result = None
+        self.amount.set_edit_text("")
+        self.tendered.set_edit_text("")
+        self.refresh()
+
+    def card_customer(self) -> str | None:
+        return getattr(self.card, "customer", None)
