@@ -16,19 +16,13 @@ what=${1:-setup}
 #   fonts-wqy-zenhei the CJK font the mock printer draws receipts with
 #   tmux            the end-to-end UI test drives the terminal in tmux
 #   strace          tests/bench/queue.py counts fsyncs per operation with it
-sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux strace)
+#   sqlite3         docs/operations.md's journal recovery, which a test runs as written
+sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux strace sqlite3)
 python=${PYTHON:-python3}
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then sys_pkgs+=(python3-venv); fi
-missing=()
-for p in "${sys_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bootstrap: installing system packages: ${missing[*]}" >&2
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=packaging/apt-ensure.sh
+. packaging/apt-ensure.sh
+apt_ensure bootstrap "${sys_pkgs[@]}"
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "bootstrap: Python 3.11 or newer is needed (found $("$python" --version)); set PYTHON=…" >&2; exit 2; }
