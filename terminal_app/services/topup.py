@@ -31,9 +31,9 @@ from typing import Any
 
 from drivers.ic_card.card import PrepaidCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
+from drivers.printer.templates import PurchaseVoucherData, purchase_voucher
 from offline_queue.journal import Entry, EntryState, Journal
 from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
-from terminal_app.services.card_receipt import PurchaseVoucherData, purchase_voucher
 from terminal_app.station.client import Request, StationClient, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import Clock, iso

@@ -152,3 +152,19 @@ def test_a_line_wider_than_the_paper_is_a_template_error():
 def test_closing_punctuation_never_starts_a_line():
     assert layout.wrap("一二三四五六七八九十一二三四五六，七", 32) == ["一二三四五六七八九十一二三四五", "六，七"]
     assert layout.wrap("请妥善保管本凭证，如有疑问请拨打95598。", 32) == ["请妥善保管本凭证，如有疑问请拨打", "95598。"]
+
+
+def test_purchase_voucher_fits_the_paper_and_names_the_purchase():
+    from terminal_app.timeutil import SHANGHAI
+
+    data = templates.PurchaseVoucherData(receipt_no="00000001-42", customer_no="0101010007", customer_name="欧阳建国",
+                               meter_no="A0101010007", amount_fen=12345, purchase_count=3,
+                               at=dt.datetime(2026, 11, 24, 10, 5, tzinfo=SHANGHAI), operator="1001",
+                               terminal_id="00000001", remaining_fen=850)
+    ticket = templates.purchase_voucher(data)
+    lines = [b.text for b in ticket.blocks if isinstance(b, Line)]
+    text = "\n".join(lines)
+    assert "购电凭证" in text and "￥123.45" in text and "壹佰贰拾叁元肆角伍分" in text
+    assert "购电次数" in text and "3" in text and "￥8.50" in text
+    assert all(wcswidth(t) <= (16 if b.double else 32) for b in ticket.blocks if isinstance(b, Line)
+               for t in [b.text])
