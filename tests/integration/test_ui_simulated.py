@@ -78,7 +78,7 @@ def test_a_short_field_day_through_the_screens(field):
     text = app.render_text()
     assert "合计应缴" in text and "离线" not in text
     app.press("f1")
-    app.top.amount.set_edit_text("10")
+    app.top.cash.amount.set_edit_text("10")
     app.press("down")
     app.type("20")
     text = app.press("enter")
@@ -93,7 +93,7 @@ def test_a_short_field_day_through_the_screens(field):
     text = flat(app.render_text())
     assert "离线" in text, text
     app.press("f1")
-    app.top.amount.set_edit_text("5")
+    app.top.cash.amount.set_edit_text("5")
     app.press("down")
     text = app.press("enter")
     assert "已收5.00元。" in text and "已保存，通道恢复后上传。" in flat(text)

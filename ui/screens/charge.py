@@ -11,8 +11,9 @@ import urwid
 from ui.app import fen
 from ui.i18n import N_
 from ui.screens.base import Screen
+from ui.screens.cash import CashEntry
 from ui.screens.menu import Menu
-from ui.widgets import DigitEdit, parse_yuan, row
+from ui.widgets import row
 
 
 class ChargeSearch(Menu):
@@ -85,13 +86,7 @@ class PaymentScreen(Screen):
         self.customer = customer
         self.due_fen = due_fen
         self.result: Any = None
-        self.amount = DigitEdit("", max_len=9, decimal=True)
-        self.tendered = DigitEdit("", max_len=9, decimal=True)
-        if due_fen > 0:
-            self.amount.set_edit_text(fen(due_fen))
-        urwid.connect_signal(self.tendered, "postchange", lambda *_a: self._update_change())
-        urwid.connect_signal(self.amount, "postchange", lambda *_a: self._update_change())
-        self.change = urwid.Text("")
+        self.cash = CashEntry(app._, due_fen)
         super().__init__(app, customer=customer, due_fen=due_fen, **params)
 
     @property
@@ -106,11 +101,7 @@ class PaymentScreen(Screen):
         rows: list[urwid.Widget] = [urwid.Text(f"{c.number} {c.name}")]
         if self.result is None:
             rows.append(urwid.Text(_("Due: {a} yuan").format(a=fen(self.due_fen))))
-            self.amount.set_caption(_("Amount: "))
-            self.tendered.set_caption(_("Cash given: "))
-            rows += [self.amount, self.tendered, self.change,
-                     urwid.Text(("dim", _("Amount, Enter, cash, Enter. '.' for jiao/fen.")))]
-            self._update_change()
+            rows += [*self.cash.rows(), urwid.Text(("dim", _("Amount, Enter, cash, Enter. '.' for jiao/fen.")))]
             self.set_rows(rows, focus=2)
         else:
             r = self.result
@@ -125,33 +116,17 @@ class PaymentScreen(Screen):
                 rows.append(urwid.Text(("warn", _("Saved; will be sent when the link is back."))))
             self.set_rows(rows)
 
-    def _update_change(self) -> None:
-        amount = parse_yuan(self.amount.edit_text)
-        given = parse_yuan(self.tendered.edit_text)
-        if amount is not None and given is not None and given >= amount:
-            self.change.set_text(self._("Change: {a} yuan").format(a=fen(given - amount)))
-        elif amount is not None and given is not None:
-            self.change.set_text(("error", self._("Cash is less than the amount.")))
-        else:
-            self.change.set_text("")
-
     def on_select(self) -> None:
         if self.result is not None:
             self.do_done()
-        elif self.widget.focus is self.amount:
-            self.walker.set_focus(self.walker.index(self.tendered))
-        else:
+        elif not self.cash.next_field(self.walker, self.widget.focus):
             self.do_pay()
 
     def do_pay(self) -> None:
-        amount = parse_yuan(self.amount.edit_text)
-        if amount is None:
-            self.app.set_message(self._("Type the amount in yuan, e.g. 35.50."), "error")
+        taken = self.cash.read(self.app)
+        if taken is None:
             return
-        given = parse_yuan(self.tendered.edit_text) if self.tendered.edit_text else amount
-        if given is None or given < amount:
-            self.app.set_message(self._("The cash given is less than the amount: check it."), "error")
-            return
+        amount, given = taken
 
         def done(result: Any) -> None:
             self.result = result

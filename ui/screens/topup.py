@@ -9,7 +9,7 @@ import urwid
 
 from ui.app import fen
 from ui.screens.base import Screen
-from ui.widgets import DigitEdit, parse_yuan
+from ui.screens.cash import CashEntry
 
 
 class TopUpScreen(Screen):
@@ -19,8 +19,7 @@ class TopUpScreen(Screen):
     def __init__(self, app: Any, **params: Any) -> None:
         self.card: Any = None
         self.result: Any = None
-        self.amount = DigitEdit("", max_len=9, decimal=True)
-        self.tendered = DigitEdit("", max_len=9, decimal=True)
+        self.cash = CashEntry(app._)
         super().__init__(app, **params)
 
     @property
@@ -48,9 +47,7 @@ class TopUpScreen(Screen):
                      urwid.Text(_("Purchases so far: {n}").format(n=c.purchase_count))]
             if c.remaining_fen is not None:
                 rows.append(urwid.Text(_("Credit in meter: {a} yuan").format(a=fen(c.remaining_fen))))
-            self.amount.set_caption(_("Amount: "))
-            self.tendered.set_caption(_("Cash given: "))
-            rows += [self.amount, self.tendered]
+            rows += self.cash.rows()
         self.set_rows(rows)
 
     def do_read(self) -> None:
@@ -64,20 +61,14 @@ class TopUpScreen(Screen):
             self.do_done()
         elif self.card is None:
             self.do_read()
-        elif self.widget.focus is self.amount:
-            self.walker.set_focus(self.walker.index(self.tendered))
-        else:
+        elif not self.cash.next_field(self.walker, self.widget.focus):
             self.do_topup()
 
     def do_topup(self) -> None:
-        amount = parse_yuan(self.amount.edit_text)
-        if amount is None:
-            self.app.set_message(self._("Type the amount in yuan, e.g. 35.50."), "error")
+        taken = self.cash.read(self.app)
+        if taken is None:
             return
-        given = parse_yuan(self.tendered.edit_text) if self.tendered.edit_text else amount
-        if given is None or given < amount:
-            self.app.set_message(self._("The cash given is less than the amount: check it."), "error")
-            return
+        amount, given = taken
 
         def done(result: Any) -> None:
             self.result = result
@@ -90,8 +81,7 @@ class TopUpScreen(Screen):
     def do_done(self) -> None:
         self.card = None
         self.result = None
-        self.amount.set_edit_text("")
-        self.tendered.set_edit_text("")
+        self.cash.clear()
         self.refresh()
 
     def card_customer(self) -> str | None:
