@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import faulthandler
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -87,5 +89,7 @@ def run(args: argparse.Namespace) -> int:
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
+    # QA: `kill -USR1 PID` prints every thread's stack to stderr (a station that seems stuck)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     server.serve_forever()
     return 0

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from terminal_app.station.client import Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite
@@ -65,7 +67,15 @@ def test_station_cli_with_demo_seed(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(10)
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # the station dumps its threads' stacks, then we stop it
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+            proc.kill()
+            pytest.fail("the station did not stop on SIGINT; its stacks:\n" + proc.stderr.read()[-6000:])
         finally:
             proc.stdout.close()
             proc.stderr.close()
