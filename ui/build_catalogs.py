@@ -52,7 +52,8 @@ def extract_file(path: Path) -> set[str]:
                 found.add(_str(node.args[0]))  # type: ignore[arg-type]
             elif name == "ReadingWarning" and len(node.args) > 1 and _str(node.args[1]):
                 found.add(_str(node.args[1]))  # type: ignore[arg-type]
-            elif name.endswith("Error"):
+            elif name.endswith(("Error", "Refused", "Pending")):
+                # what failed and what to do: TopupRefused(Reason.X, "action") has only the second
                 found.update(s for a in node.args[:2] if (s := _str(a)))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -468,6 +468,7 @@ class Station:
             raise Refusal(ErrorCode.LIMIT, f"a card purchase is {self.limits.card_min}..{self.limits.card_max} fen",
                           min=self.limits.card_min, max=self.limits.card_max)
         card_count = v.integer(body, "card_count", 0, 0xFFFF_FFFF)
+        serial = self._card_serial(body, meter, kind)
         challenge = self._challenge(body)
         at = v.time(body)
         pending = self.conn.execute("SELECT txn FROM card_purchases WHERE meter = ? AND state = 'authorized'",
@@ -478,6 +479,9 @@ class Station:
         if kind == "purchase" and card_count != count:
             raise Refusal(ErrorCode.CARD_COUNT, f"the card's purchase count {card_count} is not the station's {count}",
                           station_count=count)
+        if kind == "reissue":  # from now on the meter accepts only the new card
+            self.conn.execute("INSERT INTO card_serials VALUES (?, ?, ?) ON CONFLICT (meter) DO UPDATE"
+                              " SET serial = excluded.serial, since = excluded.since", (meter, serial, ctx.now_iso))
         if kind == "reissue" and not amount:
             # 补卡 without money (docs/card.md): the new card carries the meter's last purchase
             # again (amount and count); the meter loads it only if it never loaded it (count rule)
@@ -498,6 +502,22 @@ class Station:
         return {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "card_amount": amount,
                 "purchase_count": new_count, "mac": mac, "receipt": receipt, "at": ctx.now_iso}
 
+    def _card_serial(self, body: Mapping[str, Any], meter: str, kind: str) -> str:
+        """The card's serial; a purchase onto a card its meter no longer accepts is refused.
+
+        A re-issue (补卡) makes the meter accept only the new card, so money loaded onto the old
+        one would be taken and never credited.  The first card seen for a meter (the open-account
+        card) binds it."""
+        serial = v.req_string(body, "serial", v.CARD_SERIAL_RE).upper()
+        if kind == "purchase":
+            row = self.conn.execute("SELECT serial FROM card_serials WHERE meter = ?", (meter,)).fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO card_serials VALUES (?, ?, ?)", (meter, serial, iso(v.time(body))))
+            elif row[0] != serial:
+                raise Refusal(ErrorCode.CARD_REPLACED, f"card {serial} of meter {meter} was replaced by card"
+                              f" {row[0]} (补卡): the meter refuses it", current=row[0])
+        return serial
+
     @staticmethod
     def _challenge(body: Mapping[str, Any]) -> str:
         challenge = v.req_string(body, "challenge", max_len=32)
@@ -514,6 +534,7 @@ class Station:
         whose count it already holds, so however many MACs exist, the purchase loads once."""
         auth = v.txn(body, ctx.terminal, "resume")
         card_count = v.integer(body, "card_count", 0, 0xFFFF_FFFF)
+        self._card_serial(body, meter, "purchase")
         challenge = self._challenge(body)
         v.time(body)
         row = self.conn.execute("SELECT cust, meter, amount, purchase_count, state, terminal, receipt"
@@ -555,7 +576,9 @@ class Station:
         cust, meter, count = self._card_meter(body)
         last = self.conn.execute("SELECT txn, amount, purchase_count, kind, state, at FROM card_purchases"
                                  " WHERE meter = ? ORDER BY rowid DESC LIMIT 1", (meter,)).fetchone()
+        serial = self.conn.execute("SELECT serial FROM card_serials WHERE meter = ?", (meter,)).fetchone()
         return {"cust": cust, "meter": meter, "purchase_count": count,
+                "card_serial": serial[0] if serial else None,
                 "last": None if last is None else dict(zip(("txn", "amount", "purchase_count", "kind", "state", "at"),
                                                            last, strict=True))}
 

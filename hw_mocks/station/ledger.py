@@ -158,6 +158,11 @@ CREATE TABLE IF NOT EXISTS card_purchases (
     day      TEXT NOT NULL,            -- its business day
     confirmed_by TEXT
 );
+CREATE TABLE IF NOT EXISTS card_serials (     -- the card each card meter accepts now
+    meter    TEXT PRIMARY KEY,         -- bound by the first card seen (open account), moved by 补卡
+    serial   TEXT NOT NULL,            -- 16 hex digits, as printed on the card
+    since    TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reconciliations (   -- 代收对账, with an alarm flag on any difference
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     terminal TEXT NOT NULL,

@@ -20,6 +20,7 @@ ASSET_RE = re.compile(r"[0-9A-Za-z]{1,32}")
 # DL/T 645 energy: up to 8 integer digits and up to 4 decimals, exactly as the meter shows them
 READING_RE = re.compile(r"\d{1,8}(\.\d{1,4})?")
 DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+CARD_SERIAL_RE = re.compile(r"[0-9A-Fa-f]{16}")
 MAX_TEXT = 200
 
 

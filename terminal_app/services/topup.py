@@ -57,6 +57,7 @@ class Reason(Enum):
     INCONSISTENT = "The card holds count {card}/{amount} fen, which matches no purchase {txn} the station knows."
     NOT_REISSUE_CARD = "The card in the reader is not a re-issue card (补卡) for customer {cust}."
     ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
+    CARD_REPLACED = "This card was replaced by a re-issued card (补卡); its meter no longer accepts it."
 
 
 class TopupRefused(BusinessRuleError):
@@ -188,6 +189,10 @@ class CardService:
                                            txn=last["txn"])
             raise TopupRefused(Reason.PENDING_ELSEWHERE, "Finish it at that terminal, or call the supervisor.",
                                txn=last.get("txn"))
+        current = station.get("card_serial")
+        if current is not None and current.upper() != p.serial.upper():
+            # money loaded here would be taken and never credited: the meter refuses a replaced card
+            raise TopupRefused(Reason.CARD_REPLACED, "Keep the old card; top up the customer's new card.")
         if contents.purchase.count != station["purchase_count"]:
             raise TopupRefused(Reason.COUNT_MISMATCH, "Check the card with the customer; a lost card is re-issued.",
                                card=contents.purchase.count, station=station["purchase_count"])
@@ -200,7 +205,7 @@ class CardService:
         challenge = self.card.challenge()
         entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, {
             "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
-            "challenge": challenge.hex(), "at": iso(self.clock.now())})
+            "serial": p.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())})
         self._fault("captured")
         reply = self._authorized(entry)
         self._fault("authorized")
@@ -232,7 +237,7 @@ class CardService:
         challenge = self.card.challenge()
         entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, {
             "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,
-            "challenge": challenge.hex(), "at": iso(self.clock.now())})
+            "serial": contents.params.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())})
         self._fault("captured")
         reply = self._authorized(entry)
         self._fault("authorized")
@@ -353,8 +358,8 @@ class CardService:
         challenge = self.card.challenge()
         body = auth.body_dict()
         resume = self.journal.capture(KIND_RESUME, MsgType.CARD_AUTHORIZE, {
-            "cust": body["cust"], "meter": body["meter"], "card_count": held.count, "challenge": challenge.hex(),
-            "resume": auth.txn, "at": iso(self.clock.now())}, depends_on=auth.txn)
+            "cust": body["cust"], "meter": body["meter"], "card_count": held.count,
+            "serial": contents.params.serial, "challenge": challenge.hex(), "resume": auth.txn, "at": iso(self.clock.now())}, depends_on=auth.txn)
         self._fault("captured")
         mac_reply = self._authorized(resume)
         self._fault("authorized")

@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_SEGMENT = "E_UNKNOWN_SEGMENT"
     UNKNOWN_METER = "E_UNKNOWN_METER"  # the meter named is not the customer's
     CARD_COUNT = "E_CARD_COUNT"  # purchase-count rule of the card meter not met
+    CARD_REPLACED = "E_CARD_REPLACED"  # the card was replaced by a re-issue (补卡): its meter refuses it
     UNAVAILABLE = "E_UNAVAILABLE"  # function not offered by this station (e.g. no card key holder)
 
 

@@ -93,3 +93,22 @@ def test_a_reissue_interrupted_by_a_pulled_card_ends_with_the_purchase_on_the_ca
             assert r.terminal.service.reissue(CUST, METER).purchase_count == START_COUNT + 1
         assert new.purchase == Purchase(10_000, START_COUNT + 1) and new.log.writes == 1
         assert r.meter.insert(new) is Insertion.LOADED and r.meter.loaded == [(START_COUNT + 1, 10_000)]
+
+
+def test_the_old_card_found_again_is_refused_before_any_money_is_taken(tmp_path):
+    # the lost card's count still matches the station's: without the serial check the station would
+    # authorize a purchase the meter then refuses (money taken, never credited)
+    with rig(tmp_path) as r:
+        r.terminal.service.topup(10_000)
+        assert r.insert_into_meter() is Insertion.LOADED
+        old, new = swap_in_new_card(r)
+        r.terminal.service.reissue(CUST, METER)
+        r.device.remove()
+        r.device.insert(old)
+        captured_before = len(r.terminal.journal.entries())
+        with pytest.raises(TopupRefused) as info:
+            r.terminal.service.topup(5_000)
+        assert info.value.reason is Reason.CARD_REPLACED
+        assert len(r.terminal.journal.entries()) == captured_before  # nothing journaled, no money taken
+        with sqlite3.connect(r.db) as c:
+            assert c.execute("SELECT count(*) FROM card_purchases WHERE amount = 5000").fetchone() == (0,)

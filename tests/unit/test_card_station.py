@@ -25,15 +25,18 @@ def h(tmp_path):
         harness.conn.close()
 
 
-def authorize(h, amount=5000, count=3, challenge=CH1):
+OLD_CARD, NEW_CARD = "1003000000000001", "1003000000000002"
+
+
+def authorize(h, amount=5000, count=3, challenge=CH1, serial=OLD_CARD):
     body = {"txn": h.txn(), "cust": "1003", "meter": "A1003", "amount": amount, "card_count": count,
-            "challenge": challenge, "at": iso(sh.NOW)}
+            "serial": serial, "challenge": challenge, "at": iso(sh.NOW)}
     return body, h.send(MsgType.CARD_AUTHORIZE, body)
 
 
 def resume(h, auth, count=3, challenge=CH2, terminal=sh.T1):
-    body = {"txn": h.txn(terminal), "cust": "1003", "meter": "A1003", "card_count": count, "challenge": challenge,
-            "resume": auth, "at": iso(sh.NOW)}
+    body = {"txn": h.txn(terminal), "cust": "1003", "meter": "A1003", "card_count": count, "serial": OLD_CARD,
+            "challenge": challenge, "resume": auth, "at": iso(sh.NOW)}
     return h.send(MsgType.CARD_AUTHORIZE, body, terminal)
 
 
@@ -69,7 +72,7 @@ def test_reissue_without_money_carries_the_last_purchase(h):
     body, auth = authorize(h, amount=7000)
     h.send(MsgType.CARD_CONFIRM, {"txn": h.txn(), "auth": body["txn"], "purchase_count": 4, "at": iso(sh.NOW)})
     re = h.send(MsgType.CARD_REISSUE, {"txn": h.txn(), "cust": "1003", "meter": "A1003", "amount": 0,
-                                       "card_count": 0, "challenge": CH2, "at": iso(sh.NOW)})
+                                       "card_count": 0, "serial": NEW_CARD, "challenge": CH2, "at": iso(sh.NOW)})
     assert (re["amount"], re["card_amount"], re["purchase_count"]) == (0, 7000, 4)
     assert re["mac"] == HOLDER("1003", "A1003", 7000, 4, CH2)
     assert len(sh.snapshot(h.db)["card_purchases"]) == 1  # no money, no ledger row, nothing to confirm
@@ -98,3 +101,25 @@ def test_card_master_key_file_must_be_private(tmp_path):
     assert holder.card_key("0100000001", "M1") == CardKeyHolder(bytes.fromhex(f.read_text())).card_key(
         "0100000001", "M1")
     assert "0011223344" not in repr(holder)
+
+
+def test_after_a_reissue_the_old_card_cannot_be_sold_to(h):
+    # 补卡 moves the meter to the new card: money loaded onto the old one would never be credited
+    body, auth = authorize(h, amount=7000)
+    h.send(MsgType.CARD_CONFIRM, {"txn": h.txn(), "auth": body["txn"], "purchase_count": 4, "at": iso(sh.NOW)})
+    assert h.send(MsgType.CARD_QUERY, {"cust": "1003", "meter": "A1003"})["card_serial"] == OLD_CARD
+    h.send(MsgType.CARD_REISSUE, {"txn": h.txn(), "cust": "1003", "meter": "A1003", "amount": 0,
+                                  "card_count": 0, "serial": NEW_CARD, "challenge": CH2, "at": iso(sh.NOW)})
+    assert h.send(MsgType.CARD_QUERY, {"cust": "1003", "meter": "A1003"})["card_serial"] == NEW_CARD
+    before = sh.snapshot(h.db)
+    _, old = authorize(h, amount=3000, count=4, serial=OLD_CARD)
+    assert old["code"] == "E_CARD_REPLACED" and old["current"] == NEW_CARD
+    assert sh.snapshot(h.db)["card_purchases"] == before["card_purchases"]  # no money moved
+    _, new = authorize(h, amount=3000, count=4, serial=NEW_CARD)
+    assert new["ok"] and new["purchase_count"] == 5
+
+
+def test_a_card_request_without_its_serial_is_refused(h):
+    body = {"txn": h.txn(), "cust": "1003", "meter": "A1003", "amount": 5000, "card_count": 3,
+            "challenge": CH1, "at": iso(sh.NOW)}
+    assert h.send(MsgType.CARD_AUTHORIZE, body)["code"] == "E_BAD_REQUEST"

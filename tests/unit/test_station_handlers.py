@@ -294,7 +294,8 @@ def test_card_purchase_count_rule_and_idempotent_mac(tmp_path):
 
     h = Harness(tmp_path / "card.sqlite", fillers=0, card_mac=key_holder)
     try:
-        base = {"cust": "1003", "meter": "A1003", "amount": 5000, "challenge": "0011223344556677", "at": iso(NOW)}
+        base = {"cust": "1003", "meter": "A1003", "amount": 5000, "serial": "1003000000000001",
+                "challenge": "0011223344556677", "at": iso(NOW)}
         wrong = h.send(MsgType.CARD_AUTHORIZE, {**base, "txn": h.txn(), "card_count": 2})
         assert wrong["code"] == "E_CARD_COUNT" and wrong["station_count"] == 3
         body = {**base, "txn": h.txn(), "card_count": 3}
