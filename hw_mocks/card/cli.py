@@ -55,11 +55,13 @@ def run(args: argparse.Namespace) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
+    # the slot is filled before the device answers: a client that opens the port the moment its
+    # link appears (the link exists from construction; its bytes wait in the pty) finds the card
+    if not args.no_card:
+        device.insert(card)
+    if args.pull_after is not None:
+        device.pull_after(args.pull_after)
     with device:
-        if not args.no_card:
-            device.insert(card)
-        if args.pull_after is not None:
-            device.pull_after(args.pull_after)
         print(f"card reader on {device.url}: {card!r}, purchase {card.purchase.count}/{card.purchase.amount} fen;"
               " commands: remove, insert, meter, pull N [executed], show", file=sys.stderr, flush=True)
         reader = threading.Thread(target=_commands, args=(device, card, meter, done), name="card-cli", daemon=True)
