@@ -11,7 +11,8 @@ cd "$here"
 #   lintian           the package check            systemd        systemd-analyze verify
 #   python3-dev gcc   evdev's extension, built by Debian's python3 for the package's venv
 #   binutils          strip                         python3-pil python3-yaml  the package's Debian deps
-tools=(lintian systemd python3-dev gcc binutils python3-pil python3-yaml)
+#   python3 python3-venv  Debian's interpreter the package's venv is built on
+tools=(lintian systemd python3 python3-venv python3-dev gcc binutils python3-pil python3-yaml)
 # shellcheck source=packaging/apt-ensure.sh
 . packaging/apt-ensure.sh
 apt_ensure check-deb "${tools[@]}"
