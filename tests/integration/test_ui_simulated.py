@@ -36,6 +36,15 @@ def field(tmp_path):
             backend.close()
 
 
+def log_in(app) -> None:
+    """The demo operator of the login screen's hint, by keys."""
+    app.push("login")
+    app.type("1001")
+    app.press("enter")
+    app.type("123456")
+    app.press("enter")
+
+
 def flat(text: str) -> str:
     return text.replace("\n", "").replace(" ", "")
 
@@ -120,11 +129,7 @@ def test_a_short_field_day_through_the_screens(field):
 def test_card_top_up_through_the_screens(field):
     app, site = field
     assert site.card_reader is not None, "the simulated site has a card reader with the demo card"
-    app.push("login")
-    app.type("1001")
-    app.press("enter")
-    app.type("123456")
-    app.press("enter")
+    log_in(app)
     app.press("4", "f1")  # 购电 → read the card
     text = flat(app.render_text())
     before = app.top.card
@@ -146,11 +151,7 @@ def test_card_top_up_through_the_screens(field):
 
 def test_status_bar_follows_the_link_and_the_queue(field):
     app, site = field
-    app.push("login")
-    app.type("1001")
-    app.press("enter")
-    app.type("123456")
-    app.press("enter")
+    log_in(app)
     app.press("1", "1", "enter")  # a successful exchange: the link is up
     app.refresh_status()
     row1, row2 = app.render_text().split("\n")[:2]
@@ -165,11 +166,7 @@ def test_status_bar_follows_the_link_and_the_queue(field):
 
 def test_dunning_notice_and_the_check_before_cutting(field):
     app, site = field
-    app.push("login")
-    app.type("1001")
-    app.press("enter")
-    app.type("123456")
-    app.press("enter")
+    log_in(app)
     app.press("1", "1", "enter", "esc", "esc")  # the route first: names and arrears are local
     app.press("3")
     app.type("010101")
@@ -190,11 +187,7 @@ def test_dunning_notice_and_the_check_before_cutting(field):
 
 def test_settings_printer_test_and_modem_diagnostics(field):
     app, site = field
-    app.push("login")
-    app.type("1001")
-    app.press("enter")
-    app.type("123456")
-    app.press("enter")
+    log_in(app)
     text = flat(app.press("6"))
     assert "APN:cmiot.sc" in text and f"主站:127.0.0.1:{site.station_port}" in text
     app.press("1")
@@ -207,11 +200,7 @@ def test_settings_printer_test_and_modem_diagnostics(field):
 
 def test_door_locked_is_journaled_for_the_station(field):
     app, site = field
-    app.push("login")
-    app.type("1001")
-    app.press("enter")
-    app.type("123456")
-    app.press("enter")
+    log_in(app)
     app.press("1", "1", "enter")
     app.top.on_select()
     cust = app.top.customer.number
