@@ -5,7 +5,12 @@ Three rows, measured the same way in one run:
 * ours  — offline_queue.Journal: capture, then (mark in flight + seq reservation), then settle
 * peer  — persist-queue's SQLiteAckQueue (WAL, synchronous=FULL as ours): put, get, ack
 * limit — bare sqlite3: one autocommit INSERT per capture (its own durable transaction), WAL,
-          synchronous=FULL: one fsync per capture, nothing else
+          synchronous=FULL: one fsync per capture, nothing else — on a new file, whose WAL
+          SQLite grows commit by commit (as for the peer)
+* floor — the same bare INSERT on a file whose WAL was laid out first, as the journal lays out
+          its own at open (Journal._presize_wal): the least a capture can cost on our file
+          layout.  "ours" sits between limit and floor when its WAL lay-out pays off; it
+          cannot beat the floor.
 
 How fsyncs are counted: every workload runs in a child process under
 ``strace -f -c -e trace=fsync,fdatasync`` (SQLite calls them from C, so wrapping os.fsync would
@@ -120,8 +125,8 @@ def w_peer_online(d: Path, n: int) -> float:
     return elapsed
 
 
-def w_limit_capture(d: Path, n: int) -> float:
-    conn = sqlite3.connect(d / "limit.sqlite", isolation_level=None)
+def w_limit_capture_on(path: Path, n: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
@@ -136,8 +141,24 @@ def w_limit_capture(d: Path, n: int) -> float:
     return elapsed
 
 
+def w_floor_capture(d: Path, n: int) -> float:
+    from offline_queue.journal import Journal
+    path = d / "floor.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+    conn.close()  # a clean close removes the WAL ...
+    if not Journal._presize_wal(path, 0):  # ... which is laid out again as the journal does
+        raise SystemExit("floor: the WAL could not be laid out")
+    return w_limit_capture_on(path, n)
+
+
+def w_limit_capture(d: Path, n: int) -> float:
+    return w_limit_capture_on(d / "limit.sqlite", n)
+
+
 WORKLOADS = {f.__name__[2:]: f for f in (w_ours_capture, w_ours_online, w_ours_offline, w_peer_capture,
-                                         w_peer_online, w_limit_capture)}
+                                         w_peer_online, w_limit_capture, w_floor_capture)}
 
 
 def child(name: str, n: int, d: Path) -> None:
@@ -201,22 +222,24 @@ def main(argv: list[str] | None = None) -> int:
     if strace is None:
         raise SystemExit("strace is needed to count fsyncs: apt-get install -y strace")
     n = args.n
-    timed = rates(["ours_capture", "peer_capture", "limit_capture", "ours_online", "peer_online"],
-                  n, args.repeats)
+    timed = rates(["ours_capture", "peer_capture", "limit_capture", "floor_capture", "ours_online",
+                   "peer_online"], n, args.repeats)
     rows = {
         "ours": (timed["ours_capture"], fsyncs_per_op("ours_online", n, strace)),
         "peer": (timed["peer_capture"], fsyncs_per_op("peer_online", n, strace)),
         "limit": (timed["limit_capture"], fsyncs_per_op("limit_capture", n, strace)),
+        "floor": (timed["floor_capture"], fsyncs_per_op("floor_capture", n, strace)),
     }
     offline = fsyncs_per_op("ours_offline", n, strace)
     online_rate, peer_online_rate = timed["ours_online"], timed["peer_online"]
     print(f"{'':6} {'captures/s':>11} {'fsyncs/lifecycle':>17}   (n = {n}, fsyncs by strace, best of "
           f"{args.repeats} timed runs)")
     for name, (cps, fs) in rows.items():
-        label = "fsyncs/capture" if name == "limit" else ""
+        label = "fsyncs/capture" if name in ("limit", "floor") else ""
         print(f"{name:6} {cps:11.0f} {fs:17.3f}   {label}")
     print(f"ours offline (drain {BATCH} per connection): {offline:.3f} fsyncs/lifecycle")
     print(f"whole lifecycles per second, online: ours {online_rate:.0f}, peer {peer_online_rate:.0f}")
+    print(f"ours / floor (same file layout): {rows['ours'][0] / rows['floor'][0]:.3f}")
     ours, peer, limit = rows["ours"], rows["peer"], rows["limit"]
     print(json.dumps({
         "captures_per_s": round(ours[0]),
