@@ -9,18 +9,28 @@ Lifecycle of an entry and what each step costs on disk::
 
     capture      pending              1 durable commit: ONE autocommit INSERT (the txn counter is
                                         the entry id; a trigger keeps ids unique forever)
-    mark_in_flight  in_flight          1 durable commit for the WHOLE batch, which also moves the
-                                        GT/1 seq high-water mark when needed (JournalSeqCounter)
+    mark_in_flight  in_flight          1 commit for the WHOLE batch, fsynced only when it moves a
+                                        high-water mark: the send mark or the GT/1 seq mark, each
+                                        moved a block ahead (SEND_BLOCK, SEQ_BLOCK)
     settle       applied / rejected / pending (not sent) / unknown
                                         1 commit for the whole batch, NOT fsynced on its own
 
-Why the settle commit may skip its fsync: it is written to the WAL at once (a crash of the
-program loses nothing), and the next durable commit's fsync covers it.  Only a power cut in
-between can undo it — the entries then read ``in_flight`` again, are resolved with TXN_STATUS,
-and the station returns the original response for the repeated txn.  Nothing is lost or
-applied twice; at worst one extra round trip.  That keeps a lifecycle at ≤ 2 fsyncs (1 + 1/N
-for a batch of N), counted by :class:`JournalStats` and measured with strace in
-tests/bench/queue.py.
+The capture — the money record — is always durable before anything is printed or sent.  The
+bookkeeping commits after it may skip their own fsync because nothing they say is lost for good:
+each is written to the WAL at once (a crash of the program loses nothing), and the next durable
+commit's fsync covers it.  Only a power cut in between can undo them, and then:
+
+* a lost in-flight mark: the entry reads ``pending`` again — but its id is below the durable send
+  mark ``send_hw`` ("every entry below may have reached the station"), which is moved past the
+  batch in the same commit whenever the batch reaches it, so always before the send.  At open,
+  such entries are made ``unknown`` (:meth:`Journal.recover_in_flight`) and resolved with
+  TXN_STATUS before anything is resent;
+* a lost settlement: the entry reads ``in_flight`` (or ``pending`` below the send mark) and is
+  resolved the same way; the station returns the original response for the repeated txn.
+
+Nothing is lost or applied twice; at worst one extra TXN_STATUS round trip after a power cut.
+A lifecycle costs one fsync, plus 1/SEND_BLOCK for the send mark and the amortised WAL
+checkpoints — counted by :class:`JournalStats` and measured with strace in tests/bench/queue.py.
 
 Entries never change content (a trigger refuses it): a resend is byte-for-byte the same body.
 """
@@ -54,6 +64,9 @@ MAX_BODY_BYTES = 60000
 MAX_SEQ = 2**32 - 1
 #: seqs reserved ahead in one durable write, so most sends need no extra fsync
 SEQ_BLOCK = 256
+#: entry ids the durable send mark is moved beyond the batch being sent: one fsync per this many
+#: sends; after a power cut at most this many never-sent entries are asked about (TXN_STATUS)
+SEND_BLOCK = 256
 #: seconds between two free-space checks (os.statvfs) on the capture path
 FREE_SPACE_CHECK_S = 0.5
 #: bytes of WAL: cut back to this after a checkpoint, and laid out (zero-filled) at open, see
@@ -209,9 +222,11 @@ class Journal:
                                path=str(path), owner=owner, tid=terminal_id)
         self._seq_next = int(self._meta("seq_hw"))
         self._seq_hw = self._seq_next
+        self._send_hw = int(self._meta("send_hw"))
         # single writer: the txn counter lives in memory between commits (= next entries.id)
         top = conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0
         self._txn_next = max(int(top), int(self._meta("txn_floor"))) + 1
+        self.recover_in_flight()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -408,6 +423,15 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            if self._send_hw:
+                # a clean stop: every state is exact and becomes durable with this commit, so no
+                # pending entry may have left — the next start need not ask about any of them
+                try:
+                    with self._write("close") as conn:
+                        conn.execute("UPDATE meta SET value = 0 WHERE key = 'send_hw'")
+                    self._send_hw = 0
+                except (StorageError, sqlite3.Error):
+                    pass  # the mark stays: the next start asks (TXN_STATUS) a little more
             self._conn.close()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the flock
@@ -598,21 +622,34 @@ class Journal:
 
     # ------------------------------------------------------------------ sync steps
     def mark_in_flight(self, txns: Sequence[str], seqs_needed: int = 0) -> None:
-        """One durable transaction, before the send: the batch becomes in_flight (so a crash or a
-        lost reply makes it "outcome unknown", resolved with TXN_STATUS) and the seq high-water
-        mark covers the next ``seqs_needed`` messages, so the client's reserve() needs no fsync."""
-        new_hw = None
-        with self._write("in_flight") as conn:
-            for txn in txns:
+        """Before the send: the batch becomes in_flight (so a crash or a lost reply makes it
+        "outcome unknown", resolved with TXN_STATUS), in one transaction that also moves the
+        durable marks when the batch reaches them — the send mark past its last entry, the seq
+        mark past the next ``seqs_needed`` messages (so the client's reserve() needs no fsync).
+        Fsynced only when a mark moves (see the module docstring)."""
+        ids = [self._id(t) for t in txns]
+        # (read without the lock: only the sync engine sends, one drain at a time; should another
+        # thread reserve seqs meanwhile, reserve() moves the seq mark itself, durably)
+        need_send = max(ids, default=0) + 1
+        send_moves = need_send > self._send_hw
+        seq_moves = seqs_needed > 0 and self._seq_next + seqs_needed > self._seq_hw
+        new_seq = new_send = None
+        with self._write("in_flight", durable=send_moves or seq_moves) as conn:
+            for txn, id_ in zip(txns, ids, strict=True):
                 cur = conn.execute("UPDATE entries SET state = 'in_flight', attempts = attempts + 1 "
-                                   "WHERE id = ? AND state IN ('pending', 'in_flight', 'unknown')",
-                                   (self._id(txn),))
+                                   "WHERE id = ? AND state IN ('pending', 'in_flight', 'unknown')", (id_,))
                 if cur.rowcount != 1:
                     raise LocalProtocolError("Journal entry {txn} is not open; it cannot be sent.", txn=txn)
-            if seqs_needed:
-                new_hw = self._raise_seq_hw(conn, self._seq_next + seqs_needed)
-        if new_hw is not None:
-            self._seq_hw = new_hw  # live only once committed
+            if seq_moves:
+                new_seq = self._raise_seq_hw(conn, self._seq_next + seqs_needed)
+            if send_moves:
+                new_send = need_send + SEND_BLOCK
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'send_hw'", (new_send,))
+        # live only once committed
+        if new_seq is not None:
+            self._seq_hw = new_seq
+        if new_send is not None:
+            self._send_hw = new_send
 
     def settle(self, settlements: Sequence[Settlement], *, success: bool | None = None,
                error: str | None = None) -> None:
@@ -646,10 +683,21 @@ class Journal:
         self.settle([], error=error)
 
     def recover_in_flight(self) -> int:
-        """At start: entries a previous run left in flight may have reached the station —
-        their outcome is unknown until TXN_STATUS says otherwise."""
-        with self._write("recover") as conn:
-            n = conn.execute("UPDATE entries SET state = 'unknown' WHERE state = 'in_flight'").rowcount
+        """Entries an earlier run may have sent become ``unknown`` — TXN_STATUS decides before
+        anything is resent: those left ``in_flight``, and those ``pending`` below the durable send
+        mark (their in-flight mark was lost to a power cut).  Runs at open; returns how many.
+        Afterwards no pending entry can have left, so the send mark starts again from 0."""
+        with self._lock:
+            doubtful = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM entries WHERE state = 'in_flight' "
+                "OR (state = 'pending' AND id < ?))", (self._send_hw,)).fetchone()[0]
+            if not doubtful and not self._send_hw:
+                return 0
+            with self._write("recover") as conn:
+                n = conn.execute("UPDATE entries SET state = 'unknown' WHERE state = 'in_flight' "
+                                 "OR (state = 'pending' AND id < ?)", (self._send_hw,)).rowcount
+                conn.execute("UPDATE meta SET value = 0 WHERE key = 'send_hw'")
+            self._send_hw = 0
         return n
 
     # ------------------------------------------------------------------ seq counter

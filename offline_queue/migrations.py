@@ -72,9 +72,20 @@ def _v1(conn: sqlite3.Connection) -> None:
         BEGIN UPDATE meta SET value = max(value, OLD.id) WHERE key = 'txn_floor'; END""")
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    # send_hw: every entry whose id is below it may have reached the station, whatever its state
+    # says — the in-flight mark became a relaxed commit (offline_queue.journal), and this durable
+    # mark, moved ahead in blocks, is what a power cut cannot undo.  0 for a version-1 file: its
+    # in-flight marks were all durable.  OR IGNORE: a hand-recovered file may carry a safer value.
+    # The version bump also keeps an older release (which would trust a pending state blindly)
+    # from opening a file written under these rules.
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('send_hw', 0)")
+
+
 #: (version reached, step) in order; append only.
 STEPS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _v1),
+    (2, _v2),
 ]
 LATEST = STEPS[-1][0]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from offline_queue import migrations
 from terminal_app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,8 @@ def doc_commands(workdir: Path, aside_name: str, floor: int) -> str:
             if not any(skip in line for skip in ("systemctl", "/media/usb", "handheld selftest"))]
     script = "\n".join(keep)
     return (script.replace("/var/lib/handheld", str(workdir)).replace("journal.sqlite.corrupt-<time>", aside_name)
-            .replace("<terminal id>", TID).replace("<n>", str(floor)))
+            .replace("<terminal id>", TID).replace("<n>", str(floor))
+            .replace("<version>", str(migrations.LATEST)))  # what the damaged file was written with
 
 
 @pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 command is not installed")
@@ -68,6 +70,8 @@ def test_the_documented_recovery_gives_a_journal_that_passes_selftest(tmp_path, 
     journal_check = [c for c in json.loads(capsys.readouterr().out)["checks"] if c["key"] == "journal"]
     with Journal.open(path, TID) as j:
         recovered = {e.id: e.body for e in j.entries()}
+        # nobody knows which had left: every one is asked about (TXN_STATUS) before any resend
+        assert {e.state.value for e in j.entries()} == {"unknown"}
         assert f"unsynced {len(recovered)}" in journal_check[0]["detail"]
         fresh = j.capture("payment", 0x0202, {"cust": "1001", "amount": 1, "method": "cash"})
     assert N * 0.8 < len(recovered) < N  # most of it back; the torn page's entries are not

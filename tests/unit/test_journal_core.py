@@ -4,6 +4,7 @@ the seq counter, the fsync budget, the UI status and its events, on the live SQL
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 
@@ -11,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from offline_queue import journal as journal_mod
+from offline_queue import migrations
 from offline_queue.journal import EntryState, Journal, Settlement
 from terminal_app.errors import LocalProtocolError
 from terminal_app.station import protocol
@@ -43,7 +46,7 @@ def test_live_connection_runs_wal_with_full_sync(journal):
     journal.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True})])
     # the settle commit relaxes durability for itself only
     assert journal.pragma("synchronous") == 2
-    assert journal.pragma("user_version") == 1
+    assert journal.pragma("user_version") == migrations.LATEST
 
 
 def test_capture_assigns_txns_in_order_and_stores_canonical_bytes(journal):
@@ -117,21 +120,57 @@ def test_lifecycle_states_and_reply_kept(journal, clock):
         journal.mark_in_flight([bad.txn])
 
 
-def test_lifecycle_costs_at_most_two_durable_commits(journal):
-    # single operation, synced at once: capture + in-flight (settle rides on the next fsync)
+def test_lifecycle_costs_one_durable_commit_plus_the_marks(journal):
+    # the first send of a session moves the send and seq marks: capture + in-flight are durable
     before = journal.stats.durable_commits
     e = journal.capture("payment", MsgType.PAYMENT, payment())
     journal.mark_in_flight([e.txn], seqs_needed=1)
     list(journal.seq_counter().reserve(1))
     journal.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True})], success=True)
     assert journal.stats.durable_commits - before == 2
-    # a batch of 50 after a day offline: 50 captures + 1 in-flight
+    # then, one operation synced at once, 600 times: the capture is durable, the in-flight mark
+    # only when it moves a mark (every SEND_BLOCK / SEQ_BLOCK sends), the settle never
+    before = journal.stats.durable_commits
+    for i in range(600):
+        e = journal.capture("payment", MsgType.PAYMENT, payment(amount=i + 1))
+        journal.mark_in_flight([e.txn], seqs_needed=1)
+        journal.seq_counter().reserve(1)
+        journal.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True})], success=True)
+    marks = -(-600 // journal_mod.SEND_BLOCK) + -(-600 // journal_mod.SEQ_BLOCK)
+    assert 600 < journal.stats.durable_commits - before <= 600 + marks
+    # a batch of 50 after a day offline: 50 captures + (at most) 1 in-flight
     before = journal.stats.durable_commits
     txns = [journal.capture("payment", MsgType.PAYMENT, payment(amount=i + 1)).txn for i in range(50)]
     journal.mark_in_flight(txns, seqs_needed=50)
     journal.seq_counter().reserve(50)
     journal.settle([Settlement(t, EntryState.APPLIED, reply={"ok": True}) for t in txns], success=True)
-    assert (journal.stats.durable_commits - before) / 50 <= 1.05
+    assert (journal.stats.durable_commits - before) / 50 <= 1.02
+
+
+def test_a_clean_stop_leaves_nothing_doubtful_an_unclean_one_asks(tmp_path, clock):
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path, TID, clock=clock) as j:
+        sent = j.capture("payment", MsgType.PAYMENT, payment(amount=1))
+        waiting = j.capture("payment", MsgType.PAYMENT, payment(amount=2))
+        j.mark_in_flight([sent.txn], seqs_needed=1)
+        j.settle([Settlement(sent.txn, EntryState.APPLIED, reply={"ok": True})], success=True)
+        assert j.pragma("user_version") >= 2
+    with Journal.open(path, TID, clock=clock) as j:
+        # the clean close lowered the send mark: the never-sent entry is simply pending
+        assert j.get(waiting.txn).state is EntryState.PENDING
+        assert int(j._meta("send_hw")) == 0
+        j.mark_in_flight([waiting.txn], seqs_needed=1)  # moves the mark past it, durably
+        later = j.capture("payment", MsgType.PAYMENT, payment(amount=3))
+        j.settle([Settlement(waiting.txn, EntryState.PENDING)])  # "not sent" (link down)
+        # an unclean stop: the connection dies without the journal's close (as in a crash)
+        j._conn.close()
+        os.close(j._lock_fd)
+        j._lock_fd = None
+    with Journal.open(path, TID, clock=clock) as j:
+        # below the durable send mark, so "may have left": asked about before any resend
+        assert j.get(waiting.txn).state is EntryState.UNKNOWN
+        assert j.get(later.txn).state is EntryState.UNKNOWN  # captured below the mark: asked too
+        assert int(j._meta("send_hw")) == 0
 
 
 def test_seq_counter_is_monotonic_across_reopen_and_moves_past(tmp_path, clock):

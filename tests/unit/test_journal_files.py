@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import textwrap
 import pytest
 
 from offline_queue import journal as journal_mod
-from offline_queue.journal import WAL_BYTES, EntryState, Journal
+from offline_queue.journal import WAL_BYTES, EntryState, Journal, Settlement
 from terminal_app.errors import StorageError
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import SHANGHAI, FixedClock
@@ -128,3 +129,34 @@ def test_only_a_wal_mode_database_gets_a_laid_out_wal(tmp_path):
     assert Journal._presize_wal(other, 0) is False and not os.path.exists(wal(other))
     assert Journal._presize_wal(tmp_path / "missing.sqlite", 0) is False
 
+
+def test_a_power_cut_that_loses_the_relaxed_commits_loses_nothing(tmp_path, clock):
+    """A power cut keeps exactly what the last fsync covered.  The WAL is only ever appended to
+    between checkpoints, so a copy of the files taken right after a durable commit IS what the
+    card holds if the power goes at any moment before the next one: the relaxed in-flight and
+    settle commits written after it are gone."""
+    path = tmp_path / "j.sqlite"
+    cut = tmp_path / "after-the-cut"
+    cut.mkdir()
+    with Journal.open(path, TID, clock=clock) as j:
+        first = j.capture("payment", MsgType.PAYMENT, {**BODY, "amount": 1})
+        j.mark_in_flight([first.txn], seqs_needed=1)  # moves the send mark: durable
+        j.settle([Settlement(first.txn, EntryState.APPLIED, reply={"ok": True, "receipt": "R1"})],
+                 success=True)
+        second = j.capture("payment", MsgType.PAYMENT, {**BODY, "amount": 2})  # durable
+        for suffix in ("", "-wal"):  # the card as the last fsync left it
+            shutil.copyfile(str(path) + suffix, str(cut / "j.sqlite") + suffix)
+        durable = j.stats.durable_commits
+        j.mark_in_flight([second.txn], seqs_needed=1)  # relaxed: below the mark already
+        # ... the payment travels, the station applies it, the reply is recorded ...
+        j.settle([Settlement(second.txn, EntryState.APPLIED, reply={"ok": True, "receipt": "R2"})],
+                 success=True)
+        assert j.stats.durable_commits == durable  # neither was fsynced on its own
+    with Journal.open(cut / "j.sqlite", TID, clock=clock) as j:
+        # the first settlement rode on the second capture's fsync: kept
+        assert j.get(first.txn).state is EntryState.APPLIED and j.get(first.txn).reply["receipt"] == "R1"
+        # the second's in-flight mark and reply are gone, but not its doubt: it is below the
+        # durable send mark, so it is asked about (TXN_STATUS) before it could be sent again
+        assert j.get(second.txn).state is EntryState.UNKNOWN
+        assert j.get(second.txn).body == second.body
+        assert j.capture("payment", MsgType.PAYMENT, BODY).txn == f"{TID}-3"  # no number reused
