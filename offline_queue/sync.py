@@ -16,8 +16,10 @@ One drain:
    ``max_batch`` when the backlog is larger).  A reversal (``depends_on``) travels only after
    its payment: in the same batch right behind it, or once the payment is applied; if the
    payment was refused, the reversal is parked too.
-3. Before the send, one durable transaction marks the batch in flight and reserves its seqs;
-   after it, one transaction records every outcome: OK → applied with the reply; refused →
+3. Before the send, one transaction marks the batch in flight and reserves its seqs (fsynced
+   when it moves the journal's durable send or seq mark — see offline_queue.journal: either way
+   a power cut cannot make a sent entry look never sent); after it, one transaction records
+   every outcome: OK → applied with the reply; refused →
    parked with code and message (never blocks the others); not sent → pending again; no
    verified answer → unknown (step 1 next time).  ``E_INTERNAL`` counts as unknown: the station
    failed, so only TXN_STATUS can say whether the txn took effect.
@@ -256,7 +258,7 @@ class SyncEngine:
 
     def _send(self, batch: list[Entry], report: SyncReport) -> bool:
         txns = [e.txn for e in batch]
-        # durable: in flight + seqs, one transaction — a crash from here on is "outcome unknown"
+        # in flight + seqs, one transaction — a crash from here on is "outcome unknown"
         self.journal.mark_in_flight(txns, seqs_needed=len(batch))
         self._fault("in_flight")
         try:

@@ -77,8 +77,7 @@ class Terminal:
         owned: list[Any] = []
         try:
             journal = Journal.from_settings(settings, clock=clock)
-            owned.append(journal)
-            journal.recover_in_flight()
+            owned.append(journal)  # (opening it made whatever an earlier run may have sent "unknown")
             store = LocalStore.beside(settings.journal.path)
             owned.append(store)
             client = overrides.get("client")
