@@ -5,13 +5,17 @@
 
 msgids come from ``ui/`` (``_("…")`` / ``self._("…")`` / ``N_("…")`` calls, screen ``title``
 attributes, soft-key labels, the first arguments of ``…Error("…", "…")`` raised to the operator)
-and from the ``default_action`` sentences of :mod:`terminal_app.errors`.  Compiling uses Babel
-(a build/test dependency only; the terminal itself reads .mo files with the stdlib ``gettext``).
+and from the modules in :data:`EXTRA_SOURCES` (the same calls, ``default_action`` sentences,
+``super().__init__("…", "…")`` in error classes, ``open_serial(url, "…", "…")``, ``*_ACTION``
+constants; built-in exceptions such as ``ValueError("…")`` are program errors and are skipped).
+Compiling uses Babel (a build/test dependency only; the terminal itself reads .mo files with the
+stdlib ``gettext``).
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import io
 import sys
 from collections.abc import Iterable
@@ -21,14 +25,40 @@ from ui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 UI_DIR = Path(__file__).resolve().parent
 ROOT = UI_DIR.parent
-#: where the errors and warnings the operator sees are raised (their msgids are translated too)
+#: where the errors and warnings the operator sees are raised (their msgids are translated too):
+#: every module that raises a HandheldError subclass with literal messages, or defines one with a
+#: ``default_action`` (tests/unit/test_ui_i18n.py sweeps the tree and fails on a module left out).
+#: Not here: hw_mocks (QA's simulators) and terminal_app/cli (prints English/Chinese itself, no gettext).
 EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a package not built yet)
-    "terminal_app/errors.py", "terminal_app/domain/validation.py", "terminal_app/station/transport.py",
-    "terminal_app/station/client.py", "terminal_app/services/reading.py", "terminal_app/services/payment.py",
-    "terminal_app/services/bill_query.py", "terminal_app/services/reversal.py", "terminal_app/services/dunning.py",
-    "terminal_app/services/route.py", "drivers/ir_meter/driver.py", "drivers/printer/errors.py",
-    "drivers/printer/driver.py", "drivers/modem/transport.py", "drivers/modem/driver.py",
-    "terminal_app/services/topup.py", "drivers/ic_card/reader.py", "drivers/ic_card/card.py"))
+    # core: errors, domain rules, configuration, tariffs
+    "terminal_app/errors.py", "terminal_app/config.py",
+    "terminal_app/domain/abnormal.py", "terminal_app/domain/bill.py", "terminal_app/domain/customer.py",
+    "terminal_app/domain/dunning.py", "terminal_app/domain/errors.py", "terminal_app/domain/money.py",
+    "terminal_app/domain/payment.py", "terminal_app/domain/reading.py", "terminal_app/domain/records.py",
+    "terminal_app/domain/tariff.py", "terminal_app/domain/validation.py",
+    "terminal_app/tariffs/loader.py",
+    # use cases
+    "terminal_app/services/bill_query.py", "terminal_app/services/common.py",
+    "terminal_app/services/dunning.py", "terminal_app/services/payment.py",
+    "terminal_app/services/reading.py", "terminal_app/services/reversal.py",
+    "terminal_app/services/route.py", "terminal_app/services/store.py",
+    "terminal_app/services/terminal.py", "terminal_app/services/topup.py",
+    # master station link and the offline journal
+    "terminal_app/station/client.py", "terminal_app/station/protocol.py", "terminal_app/station/seq.py",
+    "terminal_app/station/transport.py",
+    "offline_queue/journal.py",
+    # device drivers (their protocol errors reach the screen too)
+    "drivers/ic_card/apdu.py", "drivers/ic_card/card.py", "drivers/ic_card/model.py",
+    "drivers/ic_card/pcsc.py", "drivers/ic_card/protocol.py", "drivers/ic_card/reader.py",
+    "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/protocol.py",
+    "drivers/modem/driver.py", "drivers/modem/protocol.py", "drivers/modem/transport.py",
+    "drivers/printer/driver.py", "drivers/printer/errors.py", "drivers/printer/layout.py",
+    "drivers/printer/protocol.py", "drivers/printer/templates.py", "drivers/printer/ticket.py",
+    "drivers/scanner/__init__.py", "drivers/scanner/camera.py", "drivers/scanner/protocol.py",
+    "drivers/scanner/serial_scanner.py", "drivers/scanner/wedge.py",
+))
+#: call names whose first two literal arguments are the two sentences of an error
+ERROR_SUFFIXES = ("Error", "Refused", "Pending")
 
 
 def _str(node: ast.AST) -> str | None:
@@ -52,9 +82,12 @@ def extract_file(path: Path) -> set[str]:
                 found.add(_str(node.args[0]))  # type: ignore[arg-type]
             elif name == "ReadingWarning" and len(node.args) > 1 and _str(node.args[1]):
                 found.add(_str(node.args[1]))  # type: ignore[arg-type]
-            elif name.endswith(("Error", "Refused", "Pending")):
+            elif name.endswith(ERROR_SUFFIXES) and not _is_builtin_exception(name):
                 # what failed and what to do: TopupRefused(Reason.X, "action") has only the second
+                # (ValueError("…") and the like are program errors: the UI shows "Unexpected error")
                 found.update(s for a in node.args[:2] if (s := _str(a)))
+            elif name == "open_serial":  # open_serial(url, what, action): DeviceNotFoundError(what, action)
+                found.update(s for a in node.args[1:3] if (s := _str(a)))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = {t.id for t in targets if isinstance(t, ast.Name)}
@@ -65,8 +98,27 @@ def extract_file(path: Path) -> set[str]:
         elif isinstance(node, ast.FunctionDef) and node.name == "softkeys":
             for sub in node.body:
                 found.update(_softkey_labels(sub))
+        if isinstance(node, ast.ClassDef) and node.name.endswith(ERROR_SUFFIXES):
+            # an error class fixing its own sentences: super().__init__("what", "action", **params)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call) and _call_name(sub) == "__init__" and _is_super(sub.func):
+                    found.update(s for a in sub.args[:2] if (s := _str(a)))
+    for stmt in tree.body:  # module-level advice shared by several raises: AIM_ACTION = "…"
+        if isinstance(stmt, ast.Assign) and (s := _str(stmt.value)) and any(
+                isinstance(t, ast.Name) and t.id.endswith("_ACTION") for t in stmt.targets):
+            found.add(s)
     found.discard("")
     return found
+
+
+def _is_builtin_exception(name: str) -> bool:
+    obj = getattr(builtins, name, None)
+    return isinstance(obj, type) and issubclass(obj, BaseException)
+
+
+def _is_super(func: ast.expr) -> bool:
+    return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and \
+        isinstance(func.value.func, ast.Name) and func.value.func.id == "super"
 
 
 def _softkey_labels(node: ast.AST) -> Iterable[str]:

@@ -12,17 +12,85 @@ from ui.i18n import Translator
 
 
 def test_mo_files_are_compiled_from_the_po_and_zh_cn_is_complete():
+    """Every msgid extracted from ui/ and from each EXTRA_SOURCES module has a zh_CN msgstr."""
     assert build_catalogs.problems() == []
 
 
+def test_extra_sources_all_exist():
+    """extract() skips a missing file silently, so a typo or a rename would drop its messages."""
+    assert [str(p) for p in build_catalogs.EXTRA_SOURCES if not p.is_file()] == []
+
+
+def _fields(text: str) -> set[tuple[str, str | None, str]]:
+    """The replacement fields of a str.format template: (name, conversion, format spec)."""
+    return {(name, conv, spec or "") for _, name, spec, conv in string.Formatter().parse(text)
+            if name is not None}
+
+
 def test_placeholders_survive_translation():
-    zh = build_catalogs.read_po("zh_CN")
-    fmt = string.Formatter()
-    for m in zh:
-        if m.id and m.string:
-            want = sorted(f for _, f, _, _ in fmt.parse(m.id) if f is not None)
-            got = sorted(f for _, f, _, _ in fmt.parse(m.string) if f is not None)
-            assert want == got, (m.id, m.string)
+    """A msgstr with other {fields} than its msgid breaks .format(**params) on the screen."""
+    bad = []
+    for lang in ("zh_CN", "en"):
+        for m in build_catalogs.read_po(lang):
+            if not (m.id and m.string):
+                continue
+            try:
+                if _fields(m.id) != _fields(m.string):
+                    bad.append(f"{lang}: {m.id!r} -> {m.string!r}")
+            except ValueError as e:  # unbalanced braces: .format() would raise too
+                bad.append(f"{lang}: {m.id!r} -> {m.string!r} ({e})")
+    assert bad == []
+
+
+# modules whose errors are not shown through gettext: the command line prints str(exc) itself
+_NOT_OPERATOR_FACING = ("terminal_app/cli/",)
+
+
+def _error_classes(trees: dict[Path, ast.Module]) -> set[str]:
+    names = {"HandheldError"}
+    while True:
+        more = {c.name for t in trees.values() for c in ast.walk(t) if isinstance(c, ast.ClassDef)
+                and any((b.id if isinstance(b, ast.Name) else getattr(b, "attr", None)) in names
+                        for b in c.bases)} - names
+        if not more:
+            return names
+        names |= more
+
+
+def _operator_messages(tree: ast.Module, errors: set[str]) -> set[str]:
+    """Literal sentences given to HandheldError subclasses, and their default_action sentences."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and build_catalogs._call_name(node) in errors:
+            out |= {a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+        if isinstance(node, ast.ClassDef) and node.name in errors:
+            for a in node.body:
+                if isinstance(a, ast.Assign) and any(getattr(t, "id", "") == "default_action" for t in a.targets) \
+                        and isinstance(a.value, ast.Constant) and isinstance(a.value.value, str):
+                    out.add(a.value.value)
+    out.discard("")
+    return out
+
+
+def test_every_module_raising_operator_errors_is_extracted():
+    """A module raising HandheldError subclasses with literal messages must be in EXTRA_SOURCES
+    (else its messages show in English on a Chinese terminal), and all its messages extracted."""
+    root = build_catalogs.ROOT
+    trees = {p: ast.parse(p.read_text(encoding="utf-8"))
+             for top in ("terminal_app", "drivers", "offline_queue") for p in sorted((root / top).rglob("*.py"))}
+    errors = _error_classes(trees)
+    listed = {p.resolve() for p in build_catalogs.EXTRA_SOURCES}
+    unlisted, unextracted = [], []
+    for path, tree in trees.items():
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(_NOT_OPERATOR_FACING) or not (wanted := _operator_messages(tree, errors)):
+            continue
+        if path.resolve() not in listed:
+            unlisted.append(rel)
+        elif missing := wanted - build_catalogs.extract_file(path):
+            unextracted.append(f"{rel}: {sorted(missing)}")
+    assert unlisted == [], "add these to ui.build_catalogs.EXTRA_SOURCES"
+    assert unextracted == []
 
 
 def test_extraction_finds_calls_titles_softkeys_and_errors(tmp_path):
@@ -32,6 +100,17 @@ def test_extraction_finds_calls_titles_softkeys_and_errors(tmp_path):
                    '    raise BusinessRuleError("What failed.", "What to do.", x=1)\n', encoding="utf-8")
     assert build_catalogs.extract_file(src) == {"A title", "Go", "Called", "Marked", "What failed.",
                                                 "What to do."}
+
+
+def test_extraction_finds_shared_advice_serial_opens_and_fixed_messages(tmp_path):
+    src = tmp_path / "y.py"
+    src.write_text('AIM_ACTION = "Aim it."\nOTHER = "not a message"\n'
+                   'class BusyError(DeviceError):\n'
+                   '    def __init__(self, n):\n        super().__init__("Busy {n}.", "Wait.", n=n)\n'
+                   'def g(url):\n    open_serial(url, "Port {url} failed.", "Plug it in.", baudrate=9600)\n'
+                   '    raise ValueError("a program error, never shown")\n', encoding="utf-8")
+    assert build_catalogs.extract_file(src) == {"Aim it.", "Busy {n}.", "Wait.", "Port {url} failed.",
+                                                "Plug it in."}
 
 
 def test_chinese_by_default_english_selectable_unknown_falls_back():
