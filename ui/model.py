@@ -84,7 +84,7 @@ class PaymentOutcome:
     amount_fen: int
     change_fen: int
     printed: bool
-    print_error: str | None = None  # operator message when the receipt did not print
+    print_error: BaseException | None = None  # why the receipt did not print (shown translated)
     queued: bool = False  # journaled, waiting for the link
 
 

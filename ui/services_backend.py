@@ -340,8 +340,7 @@ class ServicesBackend:
             r = t.take_payment(customer, amount_fen, bill=self._bills.get(customer), tendered=tendered_fen)
         entry = t.journal.get(r.txn)
         queued = entry is not None and entry.state is not EntryState.APPLIED
-        err = r.print_error.what.format(**r.print_error.params) if r.print_error else None
-        return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, err, queued)
+        return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, queued)
 
     def reprint_receipt(self, txn: str) -> bool:
         """The receipt again: the original if it never printed, else a copy marked 重打/副本."""

@@ -227,18 +227,26 @@ class ThermalPrinter(SerialDevice):
 
 
 def _raise_for(status: PrinterStatus, *, during_job: bool, identity: str) -> None:
+    # every sentence written out whole: each is a msgid the operator reads translated
     if status.ready:
         return
-    copy_note = " The reprint will be marked as a copy." if during_job else ""
-    where = "while printing {identity}" if during_job else "before printing"
+    params = {"during_job": during_job, "identity": identity}
     if status.paper_end:
-        raise PaperOutError("The printer ran out of paper " + where + ".",
-                            "Load paper, then press retry." + copy_note,
-                            during_job=during_job, identity=identity)
+        if during_job:
+            raise PaperOutError("The printer ran out of paper while printing {identity}.",
+                                "Load paper, then press retry. The reprint will be marked as a copy.", **params)
+        raise PaperOutError("The printer ran out of paper before printing.",
+                            "Load paper, then press retry.", **params)
     if status.cover_open:
-        raise CoverOpenError("The printer cover is open (" + where + ").",
-                             "Close the printer cover, then press retry." + copy_note,
-                             during_job=during_job, identity=identity)
-    raise PrinterOfflineError("The printer is offline (" + where + ").",
-                              "Switch the printer off and on, then press retry." + copy_note,
-                              during_job=during_job, identity=identity)
+        if during_job:
+            raise CoverOpenError("The printer cover is open (while printing {identity}).",
+                                 "Close the printer cover, then press retry. The reprint will be marked as a copy.",
+                                 **params)
+        raise CoverOpenError("The printer cover is open (before printing).",
+                             "Close the printer cover, then press retry.", **params)
+    if during_job:
+        raise PrinterOfflineError("The printer is offline (while printing {identity}).",
+                                  "Switch the printer off and on, then press retry. The reprint will be marked "
+                                  "as a copy.", **params)
+    raise PrinterOfflineError("The printer is offline (before printing).",
+                              "Switch the printer off and on, then press retry.", **params)

@@ -209,3 +209,22 @@ def test_door_locked_is_journaled_for_the_station(field):
     entries = app.backend.t.journal.entries()
     assert [e.body_dict().get("cust") for e in entries if e.kind == "abnormal"] == [cust]
     assert not [e for e in entries if e.kind == "reading"]
+
+
+def test_paper_out_during_a_payment_is_said_in_chinese_and_the_money_is_kept(field):
+    app, site = field
+    log_in(app)
+    app.press("1", "1")
+    app.press("enter")
+    app.press("down", "enter")
+    assert app.top.name == "customer"
+    app.press("f3")
+    app.press("f1")
+    site.printer.paper_end = True  # the roll ran out before this receipt
+    app.top.cash.amount.set_edit_text("10")
+    app.press("down")
+    app.type("10")
+    text = flat(app.press("enter"))
+    assert "已收10.00元。" in text, text  # journaled first: the payment stands
+    assert "打印机缺纸（尚未打印）。" in text and "请装纸后重试。" in text, text
+    assert "paper" not in text.lower(), text

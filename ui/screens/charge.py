@@ -111,7 +111,7 @@ class PaymentScreen(Screen):
             if r.printed:
                 rows.append(urwid.Text(_("Receipt printed.")))
             else:
-                rows.append(urwid.Text(("warn", r.print_error or _("Receipt not printed."))))
+                rows.append(urwid.Text(("warn", _.error(r.print_error) if r.print_error else _("Receipt not printed."))))
             if r.queued:
                 rows.append(urwid.Text(("warn", _("Saved; will be sent when the link is back."))))
             self.set_rows(rows)

@@ -37,7 +37,8 @@ class TopUpScreen(Screen):
             r = self.result
             rows.append(urwid.Text(("ok", _("Card loaded with {a} yuan.").format(a=fen(r.amount_fen)))))
             rows.append(urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen))))
-            rows.append(urwid.Text(_("Receipt printed.") if r.printed else (r.print_error or _("Receipt not printed."))))
+            rows.append(urwid.Text(_("Receipt printed.") if r.printed
+                                   else _.error(r.print_error) if r.print_error else _("Receipt not printed.")))
             rows.append(urwid.Text(("dim", _("Give the card back: insert it in the meter."))))
         elif self.card is None:
             rows.append(urwid.Text(_("Insert the customer's card, then F1.")))
