@@ -25,6 +25,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
+def N_(msgid: str) -> str:
+    """Mark a word for the catalogs without translating it here: the names of the things an error
+    is about (``item=N_("Payment amount")``), translated when the message is shown."""
+    return msgid
+
+
+#: parameters that name the thing an error is about: translated too when the message is shown
+TRANSLATED_PARAMS = frozenset({"item", "field", "what"})
+
+
 class HandheldError(Exception):
     """Root of every error this project raises on purpose."""
 
@@ -38,8 +48,10 @@ class HandheldError(Exception):
         super().__init__(self.__str__())
 
     def _render(self, translate: Callable[[str], str]) -> str:
-        what = translate(self.what).format(**self.params) if self.params else translate(self.what)
-        action = translate(self.action).format(**self.params) if self.params else translate(self.action)
+        params = {k: translate(v) if k in TRANSLATED_PARAMS and isinstance(v, str) else v
+                  for k, v in self.params.items()}
+        what = translate(self.what).format(**params) if params else translate(self.what)
+        action = translate(self.action).format(**params) if params else translate(self.action)
         return f"{what} — {action}" if action else what
 
     def __str__(self) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from drivers.ic_card.apdu import CommandApdu
-from terminal_app.errors import LocalProtocolError, RemoteProtocolError
+from terminal_app.errors import N_, LocalProtocolError, RemoteProtocolError
 
 AID = bytes.fromhex("D156000001") + b"GT1CARD"  # RID of a Chinese registrant + our PIX
 SFI_PARAMS = 1
@@ -81,8 +81,8 @@ class Params:
         serial = bytes.fromhex(self.serial)
         if len(serial) != 8:
             raise LocalProtocolError("A card serial is 16 hex digits, not {serial!r}.", serial=self.serial)
-        return bytes((self.card_type,)) + serial + _field(self.cust, 20, "customer number") + \
-            _field(self.meter, 32, "meter number")
+        return bytes((self.card_type,)) + serial + _field(self.cust, 20, N_("customer number")) + \
+            _field(self.meter, 32, N_("meter number"))
 
     @classmethod
     def decode(cls, raw: bytes) -> Params:
@@ -94,7 +94,7 @@ class Params:
             raise CardDataError("The card's type {t} is unknown.", t=raw[0]) from None
         if card_type is CardType.BLANK:
             return cls(card_type, raw[1:9].hex(), "", "")
-        return cls(card_type, raw[1:9].hex(), _text(raw[9:29], "customer number"), _text(raw[29:61], "meter number"))
+        return cls(card_type, raw[1:9].hex(), _text(raw[9:29], N_("customer number")), _text(raw[29:61], N_("meter number")))
 
 
 @dataclass(frozen=True, slots=True)

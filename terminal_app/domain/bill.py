@@ -14,6 +14,7 @@ from typing import Any
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import ROUNDING_RULE, check_fen, format_kwh
 from terminal_app.domain.records import check_period
+from terminal_app.errors import N_
 
 
 class LineKind(StrEnum):
@@ -30,7 +31,7 @@ class BillLine:
     kind: LineKind = LineKind.ENERGY
 
     def __post_init__(self) -> None:
-        check_fen(self.amount, "Line amount")
+        check_fen(self.amount, N_("Line amount"))
         if not isinstance(self.kwh, Decimal) or not isinstance(self.price, Decimal):
             raise InvalidValueError("Bill line {name} must carry Decimal kWh and price.", name=self.name)
 
@@ -54,7 +55,7 @@ class Bill:
 
     def __post_init__(self) -> None:
         check_period(self.period)
-        check_fen(self.total, "Bill total")
+        check_fen(self.total, N_("Bill total"))
         if self.total != sum(line.amount for line in self.lines):
             raise InvalidValueError("Bill total {total} is not the sum of its lines.",
                                     "This is a program error: report it.", total=self.total)

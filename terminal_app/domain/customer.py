@@ -16,6 +16,7 @@ from typing import Any
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import check_fen, format_kwh
 from terminal_app.domain.records import bad, check_period, get_int, get_kwh, get_str, get_time, need_mapping
+from terminal_app.errors import N_
 
 #: identifiers as the station accepts them (1–20 / 1–32 letters and digits)
 CUST_RE = re.compile(r"[0-9A-Za-z]{1,20}")
@@ -33,9 +34,9 @@ class Arrears:
     due: str | None = None  # "YYYY-MM-DD", the last day to pay without penalty, when the station says
 
     def __post_init__(self) -> None:
-        check_period(self.period, "Arrears period")
-        check_fen(self.amount, "Arrears amount")
-        check_fen(self.penalty, "Arrears penalty")
+        check_period(self.period, N_("Arrears period"))
+        check_fen(self.amount, N_("Arrears amount"))
+        check_fen(self.penalty, N_("Arrears penalty"))
         if self.due is not None and not DUE_RE.fullmatch(self.due):
             raise InvalidValueError("Due day {value!r} is not YYYY-MM-DD.", value=self.due)
 
@@ -152,7 +153,7 @@ class Customer:
             raise InvalidValueError("Customer number {value!r} is not 1–20 letters and digits.", value=self.number)
         if not self.name or len(self.name) > 64 or not self.name.isprintable():
             raise InvalidValueError("Customer name {value!r} is empty or too long.", value=self.name)
-        check_fen(self.balance, "Customer balance")
+        check_fen(self.balance, N_("Customer balance"))
 
     @property
     def arrears_total(self) -> int:

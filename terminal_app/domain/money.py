@@ -14,6 +14,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from terminal_app.domain.errors import InvalidValueError
+from terminal_app.errors import N_
 
 FEN_PER_YUAN = 100
 
@@ -61,12 +62,12 @@ def _parse(value: object, *, what: str, places: int, maximum: Decimal) -> Decima
     return d
 
 
-def parse_kwh(value: object, what: str = "Energy (kWh)") -> Decimal:
+def parse_kwh(value: object, what: str = N_("Energy (kWh)")) -> Decimal:
     """An energy amount or meter reading in kWh, from a decimal string (or int/Decimal)."""
     return _parse(value, what=what, places=KWH_PLACES, maximum=MAX_KWH)
 
 
-def parse_price(value: object, what: str = "Price (yuan/kWh)") -> Decimal:
+def parse_price(value: object, what: str = N_("Price (yuan/kWh)")) -> Decimal:
     """A price in 元/kWh, from a decimal string (or Decimal)."""
     return _parse(value, what=what, places=PRICE_PLACES, maximum=MAX_PRICE)
 
@@ -81,7 +82,7 @@ def line_amount_fen(kwh: Decimal, price: Decimal) -> int:
     return int(fen)
 
 
-def check_fen(value: object, what: str = "Amount (fen)", *, allow_negative: bool = False) -> int:
+def check_fen(value: object, what: str = N_("Amount (fen)"), *, allow_negative: bool = False) -> int:
     """Return ``value`` if it is an int number of fen (bool refused), else raise InvalidValueError."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidValueError("{item} {value!r} is not a whole number of fen.", item=what, value=value)

@@ -17,7 +17,7 @@ from terminal_app.domain.abnormal import MAX_TEXT
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import check_fen
 from terminal_app.domain.records import bad, check_aware, get_int, get_str, get_time, need_mapping
-from terminal_app.errors import BusinessRuleError
+from terminal_app.errors import N_, BusinessRuleError
 from terminal_app.timeutil import business_day
 
 TXN_RE = re.compile(r"[0-9]{8}-[0-9]{1,12}")
@@ -29,7 +29,7 @@ class PaymentMethod(StrEnum):
     CASH = "cash"
 
 
-def check_txn(txn: str, what: str = "Transaction id") -> str:
+def check_txn(txn: str, what: str = N_("Transaction id")) -> str:
     if not isinstance(txn, str) or not TXN_RE.fullmatch(txn):
         raise InvalidValueError("{item} {value!r} is not '<8-digit terminal id>-<counter>'.",
                                 "This is a program error: report it.", item=what, value=txn)
@@ -49,11 +49,11 @@ class Payment:
 
     def __post_init__(self) -> None:
         check_txn(self.txn)
-        check_fen(self.amount, "Payment amount")
+        check_fen(self.amount, N_("Payment amount"))
         if not 0 < self.amount <= MAX_PAYMENT_FEN:
             raise InvalidValueError("Payment amount {value} fen is not between 1 fen and {max} fen.",
                                     "Enter the amount again.", value=self.amount, max=MAX_PAYMENT_FEN)
-        check_aware(self.at, "Payment time")
+        check_aware(self.at, N_("Payment time"))
         if not self.customer or len(self.customer) > 64:
             raise InvalidValueError("Customer number {value!r} is empty or too long.", value=self.customer)
 
@@ -88,8 +88,8 @@ class Reversal:
 
     def __post_init__(self) -> None:
         check_txn(self.txn)
-        check_txn(self.orig, "Reversed payment")
-        check_aware(self.at, "Reversal time")
+        check_txn(self.orig, N_("Reversed payment"))
+        check_aware(self.at, N_("Reversal time"))
         if not self.reason.strip() or len(self.reason) > MAX_TEXT or not self.reason.isprintable():
             raise InvalidValueError("A reversal needs a reason of at most {n} characters.",
                                     "Say why the payment is reversed.", n=MAX_TEXT)
@@ -102,7 +102,7 @@ class Reversal:
 def check_reversal_allowed(payment: Payment, at: dt.datetime, *, terminal_id: str,
                            already_reversed: bool) -> None:
     """Raise BusinessRuleError unless ``payment`` may be reversed at ``at`` by ``terminal_id``."""
-    check_aware(at, "Reversal time")
+    check_aware(at, N_("Reversal time"))
     if not payment.txn.startswith(terminal_id + "-"):
         raise BusinessRuleError("Payment {txn} was not taken on this terminal.",
                                 "Only the terminal that took a payment can reverse it.", txn=payment.txn)

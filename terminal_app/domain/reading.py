@@ -19,6 +19,7 @@ from terminal_app.domain.customer import Meter
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import format_kwh
 from terminal_app.domain.records import check_aware
+from terminal_app.errors import N_
 
 
 class ReadingSource(StrEnum):
@@ -26,7 +27,7 @@ class ReadingSource(StrEnum):
     KEYPAD = "keypad"    # typed by the operator (from the display, or 估抄 an estimate); needs a reason
 
 
-def check_register_value(meter: Meter, value: Decimal, what: str = "Reading") -> Decimal:
+def check_register_value(meter: Meter, value: Decimal, what: str = N_("Reading")) -> Decimal:
     """A value the meter's register can show: below the rollover point, no extra decimals."""
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
         raise InvalidValueError("{item} {value!r} is not a non-negative decimal.", item=what, value=value)
@@ -47,8 +48,8 @@ def consumption(meter: Meter, previous: Decimal, current: Decimal, *, rollover: 
     ``rollover`` says the register passed its largest value (e.g. 999999.99) and restarted at 0;
     it must be set by someone who looked (the operator), never guessed here.
     """
-    check_register_value(meter, previous, "Previous reading")
-    check_register_value(meter, current, "Reading")
+    check_register_value(meter, previous, N_("Previous reading"))
+    check_register_value(meter, current, N_("Reading"))
     if rollover:
         if current >= previous:
             raise InvalidValueError("Rollover was flagged but {current} is not below {previous}.",
@@ -85,7 +86,7 @@ class Reading:
     abnormal: Abnormal | None = None
 
     def __post_init__(self) -> None:
-        check_aware(self.read_at, "Reading time")
+        check_aware(self.read_at, N_("Reading time"))
         if self.value is None and self.abnormal is None:
             raise InvalidValueError("A reading without a value needs an abnormal code.",
                                     "Register the abnormality (门闭, 表计未找到 …).")

@@ -14,6 +14,7 @@ from typing import Any
 
 from terminal_app.domain.errors import InvalidValueError, RecordFormatError
 from terminal_app.domain.money import parse_kwh
+from terminal_app.errors import N_
 
 PERIOD_RE = re.compile(r"(\d{4})-(\d{2})")
 MAX_STR = 200
@@ -79,7 +80,7 @@ def get_time(d: Mapping[str, Any], key: str, kind: str) -> dt.datetime:
     return t
 
 
-def check_period(period: str, what: str = "Billing period") -> str:
+def check_period(period: str, what: str = N_("Billing period")) -> str:
     """'YYYY-MM' with a real month; returned unchanged."""
     m = PERIOD_RE.fullmatch(period) if isinstance(period, str) else None
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 2000:

@@ -28,6 +28,7 @@ from terminal_app.domain.bill import Bill, BillLine, LineKind
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import MAX_KWH, format_kwh, line_amount_fen
 from terminal_app.domain.records import check_period
+from terminal_app.errors import N_
 
 ALL_MONTHS = frozenset(range(1, 13))
 ZERO = Decimal(0)
@@ -186,8 +187,8 @@ def compute_bill(tariff: Tariff, *, month: str, kwh: Decimal | None = None,
     ``month`` is 'YYYY-MM': it picks the season.  ``tier_usage`` is the usage already billed in
     the current tier period (the year, for yearly tiers; the month, for a second bill in a month).
     """
-    check_period(month, "Billing month")
-    _check_kwh(tier_usage, "Tier usage")
+    check_period(month, N_("Billing month"))
+    _check_kwh(tier_usage, N_("Tier usage"))
     lines: list[BillLine] = []
     season_name = ""
     if tariff.kind is TariffKind.TOU:
@@ -211,12 +212,12 @@ def compute_bill(tariff: Tariff, *, month: str, kwh: Decimal | None = None,
             total_kwh += e
             if e:
                 lines.append(BillLine(rate.name, e, rate.price, line_amount_fen(e, rate.price)))
-        if kwh is not None and _check_kwh(kwh, "Energy") != total_kwh:
+        if kwh is not None and _check_kwh(kwh, N_("Energy")) != total_kwh:
             raise InvalidValueError("Total {kwh} kWh is not the sum of the registers ({sum} kWh).",
                                     "Give either the registers or a matching total.",
                                     kwh=format_kwh(kwh), sum=format_kwh(total_kwh))
         if total_kwh > MAX_KWH:
-            _check_kwh(total_kwh, "Energy")
+            _check_kwh(total_kwh, N_("Energy"))
     else:
         if registers is not None:
             raise InvalidValueError("Tariff {tariff} is not time-of-use: give one kWh figure.",
@@ -224,7 +225,7 @@ def compute_bill(tariff: Tariff, *, month: str, kwh: Decimal | None = None,
         if kwh is None:
             raise InvalidValueError("No energy given for tariff {tariff}.", "Give the kWh to bill.",
                                     tariff=tariff.name)
-        total_kwh = _check_kwh(kwh, "Energy")
+        total_kwh = _check_kwh(kwh, N_("Energy"))
         if tariff.kind is TariffKind.FLAT and tier_usage:
             raise InvalidValueError("Tariff {tariff} has no tiers: tier usage does not apply.",
                                     "Leave the tier usage out.", tariff=tariff.name)

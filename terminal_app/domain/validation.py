@@ -21,7 +21,7 @@ from terminal_app.domain.customer import Meter
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import format_kwh
 from terminal_app.domain.reading import Reading, ReadingSource, check_register_value, consumption
-from terminal_app.errors import BusinessRuleError
+from terminal_app.errors import N_, BusinessRuleError
 
 
 class WarningKind(StrEnum):
@@ -104,7 +104,7 @@ def check_reading(meter: Meter, value: Decimal, *, previous: Decimal | None,
     """
     check_register_value(meter, value)
     if previous is not None:
-        check_register_value(meter, previous, "Previous reading")
+        check_register_value(meter, previous, N_("Previous reading"))
 
     def result(used: Decimal | None, *warnings: ReadingWarning) -> ReadingCheck:
         return ReadingCheck(meter, value, previous, rollover, used, tuple(warnings))

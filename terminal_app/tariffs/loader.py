@@ -41,7 +41,7 @@ from terminal_app.domain.tariff import (
     TierPeriod,
     TouRate,
 )
-from terminal_app.errors import ConfigurationError
+from terminal_app.errors import N_, ConfigurationError
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,47}")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -118,7 +118,7 @@ def _tiers(ctx: _Ctx, value: Any, where: str) -> tuple[Tier, ...]:
                                "Remove it: the last tier takes all remaining usage.")
             tiers.append(Tier(name, price, None))
             continue
-        upto = ctx.decimal(t, "upto", key, lambda v: parse_kwh(v, "Tier bound (kWh)"))
+        upto = ctx.decimal(t, "upto", key, lambda v: parse_kwh(v, N_("Tier bound (kWh)")))
         if upto <= last_upto:
             raise ctx.fail(f"{key}.upto", f"({upto}) is not above the previous tier's bound ({last_upto})",
                            "List the tiers from the lowest to the highest bound.")

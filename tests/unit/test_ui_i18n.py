@@ -128,6 +128,32 @@ def test_errors_are_shown_translated_with_their_advice():
     assert "意外错误：KeyError" in t.error(KeyError("x"))
 
 
+def test_the_thing_an_error_is_about_is_named_in_chinese_too():
+    import datetime as dt
+
+    import pytest
+
+    from drivers.ic_card.model import CardType, Params
+    from terminal_app.domain.money import check_fen
+    from terminal_app.domain.payment import Payment
+    from terminal_app.errors import HandheldError
+    from terminal_app.timeutil import SHANGHAI
+
+    t = Translator()
+    at = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
+    with pytest.raises(HandheldError) as err:
+        Payment(txn="12345678-1", customer="0100000001", amount=-5, at=at)
+    assert t.error(err.value).startswith("缴费金额 -5"), t.error(err.value)
+    with pytest.raises(HandheldError) as err:
+        check_fen("12")
+    assert t.error(err.value).startswith("金额（分） '12'"), t.error(err.value)
+    with pytest.raises(HandheldError) as err:
+        Params(CardType.PURCHASE, "00" * 8, "1" * 21, "1").encode()
+    assert t.error(err.value).startswith("户号 '111"), t.error(err.value)
+    # English stays English; values are never translated, only the names of things
+    assert Translator("en").error(err.value).startswith("The customer number '111")
+
+
 def test_screens_pass_no_literal_text_to_widgets():
     """urwid.Text("…")/Edit("…") with a literal would bypass gettext (markup tuples checked too)."""
     offenders = []
