@@ -172,6 +172,7 @@ class JournalStats:
 
 _COLUMNS = ("id, kind, msg_type, body, depends_on, state, captured_at, attempts, reply, "
             "reject_code, reject_msg, settled_at")
+_OPEN_SQL = "('pending', 'in_flight', 'unknown')"
 
 
 def _row_to_entry(terminal_id: str, row: tuple[Any, ...]) -> Entry:
@@ -226,6 +227,11 @@ class Journal:
         # single writer: the txn counter lives in memory between commits (= next entries.id)
         top = conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0
         self._txn_next = max(int(top), int(self._meta("txn_floor"))) + 1
+        # no entry below this id is open: open entries are found by an id range from here (one
+        # full scan now, at open).  Only ever raised — a settled entry never reopens, and new
+        # entries get ids from _txn_next up — by open_entries(), which sees where they start.
+        low = conn.execute(f"SELECT min(id) FROM entries WHERE state IN {_OPEN_SQL}").fetchone()[0]
+        self._open_floor = self._txn_next if low is None else int(low)
         self.recover_in_flight()
 
     # ------------------------------------------------------------------ opening
@@ -563,10 +569,12 @@ class Journal:
 
     def open_entries(self, limit: int | None = None) -> list[Entry]:
         """Entries not yet settled, in capture order."""
-        sql = (f"SELECT {_COLUMNS} FROM entries WHERE state IN ('pending', 'in_flight', 'unknown') "
-               "ORDER BY id")
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE id >= ? AND state IN {_OPEN_SQL} ORDER BY id"
         with self._lock:
-            rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+            rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""),
+                                      (self._open_floor, limit) if limit else (self._open_floor,)).fetchall()
+            # what was found is where the open entries start now
+            self._open_floor = rows[0][0] if rows else self._txn_next
         return [_row_to_entry(self.terminal_id, r) for r in rows]
 
     def entries(self, states: Iterable[EntryState] | None = None) -> list[Entry]:
@@ -600,11 +608,12 @@ class Journal:
     def status(self) -> QueueStatus:
         with self._lock:
             counts = dict(self._conn.execute(
-                "SELECT state, count(*) FROM entries WHERE state IN ('pending','in_flight','unknown','rejected') "
-                "GROUP BY state").fetchall())
+                f"SELECT state, count(*) FROM entries WHERE id >= ? AND state IN {_OPEN_SQL} GROUP BY state",
+                (self._open_floor,)).fetchall())
+            parked = self._conn.execute("SELECT count(*) FROM entries WHERE state = 'rejected'").fetchone()[0]
             oldest = self._conn.execute(
-                "SELECT captured_at FROM entries WHERE state IN ('pending','in_flight','unknown') "
-                "ORDER BY id LIMIT 1").fetchone()
+                f"SELECT captured_at FROM entries WHERE id >= ? AND state IN {_OPEN_SQL} ORDER BY id LIMIT 1",
+                (self._open_floor,)).fetchone()
             last_ok = self._meta("last_success_at")
             last_err = self._meta("last_error")
             last_err_at = self._meta("last_error_at")
@@ -612,7 +621,7 @@ class Journal:
         return QueueStatus(
             depth=sum(counts.get(s.value, 0) for s in OPEN),
             unknown=counts.get("unknown", 0) + counts.get("in_flight", 0),
-            parked=counts.get("rejected", 0),
+            parked=int(parked),
             oldest_pending_at=oldest_at,
             oldest_pending_age=(self.clock.now() - oldest_at) if oldest_at else None,
             last_success_at=dt.datetime.fromisoformat(last_ok) if last_ok else None,
@@ -689,13 +698,13 @@ class Journal:
         Afterwards no pending entry can have left, so the send mark starts again from 0."""
         with self._lock:
             doubtful = self._conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM entries WHERE state = 'in_flight' "
-                "OR (state = 'pending' AND id < ?))", (self._send_hw,)).fetchone()[0]
+                "SELECT EXISTS (SELECT 1 FROM entries WHERE id >= ? AND (state = 'in_flight' "
+                "OR (state = 'pending' AND id < ?)))", (self._open_floor, self._send_hw)).fetchone()[0]
             if not doubtful and not self._send_hw:
                 return 0
             with self._write("recover") as conn:
-                n = conn.execute("UPDATE entries SET state = 'unknown' WHERE state = 'in_flight' "
-                                 "OR (state = 'pending' AND id < ?)", (self._send_hw,)).rowcount
+                n = conn.execute("UPDATE entries SET state = 'unknown' WHERE id >= ? AND (state = 'in_flight' "
+                                 "OR (state = 'pending' AND id < ?))", (self._open_floor, self._send_hw)).rowcount
                 conn.execute("UPDATE meta SET value = 0 WHERE key = 'send_hw'")
             self._send_hw = 0
         return n

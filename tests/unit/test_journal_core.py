@@ -275,3 +275,47 @@ def test_journal_encoding_is_exactly_the_codecs(body):
             encode_body(body)
     else:
         assert encode_body(body) == expected
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["capture", "in_flight", "apply", "reject", "unknown", "not_sent",
+                                           "reopen"]), st.integers(0, 30)), max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+def test_open_entries_and_status_agree_with_a_full_scan(tmp_path_factory, ops):
+    """The open entries are found from an in-memory floor, not an index: whatever happens in
+    whatever order (and across restarts), they are exactly what a full scan of the table finds."""
+    path = tmp_path_factory.mktemp("j") / "j.sqlite"
+    clock = FixedClock(at=dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI))
+    j = Journal.open(path, TID, clock=clock)
+    try:
+        for op, k in ops:
+            if op == "capture":
+                j.capture("payment", MsgType.PAYMENT, payment(amount=k + 1))
+                continue
+            if op == "reopen":
+                j.close()
+                j = Journal.open(path, TID, clock=clock)
+                continue
+            scan = [e for e in j.entries() if e.state in (EntryState.PENDING, EntryState.IN_FLIGHT,
+                                                            EntryState.UNKNOWN)]
+            if not scan:
+                continue
+            e = scan[k % len(scan)]
+            if op == "in_flight":
+                j.mark_in_flight([e.txn], seqs_needed=1)
+            else:
+                state = {"apply": EntryState.APPLIED, "reject": EntryState.REJECTED,
+                         "unknown": EntryState.UNKNOWN, "not_sent": EntryState.PENDING}[op]
+                j.settle([Settlement(e.txn, state, reply={"ok": state is EntryState.APPLIED})])
+            full = [x for x in j.entries() if x.state in (EntryState.PENDING, EntryState.IN_FLIGHT,
+                                                            EntryState.UNKNOWN)]
+            assert j.open_entries(limit=1) == full[:1]
+            assert j.open_entries() == full
+            st_ = j.status()
+            assert st_.depth == len(full)
+            assert st_.parked == len(j.entries([EntryState.REJECTED]))
+            assert st_.oldest_pending_at == (full[0].captured_at if full else None)
+    finally:
+        j.close()
