@@ -266,12 +266,7 @@ class Journal:
                 # starts as every later one does: with the WAL laid out (_presize_wal)
                 cls._create(p)
             cls._presize_wal(p, min_free_bytes)
-            try:
-                conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=5.0)
-            except sqlite3.Error as e:
-                raise StorageError("The journal {path} cannot be opened ({error}).",
-                                   "Check the storage card; call the technician.", path=str(p),
-                                   error=str(e)) from e
+            conn = cls._connect(p)
             try:
                 cls._check_and_prepare(conn, p)
                 journal = cls(conn, p, terminal_id, clock or Clock(), keep_days, min_free_bytes)
@@ -284,14 +279,18 @@ class Journal:
         journal._lock_fd = lock_fd
         return journal
 
-    @classmethod
-    def _create(cls, p: Path) -> None:
+    @staticmethod
+    def _connect(p: Path) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(p, isolation_level=None, timeout=5.0)
+            return sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=5.0)
         except sqlite3.Error as e:
-            raise StorageError("The journal {path} cannot be created ({error}).",
+            raise StorageError("The journal {path} cannot be opened ({error}).",
                                "Check the storage card; call the technician.", path=str(p),
                                error=str(e)) from e
+
+    @classmethod
+    def _create(cls, p: Path) -> None:
+        conn = cls._connect(p)
         try:
             cls._check_and_prepare(conn, p)
         finally:
