@@ -1,6 +1,6 @@
 """Benchmark: durable captures per second and fsyncs per operation lifecycle (capture → applied).
 
-Three rows, measured the same way in one run:
+Four rows, measured the same way in one run:
 
 * ours  — offline_queue.Journal: capture, then (mark in flight + seq reservation), then settle
 * peer  — persist-queue's SQLiteAckQueue (WAL, synchronous=FULL as ours): put, get, ack
