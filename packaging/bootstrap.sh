@@ -29,10 +29,15 @@ apt_ensure bootstrap "${sys_pkgs[@]}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+# Every Python dependency comes from the one hash-checked lock (packaging/lock.sh refreshes it);
+# the package itself is then installed editable, built by the lock's setuptools, without resolving.
+lock=packaging/requirements.lock
+stamp=.venv/.installed-$(cat setup.cfg pyproject.toml "$lock" | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "bootstrap: installing the Python dependencies from $lock" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 

@@ -5,7 +5,7 @@
 #
 # Layout of the package (docs/operations.md explains each part):
 #   /opt/handheld/venv/                 the app and its Python dependencies, in their own venv on
-#                                       Debian's /usr/bin/python3 (pinned to what the tests ran with)
+#                                       Debian's /usr/bin/python3 (from the lock the tests ran with)
 #   /opt/handheld/bin/handheld-console  the tty1 launcher (fbterm + WenQuanYi) that the unit runs
 #   /usr/bin/handheld, handheld-mocks   links to the venv's commands (selftest, provision, diag …)
 #   /etc/handheld/config.toml           the default settings (conffile)
@@ -66,14 +66,18 @@ if missing:
              "e.g. 'ui = locale/*/LC_MESSAGES/*.mo, locale/*/LC_MESSAGES/*.po'):\n  " + "\n  ".join(missing))
 PY
 
-# 2. the venv, at its staged place, on Debian's python3; dependencies pinned to the dev venv's.
+# 2. the venv, at its staged place, on Debian's python3; its dependencies are the part of the one
+#    lock (packaging/requirements.lock) the terminal runs, hash-checked, nothing resolved anew.
 #    Extensions built from source (evdev) are built by the target python, with a wheel cache of
 #    their own: a wheel the dev venv's interpreter built may carry its RUNPATH (e.g. pyenv's lib).
 "$target_python" -m venv --without-pip "$stage$venv"
-"${pip[@]}" freeze --exclude-editable | grep -v '^-e ' > "$work/constraints.txt"
+.venv/bin/python packaging/lock_subset.py packaging/requirements.lock handheld-terminal > "$work/runtime.lock"
 tpip=("${pip[@]}" --python "$stage$venv/bin/python")
-"${tpip[@]}" install -q --no-compile --no-warn-script-location --disable-pip-version-check \
-  --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/handheld-deb/pip" -c "$work/constraints.txt" "$wheels"/*.whl
+tpip_install=("${tpip[@]}" install -q --no-compile --no-warn-script-location --disable-pip-version-check
+  --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/handheld-deb/pip")
+"${tpip_install[@]}" --require-hashes --no-deps -r "$work/runtime.lock"
+"${tpip_install[@]}" --no-deps --no-index "$wheels"/*.whl
+"${tpip[@]}" check
 #    Pillow and PyYAML come from Debian (python3-pil, python3-yaml: versions that satisfy
 #    python-escpos, and security fixes for libjpeg/freetype/libyaml from Debian instead of copies
 #    bundled in the wheels).  The venv sees them through include-system-site-packages; its own
