@@ -175,12 +175,58 @@ def update(ids: set[str]) -> None:
         p.with_suffix(".mo").write_bytes(compile_mo(read_po(lang)))
 
 
+def po_meaning(catalog) -> dict[object, str]:
+    """What a .po tells the terminal: gettext's key → text, as the stdlib reads it from a .mo
+    compiled without fuzzy or untranslated entries (``"ctx\x04id"``; ``(id, n)`` for plural n)."""
+    out: dict[object, str] = {}
+    for m in catalog:
+        if not m.id or m.fuzzy or not m.string or (isinstance(m.string, tuple) and not any(m.string)):
+            continue
+        prefix = f"{m.context}\x04" if m.context else ""
+        if isinstance(m.id, tuple):
+            for n, text in enumerate(m.string):
+                out[(prefix + m.id[0], n)] = text
+        else:
+            out[prefix + m.id] = m.string
+    return out
+
+
+def mo_meaning(path: Path) -> tuple[dict[object, str], dict[str, str]]:
+    """The messages and the header of a compiled catalog, read by the stdlib gettext the terminal
+    uses (so the check holds whichever Babel version compiled it)."""
+    import gettext
+
+    with path.open("rb") as fh:
+        t = gettext.GNUTranslations(fh)
+    messages = {k: v for k, v in t._catalog.items() if k != ""}  # "" is the header
+    return messages, t.info()
+
+
+def mo_problems(lang: str, catalog, mo: Path) -> list[str]:
+    """How the compiled catalog ``mo`` says other than the .po's ``catalog`` for language ``lang``."""
+    stale = f"{mo} is not compiled from its .po: run python -m ui.build_catalogs"
+    if not mo.exists():
+        return [stale]
+    messages, info = mo_meaning(mo)
+    wanted = po_meaning(catalog)
+    out = []
+    if messages != wanted:
+        differ = sorted(repr(k) for k in wanted.keys() ^ messages.keys()) + sorted(
+            repr(k) for k in wanted.keys() & messages.keys() if wanted[k] != messages[k])
+        out.append(f"{stale} ({len(differ)} messages differ, e.g. {', '.join(differ[:3])})")
+    if info.get("language") != lang:
+        out.append(f"{mo} says Language: {info.get('language')!r}, not {lang!r}")
+    if info.get("plural-forms") != catalog.plural_forms:
+        out.append(f"{mo} says Plural-Forms: {info.get('plural-forms')!r}, the .po {catalog.plural_forms!r}")
+    return out
+
+
 def problems() -> list[str]:
+    """What is wrong with the catalogs: a .mo that says other than its .po (messages, plurals,
+    language: the meaning, not the bytes a Babel version writes), a zh_CN translation missing."""
     out: list[str] = []
     for lang in LANGUAGES:
-        mo = po_path(lang).with_suffix(".mo")
-        if not mo.exists() or mo.read_bytes() != compile_mo(read_po(lang)):
-            out.append(f"{mo} is not compiled from its .po: run python -m ui.build_catalogs")
+        out += mo_problems(lang, read_po(lang), po_path(lang).with_suffix(".mo"))
     zh = read_po("zh_CN")
     for msgid in sorted(extract()):
         m = zh.get(msgid)

@@ -16,6 +16,52 @@ def test_mo_files_are_compiled_from_the_po_and_zh_cn_is_complete():
     assert build_catalogs.problems() == []
 
 
+def _compiled(catalog, tmp_path: Path, name: str) -> Path:
+    mo = tmp_path / name
+    mo.write_bytes(build_catalogs.compile_mo(catalog))
+    return mo
+
+
+def test_catalog_check_compares_meaning_not_the_compilers_bytes(tmp_path):
+    """A .mo compiled by another Babel (another Generated-By header, other bytes) says the same;
+    a changed, dropped or added translation, or another language, is caught."""
+    po = build_catalogs.read_po("zh_CN")
+    other_tool = build_catalogs.read_po("zh_CN")
+    other_tool.version, other_tool.msgid_bugs_address = "9.9", "qa@example.invalid"
+    mo = _compiled(other_tool, tmp_path, "tool.mo")
+    assert mo.read_bytes() != build_catalogs.compile_mo(po)  # other bytes …
+    assert build_catalogs.mo_problems("zh_CN", po, mo) == []  # … same meaning
+
+    msgid = "Main menu"
+    changed = build_catalogs.read_po("zh_CN")
+    changed[msgid].string = "主菜单（旧）"
+    problems = build_catalogs.mo_problems("zh_CN", po, _compiled(changed, tmp_path, "changed.mo"))
+    assert len(problems) == 1 and "not compiled from its .po" in problems[0] and msgid in problems[0]
+
+    dropped = build_catalogs.read_po("zh_CN")
+    del dropped[msgid]
+    assert build_catalogs.mo_problems("zh_CN", po, _compiled(dropped, tmp_path, "dropped.mo"))
+    added = build_catalogs.read_po("zh_CN")
+    added.add("A message the .po never had", "多出来的")
+    assert build_catalogs.mo_problems("zh_CN", po, _compiled(added, tmp_path, "added.mo"))
+    assert build_catalogs.mo_problems("en", po, mo) == [f"{mo} says Language: 'zh_CN', not 'en'"]
+    assert build_catalogs.mo_problems("zh_CN", po, tmp_path / "missing.mo")
+
+
+def test_catalog_check_reads_plurals_and_contexts(tmp_path):
+    from babel.messages.catalog import Catalog
+
+    cat = Catalog(locale="en", domain="handheld")
+    cat.add(("{n} item", "{n} items"), ("{n} thing", "{n} things"))
+    cat.add("Open", "Open (door)", context="door")
+    mo = _compiled(cat, tmp_path, "plural.mo")
+    assert build_catalogs.mo_problems("en", cat, mo) == []
+    assert build_catalogs.po_meaning(cat) == {("{n} item", 0): "{n} thing", ("{n} item", 1): "{n} things",
+                                              "door\x04Open": "Open (door)"}
+    cat[("{n} item", "{n} items")].string = ("{n} thing", "{n} thingies")
+    assert build_catalogs.mo_problems("en", cat, mo)
+
+
 def test_extra_sources_all_exist():
     """extract() skips a missing file silently, so a typo or a rename would drop its messages."""
     assert [str(p) for p in build_catalogs.EXTRA_SOURCES if not p.is_file()] == []
