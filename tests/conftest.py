@@ -42,7 +42,7 @@ def system_health_check(request):
     yield
     if request.node.get_closest_marker("allow_leaks"):
         return
-    deadline = time.monotonic() + 3.0
+    deadline = time.monotonic() + 15.0  # a thread still winding down on a busy machine is not a leak
     while True:
         leaked_threads = _threads() - threads_before
         leaked_fds = _open_resources() - fds_before

@@ -20,6 +20,14 @@ Payment k (k = 1 … N, k = the journal's entry count + 1, so a crashed capture 
 twice) has a customer and an amount fixed by k.  At the end the station's ledger must hold
 exactly payments 1 … N — every one once, with its amount — and equal the journal's applied
 entries in count and sum; every payment the child reported as captured must be among them.
+
+The station's duplicate check would hide an engine that resends blindly, so the test also reads
+the station's audit trail (every authenticated frame, with the terminal's seq and the decrypted
+body): every PAYMENT frame that repeats a txn must come after a TXN_STATUS frame that asked about
+that txn, later in the terminal's own order (seq) than the previous send.
+
+No time budget: a busy machine is slow, not wrong.  The guard against a hang is progress — the
+test fails when no new payment was captured or applied for ``STALL_S`` seconds.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 N = int(os.environ.get("CRASH_N", "1000"))  # a longer soak: CRASH_N=20000 CRASH_SEED=… (the child inherits it)
 FILLERS = 23  # customers 2000 … 2022 of the tiny area (no arrears: every fen goes to the balance)
 POINTS = ("captured", "in_flight", "sent", "exchanged", "settled")
+STALL_S = 60.0  # no new capture and no new applied payment for this long: the test is stuck
 
 
 def customer(k: int) -> str:
@@ -159,12 +168,41 @@ class Run:
             self.proc.send_signal(signal.SIGKILL)
 
     def finish(self) -> tuple[int, str]:
-        self.read_until(time.monotonic() + 30.0)  # drain to EOF
-        rc = self.proc.wait(30)
+        self.read_until(time.monotonic() + STALL_S)  # drain to EOF
+        rc = self.proc.wait(STALL_S)
         err = self.proc.stderr.read().decode(errors="replace")
         self.proc.stdout.close()
         self.proc.stderr.close()
         return rc, err
+
+
+def resends_and_blind_ones(db: Path) -> tuple[list[str], list[str]]:
+    """From the station's audit trail, in the terminal's order (seq): every PAYMENT frame that
+    repeats a txn, and those among them with no TXN_STATUS about the txn since its previous send."""
+    import json
+
+    from terminal_app.station.messages import MsgType
+
+    with sqlite3.connect(db) as c:
+        frames = c.execute("SELECT seq, msg_type, body FROM audit WHERE direction = 'in' AND terminal = ?"
+                           " AND body IS NOT NULL ORDER BY seq", (TID,)).fetchall()
+    last_sent: dict[str, int] = {}  # txn -> seq of its latest PAYMENT frame
+    asked: dict[str, int] = {}  # txn -> seq of the latest TXN_STATUS that named it
+    resends: list[str] = []
+    blind: list[str] = []
+    for seq, msg_type, body in frames:
+        body = json.loads(body)
+        if msg_type == MsgType.TXN_STATUS:
+            for txn in body["txns"]:
+                asked[txn] = seq
+        elif msg_type == MsgType.PAYMENT:
+            txn = body["txn"]
+            if txn in last_sent:
+                resends.append(f"{txn} at seq {seq}")
+                if asked.get(txn, -1) < last_sent[txn]:
+                    blind.append(f"{txn} sent at seq {last_sent[txn]} and again at seq {seq}")
+            last_sent[txn] = seq
+    return resends, blind
 
 
 def test_crash_test_every_payment_applied_exactly_once(tmp_path):
@@ -184,27 +222,31 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     rng = random.Random(int(os.environ.get("CRASH_SEED", "20261124")))
     reported: dict[str, int] = {}
     stats = Counter()
-    started = time.monotonic()
+    started = last_progress = time.monotonic()
+    progress = 0
     with StationServer(db, {TID: TerminalKey(TID, 2, KEY)}) as station:
         done = False
         while not done:
-            assert time.monotonic() - started < 170 * N / 1000, f"crash test too slow: {dict(stats)}"
+            if len(reported) + stats["applied"] > progress:
+                progress, last_progress = len(reported) + stats["applied"], time.monotonic()
+            assert time.monotonic() - last_progress < STALL_S, \
+                f"no payment captured or applied for {STALL_S:g} s: {dict(stats)}"
             # the first runs each die at one injected point for sure; then chance and SIGKILL rule
             force = POINTS[stats["runs"]] if stats["runs"] < len(POINTS) else None
             run = Run(journal_path, station.port, rng.randrange(2**32), p=0.01, force=force)
             try:
-                assert run.read_until(time.monotonic() + 30.0, want="R"), run.lines
+                assert run.read_until(time.monotonic() + STALL_S, want="R"), run.lines
                 stats["runs"] += 1
                 if int(run.lines[-1].split()[1]):
                     stats["restarts_with_txns_in_doubt"] += 1
                 # let it work for a random while, then pull the plug
                 if force is not None:
-                    assert run.read_until(time.monotonic() + 30.0, want="X"), run.lines
+                    assert run.read_until(time.monotonic() + STALL_S, want="X"), run.lines
                 else:
                     if rng.random() < 0.75:
                         # mostly count from the first capture, so even a slow machine makes progress;
                         # otherwise from start-up, which kills in the middle of the recovery drain too
-                        run.read_until(time.monotonic() + 30.0, want=("C", "D", "X"))
+                        run.read_until(time.monotonic() + STALL_S, want=("C", "D", "X"))
                     if "D" not in run.lines and not run.read_until(time.monotonic() + rng.uniform(0.0, 0.04),
                                                                    want="D"):
                         run.kill()
@@ -220,8 +262,9 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
                 elif kind == "X":
                     stats["injected_exit_" + rest[0]] += 1
                 elif kind == "S":
-                    resolved, _ = map(int, rest[0].split())
+                    resolved, applied = map(int, rest[0].split())
                     stats["txns_resolved_by_txn_status"] += resolved
+                    stats["applied"] += applied
                 elif kind == "E":
                     raise AssertionError(f"child sync failed: {rest[0]}\n{err}")
             if rc == 0:
@@ -251,6 +294,10 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     assert set(statuses.values()) == {"applied"} and len(statuses) == N
     # the receipt each entry keeps is the station's original one
     assert {e.txn: e.reply["receipt"] for e in entries} == {t: r for t, _, _, r in rows}
+    # no txn in doubt was sent again before the station was asked about it
+    resends, blind = resends_and_blind_ones(db)
+    assert blind == [], f"{len(blind)} of {len(resends)} resends were not preceded by TXN_STATUS: {blind[:5]}"
+    stats["resends_after_txn_status"] = len(resends)
     # every capture the child reported exists and was applied
     assert set(reported) <= set(bodies)
     assert all(bodies[t]["amount"] == amount(k) for t, k in reported.items())
@@ -259,6 +306,7 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     print(f"\ncrash test: {N} payments, 0 lost, 0 duplicated; {dict(stats)}")
     assert stats["sigkills"] >= 30
     assert stats["restarts_with_txns_in_doubt"] >= 20
+    assert stats["resends_after_txn_status"] >= 20  # the check above had something to check
     assert all(stats["injected_exit_" + p] >= 1 for p in POINTS), dict(stats)
 
 

@@ -70,9 +70,10 @@ def test_silent_meter_times_out_with_advice():
         elapsed = time.monotonic() - start
     assert "Aim the IR head" in str(info.value)
     assert "2007 and 1997" in str(info.value)
-    # 2 attempts × (2007 probe + 1997 probe) × (reply window + request wire time)
-    assert elapsed < 4 * (FAST["reply_timeout_s"] + 0.05) + 0.5
+    # 2 attempts × (2007 probe + 1997 probe), each given its whole reply window, and no more
+    # attempts than that (how long it took on top is the machine's business: tests/bench/ir_read.py)
     assert len(mock.requests) == 4
+    assert elapsed >= 4 * FAST["reply_timeout_s"]
 
 
 def test_garbage_before_frame_is_skipped():
@@ -109,10 +110,9 @@ def test_truncated_reply_fails_as_cut_off():
     profile = fast_profile()
     with serve(profile, "truncated") as mock, IrMeter(mock.url, address=profile.address, standard="2007",
                                                       **FAST) as meter:
-        start = time.monotonic()
-        with pytest.raises(Dlt645Error, match="cut off"):
+        with pytest.raises(Dlt645Error, match="cut off"):  # not a timeout: the gap ended the frame
             meter.read("00010000")
-    assert time.monotonic() - start < 2 * (FAST["reply_timeout_s"] + FAST["byte_gap_s"] + 0.1) + 0.3
+    assert len(mock.requests) == FAST["retries"] + 1
 
 
 def test_wrong_address_is_reported():
@@ -194,7 +194,9 @@ def test_real_ir_timing_at_1200_baud():
         assert meter.read("00010000").value == Decimal("12345.67")
         elapsed = time.monotonic() - start
     wire = (20 + 24) * 11 / 1200 + 0.05  # 4 FE + 16 request bytes, 4 FE + 20 reply bytes
-    assert wire * 0.9 < elapsed < wire * 1.25
+    # the mock holds the real baud rate and reply delay (the read cannot beat the wire); how close
+    # the driver comes to the wire time is a figure, measured by tests/bench/ir_read.py
+    assert elapsed > wire * 0.9
 
 
 def test_loop_url_hears_only_its_own_echo():

@@ -38,6 +38,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 N = 100
+#: a child that says nothing for this long is stuck (no time budget for the whole test: a busy
+#: machine is slow, not wrong; each top-up must converge within 30 attempts instead)
+STALL_S = 60.0
 POINTS = ("captured", "authorized", "written", "verified", "confirm_captured")
 FLOW_APDUS = 12  # frames of an uninterrupted top-up (tests/integration/test_topup_flow.py)
 
@@ -173,7 +176,6 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
         proc: Child | None = None
         try:
             for k in range(1, N + 1):
-                assert time.monotonic() - started < 150, f"crash test too slow at {k}: {dict(stats)}"
                 want = START_COUNT + k
                 attempt = 0
                 while card.purchase.count != want or dev.card is None:
@@ -186,7 +188,7 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
                             rc, err = proc.close()
                             assert rc in (77, -signal.SIGKILL), f"child died with {rc}:\n{err}"
                         proc = Child(journal_path, st.port, dev.url)
-                        assert proc.line(30) == "R", proc.lines
+                        assert proc.line(STALL_S) == "R", proc.lines
                         stats["children"] += 1
                     kind = rng.choices(("pull", "exit", "sigkill", "none"), (30, 30, 25, 15))[0] \
                         if attempt == 1 or rng.random() < 0.3 else "none"
@@ -205,7 +207,7 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
                             stats["sigkill"] += 1
                             continue
                     else:
-                        answer = proc.line(30)
+                        answer = proc.line(STALL_S)
                     dev.disarm()
                     if dev.pulled.is_set():
                         stats["pulled"] += 1
@@ -243,11 +245,11 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
             if proc.proc.poll() is not None:
                 proc.close()
                 proc = Child(journal_path, st.port, dev.url)
-                assert proc.line(30) == "R", proc.lines
+                assert proc.line(STALL_S) == "R", proc.lines
             proc.send("F")
-            assert (proc.line(30) or "").startswith("F "), proc.lines[-3:]
+            assert (proc.line(STALL_S) or "").startswith("F "), proc.lines[-3:]
             proc.send("S")
-            assert proc.line(30) == "S 0 -", proc.lines[-3:]
+            assert proc.line(STALL_S) == "S 0 -", proc.lines[-3:]
         finally:
             if proc is not None:
                 proc.close()
