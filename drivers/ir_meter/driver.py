@@ -133,7 +133,8 @@ class IrMeter(SerialDevice):
             self._port = open_serial(
                 self.url, "The IR head port {url} cannot be opened: {error}.",
                 "Check that the IR head is plugged in and the port in the configuration.",
-                baudrate=self.baudrate, parity=self.parity, bytesize=8, stopbits=1, timeout=0)
+                # exclusive: the head is half duplex, a second program's frames would mix with ours
+                baudrate=self.baudrate, parity=self.parity, bytesize=8, stopbits=1, timeout=0, exclusive=True)
         return self
 
     # --- public operations --------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class IrMeter(SerialDevice):
             port.flush()
         except (serial.SerialException, OSError) as e:
             raise DeviceNotFoundError("Writing to the IR head on {url} failed: {error}.", url=self.url,
-                                      error=str(e)) from e
+                                      error=e) from e
 
     def _transact(self, request: bytes, address: str, function: int, retries: int | None = None) -> Frame:
         """Send ``request`` and return the matching reply frame, retrying failed attempts."""
@@ -315,7 +316,7 @@ class IrMeter(SerialDevice):
                     chunk = self._read_available(port, wait)
                 except (serial.SerialException, OSError) as e:
                     raise DeviceNotFoundError("Reading the IR head on {url} failed: {error}.", url=self.url,
-                                              error=str(e)) from e
+                                              error=e) from e
             if chunk:
                 events = decoder.feed(chunk)
                 now = time.monotonic()
