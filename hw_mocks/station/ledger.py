@@ -178,7 +178,32 @@ CREATE TABLE IF NOT EXISTS terminal_seq (      -- replay protection: last accept
     last_seq INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage_history (    -- billed use per period: the jump check's "usual use"
+    cust    TEXT NOT NULL REFERENCES customers(cust),
+    period  TEXT NOT NULL,             -- YYYY-MM
+    kwh     TEXT NOT NULL,             -- decimal string
+    days    INTEGER NOT NULL CHECK (days > 0),   -- days the period's reading covered
+    PRIMARY KEY (cust, period)
+);
+CREATE TABLE IF NOT EXISTS dunning_notices (  -- 催费通知 served: the first one fixes the deadline
+    task     TEXT PRIMARY KEY REFERENCES dunning_tasks(task),
+    served   TEXT NOT NULL,            -- YYYY-MM-DD
+    pay_by   TEXT NOT NULL,            -- YYYY-MM-DD, the last day to pay before a cut is lawful
+    txn      TEXT,                     -- the DUNNING_RESULT that reported it (NULL: imported)
+    terminal TEXT
+);
+CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut, released by payment
+    task        TEXT PRIMARY KEY REFERENCES dunning_tasks(task),
+    cust        TEXT NOT NULL REFERENCES customers(cust),
+    cut_at      TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('waiting_payment', 'released')),
+    released_at TEXT,
+    released_by TEXT                   -- the payment txn that cleared the arrears
+);
 """
+
+#: columns added after a ledger file was first created (ALTER TABLE on open: old files keep working)
+ADDED_COLUMNS = (("readings", "note", "TEXT"),)
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -198,6 +223,9 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
             conn.execute(stmt)
         for stmt in audit.SCHEMA_STATEMENTS:
             conn.execute(stmt)
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as e:

@@ -17,7 +17,8 @@ READ_AT = "2026-10-25T10:00:00+08:00"
 
 def tiny_area(fillers: int = 23) -> tuple[list[Customer], list[Bill], list[DunningTask]]:
     """Customers 1001 (owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 50), 1002 (owes nothing,
-    balance 500), 1003 (card meter, purchase count 3) in segment S1; ``fillers`` more in S2."""
+    balance 500), 1003 (card meter, purchase count 3) in segment S1; ``fillers`` more in S2.
+    Dunning: T1 (1001, a notice served 2026-11-10, to pay by 2026-11-17), T2 (1002, no notice)."""
     custs = [
         Customer("1001", "王秀英", "四川省仪陇县石佛乡桂花村1组1号", "S1", "桂花村", "A1001", "000000001001", "2007",
                  False, "sichuan-residential", "1234.56", READ_AT, 0),
@@ -30,7 +31,9 @@ def tiny_area(fillers: int = 23) -> tuple[list[Customer], list[Bill], list[Dunni
                        f"0000000020{n:02d}", "2007", False, "flat-agricultural") for n in range(fillers)]
     bills = [Bill("1001", "2026-09", 10000, 300, "2026-10-15"), Bill("1001", "2026-10", 8000, 50, "2026-11-15"),
              Bill("1002", "2026-10", 4000, 0, "2026-11-15", paid_amount=4000)]
-    tasks = [DunningTask("T1", "1001", "disconnect", "2026-11-20"), DunningTask("T2", "1002", "notice", "2026-11-20")]
+    # T1's notice was served on an earlier visit and its deadline has passed by 2026-11-24
+    tasks = [DunningTask("T1", "1001", "disconnect", "2026-11-20", "2026-11-10", "2026-11-17"),
+             DunningTask("T2", "1002", "notice", "2026-11-20")]
     return custs, bills, tasks
 
 

@@ -136,8 +136,9 @@ class CardService:
     def __init__(self, reader: Any, journal: Journal, sync: Any, client: StationClient | Any, *,
                  terminal_id: str, operator: str = "", clock: Clock | None = None,
                  limits: CardLimits | None = None, printer: Any = None,
-                 fault: Callable[[str], None] | None = None) -> None:
+                 fault: Callable[[str], None] | None = None, store: Any = None) -> None:
         self.card = PrepaidCard(reader)
+        self.store = store  # services.store.LocalStore: the settled days (日结), when given
         self.journal = journal
         self.sync = sync
         self.client = client
@@ -202,6 +203,7 @@ class CardService:
                 not self.limits.card_min <= amount <= self.limits.card_max:
             raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.", min=self.limits.card_min,
                                max=self.limits.card_max)
+        self._day_open()
         challenge = self.card.challenge()
         entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, {
             "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
@@ -210,6 +212,14 @@ class CardService:
         reply = self._authorized(entry)
         self._fault("authorized")
         return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+
+    def _day_open(self) -> None:
+        """No money after 日结 of the day (services.day_close: the same rule as payments)."""
+        if self.store is not None:
+            from terminal_app.services.day_close import check_day_open
+            from terminal_app.timeutil import business_day
+
+            check_day_open(self.store, business_day(self.clock.now()))
 
     # ------------------------------------------------------------------ re-issue
     def reissue(self, cust: str, meter: str, amount: int = 0) -> TopupResult:
@@ -234,6 +244,8 @@ class CardService:
         if amount and not self.limits.card_min <= amount <= self.limits.card_max:
             raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.", min=self.limits.card_min,
                                max=self.limits.card_max)
+        if amount:
+            self._day_open()
         challenge = self.card.challenge()
         entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, {
             "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,

@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from hw_mocks.station import ledger, seed
-from hw_mocks.station.area import insert, packaged_tariffs, read_area, write_area
+from hw_mocks.station.area import insert, packaged_tariffs, read_area, read_usage, write_area
 from hw_mocks.station.provisioning import load_terminals, parse_terminals
 from terminal_app.errors import ConfigurationError
 
@@ -55,14 +55,17 @@ def test_demo_area_loads_into_a_ledger(tmp_path):
 
 
 def test_csv_import_round_trip(tmp_path):
-    custs, bills, tasks = seed.generate(3, AS_OF, customers=50)
-    write_area(tmp_path / "area", custs, bills, tasks)
+    custs, bills, tasks, usage = seed.generate_area(3, AS_OF, customers=50)
+    assert any(t.served for t in tasks) and len(usage) == 3 * 50  # notices served earlier; 3 months of use
+    write_area(tmp_path / "area", custs, bills, tasks, usage)
     tariffs, c2, b2, t2 = read_area(tmp_path / "area")
-    assert (c2, b2, t2) == (custs, bills, tasks)
+    u2 = read_usage(tmp_path / "area")
+    assert (c2, b2, t2, u2) == (custs, bills, tasks, usage)
     assert [t.name for t in tariffs] == [t.name for t in packaged_tariffs()]
     with closing(ledger.connect(tmp_path / "s.sqlite")) as conn:
-        assert insert(conn, tariffs, c2, b2, t2) == {"tariffs": len(tariffs), "customers": 50, "bills": len(bills),
-                                                     "dunning_tasks": len(tasks)}
+        assert insert(conn, tariffs, c2, b2, t2, u2) == {
+            "tariffs": len(tariffs), "customers": 50, "bills": len(bills), "dunning_tasks": len(tasks),
+            "usage": len(usage)}
 
 
 @pytest.mark.parametrize("column, value, message", [
