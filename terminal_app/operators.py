@@ -1,18 +1,23 @@
-"""Operators (操作员) who may log in, with their PINs stored as slow salted hashes.
+"""Operators (操作员) who may log in, with their PINs stored as slow salted hashes, and the
+supervisors (主管) who unlock them on the device.
 
 The operators file (``[ui] operators_file``, default ``/etc/handheld/operators.json``, mode 600,
 owned by the terminal's user) looks like::
 
     {"operators": {"1001": {"name": "王师傅", "salt": "<32 hex>", "hash": "<64 hex>",
-                            "n": 16384, "r": 8, "p": 1, "failed": 0}}}
+                            "n": 16384, "r": 8, "p": 1, "failed": 0},
+                   "9001": {"name": "李主管", "role": "supervisor", …}}}
 
 A PIN is 4–8 digits.  The hash is ``hashlib.scrypt(pin, salt=16 random bytes, n=2**14, r=8,
 p=1, dklen=32)``: about 16 MiB and ~0.1 s on a desktop, several tenths of a second on the
 handheld's ARM core — slow enough that a stolen file does not give the PINs away quickly.
 Hashes are compared with ``hmac.compare_digest``.  After 5 wrong PINs in a row the operator is
-locked (``failed`` reaches 5) until a supervisor sets the PIN again::
+locked (``failed`` reaches 5) until a supervisor unlocks it on the device with the supervisor's
+own number and PIN (:meth:`OperatorStore.unlock`: the login screen's 主管解锁; a supervisor never
+unlocks themself, a wrong supervisor PIN counts against the supervisor), or sets the PIN again::
 
     python -m ui.operators set --file /etc/handheld/operators.json 1001 王师傅    # asks the PIN
+    python -m ui.operators set --supervisor --file … 9001 李主管                  # a supervisor
 
 The file is rewritten atomically (temp file + rename) after every attempt, so a power cut never
 loses the failure count.  PINs and hashes are never logged.
@@ -44,10 +49,14 @@ class LoginRefusedError(BusinessRuleError):
     default_action = "Check the operator number and PIN, then try again."
 
 
+SUPERVISOR = "supervisor"
+
+
 @dataclass(frozen=True, slots=True)
 class Operator:
     id: str
     name: str
+    role: str = "operator"
 
 
 def hash_pin(pin: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bytes:
@@ -88,7 +97,7 @@ class OperatorStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    def set_pin(self, op_id: str, name: str, pin: str) -> None:
+    def set_pin(self, op_id: str, name: str, pin: str, role: str = "operator") -> None:
         if not (op_id.isascii() and op_id.isdigit() and ID_LEN[0] <= len(op_id) <= ID_LEN[1]):
             raise LoginRefusedError("The operator number must be 1 to 8 digits.", "Type the number again.")
         _check_pin_format(pin)
@@ -96,8 +105,32 @@ class OperatorStore:
         with self._lock:
             data = self._load()
             data["operators"][op_id] = {"name": name, "salt": salt.hex(), "hash": hash_pin(pin, salt).hex(),
-                                        "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "failed": 0}
+                                        "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "failed": 0, "role": role}
             self._save(data)
+
+    def is_locked(self, op_id: str) -> bool:
+        with self._lock:
+            rec = self._load()["operators"].get(op_id)
+        return isinstance(rec, dict) and int(rec.get("failed", 0)) >= MAX_FAILURES
+
+    def unlock(self, supervisor_id: str, supervisor_pin: str, op_id: str) -> Operator:
+        """A supervisor unlocks ``op_id`` with the supervisor's own number and PIN (the PIN is
+        checked, and counted, like a login); returns the operator unlocked."""
+        if supervisor_id == op_id:
+            raise LoginRefusedError("Operator {id} cannot unlock themself.", "Ask another supervisor.", id=op_id[:8])
+        supervisor = self.verify(supervisor_id, supervisor_pin)
+        if supervisor.role != SUPERVISOR:
+            raise LoginRefusedError("Operator {id} is not a supervisor.", "Ask the supervisor to unlock you.",
+                                    id=supervisor_id[:8])
+        with self._lock:
+            data = self._load()
+            rec = data["operators"].get(op_id) if op_id.isascii() and op_id.isdigit() else None
+            if not isinstance(rec, dict):
+                raise LoginRefusedError("Operator {id} is not registered on this terminal.",
+                                        "Check the number, or ask the supervisor to add you.", id=op_id[:8])
+            rec["failed"] = 0
+            self._save(data)
+            return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
 
     def verify(self, op_id: str, pin: str) -> Operator:
         """The operator if the PIN is right; else :class:`LoginRefusedError` (and one more failure)."""
@@ -110,7 +143,7 @@ class OperatorStore:
             failed = int(rec.get("failed", 0))
             if failed >= MAX_FAILURES:
                 raise LoginRefusedError("Operator {id} is locked after 5 wrong PINs.",
-                                        "Ask the supervisor to set your PIN again.", id=op_id)
+                                        "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
             ok = False
             if pin.isascii() and pin.isdigit() and PIN_LEN[0] <= len(pin) <= PIN_LEN[1]:
                 try:
@@ -127,13 +160,13 @@ class OperatorStore:
                 if failed:
                     rec["failed"] = 0
                     self._save(data)
-                return Operator(op_id, str(rec.get("name", "")))
+                return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
             rec["failed"] = failed + 1
             self._save(data)
             left = MAX_FAILURES - rec["failed"]
             if left <= 0:
                 raise LoginRefusedError("Wrong PIN; operator {id} is now locked.",
-                                        "Ask the supervisor to set your PIN again.", id=op_id)
+                                        "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
             raise LoginRefusedError("Wrong PIN; {left} tries left.", "Type the PIN again.", left=left)
 
 
@@ -142,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("set", help="add an operator or set a new PIN (also unlocks)")
     s.add_argument("--file", required=True)
+    s.add_argument("--supervisor", action="store_true", help="the operator may unlock others on the device")
     s.add_argument("id")
     s.add_argument("name")
     args = p.parse_args(argv)
@@ -149,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if getpass.getpass("PIN again: ") != pin:
         print("the two PINs differ", file=sys.stderr)
         return 1
-    OperatorStore(args.file).set_pin(args.id, args.name, pin)
+    OperatorStore(args.file).set_pin(args.id, args.name, pin, SUPERVISOR if args.supervisor else "operator")
     return 0
 
 

@@ -120,10 +120,13 @@ def test_a_short_field_day_through_the_screens(field):
     text = app.render_text()
     assert "10.00" in text and "5.00" in text
     app.press("enter", "1")
-    assert "已冲正" in flat(app.render_text())
-    app.press("esc", "esc", "5", "f1")  # 日结
+    assert "确认冲正这笔收费？" in flat(app.render_text())  # nothing reversed yet
+    app.press("f1")
     text = flat(app.render_text())
-    assert "冲正：1笔" in text and "应交款：5.00元" in text and "与主站对账一致" in text, text
+    assert "已冲正" in text and "冲正凭证已打印。" in text, text
+    app.press("esc", "esc", "esc", "5", "f1")  # 日结
+    text = flat(app.render_text())
+    assert "冲正1笔-10.00元" in text and "应交款：5.00元" in text and "与主站对账一致" in text, text
 
 
 def test_card_top_up_through_the_screens(field):
@@ -161,7 +164,7 @@ def test_status_bar_follows_the_link_and_the_queue(field):
     app.press("f3")  # the bill falls back to the downloaded data
     app.refresh_status()
     row1 = app.render_text().split("\n")[0]
-    assert "离线" in row1 and "▁▂▃▄" not in row1, row1
+    assert "无信号" in row1 and "▁▂▃▄" not in row1, row1  # the radio says so, not a timeout
 
 
 def test_dunning_notice_and_the_check_before_cutting(field):
@@ -176,10 +179,17 @@ def test_dunning_notice_and_the_check_before_cutting(field):
     first = tasks[0]
     assert f"{first.customer}" in app.render_text() and first.amount_fen > 0
     app.press("f1")
-    assert f"已打印{first.customer}的催费单。" in flat(app.render_text())
-    app.press("f2", "f1")  # 停电前核查 of that customer, in real time
-    assert f"仍欠{first.amount_fen // 100}." in flat(app.render_text())
-    assert "可以停电" in flat(app.render_text())
+    assert f"已打印{first.customer}的催费单：" in flat(app.render_text())
+    app.press("f2", "f1")  # 停电前核查 of that customer, in real time: the notice is a minute old
+    text = flat(app.render_text())
+    assert "不得停电：" in text and "未到期" in text and "可以停电" not in text, text
+    app.press("esc")
+    served = next(t for t in app.top.tasks if t.pay_by is not None)  # a notice served two weeks ago
+    app.top.walker.set_focus(app.top.walker.index(next(w for w in app.top.walker
+                                                       if getattr(getattr(w, "original_widget", w), "value", None) is served)))
+    app.press("f2", "f1")
+    text = flat(app.render_text())
+    assert f"仍欠{served.amount_fen // 100}." in text and "可以停电" in text, text
     site.modem.set_coverage(False)
     app.press("f1")
     assert "无法确认：连不上主站。不得停电。" in flat(app.render_text())
@@ -189,13 +199,15 @@ def test_settings_printer_test_and_modem_diagnostics(field):
     app, site = field
     log_in(app)
     text = flat(app.press("6"))
-    assert "APN:cmiot.sc" in text and f"主站:127.0.0.1:{site.station_port}" in text
+    assert "APN：cmiot.sc" in text and f"主站：127.0.0.1:{site.station_port}" in text
     app.press("1")
     assert "测试页已打印。" in flat(app.render_text())
     assert wait_for(lambda: list((site.workdir / "tickets").glob("*.txt")), what="the test page")
     app.press("2")
     text = flat(app.render_text())
-    assert "sim:ready" in text and "rssi:20" in text, text  # the mock modem's answers, through the driver
+    text = flat(app.render_text((40, 40)))  # the whole report (it scrolls at 30×16)
+    assert "SIM卡：就绪" in text and "信号（0-31）：20" in text and "GPRS附着：是" in text, text  # in Chinese
+    assert "True" not in text and "None" not in text and "rssi" not in text
 
 
 def test_door_locked_is_journaled_for_the_station(field):

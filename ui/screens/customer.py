@@ -18,7 +18,19 @@ class CustomerCard(Screen):
 
     def __init__(self, app: Any, customer: Any, **params: Any) -> None:
         self.customer = customer
+        self._shown = False
         super().__init__(app, customer=customer, **params)
+
+    def on_show(self) -> None:
+        """Back from a payment or a reading: the card shows the arrears and the mark as they are now."""
+        if self._shown and self.app.busy is None:
+            def fresh(c: Any) -> None:
+                self.customer = c
+                self.params["customer"] = c
+                self.refresh()
+            self.app.run_task(self._("Loading the customer"), self.app.backend.customer, self.customer.number,
+                              done=fresh)
+        self._shown = True
 
     def build(self) -> None:
         _ = self._

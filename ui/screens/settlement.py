@@ -28,9 +28,11 @@ class SettlementScreen(Screen):
                                         "and prints the slip."))])
             return
         rows: list[urwid.Widget] = []
+        if s.again:
+            rows.append(urwid.Text(("warn", _("The day is settled already: the same slip again, as a copy."))))
+        # the slip's own rows (the reversal row negative): they add up to the cash to hand in
         for kind, count, amount in s.lines:
-            rows.append(urwid.Text(f"{self._(kind)} {count} {fen(amount)}"))
-        rows.append(urwid.Text(_("Reversals: {n}").format(n=s.reversals)))
+            rows.append(urwid.Text(_("{what} {n} × {a} yuan").format(what=self._(kind), n=count, a=fen(amount))))
         rows.append(urwid.Text(_("Cash to hand in: {a} yuan").format(a=fen(s.cash_fen))))
         if s.reconciled and not s.differences:
             rows.append(urwid.Text(("ok", _("Station agrees to the fen."))))
@@ -38,8 +40,13 @@ class SettlementScreen(Screen):
             rows.append(urwid.Text(("warn", _("Not reconciled: sync first, then settle again."))))
         for d in s.differences:
             rows.append(urwid.Text(("error", d)))
-        rows.append(urwid.Text(_("Settlement slip printed.") if s.printed
-                               else ("warn", _("The slip did not print (see the printer)."))))
+        if s.printed:
+            rows.append(urwid.Text(_("Settlement slip printed (copy).") if s.again else _("Settlement slip printed.")))
+        else:
+            rows.append(urwid.Text(("warn", _.error(s.print_error) if s.print_error
+                                    else _("The slip did not print (see the printer)."))))
+        if not s.again:
+            rows.append(urwid.Text(("dim", _("No more money is taken today; tomorrow is a new day."))))
         self.set_rows(rows)
 
     def do_settle(self) -> None:
