@@ -22,6 +22,7 @@ logs keep the English.  Library exceptions are wrapped at the boundary with ``ra
 from __future__ import annotations
 
 import errno
+import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -98,8 +99,10 @@ class HandheldError(Exception):
         out: dict[str, Any] = {}
         for k, v in self.params.items():
             if isinstance(v, BaseException):
+                # quoted inside another sentence: without its own full stop
                 v = str(v) if raw and not isinstance(v, HandheldError) else \
-                    v.what_text(translate, raw) if isinstance(v, HandheldError) else describe_cause(v, translate)
+                    v.what_text(translate, raw).rstrip("。.") if isinstance(v, HandheldError) \
+                    else describe_cause(v, translate)
             elif k in TRANSLATED_PARAMS and isinstance(v, str):
                 v = translate(v)
             out[k] = v
@@ -116,7 +119,13 @@ class HandheldError(Exception):
         return f"{what} — {action}" if action else what
 
     def __str__(self) -> str:
-        return self._render(lambda s: s, raw=True)  # logs: English, with the libraries' own words
+        """For logs: English, with the libraries' own words, and the details the operator's
+        sentence leaves out (a port, the standards tried …) in brackets."""
+        text = self._render(lambda s: s, raw=True)
+        used = {name for part in (self.what, self.action or "") for _, name, _, _ in string.Formatter().parse(part)
+                if name}
+        extra = {k: v for k, v in self._params(lambda s: s, True).items() if k not in used}
+        return text + (" [" + ", ".join(f"{k}={v}" for k, v in extra.items()) + "]" if extra else "")
 
     def localized(self, translate: Callable[[str], str]) -> str:
         """The message in the operator's language (``translate`` is a gettext function)."""

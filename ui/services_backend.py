@@ -557,8 +557,10 @@ class ServicesBackend:
             r = svc.topup(amount_fen)
         if r.recovered:
             # an earlier purchase on this card was finished instead: no new money is taken
-            raise BusinessRuleError("An earlier purchase of {amount} fen on this card was finished instead.",
-                                    "Take no money now; the receipt of that purchase has printed.", amount=r.amount)
+            from terminal_app.domain.money import format_fen
+            raise BusinessRuleError("An earlier purchase of {amount} yuan on this card was finished instead.",
+                                    "Take no money now; the receipt of that purchase has printed.",
+                                    amount=format_fen(r.amount))
         return PaymentOutcome(r.auth_txn, r.amount, tendered_fen - r.amount, True)
 
     # ---- 日结 -----------------------------------------------------------------------------

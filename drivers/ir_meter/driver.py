@@ -166,9 +166,9 @@ class IrMeter(SerialDevice):
                 return MeterIdentity(self.address, std)
         if protocol_error is not None:
             raise protocol_error
-        raise DeviceTimeoutError("No meter answered on {url} (tried DL/T 645-{tried}, {n} times).", AIM_ACTION,
-                                 url=self.url, tried=" and ".join(s.value for s in order),
-                                 n=self.retries + 1) from timeout
+        # the port and the standards tried are for the log (str): the operator needs only the advice
+        raise DeviceTimeoutError("No meter answered (tried {n} times).", AIM_ACTION, url=self.url,
+                                 tried=" and ".join(s.value for s in order), n=self.retries + 1) from timeout
 
     def _probe(self, std: Standard) -> str:
         """One wildcard request that any meter of ``std`` answers; returns its address."""
@@ -264,7 +264,7 @@ class IrMeter(SerialDevice):
                 return result
             failure, other = result
         if failure == _Failure.SILENT:
-            raise DeviceTimeoutError("The meter did not answer on {url} (tried {n} times).", AIM_ACTION,
+            raise DeviceTimeoutError("The meter did not answer (tried {n} times).", AIM_ACTION,
                                      url=self.url, n=tries)
         if failure == _Failure.WRONG_ADDRESS:
             raise WrongMeterError("Meter {got} answered instead of meter {want}.", got=other, want=address)

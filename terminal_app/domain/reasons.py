@@ -27,7 +27,7 @@ REVERSAL_REASONS: tuple[Reason, ...] = (
 #: why the use is far above the customer's usual (READINGS_UPLOAD "note")
 JUMP_REASONS: tuple[Reason, ...] = (
     ("new_appliance", "新增用电设备", N_("New appliance")),
-    ("seasonal", "季节性用电", N_("Seasonal use (pumping, drying)")),
+    ("seasonal", "季节性用电（抽水、烘烤）", N_("Seasonal use (pumping, drying)")),
     ("more_people", "家中人口增加", N_("More people in the house")),
     ("customer_confirms", "客户确认用电属实", N_("The customer confirms the use")),
 )

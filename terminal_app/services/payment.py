@@ -26,6 +26,7 @@ from typing import Any
 from drivers.printer import templates
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import reconnection_released
+from terminal_app.domain.money import format_fen
 from terminal_app.domain.payment import MAX_PAYMENT_FEN
 from terminal_app.errors import BusinessRuleError, HandheldError
 from terminal_app.services.bill_query import BillView, owed_now
@@ -88,13 +89,17 @@ class PaymentResult:
 def check_amount(amount: int, tendered: int | None) -> int:
     """Validate the keyed amounts; returns the change due (找零) in fen."""
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_PAYMENT_FEN:
-        raise BusinessRuleError("The amount {value} fen is not between 0.01 and {max} yuan.",
-                                "Enter the amount again.", value=amount, max=MAX_PAYMENT_FEN // 100)
+        raise BusinessRuleError("The amount {value} yuan is not between 0.01 and {max} yuan.",
+                                "Enter the amount again.",
+                                value=format_fen(amount) if isinstance(amount, int) else str(amount)[:12],
+                                max=MAX_PAYMENT_FEN // 100)
     if tendered is None:
         return 0
     if isinstance(tendered, bool) or not isinstance(tendered, int) or tendered < amount:
-        raise BusinessRuleError("The cash handed over ({tendered} fen) is less than the amount ({amount} fen).",
-                                "Count the cash again, or take a smaller amount.", tendered=tendered, amount=amount)
+        raise BusinessRuleError("The cash handed over ({tendered} yuan) is less than the amount ({amount} yuan).",
+                                "Count the cash again, or take a smaller amount.",
+                                tendered=format_fen(tendered) if isinstance(tendered, int) else str(tendered)[:12],
+                                amount=format_fen(amount))
     return tendered - amount
 
 

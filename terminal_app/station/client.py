@@ -100,7 +100,7 @@ class StationRefusedError(BusinessRuleError):
         super().__init__(what, action, code=code[:24])
 
     def __str__(self) -> str:
-        return f"{super().__str__()} [{self.msg}]"
+        return f"{super().__str__()} [{self.code} {self.msg}]"
 
 
 @dataclass

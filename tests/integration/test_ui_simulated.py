@@ -240,3 +240,37 @@ def test_paper_out_during_a_payment_is_said_in_chinese_and_the_money_is_kept(fie
     assert "已收10.00元。" in text, text  # journaled first: the payment stands
     assert "打印机缺纸（尚未打印）。" in text and "请装纸后重试。" in text, text
     assert "paper" not in text.lower(), text
+
+
+def test_the_meter_reads_again_and_the_screens_follow_the_money(field):
+    """Issue 13 on the simulated site: (1) the IR head reads customer after customer, and the same
+    meter twice, through the same pty; (8) the customer card's arrears follow a payment at once;
+    (10) an online payment is at the station when its screen says so, the queue is empty; (11)
+    the bill screen shows today's reading tier by tier."""
+    app, site = field
+    log_in(app)
+    app.press("1", "1", "enter")
+    for n in range(3):  # three customers, then the first one again
+        app.top.walker.set_focus(n + 2)  # (0: the title, 1: the search field)
+        app.press("enter", "f1")
+        text = flat(app.render_text())
+        assert "示数：" in text and "预算电费" in text and "无法打开" not in text, text
+        app.press("esc", "esc")
+    app.top.walker.set_focus(2)
+    app.press("enter", "f1")
+    assert "示数：" in flat(app.render_text()), app.render_text()
+    app.press("f1")  # saved: the notice prints
+    assert "示数已保存" in flat(app.render_text())
+    before = app.top.customer.arrears_fen
+    assert before > 0, "the demo's first customer owes money"
+    app.press("f3")
+    text = flat(app.render_text((30, 30)))
+    assert "今日已抄" in text and "第一档" in text, text  # the tier lines of today's bill
+    app.press("f1", "delete")
+    app.type("10")
+    text = flat(app.press("enter", "enter"))
+    assert "已上传主站。" in text and "通道恢复后上传" not in text and f"尚欠：{(before - 1000) / 100:.2f}元" in text
+    assert app.status.queue_depth == 0  # updated as the screen came back, not 5 s later
+    app.press("f1")  # done: back to the customer's card
+    assert app.top.name == "customer"
+    assert f"欠费：{(before - 1000) / 100:.2f}元" in flat(app.render_text()) and "今日已抄" in flat(app.render_text())
