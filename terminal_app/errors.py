@@ -120,12 +120,15 @@ class HandheldError(Exception):
 
     def __str__(self) -> str:
         """For logs: English, with the libraries' own words, and the details the operator's
-        sentence leaves out (a port, the standards tried …) in brackets."""
-        text = self._render(lambda s: s, raw=True)
+        sentence leaves out (a port, the standards tried …) in brackets after what failed."""
+        what = self.what_text(lambda s: s, raw=True)
         used = {name for part in (self.what, self.action or "") for _, name, _, _ in string.Formatter().parse(part)
                 if name}
         extra = {k: v for k, v in self._params(lambda s: s, True).items() if k not in used}
-        return text + (" [" + ", ".join(f"{k}={v}" for k, v in extra.items()) + "]" if extra else "")
+        if extra:
+            what += " [" + ", ".join(f"{k}={v}" for k, v in extra.items()) + "]"
+        action = self.action.format(**self._params(lambda s: s, True)) if self.params else self.action
+        return f"{what} — {action}" if action else what
 
     def localized(self, translate: Callable[[str], str]) -> str:
         """The message in the operator's language (``translate`` is a gettext function)."""

@@ -119,6 +119,7 @@ class DunningView:
     status: str = ""  # the last result recorded here (a DunningResult value), "" when none
     task: str = ""  # the station's task id
     pay_by: dt.date | None = None  # the deadline of a notice served
+    overdue: bool = False  # a notice was served and its deadline has passed (a cut may be lawful)
 
 
 @dataclass(frozen=True, slots=True)

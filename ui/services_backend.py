@@ -251,6 +251,10 @@ class ServicesBackend:
                     out.add(body["cust"])
         return out
 
+    def read_today(self) -> set[str]:
+        """The customers read (or registered abnormal) on this terminal today: the route's ✓."""
+        return self._read_today()
+
     def route(self) -> list[CustomerView]:
         t = self._term()
         read = self._read_today()
@@ -365,8 +369,10 @@ class ServicesBackend:
 
         if outcome is None:
             fit = [c.value for c in AbnormalCode if c is not AbnormalCode.OTHER]
-        elif Need.ABNORMAL_CODE.value in outcome.needs:
-            fit = [c.value for c in AbnormalCode if c in REVERSE_ANSWERS and c is not AbnormalCode.OTHER]
+        elif Need.ABNORMAL_CODE.value in outcome.needs:  # the likeliest first
+            order = (AbnormalCode.RUNNING_BACKWARDS, AbnormalCode.METER_REPLACED, AbnormalCode.ESTIMATED,
+                     AbnormalCode.METER_DAMAGED)
+            fit = [c.value for c in order if c in REVERSE_ANSWERS]
         else:
             fit = [c.value for c in AbnormalCode if c not in NO_VALUE_CODES and c is not AbnormalCode.OTHER]
         return [(code, ABNORMAL_LABELS[code]) for code in fit]
@@ -461,14 +467,17 @@ class ServicesBackend:
 
     # ---- 催费 -----------------------------------------------------------------------------
     def _dunning_view(self, task: Any) -> DunningView:
+        from terminal_app.domain.dunning import deadline_passed
         from terminal_app.services.bill_query import not_included
+        from terminal_app.timeutil import business_day
 
         t = self._term()
         c = t.store.customer(task.customer)
         results = t.store.dunning_results(task.task)
         owed = max(0, task.amount_due - not_included(t.journal, task.customer, t.store.dunning_as_of(task.task)))
         return DunningView(task.customer, c.name if c else "", owed, results[-1] if results else "", task.task,
-                           task.notice.pay_by if task.notice else None)
+                           task.notice.pay_by if task.notice else None,
+                           deadline_passed(task.notice, business_day(t.clock.now())))
 
     def dunning_tasks(self, segment: str) -> list[DunningView]:
         t = self._term()

@@ -166,6 +166,11 @@ class CutDecision:
         return not self.refusals
 
 
+def deadline_passed(notice: Notice | None, today: dt.date) -> bool:
+    """A notice was served and the last day it gave the customer is over."""
+    return notice is not None and today > notice.pay_by
+
+
 def decide_cut(notice: Notice | None, today: dt.date, owed_now: int) -> CutDecision:
     """The lawful-cut rule.  ``owed_now`` must come from a real-time check with the station made at
     the door (less what this terminal took and has not sent yet); without one there is no decision
@@ -173,7 +178,7 @@ def decide_cut(notice: Notice | None, today: dt.date, owed_now: int) -> CutDecis
     refusals = []
     if notice is None:
         refusals.append(CutRefusal.NO_NOTICE)
-    elif today <= notice.pay_by:
+    elif not deadline_passed(notice, today):
         refusals.append(CutRefusal.BEFORE_DEADLINE)
     if owed_now <= 0:
         refusals.append(CutRefusal.PAID)

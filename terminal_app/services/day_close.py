@@ -7,7 +7,7 @@ notices and the other field work go on.  Money the next morning belongs to the n
 day (a new day, a new slip).  Why refusing and not moving the money to the next day: the
 station counts a payment on the day of its ``"at"`` (docs/protocol.md, conventions), so a
 payment taken at 18:30 on D would land in D's reconciliation whatever the terminal says — the
-two would disagree.  docs/settlement.md states the rule for the operator.
+two would disagree.  docs/field-rules.md states the rule for the operator.
 """
 
 from __future__ import annotations

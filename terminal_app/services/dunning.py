@@ -1,6 +1,6 @@
 """Dunning (催费): download the tasks of a segment (表段号), print dunning notices (催费通知单),
 record what happened at the door, and allow a cut only when it is lawful (停电前实时欠费核查,
-避免误停电).  The rules themselves are in :mod:`terminal_app.domain.dunning`; docs/dunning.md
+避免误停电).  The rules themselves are in :mod:`terminal_app.domain.dunning`; docs/field-rules.md
 says what the operator sees and why.
 
 * **Owed now** is what a notice and a cut are about: the station's real-time arrears when the
@@ -46,7 +46,7 @@ from terminal_app.timeutil import Clock, business_day
 #: what the operator is told for each reason a cut is refused (msgids)
 CUT_REFUSAL_TEXT = {
     CutRefusal.NO_NOTICE: N_("No dunning notice was served to this customer."),
-    CutRefusal.BEFORE_DEADLINE: N_("The notice gives the customer until {pay_by}."),
+    CutRefusal.BEFORE_DEADLINE: N_("The notice's deadline {pay_by} has not passed."),
     CutRefusal.PAID: N_("The customer owes nothing now."),
 }
 

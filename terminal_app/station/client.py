@@ -96,11 +96,8 @@ class StationRefusedError(BusinessRuleError):
         self.code = code
         self.msg = msg
         self.body = dict(body)
-        what, action = refusal_text(code)  # the station's msg is English: for the log only
-        super().__init__(what, action, code=code[:24])
-
-    def __str__(self) -> str:
-        return f"{super().__str__()} [{self.code} {self.msg}]"
+        what, action = refusal_text(code)  # code and the station's English msg: in str() (the log) only
+        super().__init__(what, action, code=code[:24], msg=msg[:200])
 
 
 @dataclass

@@ -124,6 +124,8 @@ def test_every_screen_and_its_errors_are_in_chinese(field):
     site.modem.set_coverage(False)
     s.press("f8", "f1")
     s.press("1", "1")
+    text = app.render_text().replace("\n", "").replace(" ", "")
+    assert "未能取得表段列表" in text and "主站没有本终端的抄表段" not in text, text  # the failure, not "none"
     s.press("f8")
     s.press("f2", "enter")
     assert app.top.name == "route_list", app.render_text()

@@ -78,6 +78,9 @@ class FakeBackend:
     def customer(self, number):
         return next(c for c in CUSTOMERS if c.number == number)
 
+    def read_today(self):
+        return {c[1] for c in self.calls if c[0] == "save_reading"}
+
     def pending(self):
         return self.status_value.queue_depth
 
@@ -181,7 +184,7 @@ class FakeBackend:
         if customer == "3101000001":
             return ArrearsCheck(customer, 12345, True, True, "T0001", (), dt.date(2026, 11, 17))
         return ArrearsCheck(customer, 5000, False, True, "T0002",
-                            (("The notice gives the customer until {pay_by}.", {"pay_by": "2026-12-01"}),),
+                            (("The notice's deadline {pay_by} has not passed.", {"pay_by": "2026-12-01"}),),
                             dt.date(2026, 12, 1))
 
     def confirm_cut(self, task):

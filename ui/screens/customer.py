@@ -23,13 +23,16 @@ class CustomerCard(Screen):
 
     def on_show(self) -> None:
         """Back from a payment or a reading: the card shows the arrears and the mark as they are now."""
-        if self._shown and self.app.busy is None:
-            def fresh(c: Any) -> None:
-                self.customer = c
-                self.params["customer"] = c
+        if self._shown:
+            # local figures (the store and the journal): read at once, no task — a key pressed
+            # right after coming back must not be swallowed by a busy state
+            try:
+                self.customer = self.app.backend.customer(self.customer.number)
+            except Exception as e:  # noqa: BLE001 — shown to the operator, the old card stays
+                self.app.show_error(e)
+            else:
+                self.params["customer"] = self.customer
                 self.refresh()
-            self.app.run_task(self._("Loading the customer"), self.app.backend.customer, self.customer.number,
-                              done=fresh)
         self._shown = True
 
     def build(self) -> None:

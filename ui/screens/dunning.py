@@ -2,7 +2,7 @@
 the result of the visit (承诺缴费 / 无人 / 已缴清) — and the check before cutting (停电前核查):
 a cut only when a notice was served, its deadline has passed and the station, asked now, says
 money is still owed; then F1 records the cut (已停电), which opens a reconnection task.
-The rules are terminal_app.domain.dunning's; docs/dunning.md explains them to the operator."""
+The rules are terminal_app.domain.dunning's; docs/field-rules.md explains them to the operator."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ class DunningList(Screen):
                      for i, (code, label) in enumerate(self.app.backend.dunning_result_choices(), 1)]
             self.set_rows(rows)
             return
+        # a refresh stays on the task it was on (also when coming back from picking a result)
+        keep = self._keep or (getattr(self.focused_value(), "task", None) if self.walker else None)
+        self._keep = None
         self.segment.set_caption(_("Segment: "))
         rows = [self.segment]
         if self.tasks is None:
@@ -55,10 +58,15 @@ class DunningList(Screen):
         elif not self.tasks:
             rows.append(urwid.Text(_("No dunning task in this segment.")))
         else:
+            if any(t.overdue for t in self.tasks):
+                rows.append(urwid.Text(("dim", _("! = notice served, its deadline passed"))))
             for t in self.tasks:
                 status = f" {_(STATUS_LABELS[t.status])}" if t.status in STATUS_LABELS else ""
-                rows.append(row(f"{t.customer} {t.name} {fen(t.amount_fen)}{status}", t))
-        self.set_rows(rows, focus=1 if self.tasks else 0)
+                mark = "!" if t.overdue else " "
+                rows.append(row(f"{mark}{t.customer} {t.name} {fen(t.amount_fen)}{status}", t))
+        tasks = [i for i, w in enumerate(rows) if isinstance(w, urwid.AttrMap)]
+        same = [i for i in tasks if getattr(rows[i].original_widget.value, "task", None) == keep]
+        self.set_rows(rows, focus=(same or tasks or [0])[0])
 
     def on_select(self) -> None:
         if self.picking is not None:
@@ -127,14 +135,18 @@ class DunningList(Screen):
         t = self.focused_value()
         self.app.push("arrears_check", customer=getattr(t, "customer", ""))
 
+    _keep: str | None = None
+
     def do_result(self) -> None:
         t = self._focused_task()
         if t is not None:
             self.picking = t
+            self._keep = t.task
             self.refresh()
 
     def _record(self, code: str) -> None:
         t, self.picking = self.picking, None
+        self._keep = t.task
 
         def done(_ok: bool) -> None:
             self._update(t.task)
@@ -147,6 +159,7 @@ class DunningList(Screen):
 
     def on_back(self) -> bool:
         if self.picking is not None:
+            self._keep = self.picking.task
             self.picking = None
             self.refresh()
             return True

@@ -92,6 +92,20 @@ class RouteList(Screen):
     def on_show(self) -> None:
         if self.customers is None:
             self.do_all()
+            return
+        # back from a customer: the ✓ of the customers read meanwhile (local, no task)
+        import dataclasses
+
+        try:
+            read = self.app.backend.read_today()
+        except Exception as e:  # noqa: BLE001 — shown; the list stays as it was
+            self.app.show_error(e)
+            return
+        focus = self.walker.focus
+        self.customers = [dataclasses.replace(c, read_today=c.number in read) for c in self.customers]
+        self.refresh()
+        if focus is not None and focus < len(self.walker):
+            self.walker.set_focus(focus)
 
     def do_all(self) -> None:
         self.search.set_edit_text("")
