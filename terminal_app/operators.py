@@ -124,22 +124,24 @@ class OperatorStore:
                                     id=supervisor_id[:8])
         with self._lock:
             data = self._load()
-            rec = data["operators"].get(op_id) if op_id.isascii() and op_id.isdigit() else None
-            if not isinstance(rec, dict):
-                raise LoginRefusedError("Operator {id} is not registered on this terminal.",
-                                        "Check the number, or ask the supervisor to add you.", id=op_id[:8])
+            rec = self._record(data, op_id)
             rec["failed"] = 0
             self._save(data)
             return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
+
+    @staticmethod
+    def _record(data: dict, op_id: str) -> dict:
+        rec = data["operators"].get(op_id) if op_id.isascii() and op_id.isdigit() else None
+        if not isinstance(rec, dict):
+            raise LoginRefusedError("Operator {id} is not registered on this terminal.",
+                                    "Check the number, or ask the supervisor to add you.", id=op_id[:8])
+        return rec
 
     def verify(self, op_id: str, pin: str) -> Operator:
         """The operator if the PIN is right; else :class:`LoginRefusedError` (and one more failure)."""
         with self._lock:
             data = self._load()
-            rec = data["operators"].get(op_id) if op_id.isascii() and op_id.isdigit() else None
-            if not isinstance(rec, dict):
-                raise LoginRefusedError("Operator {id} is not registered on this terminal.",
-                                        "Check the number, or ask the supervisor to add you.", id=op_id[:8])
+            rec = self._record(data, op_id)
             failed = int(rec.get("failed", 0))
             if failed >= MAX_FAILURES:
                 raise LoginRefusedError("Operator {id} is locked after 5 wrong PINs.",

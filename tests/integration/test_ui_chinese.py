@@ -13,15 +13,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from hw_mocks.meter.profile import load_scenario
-from terminal_app.cli.simulate import simulated_site
-from terminal_app.config import load_settings
 from ui.app import HandheldApp
-from ui.operators import OperatorStore
-from ui.services_backend import ServicesBackend
-from ui.sim_controls import SimControls, enrol_demo_operator
 
 WHITELIST = frozenset({"PIN", "APN", "SIM", "GPRS", "IP", "QR", "kWh", "dBm", "Esc", "English"})
 WORD = re.compile(r"[A-Za-z]{2,}")
@@ -69,22 +62,6 @@ class Seen:
 
     def words(self) -> dict[str, set[str]]:
         return {step: found for step, text in self.shots if (found := english(text))}
-
-
-@pytest.fixture
-def field(tmp_path):
-    with simulated_site(tmp_path) as site:
-        enrol_demo_operator(site)
-        settings = load_settings(site.config_path, env={},
-                                 overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
-        controls = SimControls(site)
-        backend = ServicesBackend(settings)
-        controls.backend = backend
-        app = HandheldApp(backend, operators=OperatorStore(settings.ui.operators_file), sim=controls)
-        try:
-            yield app, site
-        finally:
-            backend.close()
 
 
 def test_every_screen_and_its_errors_are_in_chinese(field):

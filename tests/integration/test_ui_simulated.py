@@ -7,33 +7,9 @@ asyncio path is covered by test_ui_async.py and the tmux end-to-end test.
 
 from __future__ import annotations
 
-import pytest
-
-from terminal_app.cli.simulate import simulated_site
 from terminal_app.config import load_settings
 from tests.util import wait_for
-from ui.app import HandheldApp
 from ui.main import ScannerThread
-from ui.operators import OperatorStore
-from ui.services_backend import ServicesBackend
-from ui.sim_controls import SimControls, enrol_demo_operator
-
-
-@pytest.fixture
-def field(tmp_path):
-    with simulated_site(tmp_path) as site:
-        enrol_demo_operator(site)
-        # no coverage is found out within a second here (the site's file allows the field's 5 s)
-        settings = load_settings(site.config_path, env={},
-                                 overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
-        controls = SimControls(site)
-        backend = ServicesBackend(settings)
-        controls.backend = backend
-        app = HandheldApp(backend, operators=OperatorStore(settings.ui.operators_file), sim=controls)
-        try:
-            yield app, site
-        finally:
-            backend.close()
 
 
 def log_in(app) -> None:
