@@ -5,6 +5,12 @@ written down in docs/protocol.md.  No socket, serial, time or threading here: th
 client (:mod:`terminal_app.station.client`) and the reference station (hw_mocks) are thin loops
 around :class:`FrameDecoder`, :func:`seal` and :func:`open_frame`.
 
+GT/1 version 02: every frame carries an 8-byte salt that :func:`seal` draws from the operating
+system's CSPRNG (``os.urandom``), and the salt enters suite 01's session keys and suite 02's
+nonce — so no two frames under one key share a key or a nonce, however often the same seq is
+answered (a replay, a repeated txn).  Version 01 derived both from the seq alone and is refused
+(:class:`VersionError`).
+
 Invariant (property-tested): for ANY bytes, fed whole or byte by byte, :meth:`FrameDecoder.feed`
 returns frames or raises :class:`GT1Error`; :func:`open_frame` returns a dict or raises
 :class:`GT1Error` — nothing else escapes.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import struct
 import zlib
 from collections.abc import Mapping
@@ -26,8 +33,11 @@ from Crypto.Cipher import AES, DES, DES3
 from terminal_app.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 
 MAGIC = b"GT"
-VERSION = 1
-HEADER_LEN = 22
+VERSION = 2
+#: version 01 reused nonces when the station answered a replay; retired on a flag day (contract)
+RETIRED_VERSIONS = frozenset({1})
+HEADER_LEN = 30
+SALT_LEN = 8
 MAX_BODY = 65535  # N is a uint16
 MAX_FRAME = HEADER_LEN + MAX_BODY + 16
 #: largest JSON body after inflating: a deflated 64 KiB body must not become a memory bomb
@@ -39,7 +49,7 @@ MAX_SAFE_INT = 2**53 - 1
 #: deflate only bodies longer than this (and only when it makes them smaller)
 DEFLATE_THRESHOLD = 128
 
-_HEADER = struct.Struct(">2sBBBB8sIHH")
+_HEADER = struct.Struct(">2sBBBB8sI8sHH")
 _DIR_REQUEST = 0x01
 _DIR_RESPONSE = 0x02
 _PURPOSE_ENC = 0x01
@@ -76,6 +86,10 @@ class AuthError(GT1Error):
     default_action = "Check that the terminal's key and suite match the station's provisioning."
 
 
+class VersionError(FrameError):
+    """The frame names a GT/1 version this codec does not speak (01 is retired)."""
+
+
 class BodyError(GT1Error):
     """The frame authenticated but its body is not a valid GT/1 JSON object."""
 
@@ -88,8 +102,9 @@ class SealedFrame:
     flags: Flags
     terminal_id: str
     seq: int
+    salt: bytes  # bytes 18..25: the sender's fresh random salt
     msg_type: int
-    header: bytes  # bytes 0..21, the AAD / first MAC input
+    header: bytes  # bytes 0..29, the AAD / first MAC input
     ciphertext: bytes
     tag: bytes
     raw: bytes  # the whole frame as on the wire (for the audit trail)
@@ -116,7 +131,10 @@ def _check_header_prefix(buf: bytes | bytearray, max_body: int) -> None:
         raise FrameError("A GT/1 frame does not start with the magic bytes 'GT' (got {got}).",
                          got=bytes(buf[:2]).hex())
     if n >= 3 and buf[2] != VERSION:
-        raise FrameError("The GT/1 frame has version {v}; only version 1 is supported.", v=buf[2])
+        if buf[2] in RETIRED_VERSIONS:
+            raise VersionError("The GT/1 frame has version {v:02d}, which is retired; only version 02 is spoken.",
+                               v=buf[2])
+        raise VersionError("The GT/1 frame has version {v}; only version 02 is supported.", v=buf[2])
     if n >= 4 and buf[3] not in (Suite.TDES, Suite.AES_GCM):
         raise FrameError("The GT/1 frame names unknown cipher suite {s}.", s=buf[3])
     if n >= 5:
@@ -132,7 +150,7 @@ def _check_header_prefix(buf: bytes | bytearray, max_body: int) -> None:
         if not 0x30 <= buf[i] <= 0x39:
             raise FrameError("The GT/1 frame's terminal id is not 8 ASCII digits.")
     if n >= HEADER_LEN:
-        length = (buf[20] << 8) | buf[21]
+        length = (buf[28] << 8) | buf[29]
         if length > max_body:
             raise FrameError("The GT/1 frame announces a {n}-byte body, more than the {limit} allowed.",
                              n=length, limit=max_body)
@@ -142,22 +160,42 @@ def _check_header_prefix(buf: bytes | bytearray, max_body: int) -> None:
                              n=length)
 
 
-def parse_header(header: bytes) -> tuple[Suite, Flags, str, int, int, int]:
-    """(suite, flags, terminal id, seq, msg type, body length) of a 22-byte header."""
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields of a checked 30-byte header (what a receiver may act on before the body)."""
+
+    suite: Suite
+    flags: Flags
+    terminal_id: str
+    seq: int
+    salt: bytes
+    msg_type: int
+    length: int  # N, the encrypted body's length
+
+    @property
+    def frame_len(self) -> int:
+        return HEADER_LEN + self.length + _TAG_LEN[self.suite]
+
+
+def parse_header(header: bytes | bytearray, max_body: int = MAX_BODY) -> Header:
+    """The fields of a 30-byte header, checked (FrameError otherwise)."""
     if len(header) != HEADER_LEN:
-        raise FrameError("A GT/1 header is {n} bytes, not 22.", n=len(header))
-    _check_header_prefix(header, MAX_BODY)
-    _magic, _ver, suite, flags, _res, tid, seq, msg_type, length = _HEADER.unpack(header)
-    return Suite(suite), Flags(flags), tid.decode("ascii"), seq, msg_type, length
+        raise FrameError("A GT/1 header is {n} bytes, not 30.", n=len(header))
+    _check_header_prefix(header, max_body)
+    _magic, _ver, suite, flags, _res, tid, seq, salt, msg_type, length = _HEADER.unpack(header)
+    return Header(Suite(suite), Flags(flags), tid.decode("ascii"), seq, salt, msg_type, length)
 
 
-def build_header(suite: Suite, flags: Flags, terminal_id: str, seq: int, msg_type: int, length: int) -> bytes:
+def build_header(suite: Suite, flags: Flags, terminal_id: str, seq: int, salt: bytes, msg_type: int,
+                 length: int) -> bytes:
     _check_args(terminal_id, seq, msg_type)
+    if not (isinstance(salt, (bytes, bytearray)) and len(salt) == SALT_LEN):
+        raise LocalProtocolError("A GT/1 salt is 8 bytes.")
     if not 0 <= length <= MAX_BODY:
         raise LocalProtocolError("A GT/1 body of {n} bytes does not fit a frame (max {limit}).",
                                  "Send less data per message.", n=length, limit=MAX_BODY)
     return _HEADER.pack(MAGIC, VERSION, int(suite), int(flags), 0, terminal_id.encode("ascii"),
-                        seq, msg_type, length)
+                        seq, bytes(salt), msg_type, length)
 
 
 def _check_args(terminal_id: Any, seq: Any, msg_type: Any) -> None:
@@ -203,8 +241,18 @@ class FrameDecoder:
         """
         if len(self._buf) < HEADER_LEN:
             return HEADER_LEN - len(self._buf)
-        length = (self._buf[20] << 8) | self._buf[21]
+        length = (self._buf[28] << 8) | self._buf[29]
         return max(1, HEADER_LEN + length + _TAG_LEN[Suite(self._buf[3])] - len(self._buf))
+
+    def header(self) -> Header | None:
+        """The checked header of the frame being received, once its 30 bytes are in (else None).
+
+        Lets a receiver refuse a frame from its header alone (unknown terminal, wrong suite)
+        without waiting for, or reading, its body.
+        """
+        if self._error is not None or len(self._buf) < HEADER_LEN:
+            return None
+        return parse_header(self._buf[:HEADER_LEN], self.max_body)
 
     def feed(self, data: bytes) -> list[SealedFrame]:
         if self._error is not None:
@@ -217,7 +265,7 @@ class FrameDecoder:
                 if len(self._buf) < HEADER_LEN:
                     break
                 suite = Suite(self._buf[3])
-                length = (self._buf[20] << 8) | self._buf[21]
+                length = (self._buf[28] << 8) | self._buf[29]
                 total = HEADER_LEN + length + _TAG_LEN[suite]
                 if len(self._buf) < total:
                     break
@@ -225,9 +273,9 @@ class FrameDecoder:
                 del self._buf[:total]
                 frames.append(SealedFrame(
                     suite=suite, flags=Flags(raw[4]), terminal_id=raw[6:14].decode("ascii"),
-                    seq=int.from_bytes(raw[14:18], "big"), msg_type=int.from_bytes(raw[18:20], "big"),
-                    header=raw[:HEADER_LEN], ciphertext=raw[HEADER_LEN:HEADER_LEN + length],
-                    tag=raw[HEADER_LEN + length:], raw=raw))
+                    seq=int.from_bytes(raw[14:18], "big"), salt=raw[18:26],
+                    msg_type=int.from_bytes(raw[26:28], "big"), header=raw[:HEADER_LEN],
+                    ciphertext=raw[HEADER_LEN:HEADER_LEN + length], tag=raw[HEADER_LEN + length:], raw=raw))
         except FrameError as e:
             self._buf.clear()
             self._error = e
@@ -388,10 +436,12 @@ def _tdes(key16: bytes, mode: int, **kw: Any) -> Any:
         return DES.new(k1, mode, **kw)
 
 
-def session_key(tmk: bytes, direction: int, purpose: int, seq: int) -> bytes:
+def session_key(tmk: bytes, direction: int, purpose: int, seq: int, salt: bytes) -> bytes:
     """Suite 01 SK(dir, purpose) = 3DES-ECB(TMK, D) ‖ 3DES-ECB(TMK, D ⊕ FF×8),
-    D = dir ‖ purpose ‖ 00 00 ‖ seq (station-protocol.md, "Suite 01")."""
-    d = bytes([direction, purpose, 0, 0]) + seq.to_bytes(4, "big")
+    D = (dir ‖ purpose ‖ 00 00 ‖ seq) ⊕ salt (station-protocol.md, "Suite 01"): a fresh key for
+    every frame, because every frame has a fresh salt."""
+    block = bytes([direction, purpose, 0, 0]) + seq.to_bytes(4, "big")
+    d = bytes(a ^ b for a, b in zip(block, salt, strict=True))
     ecb = _tdes(tmk, DES3.MODE_ECB)
     return ecb.encrypt(d) + ecb.encrypt(bytes(b ^ 0xFF for b in d))
 
@@ -418,9 +468,15 @@ def retail_mac(key16: bytes, data: bytes) -> bytes:
     return DES.new(kl, DES.MODE_ECB).encrypt(DES.new(kr, DES.MODE_ECB).decrypt(h))
 
 
-def _gcm(key: bytes, direction: int, seq: int) -> Any:
-    nonce = bytes([direction, 0, 0, 0]) + seq.to_bytes(4, "big") + bytes(4)
-    return AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=16)
+def _gcm(key: bytes, seq: int, salt: bytes) -> Any:
+    # nonce = salt ‖ seq (station-protocol.md, "Suite 02"): unique per frame since the salt is
+    return AES.new(key, AES.MODE_GCM, nonce=bytes(salt) + seq.to_bytes(4, "big"), mac_len=16)
+
+
+def new_salt() -> bytes:
+    """8 bytes from the operating system's CSPRNG: every frame sent gets its own (contract:
+    never derived, never reused, never a counter)."""
+    return os.urandom(SALT_LEN)
 
 
 # --------------------------------------------------------------------------- seal / open
@@ -428,11 +484,18 @@ def _gcm(key: bytes, direction: int, seq: int) -> Any:
 
 def seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, body: Mapping[str, Any],
          *, response: bool = False, error: bool = False, deflate: bool | None = None) -> bytes:
-    """One complete frame carrying ``body``, ready for the wire.
+    """One complete frame carrying ``body``, ready for the wire, under a fresh random salt.
 
     ``deflate=None`` deflates when the JSON is longer than 128 bytes and deflating makes it
     smaller.  Raises LocalProtocolError for what cannot be sent, ConfigurationError for a bad key.
     """
+    return _seal(key, suite, terminal_id, seq, msg_type, body, new_salt(), response=response, error=error,
+                 deflate=deflate)
+
+
+def _seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, body: Mapping[str, Any],
+          salt: bytes, *, response: bool = False, error: bool = False, deflate: bool | None = None) -> bytes:
+    """:func:`seal` with a given salt: for the known-answer tests only — a salt is never chosen."""
     try:
         suite = Suite(suite)
     except ValueError as e:
@@ -457,12 +520,12 @@ def seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, bo
     direction = _DIR_RESPONSE if response else _DIR_REQUEST
     if suite is Suite.TDES:
         padded = pad_method2(plain)
-        header = build_header(suite, flags, terminal_id, seq, msg_type, len(padded))
-        ct = _tdes(session_key(key, direction, _PURPOSE_ENC, seq), DES3.MODE_CBC, iv=_ZERO_IV).encrypt(padded)
-        tag = retail_mac(session_key(key, direction, _PURPOSE_MAC, seq), header + ct)
+        header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(padded))
+        ct = _tdes(session_key(key, direction, _PURPOSE_ENC, seq, salt), DES3.MODE_CBC, iv=_ZERO_IV).encrypt(padded)
+        tag = retail_mac(session_key(key, direction, _PURPOSE_MAC, seq, salt), header + ct)
     else:
-        header = build_header(suite, flags, terminal_id, seq, msg_type, len(plain))
-        cipher = _gcm(key, direction, seq)
+        header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(plain))
+        cipher = _gcm(key, seq, salt)
         cipher.update(header)
         ct, tag = cipher.encrypt_and_digest(plain)
     return header + ct + tag
@@ -477,15 +540,16 @@ def open_frame(key: bytes, frame: SealedFrame) -> dict[str, Any]:
     check_key(key, frame.suite)
     direction = _DIR_RESPONSE if frame.flags & Flags.RESPONSE else _DIR_REQUEST
     if frame.suite is Suite.TDES:
-        expected = retail_mac(session_key(key, direction, _PURPOSE_MAC, frame.seq), frame.header + frame.ciphertext)
+        expected = retail_mac(session_key(key, direction, _PURPOSE_MAC, frame.seq, frame.salt),
+                              frame.header + frame.ciphertext)
         if not hmac.compare_digest(expected, frame.tag):
             raise AuthError("A GT/1 frame from terminal {tid} (seq {seq}) fails its MAC check.",
                             tid=frame.terminal_id, seq=frame.seq)
-        padded = _tdes(session_key(key, direction, _PURPOSE_ENC, frame.seq), DES3.MODE_CBC,
+        padded = _tdes(session_key(key, direction, _PURPOSE_ENC, frame.seq, frame.salt), DES3.MODE_CBC,
                        iv=_ZERO_IV).decrypt(frame.ciphertext)
         plain = unpad_method2(padded)
     else:
-        cipher = _gcm(key, direction, frame.seq)
+        cipher = _gcm(key, frame.seq, frame.salt)
         cipher.update(frame.header)
         # GHASH runs over the ciphertext; the candidate plaintext is discarded unless
         # verify() (pycryptodome: keyed-BLAKE2s comparison, timing-safe) accepts the tag.
