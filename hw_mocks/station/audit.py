@@ -85,16 +85,13 @@ def _field(value: object) -> bytes:
 
 
 def row_hash(prev_hash: str, row_id: int, rec: AuditRecord) -> str:
-    h = hashlib.sha256(bytes.fromhex(prev_hash))
-    for value in (row_id, rec.at, rec.peer, rec.direction, rec.terminal, rec.seq, rec.msg_type, rec.raw,
-                  rec.body, rec.note):
-        h.update(_field(value))
+    fields = [row_id, rec.at, rec.peer, rec.direction, rec.terminal, rec.seq, rec.msg_type, rec.raw, rec.body,
+              rec.note]
     if rec.size is not None or rec.sha256 is not None:
         # the columns of bounded rows (added later): chained too, while the rows written before
         # they existed keep the hash they were written with
-        h.update(_field(rec.size))
-        h.update(_field(rec.sha256))
-    return h.hexdigest()
+        fields += [rec.size, rec.sha256]
+    return hashlib.sha256(b"".join([bytes.fromhex(prev_hash), *map(_field, fields)])).hexdigest()
 
 
 _INSERT = ("INSERT INTO audit (id, at, peer, direction, terminal, seq, msg_type, raw, body, note, prev_hash, hash,"

@@ -1,24 +1,30 @@
-"""Group commit: the station's one writer of the ledger, answering only what is durable.
+"""Group commit: the station writes its ledger in batches and answers only what is durable.
 
 Every write to the ledger — a request's effects with its audit rows, the row of a refused
-frame — is a *job* handed to :class:`LedgerWorker`, a thread that owns the SQLite connection.
-It takes every job waiting (up to ``max_batch``), runs them in order inside ONE transaction and
-commits it: one fsync of the WAL (``synchronous=FULL``) for the whole batch.  Only then are
-the jobs' results handed back (``on_done``, on the caller's event loop), so the server writes
-an answer only once the commit holding the request's effects is durable (contract,
-"Idempotency"); while one batch commits, the next one queues up, so the busier the station the
-more requests share an fsync.  A batch whose commit fails answers none of its jobs (their
-connections are closed: the terminals ask TXN_STATUS).
+frame — is a *job* handed to :class:`GroupCommit`.  It runs every job waiting (up to
+``max_batch``), in order, inside ONE transaction, then commits it: one fsync of the WAL
+(``synchronous=FULL``) for the whole batch.  Only then are the jobs' results handed back
+(``done``), so the server writes an answer only once the commit holding the request's effects
+is durable (contract, "Idempotency").  While one batch commits, the next one queues up, so the
+busier the station the more requests share an fsync.  A batch whose commit fails answers none
+of its jobs (their connections are closed: the terminals ask TXN_STATUS).
+
+Where the work runs (profiled, docs/station.md "Capacity"): the jobs run on the event loop's
+thread and only the COMMIT — the fsync, the one long wait — runs in a helper thread, during
+which the loop goes on reading and authenticating the next requests.  A ledger thread running
+the jobs themselves had the two threads hand the GIL to each other at every SQLite statement
+(each releases it): dozens of handoffs per request, more costly than the statements.
 
 ``max_batch=1`` is the one-commit-per-request station (the benchmark's baseline).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Job:
-    """``run()`` executes inside the batch's transaction (in the worker thread); its result —
-    or None when the batch did not commit — goes to ``done`` after the commit."""
+    """``run()`` executes inside the batch's transaction; its result — or None when the batch
+    did not commit — goes to ``done`` after the commit."""
 
     run: Callable[[], Any]
     done: Callable[[Any], None] | None = None
@@ -43,87 +49,102 @@ class CommitStats:
     failed: int = 0  # batches rolled back
 
 
-_STOP = object()
+class GroupCommit:
+    """The ledger's one writer, driven by the event loop (see the module docstring).
 
+    Not thread-safe: :meth:`submit` is called on the loop's thread, and the connection is used
+    only by this object (on the loop, and by its helper thread for COMMIT while the loop keeps
+    off it)."""
 
-class LedgerWorker:
-    """The ledger's single writer thread (see the module docstring)."""
-
-    def __init__(self, conn: sqlite3.Connection, deliver: Callable[[Callable[[], None]], None], *,
-                 max_batch: int = 512, on_rollback: Callable[[], None] | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, *, max_batch: int = 512,
+                 on_rollback: Callable[[], None] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.conn = conn
-        self._deliver = deliver  # e.g. loop.call_soon_threadsafe
+        self.loop = loop
         self.max_batch = max_batch
         self._on_rollback = on_rollback
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: collections.deque[Job] = collections.deque()
+        self._busy = False  # a batch is running or committing: the connection is taken
+        self._scheduled = False
+        self._idle: asyncio.Event | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gt1-commit")
         self.stats = CommitStats()
-        self._thread = threading.Thread(target=self._run, name="gt1-ledger", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def submit(self, job: Job) -> None:
-        self._queue.put(job)
+        self._queue.append(job)
+        if not self._busy and not self._scheduled:
+            # run on the next turn of the loop: what else arrives in this turn joins the batch
+            self._scheduled = True
+            self.loop.call_soon(self._start)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then end the thread."""
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
+    async def drain(self) -> None:
+        """Wait until every job submitted so far is committed (or failed)."""
+        while self._busy or self._queue or self._scheduled:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
 
-    # ------------------------------------------------------------------ the thread
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stopping = True
-                    break
-                batch.append(job)
-            self._commit(batch)
+    # ------------------------------------------------------------------ one batch
 
-    def _commit(self, batch: list[Job]) -> None:
+    def _start(self) -> None:
+        self._scheduled = False
+        if self._busy or not self._queue:
+            self._settled()
+            return
+        batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+        self._busy = True
         conn = self.conn
         results: list[Any] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
                 results.append(job.run())
-            conn.execute("COMMIT")  # the one fsync of the batch
         except Exception:
-            log.exception("a ledger commit of %d job(s) failed: none of them is answered", len(batch))
-            self.stats.failed += 1
-            if conn.in_transaction:
+            self._failed(batch)
+            return
+        fut = self.loop.run_in_executor(self._executor, conn.execute, "COMMIT")  # the one fsync of the batch
+        fut.add_done_callback(lambda f: self._committed(batch, results, f))
+
+    def _committed(self, batch: list[Job], results: list[Any], fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self._failed(batch, fut.exception() if not fut.cancelled() else None)
+            return
+        self.stats.commits += 1
+        self.stats.jobs += len(batch)
+        self.stats.largest = max(self.stats.largest, len(batch))
+        self._finish(batch, results)
+
+    def _failed(self, batch: list[Job], error: BaseException | None = None) -> None:
+        log.error("a ledger commit of %d job(s) failed: none of them is answered", len(batch),
+                  exc_info=error if error is not None else True)
+        self.stats.failed += 1
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("rolling back the failed commit failed too")
+        if self._on_rollback is not None:
+            self._on_rollback()
+        self._finish(batch, [None] * len(batch))
+
+    def _finish(self, batch: list[Job], results: list[Any]) -> None:
+        self._busy = False
+        for job, result in zip(batch, results, strict=True):
+            if job.done is not None:
                 try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.exception("rolling back the failed commit failed too")
-            if self._on_rollback is not None:
-                self._on_rollback()
-            results = [None] * len(batch)
+                    job.done(result)
+                except Exception:  # one connection's bug must not stop the others' answers
+                    log.exception("delivering a ledger result failed")
+        if self._queue:
+            # what queued up during the commit is the next batch, on the next turn of the loop
+            self._scheduled = True
+            self.loop.call_soon(self._start)
         else:
-            self.stats.commits += 1
-            self.stats.jobs += len(batch)
-            self.stats.largest = max(self.stats.largest, len(batch))
-        done = [(job.done, result) for job, result in zip(batch, results, strict=True) if job.done is not None]
-        if done:
-            self._deliver(lambda: _call_all(done))
+            self._settled()
 
-
-def _call_all(done: list[tuple[Callable[[Any], None], Any]]) -> None:
-    for fn, result in done:
-        try:
-            fn(result)
-        except Exception:  # one connection's bug must not stop the others' answers
-            log.exception("delivering a ledger result failed")
+    def _settled(self) -> None:
+        if self._idle is not None and not self._busy and not self._queue:
+            self._idle.set()

@@ -1,15 +1,16 @@
 """The reference station's TCP server: GT/1 short connections for many terminals at once.
 
-Two threads (station-protocol.md "Transport", docs/protocol.md "Station rules"):
+One event loop (station-protocol.md "Transport", docs/protocol.md "Station rules"):
 
 * the **event loop** (asyncio, one :class:`_Connection` protocol per TCP connection) accepts,
   reads, decodes and authenticates frames, enforces the deadlines and writes answers.  All that
   an unauthenticated peer can make the station do happens here, and costs little: a frame is
   refused from its header alone when the header names an unknown terminal, the wrong suite or a
   retired version, and nothing of a refused frame is ever read further;
-* the **ledger worker** (:mod:`hw_mocks.station.commit`) owns the SQLite ledger and runs every
-  request — audit rows, seq, txn, handler, the sealed answer — in batches, one commit (one
-  fsync) per batch.  An answer is written only after the commit that holds its request.
+* the **group commit** (:mod:`hw_mocks.station.commit`) runs every request — audit rows, seq,
+  txn, handler, the sealed answer — in batches on the same loop, one COMMIT (one fsync, in a
+  helper thread while the loop reads on) per batch.  An answer is written only after the commit
+  that holds its request.
 
 Transport rules, per connection:
 
@@ -46,7 +47,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hw_mocks.station import audit, ledger
-from hw_mocks.station.commit import Job, LedgerWorker
+from hw_mocks.station.commit import GroupCommit, Job
 from hw_mocks.station.handlers import CardMac, Limits, Reply, Station
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.validate import Refusal
@@ -137,7 +138,7 @@ class StationServer:
         #: connections without an authenticated frame yet, oldest first
         self._unauth: collections.OrderedDict[_Connection, None] = collections.OrderedDict()
         self._budget = audit.RefusalBudget()
-        self._worker: LedgerWorker | None = None
+        self._worker: GroupCommit | None = None
         self._audit: audit.AuditWriter | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
         self.connections = 0  # accepted so far (tests and the benchmarks read it)
@@ -198,11 +199,10 @@ class StationServer:
         loop = self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         _raise_fd_limit()
-        conn = ledger.connect(self.db_path, check_same_thread=False)
+        conn = ledger.connect(self.db_path, check_same_thread=False)  # COMMIT runs in a helper thread
         self.station = Station(conn, self.clock, self.limits, self.card_mac, self.idle_timeout)
         self._audit = audit.AuditWriter(conn)
-        self._worker = LedgerWorker(conn, self._call_soon, max_batch=self.max_batch, on_rollback=self._audit.forget)
-        self._worker.start()
+        self._worker = GroupCommit(conn, loop, max_batch=self.max_batch, on_rollback=self._audit.forget)
         try:
             try:
                 server = await loop.create_server(lambda: _Connection(self), self.host, self._port,
@@ -226,14 +226,11 @@ class StationServer:
                     self._tick_handle.cancel()
                 self._counter_row(self._budget.roll(None))
         finally:
-            self._worker.stop()  # commits what is queued
-            conn.close()
-
-    def _call_soon(self, fn: Callable[[], None]) -> None:
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: the station is stopping
-                loop.call_soon_threadsafe(fn)
+            try:
+                await self._worker.drain()  # commits what is queued
+            finally:
+                self._worker.close()
+                conn.close()
 
     # ------------------------------------------------------------------ connections
 
@@ -274,18 +271,18 @@ class StationServer:
 
     def _answer(self, peer: str, frame: SealedFrame, key: TerminalKey, body: dict[str, Any] | None,
                 bad_body: str | None) -> bytes:
-        """In the ledger worker, inside the batch's transaction: audit the request, apply it,
+        """In the group commit, inside the batch's transaction: audit the request, apply it,
         seal and audit the answer.  An SQLite error ends the batch (nothing of it is answered)."""
         assert self._audit is not None
         tid, seq, mt = frame.terminal_id, frame.seq, frame.msg_type
         kid = self._key_ids[tid]
+        at = iso(self.clock.now())
         if bad_body is None:
             assert body is not None
-            self._audit.append(audit.AuditRecord(iso(self.clock.now()), peer, "in", tid, seq, mt, frame.raw,
-                                                 _json(body)))
+            self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, _json(body)))
             reply = self.station.apply(tid, seq, mt, body, kid)
         else:
-            self._audit.append(audit.AuditRecord(iso(self.clock.now()), peer, "in", tid, seq, mt, frame.raw, None,
+            self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, None,
                                                  f"bad body: {bad_body}"))
             reply = self.station.apply_bad_body(tid, seq, "the body is not a valid GT/1 JSON object", kid)
         try:
@@ -294,7 +291,7 @@ class StationServer:
             reply = Reply(Refusal(ErrorCode.LIMIT, "the answer does not fit one GT/1 frame; ask for a smaller"
                                   " page_size").body(), True)
             out = seal(key.key, frame.suite, tid, seq, mt, reply.body, response=True, error=True)
-        self._audit.append(audit.AuditRecord(iso(self.clock.now()), peer, "out", tid, seq, mt, out, _json(reply.body)))
+        self._audit.append(audit.AuditRecord(at, peer, "out", tid, seq, mt, out, _json(reply.body)))
         return out
 
     def audit_refused(self, peer: str, address: str, data: bytes | bytearray, note: str,

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
 
-from Crypto.Cipher import AES, DES, DES3
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from terminal_app.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 
@@ -301,41 +304,62 @@ class FrameDecoder:
 def _walk_json(value: Any, *, remote: bool) -> None:
     """Refuse floats, out-of-range ints, lone surrogates, non-string keys and deep nesting.
 
-    Iterative, so a hostile nesting depth cannot blow the Python stack.
+    Iterative, so a hostile nesting depth cannot blow the Python stack.  The exact built-in
+    types (what json.loads makes, and what bodies are built of) take a fast path; anything
+    else (a subclass, another Mapping) goes through the general checks.
     """
     err: type[GT1Error] | type[LocalProtocolError] = BodyError if remote else LocalProtocolError
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        v, depth = stack.pop()
-        if v is None or isinstance(v, bool):
+        v, depth = pop()
+        t = type(v)
+        if t is str:
+            if not v.isascii():
+                _check_unicode(v, err)
             continue
-        if isinstance(v, int):
+        if t is int:
             if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
                 raise err("A GT/1 body holds an integer outside ±(2**53 − 1).",
                           "Integers on the wire must fit I-JSON; send large values as strings.")
             continue
+        if v is None or t is bool:
+            continue
+        if depth > MAX_DEPTH and (t is dict or t is list or isinstance(v, (Mapping, list, tuple))):
+            raise err("A GT/1 body is nested deeper than {limit} levels.", limit=MAX_DEPTH)
+        if t is dict or (t is not list and isinstance(v, Mapping)):
+            for k, item in v.items():
+                if type(k) is not str:
+                    if not isinstance(k, str):
+                        raise err("A GT/1 body has a non-string object key {key!r}.", key=k)
+                    push((k, depth))
+                elif not k.isascii():
+                    _check_unicode(k, err)
+                push((item, depth + 1))
+            continue
+        if t is list or isinstance(v, (list, tuple)):
+            d = depth + 1
+            stack.extend([(item, d) for item in v])
+            continue
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int):
+            push((int(v), depth))
+            continue
+        if isinstance(v, str):
+            _check_unicode(v, err)
+            continue
         if isinstance(v, float):
             raise err("A GT/1 body holds a floating-point number.",
                       "Send money as integer fen and readings as decimal strings.")
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise err("A GT/1 body holds a string that is not valid Unicode.") from e
-            continue
-        if depth > MAX_DEPTH:
-            raise err("A GT/1 body is nested deeper than {limit} levels.", limit=MAX_DEPTH)
-        if isinstance(v, Mapping):
-            for k, item in v.items():
-                if not isinstance(k, str):
-                    raise err("A GT/1 body has a non-string object key {key!r}.", key=k)
-                stack.append((k, depth))
-                stack.append((item, depth + 1))
-            continue
-        if isinstance(v, (list, tuple)):
-            stack.extend((item, depth + 1) for item in v)
-            continue
         raise err("A GT/1 body holds a {type} value, which JSON cannot carry.", type=type(v).__name__)
+
+
+def _check_unicode(v: str, err: type[GT1Error] | type[LocalProtocolError]) -> None:
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise err("A GT/1 body holds a string that is not valid Unicode.") from e
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -389,6 +413,15 @@ def decode_body(data: bytes) -> dict[str, Any]:
     return value
 
 
+def _deflate(data: bytes) -> bytes:
+    """A zlib stream (RFC 1950) at level 6 with the smallest window that holds ``data`` (2**9 …
+    2**15 bytes): the same compression as the full 32 KiB window for a small body, at a fraction
+    of the cost of setting that window up.  Any inflater reads it (the window is in the header)."""
+    wbits = min(15, max(9, (len(data) - 1).bit_length()))
+    z = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return z.compress(data) + z.flush()
+
+
 def _inflate(data: bytes) -> bytes:
     d = zlib.decompressobj()
     try:
@@ -423,27 +456,45 @@ def check_key(key: bytes, suite: Suite | int) -> None:
                                  "Provision a proper two-key 3DES key.")
 
 
-def _tdes(key16: bytes, mode: int, **kw: Any) -> Any:
-    """A two-key 3DES cipher (K1 K2 K1, expanded to 24 bytes).
+def _des_op(key: bytes, mode: Any, data: bytes, decrypt: bool) -> bytes:
+    # cryptography's (OpenSSL's) TripleDES, always with a 24-byte key: K1 ‖ K2 ‖ K1 for a 16-byte
+    # key, K1 ‖ K1 ‖ K1 (single DES) for an 8-byte one.  EDE with K1 = K2 is single DES under K1 —
+    # what the contract asks of a derived session key whose halves happen to be equal (chance
+    # 2**-56): no special case.
+    cipher = Cipher(TripleDES(key + key[:8] if len(key) == 16 else key * 3), mode)
+    ctx = cipher.decryptor() if decrypt else cipher.encryptor()
+    return ctx.update(data) + ctx.finalize()
 
-    A *derived session key* whose halves are equal (chance 2**-56) is still valid per the
-    contract; EDE with K1 == K2 equals single DES under K1, so use that instead of failing.
-    """
-    k1, k2 = key16[:8], key16[8:]
-    try:
-        return DES3.new(k1 + k2 + k1, mode, **kw)
-    except ValueError:
-        return DES.new(k1, mode, **kw)
+
+def tdes_ecb(key16: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
+    """Two-key 3DES-ECB (keying option 2) over whole blocks."""
+    return _des_op(key16, modes.ECB(), data, decrypt)
+
+
+def tdes_cbc(key16: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
+    """Two-key 3DES-CBC with the zero IV of suite 01, over whole blocks."""
+    return _des_op(key16, modes.CBC(_ZERO_IV), data, decrypt)
+
+
+def _diversifier(direction: int, purpose: int, seq: int, salt: bytes) -> bytes:
+    """D ‖ D ⊕ FF×8, D = (dir ‖ purpose ‖ 00 00 ‖ seq) ⊕ salt."""
+    block = bytes([direction, purpose, 0, 0]) + seq.to_bytes(4, "big")
+    d = bytes(a ^ b for a, b in zip(block, salt, strict=True))
+    return d + bytes(b ^ 0xFF for b in d)
 
 
 def session_key(tmk: bytes, direction: int, purpose: int, seq: int, salt: bytes) -> bytes:
     """Suite 01 SK(dir, purpose) = 3DES-ECB(TMK, D) ‖ 3DES-ECB(TMK, D ⊕ FF×8),
     D = (dir ‖ purpose ‖ 00 00 ‖ seq) ⊕ salt (station-protocol.md, "Suite 01"): a fresh key for
     every frame, because every frame has a fresh salt."""
-    block = bytes([direction, purpose, 0, 0]) + seq.to_bytes(4, "big")
-    d = bytes(a ^ b for a, b in zip(block, salt, strict=True))
-    ecb = _tdes(tmk, DES3.MODE_ECB)
-    return ecb.encrypt(d) + ecb.encrypt(bytes(b ^ 0xFF for b in d))
+    return tdes_ecb(tmk, _diversifier(direction, purpose, seq, salt))
+
+
+def _session_keys(tmk: bytes, direction: int, seq: int, salt: bytes) -> tuple[bytes, bytes]:
+    """(SK(dir, 01), SK(dir, 02)) of one frame: the four blocks in one 3DES-ECB call."""
+    out = tdes_ecb(tmk, _diversifier(direction, _PURPOSE_ENC, seq, salt)
+                   + _diversifier(direction, _PURPOSE_MAC, seq, salt))
+    return out[:16], out[16:]
 
 
 def pad_method2(data: bytes) -> bytes:
@@ -462,15 +513,19 @@ def retail_mac(key16: bytes, data: bytes) -> bytes:
     """ISO/IEC 9797-1 MAC algorithm 3 (ANSI X9.19 retail MAC), padding method 2, 8-byte MAC.
 
     Single-DES CBC-MAC under KL, then output transformation 3: decrypt under KR, encrypt under KL.
+    Computed as single-DES CBC under KL over every block but the last, then two-key 3DES-EDE
+    (KL, KR, KL) of the last block XOR that chain value — the same function in two cipher calls.
     """
-    kl, kr = key16[:8], key16[8:]
-    h = DES.new(kl, DES.MODE_CBC, iv=_ZERO_IV).encrypt(pad_method2(data))[-8:]
-    return DES.new(kl, DES.MODE_ECB).encrypt(DES.new(kr, DES.MODE_ECB).decrypt(h))
+    kl = key16[:8]
+    padded = pad_method2(data)
+    chain = _des_op(kl, modes.CBC(_ZERO_IV), padded[:-8], False)[-8:] if len(padded) > 8 else _ZERO_IV
+    last = bytes(a ^ b for a, b in zip(padded[-8:], chain, strict=True))
+    return tdes_ecb(key16, last)
 
 
-def _gcm(key: bytes, seq: int, salt: bytes) -> Any:
+def _nonce(seq: int, salt: bytes) -> bytes:
     # nonce = salt ‖ seq (station-protocol.md, "Suite 02"): unique per frame since the salt is
-    return AES.new(key, AES.MODE_GCM, nonce=bytes(salt) + seq.to_bytes(4, "big"), mac_len=16)
+    return bytes(salt) + seq.to_bytes(4, "big")
 
 
 def new_salt() -> bytes:
@@ -512,23 +567,21 @@ def _seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, b
         flags |= Flags.ERROR
     if deflate is None:
         if len(plain) > DEFLATE_THRESHOLD:
-            packed = zlib.compress(plain)
+            packed = _deflate(plain)
             if len(packed) < len(plain):
                 plain, flags = packed, flags | Flags.DEFLATED
     elif deflate:
-        plain, flags = zlib.compress(plain), flags | Flags.DEFLATED
+        plain, flags = _deflate(plain), flags | Flags.DEFLATED
     direction = _DIR_RESPONSE if response else _DIR_REQUEST
     if suite is Suite.TDES:
         padded = pad_method2(plain)
         header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(padded))
-        ct = _tdes(session_key(key, direction, _PURPOSE_ENC, seq, salt), DES3.MODE_CBC, iv=_ZERO_IV).encrypt(padded)
-        tag = retail_mac(session_key(key, direction, _PURPOSE_MAC, seq, salt), header + ct)
-    else:
-        header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(plain))
-        cipher = _gcm(key, seq, salt)
-        cipher.update(header)
-        ct, tag = cipher.encrypt_and_digest(plain)
-    return header + ct + tag
+        sk_enc, sk_mac = _session_keys(key, direction, seq, salt)
+        ct = tdes_cbc(sk_enc, padded)
+        tag = retail_mac(sk_mac, header + ct)
+        return header + ct + tag
+    header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(plain))
+    return header + AESGCM(key).encrypt(_nonce(seq, salt), plain, header)  # ciphertext ‖ 16-byte tag
 
 
 def open_frame(key: bytes, frame: SealedFrame) -> dict[str, Any]:
@@ -540,26 +593,20 @@ def open_frame(key: bytes, frame: SealedFrame) -> dict[str, Any]:
     check_key(key, frame.suite)
     direction = _DIR_RESPONSE if frame.flags & Flags.RESPONSE else _DIR_REQUEST
     if frame.suite is Suite.TDES:
-        expected = retail_mac(session_key(key, direction, _PURPOSE_MAC, frame.seq, frame.salt),
-                              frame.header + frame.ciphertext)
+        sk_enc, sk_mac = _session_keys(key, direction, frame.seq, frame.salt)
+        expected = retail_mac(sk_mac, frame.header + frame.ciphertext)
         if not hmac.compare_digest(expected, frame.tag):
             raise AuthError("A GT/1 frame from terminal {tid} (seq {seq}) fails its MAC check.",
                             tid=frame.terminal_id, seq=frame.seq)
-        padded = _tdes(session_key(key, direction, _PURPOSE_ENC, frame.seq, frame.salt), DES3.MODE_CBC,
-                       iv=_ZERO_IV).decrypt(frame.ciphertext)
+        padded = tdes_cbc(sk_enc, frame.ciphertext, decrypt=True)
         plain = unpad_method2(padded)
     else:
-        cipher = _gcm(key, frame.seq, frame.salt)
-        cipher.update(frame.header)
-        # GHASH runs over the ciphertext; the candidate plaintext is discarded unless
-        # verify() (pycryptodome: keyed-BLAKE2s comparison, timing-safe) accepts the tag.
-        candidate = cipher.decrypt(frame.ciphertext)
         try:
-            cipher.verify(frame.tag)
-        except ValueError as e:
+            # OpenSSL checks the tag (in constant time) before any plaintext is returned
+            plain = AESGCM(key).decrypt(_nonce(frame.seq, frame.salt), frame.ciphertext + frame.tag, frame.header)
+        except InvalidTag as e:
             raise AuthError("A GT/1 frame from terminal {tid} (seq {seq}) fails its GCM tag check.",
                             tid=frame.terminal_id, seq=frame.seq) from e
-        plain = candidate
     if frame.flags & Flags.DEFLATED:
         plain = _inflate(plain)
     return decode_body(plain)

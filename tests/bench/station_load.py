@@ -25,6 +25,7 @@ Figures, per run:
   are compared with the told-applied ones;
 * ``station_cpu_ms_per_payment`` — the station process's user + system CPU during the load,
   per payment;
+* ``generator_cpu_ms_per_payment`` — the same for the load generator (this process), for scale;
 * ``fsyncs_per_payment`` — the station's group commits per payment (each commit is one fsync
   of the WAL, synchronous=FULL), from the statistics the station prints when it stops.
 
@@ -191,12 +192,14 @@ def run(n_terminals: int, payments: int, max_batch: int | None, label: str) -> d
             for t in threads:
                 t.start()
             cpu0 = cpu_seconds(proc.pid)
+            gen0 = sum(os.times()[:2])
             go.wait()
             t0 = time.perf_counter()
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
             cpu = cpu_seconds(proc.pid) - cpu0
+            gen = sum(os.times()[:2]) - gen0
         finally:
             stats = stop_station(proc)
         with closing(sqlite3.connect(work / "station.sqlite")) as conn:
@@ -221,6 +224,7 @@ def run(n_terminals: int, payments: int, max_batch: int | None, label: str) -> d
             "ledger_count_ok": len(rows) == len(told),
             "ledger_sum_ok": sum(a for _, a in rows) == sum(told.values()),
             "station_cpu_ms_per_payment": round(cpu * 1000 / max(applied, 1), 3),
+            "generator_cpu_ms_per_payment": round(gen * 1000 / max(applied, 1), 3),
             "fsyncs_per_payment": round(stats.get("commits", 0) / max(applied, 1), 3) if stats else None,
             "wall_s": round(wall, 2),
         }
