@@ -25,6 +25,7 @@ import collections
 import concurrent.futures
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,9 @@ class CommitStats:
     jobs: int = 0  # jobs committed
     largest: int = 0  # most jobs in one commit
     failed: int = 0  # batches rolled back
+    commit_seconds: float = 0.0  # time spent in COMMIT (the fsync), all batches
+    longest_commit_s: float = 0.0
+    run_seconds: float = 0.0  # time spent running the jobs (on the loop)
 
 
 class GroupCommit:
@@ -98,6 +102,7 @@ class GroupCommit:
         self._busy = True
         conn = self.conn
         results: list[Any] = []
+        t0 = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
@@ -105,8 +110,16 @@ class GroupCommit:
         except Exception:
             self._failed(batch)
             return
-        fut = self.loop.run_in_executor(self._executor, conn.execute, "COMMIT")  # the one fsync of the batch
+        self.stats.run_seconds += time.perf_counter() - t0
+        fut = self.loop.run_in_executor(self._executor, self._commit_now)  # the one fsync of the batch
         fut.add_done_callback(lambda f: self._committed(batch, results, f))
+
+    def _commit_now(self) -> None:
+        t0 = time.perf_counter()
+        self.conn.execute("COMMIT")
+        took = time.perf_counter() - t0
+        self.stats.commit_seconds += took
+        self.stats.longest_commit_s = max(self.stats.longest_commit_s, took)
 
     def _committed(self, batch: list[Job], results: list[Any], fut: asyncio.Future[Any]) -> None:
         if fut.cancelled() or fut.exception() is not None:

@@ -167,16 +167,18 @@ class Station:
         current key; records it otherwise.  ``key_id`` names the key (hw_mocks.station.
         provisioning.key_id): a terminal re-keyed (a new key, e.g. when its seq reached 2**32 − 1)
         starts its seqs again, so the last seq kept under another key does not count."""
-        row = self.conn.execute("SELECT last_seq, key_id FROM terminal_seq WHERE terminal = ?",
-                                (terminal,)).fetchone()
-        last = row[0] if row and (key_id is None or row[1] is None or row[1] == key_id) else -1
-        if seq <= last:
-            return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
-                                 last_seq=last).body(), True)
-        self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?, ?) ON CONFLICT(terminal) DO UPDATE SET"
-                          " last_seq = excluded.last_seq, key_id = coalesce(excluded.key_id, terminal_seq.key_id)",
-                          (terminal, seq, key_id))
-        return None
+        # the common case in one statement: a seq above the last one under the same key (or a new key)
+        if self.conn.execute("UPDATE terminal_seq SET last_seq = ?1, key_id = coalesce(?2, key_id) WHERE terminal = ?3"
+                             " AND (last_seq < ?1 OR (?2 IS NOT NULL AND key_id IS NOT NULL AND key_id != ?2))",
+                             (seq, key_id, terminal)).rowcount:
+            return None
+        row = self.conn.execute("SELECT last_seq FROM terminal_seq WHERE terminal = ?", (terminal,)).fetchone()
+        if row is None:  # the terminal's first request
+            self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?, ?)", (terminal, seq, key_id))
+            return None
+        last = row[0]
+        return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
+                             last_seq=last).body(), True)
 
     def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any]) -> Reply:
         try:

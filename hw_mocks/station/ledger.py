@@ -239,11 +239,8 @@ def _statements(script: str) -> list[str]:
 
 def next_counter(conn: sqlite3.Connection, name: str) -> int:
     """A gap-free counter (receipt numbers …); call inside the request's transaction."""
-    row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-    value = (row[0] if row else 0) + 1
-    conn.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                 (name, value))
-    return value
+    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+                        " RETURNING value", (name,)).fetchone()[0]
 
 
 def is_empty(conn: sqlite3.Connection) -> bool:

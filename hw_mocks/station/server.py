@@ -157,7 +157,10 @@ class StationServer:
         return {"connections": self.connections, "evicted": self.evicted, "refused": self.refused,
                 "refused_rows_dropped": self.refused_rows_dropped,
                 "commits": w.commits if w else 0, "jobs": w.jobs if w else 0,
-                "largest_commit": w.largest if w else 0, "failed_commits": w.failed if w else 0}
+                "largest_commit": w.largest if w else 0, "failed_commits": w.failed if w else 0,
+                "commit_s": round(w.commit_seconds, 3) if w else 0.0,
+                "longest_commit_s": round(w.longest_commit_s, 4) if w else 0.0,
+                "run_s": round(w.run_seconds, 3) if w else 0.0}
 
     # ------------------------------------------------------------------ lifecycle
 

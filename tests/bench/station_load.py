@@ -227,6 +227,8 @@ def run(n_terminals: int, payments: int, max_batch: int | None, label: str) -> d
             "generator_cpu_ms_per_payment": round(gen * 1000 / max(applied, 1), 3),
             "fsyncs_per_payment": round(stats.get("commits", 0) / max(applied, 1), 3) if stats else None,
             "wall_s": round(wall, 2),
+            "station": {k: stats.get(k) for k in ("commits", "largest_commit", "commit_s", "longest_commit_s",
+                                                 "run_s", "connections")},
         }
         print(f"{label:>9}: {result['payments_per_s']:7.1f} payments/s, p50 {result['p50_s']:.3f} s, "
               f"p99 {result['p99_s']:.3f} s, max {result['max_s']:.3f} s, resets {result['resets']}, "
