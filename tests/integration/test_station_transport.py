@@ -339,3 +339,47 @@ def test_unauthenticated_frames_cannot_fill_the_disk(db):
           " after 600 unauthenticated 60 KiB frames")
     assert grown < 2_000_000 and grown_in_service < 2_000_000
     assert len(_refused_rows(db)) <= 101  # 100 rows and one counter row at the most
+
+
+# --------------------------------------------------------------------------- group commit
+
+
+def test_requests_share_a_commit_and_each_answer_follows_it(db):
+    with StationServer(db, TERMINALS, clock=FixedClock(at=NOW)) as st, \
+            socket.create_connection(("127.0.0.1", st.port)) as s:
+        commits = st.stats["commits"]
+        s.sendall(b"".join(payment(seq, txn=seq) for seq in range(1, 21)))  # 20 payments, pipelined
+        got = answers(s, 20)
+        assert all(open_frame(K1, f)["ok"] for f in got)
+        assert st.stats["commits"] - commits < 20  # many requests, fewer fsyncs
+        assert len(snapshot(db)["payments"]) == 20
+
+
+def test_no_answer_before_its_commit_is_durable(db, monkeypatch):
+    """A commit that fails (disk error): none of its requests is answered — the terminal sees a
+    closed connection (outcome unknown) — and TXN_STATUS then truthfully says "unknown"."""
+    import sqlite3 as sqlite
+
+    from hw_mocks.station.commit import GroupCommit
+
+    real = GroupCommit._commit_now
+    failing = {"left": 1}
+
+    def commit_now(self):
+        if failing["left"]:
+            failing["left"] -= 1
+            self.conn.execute("ROLLBACK")
+            raise sqlite.OperationalError("disk I/O error")
+        real(self)
+
+    monkeypatch.setattr(GroupCommit, "_commit_now", commit_now)
+    before = snapshot(db)
+    with StationServer(db, TERMINALS, clock=FixedClock(at=NOW)) as st:
+        with socket.create_connection(("127.0.0.1", st.port)) as s:
+            s.sendall(payment(1, txn=1))
+            assert closed_by_peer(s)  # closed with no answer at all
+        assert snapshot(db) == before and st.stats["failed_commits"] == 1
+        with socket.create_connection(("127.0.0.1", st.port)) as s:
+            s.sendall(seal(K1, Suite.AES_GCM, "00000001", 2, MsgType.TXN_STATUS, {"txns": ["00000001-1"]}))
+            (f,) = answers(s, 1)
+        assert open_frame(K1, f)["status"] == {"00000001-1": "unknown"}
