@@ -160,7 +160,8 @@ def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) 
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("抄表员", data.operator, w))
     blocks += _lines(layout.pair("终端号", data.terminal_id, w))
-    blocks += _lines(layout.wrap("本期电费为预算金额，以供电公司账单为准。请及时缴纳电费。", w))
+    footer = "本期电费以供电公司账单为准。" if data.no_bill else "本期电费为预算金额，以供电公司账单为准。"
+    blocks += _lines(layout.wrap(footer + "请及时缴纳电费。", w))
     return Ticket(data.notice_no, TicketKind.READING_NOTICE, tuple(blocks))
 
 

@@ -160,6 +160,12 @@ class Source:
     url: str = ""
     verified: bool = False
     note: str = ""
+    date: str = ""  # YYYY-MM-DD: the document's date (or, for an example, when its figures were taken)
+
+    @property
+    def example(self) -> bool:
+        """Figures not checked against the source: shown as an example (示例), never as the tariff."""
+        return not self.verified
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,11 +201,11 @@ def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffB
 def _no_bill_text(e: HandheldError | None, customer: Customer, reading: Reading) -> str:
     """Why the notice carries no bill, in Chinese (paper is Chinese)."""
     if isinstance(e, PeriodOutOfRangeError):
-        return f"抄表周期{e.params['days']}天，不在{e.params['low']}–{e.params['high']}天内，本期电费由供电所核算"
+        return f"未预算：抄表周期{e.params['days']}天，不在{e.params['low']}–{e.params['high']}天内，由供电所核算"
     if e is not None and "time-of-use" in e.what:
-        return "分时电价用户，本期电费由主站按分时电量核算"
+        return "未预算：分时电价用户，由主站按分时电量核算"
     if e is not None:
-        return "本期电费未能预算，以供电公司账单为准"
+        return "未预算：以供电公司账单为准"
     return ""
 
 
