@@ -83,12 +83,12 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
         blocks += _lines(layout.pair("应缴金额", layout.yuan(data.arrears_fen), w))
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("实收金额", layout.yuan(data.amount_fen), w), bold=True)
+    blocks += _lines(layout.field("大写", layout.yuan_in_words(data.amount_fen), w))
     if data.penalty_fen:
-        label = "其中违约金(估算)" if data.penalty_estimated else "其中违约金"
+        label = "其中违约金（估算）" if data.penalty_estimated else "其中违约金"
         blocks += _lines(layout.pair(label, layout.yuan(data.penalty_fen), w))
         if data.penalty_estimated:
             blocks += _lines(layout.wrap("违约金为离线估算，以供电公司核算为准。", w))
-    blocks += _lines(layout.field("大写", layout.yuan_in_words(data.amount_fen), w))
     if data.balance_fen is not None:
         blocks += _lines(layout.pair("预存余额", layout.yuan(data.balance_fen), w))
     blocks.append(Line(layout.rule(w)))

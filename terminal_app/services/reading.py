@@ -201,7 +201,7 @@ def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffB
 def _no_bill_text(e: HandheldError | None, customer: Customer, reading: Reading) -> str:
     """Why the notice carries no bill, in Chinese (paper is Chinese)."""
     if isinstance(e, PeriodOutOfRangeError):
-        return f"未预算：抄表周期{e.params['days']}天，不在{e.params['low']}–{e.params['high']}天内，由供电所核算"
+        return f"未预算：抄表周期{e.params['days']}天，不在{e.params['low']}–{e.params['high']}天内，由营业厅核算"
     if e is not None and "time-of-use" in e.what:
         return "未预算：分时电价用户，由主站按分时电量核算"
     if e is not None:

@@ -74,7 +74,7 @@ def test_receipts_ten_days_apart_differ_by_exactly_the_accrued_penalty(rig):
 
     receipt1, receipt2 = rig.tickets(2)
     assert "￥132.30" in receipt1 and "其中违约金" in receipt1 and "￥1.18" in receipt1 and "估算" not in receipt1
-    assert "￥133.61" in receipt2 and "其中违约金(估算)" in receipt2 and "￥2.49" in receipt2
+    assert "￥133.61" in receipt2 and "其中违约金（估算）" in receipt2 and "￥2.49" in receipt2
 
     # back in coverage: the station applies the payment as of its day, to the same figure
     rig.online()
@@ -151,7 +151,7 @@ def test_a_bimonthly_reading_prorates_the_tiers_and_a_short_period_is_refused(ri
     short = t.save_reading(c2, t.check_reading(c2, value))
     assert short.bill is None and short.no_bill is not None and short.no_bill.params["days"] == 14
     flat = "".join(rig.tickets(2)[-1].split())  # the reason wraps over lines on 58 mm paper
-    assert "本期电费：未预算：抄表周期14天，不在15–62天内，由供电所核算" in flat and "预算金额" not in flat
+    assert "本期电费：未预算：抄表周期14天，不在15–62天内，由营业厅核算" in flat and "预算金额" not in flat
     assert Decimal(str(short.reading.consumption)) == Decimal("100.00")
 
 

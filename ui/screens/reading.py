@@ -50,7 +50,7 @@ class ReadingEntry(Screen):
                 rows.append(urwid.Text(_("Used: {v} kWh").format(v=o.consumption)))
             if o.bill_fen is not None:
                 rows.append(urwid.Text(_("Bill estimate: {a} yuan").format(a=fen(o.bill_fen))))
-                if o.period_days is not None:
+                if o.period_days is not None and o.period_days != 30:  # a month: nothing to say
                     rows.append(urwid.Text(("dim", _("Tiers for {d} days").format(d=o.period_days))))
             elif o.no_bill is not None:
                 rows.append(urwid.Text(("warn", _.error(o.no_bill))))
