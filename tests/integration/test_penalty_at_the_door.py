@@ -76,7 +76,9 @@ def test_receipts_ten_days_apart_differ_by_exactly_the_accrued_penalty(rig):
     assert "￥132.30" in receipt1 and "其中违约金" in receipt1 and "￥1.18" in receipt1 and "估算" not in receipt1
     assert "￥133.61" in receipt2 and "其中违约金（估算）" in receipt2 and "￥2.49" in receipt2
 
-    # back in coverage: the station applies the payment as of its day, to the same figure
+    # back in coverage only the next morning: the station counts the penalty to the day the
+    # customer paid (the receipt's day), not to the day the payment reached it — the same figure
+    rig.clock.advance(dt.timedelta(hours=20))
     rig.online()
     assert t.sync_now().applied == 1
     entry = rig.journal.get(second.txn)
@@ -84,8 +86,8 @@ def test_receipts_ten_days_apart_differ_by_exactly_the_accrued_penalty(rig):
     assert entry.reply["applied"] == [{"period": "2026-10", "amount": BILL + 249, "penalty": 249}]
     assert entry.reply["penalty_day"] == "2026-12-04" and entry.reply["arrears"] == 0
 
-    # the day-end slip: the estimate, the station's figure, the difference
-    result = t.settle_day()
+    # the day-end slip of 2026-12-04: the estimate, the station's figure, the difference
+    result = t.settle_day(dt.date(2026, 12, 4))
     assert [(c.txn, c.estimated, c.station) for c in result.penalty_corrections] == [(second.txn, 249, 249)]
     slip = rig.tickets(3)[-1]
     assert slip_line(slip, "违约金估算 ").endswith("￥2.49") and slip_line(slip, "主站核定违约金").endswith("￥2.49")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import closing
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -138,3 +139,31 @@ def test_terminal_offline_equals_station_online(category, amount, back, due, par
             assert [(a["period"], a["penalty"]) for a in paid["applied"]] == \
                    [(p, a.penalty) for p, a in sorted(estimate.items())]
             assert paid["to_balance"] == 0 and paid["arrears"] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(amount=st.integers(1, 10**7), late_pay=st.integers(1, 200), part=st.integers(1, 10**7),
+       later=st.integers(0, 300))
+def test_a_partial_payment_changes_the_basis_from_the_next_day_only(amount, late_pay, part, later):
+    """Checked against arithmetic written out here (residential: 1‰ a day whatever the year):
+    the days up to the payment day accrue on the whole charge, the days after on what is left."""
+    due = dt.date(2026, 3, 15)
+    conn, station, clock = _station("residential", amount, "2026-02", due)
+    with closing(conn):
+        seq = iter(range(1, 100))
+        pay_day = due + dt.timedelta(days=late_pay)
+        clock.at = dt.datetime.combine(pay_day, dt.time(9), SHANGHAI)
+        exact_then = Fraction(amount * late_pay, 1000)
+        pen_then = max(100, int(exact_then + Fraction(1, 2)))  # half up; positive, so at least 1 元
+        paid = station.process("00000001", next(seq), MsgType.PAYMENT,
+                               {"txn": "00000001-1", "cust": "C1", "amount": min(part, amount + pen_then - 1),
+                                "method": "cash", "at": iso(clock.now())}).body
+        paid_pen = paid["applied"][0]["penalty"]
+        paid_amt = paid["applied"][0]["amount"] - paid_pen
+        assert paid_pen == min(pen_then, paid["amount"])
+        day = pay_day + dt.timedelta(days=later)
+        clock.at = dt.datetime.combine(day, dt.time(9), SHANGHAI)
+        bill = station.process("00000001", next(seq), MsgType.BILL_QUERY, {"cust": "C1"}).body["arrears"]
+        exact = exact_then + Fraction((amount - paid_amt) * later, 1000)
+        total = max(100, int(exact + Fraction(1, 2)))
+        assert [(a["amount"], a["penalty"]) for a in bill] == [(amount - paid_amt, total - paid_pen)]
