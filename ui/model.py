@@ -58,6 +58,9 @@ class ReadingOutcome:
     warnings: tuple[tuple[str, dict[str, str]], ...] = ()  # (msgid, format params), translated when shown
     bill_fen: int | None = None
     token: object = None  # the backend's own object for save_reading
+    no_bill: BaseException | None = None  # why there is no bill estimate (shown translated)
+    period_days: int | None = None  # the reading period the tier bounds were prorated to
+    from_balance_fen: int = 0  # what the prepayment balance pays of it (预存抵扣)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class ArrearsLine:
     period: str
     amount_fen: int
     penalty_fen: int = 0
+    from_balance_fen: int = 0  # what the prepayment balance already paid of this bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,9 @@ class BillView:
     balance_fen: int = 0
     offline: bool = False
     as_of: dt.datetime | None = None
+    estimated: bool = False  # penalties counted offline on the terminal (估算)
+    penalty_day: dt.date | None = None  # the day the penalties are counted to
+    balance_used_fen: int = 0  # what the prepayment balance paid lately (预存抵扣)
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,19 +263,25 @@ class ServicesBackend:
         from terminal_app.services import reading
 
         t = self._term()
+        from terminal_app.timeutil import business_day
+
         check = t.check_reading(c, value)
-        bill_fen = None
+        bill_fen = no_bill = days = None
+        from_balance = 0
         try:
             preview = check.accept(customer=c.number, read_at=reading.now_s(t.clock), source=source, reason=reason,
                                    confirmed=check.kinds)
-            bill = reading.precalculate(t.tariffs, c, preview)
+            bill, no_bill = reading.precalculate_or_why(t.tariffs, c, preview)
             bill_fen = bill.total if bill is not None else None
+            days = bill.days if bill is not None else None
+            from_balance = reading.balance_cover(c, bill, t.store.penalty_rule(), business_day(preview.read_at))
         except HandheldError as e:
             log.info("no bill preview for %s: %s", c.number, e)
         warnings = tuple((w.what, dict(w.params)) for w in check.warnings)
         return ReadingOutcome(c.number, str(value), source.value,
                               str(check.consumption) if check.consumption is not None else "", warnings, bill_fen,
-                              token=(c, check, source, reason))
+                              token=(c, check, source, reason), no_bill=no_bill, period_days=days,
+                              from_balance_fen=from_balance)
 
     def read_meter(self, customer: str) -> ReadingOutcome:
         from terminal_app.domain.reading import ReadingSource
@@ -329,8 +335,10 @@ class ServicesBackend:
         if not b.online:  # the use case fell back to the downloaded data: the link failed
             self._link_seen = (self._now(), False)
         self._bills[customer] = b
-        lines = tuple(ArrearsLine(a.period, a.amount, a.penalty) for a in b.arrears)
-        return BillView(b.customer, b.name, lines, b.still_owed, b.balance, offline=not b.online, as_of=b.as_of)
+        lines = tuple(ArrearsLine(a.period, a.amount, a.penalty, a.from_balance) for a in b.arrears)
+        return BillView(b.customer, b.name, lines, b.still_owed, b.balance, offline=not b.online, as_of=b.as_of,
+                        estimated=b.estimated, penalty_day=b.penalty_day,
+                        balance_used_fen=sum(u.total for u in b.balance_used))
 
     def pay(self, customer: str, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         from offline_queue.journal import EntryState

@@ -14,7 +14,11 @@ Rules (docs/protocol.md states them for other implementations):
   same txn + other body (or another message type) → ``E_TXN_CONFLICT``.  Business refusals
   are stored too (status "rejected"); ``E_INTERNAL`` is not (the txn stays "unknown").
 * Payment allocation (分摊): oldest period first; within a period the penalty (违约金) first,
-  then the charge; what is left goes to the prepayment balance (预收).
+  then the charge; what is left goes to the prepayment balance (预收) — terminal_app.domain.allocation,
+  the terminal's own code.
+* Penalties are computed as of a day (terminal_app.domain.penalty, the rule in ``penalty_rule``
+  and HELLO params): queries as of the station's business day, a PAYMENT as of the business day
+  of its ``at`` (never later than the station's day).
 * Reversal (冲正): only the terminal that took the payment, only while the station's business
   day (Asia/Shanghai) is the payment's business day, only once, and only if the prepayment it
   created has not been spent since; it restores each bill and the balance exactly.
@@ -32,9 +36,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hw_mocks.station import billing
 from hw_mocks.station import validate as v
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
+from terminal_app.domain import allocation
+from terminal_app.domain.penalty import DEFAULT_RULE, PenaltyRule
 from terminal_app.station.messages import STATEFUL, ErrorCode, MsgType
 from terminal_app.timeutil import Clock, business_day, iso
 
@@ -101,6 +108,7 @@ class Station:
     card_mac: CardMac | None = None
     idle_timeout_s: float = 30.0
     name: str = "hw_mocks reference station"
+    penalty_rule: PenaltyRule = DEFAULT_RULE
 
     # ------------------------------------------------------------------ entry points
 
@@ -224,16 +232,15 @@ class Station:
     def _customer(self, cust: str) -> sqlite3.Row | tuple[Any, ...]:
         row = self.conn.execute(
             "SELECT c.cust, c.name, c.addr, c.segment, c.meter, c.tariff, c.balance, m.comm_addr, m.standard, m.card,"
-            " m.last_value, m.last_at, m.purchase_count, c.seq_in_segment FROM customers c"
+            " m.last_value, m.last_at, m.purchase_count, c.seq_in_segment, c.category FROM customers c"
             " JOIN meters m ON m.asset = c.meter WHERE c.cust = ?", (cust,)).fetchone()
         if row is None:
             raise Refusal(ErrorCode.UNKNOWN_CUSTOMER, f"customer {cust} is not known at the station", cust=cust)
         return row
 
-    def _arrears(self, cust: str) -> list[dict[str, Any]]:
-        return [{"period": p, "amount": a, "penalty": pen, "due": due} for p, a, pen, due in self.conn.execute(
-            "SELECT period, amount - paid_amount, penalty - paid_penalty, due FROM bills"
-            " WHERE cust = ? AND (amount > paid_amount OR penalty > paid_penalty) ORDER BY period", (cust,))]
+    def _arrears(self, cust: str, day: dt.date) -> list[dict[str, Any]]:
+        """Unpaid bills as of ``day``: charge, penalty owed that day, due day, accrual state."""
+        return billing.arrears(self.penalty_rule, self.conn, cust, day)
 
     @staticmethod
     def _total(arrears: list[dict[str, Any]]) -> int:
@@ -272,10 +279,9 @@ class Station:
             "business_day": business_day(now).isoformat(),
             "idle_timeout_s": int(self.idle_timeout_s),
             "limits": self.limits.as_params(),
-            "allocation": "oldest_period_first;penalty_then_amount;rest_to_balance",
+            "allocation": allocation.RULE,
             "reversal": "same_business_day;own_terminal;once",
-            "penalty": {"rule": "daily_per_mille", "per_mille_per_day": 1, "basis": "unpaid charge after due day",
-                        "computed": "by the station when the bill is issued"},
+            "penalty": self.penalty_rule.to_params(),
             "payment_methods": sorted(PAYMENT_METHODS),
             "abnormal_codes": sorted(ABNORMAL_CODES),
             "dunning_results": sorted(DUNNING_RESULTS),
@@ -290,14 +296,18 @@ class Station:
 
     # ------------------------------------------------------------------ 01xx reading
 
-    def _route_item(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        arrears = self._arrears(row[0])
-        return {
+    def _route_item(self, row: tuple[Any, ...], day: dt.date) -> dict[str, Any]:
+        arrears = self._arrears(row[0], day)
+        item = {
             "cust": row[0], "name": row[1], "addr": row[2], "seq": row[13],
             "meter": {"asset": row[4], "addr": row[7], "standard": row[8], "card": bool(row[9])},
             "last": {"value": row[10], "at": row[11]} if row[10] is not None else None,
-            "tariff": row[5], "arrears": arrears, "balance": row[6],
+            "tariff": row[5], "category": row[14], "arrears": arrears, "balance": row[6],
         }
+        used = billing.balance_uses(self.conn, row[0])
+        if used:
+            item["balance_used"] = used
+        return item
 
     def _h_route_download(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         seg, seg_name = self._segment(body)
@@ -306,7 +316,7 @@ class Station:
         custs = [r[0] for r in self.conn.execute(
             "SELECT cust FROM customers WHERE segment = ? ORDER BY seq_in_segment, cust LIMIT ? OFFSET ?",
             (seg, size, (page - 1) * size))]
-        items = [self._route_item(self._customer(c)) for c in custs]
+        items = [self._route_item(self._customer(c), business_day(ctx.now)) for c in custs]
         names = sorted({i["tariff"] for i in items})
         tariffs = {n: self.conn.execute("SELECT version FROM tariffs WHERE name = ?", (n,)).fetchone()[0] for n in names}
         return {"segment": seg, "name": seg_name, "page": page, "page_size": size, "pages": pages, "total": total,
@@ -374,8 +384,9 @@ class Station:
     def _h_bill_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         row = self._customer(v.req_string(body, "cust", v.CUST_RE))
         return {"cust": row[0], "name": row[1], "addr": row[2], "segment": row[3], "meter": row[4],
-                "card": bool(row[9]), "tariff": row[5], "arrears": self._arrears(row[0]), "balance": row[6],
-                "as_of": ctx.now_iso}
+                "card": bool(row[9]), "tariff": row[5], "category": row[14],
+                "arrears": self._arrears(row[0], business_day(ctx.now)), "balance": row[6],
+                "balance_used": billing.balance_uses(self.conn, row[0]), "as_of": ctx.now_iso}
 
     def _h_payment(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         cust = v.req_string(body, "cust", v.CUST_RE)
@@ -387,31 +398,27 @@ class Station:
         at = v.time(body)
         op = v.string(body, "op", max_len=32, optional=True)
         row = self._customer(cust)
-        rest = amount
-        applied = []
-        for period, amt_due, pen_due in self.conn.execute(
-                "SELECT period, amount - paid_amount, penalty - paid_penalty FROM bills WHERE cust = ?"
-                " AND (amount > paid_amount OR penalty > paid_penalty) ORDER BY period", (cust,)).fetchall():
-            if rest == 0:
-                break
-            pen = min(rest, pen_due)
-            amt = min(rest - pen, amt_due)
-            rest -= pen + amt
-            applied.append((period, pen, amt))
+        # the penalty is counted to the day the customer paid (the receipt's day), never to a day
+        # the station has not reached (a terminal clock running ahead must not charge more)
+        penalty_day = min(business_day(at), business_day(ctx.now))
+        owed = [o for _acc, o in billing.owed(self.penalty_rule, self.conn, cust, penalty_day)]
+        alloc = allocation.allocate(amount, owed)
+        rest = alloc.rest
         receipt = self._receipt(ctx)
         day = business_day(at).isoformat()
         self.conn.execute("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                           (txn, ctx.terminal, op, cust, amount, method, iso(at), day, receipt, rest, ctx.now_iso))
-        for period, pen, amt in applied:
-            self.conn.execute("INSERT INTO allocations VALUES (?, ?, ?, ?, ?)", (txn, cust, period, pen, amt))
-            self.conn.execute("UPDATE bills SET paid_penalty = paid_penalty + ?, paid_amount = paid_amount + ?"
-                              " WHERE cust = ? AND period = ?", (pen, amt, cust, period))
+        billing.apply(self.penalty_rule, self.conn, cust, alloc, penalty_day)
+        for a in alloc.applied:
+            self.conn.execute("INSERT INTO allocations VALUES (?, ?, ?, ?, ?)",
+                              (txn, cust, a.period, a.penalty, a.amount))
         balance = row[6] + rest
         self.conn.execute("UPDATE customers SET balance = ? WHERE cust = ?", (balance, cust))
         return {"txn": txn, "receipt": receipt, "cust": cust, "amount": amount,
-                "applied": [{"period": p, "amount": pen + amt, "penalty": pen} for p, pen, amt in applied],
-                "to_balance": rest, "balance": balance, "arrears": self._total(self._arrears(cust)),
-                "at": ctx.now_iso, "day": day}
+                "applied": [{"period": a.period, "amount": a.total, "penalty": a.penalty} for a in alloc.applied],
+                "to_balance": rest, "balance": balance,
+                "arrears": self._total(self._arrears(cust, business_day(ctx.now))),
+                "penalty_day": penalty_day.isoformat(), "at": ctx.now_iso, "day": day}
 
     def _h_reversal(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         orig = v.txn(body, ctx.terminal, "orig", own=False)
@@ -442,7 +449,8 @@ class Station:
         self.conn.execute("INSERT INTO reversals VALUES (?, ?, ?, ?, ?, ?)",
                           (txn, orig, ctx.terminal, reason, iso(at), ctx.now_iso))
         return {"txn": txn, "orig": orig, "orig_receipt": receipt, "amount": amount, "cust": cust,
-                "balance": balance - to_balance, "arrears": self._total(self._arrears(cust)), "at": ctx.now_iso}
+                "balance": balance - to_balance, "arrears": self._total(self._arrears(cust, business_day(ctx.now))),
+                "at": ctx.now_iso}
 
     # ------------------------------------------------------------------ 03xx dunning
 
@@ -456,7 +464,7 @@ class Station:
                 "SELECT task, cust, action, issued FROM dunning_tasks WHERE segment = ? AND state = 'open'"
                 " ORDER BY task LIMIT ? OFFSET ?", (seg, size, (page - 1) * size)).fetchall():
             row = self._customer(cust)
-            arrears = self._arrears(cust)
+            arrears = self._arrears(cust, business_day(ctx.now))
             items.append({"task": task, "cust": cust, "name": row[1], "addr": row[2], "meter": row[4],
                           "action": action, "issued": issued, "arrears": arrears, "total": self._total(arrears),
                           "balance": row[6]})
@@ -465,7 +473,7 @@ class Station:
 
     def _h_arrears_check(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         row = self._customer(v.req_string(body, "cust", v.CUST_RE))
-        arrears = self._arrears(row[0])
+        arrears = self._arrears(row[0], business_day(ctx.now))
         total = self._total(arrears)
         return {"cust": row[0], "name": row[1], "addr": row[2], "arrears": arrears, "total": total,
                 "balance": row[6], "may_disconnect": total > 0, "checked_at": ctx.now_iso}
@@ -480,7 +488,7 @@ class Station:
             raise v.bad(f"dunning task {task} is not known at the station")
         if row[1] != "open":
             raise Refusal(ErrorCode.NOT_ALLOWED, f"dunning task {task} is already closed ({row[1]})", task=task)
-        if result == "disconnected" and self._total(self._arrears(row[0])) == 0:
+        if result == "disconnected" and self._total(self._arrears(row[0], business_day(ctx.now))) == 0:
             # the wrongful disconnection the seed warns about (避免误停电)
             raise Refusal(ErrorCode.NOT_ALLOWED, f"customer {row[0]} has no arrears: do not disconnect", task=task)
         self.conn.execute("INSERT INTO dunning_results VALUES (?, ?, ?, ?, ?, ?)",

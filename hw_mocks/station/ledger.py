@@ -17,7 +17,8 @@ import sqlite3
 from hw_mocks.station import audit  # the trail lives in the same file
 from terminal_app.errors import ConfigurationError
 
-SCHEMA_VERSION = 1
+#: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,18 +50,31 @@ CREATE TABLE IF NOT EXISTS customers (
     seq_in_segment INTEGER NOT NULL,   -- position on the reading route
     meter   TEXT NOT NULL UNIQUE REFERENCES meters(asset),
     tariff  TEXT NOT NULL REFERENCES tariffs(name),
-    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0)   -- 预收 (prepayment), fen
+    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),  -- 预收 (prepayment), fen
+    category TEXT NOT NULL DEFAULT 'residential'              -- penalty category (params.penalty.rates)
 );
 CREATE INDEX IF NOT EXISTS customers_segment ON customers(segment, seq_in_segment);
 CREATE TABLE IF NOT EXISTS bills (     -- one bill per customer and period; arrears = unpaid part
     cust    TEXT NOT NULL REFERENCES customers(cust),
     period  TEXT NOT NULL,             -- YYYY-MM
     amount  INTEGER NOT NULL CHECK (amount >= 0),
-    penalty INTEGER NOT NULL CHECK (penalty >= 0),   -- 违约金
     due     TEXT NOT NULL,             -- YYYY-MM-DD
     paid_amount  INTEGER NOT NULL DEFAULT 0 CHECK (paid_amount BETWEEN 0 AND amount),
-    paid_penalty INTEGER NOT NULL DEFAULT 0 CHECK (paid_penalty BETWEEN 0 AND penalty),
+    paid_penalty INTEGER NOT NULL DEFAULT 0 CHECK (paid_penalty >= 0),
+    -- 违约金 is computed as of a day (terminal_app.domain.penalty): exact fen accrued through
+    -- accrued_through on earlier unpaid charges; from the next day on it accrues on amount - paid_amount
+    accrued TEXT NOT NULL DEFAULT '0',
+    accrued_through TEXT NOT NULL,     -- YYYY-MM-DD, never before due
     PRIMARY KEY (cust, period)
+);
+CREATE TABLE IF NOT EXISTS balance_uses (   -- the prepayment balance paying bills (预存抵扣)
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    cust    TEXT NOT NULL REFERENCES customers(cust),
+    period  TEXT NOT NULL,
+    penalty INTEGER NOT NULL,
+    amount  INTEGER NOT NULL,
+    day     TEXT NOT NULL,             -- the day the penalty was counted to
+    at      TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS txns (      -- every txn the station decided, with its original answer
     txn       TEXT PRIMARY KEY,
@@ -205,6 +219,12 @@ def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> 
             conn.execute(stmt)
         _add_columns(conn)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        if version != str(SCHEMA_VERSION):
+            conn.execute("ROLLBACK")
+            raise ConfigurationError("The station ledger {path} has schema {found}, this station needs {needed}.",
+                                     "Create a new ledger (another --db file) and import the area again.",
+                                     path=os.fspath(path), found=version, needed=SCHEMA_VERSION)
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as e:
         conn.close()

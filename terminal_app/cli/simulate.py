@@ -9,7 +9,9 @@ On a terminal (a tty) the ``handheld`` command (ui.launch) then runs the field U
 site with that configuration file — the core hands it the site and never imports ``ui`` — with
 the simulate-mode keys (ui.sim_controls): F6 "scans" the current customer's meter barcode through the mock
 serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
-coverage off and on, F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
+coverage off and on, F9 moves the simulated date a day on — the station's clock and the
+terminal's (the demo area is issued for today, so its penalties then grow by a day:
+docs/billing.md), F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
 says so).  Without a tty (a pipe, CI) it runs the guided check of the meter-reading path
 instead: it finds and reads the simulated meters exactly as ``handheld diag meter read`` would.
 """
@@ -52,6 +54,11 @@ class SimulatedSite:
     card_reader: object | None = None
     card: object | None = None
     card_meter: object | None = None
+    #: the reference station; its clock and the terminal's (the UI's backend is built with
+    #: terminal_clock) are moved together by F9 (next_day)
+    station: object | None = None
+    station_clock: object | None = None
+    terminal_clock: object | None = None
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
@@ -74,16 +81,23 @@ class SimulatedSite:
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write(key.hex() + "\n")
 
+            from terminal_app.timeutil import Clock, business_day
+
+            self.station_clock = Clock()
+            self.terminal_clock = Clock()
             db = self.workdir / "station.sqlite"
             conn = ledger.connect(db)
             try:
                 if ledger.is_empty(conn):
-                    seed.load(conn, customers=self.customers)
+                    # issued for today: the penalties the screens show are today's
+                    seed.load(conn, customers=self.customers, as_of=business_day(self.station_clock.now()))
             finally:
                 conn.close()
             holder = _card_key_holder()
-            station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder)
+            station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder,
+                                    clock=self.station_clock)
             self._stack.enter_context(station)
+            self.station = station
             self.station_port = station.port
 
             for name, profile in load_profiles().items():
@@ -150,6 +164,17 @@ class SimulatedSite:
         self.card_reader = self._stack.enter_context(MockCardReader.on_pty(str(self.workdir / "tty-card")))
         self.card_reader.insert(self.card)
         return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\n\n'
+
+    def next_day(self, days: int = 1) -> object:
+        """Move the simulated date ``days`` on: the station's clock and the terminal's together, as
+        a real terminal's follows the station's (HELLO); returns the new business day."""
+        import datetime as dt
+
+        from terminal_app.timeutil import business_day
+
+        for clock in (self.station_clock, self.terminal_clock):
+            clock.offset += dt.timedelta(days=days)  # type: ignore[union-attr]
+        return business_day(self.station_clock.now())  # type: ignore[union-attr]
 
     def stop(self) -> None:
         self._stack.close()

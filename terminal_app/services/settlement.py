@@ -12,6 +12,10 @@ Counting rules: a payment counts on the business day of its ``at`` (Asia/Shangha
 station refused it; a reversal (冲正) counts against its payment's day unless refused.  Cash to
 hand in = payments − reversals (cash is the only method).  The settlement is recorded in the
 local store before the slip prints, and closes the day for reversals on this terminal.
+
+Penalties counted offline (估算 on the receipt) are compared with the station's own figure — its
+answer to each payment (``applied[].penalty``) — and the difference is printed on the slip: the
+cash taken does not change, the station's allocation is what the ledger holds.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class SettlementResult:
     differences: tuple[str, ...] = ()
     printed: Any = None
     print_error: HandheldError | None = field(default=None)
+    penalty_corrections: tuple[PenaltyCorrection, ...] = ()
 
 
 def _day_of(body: dict[str, Any]) -> dt.date | None:
@@ -112,6 +117,54 @@ def day_figures(journal: Any, store: LocalStore, day: dt.date) -> DayFigures:
                       tuple((t, a) for t, (_e, a) in collected.items() if t not in reversed_by), frozenset(unsynced))
 
 
+@dataclass(frozen=True, slots=True)
+class PenaltyCorrection:
+    """A payment whose receipt showed an offline penalty estimate, and the station's figure."""
+
+    txn: str
+    estimated: int  # fen on the receipt (估算)
+    station: int | None  # fen the station applied to penalties; None: not answered yet
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.station is None else self.station - self.estimated
+
+
+def penalty_corrections(journal: Any, store: LocalStore, txns: list[str]) -> tuple[PenaltyCorrection, ...]:
+    """The estimated-penalty payments among ``txns`` and what the station made of them."""
+    out = []
+    for txn in txns:
+        doc = store.document(txn)
+        if doc is None or doc[0] != "receipt" or not doc[1].get("penalty_estimated"):
+            continue
+        entry = journal.get(txn)
+        reply = getattr(entry, "reply", None) if entry is not None else None
+        station = None
+        if isinstance(reply, dict) and isinstance(reply.get("applied"), list):
+            station = sum(a.get("penalty", 0) for a in reply["applied"] if isinstance(a, dict)
+                          and isinstance(a.get("penalty", 0), int))
+        out.append(PenaltyCorrection(txn, int(doc[1].get("penalty_fen") or 0), station))
+    return tuple(out)
+
+
+def correction_lines(corrections: tuple[PenaltyCorrection, ...]) -> tuple[tuple[str, str], ...]:
+    """The slip's lines for offline penalty estimates (违约金估算 → 主站核定 → 差额)."""
+    if not corrections:
+        return ()
+    def yuan(fen: int) -> str:
+        return ("-" if fen < 0 else "") + "￥" + format_fen(abs(fen))
+
+    answered = [c for c in corrections if c.station is not None]
+    lines = [("违约金估算笔数", str(len(corrections))),
+             ("违约金估算", yuan(sum(c.estimated for c in corrections)))]
+    if answered:
+        lines.append(("主站核定违约金", yuan(sum(c.station or 0 for c in answered))))
+        lines.append(("违约金差额", yuan(sum(c.difference or 0 for c in answered))))
+    if len(answered) < len(corrections):
+        lines.append(("违约金待核定笔数", str(len(corrections) - len(answered))))
+    return tuple(lines)
+
+
 def reconcile(client: Any, figures: DayFigures) -> tuple[bool | None, dict[str, Any] | None, tuple[str, ...]]:
     """RECONCILE the day's kept payments; returns (match, station answer, differences in Chinese)."""
     txns = [t for t, _ in figures.kept]
@@ -148,20 +201,25 @@ def daily_settlement(journal: Any, store: LocalStore, printer: Any, client: Any,
     figures = day_figures(journal, store, day)
     match, station, diffs = reconcile(client, figures)
     rows = tuple(templates.SettlementRow(name, *figures.by_row[name]) for name in ROW_ORDER if name in figures.by_row)
+    corrections = penalty_corrections(journal, store, [t for t, _ in figures.kept])
+    extra = correction_lines(corrections)
+    if figures.unsynced:
+        extra += (("未上传笔数", str(len(figures.unsynced))),)
     n = len(store.settlements(day)) + 1
     slip = templates.SettlementData(
         slip_no=f"RJ{day:%Y%m%d}{operator.terminal_id}{n:02d}", business_day=day, operator=operator.operator,
         terminal_id=operator.terminal_id, rows=rows, reversal_count=len(figures.reversals),
         reversal_fen=figures.reversal_fen, cash_to_deliver_fen=figures.collected_fen, printed_at=now,
         station_agrees=match, differences=diffs,
-        extra=(("未上传笔数", str(len(figures.unsynced))),) if figures.unsynced else ())
+        extra=extra)
     store.record_settlement(slip.slip_no, day, now, {
         "collected": figures.collected_fen, "count": len(figures.kept), "reversals": len(figures.reversals),
-        "reversal_fen": figures.reversal_fen, "match": match, "differences": list(diffs)})
+        "reversal_fen": figures.reversal_fen, "match": match, "differences": list(diffs),
+        "penalty_corrections": [[c.txn, c.estimated, c.station] for c in corrections]})
     printed = error = None
     try:
         printed = print_once(printer, store, templates.settlement_slip(slip), clock)
     except HandheldError as e:
         log.warning("settlement slip %s not printed: %s", slip.slip_no, e)
         error = e
-    return SettlementResult(slip, figures, match, station, diffs, printed, error)
+    return SettlementResult(slip, figures, match, station, diffs, printed, error, corrections)

@@ -8,6 +8,7 @@ oversized — change nothing in the station's ledger, and are kept in its audit 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib.util
 import json
 import random
@@ -25,6 +26,7 @@ from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.seq import FileSeqCounter
 from terminal_app.station.transport import SocketTransport
+from terminal_app.timeutil import SHANGHAI, FixedClock
 
 TERMINALS = {
     p.Suite.TDES: TerminalKey("10000001", 1, bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")),
@@ -40,7 +42,9 @@ def station(tmp_path) -> Iterator[tuple[StationServer, str]]:
         load_tiny(conn)
     finally:
         conn.close()
-    with StationServer(db, {t.id: t for t in TERMINALS.values()}) as server:
+    # the tiny area's penalties are stated for 2026-11-24 (they grow by the day)
+    station_clock = FixedClock(at=dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI))
+    with StationServer(db, {t.id: t for t in TERMINALS.values()}, clock=station_clock) as server:
         yield server, db
 
 
@@ -79,10 +83,10 @@ def check_core_results(results, tid: str, n: int = 1) -> None:
     assert [r.outcome for r in results] == [Outcome.OK] * 4, [(r.outcome, r.code, r.msg, r.error) for r in results]
     hello, bill, pay, status = (r.body for r in results)
     assert "time" in hello and isinstance(hello.get("params"), dict)
-    # customer 1001 of the tiny area owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 50;
+    # customer 1001 of the tiny area owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 112;
     # each earlier payment took 5000 of it
     assert bill["cust"] == "1001"
-    assert sum(a["amount"] + a["penalty"] for a in bill["arrears"]) == 18350 - 5000 * (n - 1)
+    assert sum(a["amount"] + a["penalty"] for a in bill["arrears"]) == 18412 - 5000 * (n - 1)
     # the oldest period's penalty first (300, on the first payment only), then its amount
     assert pay["txn"] == f"{tid}-{n}"
     assert pay["applied"] == [{"period": "2026-09", "amount": 5000, "penalty": 300 if n == 1 else 0}]

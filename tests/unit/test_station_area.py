@@ -37,11 +37,16 @@ def test_demo_area_shape():
     assert {c.tariff for c in custs} == {"sichuan-residential", "flat-agricultural", "flat-commercial"}
     owing = {b.cust for b in bills if b.paid_amount < b.amount}
     assert 90 <= len(owing) <= 200 and not owing & {c.cust for c in custs if c.card}
-    # penalty: 0.1 % per day after the due day, rounded half up to the fen
-    for b in bills:
-        days = max(0, (AS_OF - dt.date.fromisoformat(b.due)).days)
-        if b.paid_amount == 0:
-            assert b.penalty == (b.amount * days + 500) // 1000
+    # bills are issued with nothing accrued: the station counts the penalty to the day it is asked
+    assert all(b.penalty == 0 and b.penalty_through is None for b in bills)
+    # village shops and pumping stations pay the non-residential penalty rates
+    assert {c.category for c in custs if c.tariff != "sichuan-residential"} == {"other"}
+    assert {c.category for c in custs if c.tariff == "sichuan-residential"} == {"residential"}
+    # some owing customers hold a prepayment balance (it pays their bills when the area is loaded)
+    assert 5 <= len({c.cust for c in custs if c.balance} & owing) <= 40
+    # one segment is read every two months (双月抄表): its last readings are 61 days old, the others 30
+    ages = {c.segment: (AS_OF - dt.datetime.fromisoformat(c.last_at).date()).days for c in custs}
+    assert ages == {s: 61 if s == seed.BIMONTHLY_SEGMENT else 30 for s in ages}
     assert tasks and {t.cust for t in tasks} <= owing
 
 
@@ -61,8 +66,9 @@ def test_csv_import_round_trip(tmp_path):
     assert (c2, b2, t2) == (custs, bills, tasks)
     assert [t.name for t in tariffs] == [t.name for t in packaged_tariffs()]
     with closing(ledger.connect(tmp_path / "s.sqlite")) as conn:
-        assert insert(conn, tariffs, c2, b2, t2) == {"tariffs": len(tariffs), "customers": 50, "bills": len(bills),
-                                                     "dunning_tasks": len(tasks)}
+        counts = insert(conn, tariffs, c2, b2, t2, as_of=AS_OF)
+        assert counts == {"tariffs": len(tariffs), "customers": 50, "bills": len(bills),
+                          "dunning_tasks": len(tasks), "balance_uses": counts["balance_uses"]}
 
 
 @pytest.mark.parametrize("column, value, message", [
