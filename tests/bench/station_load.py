@@ -4,7 +4,8 @@
 
 The station runs as its own process (``handheld-mocks station``, the CLI a QA desk runs) on a
 fresh ledger (one customer per terminal), so its CPU time is its own.
-The load generator is this process: one thread per terminal, each the production
+The load generator is ``--procs`` processes (2: one per core, so no one interpreter lock
+serialises all 200 terminals): one thread per terminal, each the production
 ``StationClient`` over ``SocketTransport`` — a new TCP connection per payment, as a terminal
 makes one (GT/1 short connections), half of them suite 01 and half suite 02 — paying its
 payments one after another with no pause (a closed loop: the station is never idle, so
@@ -25,7 +26,7 @@ Figures, per run:
   are compared with the told-applied ones;
 * ``station_cpu_ms_per_payment`` — the station process's user + system CPU during the load,
   per payment;
-* ``generator_cpu_ms_per_payment`` — the same for the load generator (this process), for scale;
+* ``generator_cpu_ms_per_payment`` — the same for the load generator (its processes), for scale;
 * ``fsyncs_per_payment`` — the station's group commits per payment (each commit is one fsync
   of the WAL, synchronous=FULL), from the statistics the station prints when it stops.
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sqlite3
 import statistics
@@ -52,6 +54,7 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -156,52 +159,78 @@ def stop_station(proc: subprocess.Popen) -> dict:
     return stats
 
 
-def run(n_terminals: int, payments: int, max_batch: int | None, label: str) -> dict:
+def generator(port: int, first: int, count: int, payments: int, go: Any, out: Any) -> None:
+    """One load-generator process: ``count`` terminals from ``first``, one thread each."""
+    results: list[tuple[float, str, str, int]] = []
+    lock = threading.Lock()
+    local_go = threading.Barrier(count + 1)
+
+    def terminal(i: int, tid: str) -> None:
+        client = StationClient(terminal_id=tid, key=key_of(i), suite=suite_of(i), transport=SocketTransport(),
+                               seq=MemorySeq(), host="127.0.0.1", port=port, connect_timeout=30, response_timeout=60)
+        mine: list[tuple[float, str, str, int]] = []
+        local_go.wait()
+        for k in range(1, payments + 1):
+            amount = 100 + k
+            req = Request(MsgType.PAYMENT, {"txn": f"{tid}-{k}", "cust": customer_of(i), "amount": amount,
+                                            "method": "cash", "at": iso(now()), "op": "0007"})
+            t0 = time.perf_counter()
+            res = client.exchange([req])[0]
+            mine.append((time.perf_counter() - t0, res.outcome.value, f"{tid}-{k}", amount))
+        with lock:
+            results.extend(mine)
+
+    ids = terminal_ids(first + count)
+    threads = [threading.Thread(target=terminal, args=(i, ids[i]), daemon=True) for i in range(first, first + count)]
+    for t in threads:
+        t.start()
+    cpu0 = sum(os.times()[:2])
+    go.wait()
+    local_go.wait()
+    for t in threads:
+        t.join()
+    out.send((results, sum(os.times()[:2]) - cpu0))
+    out.close()
+
+
+def run(n_terminals: int, payments: int, max_batch: int | None, label: str, procs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-station-") as d:
         work = Path(d)
         proc, port = start_station(work, n_terminals, max_batch)
         try:
-            latencies: list[float] = []
-            outcomes: dict[str, int] = {}
-            told: dict[str, int] = {}  # txn -> amount, for every payment the station said applied
-            lock = threading.Lock()
-            go = threading.Barrier(n_terminals + 1)
-
-            def terminal(i: int, tid: str) -> None:
-                client = StationClient(terminal_id=tid, key=key_of(i), suite=suite_of(i), transport=SocketTransport(),
-                                       seq=MemorySeq(), host="127.0.0.1", port=port, connect_timeout=30,
-                                       response_timeout=60)
-                mine: list[tuple[float, str, str, int]] = []
-                go.wait()
-                for k in range(1, payments + 1):
-                    amount = 100 + k
-                    req = Request(MsgType.PAYMENT, {"txn": f"{tid}-{k}", "cust": customer_of(i), "amount": amount,
-                                                    "method": "cash", "at": iso(now()), "op": "0007"})
-                    t0 = time.perf_counter()
-                    res = client.exchange([req])[0]
-                    mine.append((time.perf_counter() - t0, res.outcome.value, f"{tid}-{k}", amount))
-                with lock:
-                    for lat, outcome, txn, amount in mine:
-                        latencies.append(lat)
-                        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-                        if outcome == Outcome.OK.value:
-                            told[txn] = amount
-
-            threads = [threading.Thread(target=terminal, args=(i, tid), daemon=True)
-                       for i, tid in enumerate(terminal_ids(n_terminals))]
-            for t in threads:
-                t.start()
+            # the terminals are spread over ``procs`` processes (forked before any thread exists)
+            mp = multiprocessing.get_context("fork")
+            go = mp.Barrier(procs + 1)
+            workers, pipes = [], []
+            share = -(-n_terminals // procs)
+            for first in range(0, n_terminals, share):
+                recv, send = mp.Pipe(duplex=False)
+                w = mp.Process(target=generator, args=(port, first, min(share, n_terminals - first), payments, go,
+                                                       send))
+                w.start()
+                workers.append(w)
+                pipes.append(recv)
             cpu0 = cpu_seconds(proc.pid)
-            gen0 = sum(os.times()[:2])
             go.wait()
             t0 = time.perf_counter()
-            for t in threads:
-                t.join()
+            collected = [p.recv() for p in pipes]
             wall = time.perf_counter() - t0
             cpu = cpu_seconds(proc.pid) - cpu0
-            gen = sum(os.times()[:2]) - gen0
+            for w in workers:
+                w.join()
         finally:
             stats = stop_station(proc)
+        latencies: list[float] = []
+        outcomes: dict[str, int] = {}
+        told: dict[str, int] = {}  # txn -> amount, for every payment the station said applied
+        gen = 0.0
+        for results, gen_cpu in collected:
+            gen += gen_cpu
+            for lat, outcome, txn, amount in results:
+                latencies.append(lat)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if outcome == Outcome.OK.value:
+                    told[txn] = amount
         with closing(sqlite3.connect(work / "station.sqlite")) as conn:
             rows = conn.execute("SELECT txn, amount FROM payments WHERE terminal LIKE '7%'").fetchall()
         ledger_rows = dict(rows)
@@ -242,12 +271,13 @@ def main() -> int:
     ap.add_argument("--terminals", type=int, default=200)
     ap.add_argument("--payments", type=int, default=25, help="payments per terminal")
     ap.add_argument("--no-baseline", action="store_true", help="skip the one-fsync-per-request baseline run")
+    ap.add_argument("--procs", type=int, default=2, help="load-generator processes the terminals are spread over")
     args = ap.parse_args()
     load = os.getloadavg()
     print(f"{args.terminals} terminals × {args.payments} payments; {os.cpu_count()} CPUs, load average before:"
           f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
-    ours = run(args.terminals, args.payments, None, "group")
-    base = None if args.no_baseline else run(args.terminals, args.payments, 1, "baseline")
+    ours = run(args.terminals, args.payments, None, "group", args.procs)
+    base = None if args.no_baseline else run(args.terminals, args.payments, 1, "baseline", args.procs)
     out = {k: v for k, v in ours.items() if k != "label"}
     if base is not None:
         out["baseline"] = {k: v for k, v in base.items() if k != "label"}
