@@ -23,7 +23,7 @@ import pytest
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import load_tiny, snapshot
+from hw_mocks.station.testing import snapshot, tiny_ledger
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import MAX_BODY, Suite, decode_frame, open_frame, seal
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
@@ -37,10 +37,7 @@ GUARD = 30.0  # seconds: only a hang would reach it
 
 @pytest.fixture
 def db(tmp_path):
-    path = tmp_path / "station.sqlite"
-    with closing(ledger.connect(path)) as conn:
-        load_tiny(conn)
-    return path
+    return tiny_ledger(tmp_path / "station.sqlite")
 
 
 def until(cond, what: str, guard: float = GUARD) -> None:
