@@ -57,9 +57,26 @@ class HandheldError(Exception):
     def __str__(self) -> str:
         return self._render(lambda s: s)
 
+    @property
+    def what_text(self) -> str:
+        """The "what failed" sentence in English, its values filled in (logs, technicians' tools)."""
+        return _fill(self.what, self.params)
+
+    @property
+    def action_text(self) -> str:
+        """The "what to do" sentence in English, its values filled in — never a raw ``{path}``."""
+        return _fill(self.action, self.params)
+
     def localized(self, translate: Callable[[str], str]) -> str:
         """The message in the operator's language (``translate`` is a gettext function)."""
         return self._render(translate)
+
+
+def _fill(text: str, params: Mapping[str, Any]) -> str:
+    try:
+        return text.format(**params) if params else text
+    except (KeyError, IndexError, ValueError):  # a sentence with braces of its own
+        return text
 
 
 class ConfigurationError(HandheldError):

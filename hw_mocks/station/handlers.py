@@ -1,8 +1,10 @@
 """The station's business rules: one handler per message type, plain dicts in and out.
 
-:meth:`Station.process` is the single entry point for an authenticated request.  In ONE SQLite
-transaction it checks the seq (replay), records it, checks the txn (idempotency) and runs the
+:meth:`Station.apply` is the single entry point for an authenticated request.  In ONE SQLite
+savepoint it checks the seq (replay), records it, checks the txn (idempotency) and runs the
 handler; so a request either has all its effects or none, and a repeat can never apply twice.
+The server runs many requests' savepoints in one transaction and answers them only after its
+commit (group commit); :meth:`Station.process` is one request in its own transaction.
 
 Rules (docs/protocol.md states them for other implementations):
 * Replay: a seq not greater than the terminal's last accepted one → ``E_REPLAY`` with
@@ -27,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -41,6 +44,8 @@ from terminal_app.domain import allocation
 from terminal_app.domain.penalty import DEFAULT_RULE, PenaltyRule
 from terminal_app.station.messages import STATEFUL, ErrorCode, MsgType
 from terminal_app.timeutil import Clock, business_day, iso
+
+log = logging.getLogger(__name__)
 
 ABNORMAL_CODES = frozenset({"door_locked", "meter_stopped", "meter_damaged", "running_backwards", "estimated",
                             "meter_not_found", "other"})
@@ -107,45 +112,81 @@ class Station:
 
     # ------------------------------------------------------------------ entry points
 
-    def process(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any]) -> Reply:
-        """Handle one authenticated request; commits its effects before returning."""
+    def process(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any],
+                key_id: str | None = None) -> Reply:
+        """Handle one authenticated request in its own transaction; commits before returning."""
+        return self._committed(lambda: self.apply(terminal, seq, msg_type, body, key_id))
+
+    def refuse_body(self, terminal: str, seq: int, reason: str, key_id: str | None = None) -> Reply:
+        """An authenticated request whose body is unusable: consume the seq, answer E_BAD_REQUEST."""
+        return self._committed(lambda: self.apply_bad_body(terminal, seq, reason, key_id))
+
+    def apply(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any],
+              key_id: str | None = None) -> Reply:
+        """Handle one authenticated request inside the caller's open transaction (group commit:
+        the server commits many requests at once and answers only after that commit).
+
+        All of the request's effects — its seq, the handler's changes, the txn's decision — are
+        one savepoint: a replay or a station failure leaves nothing of it behind.  A handler that
+        raises is answered ``E_INTERNAL`` (the txn stays unknown); an SQLite error that ends the
+        caller's transaction propagates, so the caller answers nothing of that commit.
+        """
         ctx = Ctx(terminal, seq, self.clock.now())
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SAVEPOINT request")
         try:
-            replay = self._check_seq(terminal, seq)
-            if replay is not None:
-                conn.execute("ROLLBACK")
-                return replay
-            reply = self._dispatch(ctx, msg_type, body)
-            conn.execute("COMMIT")
-            return reply
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            replay = self._check_seq(terminal, seq, key_id)
+            reply = replay if replay is not None else self._dispatch(ctx, msg_type, body)
+        except Exception:
+            if not conn.in_transaction:
+                raise
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            log.exception("request %s-%d failed inside the station", terminal, seq)
+            return Reply(Refusal(ErrorCode.INTERNAL, "the station failed to process the request; ask TXN_STATUS"
+                                 " later").body(), True)
+        if replay is not None:
+            conn.execute("ROLLBACK TO request")  # E_REPLAY has no other effect
+        conn.execute("RELEASE request")
+        return reply
 
-    def refuse_body(self, terminal: str, seq: int, reason: str) -> Reply:
-        """An authenticated request whose body is unusable: consume the seq, answer E_BAD_REQUEST."""
+    def apply_bad_body(self, terminal: str, seq: int, reason: str, key_id: str | None = None) -> Reply:
+        """:meth:`refuse_body` inside the caller's open transaction."""
+        self.conn.execute("SAVEPOINT request")
+        replay = self._check_seq(terminal, seq, key_id)
+        if replay is not None:
+            self.conn.execute("ROLLBACK TO request")
+        self.conn.execute("RELEASE request")
+        return replay or Reply(v.bad(reason).body(), True)
+
+    def _committed(self, fn: Callable[[], Reply]) -> Reply:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            replay = self._check_seq(terminal, seq)
-            self.conn.execute("ROLLBACK" if replay else "COMMIT")
+            reply = fn()
+            self.conn.execute("COMMIT")
+            return reply
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        return replay or Reply(v.bad(reason).body(), True)
 
-    def _check_seq(self, terminal: str, seq: int) -> Reply | None:
+    def _check_seq(self, terminal: str, seq: int, key_id: str | None = None) -> Reply | None:
+        """E_REPLAY unless ``seq`` is above the last one accepted from ``terminal`` under its
+        current key; records it otherwise.  ``key_id`` names the key (hw_mocks.station.
+        provisioning.key_id): a terminal re-keyed (a new key, e.g. when its seq reached 2**32 − 1)
+        starts its seqs again, so the last seq kept under another key does not count."""
+        # the common case in one statement: a seq above the last one under the same key (or a new key)
+        if self.conn.execute("UPDATE terminal_seq SET last_seq = ?1, key_id = coalesce(?2, key_id) WHERE terminal = ?3"
+                             " AND (last_seq < ?1 OR (?2 IS NOT NULL AND key_id IS NOT NULL AND key_id != ?2))",
+                             (seq, key_id, terminal)).rowcount:
+            return None
         row = self.conn.execute("SELECT last_seq FROM terminal_seq WHERE terminal = ?", (terminal,)).fetchone()
-        last = row[0] if row else -1
-        if seq <= last:
-            return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
-                                 last_seq=last).body(), True)
-        self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?) ON CONFLICT(terminal) DO UPDATE SET"
-                          " last_seq = excluded.last_seq", (terminal, seq))
-        return None
+        if row is None:  # the terminal's first request
+            self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?, ?)", (terminal, seq, key_id))
+            return None
+        last = row[0]
+        return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
+                             last_seq=last).body(), True)
 
     def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any]) -> Reply:
         try:

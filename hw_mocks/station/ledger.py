@@ -189,16 +189,21 @@ CREATE TABLE IF NOT EXISTS reconciliations (   -- 代收对账, with an alarm fl
 );
 CREATE TABLE IF NOT EXISTS terminal_seq (      -- replay protection: last accepted seq per terminal
     terminal TEXT PRIMARY KEY,
-    last_seq INTEGER NOT NULL
+    last_seq INTEGER NOT NULL,
+    key_id   TEXT                      -- the key it was accepted under (provisioning.key_id); a new key restarts the seq
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
-def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open (and create) the ledger with the durability rules; the caller closes it."""
+def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open (and create) the ledger with the durability rules; the caller closes it.
+
+    ``check_same_thread=False`` lets another thread take the connection over (the server opens it,
+    then hands it to its ledger worker, the one thread that uses it from then on)."""
     try:
-        conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0)
+        conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0,
+                               check_same_thread=check_same_thread)
     except sqlite3.Error as e:
         raise ConfigurationError("The station ledger {path} cannot be opened ({error}).",
                                  "Check the --db path and its directory's permissions.", path=os.fspath(path),
@@ -212,6 +217,7 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
             conn.execute(stmt)
         for stmt in audit.SCHEMA_STATEMENTS:
             conn.execute(stmt)
+        _add_columns(conn)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         if version != str(SCHEMA_VERSION):
@@ -231,17 +237,30 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
+#: columns added after schema version 1 shipped: (table, column, declaration), added in place to
+#: a ledger that lacks them (no row changes: every new column is NULL in old rows)
+ADDED_COLUMNS = (
+    ("terminal_seq", "key_id", "TEXT"),
+    ("audit", "size", "INTEGER"),
+    ("audit", "sha256", "TEXT"),
+)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, column, decl in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";\n") if s.strip()]
 
 
 def next_counter(conn: sqlite3.Connection, name: str) -> int:
     """A gap-free counter (receipt numbers …); call inside the request's transaction."""
-    row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-    value = (row[0] if row else 0) + 1
-    conn.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                 (name, value))
-    return value
+    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+                        " RETURNING value", (name,)).fetchone()[0]
 
 
 def is_empty(conn: sqlite3.Connection) -> bool:

@@ -48,6 +48,15 @@ def load_tiny(conn: sqlite3.Connection, fillers: int = 23) -> None:
     insert(conn, packaged_tariffs(), *tiny_area(fillers), as_of=TINY_AS_OF)
 
 
+def tiny_ledger(path: str | os.PathLike[str], fillers: int = 23) -> str | os.PathLike[str]:
+    """A new ledger file at ``path`` holding the tiny area; returns ``path``."""
+    from hw_mocks.station import ledger
+
+    with closing(ledger.connect(path)) as conn:
+        load_tiny(conn, fillers)
+    return path
+
+
 LEDGER_TABLES = ("customers", "meters", "bills", "txns", "payments", "allocations", "reversals", "readings",
                  "abnormal", "dunning_tasks", "dunning_results", "card_purchases", "terminal_seq", "counters")
 

@@ -224,7 +224,7 @@ def _fresh_payment(client: StationClient, n: int) -> bytes:
                    "at": "2026-11-24T11:00:00+08:00"})
 
 
-@pytest.mark.parametrize("index", [0, 4, 9, 16, 19, 25, -1])
+@pytest.mark.parametrize("index", [0, 4, 9, 16, 19, 22, 27, 33, -1])  # header (salt 18..25), body, tag
 def test_tampered_frame_changes_nothing(paid, index):
     server, db, _raw, client = paid
     frame = bytearray(_fresh_payment(client, 2))
@@ -243,7 +243,7 @@ def test_truncated_frame_changes_nothing(paid):
     assert _raw_exchange(server.port, frame[:-5]) == b""
     assert snapshot(db) == before
     last = audit_rows(db)[-1]
-    assert last[4] == frame[:-5] and "truncated" in last[6]
+    assert last[4] == frame[:64] and "truncated" in last[6]  # the first 64 bytes of the cut frame
     # the same seq, whole, is still accepted afterwards: the cut frame consumed nothing
     answer = _raw_exchange(server.port, frame)
     assert p.open_frame(TERMINALS[p.Suite.AES_GCM].key, p.decode_frame(answer))["ok"] is True
@@ -255,14 +255,14 @@ def test_oversized_frame_changes_nothing(paid, suite):
     term = TERMINALS[suite]
     # a header announcing the largest N (65535: beyond any legal suite 01 body) followed by more
     # than a whole frame's worth of bytes: refused without the station reading it all
-    header = bytes.fromhex("4754" "01") + bytes([suite, 0, 0]) + term.id.encode() + (999).to_bytes(4, "big") \
-        + int(MsgType.PAYMENT).to_bytes(2, "big") + (0xFFFF).to_bytes(2, "big")
+    header = bytes.fromhex("4754" "02") + bytes([suite, 0, 0]) + term.id.encode() + (999).to_bytes(4, "big") \
+        + bytes(8) + int(MsgType.PAYMENT).to_bytes(2, "big") + (0xFFFF).to_bytes(2, "big")
     before = snapshot(db)
     assert _raw_exchange(server.port, header + bytes(p.MAX_FRAME + 1000), half_close=False) == b""
     assert snapshot(db) == before
     last = audit_rows(db)[-1]
     assert last[0] == "in" and last[6].startswith(("refused", "malformed"))
-    assert len(last[4]) <= p.MAX_FRAME  # the trail never holds more than one frame's worth
+    assert len(last[4]) <= 64  # the trail keeps at most the first 64 bytes of what did not authenticate
 
 
 def test_client_cannot_send_an_oversized_body(paid):
@@ -289,7 +289,7 @@ def _modem_raw(modem_path: str, dialect: str, port: int, data: bytes) -> bytes:
         with contextlib.suppress(DeviceTimeoutError):
             while chunk := t.recv(4096, 3.0):
                 out += chunk
-                if p.HEADER_LEN <= len(out) and len(out) >= p.HEADER_LEN + int.from_bytes(out[20:22], "big") + 16:
+                if p.HEADER_LEN <= len(out) and len(out) >= p.HEADER_LEN + int.from_bytes(out[28:30], "big") + 16:
                     break  # one whole suite 02 response
     finally:
         t.close()

@@ -5,8 +5,10 @@ terminal, wrong suite, replay — each audited and none changing the ledger."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import socket
+import sqlite3
 from contextlib import closing, contextmanager
 
 import pytest
@@ -136,13 +138,28 @@ def _wrong_key():
 
 def _oversize():
     # suite 01 announcing a 65535-byte body: not a multiple of 8, refused from the header alone
-    return b"GT\x01\x01\x00\x0000000001" + (5).to_bytes(4, "big") + b"\x02\x02" + b"\xff\xff" + b"\x00" * 100
+    return b"GT\x02\x01\x00\x0000000001" + (5).to_bytes(4, "big") + bytes(8) + b"\x02\x02" + b"\xff\xff" \
+        + b"\x00" * 100
+
+
+def _version_01():
+    # a whole version 01 frame of a provisioned terminal, as the retired codec sealed it: 22-byte
+    # header, nonce = dir ‖ 00 00 00 ‖ seq ‖ 00 00 00 00 (docs/protocol.md, "Version 01")
+    from Crypto.Cipher import AES
+
+    plain = b'{"txn":"00000001-1","cust":"1001","amount":1000,"method":"cash","at":"2026-11-24T10:00:00+08:00"}'
+    header = b"GT\x01\x02\x00\x0000000001" + (5).to_bytes(4, "big") + b"\x02\x02" + len(plain).to_bytes(2, "big")
+    c = AES.new(K1, AES.MODE_GCM, nonce=b"\x01\x00\x00\x00" + (5).to_bytes(4, "big") + bytes(4))
+    c.update(header)
+    ct, tag = c.encrypt_and_digest(plain)
+    return header + ct + tag
 
 
 CASES = {
     "garbage": (lambda: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed"),
     "oversize": (_oversize, "malformed"),
-    "bad version": (lambda: b"GT\x02" + _payment_frame()[3:], "malformed"),
+    "bad version": (lambda: b"GT\x07" + _payment_frame()[3:], "version 7"),
+    "version 01": (_version_01, "retired"),
     "tampered": (_tampered, "MAC/tag"),
     "wrong key": (_wrong_key, "MAC/tag"),
     "unknown terminal": (lambda: seal(K1, Suite.AES_GCM, "12345678", 5, MsgType.PAYMENT, {"txn": "12345678-1"}),
@@ -177,7 +194,14 @@ def test_truncated_frame_is_audited_and_changes_nothing(station, db):
         assert read_all(s) == b""
     assert snapshot(db) == before
     row = audit_rows(db)[-1]
-    assert "truncated" in row[6] and bytes(row[4]) == frame[:-7]
+    # the bounded row of a frame that did not authenticate: its first 64 bytes, count and SHA-256
+    assert "truncated" in row[6] and bytes(row[4]) == frame[:64]
+    assert refused_size_and_hash(db) == (len(frame) - 7, hashlib.sha256(frame[:-7]).hexdigest())
+
+
+def refused_size_and_hash(db) -> tuple[int, str]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT size, sha256 FROM audit ORDER BY id DESC LIMIT 1").fetchone()
 
 
 def test_replayed_frame_gets_e_replay_and_changes_nothing(station, db):
@@ -259,10 +283,11 @@ def test_authenticated_but_unusable_body_gets_e_bad_request(station, db):
     from Crypto.Cipher import AES
 
     seq = 4
-    header = b"GT\x01\x02\x00\x0000000001" + seq.to_bytes(4, "big") + b"\x02\x02"
+    salt = bytes.fromhex("0f1e2d3c4b5a6978")
+    header = b"GT\x02\x02\x00\x0000000001" + seq.to_bytes(4, "big") + salt + b"\x02\x02"
     plain = b"[1,2]"
     header += len(plain).to_bytes(2, "big")
-    cipher = AES.new(K1, AES.MODE_GCM, nonce=b"\x01\x00\x00\x00" + seq.to_bytes(4, "big") + bytes(4), mac_len=16)
+    cipher = AES.new(K1, AES.MODE_GCM, nonce=salt + seq.to_bytes(4, "big"), mac_len=16)
     cipher.update(header)
     ct, tag = cipher.encrypt_and_digest(plain)
     before = snapshot(db)
@@ -272,7 +297,7 @@ def test_authenticated_but_unusable_body_gets_e_bad_request(station, db):
     body = open_frame(K1, answer)
     assert answer.is_error and body["code"] == "E_BAD_REQUEST"
     after = snapshot(db)
-    assert after["terminal_seq"] == [("00000001", seq)]  # the seq was used: a replay of it is refused
+    assert after["terminal_seq"] == [("00000001", seq, TERMINALS["00000001"].key_id)]  # a replay of it is refused
     assert {k: v for k, v in after.items() if k != "terminal_seq"} == \
            {k: v for k, v in before.items() if k != "terminal_seq"}
     assert "bad body" in audit_rows(db)[-2][6]
