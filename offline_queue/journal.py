@@ -252,7 +252,12 @@ class Journal:
         if keep_days < 90:
             raise StorageError("Journal keep_days {value} is below the 90 days audit requires.",
                                "Set [journal] keep_days to 90 or more.", value=keep_days)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file where the folder should be, a read-only card, no permission
+            raise StorageError("The journal's folder {dir} cannot be created ({error}).",
+                               "Check the storage card and [journal] path; call the technician.",
+                               dir=str(p.parent), error=e.strerror or type(e).__name__) from e
         if not p.exists() and not allow_after_corruption:
             aside = sorted(p.parent.glob(p.name + ".corrupt-*"))
             if aside:
@@ -716,7 +721,8 @@ class Journal:
         if needed <= self._seq_hw:
             return None
         if needed > MAX_SEQ + 1:
-            raise StorageError("The message counter is exhausted.", "Call the technician to re-key the terminal.")
+            raise StorageError("The message counter is exhausted.",
+                               "Call the technician to re-key the terminal (handheld provision --key enter).")
         hw = min(needed + SEQ_BLOCK, MAX_SEQ + 1)
         conn.execute("UPDATE meta SET value = ? WHERE key = 'seq_hw'", (hw,))
         return hw
@@ -734,6 +740,15 @@ class Journal:
                     self._seq_hw = hw
             self._seq_next = start + n
             return range(start, start + n)
+
+    def restart_seq(self) -> None:
+        """Start the GT/1 message counter again at 1 — only for a NEW terminal key (re-key): a seq
+        is unique per key, and a terminal whose counter neared 2**32 − 1 goes on this way
+        (docs/operations.md, "Re-key a terminal"; ``handheld provision`` calls it)."""
+        with self._lock:
+            with self._write("seq") as conn:
+                conn.execute("UPDATE meta SET value = 1 WHERE key = 'seq_hw'")
+            self._seq_next = self._seq_hw = 1
 
     def _move_seq_past(self, last_seq: int) -> None:
         with self._lock:

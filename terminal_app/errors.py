@@ -109,8 +109,9 @@ class HandheldError(Exception):
         return out
 
     def what_text(self, translate: Callable[[str], str] = lambda s: s, raw: bool = False) -> str:
-        """What failed, without the advice (how an inner error is quoted in an outer one)."""
-        return translate(self.what).format(**self._params(translate, raw)) if self.params else translate(self.what)
+        """What failed, without the advice (how an inner error is quoted in an outer one); English
+        with ``raw`` (the libraries' own words: logs, technicians' tools), never a raw ``{path}``."""
+        return _fill(translate(self.what), self._params(translate, raw))
 
     def _render(self, translate: Callable[[str], str], raw: bool = False) -> str:
         params = self._params(translate, raw)
@@ -130,9 +131,21 @@ class HandheldError(Exception):
         action = self.action.format(**self._params(lambda s: s, True)) if self.params else self.action
         return f"{what} — {action}" if action else what
 
+    @property
+    def action_text(self) -> str:
+        """The "what to do" sentence in English, its values filled in — never a raw ``{path}``."""
+        return _fill(self.action, self.params)
+
     def localized(self, translate: Callable[[str], str]) -> str:
         """The message in the operator's language (``translate`` is a gettext function)."""
         return self._render(translate)
+
+
+def _fill(text: str, params: Mapping[str, Any]) -> str:
+    try:
+        return text.format(**params) if params else text
+    except (KeyError, IndexError, ValueError):  # a sentence with braces of its own
+        return text
 
 
 class ConfigurationError(HandheldError):

@@ -213,6 +213,7 @@ class HandheldApp:
             "sim.scan": lambda: self.sim_scan(),
             "sim.card": lambda: self.sim_card(),
             "sim.coverage": lambda: self.sim_coverage(),
+            "sim.next_day": lambda: self.sim_next_day(),
             "lang.set": lambda lang: self.set_language(lang),
             "status.refresh": lambda: self.refresh_status(),
             "quit": lambda: None,  # ui.main replaces it: leaves the main loop
@@ -473,6 +474,12 @@ class HandheldApp:
         on = self.sim.toggle_coverage()
         self.set_message(self._("Simulate: coverage on.") if on else self._("Simulate: coverage off."), "ok")
         self.refresh_status()
+
+    def sim_next_day(self) -> None:
+        if self.sim is None:
+            return
+        day = self.sim.next_day()
+        self.set_message(self._("Simulate: the date is now {day}.").format(day=day), "ok")
 
     def scanned(self, code: str) -> None:
         """A barcode arrived from the scanner (UI loop)."""

@@ -56,6 +56,7 @@ DEFAULT_BINDINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("f6", "sim.scan", ("simulate",), N_("Simulate: scan the current customer's meter barcode")),
     ("f7", "sim.card", ("simulate",), N_("Simulate: insert or remove the IC card")),
     ("f8", "sim.coverage", ("simulate",), N_("Simulate: switch the GPRS coverage off or on")),
+    ("f9", "sim.next_day", ("simulate",), N_("Simulate: the next day (station and terminal clocks)")),
     ("f10", "quit", ("simulate",), N_("Simulate: quit the terminal")),
 )
 

@@ -59,6 +59,9 @@ class ReadingOutcome:
     lines: tuple[tuple[str, str, str, int], ...] = ()  # the bill's tier lines: (name, kWh, price, fen)
     rollover_use: str = ""  # the use if the register rolled over (when that is plausible)
     kinds: tuple[str, ...] = ()  # domain.validation.WarningKind values of the warnings
+    no_bill: BaseException | None = None  # why there is no bill estimate (shown translated)
+    period_days: int | None = None  # the reading period the tier bounds were prorated to
+    from_balance_fen: int = 0  # what the prepayment balance pays of it (预存抵扣)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class ArrearsLine:
     period: str
     amount_fen: int
     penalty_fen: int = 0
+    from_balance_fen: int = 0  # what the prepayment balance already paid of this bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,9 @@ class BillView:
     balance_fen: int = 0
     offline: bool = False
     as_of: dt.datetime | None = None
+    estimated: bool = False  # penalties counted offline on the terminal (估算)
+    penalty_day: dt.date | None = None  # the day the penalties are counted to
+    balance_used_fen: int = 0  # what the prepayment balance paid lately (预存抵扣)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +189,6 @@ class SettlementView:
     printed: bool = False
     again: bool = False  # the day was settled before: the same slip, printed as a copy
     print_error: BaseException | None = None
+    #: the slip's lines below the cash, not money taken (offline penalty estimates against the
+    #: station's figures, entries not sent): (label msgid, value as printed)
+    notes: tuple[tuple[str, str], ...] = ()

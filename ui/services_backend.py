@@ -285,18 +285,22 @@ class ServicesBackend:
 
     def _outcome(self, c: Any, value: Decimal, source: Any, reason: str) -> ReadingOutcome:
         from terminal_app.services import reading
+        from terminal_app.timeutil import business_day
 
         t = self._term()
         check = t.check_reading(c, value)
-        bill = None
+        at = reading.now_s(t.clock)
+        bill = no_bill = None
         if check.consumption is not None:
             try:
-                preview = check.accept(customer=c.number, read_at=reading.now_s(t.clock), source=source,
-                                       reason=reason or "-", confirmed=check.kinds,
-                                       reentered=value, jump_reason="-")
-                bill = reading.precalculate(t.tariffs, c, preview)
+                # the bill once the warnings are answered (answering them does not change the use)
+                preview = check.accept(customer=c.number, read_at=at, source=source, reason=reason or "-",
+                                       confirmed=check.kinds, reentered=value, jump_reason="-")
+                bill, no_bill = reading.precalculate_or_why(t.tariffs, c, preview)
             except HandheldError as e:
                 log.info("no bill preview for %s: %s", c.number, e)
+        # what the prepayment balance pays (预存抵扣): as the notice will print it
+        from_balance = reading.balance_cover(c, bill, t.store.penalty_rule(), business_day(at))
         warnings = tuple((w.what, dict(w.params)) for w in check.warnings)
         lines = tuple((ln.name, str(ln.kwh), str(ln.price), ln.amount) for ln in bill.lines) if bill else ()
         return ReadingOutcome(c.number, str(value), source.value,
@@ -304,7 +308,8 @@ class ServicesBackend:
                               bill.total if bill is not None else None, token=(c, check, source, reason),
                               needs=tuple(n.value for n in check.needs()), lines=lines,
                               rollover_use=str(check.rollover_use) if check.rollover_plausible else "",
-                              kinds=tuple(w.kind.value for w in check.warnings))
+                              kinds=tuple(w.kind.value for w in check.warnings), no_bill=no_bill,
+                              period_days=bill.days if bill is not None else None, from_balance_fen=from_balance)
 
     def read_meter(self, customer: str) -> ReadingOutcome:
         from terminal_app.domain.reading import ReadingSource
@@ -390,8 +395,10 @@ class ServicesBackend:
         if not b.online:  # the use case fell back to the downloaded data: the link failed
             self._link_seen = (self._now(), False)
         self._bills[customer] = b
-        lines = tuple(ArrearsLine(a.period, a.amount, a.penalty) for a in b.arrears)
-        return BillView(b.customer, b.name, lines, b.still_owed, b.balance, offline=not b.online, as_of=b.as_of)
+        lines = tuple(ArrearsLine(a.period, a.amount, a.penalty, a.from_balance) for a in b.arrears)
+        return BillView(b.customer, b.name, lines, b.still_owed, b.balance, offline=not b.online, as_of=b.as_of,
+                        estimated=b.estimated, penalty_day=b.penalty_day,
+                        balance_used_fen=sum(u.total for u in b.balance_used))
 
     def reading_estimate(self, customer: str) -> tuple[str, int, tuple[tuple[str, str, str, int], ...]] | None:
         """Today's reading of the customer on this terminal: (kWh, bill fen, tier lines), or None."""
@@ -580,7 +587,7 @@ class ServicesBackend:
         lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
         return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
                               bool(r.reconciled), printed=r.print_error is None, again=r.again,
-                              print_error=r.print_error)
+                              print_error=r.print_error, notes=r.notes())
 
     # ---- 设置 -----------------------------------------------------------------------------
     def settings_summary(self) -> list[tuple[str, str]]:

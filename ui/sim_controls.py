@@ -1,4 +1,5 @@
-"""The simulate-mode keys of the UI (F6 scan, F7 card, F8 coverage), acting on the running mocks.
+"""The simulate-mode keys of the UI (F6 scan, F7 card, F8 coverage, F9 next day), acting on the
+running mocks.
 
 Only ``handheld --simulate`` creates this (ui.launch): it is the one place the UI reaches into
 ``hw_mocks``, through the started :class:`terminal_app.cli.simulate.SimulatedSite`.
@@ -46,6 +47,11 @@ class SimControls:
 
     def scan(self, code: str) -> None:
         self.site.scanner.scan(code)
+
+    def next_day(self) -> str:
+        """F9: the station's and the terminal's clocks one day on (penalties grow by a day);
+        returns the new date."""
+        return self.site.next_day(days=1).isoformat()
 
     def toggle_coverage(self) -> bool:
         self.coverage = not self.coverage

@@ -133,12 +133,13 @@ _READY_LINES = frozenset({"RDY", "Call Ready", "SMS Ready"})
 _FINALS = {"OK": FinalKind.OK, "ERROR": FinalKind.ERROR, "NO CARRIER": FinalKind.NO_CARRIER,
            # ITU-T V.250 numeric result codes (ATV0)
            "0": FinalKind.OK, "3": FinalKind.NO_CARRIER, "4": FinalKind.ERROR}
-_LINK_PREFIX = re.compile(r"^(\d), (.+)$")  # SIM800 AT+CIPMUX=1: "0, CLOSED"
-_DATA_ACCEPT = re.compile(r"^DATA ACCEPT: ?(\d{1,5})$")
-_INFO = re.compile(r"^\+([A-Z0-9 ]{1,24}): ?(.*)$")
+# re.ASCII: \d is 0-9 only — a line handed to classify() may hold any character
+_LINK_PREFIX = re.compile(r"^(\d), (.+)$", re.ASCII)  # SIM800 AT+CIPMUX=1: "0, CLOSED"
+_DATA_ACCEPT = re.compile(r"^DATA ACCEPT: ?(\d{1,5})$", re.ASCII)
+_INFO = re.compile(r"^\+([A-Z0-9 ]{1,24}): ?(.*)$", re.ASCII)
 _IPD = re.compile(rb"^\+IPD,(\d{1,5}):$")
 _RECEIVE = re.compile(rb"^\+RECEIVE,(\d),(\d{1,5}):$")
-_QIRD = re.compile(r"^\+QIRD: ?[^,]*,(?:TCP|UDP),(\d{1,5})$")
+_QIRD = re.compile(r"^\+QIRD: ?[^,]*,(?:TCP|UDP),(\d{1,5})$", re.ASCII)
 
 
 def split_params(text: str) -> tuple[str, ...]:
@@ -159,9 +160,14 @@ def split_params(text: str) -> tuple[str, ...]:
     return tuple(params)
 
 
+def _number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" or "١", which int() refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 def _error_detail(rest: str) -> tuple[int | None, str]:
     rest = rest.strip()
-    if rest.isdigit() and len(rest) <= 6:
+    if _number(rest) and len(rest) <= 6:
         return int(rest), ""
     return None, rest
 
@@ -194,9 +200,9 @@ def classify(line: str) -> Event:
         return Echo(line)
     if m := _INFO.match(line):
         name, params = m.group(1), split_params(m.group(2))
-        if name == "QIRDI" and params and params[0].isdigit():  # M26 AT+QINDI=1: +QIRDI: <id>,<sc>,<sid>
+        if name == "QIRDI" and params and _number(params[0]) and len(params[0]) <= 6:  # M26 AT+QINDI=1: +QIRDI: <id>,<sc>,<sid>
             return Notice(NoticeKind.DATA_READY, link=int(params[0]))
-        if name == "QIURC" and len(params) == 2 and params[1].isdigit():
+        if name == "QIURC" and len(params) == 2 and _number(params[1]) and len(params[1]) <= 6:
             what, link = params[0].lower(), int(params[1])
             if what == "recv":
                 return Notice(NoticeKind.DATA_READY, link=link)
@@ -205,7 +211,7 @@ def classify(line: str) -> Event:
             if what == "pdpdeact":
                 return Notice(NoticeKind.PDP_DEACT, link=link)
         if name == "CIPRXGET" and params and params[0] == "1":
-            link = int(params[1]) if len(params) > 1 and params[1].isdigit() else None
+            link = int(params[1]) if len(params) > 1 and _number(params[1]) and len(params[1]) <= 6 else None
             return Notice(NoticeKind.DATA_READY, link=link)
         return Information(name, params)
     return Text(line)

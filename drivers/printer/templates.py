@@ -62,6 +62,9 @@ class ReceiptData:
     balance_fen: int | None = None  # prepaid balance after it (预存余额)
     owed_after_fen: int | None = None  # still owed after a partial payment (尚欠金额)
     issuer: str = DEFAULT_ISSUER
+    penalty_fen: int | None = None  # part of the amount that pays penalties (违约金), as of the day paid
+    penalty_estimated: bool = False  # counted offline on the terminal: 估算, the station's figure rules
+    from_balance_fen: int = 0  # what the prepayment balance had already paid of these bills (预存抵扣)
 
 
 def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
@@ -75,11 +78,18 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
         blocks += _lines(layout.field("电费年月", "，".join(data.periods), w))
     blocks += _lines(layout.pair("缴费项目", data.kind, w))
     blocks += _lines(layout.pair("缴费方式", data.method, w))
+    if data.from_balance_fen:
+        blocks += _lines(layout.pair("预存抵扣", layout.yuan(data.from_balance_fen), w))
     if data.arrears_fen is not None:
         blocks += _lines(layout.pair("应缴金额", layout.yuan(data.arrears_fen), w))
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("实收金额", layout.yuan(data.amount_fen), w), bold=True)
     blocks += _lines(layout.field("大写", layout.yuan_in_words(data.amount_fen), w))
+    if data.penalty_fen:
+        label = "其中违约金（估算）" if data.penalty_estimated else "其中违约金"
+        blocks += _lines(layout.pair(label, layout.yuan(data.penalty_fen), w))
+        if data.penalty_estimated:
+            blocks += _lines(layout.wrap("违约金为离线估算，以供电公司核算为准。", w))
     if data.owed_after_fen is not None:
         blocks += _lines(layout.pair("尚欠金额", layout.yuan(data.owed_after_fen), w), bold=True)
     if data.balance_fen is not None:
@@ -155,6 +165,9 @@ class ReadingNoticeData:
     #: the bill's lines (阶梯/季节/附加): (name, kWh, price 元/kWh, amount fen)
     lines: tuple[tuple[str, Decimal, Decimal, int], ...] = ()
     issuer: str = DEFAULT_ISSUER
+    period_days: int | None = None  # 抄表天数: the days the tier bounds were prorated to
+    from_balance_fen: int = 0  # what the prepayment balance pays (预存抵扣)
+    no_bill: str = ""  # why there is no 本期电费 (e.g. a reading period outside 15–62 days)
 
 
 def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) -> Ticket:
@@ -174,25 +187,37 @@ def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) 
         blocks += _lines(layout.pair("倍率", str(data.multiplier), w))
     if data.abnormal:
         blocks += _lines(layout.field("抄表异常", data.abnormal, w), bold=True)
-    if data.consumption_kwh is None or data.amount_fen is None:
+    pending = data.consumption_kwh is None or data.amount_fen is None
+    amount = 0
+    if pending:
         blocks += _lines(layout.pair("用电量(kWh)", "待核实", w))
         blocks += _lines(layout.pair("本期电费", "待核实", w), bold=True)
-        amount = 0
     else:
         blocks += _lines(layout.pair("用电量(kWh)", _kwh(data.consumption_kwh), w))
-        for name, kwh, price, fen in data.lines:
-            blocks += _lines(layout.field(name, f"{_kwh(kwh)}×{price}={layout.yuan(fen, sign=False)}", w))
-        blocks += _lines(layout.pair("本期电费", layout.yuan(data.amount_fen), w), bold=True)
-        amount = data.amount_fen
+        if data.period_days is not None:
+            blocks += _lines(layout.pair("抄表天数", f"{data.period_days}天", w))
+        if data.no_bill:
+            blocks += _lines(layout.field("本期电费", data.no_bill, w), bold=True)
+        else:
+            for name, kwh, price, fen in data.lines:
+                blocks += _lines(layout.field(name, f"{_kwh(kwh)}×{price}={layout.yuan(fen, sign=False)}", w))
+            blocks += _lines(layout.pair("本期电费", layout.yuan(data.amount_fen), w), bold=True)
+            amount = data.amount_fen
     if data.note:
         blocks += _lines(layout.field("电量突增原因", data.note, w))
     if data.arrears_fen:
         blocks += _lines(layout.pair("往期欠费", layout.yuan(data.arrears_fen), w))
-        blocks += _lines(layout.pair("合计应缴", layout.yuan(amount + data.arrears_fen), w), bold=True)
+    if data.from_balance_fen:
+        blocks += _lines(layout.pair("预存抵扣", layout.yuan(-data.from_balance_fen), w))
+    if data.arrears_fen or data.from_balance_fen:
+        due = max(0, amount + data.arrears_fen - data.from_balance_fen)
+        blocks += _lines(layout.pair("合计应缴", layout.yuan(due), w), bold=True)
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("抄表员", data.operator, w))
     blocks += _lines(layout.pair("终端号", data.terminal_id, w))
-    blocks += _lines(layout.wrap("本期电费为预算金额，以供电公司账单为准。请及时缴纳电费。", w))
+    footer = ("本期电费以供电公司账单为准。" if pending or data.no_bill
+              else "本期电费为预算金额，以供电公司账单为准。")
+    blocks += _lines(layout.wrap(footer + "请及时缴纳电费。", w))
     return Ticket(data.notice_no, TicketKind.READING_NOTICE, tuple(blocks))
 
 

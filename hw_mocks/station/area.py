@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from hw_mocks.station import billing
 from hw_mocks.station.validate import ASSET_RE, CUST_RE, READING_RE, SEGMENT_RE
+from terminal_app.domain.penalty import DEFAULT_RULE, PenaltyRule
 from terminal_app.errors import ConfigurationError
+from terminal_app.timeutil import SHANGHAI, iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,15 @@ class Customer:
     last_at: str | None = None
     balance: int = 0
     purchase_count: int = 0
+    category: str = "residential"  # penalty category: a key of params.penalty.rates
 
 
 @dataclass(frozen=True, slots=True)
 class Bill:
+    """A bill as issued.  ``penalty`` is what had accrued (fen) through ``penalty_through`` (default:
+    the due day) — e.g. the figure an earlier system computed; from the next day on the station
+    accrues the penalty itself, day by day, on the unpaid charge."""
+
     cust: str
     period: str  # YYYY-MM
     amount: int  # fen
@@ -63,6 +71,7 @@ class Bill:
     due: str  # YYYY-MM-DD
     paid_amount: int = 0
     paid_penalty: int = 0
+    penalty_through: str | None = None  # YYYY-MM-DD, not before due
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +133,7 @@ _PERIOD_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _DIGITS12 = re.compile(r"\d{12}")
 
 
-def _check_customer(c: Customer, where: str) -> None:
+def _check_customer(c: Customer, where: str, rule: PenaltyRule) -> None:
     def fail(problem: str) -> None:
         raise ConfigurationError("{where}: {problem}.", "Correct the row and import again.", where=where,
                                  problem=problem)
@@ -154,13 +163,19 @@ def _check_customer(c: Customer, where: str) -> None:
             fail(f"last_at {c.last_at!r} is not an ISO 8601 time with offset")
     if c.balance < 0 or c.purchase_count < 0:
         fail("balance and purchase_count cannot be negative")
+    if c.category not in rule.rates:
+        fail(f"category {c.category!r} is not one of {', '.join(sorted(rule.rates))}")
 
 
 def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Iterable[Customer],
-           bills: Iterable[Bill] = (), tasks: Iterable[DunningTask] = (), usage: Iterable[Usage] = ()
-           ) -> dict[str, int]:
-    """Load an area in one transaction (all or nothing); returns how many rows of each kind."""
-    counts = {"tariffs": 0, "customers": 0, "bills": 0, "dunning_tasks": 0, "usage": 0}
+           bills: Iterable[Bill] = (), tasks: Iterable[DunningTask] = (), usage: Iterable[Usage] = (), *,
+           as_of: dt.date | None = None, rule: PenaltyRule = DEFAULT_RULE) -> dict[str, int]:
+    """Load an area in one transaction (all or nothing); returns how many rows of each kind.
+
+    Issuing the bills: a customer's prepayment balance then pays its unpaid bills (oldest first,
+    penalty before charge, counted as of ``as_of`` — default today in Asia/Shanghai)."""
+    counts = {"tariffs": 0, "customers": 0, "bills": 0, "dunning_tasks": 0, "usage": 0, "balance_uses": 0}
+    day = as_of or dt.datetime.now(SHANGHAI).date()
     conn.execute("BEGIN IMMEDIATE")
     try:
         for t in tariffs:
@@ -172,7 +187,7 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
         position: dict[str, int] = {}
         for n, c in enumerate(customers, 1):
             where = f"customer #{n} ({c.cust})"
-            _check_customer(c, where)
+            _check_customer(c, where, rule)
             if c.tariff not in known_tariffs:
                 raise ConfigurationError("{where}: tariff {tariff!r} is not loaded.",
                                          "Add its file under tariffs/ or correct the name.", where=where,
@@ -184,9 +199,9 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
                 conn.execute("INSERT INTO meters VALUES (?, ?, ?, ?, ?, ?, ?)",
                              (c.meter_asset, c.meter_addr, c.standard, int(c.card), c.last_value, c.last_at,
                               c.purchase_count))
-                conn.execute("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                conn.execute("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (c.cust, c.name, c.addr, c.segment, position[c.segment], c.meter_asset, c.tariff,
-                              c.balance))
+                              c.balance, c.category))
             except sqlite3.IntegrityError as e:
                 raise ConfigurationError("{where}: duplicate customer, meter asset or meter address ({error}).",
                                          "Each customer, meter and address may appear once.", where=where,
@@ -199,9 +214,12 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
                 raise ConfigurationError("{where}: period must be YYYY-MM and 0 ≤ paid ≤ amount (fen).",
                                          "Correct the row.", where=where)
             try:
-                dt.date.fromisoformat(b.due)
-                conn.execute("INSERT INTO bills VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (b.cust, b.period, b.amount, b.penalty, b.due, b.paid_amount, b.paid_penalty))
+                through = b.penalty_through or b.due
+                if dt.date.fromisoformat(through) < dt.date.fromisoformat(b.due):
+                    raise ValueError(f"penalty_through {through} is before the due day {b.due}")
+                conn.execute("INSERT INTO bills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (b.cust, b.period, b.amount, b.due, b.paid_amount, b.paid_penalty, str(b.penalty),
+                              through))
             except (ValueError, sqlite3.IntegrityError) as e:
                 raise ConfigurationError("{where}: {error}.", "Check the due day and that the customer exists.",
                                          where=where, error=str(e)) from e
@@ -239,6 +257,9 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
                 raise ConfigurationError("{where}: {error}.", "Check that the customer exists, once per period.",
                                          where=where, error=str(e)) from e
             counts["usage"] += 1
+        at = iso(dt.datetime.now(SHANGHAI))
+        for (cust,) in conn.execute("SELECT cust FROM customers WHERE balance > 0").fetchall():
+            counts["balance_uses"] += len(billing.offset_balance(rule, conn, cust, day, at).applied)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -249,8 +270,8 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
 # ---------------------------------------------------------------------------- CSV import
 
 CUSTOMER_COLUMNS = ("cust", "name", "addr", "segment", "segment_name", "meter_asset", "meter_addr", "standard",
-                    "card", "tariff", "last_value", "last_at", "balance", "purchase_count")
-BILL_COLUMNS = ("cust", "period", "amount", "penalty", "due", "paid_amount", "paid_penalty")
+                    "card", "tariff", "last_value", "last_at", "balance", "purchase_count", "category")
+BILL_COLUMNS = ("cust", "period", "amount", "penalty", "due", "paid_amount", "paid_penalty", "penalty_through")
 DUNNING_COLUMNS = ("task", "cust", "action", "issued", "served", "pay_by")
 USAGE_COLUMNS = ("cust", "period", "kwh", "days")
 
@@ -293,14 +314,16 @@ def read_area(folder: str | os.PathLike[str]) -> tuple[list[Tariff], list[Custom
         customers.append(Customer(
             r["cust"], r["name"], r["addr"], r["segment"], r["segment_name"] or r["segment"], r["meter_asset"],
             r["meter_addr"], r["standard"], r["card"] == "1", r["tariff"], r.get("last_value") or None,
-            r.get("last_at") or None, _int(r.get("balance", ""), where), _int(r.get("purchase_count", ""), where)))
+            r.get("last_at") or None, _int(r.get("balance", ""), where), _int(r.get("purchase_count", ""), where),
+            r.get("category") or "residential"))
     bills = []
     path = root / "bills.csv"
     if path.is_file():
         for line, r in _rows(path, BILL_COLUMNS, 5):
             where = f"{path}:{line}"
             bills.append(Bill(r["cust"], r["period"], _int(r["amount"], where), _int(r["penalty"], where), r["due"],
-                              _int(r.get("paid_amount", ""), where), _int(r.get("paid_penalty", ""), where)))
+                              _int(r.get("paid_amount", ""), where), _int(r.get("paid_penalty", ""), where),
+                              r.get("penalty_through") or None))
     tasks = []
     path = root / "dunning.csv"
     if path.is_file():
@@ -331,12 +354,14 @@ def write_area(folder: str | os.PathLike[str], customers: Iterable[Customer], bi
         w.writerow(CUSTOMER_COLUMNS)
         for c in customers:
             w.writerow((c.cust, c.name, c.addr, c.segment, c.segment_name, c.meter_asset, c.meter_addr, c.standard,
-                        int(c.card), c.tariff, c.last_value or "", c.last_at or "", c.balance, c.purchase_count))
+                        int(c.card), c.tariff, c.last_value or "", c.last_at or "", c.balance, c.purchase_count,
+                        c.category))
     with (root / "bills.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(BILL_COLUMNS)
         for b in bills:
-            w.writerow((b.cust, b.period, b.amount, b.penalty, b.due, b.paid_amount, b.paid_penalty))
+            w.writerow((b.cust, b.period, b.amount, b.penalty, b.due, b.paid_amount, b.paid_penalty,
+                        b.penalty_through or ""))
     with (root / "dunning.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(DUNNING_COLUMNS)

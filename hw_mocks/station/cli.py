@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the card key holder's master key (hex, mode 600); without it card purchases are"
                         " answered E_UNAVAILABLE (docs/card.md)")
     p.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle connection is closed")
+    p.add_argument("--max-batch", type=int, default=512, metavar="N",
+                   help="most requests committed together (group commit, one fsync; default 512; 1 = one commit"
+                        " per request)")
+    p.add_argument("--stats", action="store_true",
+                   help="on stopping, print the station's counters (connections, commits, refused frames) as one"
+                        " JSON line")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
     p.set_defaults(func=run)
@@ -84,12 +90,18 @@ def run(args: argparse.Namespace) -> int:
     if args.card_master_key:
         from hw_mocks.station.card_keys import CardKeyHolder
         card_mac = CardKeyHolder.from_file(args.card_master_key)
+    if args.max_batch < 1:
+        raise ConfigurationError("--max-batch must be at least 1.", "Give a positive number (default 512).")
     server = StationServer(args.db, load_terminals(args.terminals), host=args.host, port=args.port,
-                           idle_timeout=args.idle_timeout, card_mac=card_mac,
+                           idle_timeout=args.idle_timeout, card_mac=card_mac, max_batch=args.max_batch,
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
     # QA: `kill -USR1 PID` prints every thread's stack to stderr (a station that seems stuck)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        if args.stats:
+            print(json.dumps(server.stats), flush=True)
     return 0

@@ -1,8 +1,10 @@
 """The station's business rules: one handler per message type, plain dicts in and out.
 
-:meth:`Station.process` is the single entry point for an authenticated request.  In ONE SQLite
-transaction it checks the seq (replay), records it, checks the txn (idempotency) and runs the
+:meth:`Station.apply` is the single entry point for an authenticated request.  In ONE SQLite
+savepoint it checks the seq (replay), records it, checks the txn (idempotency) and runs the
 handler; so a request either has all its effects or none, and a repeat can never apply twice.
+The server runs many requests' savepoints in one transaction and answers them only after its
+commit (group commit); :meth:`Station.process` is one request in its own transaction.
 
 Rules (docs/protocol.md states them for other implementations):
 * Replay: a seq not greater than the terminal's last accepted one → ``E_REPLAY`` with
@@ -12,7 +14,11 @@ Rules (docs/protocol.md states them for other implementations):
   same txn + other body (or another message type) → ``E_TXN_CONFLICT``.  Business refusals
   are stored too (status "rejected"); ``E_INTERNAL`` is not (the txn stays "unknown").
 * Payment allocation (分摊): oldest period first; within a period the penalty (违约金) first,
-  then the charge; what is left goes to the prepayment balance (预收).
+  then the charge; what is left goes to the prepayment balance (预收) — terminal_app.domain.allocation,
+  the terminal's own code.
+* Penalties are computed as of a day (terminal_app.domain.penalty, the rule in ``penalty_rule``
+  and HELLO params): queries as of the station's business day, a PAYMENT as of the business day
+  of its ``at`` (never later than the station's day).
 * Reversal (冲正): only the terminal that took the payment, only while the station's business
   day (Asia/Shanghai) is the payment's business day, only once, and only if the prepayment it
   created has not been spent since; it restores each bill and the balance exactly.
@@ -27,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -34,11 +41,16 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from hw_mocks.station import billing
 from hw_mocks.station import validate as v
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
+from terminal_app.domain import allocation
+from terminal_app.domain.penalty import DEFAULT_RULE, PenaltyRule
 from terminal_app.station.messages import STATEFUL, ErrorCode, MsgType
 from terminal_app.timeutil import Clock, business_day, iso
+
+log = logging.getLogger(__name__)
 
 ABNORMAL_CODES = frozenset({"door_locked", "meter_stopped", "meter_damaged", "running_backwards", "estimated",
                             "meter_not_found", "meter_replaced", "other"})
@@ -103,48 +115,85 @@ class Station:
     card_mac: CardMac | None = None
     idle_timeout_s: float = 30.0
     name: str = "hw_mocks reference station"
+    penalty_rule: PenaltyRule = DEFAULT_RULE
 
     # ------------------------------------------------------------------ entry points
 
-    def process(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any]) -> Reply:
-        """Handle one authenticated request; commits its effects before returning."""
+    def process(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any],
+                key_id: str | None = None) -> Reply:
+        """Handle one authenticated request in its own transaction; commits before returning."""
+        return self._committed(lambda: self.apply(terminal, seq, msg_type, body, key_id))
+
+    def refuse_body(self, terminal: str, seq: int, reason: str, key_id: str | None = None) -> Reply:
+        """An authenticated request whose body is unusable: consume the seq, answer E_BAD_REQUEST."""
+        return self._committed(lambda: self.apply_bad_body(terminal, seq, reason, key_id))
+
+    def apply(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any],
+              key_id: str | None = None) -> Reply:
+        """Handle one authenticated request inside the caller's open transaction (group commit:
+        the server commits many requests at once and answers only after that commit).
+
+        All of the request's effects — its seq, the handler's changes, the txn's decision — are
+        one savepoint: a replay or a station failure leaves nothing of it behind.  A handler that
+        raises is answered ``E_INTERNAL`` (the txn stays unknown); an SQLite error that ends the
+        caller's transaction propagates, so the caller answers nothing of that commit.
+        """
         ctx = Ctx(terminal, seq, self.clock.now())
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SAVEPOINT request")
         try:
-            replay = self._check_seq(terminal, seq)
-            if replay is not None:
-                conn.execute("ROLLBACK")
-                return replay
-            reply = self._dispatch(ctx, msg_type, body)
-            conn.execute("COMMIT")
-            return reply
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            replay = self._check_seq(terminal, seq, key_id)
+            reply = replay if replay is not None else self._dispatch(ctx, msg_type, body)
+        except Exception:
+            if not conn.in_transaction:
+                raise
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            log.exception("request %s-%d failed inside the station", terminal, seq)
+            return Reply(Refusal(ErrorCode.INTERNAL, "the station failed to process the request; ask TXN_STATUS"
+                                 " later").body(), True)
+        if replay is not None:
+            conn.execute("ROLLBACK TO request")  # E_REPLAY has no other effect
+        conn.execute("RELEASE request")
+        return reply
 
-    def refuse_body(self, terminal: str, seq: int, reason: str) -> Reply:
-        """An authenticated request whose body is unusable: consume the seq, answer E_BAD_REQUEST."""
+    def apply_bad_body(self, terminal: str, seq: int, reason: str, key_id: str | None = None) -> Reply:
+        """:meth:`refuse_body` inside the caller's open transaction."""
+        self.conn.execute("SAVEPOINT request")
+        replay = self._check_seq(terminal, seq, key_id)
+        if replay is not None:
+            self.conn.execute("ROLLBACK TO request")
+        self.conn.execute("RELEASE request")
+        return replay or Reply(v.bad(reason).body(), True)
+
+    def _committed(self, fn: Callable[[], Reply]) -> Reply:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            replay = self._check_seq(terminal, seq)
-            self.conn.execute("ROLLBACK" if replay else "COMMIT")
+            reply = fn()
+            self.conn.execute("COMMIT")
+            return reply
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        return replay or Reply(v.bad(reason).body(), True)
 
-    def _check_seq(self, terminal: str, seq: int) -> Reply | None:
+    def _check_seq(self, terminal: str, seq: int, key_id: str | None = None) -> Reply | None:
+        """E_REPLAY unless ``seq`` is above the last one accepted from ``terminal`` under its
+        current key; records it otherwise.  ``key_id`` names the key (hw_mocks.station.
+        provisioning.key_id): a terminal re-keyed (a new key, e.g. when its seq reached 2**32 − 1)
+        starts its seqs again, so the last seq kept under another key does not count."""
+        # the common case in one statement: a seq above the last one under the same key (or a new key)
+        if self.conn.execute("UPDATE terminal_seq SET last_seq = ?1, key_id = coalesce(?2, key_id) WHERE terminal = ?3"
+                             " AND (last_seq < ?1 OR (?2 IS NOT NULL AND key_id IS NOT NULL AND key_id != ?2))",
+                             (seq, key_id, terminal)).rowcount:
+            return None
         row = self.conn.execute("SELECT last_seq FROM terminal_seq WHERE terminal = ?", (terminal,)).fetchone()
-        last = row[0] if row else -1
-        if seq <= last:
-            return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
-                                 last_seq=last).body(), True)
-        self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?) ON CONFLICT(terminal) DO UPDATE SET"
-                          " last_seq = excluded.last_seq", (terminal, seq))
-        return None
+        if row is None:  # the terminal's first request
+            self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?, ?)", (terminal, seq, key_id))
+            return None
+        last = row[0]
+        return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
+                             last_seq=last).body(), True)
 
     def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any]) -> Reply:
         try:
@@ -190,16 +239,15 @@ class Station:
     def _customer(self, cust: str) -> sqlite3.Row | tuple[Any, ...]:
         row = self.conn.execute(
             "SELECT c.cust, c.name, c.addr, c.segment, c.meter, c.tariff, c.balance, m.comm_addr, m.standard, m.card,"
-            " m.last_value, m.last_at, m.purchase_count, c.seq_in_segment FROM customers c"
+            " m.last_value, m.last_at, m.purchase_count, c.seq_in_segment, c.category FROM customers c"
             " JOIN meters m ON m.asset = c.meter WHERE c.cust = ?", (cust,)).fetchone()
         if row is None:
             raise Refusal(ErrorCode.UNKNOWN_CUSTOMER, f"customer {cust} is not known at the station", cust=cust)
         return row
 
-    def _arrears(self, cust: str) -> list[dict[str, Any]]:
-        return [{"period": p, "amount": a, "penalty": pen, "due": due} for p, a, pen, due in self.conn.execute(
-            "SELECT period, amount - paid_amount, penalty - paid_penalty, due FROM bills"
-            " WHERE cust = ? AND (amount > paid_amount OR penalty > paid_penalty) ORDER BY period", (cust,))]
+    def _arrears(self, cust: str, day: dt.date) -> list[dict[str, Any]]:
+        """Unpaid bills as of ``day``: charge, penalty owed that day, due day, accrual state."""
+        return billing.arrears(self.penalty_rule, self.conn, cust, day)
 
     @staticmethod
     def _total(arrears: list[dict[str, Any]]) -> int:
@@ -238,10 +286,9 @@ class Station:
             "business_day": business_day(now).isoformat(),
             "idle_timeout_s": int(self.idle_timeout_s),
             "limits": self.limits.as_params(),
-            "allocation": "oldest_period_first;penalty_then_amount;rest_to_balance",
+            "allocation": allocation.RULE,
             "reversal": "same_business_day;own_terminal;once",
-            "penalty": {"rule": "daily_per_mille", "per_mille_per_day": 1, "basis": "unpaid charge after due day",
-                        "computed": "by the station when the bill is issued"},
+            "penalty": self.penalty_rule.to_params(),
             "payment_methods": sorted(PAYMENT_METHODS),
             "abnormal_codes": sorted(ABNORMAL_CODES),
             "dunning_results": sorted(DUNNING_RESULTS),
@@ -266,14 +313,19 @@ class Station:
         avg = sum(Decimal(k) for k, _d in rows) / days
         return str(avg.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
-    def _route_item(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        arrears = self._arrears(row[0])
-        return {
+    def _route_item(self, row: tuple[Any, ...], day: dt.date) -> dict[str, Any]:
+        arrears = self._arrears(row[0], day)
+        item = {
             "cust": row[0], "name": row[1], "addr": row[2], "seq": row[13],
             "meter": {"asset": row[4], "addr": row[7], "standard": row[8], "card": bool(row[9])},
             "last": {"value": row[10], "at": row[11]} if row[10] is not None else None,
-            "tariff": row[5], "arrears": arrears, "balance": row[6], "avg_daily": self._avg_daily(row[0]),
+            "tariff": row[5], "category": row[14], "arrears": arrears, "balance": row[6],
+            "avg_daily": self._avg_daily(row[0]),
         }
+        used = billing.balance_uses(self.conn, row[0])
+        if used:
+            item["balance_used"] = used
+        return item
 
     def _h_route_download(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         seg, seg_name = self._segment(body)
@@ -282,7 +334,7 @@ class Station:
         custs = [r[0] for r in self.conn.execute(
             "SELECT cust FROM customers WHERE segment = ? ORDER BY seq_in_segment, cust LIMIT ? OFFSET ?",
             (seg, size, (page - 1) * size))]
-        items = [self._route_item(self._customer(c)) for c in custs]
+        items = [self._route_item(self._customer(c), business_day(ctx.now)) for c in custs]
         names = sorted({i["tariff"] for i in items})
         tariffs = {n: self.conn.execute("SELECT version FROM tariffs WHERE name = ?", (n,)).fetchone()[0] for n in names}
         return {"segment": seg, "name": seg_name, "page": page, "page_size": size, "pages": pages, "total": total,
@@ -352,8 +404,9 @@ class Station:
     def _h_bill_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         row = self._customer(v.req_string(body, "cust", v.CUST_RE))
         return {"cust": row[0], "name": row[1], "addr": row[2], "segment": row[3], "meter": row[4],
-                "card": bool(row[9]), "tariff": row[5], "arrears": self._arrears(row[0]), "balance": row[6],
-                "as_of": ctx.now_iso}
+                "card": bool(row[9]), "tariff": row[5], "category": row[14],
+                "arrears": self._arrears(row[0], business_day(ctx.now)), "balance": row[6],
+                "balance_used": billing.balance_uses(self.conn, row[0]), "as_of": ctx.now_iso}
 
     def _h_payment(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         cust = v.req_string(body, "cust", v.CUST_RE)
@@ -365,31 +418,27 @@ class Station:
         at = v.time(body)
         op = v.string(body, "op", max_len=32, optional=True)
         row = self._customer(cust)
-        rest = amount
-        applied = []
-        for period, amt_due, pen_due in self.conn.execute(
-                "SELECT period, amount - paid_amount, penalty - paid_penalty FROM bills WHERE cust = ?"
-                " AND (amount > paid_amount OR penalty > paid_penalty) ORDER BY period", (cust,)).fetchall():
-            if rest == 0:
-                break
-            pen = min(rest, pen_due)
-            amt = min(rest - pen, amt_due)
-            rest -= pen + amt
-            applied.append((period, pen, amt))
+        # the penalty is counted to the day the customer paid (the receipt's day), never to a day
+        # the station has not reached (a terminal clock running ahead must not charge more)
+        penalty_day = min(business_day(at), business_day(ctx.now))
+        owed = [o for _acc, o in billing.owed(self.penalty_rule, self.conn, cust, penalty_day)]
+        alloc = allocation.allocate(amount, owed)
+        rest = alloc.rest
         receipt = self._receipt(ctx)
         day = business_day(at).isoformat()
         self.conn.execute("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                           (txn, ctx.terminal, op, cust, amount, method, iso(at), day, receipt, rest, ctx.now_iso))
-        for period, pen, amt in applied:
-            self.conn.execute("INSERT INTO allocations VALUES (?, ?, ?, ?, ?)", (txn, cust, period, pen, amt))
-            self.conn.execute("UPDATE bills SET paid_penalty = paid_penalty + ?, paid_amount = paid_amount + ?"
-                              " WHERE cust = ? AND period = ?", (pen, amt, cust, period))
+        billing.apply(self.penalty_rule, self.conn, cust, alloc, penalty_day)
+        for a in alloc.applied:
+            self.conn.execute("INSERT INTO allocations VALUES (?, ?, ?, ?, ?)",
+                              (txn, cust, a.period, a.penalty, a.amount))
         balance = row[6] + rest
         self.conn.execute("UPDATE customers SET balance = ? WHERE cust = ?", (balance, cust))
-        owed = self._total(self._arrears(cust))
+        owed = self._total(self._arrears(cust, business_day(ctx.now)))
         reply = {"txn": txn, "receipt": receipt, "cust": cust, "amount": amount,
-                 "applied": [{"period": p, "amount": pen + amt, "penalty": pen} for p, pen, amt in applied],
-                 "to_balance": rest, "balance": balance, "arrears": owed, "at": ctx.now_iso, "day": day}
+                 "applied": [{"period": a.period, "amount": a.total, "penalty": a.penalty} for a in alloc.applied],
+                 "to_balance": rest, "balance": balance, "arrears": owed,
+                 "penalty_day": penalty_day.isoformat(), "at": ctx.now_iso, "day": day}
         if owed == 0:  # the arrears are cleared: a cut customer's reconnection task is released
             released = [r[0] for r in self.conn.execute(
                 "SELECT task FROM reconnections WHERE cust = ? AND state = 'waiting_payment'", (cust,))]
@@ -431,7 +480,8 @@ class Station:
         self.conn.execute("INSERT INTO reversals VALUES (?, ?, ?, ?, ?, ?)",
                           (txn, orig, ctx.terminal, reason, iso(at), ctx.now_iso))
         return {"txn": txn, "orig": orig, "orig_receipt": receipt, "amount": amount, "cust": cust,
-                "balance": balance - to_balance, "arrears": self._total(self._arrears(cust)), "at": ctx.now_iso}
+                "balance": balance - to_balance, "arrears": self._total(self._arrears(cust, business_day(ctx.now))),
+                "at": ctx.now_iso}
 
     # ------------------------------------------------------------------ 03xx dunning
 
@@ -445,7 +495,7 @@ class Station:
                 "SELECT task, cust, action, issued FROM dunning_tasks WHERE segment = ? AND state = 'open'"
                 " ORDER BY task LIMIT ? OFFSET ?", (seg, size, (page - 1) * size)).fetchall():
             row = self._customer(cust)
-            arrears = self._arrears(cust)
+            arrears = self._arrears(cust, business_day(ctx.now))
             items.append({"task": task, "cust": cust, "name": row[1], "addr": row[2], "meter": row[4],
                           "action": action, "issued": issued, "arrears": arrears, "total": self._total(arrears),
                           "balance": row[6], "notice": self._notice(task)})
@@ -463,13 +513,13 @@ class Station:
             return "no dunning notice was served"
         if today <= dt.date.fromisoformat(notice["pay_by"]):
             return f"the notice gives the customer until {notice['pay_by']}"
-        if self._total(self._arrears(cust)) == 0:
+        if self._total(self._arrears(cust, today)) == 0:
             return f"customer {cust} has no arrears"
         return None
 
     def _h_arrears_check(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         row = self._customer(v.req_string(body, "cust", v.CUST_RE))
-        arrears = self._arrears(row[0])
+        arrears = self._arrears(row[0], business_day(ctx.now))
         total = self._total(arrears)
         task = self.conn.execute("SELECT task FROM dunning_tasks WHERE cust = ? AND state = 'open' ORDER BY task"
                                  " LIMIT 1", (row[0],)).fetchone()
@@ -499,7 +549,7 @@ class Station:
             why = self._lawful_cut(task, row[0], business_day(ctx.now))
             if why is not None:
                 raise Refusal(ErrorCode.NOT_ALLOWED, f"no lawful cut: {why}", task=task)
-        if result == "paid" and self._total(self._arrears(row[0])) > 0:
+        if result == "paid" and self._total(self._arrears(row[0], business_day(ctx.now))) > 0:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"customer {row[0]} still owes money", task=task)
         self.conn.execute("INSERT INTO dunning_results VALUES (?, ?, ?, ?, ?, ?)",
                           (txn, task, result, note, iso(at), ctx.terminal))

@@ -17,7 +17,11 @@ import sqlite3
 from hw_mocks.station import audit  # the trail lives in the same file
 from terminal_app.errors import ConfigurationError
 
-SCHEMA_VERSION = 1
+#: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14).
+#: Additions that need no change to existing rows keep the version: new tables are created on open
+#: (usage_history, dunning_notices, reconnections: issue 13) and new columns added in place
+#: (ADDED_COLUMNS: terminal_seq.key_id, audit.size/sha256 of issue 15, readings.note of issue 13).
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,18 +53,31 @@ CREATE TABLE IF NOT EXISTS customers (
     seq_in_segment INTEGER NOT NULL,   -- position on the reading route
     meter   TEXT NOT NULL UNIQUE REFERENCES meters(asset),
     tariff  TEXT NOT NULL REFERENCES tariffs(name),
-    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0)   -- 预收 (prepayment), fen
+    balance INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),  -- 预收 (prepayment), fen
+    category TEXT NOT NULL DEFAULT 'residential'              -- penalty category (params.penalty.rates)
 );
 CREATE INDEX IF NOT EXISTS customers_segment ON customers(segment, seq_in_segment);
 CREATE TABLE IF NOT EXISTS bills (     -- one bill per customer and period; arrears = unpaid part
     cust    TEXT NOT NULL REFERENCES customers(cust),
     period  TEXT NOT NULL,             -- YYYY-MM
     amount  INTEGER NOT NULL CHECK (amount >= 0),
-    penalty INTEGER NOT NULL CHECK (penalty >= 0),   -- 违约金
     due     TEXT NOT NULL,             -- YYYY-MM-DD
     paid_amount  INTEGER NOT NULL DEFAULT 0 CHECK (paid_amount BETWEEN 0 AND amount),
-    paid_penalty INTEGER NOT NULL DEFAULT 0 CHECK (paid_penalty BETWEEN 0 AND penalty),
+    paid_penalty INTEGER NOT NULL DEFAULT 0 CHECK (paid_penalty >= 0),
+    -- 违约金 is computed as of a day (terminal_app.domain.penalty): exact fen accrued through
+    -- accrued_through on earlier unpaid charges; from the next day on it accrues on amount - paid_amount
+    accrued TEXT NOT NULL DEFAULT '0',
+    accrued_through TEXT NOT NULL,     -- YYYY-MM-DD, never before due
     PRIMARY KEY (cust, period)
+);
+CREATE TABLE IF NOT EXISTS balance_uses (   -- the prepayment balance paying bills (预存抵扣)
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    cust    TEXT NOT NULL REFERENCES customers(cust),
+    period  TEXT NOT NULL,
+    penalty INTEGER NOT NULL,
+    amount  INTEGER NOT NULL,
+    day     TEXT NOT NULL,             -- the day the penalty was counted to
+    at      TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS txns (      -- every txn the station decided, with its original answer
     txn       TEXT PRIMARY KEY,
@@ -114,6 +131,7 @@ CREATE TABLE IF NOT EXISTS readings (
     reason   TEXT,
     abnormal TEXT,
     terminal TEXT NOT NULL,
+    note     TEXT,                     -- the operator's reason for a jump (用电量突增原因)
     PRIMARY KEY (txn, n)
 );
 CREATE TABLE IF NOT EXISTS abnormal (  -- 抄表异常登记
@@ -175,7 +193,8 @@ CREATE TABLE IF NOT EXISTS reconciliations (   -- 代收对账, with an alarm fl
 );
 CREATE TABLE IF NOT EXISTS terminal_seq (      -- replay protection: last accepted seq per terminal
     terminal TEXT PRIMARY KEY,
-    last_seq INTEGER NOT NULL
+    last_seq INTEGER NOT NULL,
+    key_id   TEXT                      -- the key it was accepted under (provisioning.key_id); a new key restarts the seq
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS usage_history (    -- billed use per period: the jump check's "usual use"
@@ -202,14 +221,14 @@ CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut,
 );
 """
 
-#: columns added after a ledger file was first created (ALTER TABLE on open: old files keep working)
-ADDED_COLUMNS = (("readings", "note", "TEXT"),)
+def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open (and create) the ledger with the durability rules; the caller closes it.
 
-
-def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open (and create) the ledger with the durability rules; the caller closes it."""
+    ``check_same_thread=False`` lets another thread take the connection over (the server opens it,
+    then hands it to its ledger worker, the one thread that uses it from then on)."""
     try:
-        conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0)
+        conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0,
+                               check_same_thread=check_same_thread)
     except sqlite3.Error as e:
         raise ConfigurationError("The station ledger {path} cannot be opened ({error}).",
                                  "Check the --db path and its directory's permissions.", path=os.fspath(path),
@@ -223,10 +242,14 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
             conn.execute(stmt)
         for stmt in audit.SCHEMA_STATEMENTS:
             conn.execute(stmt)
-        for table, column, kind in ADDED_COLUMNS:
-            if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        _add_columns(conn)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        if version != str(SCHEMA_VERSION):
+            conn.execute("ROLLBACK")
+            raise ConfigurationError("The station ledger {path} has schema {found}, this station needs {needed}.",
+                                     "Create a new ledger (another --db file) and import the area again.",
+                                     path=os.fspath(path), found=version, needed=SCHEMA_VERSION)
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as e:
         conn.close()
@@ -239,17 +262,31 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
+#: columns added after schema version 1 shipped: (table, column, declaration), added in place to
+#: a ledger that lacks them (no row changes: every new column is NULL in old rows)
+ADDED_COLUMNS = (
+    ("terminal_seq", "key_id", "TEXT"),
+    ("audit", "size", "INTEGER"),
+    ("audit", "sha256", "TEXT"),
+    ("readings", "note", "TEXT"),
+)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, column, decl in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";\n") if s.strip()]
 
 
 def next_counter(conn: sqlite3.Connection, name: str) -> int:
     """A gap-free counter (receipt numbers …); call inside the request's transaction."""
-    row = conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-    value = (row[0] if row else 0) + 1
-    conn.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                 (name, value))
-    return value
+    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+                        " RETURNING value", (name,)).fetchone()[0]
 
 
 def is_empty(conn: sqlite3.Connection) -> bool:

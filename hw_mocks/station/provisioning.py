@@ -12,6 +12,7 @@ Keys never appear in messages or reprs (``TerminalKey.__repr__`` hides them).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -28,6 +29,17 @@ class TerminalKey:
     id: str
     suite: int
     key: bytes = field(repr=False)
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.key)
+
+
+def key_id(key: bytes) -> str:
+    """A public name of a key (16 hex digits of a domain-separated SHA-256): the ledger keeps it
+    with the terminal's last seq, so that a new key — a re-keyed terminal — restarts the seq.
+    It reveals nothing usable about a 128-bit random key."""
+    return hashlib.sha256(b"GT/1 key id\x00" + bytes(key)).hexdigest()[:16]
 
 
 def parse_terminals(data: Mapping[str, Any], source: str = "provisioning") -> dict[str, TerminalKey]:

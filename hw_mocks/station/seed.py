@@ -5,8 +5,13 @@ Deterministic: the records are a pure function of ``(seed, as_of)`` (``random.Ra
 
 Shape (defaults): 600 customers in 2 townships (乡) × 3 villages (村); each village is one
 reading segment (表段) of about 100 customers in several groups (组).  About 10 % are prepaid
-card meters, about 15 % older DL/T 645-1997 meters, a quarter owe one to three months
-(with the 0.1 %-per-day penalty computed at ``as_of``), and those owing more get a dunning task.
+card meters, about 15 % older DL/T 645-1997 meters, a quarter owe one to three months, and
+those owing more get a dunning task.  The station computes the penalty (违约金) on the unpaid
+bills day by day (docs/billing.md): the seed issues every bill with nothing accrued, so moving the
+station's clock shows the penalties growing.  Village shops and pumping stations are of the
+``other`` (非居民) penalty category.  About one owing customer in eight also has a prepayment
+balance, which pays its bills when the area is loaded (预存抵扣).  Segment 010301 (马鞍村) is read
+every two months (双月抄表): its last readings are 61 days before ``as_of``, the others' 30.
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ GIVEN = "秀英桂兰玉华德明国强建平志刚永福文学光荣春林海�
 # average 元/kWh of past bills per tariff (the bills are history: the station does not re-rate them)
 PRICES = {"sichuan-residential": Decimal("0.5224"), "flat-agricultural": Decimal("0.4800"),
           "flat-commercial": Decimal("0.6788")}
-PENALTY_PER_DAY = Decimal("0.001")  # 0.1 % of the unpaid charge per day after the due day (residential)
+#: the segment read every two months (双月抄表) and its reading interval; the others are read monthly
+BIMONTHLY_SEGMENT = "010301"
+READ_INTERVAL_DAYS = {BIMONTHLY_SEGMENT: 61}
+MONTHLY_DAYS = 30
+
+
+DEFAULT_AS_OF = dt.date(2026, 11, 24)
 
 
 def _fen(x: Decimal) -> int:
@@ -61,19 +72,21 @@ def generate_area(seed: int = 1, as_of: dt.date | None = None, customers: int = 
     """The demo area's records with each customer's billed use of the last three months (the
     station's "usual use"); disconnection tasks come with a notice served two weeks before
     ``as_of`` whose deadline has passed — the demo's lawful cuts."""
-    as_of = as_of or dt.date(2026, 11, 24)
+    as_of = as_of or DEFAULT_AS_OF
     usage: list[Usage] = []
     usage_rng = random.Random(seed * 7919 + 13)  # its own stream: the main one stays as it was
     rng = random.Random(seed)
+    # draws added by issue 14 come from their own stream, so every earlier customer stays the same
+    extra = random.Random(seed * 7919 + 14)
     villages = [(t_i, t_name, v_i, v_name) for t_i, (t_name, vs) in enumerate(TOWNSHIPS, 1)
                 for v_i, v_name in enumerate(vs, 1)]
     custs: list[Customer] = []
     bills: list[Bill] = []
     tasks: list[DunningTask] = []
     in_segment: dict[str, int] = {}
-    last_period = _month_back(as_of, 1)
-    read_at = dt.datetime(last_period.year, last_period.month, 25, 10, 0,
-                          tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    def read_at(segment: str) -> dt.datetime:
+        day = as_of - dt.timedelta(days=READ_INTERVAL_DAYS.get(segment, MONTHLY_DAYS))
+        return dt.datetime(day.year, day.month, day.day, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     for i in range(customers):
         t_i, t_name, v_i, v_name = villages[i * len(villages) // customers]
         segment = f"{t_i:02d}{v_i:02d}01"
@@ -96,9 +109,12 @@ def generate_area(seed: int = 1, as_of: dt.date | None = None, customers: int = 
         addr = f"{COUNTY}{t_name}{v_name}{group}组{rng.randrange(1, 60)}号"
         owes = 0 if card else rng.choices((0, 1, 2, 3), (75, 14, 7, 4))[0]
         balance = rng.randrange(1_000, 20_000) if not card and not owes and rng.random() < 0.10 else 0
+        if owes and extra.random() < 0.125:
+            balance = extra.randrange(2_000, 12_000)  # money left with the office earlier: pays the bills
+        category = "residential" if tariff == "sichuan-residential" else "other"
         custs.append(Customer(cust, name, addr, segment, f"{t_name}{v_name}", asset, comm_addr, standard, card,
-                              tariff, last_value, read_at.isoformat(), balance,
-                              rng.randrange(1, 30) if card else 0))
+                              tariff, last_value, read_at(segment).isoformat(), balance,
+                              rng.randrange(1, 30) if card else 0, category))
         if card:
             for back in range(1, 4):
                 period = _month_back(as_of, back)
@@ -115,10 +131,9 @@ def generate_area(seed: int = 1, as_of: dt.date | None = None, customers: int = 
             due_month = _month_back(as_of, back - 1)
             due = dt.date(due_month.year, due_month.month, 15)
             if back <= owes:
-                overdue = max(0, (as_of - due).days)
-                penalty = _fen(Decimal(amount) * PENALTY_PER_DAY * overdue)
-                bills.append(Bill(cust, f"{period:%Y-%m}", amount, penalty, due.isoformat()))
-                total_owed += amount + penalty
+                # nothing accrued at issue: the station counts the penalty to the day it is asked
+                bills.append(Bill(cust, f"{period:%Y-%m}", amount, 0, due.isoformat()))
+                total_owed += amount
             else:
                 bills.append(Bill(cust, f"{period:%Y-%m}", amount, 0, due.isoformat(), paid_amount=amount))
         if owes >= 2 or total_owed >= 5_000:
@@ -134,6 +149,7 @@ def generate_area(seed: int = 1, as_of: dt.date | None = None, customers: int = 
 
 def load(conn, seed: int = 1, as_of: dt.date | None = None, customers: int = 600) -> dict[str, int]:
     """Generate the demo area and insert it (with the packaged tariffs) into an empty ledger."""
+    as_of = as_of or DEFAULT_AS_OF
     custs, bills, tasks, usage = generate_area(seed, as_of, customers)
     from hw_mocks.station.area import insert
-    return insert(conn, packaged_tariffs(), custs, bills, tasks, usage)
+    return insert(conn, packaged_tariffs(), custs, bills, tasks, usage, as_of=as_of)

@@ -1,7 +1,7 @@
 """``handheld provision``: give the terminal its identity, key, suite, APN and station; check with HELLO.
 
     handheld [--config FILE] provision [--terminal-id ID] [--suite 1|2] [--station HOST:PORT]
-        [--apn APN] [--apn-user U] [--apn-password P]
+        [--apn APN] [--apn-user U] [--apn-password]
         [--key keep|enter|generate] [--station-file FILE] [--operator OP] [--no-check]
 
 * The settings are written into the configuration file (``--config``, ``$HANDHELD_CONFIG`` or
@@ -14,6 +14,12 @@
   makes a random key and writes the station's ``[[terminal]]`` entry (id, suite, key — the
   format of the station's provisioning file) to ``--station-file`` (mode 0600) for the
   utility's key custodian.  ``--key keep`` (the default) keeps the key file as it is.
+* ``--apn-password`` (no value: a secret never goes on the command line, where ``ps`` shows it to
+  every user) reads the APN password without echo, twice, or — when stdin is not a terminal —
+  one line from stdin (after the key's line when ``--key enter`` reads one too).
+* A new key (``--key enter`` with another key, or ``--key generate``) restarts the message counter
+  (GT/1 seq) in the counter file and in the journal: seqs are unique per key, and a re-key is
+  how a terminal whose seq neared 2**32 − 1 goes on (docs/operations.md, "Re-key a terminal").
 * Then one HELLO checks it all with the master station (``--no-check`` skips it, e.g. in the
   workshop without coverage).  Exit status: 0 saved and checked; 1 refused (nothing written)
   or saved but the HELLO failed (the message says what to check); 2 the station refused.
@@ -46,6 +52,8 @@ from terminal_app.errors import ConfigurationError
 APN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,98}[A-Za-z0-9])?$")
 CREDENTIAL_RE = re.compile(r'^[\x20-\x7e]{0,64}$')
 HOST_RE = re.compile(r"^[A-Za-z0-9.\-]{1,253}$|^\[[0-9A-Fa-f:.]{2,45}\]$")
+#: --apn-password given alone: ask for it
+ASK = object()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,13 +66,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--station", metavar="HOST:PORT", help="master station address, e.g. 10.8.0.5:7600")
     p.add_argument("--apn", help="the private APN of the utility's SIM cards")
     p.add_argument("--apn-user", help="APN user name (if the APN needs one)")
-    p.add_argument("--apn-password", help="APN password (if the APN needs one)")
+    p.add_argument("--apn-password", nargs="?", const=ASK, default=None, metavar="",
+                   help="ask for the APN password (typed without echo, or one line from stdin); never give it"
+                        " on the command line")
     p.add_argument("--key", choices=("keep", "enter", "generate"), default="keep",
                    help="keep the key file (default), enter 32 hex digits, or generate a random key")
     p.add_argument("--station-file", metavar="FILE",
                    help="with --key generate: where to write the station's [[terminal]] entry (mode 0600)")
     p.add_argument("--operator", default="0000", help="operator id sent in the checking HELLO (default 0000)")
     p.add_argument("--no-check", action="store_true", help="do not check with a HELLO")
+    p.add_argument("--restart-seq", action="store_true",
+                   help="restart the message counter at 1 although the key did not change: only to finish a re-key"
+                        " that was interrupted (docs/operations.md)")
     p.set_defaults(func=run)
 
 
@@ -257,6 +270,17 @@ def _read_key_interactively() -> bytes:
     return parse_key_hex(line)
 
 
+def _read_secret_interactively(prompt: str) -> str:
+    """A secret typed twice without echo, or one line from stdin when it is not a terminal."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if not secrets.compare_digest(first.encode(), getpass.getpass("再输一遍 again: ").encode()):
+            raise ConfigurationError("The two entries differ.", "Enter it again, carefully.")
+        return first
+    line = sys.stdin.readline(200) if sys.stdin is not None else ""
+    return line.rstrip("\r\n")
+
+
 def _config_path(args: argparse.Namespace) -> Path:
     from terminal_app.config import DEFAULT_CONFIG_PATH
 
@@ -283,15 +307,19 @@ def run(args: argparse.Namespace) -> int:
         changes.append(("devices.modem", "apn", check_apn(args.apn)))
     if args.apn_user is not None:
         changes.append(("devices.modem", "apn_user", check_credential(args.apn_user, "APN user name")))
-    if args.apn_password is not None:
-        changes.append(("devices.modem", "apn_password", check_credential(args.apn_password, "APN password")))
+    if args.apn_password is not None and args.apn_password is not ASK:
+        # never echo it back: it was typed where everyone can read it, not here too
+        raise ConfigurationError("The APN password is not taken on the command line: every user of the terminal "
+                                 "can read a command line (ps).",
+                                 "Give --apn-password alone and type the password when asked (or pipe it in).")
     if args.key == "generate" and not args.station_file:
         raise ConfigurationError("A generated key must also reach the master station.",
                                  "Add --station-file FILE: the station's [[terminal]] entry is written there.")
     if args.station_file and args.key != "generate":
         raise ConfigurationError("--station-file is only written with --key generate.",
                                  "Add --key generate, or leave --station-file out.")
-    if not changes and args.key == "keep" and args.no_check:
+    if not changes and args.key == "keep" and args.no_check and args.apn_password is not ASK \
+            and not args.restart_seq:
         raise ConfigurationError("Nothing to provision.", "Give at least one setting, a key, or drop --no-check.")
 
     try:
@@ -313,9 +341,14 @@ def run(args: argparse.Namespace) -> int:
     suite = Suite(new_settings.station.suite)
     key_path = Path(new_settings.station.key_file)
 
+    old_key = _current_key(key_path)
     key: bytes | None = None
     if args.key == "enter":
         key = _read_key_interactively()
+    if args.apn_password is ASK:
+        password = check_credential(_read_secret_interactively("APN 密码 APN password: "), "APN password")
+        new_text = edit_config(new_text, [("devices.modem", "apn_password", password)], str(cfg))
+        changes.append(("devices.modem", "apn_password", "***"))
     elif args.key == "generate":
         key = secrets.token_bytes(16)
         while suite == Suite.TDES and key[:8] == key[8:]:  # vanishingly rare; never hand out single DES
@@ -343,7 +376,9 @@ def run(args: argparse.Namespace) -> int:
     if key is not None:
         writes.append((key_path, (key.hex() + "\n").encode("ascii"), 0o600))
     if new_text != old_text:
-        writes.append((cfg, new_text.encode("utf-8"), old_mode))
+        # a config holding the APN password is not for other users' eyes
+        mode = old_mode & ~0o007 if args.apn_password is ASK else old_mode
+        writes.append((cfg, new_text.encode("utf-8"), mode))
     for path, data, mode in writes:
         try:
             write_atomic(path, data, mode)
@@ -352,16 +387,48 @@ def run(args: argparse.Namespace) -> int:
                                      "Run provision as root (sudo handheld provision …); files written before "
                                      "it are complete, run it again.", path=str(path), error=e.strerror or str(e)) from e
 
+    # 3. a new key restarts the message counters (after the key is safely on disk: a crash in
+    # between leaves the new key with the old, higher counters — never an old key with low ones)
+    rekeyed = args.restart_seq or key is not None and (old_key is None or not secrets.compare_digest(old_key, key))
+    if rekeyed:
+        _restart_seq(new_settings)
+
     said = [f"{t}.{k}" if t != "devices.modem" else f"modem.{k}" for t, k, _ in changes]
     summary = {"config": str(cfg), "changed": said,
                "key": {"keep": "kept", "enter": "entered", "generate": "generated"}[args.key],
-               "key_file": str(key_path)}
+               "key_file": str(key_path), "seq": "restarted" if rekeyed else "kept"}
     if args.key == "generate":
         summary["station_file"] = args.station_file
     if args.no_check:
         print(json.dumps({"ok": True, "checked": False, **summary}, ensure_ascii=False))
         return 0
     return _check(cfg, args.operator, summary)
+
+
+def _current_key(path: Path) -> bytes | None:
+    """The key the file holds now (whatever its mode), or None: to tell a new key from the same one."""
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return key if len(key) == 16 else None
+
+
+def _restart_seq(settings: Any) -> None:
+    """GT/1 seqs are unique per key: under a new key the counter file and the journal start at 1."""
+    from offline_queue.journal import Journal
+    from terminal_app.errors import HandheldError
+    from terminal_app.station.seq import FileSeqCounter
+
+    try:
+        FileSeqCounter(settings.station.seq_file).restart()
+        if Path(settings.journal.path).exists():
+            with Journal.open(settings.journal.path, settings.terminal.id) as journal:
+                journal.restart_seq()
+    except HandheldError as e:
+        raise ConfigurationError("The new key is saved, but the message counter could not be restarted: {error}",
+                                 "Stop the terminal (systemctl stop handheld), then run: handheld provision"
+                                 " --restart-seq.", error=str(e)) from e
 
 
 def _load_text(text: str, cfg: Path) -> Any:

@@ -226,6 +226,7 @@ def check_journal(settings: Any) -> str:
         raise CheckFailed(f"损坏的日志已移到 damaged journal set aside: {aside[-1].name}",
                           "不要收费；按运维手册《恢复损坏的日志》处理，或叫技术员。",
                           "Take no money; follow docs/operations.md 'Recover from a corrupt journal'.")
+    _check_writable(p)
     if not p.exists():
         return "尚未建立（终端启动时建立） not created yet (made at first start)"
     uri = "file:" + urllib.parse.quote(str(p.resolve())) + "?mode=ro"
@@ -260,6 +261,30 @@ def check_journal(settings: Any) -> str:
     return f"完好 ok, schema {version}{upgrade}, 未上传 unsynced {unsynced}"
 
 
+def _check_writable(p: Path) -> None:
+    """The terminal must be able to write its journal (and the WAL and lock files beside it): a
+    journal that reads fine on a read-only file system (a worn-out or write-protected card, an
+    emergency remount) would pass an integrity check and still refuse every payment."""
+    where = p.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent  # the folder is made at first start: look at what holds it
+    try:
+        read_only = bool(os.statvfs(where).f_flag & os.ST_RDONLY)
+    except OSError as e:
+        raise CheckFailed(f"{where} 读不出 cannot be examined: {e.strerror}", "检查存储卡；叫技术员。",
+                          "Check the storage card; call the technician.") from e
+    if read_only:
+        raise CheckFailed(f"{where} 在只读文件系统上 is on a read-only file system",
+                          "存储卡只读（写保护或已损坏），交易无法保存：不要收费，叫技术员。",
+                          "The storage is read-only (write-protected or failing): no payment can be saved. "
+                          "Take no money; call the technician.")
+    for target in (where, p) if p.exists() else (where,):
+        if not os.access(target, os.W_OK):
+            raise CheckFailed(f"{target} 不可写 is not writable", "交易日志无法写入：不要收费，叫技术员检查权限。",
+                              "The journal cannot be written: take no money; have the technician check the "
+                              "permissions.")
+
+
 CHECK_FUNCS: dict[str, Callable[[Any], str]] = {
     "meter": check_meter, "modem": check_modem, "printer": check_printer, "card": check_card,
     "scanner": check_scanner, "link": check_link, "journal": check_journal,
@@ -270,7 +295,7 @@ def _advice(key: str, e: BaseException, settings: Any) -> tuple[str, str]:
     """(Chinese, English) advice for an exception a check raised."""
     from terminal_app.station.client import OutcomeUnknownError, StationRefusedError
 
-    en = e.action if isinstance(e, HandheldError) else "Note the message and call the technician."
+    en = e.action_text if isinstance(e, HandheldError) else "Note the message and call the technician."
     if key == "link":
         if isinstance(e, ConfigurationError):
             return "终端密钥或配置有问题：运行 handheld provision 重新设置。", en
@@ -329,8 +354,7 @@ def _run_bounded(key: str, func: Callable[[], str], timeout: float, settings: An
     if not isinstance(error, Exception):
         raise error  # KeyboardInterrupt and friends
     zh, en = _advice(key, error, settings)
-    detail = error.what.format(**error.params) if isinstance(error, HandheldError) and error.params else \
-        getattr(error, "what", None) or f"{type(error).__name__}: {error}"
+    detail = error.what_text(raw=True) if isinstance(error, HandheldError) else f"{type(error).__name__}: {error}"
     return CheckResult(key, Status.FAIL, detail, zh, en, seconds)
 
 
@@ -500,9 +524,9 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(getattr(args, "config", None))
         config_data = _config_data(getattr(args, "config", None), os.environ)
     except ConfigurationError as e:
-        result = CheckResult("config", Status.FAIL, str(e.what.format(**e.params) if e.params else e.what),
+        result = CheckResult("config", Status.FAIL, e.what_text(raw=True),
                              "配置文件有误：按提示改正 /etc/handheld/config.toml，或运行 handheld provision。",
-                             e.action)
+                             e.action_text)
         if args.json:
             print(json.dumps({"ok": False, "checks": [result.as_dict()]}, ensure_ascii=False), file=out)
         else:

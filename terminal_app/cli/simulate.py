@@ -9,7 +9,9 @@ On a terminal (a tty) the ``handheld`` command (ui.launch) then runs the field U
 site with that configuration file — the core hands it the site and never imports ``ui`` — with
 the simulate-mode keys (ui.sim_controls): F6 "scans" the current customer's meter barcode through the mock
 serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
-coverage off and on, F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
+coverage off and on, F9 moves the simulated date a day on — the station's clock and the
+terminal's (the demo area is issued for today, so its penalties then grow by a day:
+docs/billing.md), F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
 says so); the demo supervisor, who unlocks a locked operator on the device, is 9001 / 888888.
 Without a tty (a pipe, CI) it runs the guided check of the meter-reading path instead: it finds
 and reads the simulated meters exactly as ``handheld diag meter read`` would.
@@ -20,7 +22,8 @@ journal, the station's ledger): ``--sim-dir`` or ``$HANDHELD_SIM_DIR`` name it, 
 is printed when the simulator starts and again when it ends; ``--sim-discard`` uses a temporary
 folder deleted at exit.  The simulated GPRS link is as slow as a real one by default (0.3 s each
 way, 20 kbit/s: the route download's progress bar shows); ``--sim-link fast`` removes that.  The
-demo area is seeded for today (its last readings a month ago, its notices two weeks old).
+demo area is seeded for today (its last readings a month ago — two months in segment 010301 —,
+its notices two weeks old).
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ class SimulatedSite:
     card_reader: object | None = None
     card: object | None = None
     card_meter: object | None = None
+    #: the reference station; its clock and the terminal's (the UI's backend is built with
+    #: terminal_clock) are moved together by F9 (next_day)
+    station: object | None = None
+    station_clock: object | None = None
+    terminal_clock: object | None = None
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
@@ -90,17 +98,24 @@ class SimulatedSite:
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write(key.hex() + "\n")
 
+            from terminal_app.timeutil import Clock, business_day
+
+            self.station_clock = Clock()
+            self.terminal_clock = Clock()
             db = self.workdir / "station.sqlite"
             conn = ledger.connect(db)
             try:
                 if ledger.is_empty(conn):
-                    from terminal_app.timeutil import business_day, now
-                    seed.load(conn, customers=self.customers, as_of=self.as_of or business_day(now()))
+                    # issued for today: the penalties the screens show are today's
+                    seed.load(conn, customers=self.customers,
+                              as_of=self.as_of or business_day(self.station_clock.now()))
             finally:
                 conn.close()
             holder = _card_key_holder()
-            station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder)
+            station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder,
+                                    clock=self.station_clock)
             self._stack.enter_context(station)
+            self.station = station
             self.station_port = station.port
 
             for name, profile in load_profiles().items():
@@ -169,6 +184,17 @@ class SimulatedSite:
         self.card_reader = self._stack.enter_context(MockCardReader.on_pty(str(self.workdir / "tty-card")))
         self.card_reader.insert(self.card)
         return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\n\n'
+
+    def next_day(self, days: int = 1) -> object:
+        """Move the simulated date ``days`` on: the station's clock and the terminal's together, as
+        a real terminal's follows the station's (HELLO); returns the new business day."""
+        import datetime as dt
+
+        from terminal_app.timeutil import business_day
+
+        for clock in (self.station_clock, self.terminal_clock):
+            clock.offset += dt.timedelta(days=days)  # type: ignore[union-attr]
+        return business_day(self.station_clock.now())  # type: ignore[union-attr]
 
     def stop(self) -> None:
         self._stack.close()

@@ -6,7 +6,10 @@ Modules:
     reading     Reading (抄表记录), consumption with rollover and multiplier (倍率)
     validation  reading checks → warnings the operator confirms or answers with an abnormal code
     abnormal    AbnormalCode (抄表异常: 门闭, 表停走, 表损坏, 表倒走, 估抄, 表计未找到, 其他)
-    tariff      tariffs as data (flat, tiered 阶梯 by month/year and season, time-of-use) and the engine
+    tariff      tariffs as data (flat, tiered 阶梯 by month/year and season, time-of-use) and the engine,
+                tier bounds prorated to the reading period (15–62 days)
+    penalty     the late-payment penalty (违约金) as of a day: the rule as data, the accrual
+    allocation  money spread over unpaid bills (payments and prepayment balances)
     bill        Bill and BillLine (电费账单)
     payment     Payment (收费), Reversal (冲正) and the same-day rule
     dunning     DunningTask (催费任务)

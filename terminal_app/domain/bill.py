@@ -52,6 +52,7 @@ class Bill:
     customer: str | None = None
     season: str = ""
     tier_usage: Decimal = field(default_factory=lambda: Decimal(0))
+    days: int | None = None  # the reading period the monthly tier bounds were prorated to (None: a month)
 
     def __post_init__(self) -> None:
         check_period(self.period)
@@ -71,4 +72,6 @@ class Bill:
                              "rounding": ROUNDING_RULE}
         if self.customer is not None:
             d["cust"] = self.customer
+        if self.days is not None:
+            d["days"] = self.days
         return d

@@ -2,7 +2,9 @@
 
 JSON shapes follow docs/protocol.md: money in integer fen, energy as decimal strings; arrears
 entries are ``{"period": "2026-10", "amount": fen, "penalty": fen}`` (the station may add
-``"due": "YYYY-MM-DD"``).
+``"due": "YYYY-MM-DD"``, the penalty's ``"accrual"`` state — so the terminal can count the
+penalty to another day with terminal_app.domain.penalty — and ``"from_balance"``, what the
+prepayment balance paid of that bill).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import check_fen, format_kwh
+from terminal_app.domain.penalty import Accrual, PenaltyRule, penalty_due
 from terminal_app.domain.records import bad, check_period, get_int, get_kwh, get_str, get_time, need_mapping
 from terminal_app.errors import N_
 
@@ -22,6 +25,7 @@ from terminal_app.errors import N_
 CUST_RE = re.compile(r"[0-9A-Za-z]{1,20}")
 ASSET_RE = re.compile(r"[0-9A-Za-z]{1,32}")
 DUE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+CATEGORY_RE = re.compile(r"[a-z][a-z_]{0,23}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,9 @@ class Arrears:
     amount: int   # fen
     penalty: int = 0  # fen
     due: str | None = None  # "YYYY-MM-DD", the last day to pay without penalty, when the station says
+    accrual: Accrual | None = None  # the penalty's state, to count it to another day (None: not sent)
+    from_balance: int = 0  # fen of this bill the prepayment balance paid (预存抵扣)
+    estimated: bool = False  # ``penalty`` was counted on this terminal (估算), not by the station
 
     def __post_init__(self) -> None:
         check_period(self.period, N_("Arrears period"))
@@ -44,21 +51,74 @@ class Arrears:
     def total(self) -> int:
         return self.amount + self.penalty
 
+    def as_of(self, rule: PenaltyRule, day: dt.date) -> Arrears:
+        """This entry with its penalty counted to ``day`` by ``rule`` (marked estimated); unchanged
+        when the station sent no accrual state."""
+        if self.accrual is None:
+            return self
+        return Arrears(self.period, self.amount, penalty_due(rule, self.accrual, day), self.due, self.accrual,
+                       self.from_balance, estimated=True)
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"period": self.period, "amount": self.amount, "penalty": self.penalty}
         if self.due is not None:
             d["due"] = self.due
+        if self.accrual is not None:
+            d["accrual"] = self.accrual.to_dict()
+        if self.from_balance:
+            d["from_balance"] = self.from_balance
         return d
 
     @classmethod
-    def from_dict(cls, d: Any) -> Arrears:
+    def from_dict(cls, d: Any, category: str | None = None) -> Arrears:
+        """An arrears entry; its ``accrual`` is kept when the customer's penalty ``category`` is known."""
         d = need_mapping(d, "arrears")
         try:
             due = get_str(d, "due", "arrears", max_len=10) if d.get("due") is not None else None
-            return cls(get_str(d, "period", "arrears", max_len=7), get_int(d, "amount", "arrears"),
-                       get_int(d, "penalty", "arrears", default=0), due)
+            period = get_str(d, "period", "arrears", max_len=7)
+            accrual = None
+            if d.get("accrual") is not None and due is not None and category is not None:
+                accrual = Accrual.from_dict(d["accrual"], period=period, due=due, category=category)
+            return cls(period, get_int(d, "amount", "arrears"), get_int(d, "penalty", "arrears", default=0), due,
+                       accrual, get_int(d, "from_balance", "arrears", default=0))
         except InvalidValueError as e:
             raise bad("arrears", e.what.format(**e.params)) from e
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceUse:
+    """The prepayment balance paying a bill (预存抵扣), as the station recorded it."""
+
+    period: str
+    penalty: int
+    amount: int
+    day: str  # YYYY-MM-DD
+
+    @property
+    def total(self) -> int:
+        return self.penalty + self.amount
+
+    @classmethod
+    def from_dict(cls, d: Any) -> BalanceUse:
+        d = need_mapping(d, "balance use")
+        k = "balance use"
+        return cls(check_period(get_str(d, "period", k, max_len=7)), get_int(d, "penalty", k),
+                   get_int(d, "amount", k), get_str(d, "day", k, max_len=10))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"period": self.period, "penalty": self.penalty, "amount": self.amount, "day": self.day}
+
+
+def balance_uses(d: Any) -> tuple[BalanceUse, ...]:
+    """The ``balance_used`` list of a route item or a bill query (at most 24 entries)."""
+    if d is None:
+        return ()
+    if not isinstance(d, list) or len(d) > 24:
+        raise bad("customer", "field 'balance_used' is not a list of at most 24 entries")
+    try:
+        return tuple(BalanceUse.from_dict(x) for x in d)
+    except InvalidValueError as e:
+        raise bad("balance use", e.what.format(**e.params)) from e
 
 
 def total_arrears(entries: tuple[Arrears, ...] | list[Arrears]) -> int:
@@ -148,6 +208,8 @@ class Customer:
     avg_daily_kwh: Decimal | None = None  # average daily use over the last months (the jump check)
     arrears: tuple[Arrears, ...] = field(default_factory=tuple)
     balance: int = 0     # prepaid balance (预收), fen
+    category: str | None = None  # penalty category (HELLO params.penalty.rates), None: not sent
+    balance_used: tuple[BalanceUse, ...] = field(default_factory=tuple)  # latest 预存抵扣, newest first
 
     def __post_init__(self) -> None:
         if not CUST_RE.fullmatch(self.number):
@@ -170,6 +232,7 @@ class Customer:
             "meter": self.meter.to_dict(), "last": last, "tariff": self.tariff, "segment": self.segment,
             "avg_daily": None if self.avg_daily_kwh is None else format_kwh(self.avg_daily_kwh),
             "arrears": [a.to_dict() for a in self.arrears], "balance": self.balance,
+            "category": self.category, "balance_used": [u.to_dict() for u in self.balance_used],
         }
 
     @classmethod
@@ -185,6 +248,9 @@ class Customer:
             last = need_mapping(last, k)
             last_value = get_kwh(last, "value", k)
             last_at = get_time(last, "at", k) if last.get("at") is not None else None
+        category = d.get("category")
+        if category is not None and (not isinstance(category, str) or not CATEGORY_RE.fullmatch(category)):
+            raise bad(k, "field 'category' is not a category name")
         try:
             return cls(
                 number=get_str(d, "cust", k, max_len=20), name=get_str(d, "name", k, max_len=64),
@@ -193,8 +259,9 @@ class Customer:
                 seq=get_int(d, "seq", k, default=0, maximum=10**6),
                 last_reading=last_value, last_read_at=last_at,
                 avg_daily_kwh=get_kwh(d, "avg_daily", k, optional=True),
-                arrears=tuple(Arrears.from_dict(a) for a in arrears),
-                balance=get_int(d, "balance", k, default=0))
+                arrears=tuple(Arrears.from_dict(a, category) for a in arrears),
+                balance=get_int(d, "balance", k, default=0), category=category,
+                balance_used=balance_uses(d.get("balance_used")))
         except InvalidValueError as e:
             raise bad(k, e.what.format(**e.params)) from e
 

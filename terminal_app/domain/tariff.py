@@ -12,7 +12,13 @@ Any tariff may list surcharges (代征基金及附加, e.g. 可再生能源电�
 separate lines.
 
 Rounding (money.ROUNDING_RULE): each line = kWh × price rounded half-up to the fen; total =
-sum of lines.  A tier line holds the kWh of the bill that fall between the tier's bounds, the
+sum of lines.
+
+Reading periods that are not a month (docs/billing.md, "Tier bounds"): when the bill is for a
+reading period of ``days`` days, each MONTHLY tier bound is prorated to bound × days ÷ 30,
+rounded half-up to the whole kWh (``prorate_bound``); a period outside 15–62 days is refused
+(:class:`PeriodOutOfRangeError`), whatever the tariff, because such a reading cannot be one
+reading cycle (monthly or bimonthly) and its bill must be made at the office.  A tier line holds the kWh of the bill that fall between the tier's bounds, the
 bounds applying to ``tier_usage`` + the bill's kWh; tiers and surcharges with no kWh print no
 line.  Files and their validation: terminal_app/tariffs.
 """
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from terminal_app.domain.bill import Bill, BillLine, LineKind
@@ -32,6 +38,33 @@ from terminal_app.errors import N_
 
 ALL_MONTHS = frozenset(range(1, 13))
 ZERO = Decimal(0)
+#: reading periods a bill can be made for at the door (one monthly or bimonthly reading cycle)
+MIN_PERIOD_DAYS = 15
+MAX_PERIOD_DAYS = 62
+#: the month the monthly tier bounds are written for, in days
+MONTH_DAYS = 30
+
+
+class PeriodOutOfRangeError(InvalidValueError):
+    """The reading period is too short or too long for a bill at the door."""
+
+    default_action = "Check the date of the last reading; this bill is made at the service hall."
+
+
+def check_period_days(days: int) -> int:
+    if isinstance(days, bool) or not isinstance(days, int) or not MIN_PERIOD_DAYS <= days <= MAX_PERIOD_DAYS:
+        raise PeriodOutOfRangeError("The reading period is {days} days, outside {low}–{high} days: no bill is made.",
+                                    days=days, low=MIN_PERIOD_DAYS, high=MAX_PERIOD_DAYS)
+    return days
+
+
+def prorate_bound(bound: Decimal, days: int) -> Decimal:
+    """A monthly tier bound for a reading period of ``days`` days: bound × days ÷ 30, half-up to 1 kWh."""
+    return (bound * days / MONTH_DAYS).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+
+
+def prorate_tiers(tiers: tuple[Tier, ...], days: int) -> tuple[Tier, ...]:
+    return tuple(Tier(t.name, t.price, None if t.upto is None else prorate_bound(t.upto, days)) for t in tiers)
 
 
 class TariffKind(StrEnum):
@@ -127,6 +160,12 @@ class Source:
     url: str = ""
     verified: bool = False
     note: str = ""
+    date: str = ""  # YYYY-MM-DD: the document's date (or, for an example, when its figures were taken)
+
+    @property
+    def example(self) -> bool:
+        """Figures not checked against the source: shown as an example (示例), never as the tariff."""
+        return not self.verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +220,17 @@ def _check_kwh(value: Decimal, what: str) -> Decimal:
 
 def compute_bill(tariff: Tariff, *, month: str, kwh: Decimal | None = None,
                  registers: Mapping[Register, Decimal] | None = None,
-                 tier_usage: Decimal = ZERO, customer: str | None = None) -> Bill:
+                 tier_usage: Decimal = ZERO, customer: str | None = None, days: int | None = None) -> Bill:
     """The bill for ``kwh`` (or per-register energies for a TOU tariff) in billing ``month``.
 
     ``month`` is 'YYYY-MM': it picks the season.  ``tier_usage`` is the usage already billed in
     the current tier period (the year, for yearly tiers; the month, for a second bill in a month).
+    ``days`` is the length of the reading period: monthly tier bounds are prorated to it, and a
+    period outside 15–62 days is refused (PeriodOutOfRangeError); None bills one month as written.
     """
     check_period(month, N_("Billing month"))
+    if days is not None:
+        check_period_days(days)
     _check_kwh(tier_usage, N_("Tier usage"))
     lines: list[BillLine] = []
     season_name = ""
@@ -231,7 +274,10 @@ def compute_bill(tariff: Tariff, *, month: str, kwh: Decimal | None = None,
                                     "Leave the tier usage out.", tariff=tariff.name)
         season = tariff.season_for(int(month[5:7]))
         season_name = season.name
-        for tier, e in split_tiers(season.tiers, total_kwh, tier_usage):
+        tiers = season.tiers
+        if days is not None and tariff.kind is TariffKind.TIERED and tariff.tier_period is TierPeriod.MONTH:
+            tiers = prorate_tiers(tiers, days)
+        for tier, e in split_tiers(tiers, total_kwh, tier_usage):
             if e:
                 lines.append(BillLine(season.name + tier.name, e, tier.price, line_amount_fen(e, tier.price)))
     if total_kwh:
@@ -240,4 +286,4 @@ def compute_bill(tariff: Tariff, *, month: str, kwh: Decimal | None = None,
                                   LineKind.SURCHARGE))
     return Bill(tariff=tariff.name, period=month, kwh=total_kwh, lines=tuple(lines),
                 total=sum(line.amount for line in lines), customer=customer, season=season_name,
-                tier_usage=tier_usage)
+                tier_usage=tier_usage, days=days)

@@ -4,6 +4,11 @@ route data — then clearly marked offline, with the age of that data.
 Either way the view also lists what this terminal has collected from the customer that the
 shown figures do not include yet (payments still in the journal, or taken after the download),
 so the operator does not ask for money twice.
+
+Penalties (违约金) are as of the day of payment: online the station counts them to its business
+day; offline the terminal counts them to today with the station's own rule and the accrual
+state downloaded with the route (terminal_app.domain.penalty — the station's arithmetic), and
+the view says they are estimates (估算): the station's answer to the payment is the figure.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline_queue.journal import OPEN, EntryState
-from terminal_app.domain.customer import Arrears, total_arrears
+from terminal_app.domain.customer import Arrears, BalanceUse, balance_uses, total_arrears
 from terminal_app.domain.dunning import apply_oldest_first
 from terminal_app.domain.records import get_int, get_str, get_time, need_mapping
 from terminal_app.errors import BusinessRuleError, LinkError
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
-from terminal_app.timeutil import Clock
+from terminal_app.timeutil import Clock, business_day
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,22 @@ class BillView:
     online: bool
     age: dt.timedelta     # how old the figures are (0 when just asked)
     not_included_fen: int = 0  # this terminal's payments to the customer the figures do not include yet
+    balance_used: tuple[BalanceUse, ...] = ()  # what the prepayment balance paid lately (预存抵扣)
+    penalty_day: dt.date | None = None  # the day the penalties are counted to
+
+    @property
+    def estimated(self) -> bool:
+        """The penalties were counted on this terminal (offline): 估算 on screen and paper."""
+        return any(a.estimated for a in self.arrears)
+
+    @property
+    def penalty_fen(self) -> int:
+        return sum(a.penalty for a in self.arrears)
+
+    @property
+    def from_balance_fen(self) -> int:
+        """What the prepayment balance paid of the bills shown (预存抵扣)."""
+        return sum(a.from_balance for a in self.arrears)
 
     @property
     def arrears_total(self) -> int:
@@ -103,10 +124,12 @@ def query_bill(client: Any, store: LocalStore, journal: Any, cust: str, *, clock
     if not isinstance(arrears, list) or len(arrears) > 240:
         arrears = []
     as_of = get_time(d, "as_of", "bill query")
+    category = d.get("category") if isinstance(d.get("category"), str) else None
     pending = sum(e.body_dict()["amount"] for e in _payments(journal, cust) if e.state in OPEN)
     return BillView(cust, get_str(d, "name", "bill query", max_len=64), get_str(d, "addr", "bill query", default=""),
-                    tuple(Arrears.from_dict(a) for a in arrears), get_int(d, "balance", "bill query", default=0),
-                    as_of, True, dt.timedelta(0), pending)
+                    tuple(Arrears.from_dict(a, category) for a in arrears),
+                    get_int(d, "balance", "bill query", default=0), as_of, True, dt.timedelta(0), pending,
+                    balance_uses(d.get("balance_used")), business_day(as_of))
 
 
 def offline_bill(store: LocalStore, journal: Any, cust: str, *, clock: Clock) -> BillView:
@@ -117,5 +140,10 @@ def offline_bill(store: LocalStore, journal: Any, cust: str, *, clock: Clock) ->
         raise LinkError("The master station cannot be reached and customer {cust} is not in the downloaded routes.",
                         "Move to better signal and query again, or download the customer's route first.", cust=cust)
     since = [e for e in _payments(journal, cust) if e.state in OPEN or e.captured_at >= as_of]
-    return BillView(cust, customer.name, customer.address, customer.arrears, customer.balance, as_of, False,
-                    max(dt.timedelta(0), clock.now() - as_of), sum(e.body_dict()["amount"] for e in since))
+    # the penalty of each bill counted to today, as the station would count it (estimate: 估算)
+    today = business_day(clock.now())
+    rule = store.penalty_rule()
+    arrears = tuple(a.as_of(rule, today) for a in customer.arrears)
+    return BillView(cust, customer.name, customer.address, arrears, customer.balance, as_of, False,
+                    max(dt.timedelta(0), clock.now() - as_of), sum(e.body_dict()["amount"] for e in since),
+                    customer.balance_used, today)

@@ -11,8 +11,11 @@ before any network round trip and unique forever; the station's ledger maps it t
 receipt number.  A reprint (:func:`reprint_receipt`) prints the same figures marked as a copy.
 
 How the station allocates (docs/protocol.md, PAYMENT): oldest period first, penalty before
-charge, the rest to the prepayment balance.  The terminal classifies the payment against the
-arrears the operator was shown, for the receipt and the daily statistics; the station decides.
+charge, the rest to the prepayment balance — terminal_app.domain.allocation, the same code.  The
+terminal classifies the payment against the arrears the operator was shown, for the receipt and
+the daily statistics; the station decides.  The receipt shows the penalty (违约金) the payment
+covers, counted to the day of payment; when the bill was counted offline it is marked 估算, and
+the station's figure (its answer when the payment syncs) is compared on the day-end slip.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from drivers.printer import templates
+from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import reconnection_released
 from terminal_app.domain.money import format_fen
@@ -62,13 +66,12 @@ def classify(amount: int, owed: int) -> PaymentKind:
 
 def covered_periods(arrears: tuple[Arrears, ...], amount: int) -> tuple[str, ...]:
     """The periods the station's rule (oldest first) pays off in full or in part with ``amount``."""
-    out, rest = [], amount
-    for a in sorted(arrears, key=lambda a: a.period):
-        if rest <= 0:
-            break
-        out.append(a.period)
-        rest -= a.total
-    return tuple(out)
+    return allocate(amount, [Owed(a.period, a.penalty, a.amount) for a in arrears]).periods()
+
+
+def penalty_paid(arrears: tuple[Arrears, ...], amount: int) -> int:
+    """The part of ``amount`` the station's rule puts on penalties (违约金), for these arrears."""
+    return sum(a.penalty for a in allocate(amount, [Owed(x.period, x.penalty, x.amount) for x in arrears]).applied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +144,14 @@ def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, am
     released: tuple[str, ...] = ()
     if owed > 0 and reconnection_released(owed_after):  # a cut customer paid up: 复电 may follow
         released = tuple(store.release_reconnections(cust, entry.txn))
+    estimated = bill.estimated if bill is not None else False
     receipt = templates.ReceiptData(
         receipt_no=entry.txn, customer_no=cust, customer_name=name, address=address, amount_fen=amount,
         paid_at=at, operator=operator.operator, terminal_id=operator.terminal_id,
         periods=covered_periods(arrears, amount), kind=kind.zh, arrears_fen=owed, balance_fen=balance,
-        owed_after_fen=owed_after if kind is PaymentKind.PARTIAL else None)
+        owed_after_fen=owed_after if kind is PaymentKind.PARTIAL else None,
+        penalty_fen=penalty_paid(arrears, amount), penalty_estimated=estimated,
+        from_balance_fen=bill.from_balance_fen if bill is not None else 0)
     store.save_document(entry.txn, "receipt", {**_receipt_json(receipt), "payment_kind": kind.value,
                                                "tendered": tendered, "change": change})
     printed = error = None
@@ -163,12 +169,15 @@ def _receipt_json(r: templates.ReceiptData) -> dict[str, Any]:
             "address": r.address, "amount_fen": r.amount_fen, "paid_at": r.paid_at.isoformat(),
             "operator": r.operator, "terminal_id": r.terminal_id, "periods": list(r.periods), "kind": r.kind,
             "method": r.method, "arrears_fen": r.arrears_fen, "balance_fen": r.balance_fen,
-            "owed_after_fen": r.owed_after_fen}
+            "owed_after_fen": r.owed_after_fen, "penalty_fen": r.penalty_fen,
+            "penalty_estimated": r.penalty_estimated, "from_balance_fen": r.from_balance_fen}
 
 
 def receipt_from_document(data: dict[str, Any]) -> templates.ReceiptData:
     fields = {k: data[k] for k in ("receipt_no", "customer_no", "customer_name", "address", "amount_fen",
                                    "operator", "terminal_id", "kind", "method", "arrears_fen", "balance_fen")}
+    # receipts saved before issue 14 carry no penalty fields
+    fields.update({k: data[k] for k in ("penalty_fen", "penalty_estimated", "from_balance_fen") if k in data})
     return templates.ReceiptData(**fields, paid_at=dt.datetime.fromisoformat(data["paid_at"]),
                                  periods=tuple(data["periods"]), owed_after_fen=data.get("owed_after_fen"))
 

@@ -26,10 +26,11 @@ from typing import Any, Protocol
 from drivers.ir_meter.driver import IrMeter
 from drivers.printer import templates
 from terminal_app.domain.abnormal import Abnormal
+from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.bill import Bill
 from terminal_app.domain.customer import Customer, Meter
 from terminal_app.domain.reading import Reading, ReadingSource
-from terminal_app.domain.tariff import TariffKind, compute_bill
+from terminal_app.domain.tariff import PeriodOutOfRangeError, TariffKind, compute_bill
 from terminal_app.domain.validation import (
     ReadingCheck,
     ValidationPolicy,
@@ -42,7 +43,7 @@ from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
 from terminal_app.services.common import Operator, TariffBook, print_once
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
-from terminal_app.timeutil import SHANGHAI, Clock
+from terminal_app.timeutil import SHANGHAI, Clock, business_day
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +118,51 @@ class ReadingResult:
     bill: Bill | None          # 抄表预算电费, when the consumption and the tariff allow it
     printed: Any = None        # drivers.printer.PrintResult of the notice
     print_error: HandheldError | None = None  # the notice did not print: offer reprint_notice(txn)
+    no_bill: HandheldError | None = None  # why there is no bill (period out of range, time-of-use …)
+    from_balance: int = 0      # what the customer's prepayment balance pays of the bills (预存抵扣)
 
 
-def precalculate(tariffs: TariffBook, customer: Customer, reading: Reading) -> Bill | None:
-    """The bill for the reading's consumption in its month (None for TOU or unknown tariffs)."""
-    if reading.consumption is None:
+def period_days(customer: Customer, reading: Reading) -> int | None:
+    """Days of the reading period: from the last reading's day to this one's (Asia/Shanghai)."""
+    if customer.last_read_at is None:
         return None
+    return (business_day(reading.read_at) - business_day(customer.last_read_at)).days
+
+
+def precalculate_or_why(tariffs: TariffBook, customer: Customer, reading: Reading
+                        ) -> tuple[Bill | None, HandheldError | None]:
+    """The bill for the reading's consumption in its month, tier bounds prorated to the reading
+    period's days; or why there is none (a period outside 15–62 days, a time-of-use tariff …)."""
+    if reading.consumption is None:
+        return None, None
     try:
         tariff = tariffs.get(customer.tariff)
         if tariff.kind is TariffKind.TOU:
-            return None  # needs the per-register energies: the station bills it
+            # needs the per-register energies, and a tiered time-of-use scheme is not modelled here
+            raise BusinessRuleError("Tariff {tariff} is time-of-use: this terminal does not estimate its bill.",
+                                    "The station bills it from the meter's register readings.",
+                                    tariff=customer.tariff)
         return compute_bill(tariff, month=reading.read_at.strftime("%Y-%m"), kwh=reading.consumption,
-                            customer=customer.number)
+                            customer=customer.number, days=period_days(customer, reading)), None
     except HandheldError as e:
         log.warning("no bill pre-calculation for %s: %s", customer.number, e)
-        return None
+        return None, e
+
+
+def precalculate(tariffs: TariffBook, customer: Customer, reading: Reading) -> Bill | None:
+    """The bill for the reading (None when there is none: see :func:`precalculate_or_why`)."""
+    return precalculate_or_why(tariffs, customer, reading)[0]
+
+
+def balance_cover(customer: Customer, bill: Bill | None, rule: Any, day: Any) -> int:
+    """What the customer's prepayment balance pays — the PAYMENT rule, oldest first — of its
+    arrears (penalties counted to ``day``) and this bill."""
+    if not customer.balance:
+        return 0
+    owed = [Owed(a.period, a.penalty, a.amount) for a in (x.as_of(rule, day) for x in customer.arrears)]
+    if bill is not None and bill.total:
+        owed.append(Owed(bill.period, 0, bill.total))
+    return allocate(customer.balance, owed).paid_to_bills
 
 
 def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffBook, customer: Customer, *,
@@ -158,7 +189,9 @@ def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffB
         reading = check.accept(customer=customer.number, read_at=at, source=source, reason=reason,
                                confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
                                jump_reason=jump_reason)
-    bill = precalculate(tariffs, customer, reading)
+    bill, no_bill = precalculate_or_why(tariffs, customer, reading)
+    rule = store.penalty_rule()
+    from_balance = balance_cover(customer, bill, rule, business_day(at))
     txn = abnormal_txn = None
     # capture BEFORE anything is printed: from here on the reading cannot be lost
     if reading.value is not None:
@@ -168,15 +201,29 @@ def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffB
     if sync is not None:
         sync.notify_captured()
     if txn is None:
-        return ReadingResult(reading, txn, abnormal_txn, bill)
-    notice = _notice_data(customer, reading, bill, txn, operator)
+        return ReadingResult(reading, txn, abnormal_txn, bill, no_bill=no_bill)
+    arrears = sum(a.as_of(rule, business_day(at)).total for a in customer.arrears)
+    notice = _notice_data(customer, reading, bill, txn, operator, no_bill=no_bill, from_balance=from_balance,
+                          arrears=arrears)
     store.save_document(txn, "reading_notice", _notice_json(notice))
     printed, error = _print_notice(printer, store, notice, clock)
-    return ReadingResult(reading, txn, abnormal_txn, bill, printed, error)
+    return ReadingResult(reading, txn, abnormal_txn, bill, printed, error, no_bill, from_balance)
+
+
+def _no_bill_text(e: HandheldError | None, customer: Customer, reading: Reading) -> str:
+    """Why the notice carries no bill, in Chinese (paper is Chinese)."""
+    if isinstance(e, PeriodOutOfRangeError):
+        return f"未预算：抄表周期{e.params['days']}天，不在{e.params['low']}–{e.params['high']}天内，由营业厅核算"
+    if e is not None and "time-of-use" in e.what:
+        return "未预算：分时电价用户，由主站按分时电量核算"
+    if e is not None:
+        return "未预算：以供电公司账单为准"
+    return ""
 
 
 def _notice_data(customer: Customer, reading: Reading, bill: Bill | None, txn: str,
-                 operator: Operator) -> templates.ReadingNoticeData:
+                 operator: Operator, *, no_bill: HandheldError | None = None, from_balance: int = 0,
+                 arrears: int | None = None) -> templates.ReadingNoticeData:
     assert reading.value is not None
     return templates.ReadingNoticeData(
         notice_no=txn, customer_no=customer.number, customer_name=customer.name, address=customer.address,
@@ -186,8 +233,10 @@ def _notice_data(customer: Customer, reading: Reading, bill: Bill | None, txn: s
         amount_fen=bill.total if bill is not None else (0 if reading.consumption is not None else None),
         operator=operator.operator, terminal_id=operator.terminal_id, period=reading.read_at.strftime("%Y-%m"),
         multiplier=customer.meter.multiplier, abnormal=reading.abnormal.label if reading.abnormal else "",
-        arrears_fen=customer.arrears_total, note=reading.note,
-        lines=tuple((ln.name, ln.kwh, ln.price, ln.amount) for ln in bill.lines) if bill is not None else ())
+        arrears_fen=customer.arrears_total if arrears is None else arrears, note=reading.note,
+        lines=tuple((ln.name, ln.kwh, ln.price, ln.amount) for ln in bill.lines) if bill is not None else (),
+        period_days=period_days(customer, reading), from_balance_fen=from_balance,
+        no_bill=_no_bill_text(no_bill, customer, reading) if bill is None and reading.consumption else "")
 
 
 def _notice_json(n: templates.ReadingNoticeData) -> dict[str, Any]:
@@ -198,7 +247,8 @@ def _notice_json(n: templates.ReadingNoticeData) -> dict[str, Any]:
             "terminal_id": n.terminal_id, "period": n.period, "multiplier": n.multiplier, "abnormal": n.abnormal,
             "arrears_fen": n.arrears_fen, "note": n.note,
             "consumption_kwh": None if n.consumption_kwh is None else str(n.consumption_kwh),
-            "lines": [[name, str(kwh), str(price), fen] for name, kwh, price, fen in n.lines]}
+            "lines": [[name, str(kwh), str(price), fen] for name, kwh, price, fen in n.lines],
+            "period_days": n.period_days, "from_balance_fen": n.from_balance_fen, "no_bill": n.no_bill}
 
 
 def _print_notice(printer: Any, store: LocalStore, notice: templates.ReadingNoticeData,

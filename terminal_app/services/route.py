@@ -7,7 +7,9 @@ on the next call (the day's new data), as is one begun on an earlier business da
 whose size (pages, total) changed at the station meanwhile — pages of two different listings
 are never mixed.
 
-Tariffs named by the pages are fetched (TARIFFS, 0503) when the store does not hold that version.
+Tariffs named by the pages are fetched (TARIFFS, 0503) when the store does not hold that version,
+and the station's rules the terminal applies offline — the late-payment penalty rule of HELLO
+``params.penalty`` (docs/billing.md) — are fetched with HELLO and kept in the store.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from terminal_app import __version__
 from terminal_app.domain.customer import Customer
-from terminal_app.errors import LinkError, RemoteProtocolError
+from terminal_app.domain.penalty import PenaltyRule
+from terminal_app.errors import HandheldError, LinkError, RemoteProtocolError
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
@@ -62,7 +66,7 @@ def _int(body: dict[str, Any], key: str) -> int:
 
 def download_route(client: Any, store: LocalStore, segment: str, *, clock: Clock,
                    page_size: int = DEFAULT_PAGE_SIZE, progress: Progress | None = None,
-                   fresh: bool = False, _restarts: int = 0) -> RouteSummary:
+                   fresh: bool = False, operator: str = "0000", _restarts: int = 0) -> RouteSummary:
     """Download segment (表段号) ``segment`` page by page into ``store``; resumes an unfinished one.
 
     ``progress(stored, pages)`` is called after each page.  Raises :class:`RouteDownloadError`
@@ -96,7 +100,7 @@ def download_route(client: Any, store: LocalStore, segment: str, *, clock: Clock
                                          "Try again in a few minutes.", segment=segment)
             log.info("segment %s changed size: restarting its download", segment)
             return download_route(client, store, segment, clock=clock, page_size=page_size, progress=progress,
-                                  fresh=True, _restarts=_restarts + 1)
+                                  fresh=True, operator=operator, _restarts=_restarts + 1)
         _store(store, segment, page, body, versions)
         fetched += 1
         done += 1
@@ -105,6 +109,7 @@ def download_route(client: Any, store: LocalStore, segment: str, *, clock: Clock
     store.finish_route(segment)
     final = store.route_progress(segment)
     assert final is not None
+    fetch_params(client, store, operator=operator, clock=clock)
     tariffs = _fetch_tariffs(client, store, segment, versions)
     return RouteSummary(segment, final.name, len(store.customers(segment)), final.pages, fetched, tariffs)
 
@@ -131,6 +136,21 @@ def _store(store: LocalStore, segment: str, page: int, body: dict[str, Any], ver
     tariffs = body.get("tariffs")
     if isinstance(tariffs, dict):
         versions.update({k: str(v)[:64] for k, v in tariffs.items() if isinstance(k, str)})
+
+
+def fetch_params(client: Any, store: LocalStore, *, operator: str, clock: Clock) -> bool:
+    """HELLO; keep the rules the terminal applies offline (``params.penalty``).  A failure is logged,
+    not raised: the route is stored, and the rule kept earlier (or the packaged one) still applies."""
+    try:
+        body = _call(client, MsgType.HELLO, {"op": operator, "app": __version__})
+        params = body.get("params")
+        rule = params.get("penalty") if isinstance(params, dict) else None
+        PenaltyRule.from_params(rule)  # refuse a rule this terminal would misread
+    except HandheldError as e:
+        log.warning("station params not fetched: %s", e)
+        return False
+    store.store_param("penalty", rule, clock.now())
+    return True
 
 
 def _fetch_tariffs(client: Any, store: LocalStore, segment: str, versions: dict[str, str]) -> tuple[str, ...]:

@@ -16,6 +16,12 @@ One source of figures: :meth:`DayFigures.lines` is the list of rows — one per 
 taken, then the reversals as a negative row — that both the screen and the slip show, and they
 add up to the cash to hand in (:meth:`DayFigures.check_adds_up`).
 
+Penalties counted offline (估算 on the receipt) are compared with the station's own figure — its
+answer to each payment (``applied[].penalty``) — and the difference (违约金差额) is printed on the
+slip and shown on the screen below the cash (:meth:`SettlementResult.notes`, read from the slip):
+it is not a row of money taken — the cash does not change, the station's allocation is what the
+ledger holds — so the rows still add up to the cash to hand in.
+
 The settlement is recorded in the local store (with the slip itself) before the slip prints, and
 closes the day (services.day_close: no more money is taken on it).  A second 日结 of the same
 day prints that same slip again, as a copy (重打/副本): nothing can have changed it.
@@ -53,6 +59,10 @@ REVERSAL_ROW = "冲正"
 ROW_MSGIDS = {"电费缴费": N_("Bills paid"), "部分缴费": N_("Partial payments"), "缴费并预存": N_("Paid with prepayment"),
               "预收电费": N_("Prepayments"), "购电": N_("Card top-ups"), "补卡购电": N_("Card re-issues with credit"),
               REVERSAL_ROW: N_("Reversals")}
+#: the screen's names of the slip's lines below the cash (not money taken: they add nothing to it)
+NOTE_MSGIDS = {"违约金估算笔数": N_("Penalties estimated offline"), "违约金估算": N_("Penalties as estimated"),
+               "主站核定违约金": N_("Penalties as the station set them"), "违约金差额": N_("Penalty difference"),
+               "违约金待核定笔数": N_("Estimates the station has not set"), "未上传笔数": N_("Entries not sent")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +119,17 @@ class SettlementResult:
     printed: Any = None
     print_error: HandheldError | None = field(default=None)
     again: bool = False            # the day was settled before: this is the same slip, as a copy
+    penalty_corrections: tuple[PenaltyCorrection, ...] = ()
 
     def lines(self) -> tuple[DayLine, ...]:
         """The rows of the slip (the same the screen shows), reversal row last and negative."""
         return tuple(DayLine(r.kind, ROW_MSGIDS.get(r.kind, r.kind), r.count, r.amount_fen) for r in self.slip.rows) \
             + (DayLine(REVERSAL_ROW, ROW_MSGIDS[REVERSAL_ROW], self.slip.reversal_count, -self.slip.reversal_fen),)
+
+    def notes(self) -> tuple[tuple[str, str], ...]:
+        """The slip's lines below the cash (offline penalty estimates against the station's
+        figures, entries not sent): (the screen's msgid, the value as printed)."""
+        return tuple((NOTE_MSGIDS.get(name, name), value) for name, value in self.slip.extra)
 
 
 def _day_of(body: dict[str, Any]) -> dt.date | None:
@@ -152,6 +168,54 @@ def day_figures(journal: Any, store: LocalStore, day: dt.date) -> DayFigures:
     unsynced |= {r.txn for r in reversed_by.values() if r.state in OPEN}
     return DayFigures(day, by_kind, by_row, tuple((t, payments[t][1]) for t in payments if t in reversed_by),
                       tuple((t, a) for t, (_e, a) in collected.items() if t not in reversed_by), frozenset(unsynced))
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltyCorrection:
+    """A payment whose receipt showed an offline penalty estimate, and the station's figure."""
+
+    txn: str
+    estimated: int  # fen on the receipt (估算)
+    station: int | None  # fen the station applied to penalties; None: not answered yet
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.station is None else self.station - self.estimated
+
+
+def penalty_corrections(journal: Any, store: LocalStore, txns: list[str]) -> tuple[PenaltyCorrection, ...]:
+    """The estimated-penalty payments among ``txns`` and what the station made of them."""
+    out = []
+    for txn in txns:
+        doc = store.document(txn)
+        if doc is None or doc[0] != "receipt" or not doc[1].get("penalty_estimated"):
+            continue
+        entry = journal.get(txn)
+        reply = getattr(entry, "reply", None) if entry is not None else None
+        station = None
+        if isinstance(reply, dict) and isinstance(reply.get("applied"), list):
+            station = sum(a.get("penalty", 0) for a in reply["applied"] if isinstance(a, dict)
+                          and isinstance(a.get("penalty", 0), int))
+        out.append(PenaltyCorrection(txn, int(doc[1].get("penalty_fen") or 0), station))
+    return tuple(out)
+
+
+def correction_lines(corrections: tuple[PenaltyCorrection, ...]) -> tuple[tuple[str, str], ...]:
+    """The slip's lines for offline penalty estimates (违约金估算 → 主站核定 → 差额)."""
+    if not corrections:
+        return ()
+    def yuan(fen: int) -> str:
+        return ("-" if fen < 0 else "") + "￥" + format_fen(abs(fen))
+
+    answered = [c for c in corrections if c.station is not None]
+    lines = [("违约金估算笔数", str(len(corrections))),
+             ("违约金估算", yuan(sum(c.estimated for c in corrections)))]
+    if answered:
+        lines.append(("主站核定违约金", yuan(sum(c.station or 0 for c in answered))))
+        lines.append(("违约金差额", yuan(sum(c.difference or 0 for c in answered))))
+    if len(answered) < len(corrections):
+        lines.append(("违约金待核定笔数", str(len(corrections) - len(answered))))
+    return tuple(lines)
 
 
 def reconcile(client: Any, figures: DayFigures) -> tuple[bool | None, dict[str, Any] | None, tuple[str, ...]]:
@@ -230,21 +294,27 @@ def daily_settlement(journal: Any, store: LocalStore, printer: Any, client: Any,
     figures.check_adds_up()
     match, station, diffs = reconcile(client, figures)
     rows = tuple(templates.SettlementRow(name, *figures.by_row[name]) for name in ROW_ORDER if name in figures.by_row)
+    corrections = penalty_corrections(journal, store, [t for t, _ in figures.kept])
+    extra = correction_lines(corrections)
+    if figures.unsynced:
+        extra += (("未上传笔数", str(len(figures.unsynced))),)
     n = len(store.settlements(day)) + 1
     slip = templates.SettlementData(
         slip_no=f"RJ{day:%Y%m%d}{operator.terminal_id}{n:02d}", business_day=day, operator=operator.operator,
         terminal_id=operator.terminal_id, rows=rows, reversal_count=len(figures.reversals),
         reversal_fen=figures.reversal_fen, cash_to_deliver_fen=figures.collected_fen, printed_at=now,
         station_agrees=match, differences=diffs,
-        extra=(("未上传笔数", str(len(figures.unsynced))),) if figures.unsynced else ())
+        extra=extra)
     store.save_document(slip.slip_no, "settlement_slip", _slip_json(slip))
     store.record_settlement(slip.slip_no, day, now, {
         "collected": figures.collected_fen, "count": len(figures.kept), "reversals": len(figures.reversals),
-        "reversal_fen": figures.reversal_fen, "match": match, "differences": list(diffs)})
+        "reversal_fen": figures.reversal_fen, "match": match, "differences": list(diffs),
+        "penalty_corrections": [[c.txn, c.estimated, c.station] for c in corrections]})
     printed = error = None
     try:
         printed = print_once(printer, store, templates.settlement_slip(slip), clock)
     except HandheldError as e:
         log.warning("settlement slip %s not printed: %s", slip.slip_no, e)
         error = e
-    return SettlementResult(slip, figures, match, station, diffs, printed, error)
+    return SettlementResult(slip, figures, match, station, diffs, printed, error,
+                            penalty_corrections=corrections)

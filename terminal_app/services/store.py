@@ -86,6 +86,11 @@ CREATE TABLE IF NOT EXISTS documents (
     kind        TEXT NOT NULL,
     data        TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS station_params (
+    key         TEXT PRIMARY KEY,   -- a key of HELLO params (e.g. "penalty": the late-payment rule)
+    value       TEXT NOT NULL,      -- JSON, as the station sent it
+    at          TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settlements (
     slip        TEXT PRIMARY KEY,
     day         TEXT NOT NULL,
@@ -267,6 +272,25 @@ class LocalStore:
     def store_tariff(self, name: str, version: str, text: str) -> None:
         with self._tx() as c:
             c.execute("INSERT OR REPLACE INTO tariffs VALUES (?, ?, ?)", (name, version, text))
+
+    # ------------------------------------------------------------------ station params (HELLO)
+    def store_param(self, key: str, value: Any, at: dt.datetime) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO station_params VALUES (?, ?, ?)",
+                      (key, json.dumps(value, ensure_ascii=False), at.isoformat()))
+
+    def param(self, key: str) -> Any:
+        """A HELLO param as last received (None when never received)."""
+        rows = self._query("SELECT value FROM station_params WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def penalty_rule(self) -> Any:
+        """The late-payment rule the station sent (HELLO params.penalty), else the packaged default
+        (供电营业规则 art. 98, docs/billing.md) — a malformed stored rule is refused, not guessed at."""
+        from terminal_app.domain.penalty import DEFAULT_RULE, PenaltyRule
+
+        value = self.param("penalty")
+        return DEFAULT_RULE if value is None else PenaltyRule.from_params(value)
 
     # ------------------------------------------------------------------ dunning tasks
     def replace_dunning_tasks(self, segment: str, tasks: list[tuple[DunningTask, Mapping[str, Any]]],

@@ -126,7 +126,7 @@ class Terminal:
                        fresh: bool = False) -> route.RouteSummary:
         """抄表数据下载: the segment's customers into the local store; call again to resume after a drop."""
         return route.download_route(self.client, self.store, segment, clock=self.clock, progress=progress,
-                                    fresh=fresh, page_size=self.route_page_size)
+                                    fresh=fresh, page_size=self.route_page_size, operator=self.operator.operator)
 
     def downloaded_segments(self) -> list[str]:
         """The segments (表段号) downloaded (or being downloaded) on this terminal."""

@@ -5,6 +5,12 @@ written down in docs/protocol.md.  No socket, serial, time or threading here: th
 client (:mod:`terminal_app.station.client`) and the reference station (hw_mocks) are thin loops
 around :class:`FrameDecoder`, :func:`seal` and :func:`open_frame`.
 
+GT/1 version 02: every frame carries an 8-byte salt that :func:`seal` draws from the operating
+system's CSPRNG (``os.urandom``), and the salt enters suite 01's session keys and suite 02's
+nonce — so no two frames under one key share a key or a nonce, however often the same seq is
+answered (a replay, a repeated txn).  Version 01 derived both from the seq alone and is refused
+(:class:`VersionError`).
+
 Invariant (property-tested): for ANY bytes, fed whole or byte by byte, :meth:`FrameDecoder.feed`
 returns frames or raises :class:`GT1Error`; :func:`open_frame` returns a dict or raises
 :class:`GT1Error` — nothing else escapes.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import struct
 import zlib
 from collections.abc import Mapping
@@ -21,13 +28,19 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
 
-from Crypto.Cipher import AES, DES, DES3
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from terminal_app.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 
 MAGIC = b"GT"
-VERSION = 1
-HEADER_LEN = 22
+VERSION = 2
+#: version 01 reused nonces when the station answered a replay; retired on a flag day (contract)
+RETIRED_VERSIONS = frozenset({1})
+HEADER_LEN = 30
+SALT_LEN = 8
 MAX_BODY = 65535  # N is a uint16
 MAX_FRAME = HEADER_LEN + MAX_BODY + 16
 #: largest JSON body after inflating: a deflated 64 KiB body must not become a memory bomb
@@ -39,7 +52,7 @@ MAX_SAFE_INT = 2**53 - 1
 #: deflate only bodies longer than this (and only when it makes them smaller)
 DEFLATE_THRESHOLD = 128
 
-_HEADER = struct.Struct(">2sBBBB8sIHH")
+_HEADER = struct.Struct(">2sBBBB8sI8sHH")
 _DIR_REQUEST = 0x01
 _DIR_RESPONSE = 0x02
 _PURPOSE_ENC = 0x01
@@ -76,6 +89,10 @@ class AuthError(GT1Error):
     default_action = "Check that the terminal's key and suite match the station's provisioning."
 
 
+class VersionError(FrameError):
+    """The frame names a GT/1 version this codec does not speak (01 is retired)."""
+
+
 class BodyError(GT1Error):
     """The frame authenticated but its body is not a valid GT/1 JSON object."""
 
@@ -88,8 +105,9 @@ class SealedFrame:
     flags: Flags
     terminal_id: str
     seq: int
+    salt: bytes  # bytes 18..25: the sender's fresh random salt
     msg_type: int
-    header: bytes  # bytes 0..21, the AAD / first MAC input
+    header: bytes  # bytes 0..29, the AAD / first MAC input
     ciphertext: bytes
     tag: bytes
     raw: bytes  # the whole frame as on the wire (for the audit trail)
@@ -116,7 +134,10 @@ def _check_header_prefix(buf: bytes | bytearray, max_body: int) -> None:
         raise FrameError("A GT/1 frame does not start with the magic bytes 'GT' (got {got}).",
                          got=bytes(buf[:2]).hex())
     if n >= 3 and buf[2] != VERSION:
-        raise FrameError("The GT/1 frame has version {v}; only version 1 is supported.", v=buf[2])
+        if buf[2] in RETIRED_VERSIONS:
+            raise VersionError("The GT/1 frame has version {v:02d}, which is retired; only version 02 is spoken.",
+                               v=buf[2])
+        raise VersionError("The GT/1 frame has version {v}; only version 02 is supported.", v=buf[2])
     if n >= 4 and buf[3] not in (Suite.TDES, Suite.AES_GCM):
         raise FrameError("The GT/1 frame names unknown cipher suite {s}.", s=buf[3])
     if n >= 5:
@@ -132,7 +153,7 @@ def _check_header_prefix(buf: bytes | bytearray, max_body: int) -> None:
         if not 0x30 <= buf[i] <= 0x39:
             raise FrameError("The GT/1 frame's terminal id is not 8 ASCII digits.")
     if n >= HEADER_LEN:
-        length = (buf[20] << 8) | buf[21]
+        length = (buf[28] << 8) | buf[29]
         if length > max_body:
             raise FrameError("The GT/1 frame announces a {n}-byte body, more than the {limit} allowed.",
                              n=length, limit=max_body)
@@ -142,22 +163,42 @@ def _check_header_prefix(buf: bytes | bytearray, max_body: int) -> None:
                              n=length)
 
 
-def parse_header(header: bytes) -> tuple[Suite, Flags, str, int, int, int]:
-    """(suite, flags, terminal id, seq, msg type, body length) of a 22-byte header."""
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields of a checked 30-byte header (what a receiver may act on before the body)."""
+
+    suite: Suite
+    flags: Flags
+    terminal_id: str
+    seq: int
+    salt: bytes
+    msg_type: int
+    length: int  # N, the encrypted body's length
+
+    @property
+    def frame_len(self) -> int:
+        return HEADER_LEN + self.length + _TAG_LEN[self.suite]
+
+
+def parse_header(header: bytes | bytearray, max_body: int = MAX_BODY) -> Header:
+    """The fields of a 30-byte header, checked (FrameError otherwise)."""
     if len(header) != HEADER_LEN:
-        raise FrameError("A GT/1 header is {n} bytes, not 22.", n=len(header))
-    _check_header_prefix(header, MAX_BODY)
-    _magic, _ver, suite, flags, _res, tid, seq, msg_type, length = _HEADER.unpack(header)
-    return Suite(suite), Flags(flags), tid.decode("ascii"), seq, msg_type, length
+        raise FrameError("A GT/1 header is {n} bytes, not 30.", n=len(header))
+    _check_header_prefix(header, max_body)
+    _magic, _ver, suite, flags, _res, tid, seq, salt, msg_type, length = _HEADER.unpack(header)
+    return Header(Suite(suite), Flags(flags), tid.decode("ascii"), seq, salt, msg_type, length)
 
 
-def build_header(suite: Suite, flags: Flags, terminal_id: str, seq: int, msg_type: int, length: int) -> bytes:
+def build_header(suite: Suite, flags: Flags, terminal_id: str, seq: int, salt: bytes, msg_type: int,
+                 length: int) -> bytes:
     _check_args(terminal_id, seq, msg_type)
+    if not (isinstance(salt, (bytes, bytearray)) and len(salt) == SALT_LEN):
+        raise LocalProtocolError("A GT/1 salt is 8 bytes.")
     if not 0 <= length <= MAX_BODY:
         raise LocalProtocolError("A GT/1 body of {n} bytes does not fit a frame (max {limit}).",
                                  "Send less data per message.", n=length, limit=MAX_BODY)
     return _HEADER.pack(MAGIC, VERSION, int(suite), int(flags), 0, terminal_id.encode("ascii"),
-                        seq, msg_type, length)
+                        seq, bytes(salt), msg_type, length)
 
 
 def _check_args(terminal_id: Any, seq: Any, msg_type: Any) -> None:
@@ -203,8 +244,18 @@ class FrameDecoder:
         """
         if len(self._buf) < HEADER_LEN:
             return HEADER_LEN - len(self._buf)
-        length = (self._buf[20] << 8) | self._buf[21]
+        length = (self._buf[28] << 8) | self._buf[29]
         return max(1, HEADER_LEN + length + _TAG_LEN[Suite(self._buf[3])] - len(self._buf))
+
+    def header(self) -> Header | None:
+        """The checked header of the frame being received, once its 30 bytes are in (else None).
+
+        Lets a receiver refuse a frame from its header alone (unknown terminal, wrong suite)
+        without waiting for, or reading, its body.
+        """
+        if self._error is not None or len(self._buf) < HEADER_LEN:
+            return None
+        return parse_header(self._buf[:HEADER_LEN], self.max_body)
 
     def feed(self, data: bytes) -> list[SealedFrame]:
         if self._error is not None:
@@ -217,7 +268,7 @@ class FrameDecoder:
                 if len(self._buf) < HEADER_LEN:
                     break
                 suite = Suite(self._buf[3])
-                length = (self._buf[20] << 8) | self._buf[21]
+                length = (self._buf[28] << 8) | self._buf[29]
                 total = HEADER_LEN + length + _TAG_LEN[suite]
                 if len(self._buf) < total:
                     break
@@ -225,9 +276,9 @@ class FrameDecoder:
                 del self._buf[:total]
                 frames.append(SealedFrame(
                     suite=suite, flags=Flags(raw[4]), terminal_id=raw[6:14].decode("ascii"),
-                    seq=int.from_bytes(raw[14:18], "big"), msg_type=int.from_bytes(raw[18:20], "big"),
-                    header=raw[:HEADER_LEN], ciphertext=raw[HEADER_LEN:HEADER_LEN + length],
-                    tag=raw[HEADER_LEN + length:], raw=raw))
+                    seq=int.from_bytes(raw[14:18], "big"), salt=raw[18:26],
+                    msg_type=int.from_bytes(raw[26:28], "big"), header=raw[:HEADER_LEN],
+                    ciphertext=raw[HEADER_LEN:HEADER_LEN + length], tag=raw[HEADER_LEN + length:], raw=raw))
         except FrameError as e:
             self._buf.clear()
             self._error = e
@@ -253,41 +304,62 @@ class FrameDecoder:
 def _walk_json(value: Any, *, remote: bool) -> None:
     """Refuse floats, out-of-range ints, lone surrogates, non-string keys and deep nesting.
 
-    Iterative, so a hostile nesting depth cannot blow the Python stack.
+    Iterative, so a hostile nesting depth cannot blow the Python stack.  The exact built-in
+    types (what json.loads makes, and what bodies are built of) take a fast path; anything
+    else (a subclass, another Mapping) goes through the general checks.
     """
     err: type[GT1Error] | type[LocalProtocolError] = BodyError if remote else LocalProtocolError
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        v, depth = stack.pop()
-        if v is None or isinstance(v, bool):
+        v, depth = pop()
+        t = type(v)
+        if t is str:
+            if not v.isascii():
+                _check_unicode(v, err)
             continue
-        if isinstance(v, int):
+        if t is int:
             if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
                 raise err("A GT/1 body holds an integer outside ±(2**53 − 1).",
                           "Integers on the wire must fit I-JSON; send large values as strings.")
             continue
+        if v is None or t is bool:
+            continue
+        if depth > MAX_DEPTH and (t is dict or t is list or isinstance(v, (Mapping, list, tuple))):
+            raise err("A GT/1 body is nested deeper than {limit} levels.", limit=MAX_DEPTH)
+        if t is dict or (t is not list and isinstance(v, Mapping)):
+            for k, item in v.items():
+                if type(k) is not str:
+                    if not isinstance(k, str):
+                        raise err("A GT/1 body has a non-string object key {key!r}.", key=k)
+                    push((k, depth))
+                elif not k.isascii():
+                    _check_unicode(k, err)
+                push((item, depth + 1))
+            continue
+        if t is list or isinstance(v, (list, tuple)):
+            d = depth + 1
+            stack.extend([(item, d) for item in v])
+            continue
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int):
+            push((int(v), depth))
+            continue
+        if isinstance(v, str):
+            _check_unicode(v, err)
+            continue
         if isinstance(v, float):
             raise err("A GT/1 body holds a floating-point number.",
                       "Send money as integer fen and readings as decimal strings.")
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise err("A GT/1 body holds a string that is not valid Unicode.") from e
-            continue
-        if depth > MAX_DEPTH:
-            raise err("A GT/1 body is nested deeper than {limit} levels.", limit=MAX_DEPTH)
-        if isinstance(v, Mapping):
-            for k, item in v.items():
-                if not isinstance(k, str):
-                    raise err("A GT/1 body has a non-string object key {key!r}.", key=k)
-                stack.append((k, depth))
-                stack.append((item, depth + 1))
-            continue
-        if isinstance(v, (list, tuple)):
-            stack.extend((item, depth + 1) for item in v)
-            continue
         raise err("A GT/1 body holds a {type} value, which JSON cannot carry.", type=type(v).__name__)
+
+
+def _check_unicode(v: str, err: type[GT1Error] | type[LocalProtocolError]) -> None:
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise err("A GT/1 body holds a string that is not valid Unicode.") from e
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -341,6 +413,15 @@ def decode_body(data: bytes) -> dict[str, Any]:
     return value
 
 
+def _deflate(data: bytes) -> bytes:
+    """A zlib stream (RFC 1950) at level 6 with the smallest window that holds ``data`` (2**9 …
+    2**15 bytes): the same compression as the full 32 KiB window for a small body, at a fraction
+    of the cost of setting that window up.  Any inflater reads it (the window is in the header)."""
+    wbits = min(15, max(9, (len(data) - 1).bit_length()))
+    z = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return z.compress(data) + z.flush()
+
+
 def _inflate(data: bytes) -> bytes:
     d = zlib.decompressobj()
     try:
@@ -375,25 +456,45 @@ def check_key(key: bytes, suite: Suite | int) -> None:
                                  "Provision a proper two-key 3DES key.")
 
 
-def _tdes(key16: bytes, mode: int, **kw: Any) -> Any:
-    """A two-key 3DES cipher (K1 K2 K1, expanded to 24 bytes).
-
-    A *derived session key* whose halves are equal (chance 2**-56) is still valid per the
-    contract; EDE with K1 == K2 equals single DES under K1, so use that instead of failing.
-    """
-    k1, k2 = key16[:8], key16[8:]
-    try:
-        return DES3.new(k1 + k2 + k1, mode, **kw)
-    except ValueError:
-        return DES.new(k1, mode, **kw)
+def _des_op(key: bytes, mode: Any, data: bytes, decrypt: bool) -> bytes:
+    # cryptography's (OpenSSL's) TripleDES, always with a 24-byte key: K1 ‖ K2 ‖ K1 for a 16-byte
+    # key, K1 ‖ K1 ‖ K1 (single DES) for an 8-byte one.  EDE with K1 = K2 is single DES under K1 —
+    # what the contract asks of a derived session key whose halves happen to be equal (chance
+    # 2**-56): no special case.
+    cipher = Cipher(TripleDES(key + key[:8] if len(key) == 16 else key * 3), mode)
+    ctx = cipher.decryptor() if decrypt else cipher.encryptor()
+    return ctx.update(data) + ctx.finalize()
 
 
-def session_key(tmk: bytes, direction: int, purpose: int, seq: int) -> bytes:
+def tdes_ecb(key16: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
+    """Two-key 3DES-ECB (keying option 2) over whole blocks."""
+    return _des_op(key16, modes.ECB(), data, decrypt)
+
+
+def tdes_cbc(key16: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
+    """Two-key 3DES-CBC with the zero IV of suite 01, over whole blocks."""
+    return _des_op(key16, modes.CBC(_ZERO_IV), data, decrypt)
+
+
+def _diversifier(direction: int, purpose: int, seq: int, salt: bytes) -> bytes:
+    """D ‖ D ⊕ FF×8, D = (dir ‖ purpose ‖ 00 00 ‖ seq) ⊕ salt."""
+    block = bytes([direction, purpose, 0, 0]) + seq.to_bytes(4, "big")
+    d = bytes(a ^ b for a, b in zip(block, salt, strict=True))
+    return d + bytes(b ^ 0xFF for b in d)
+
+
+def session_key(tmk: bytes, direction: int, purpose: int, seq: int, salt: bytes) -> bytes:
     """Suite 01 SK(dir, purpose) = 3DES-ECB(TMK, D) ‖ 3DES-ECB(TMK, D ⊕ FF×8),
-    D = dir ‖ purpose ‖ 00 00 ‖ seq (station-protocol.md, "Suite 01")."""
-    d = bytes([direction, purpose, 0, 0]) + seq.to_bytes(4, "big")
-    ecb = _tdes(tmk, DES3.MODE_ECB)
-    return ecb.encrypt(d) + ecb.encrypt(bytes(b ^ 0xFF for b in d))
+    D = (dir ‖ purpose ‖ 00 00 ‖ seq) ⊕ salt (station-protocol.md, "Suite 01"): a fresh key for
+    every frame, because every frame has a fresh salt."""
+    return tdes_ecb(tmk, _diversifier(direction, purpose, seq, salt))
+
+
+def _session_keys(tmk: bytes, direction: int, seq: int, salt: bytes) -> tuple[bytes, bytes]:
+    """(SK(dir, 01), SK(dir, 02)) of one frame: the four blocks in one 3DES-ECB call."""
+    out = tdes_ecb(tmk, _diversifier(direction, _PURPOSE_ENC, seq, salt)
+                   + _diversifier(direction, _PURPOSE_MAC, seq, salt))
+    return out[:16], out[16:]
 
 
 def pad_method2(data: bytes) -> bytes:
@@ -412,15 +513,25 @@ def retail_mac(key16: bytes, data: bytes) -> bytes:
     """ISO/IEC 9797-1 MAC algorithm 3 (ANSI X9.19 retail MAC), padding method 2, 8-byte MAC.
 
     Single-DES CBC-MAC under KL, then output transformation 3: decrypt under KR, encrypt under KL.
+    Computed as single-DES CBC under KL over every block but the last, then two-key 3DES-EDE
+    (KL, KR, KL) of the last block XOR that chain value — the same function in two cipher calls.
     """
-    kl, kr = key16[:8], key16[8:]
-    h = DES.new(kl, DES.MODE_CBC, iv=_ZERO_IV).encrypt(pad_method2(data))[-8:]
-    return DES.new(kl, DES.MODE_ECB).encrypt(DES.new(kr, DES.MODE_ECB).decrypt(h))
+    kl = key16[:8]
+    padded = pad_method2(data)
+    chain = _des_op(kl, modes.CBC(_ZERO_IV), padded[:-8], False)[-8:] if len(padded) > 8 else _ZERO_IV
+    last = bytes(a ^ b for a, b in zip(padded[-8:], chain, strict=True))
+    return tdes_ecb(key16, last)
 
 
-def _gcm(key: bytes, direction: int, seq: int) -> Any:
-    nonce = bytes([direction, 0, 0, 0]) + seq.to_bytes(4, "big") + bytes(4)
-    return AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=16)
+def _nonce(seq: int, salt: bytes) -> bytes:
+    # nonce = salt ‖ seq (station-protocol.md, "Suite 02"): unique per frame since the salt is
+    return bytes(salt) + seq.to_bytes(4, "big")
+
+
+def new_salt() -> bytes:
+    """8 bytes from the operating system's CSPRNG: every frame sent gets its own (contract:
+    never derived, never reused, never a counter)."""
+    return os.urandom(SALT_LEN)
 
 
 # --------------------------------------------------------------------------- seal / open
@@ -428,11 +539,18 @@ def _gcm(key: bytes, direction: int, seq: int) -> Any:
 
 def seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, body: Mapping[str, Any],
          *, response: bool = False, error: bool = False, deflate: bool | None = None) -> bytes:
-    """One complete frame carrying ``body``, ready for the wire.
+    """One complete frame carrying ``body``, ready for the wire, under a fresh random salt.
 
     ``deflate=None`` deflates when the JSON is longer than 128 bytes and deflating makes it
     smaller.  Raises LocalProtocolError for what cannot be sent, ConfigurationError for a bad key.
     """
+    return _seal(key, suite, terminal_id, seq, msg_type, body, new_salt(), response=response, error=error,
+                 deflate=deflate)
+
+
+def _seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, body: Mapping[str, Any],
+          salt: bytes, *, response: bool = False, error: bool = False, deflate: bool | None = None) -> bytes:
+    """:func:`seal` with a given salt: for the known-answer tests only — a salt is never chosen."""
     try:
         suite = Suite(suite)
     except ValueError as e:
@@ -449,23 +567,21 @@ def seal(key: bytes, suite: Suite, terminal_id: str, seq: int, msg_type: int, bo
         flags |= Flags.ERROR
     if deflate is None:
         if len(plain) > DEFLATE_THRESHOLD:
-            packed = zlib.compress(plain)
+            packed = _deflate(plain)
             if len(packed) < len(plain):
                 plain, flags = packed, flags | Flags.DEFLATED
     elif deflate:
-        plain, flags = zlib.compress(plain), flags | Flags.DEFLATED
+        plain, flags = _deflate(plain), flags | Flags.DEFLATED
     direction = _DIR_RESPONSE if response else _DIR_REQUEST
     if suite is Suite.TDES:
         padded = pad_method2(plain)
-        header = build_header(suite, flags, terminal_id, seq, msg_type, len(padded))
-        ct = _tdes(session_key(key, direction, _PURPOSE_ENC, seq), DES3.MODE_CBC, iv=_ZERO_IV).encrypt(padded)
-        tag = retail_mac(session_key(key, direction, _PURPOSE_MAC, seq), header + ct)
-    else:
-        header = build_header(suite, flags, terminal_id, seq, msg_type, len(plain))
-        cipher = _gcm(key, direction, seq)
-        cipher.update(header)
-        ct, tag = cipher.encrypt_and_digest(plain)
-    return header + ct + tag
+        header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(padded))
+        sk_enc, sk_mac = _session_keys(key, direction, seq, salt)
+        ct = tdes_cbc(sk_enc, padded)
+        tag = retail_mac(sk_mac, header + ct)
+        return header + ct + tag
+    header = build_header(suite, flags, terminal_id, seq, salt, msg_type, len(plain))
+    return header + AESGCM(key).encrypt(_nonce(seq, salt), plain, header)  # ciphertext ‖ 16-byte tag
 
 
 def open_frame(key: bytes, frame: SealedFrame) -> dict[str, Any]:
@@ -477,25 +593,20 @@ def open_frame(key: bytes, frame: SealedFrame) -> dict[str, Any]:
     check_key(key, frame.suite)
     direction = _DIR_RESPONSE if frame.flags & Flags.RESPONSE else _DIR_REQUEST
     if frame.suite is Suite.TDES:
-        expected = retail_mac(session_key(key, direction, _PURPOSE_MAC, frame.seq), frame.header + frame.ciphertext)
+        sk_enc, sk_mac = _session_keys(key, direction, frame.seq, frame.salt)
+        expected = retail_mac(sk_mac, frame.header + frame.ciphertext)
         if not hmac.compare_digest(expected, frame.tag):
             raise AuthError("A GT/1 frame from terminal {tid} (seq {seq}) fails its MAC check.",
                             tid=frame.terminal_id, seq=frame.seq)
-        padded = _tdes(session_key(key, direction, _PURPOSE_ENC, frame.seq), DES3.MODE_CBC,
-                       iv=_ZERO_IV).decrypt(frame.ciphertext)
+        padded = tdes_cbc(sk_enc, frame.ciphertext, decrypt=True)
         plain = unpad_method2(padded)
     else:
-        cipher = _gcm(key, direction, frame.seq)
-        cipher.update(frame.header)
-        # GHASH runs over the ciphertext; the candidate plaintext is discarded unless
-        # verify() (pycryptodome: keyed-BLAKE2s comparison, timing-safe) accepts the tag.
-        candidate = cipher.decrypt(frame.ciphertext)
         try:
-            cipher.verify(frame.tag)
-        except ValueError as e:
+            # OpenSSL checks the tag (in constant time) before any plaintext is returned
+            plain = AESGCM(key).decrypt(_nonce(frame.seq, frame.salt), frame.ciphertext + frame.tag, frame.header)
+        except InvalidTag as e:
             raise AuthError("A GT/1 frame from terminal {tid} (seq {seq}) fails its GCM tag check.",
                             tid=frame.terminal_id, seq=frame.seq) from e
-        plain = candidate
     if frame.flags & Flags.DEFLATED:
         plain = _inflate(plain)
     return decode_body(plain)

@@ -92,9 +92,14 @@ class FileSeqCounter:
             last = self._read()
             if last + n > MAX_SEQ:
                 raise StorageError("The GT/1 message counter is exhausted.",
-                                   "Call the technician: the terminal needs a new key.")
+                                   "Call the technician to re-key the terminal (handheld provision --key enter).")
             self._write(last + n)
             return range(last + 1, last + n + 1)
+
+    def restart(self) -> None:
+        """Start again at 1 — only for a NEW terminal key (re-key): seqs are unique per key."""
+        with self._mutex, self._locked():
+            self._write(0)
 
     def move_past(self, last_seq: int) -> None:
         """Make the next seq greater than ``last_seq`` (the station's E_REPLAY hint)."""

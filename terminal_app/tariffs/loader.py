@@ -4,7 +4,8 @@ File layout (see the packaged samples next to this module)::
 
     name, version, title        — top-level keys: machine name (= file name), data version, title
     kind = "flat" | "tiered" | "tou",  tier_period = "month" | "year" (tiered only)
-    [source]   title, issuer, url, verified (bool), note     — where the figures come from
+    [source]   title, issuer, url, date, verified (bool), note — where the figures come from: every
+               packaged file names its document and date; verified = false marks an example
     [flat]     name, price                                  — kind = "flat"
     [[tier]]   name, upto, price                            — kind = "tiered", one table all year
     [[season]] name, months = [6, 7, …]  +  [[season.tier]] — kind = "tiered", by season
@@ -225,12 +226,18 @@ def parse_tariff(data: Mapping[str, Any], origin: str) -> Tariff:
 
     source = Source()
     if "source" in top:
-        s = ctx.table(top["source"], "source", {"title", "issuer", "url", "verified", "note"})
+        s = ctx.table(top["source"], "source", {"title", "issuer", "url", "verified", "note", "date"})
         verified = s.get("verified", False)
         if not isinstance(verified, bool):
             raise ctx.fail("source.verified", "is not true or false", "Write verified = true or false.")
+        date = ctx.text(s, "date", "source", default="")
+        if date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            raise ctx.fail("source.date", f"{date!r} is not YYYY-MM-DD", 'Write date = "2012-07-01".')
+        if verified and not (s.get("title") and date):
+            raise ctx.fail("source", "is verified but names no document title and date",
+                           "Give title and date of the document the figures were checked against.")
         source = Source(*(ctx.text(s, k, "source", default="") for k in ("title", "issuer", "url")),
-                        verified=verified, note=ctx.text(s, "note", "source", default=""))
+                        verified=verified, note=ctx.text(s, "note", "source", default=""), date=date)
     return Tariff(name, title, kind, period, seasons, tou, tuple(surcharges), source, version)
 
 

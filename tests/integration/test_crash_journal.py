@@ -142,11 +142,20 @@ class Run:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
         self._buf = b""
         self.lines: list[str] = []
+        self._finished: tuple[int, str] | None = None
+        self._seen = 0  # lines before this index were already looked at by read_until(want=…)
 
     def read_until(self, deadline: float, want: str | tuple[str, ...] | None = None) -> bool:
-        """Collect lines until ``deadline`` or EOF; True as soon as a line starting with ``want`` arrives."""
+        """Collect lines until ``deadline`` or EOF; True as soon as a line starting with ``want`` is
+        there that no earlier call matched (several lines may come in one read)."""
         fd = self.proc.stdout.fileno()
         while True:
+            if want is not None:
+                for i in range(self._seen, len(self.lines)):
+                    if self.lines[i].startswith(want):
+                        self._seen = i + 1
+                        return True
+                self._seen = len(self.lines)
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
@@ -158,22 +167,29 @@ class Run:
                 return False
             self._buf += chunk
             *done, self._buf = self._buf.split(b"\n")
-            for line in (d.decode() for d in done):
-                self.lines.append(line)
-                if want is not None and line.startswith(want):
-                    return True
+            self.lines += [d.decode() for d in done]
+
+    def expect(self, want: str) -> None:
+        """The child says a line starting with ``want`` (within STALL_S), or the test fails with
+        what it said and its stderr."""
+        if not self.read_until(time.monotonic() + STALL_S, want=want):
+            self.kill()
+            rc, err = self.finish()
+            raise AssertionError(f"the child never said {want!r} (exit {rc}); it said {self.lines}\n{err}")
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
 
     def finish(self) -> tuple[int, str]:
-        self.read_until(time.monotonic() + STALL_S)  # drain to EOF
-        rc = self.proc.wait(STALL_S)
-        err = self.proc.stderr.read().decode(errors="replace")
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return rc, err
+        if self._finished is None:
+            self.read_until(time.monotonic() + STALL_S)  # drain to EOF
+            rc = self.proc.wait(STALL_S)
+            err = self.proc.stderr.read().decode(errors="replace")
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self._finished = rc, err
+        return self._finished
 
 
 def resends_and_blind_ones(db: Path) -> tuple[list[str], list[str]]:
@@ -235,13 +251,13 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
             force = POINTS[stats["runs"]] if stats["runs"] < len(POINTS) else None
             run = Run(journal_path, station.port, rng.randrange(2**32), p=0.01, force=force)
             try:
-                assert run.read_until(time.monotonic() + STALL_S, want="R"), run.lines
+                run.expect("R")
                 stats["runs"] += 1
-                if int(run.lines[-1].split()[1]):
+                if int(next(line for line in run.lines if line.startswith("R")).split()[1]):
                     stats["restarts_with_txns_in_doubt"] += 1
                 # let it work for a random while, then pull the plug
                 if force is not None:
-                    assert run.read_until(time.monotonic() + STALL_S, want="X"), run.lines
+                    run.expect("X")
                 else:
                     if rng.random() < 0.75:
                         # mostly count from the first capture, so even a slow machine makes progress;

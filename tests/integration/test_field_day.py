@@ -101,7 +101,8 @@ def test_field_day(tmp_path):
         assert "抄表异常：表倒走" in reverse_notice and "待核实" in reverse_notice  # no bill from a reverse
         jump_notice = next(n for n in notices if route[12].number in n)
         assert "电量突增原因：新增用电设备" in jump_notice.replace(" ", "")
-        assert "枯水期第三档" in jump_notice  # the tier lines of the bill, on the notice
+        # the tier lines of the bill (bounds for the 30-day period), on the notice
+        assert "第三档：9720.00×0.8224=7993.73" in jump_notice and "抄表天数 30天" in " ".join(jump_notice.split())
         status = t.upload_readings()
         assert (status.waiting, status.uploaded, status.refused) == (0, 49 + 3, 0)  # 49 readings + 3 abnormal
         station_readings = dict(rig.station_rows("SELECT cust, value FROM readings"))

@@ -283,7 +283,7 @@ def test_failed_verification_makes_it_and_the_rest_unknown(counter, kind):
 
 def test_oversized_response_is_refused_from_its_header(counter):
     def huge(f, b, s):  # a header announcing 60000 body bytes, then silence
-        return p.build_header(f.suite, p.Flags.RESPONSE, f.terminal_id, f.seq, f.msg_type, 60000)
+        return p.build_header(f.suite, p.Flags.RESPONSE, f.terminal_id, f.seq, p.new_salt(), f.msg_type, 60000)
 
     with TinyStation(huge) as station:
         client = make_client(station.port, counter, max_body=4096, response_timeout=5.0)

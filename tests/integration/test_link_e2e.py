@@ -8,6 +8,7 @@ oversized — change nothing in the station's ledger, and are kept in its audit 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib.util
 import json
 import random
@@ -25,6 +26,7 @@ from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.seq import FileSeqCounter
 from terminal_app.station.transport import SocketTransport
+from terminal_app.timeutil import SHANGHAI, FixedClock
 
 TERMINALS = {
     p.Suite.TDES: TerminalKey("10000001", 1, bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")),
@@ -40,7 +42,9 @@ def station(tmp_path) -> Iterator[tuple[StationServer, str]]:
         load_tiny(conn)
     finally:
         conn.close()
-    with StationServer(db, {t.id: t for t in TERMINALS.values()}) as server:
+    # the tiny area's penalties are stated for 2026-11-24 (they grow by the day)
+    station_clock = FixedClock(at=dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI))
+    with StationServer(db, {t.id: t for t in TERMINALS.values()}, clock=station_clock) as server:
         yield server, db
 
 
@@ -79,10 +83,10 @@ def check_core_results(results, tid: str, n: int = 1) -> None:
     assert [r.outcome for r in results] == [Outcome.OK] * 4, [(r.outcome, r.code, r.msg, r.error) for r in results]
     hello, bill, pay, status = (r.body for r in results)
     assert "time" in hello and isinstance(hello.get("params"), dict)
-    # customer 1001 of the tiny area owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 50;
+    # customer 1001 of the tiny area owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 112;
     # each earlier payment took 5000 of it
     assert bill["cust"] == "1001"
-    assert sum(a["amount"] + a["penalty"] for a in bill["arrears"]) == 18350 - 5000 * (n - 1)
+    assert sum(a["amount"] + a["penalty"] for a in bill["arrears"]) == 18412 - 5000 * (n - 1)
     # the oldest period's penalty first (300, on the first payment only), then its amount
     assert pay["txn"] == f"{tid}-{n}"
     assert pay["applied"] == [{"period": "2026-09", "amount": 5000, "penalty": 300 if n == 1 else 0}]
@@ -220,7 +224,7 @@ def _fresh_payment(client: StationClient, n: int) -> bytes:
                    "at": "2026-11-24T11:00:00+08:00"})
 
 
-@pytest.mark.parametrize("index", [0, 4, 9, 16, 19, 25, -1])
+@pytest.mark.parametrize("index", [0, 4, 9, 16, 19, 22, 27, 33, -1])  # header (salt 18..25), body, tag
 def test_tampered_frame_changes_nothing(paid, index):
     server, db, _raw, client = paid
     frame = bytearray(_fresh_payment(client, 2))
@@ -239,7 +243,7 @@ def test_truncated_frame_changes_nothing(paid):
     assert _raw_exchange(server.port, frame[:-5]) == b""
     assert snapshot(db) == before
     last = audit_rows(db)[-1]
-    assert last[4] == frame[:-5] and "truncated" in last[6]
+    assert last[4] == frame[:64] and "truncated" in last[6]  # the first 64 bytes of the cut frame
     # the same seq, whole, is still accepted afterwards: the cut frame consumed nothing
     answer = _raw_exchange(server.port, frame)
     assert p.open_frame(TERMINALS[p.Suite.AES_GCM].key, p.decode_frame(answer))["ok"] is True
@@ -251,14 +255,14 @@ def test_oversized_frame_changes_nothing(paid, suite):
     term = TERMINALS[suite]
     # a header announcing the largest N (65535: beyond any legal suite 01 body) followed by more
     # than a whole frame's worth of bytes: refused without the station reading it all
-    header = bytes.fromhex("4754" "01") + bytes([suite, 0, 0]) + term.id.encode() + (999).to_bytes(4, "big") \
-        + int(MsgType.PAYMENT).to_bytes(2, "big") + (0xFFFF).to_bytes(2, "big")
+    header = bytes.fromhex("4754" "02") + bytes([suite, 0, 0]) + term.id.encode() + (999).to_bytes(4, "big") \
+        + bytes(8) + int(MsgType.PAYMENT).to_bytes(2, "big") + (0xFFFF).to_bytes(2, "big")
     before = snapshot(db)
     assert _raw_exchange(server.port, header + bytes(p.MAX_FRAME + 1000), half_close=False) == b""
     assert snapshot(db) == before
     last = audit_rows(db)[-1]
     assert last[0] == "in" and last[6].startswith(("refused", "malformed"))
-    assert len(last[4]) <= p.MAX_FRAME  # the trail never holds more than one frame's worth
+    assert len(last[4]) <= 64  # the trail keeps at most the first 64 bytes of what did not authenticate
 
 
 def test_client_cannot_send_an_oversized_body(paid):
@@ -285,7 +289,7 @@ def _modem_raw(modem_path: str, dialect: str, port: int, data: bytes) -> bytes:
         with contextlib.suppress(DeviceTimeoutError):
             while chunk := t.recv(4096, 3.0):
                 out += chunk
-                if p.HEADER_LEN <= len(out) and len(out) >= p.HEADER_LEN + int.from_bytes(out[20:22], "big") + 16:
+                if p.HEADER_LEN <= len(out) and len(out) >= p.HEADER_LEN + int.from_bytes(out[28:30], "big") + 16:
                     break  # one whole suite 02 response
     finally:
         t.close()

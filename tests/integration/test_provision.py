@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import sys
+from contextlib import closing
 
 import pytest
 
@@ -126,12 +127,14 @@ def test_generated_key_goes_to_the_key_file_and_the_station_entry_only(tmp_path,
     (["--station", "10.0.0.5"], "", "not HOST:PORT"),
     (["--station", "10.0.0.5:70000"], "", "not HOST:PORT"),
     (["--apn", 'cmnet"\r\nATH'], "", "not a valid APN"),
-    (["--apn-password", 'a"b'], "", "cannot take"),
+    (["--apn-password", "s3cret"], "", "not taken on the command line"),
+    (["--apn-password"], 'a"b\n', "cannot take"),
     (["--key", "enter"], "0123456789abcdef0123456789abcde\n", "not 32 hex digits"),
     (["--key", "enter"], "zz23456789abcdef0123456789abcdef\n", "not 32 hex digits"),
     (["--key", "generate"], "", "--station-file"),
     (["--suite", "1", "--key", "enter"], "0011223344556677" * 2 + "\n", "halves are equal"),
-], ids=["id", "no-port", "port-range", "apn-injection", "apn-password", "short-key", "bad-hex", "generate-alone",
+], ids=["id", "no-port", "port-range", "apn-injection", "apn-password-argv", "apn-password", "short-key", "bad-hex",
+        "generate-alone",
         "single-des"])
 def test_bad_input_writes_nothing(tmp_path, clean_env, monkeypatch, capsys, argv, stdin, what):
     cfg = tmp_path / "config.toml"
@@ -144,6 +147,7 @@ def test_bad_input_writes_nothing(tmp_path, clean_env, monkeypatch, capsys, argv
     assert cfg.read_text(encoding="utf-8") == text and not (tmp_path / "k").exists()
     if stdin.strip():
         assert stdin.strip() not in err  # a key, even a wrong one, is never echoed
+    assert "s3cret" not in err  # nor a password given where it should not be
 
 
 def test_terminal_id_cannot_change_under_a_journal_of_another_terminal(tmp_path, clean_env, capsys):
@@ -209,3 +213,84 @@ def test_unwritable_key_directory_is_a_clear_error(tmp_path, clean_env, monkeypa
     assert main(["--config", str(cfg), "provision", "--key", "enter", "--no-check"]) == 1
     err = capsys.readouterr().err
     assert "Cannot write" in err and "00112233445566778899aabbccddeeff" not in err
+
+
+def test_apn_password_is_read_not_taken_from_argv_and_kept_from_other_users(tmp_path, clean_env, monkeypatch,
+                                                                            capsys):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[terminal]\nid = "00000002"\n[station]\nkey_file = "{tmp_path / "k"}"\n', encoding="utf-8")
+    cfg.chmod(0o644)
+    feed_stdin(monkeypatch, "pa ss!word\n")
+    assert main(["--config", str(cfg), "provision", "--apn-password", "--no-check"]) == 0
+    out, err = capsys.readouterr()
+    assert "pa ss!word" not in out + err
+    assert load_settings(cfg, env={}).devices.modem.apn_password == "pa ss!word"
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o640  # the password is not for other users' eyes
+
+
+def test_rekey_restarts_the_seq_of_a_terminal_whose_counter_is_exhausted(tmp_path, clean_env, monkeypatch, capsys):
+    """seq 2**32 − 1 used: the terminal cannot send again under its key.  The documented re-key
+    (docs/operations.md): the utility provisions a new key at the station, the technician enters
+    it with handheld provision — the counters start again at 1 and the station accepts them."""
+    import sqlite3
+
+    from hw_mocks.station import ledger
+    from hw_mocks.station.provisioning import TerminalKey
+    from hw_mocks.station.server import StationServer
+    from hw_mocks.station.testing import load_tiny
+    from offline_queue.journal import Journal
+    from terminal_app.errors import StorageError
+    from terminal_app.station.client import Request, StationClient
+    from terminal_app.station.messages import MsgType
+    from terminal_app.station.protocol import Suite
+    from terminal_app.station.transport import SocketTransport
+
+    tid, old, new = "00000003", bytes(range(16)), bytes(range(16, 32))
+    db = tmp_path / "station.sqlite"
+    with closing(ledger.connect(db)) as conn:
+        load_tiny(conn)
+    journal_path = tmp_path / "journal.sqlite"
+    (tmp_path / "terminal.key").write_text(old.hex() + "\n")
+    (tmp_path / "terminal.key").chmod(0o600)
+
+    def client(journal, port):
+        key = bytes.fromhex((tmp_path / "terminal.key").read_text().strip())
+        return StationClient(terminal_id=tid, key=key, suite=Suite.AES_GCM, transport=SocketTransport(),
+                             seq=journal.seq_counter(), host="127.0.0.1", port=port, connect_timeout=5,
+                             response_timeout=5)
+
+    with StationServer(db, {tid: TerminalKey(tid, 2, old)}) as st:
+        with Journal.open(journal_path, tid) as j:
+            j._conn.execute("UPDATE meta SET value = ? WHERE key = 'seq_hw'", (2**32 - 1,))
+        with Journal.open(journal_path, tid) as j:
+            c = client(j, st.port)
+            assert c.call(Request(MsgType.HELLO, {"op": "0007", "app": "t"}))["ok"]  # seq 2**32 − 1, the last
+            with pytest.raises(StorageError, match="exhausted") as ei:
+                c.call(Request(MsgType.HELLO, {"op": "0007", "app": "t"}))
+            assert "handheld provision --key enter" in ei.value.action_text
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT last_seq FROM terminal_seq WHERE terminal = ?", (tid,)).fetchone()[0] == 2**32 - 1
+    # the utility re-keys the terminal at the station; the technician enters the new key
+    with StationServer(db, {tid: TerminalKey(tid, 2, new)}) as st:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[terminal]\nid = "{tid}"\n[station]\nhost = "127.0.0.1"\nport = {st.port}\nsuite = 2\n'
+                       f'key_file = "{tmp_path / "terminal.key"}"\nseq_file = "{tmp_path / "seq"}"\n'
+                       f'[link]\ntransport = "socket"\n[journal]\npath = "{journal_path}"\n', encoding="utf-8")
+        (tmp_path / "seq").write_text(f"{2**32 - 1}\n")
+        feed_stdin(monkeypatch, new.hex() + "\n")
+        rc = main(["--config", str(cfg), "provision", "--key", "enter"])
+        out, err = capsys.readouterr()
+        assert rc == 0, err
+        report = json.loads(out)
+        assert report["checked"] and report["seq"] == "restarted", report
+        assert (tmp_path / "seq").read_text().strip() == "1"  # the check's HELLO used seq 1
+        with Journal.open(journal_path, tid) as j:
+            c = client(j, st.port)
+            result = c.exchange([Request(MsgType.HELLO, {"op": "0007", "app": "t"})])[0]
+            # the journal's counter starts again too: its seq 1 met E_REPLAY (the check's HELLO had
+            # used seq 1 from the counter file, under the same new key) and the client moved to 2
+            assert result.body["ok"] and result.seq == 2
+    # entering the same key again changes nothing
+    feed_stdin(monkeypatch, new.hex() + "\n")
+    assert main(["--config", str(cfg), "provision", "--key", "enter", "--no-check"]) == 0
+    assert json.loads(capsys.readouterr().out)["seq"] == "kept"

@@ -232,3 +232,46 @@ def test_keyboard_wedge_scanner_missing(site, capsys, monkeypatch, tmp_path):
     assert rc == 1 and set(checks) == set(NAMES) - {"config"}
     assert {k for k, (st, _) in checks.items() if st != "SKIP"} == {"scanner"}
     assert checks["scanner"][0] == "FAIL" and "扫码枪打不开" in checks["scanner"][1], out
+
+
+def test_key_file_advice_names_the_file(site, capsys, tmp_path):
+    # the advice of a key file others can read is filled in: "chmod 600 /…/terminal.key", never "{path}"
+    (tmp_path / "terminal.key").chmod(0o644)
+    rc, out, _checks = selftest(site, capsys, "--skip", "meter", "--json")
+    link = {c["key"]: c for c in json.loads(out)["checks"]}["link"]
+    assert rc == 1 and f"chmod 600 {tmp_path / 'terminal.key'}" in link["advice_en"], link
+    assert "{" not in link["advice_en"] + link["detail"], link
+
+
+def test_journal_on_a_read_only_file_system_fails(tmp_path):
+    """A read-only bind mount of the journal's folder (in a private user and mount namespace):
+    the journal still reads, but the terminal could not save one payment — the check must fail."""
+    import shutil
+    import subprocess
+    import sys
+
+    from offline_queue.journal import Journal
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) for a read-only mount")
+    folder = tmp_path / "lib"
+    with Journal.open(folder / "journal.sqlite", "00000001") as j:
+        j.capture("payment", 0x0202, {"cust": "1001", "amount": 500})
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[terminal]\nid = "00000001"\n[journal]\npath = "{folder / "journal.sqlite"}"\n', encoding="utf-8")
+    run = [sys.executable, "-c", "import sys; from terminal_app.cli import main; "
+           "sys.exit(main(['--config', sys.argv[1], 'selftest', '--only', 'journal', '--json']))", str(cfg)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDHELD_")}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root
+    writable = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert writable.returncode == 0, writable.stdout + writable.stderr
+    ro = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                         'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"',
+                         str(folder), *run], capture_output=True, text=True, env=env, timeout=120)
+    if ro.returncode != 1 and "mount" in ro.stderr:
+        pytest.skip(f"this machine allows no private read-only mount: {ro.stderr.strip()[:200]}")
+    report = json.loads(ro.stdout)
+    journal = {c["key"]: c for c in report["checks"]}["journal"]
+    assert ro.returncode == 1 and journal["status"] == "fail", ro.stdout
+    assert "read-only" in journal["detail"] and "不要收费" in journal["advice_zh"], journal

@@ -62,7 +62,8 @@ GOOD = _payment(1000)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.one_of(
     st.binary(max_size=300),
-    st.builds(lambda tail: b"GT\x01\x01\x00\x00" + tail, st.binary(max_size=300)),
+    st.builds(lambda tail: b"GT\x02\x01\x00\x00" + tail, st.binary(max_size=300)),
+    st.builds(lambda tail: b"GT\x01\x01\x00\x00" + tail, st.binary(max_size=300)),  # retired version 01
     st.builds(lambda i, x: GOOD[:i % len(GOOD)] + bytes([GOOD[i % len(GOOD)] ^ x]) + GOOD[i % len(GOOD) + 1:],
               st.integers(0, 10_000), st.integers(1, 255)),
     st.builds(lambda n: GOOD[:n % len(GOOD)], st.integers(0, 10_000)),
@@ -76,7 +77,7 @@ def test_no_input_but_an_authentic_request_changes_the_ledger(station, data):
 
 def test_station_keeps_serving_after_garbage(station):
     srv, db = station
-    for junk in (b"\xff" * 100, GOOD[:30], b"GT\x01\x09"):
+    for junk in (b"\xff" * 100, GOOD[:30], b"GT\x02\x09", b"GT\x01\x02"):
         _send(srv.port, junk)
     answer = decode_frame(_send(srv.port, _payment(5)))
     assert open_frame(KEY, answer)["ok"] is True

@@ -5,8 +5,10 @@ terminal, wrong suite, replay — each audited and none changing the ledger."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import socket
+import sqlite3
 from contextlib import closing, contextmanager
 
 import pytest
@@ -78,7 +80,7 @@ def test_core_messages_end_to_end(station, tmp_path, db, tid):
     again = c.call(Request(MsgType.PAYMENT, pay))  # a resend after an unknown outcome
     assert again == paid
     rev = c.call(Request(MsgType.REVERSAL, {"txn": f"{tid}-2", "orig": f"{tid}-1", "reason": "wrong", "at": iso(NOW)}))
-    assert rev["orig"] == f"{tid}-1" and rev["arrears"] == 18350
+    assert rev["orig"] == f"{tid}-1" and rev["arrears"] == 18412
     pay3 = {**pay, "txn": f"{tid}-3", "amount": 500}
     c.call(Request(MsgType.PAYMENT, pay3))
     st = c.call(Request(MsgType.TXN_STATUS, {"txns": [f"{tid}-1", f"{tid}-2", f"{tid}-3", f"{tid}-4"]}))
@@ -111,9 +113,9 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(station, tmp
     assert [r.outcome for r in results] == [Outcome.OK] * 5 + [Outcome.REFUSED] + [Outcome.OK] * 15
     receipts = [r.body["receipt"] for r in results if r.outcome is Outcome.OK]
     assert receipts == sorted(receipts) and len(set(receipts)) == 20
-    # 20 x 1000 fen in order: 2026-09 (10300) first, then 2026-10 (8050), the rest 1650 to balance
-    assert results[-1].body["balance"] == 20000 - 10300 - 8050
-    assert snapshot(db)["customers"][0][-1] == 1650
+    # 20 x 1000 fen in order: 2026-09 (10300) first, then 2026-10 (8112), the rest 1588 to balance
+    assert results[-1].body["balance"] == 20000 - 10300 - 8112
+    assert snapshot(db)["customers"][0][7] == 1588
 
 
 def _payment_frame(seq=5, tid="00000001", amount=1000, txn="00000001-1"):
@@ -136,13 +138,28 @@ def _wrong_key():
 
 def _oversize():
     # suite 01 announcing a 65535-byte body: not a multiple of 8, refused from the header alone
-    return b"GT\x01\x01\x00\x0000000001" + (5).to_bytes(4, "big") + b"\x02\x02" + b"\xff\xff" + b"\x00" * 100
+    return b"GT\x02\x01\x00\x0000000001" + (5).to_bytes(4, "big") + bytes(8) + b"\x02\x02" + b"\xff\xff" \
+        + b"\x00" * 100
+
+
+def _version_01():
+    # a whole version 01 frame of a provisioned terminal, as the retired codec sealed it: 22-byte
+    # header, nonce = dir ‖ 00 00 00 ‖ seq ‖ 00 00 00 00 (docs/protocol.md, "Version 01")
+    from Crypto.Cipher import AES
+
+    plain = b'{"txn":"00000001-1","cust":"1001","amount":1000,"method":"cash","at":"2026-11-24T10:00:00+08:00"}'
+    header = b"GT\x01\x02\x00\x0000000001" + (5).to_bytes(4, "big") + b"\x02\x02" + len(plain).to_bytes(2, "big")
+    c = AES.new(K1, AES.MODE_GCM, nonce=b"\x01\x00\x00\x00" + (5).to_bytes(4, "big") + bytes(4))
+    c.update(header)
+    ct, tag = c.encrypt_and_digest(plain)
+    return header + ct + tag
 
 
 CASES = {
     "garbage": (lambda: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed"),
     "oversize": (_oversize, "malformed"),
-    "bad version": (lambda: b"GT\x02" + _payment_frame()[3:], "malformed"),
+    "bad version": (lambda: b"GT\x07" + _payment_frame()[3:], "version 7"),
+    "version 01": (_version_01, "retired"),
     "tampered": (_tampered, "MAC/tag"),
     "wrong key": (_wrong_key, "MAC/tag"),
     "unknown terminal": (lambda: seal(K1, Suite.AES_GCM, "12345678", 5, MsgType.PAYMENT, {"txn": "12345678-1"}),
@@ -177,7 +194,14 @@ def test_truncated_frame_is_audited_and_changes_nothing(station, db):
         assert read_all(s) == b""
     assert snapshot(db) == before
     row = audit_rows(db)[-1]
-    assert "truncated" in row[6] and bytes(row[4]) == frame[:-7]
+    # the bounded row of a frame that did not authenticate: its first 64 bytes, count and SHA-256
+    assert "truncated" in row[6] and bytes(row[4]) == frame[:64]
+    assert refused_size_and_hash(db) == (len(frame) - 7, hashlib.sha256(frame[:-7]).hexdigest())
+
+
+def refused_size_and_hash(db) -> tuple[int, str]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT size, sha256 FROM audit ORDER BY id DESC LIMIT 1").fetchone()
 
 
 def test_replayed_frame_gets_e_replay_and_changes_nothing(station, db):
@@ -250,7 +274,7 @@ def test_many_terminals_at_once(db, tmp_path):
         for t in threads:
             t.join(30)
     assert all(v == [Outcome.OK] * 3 for v in results.values()) and len(results) == 8
-    assert snapshot(db)["customers"][1][-1] == 500 + 8 * 3 * 100  # 1002's balance
+    assert snapshot(db)["customers"][1][7] == 500 + 8 * 3 * 100  # 1002's balance
 
 
 def test_authenticated_but_unusable_body_gets_e_bad_request(station, db):
@@ -259,10 +283,11 @@ def test_authenticated_but_unusable_body_gets_e_bad_request(station, db):
     from Crypto.Cipher import AES
 
     seq = 4
-    header = b"GT\x01\x02\x00\x0000000001" + seq.to_bytes(4, "big") + b"\x02\x02"
+    salt = bytes.fromhex("0f1e2d3c4b5a6978")
+    header = b"GT\x02\x02\x00\x0000000001" + seq.to_bytes(4, "big") + salt + b"\x02\x02"
     plain = b"[1,2]"
     header += len(plain).to_bytes(2, "big")
-    cipher = AES.new(K1, AES.MODE_GCM, nonce=b"\x01\x00\x00\x00" + seq.to_bytes(4, "big") + bytes(4), mac_len=16)
+    cipher = AES.new(K1, AES.MODE_GCM, nonce=salt + seq.to_bytes(4, "big"), mac_len=16)
     cipher.update(header)
     ct, tag = cipher.encrypt_and_digest(plain)
     before = snapshot(db)
@@ -272,7 +297,7 @@ def test_authenticated_but_unusable_body_gets_e_bad_request(station, db):
     body = open_frame(K1, answer)
     assert answer.is_error and body["code"] == "E_BAD_REQUEST"
     after = snapshot(db)
-    assert after["terminal_seq"] == [("00000001", seq)]  # the seq was used: a replay of it is refused
+    assert after["terminal_seq"] == [("00000001", seq, TERMINALS["00000001"].key_id)]  # a replay of it is refused
     assert {k: v for k, v in after.items() if k != "terminal_seq"} == \
            {k: v for k, v in before.items() if k != "terminal_seq"}
     assert "bad body" in audit_rows(db)[-2][6]

@@ -3,7 +3,7 @@ overpayment), change, journal before receipt, reprint as copy, offline payment s
 same-day reversal (冲正) and its refusals.
 
 The tiny area (hw_mocks/station/testing.py): customer 1001 owes 2026-09 10000 + 300 penalty and
-2026-10 8000 + 50 (18350 fen in all); 1002 owes nothing and holds a 500 fen balance."""
+2026-10 8000 + 112 (18412 fen in all); 1002 owes nothing and holds a 500 fen balance."""
 
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ def test_bill_query_online_then_offline_marked_with_its_age(rig):
     online = t.query_bill("1001")
     assert online.online and online.label == "实时数据"
     assert [(a.period, a.amount, a.penalty) for a in online.arrears] == [("2026-09", 10000, 300),
-                                                                          ("2026-10", 8000, 50)]
-    assert online.arrears_total == 18350
+                                                                          ("2026-10", 8000, 112)]
+    assert online.arrears_total == 18412
     rig.offline()
     rig.clock.advance(dt.timedelta(hours=3))
     offline = t.query_bill("1001")
     assert not offline.online and offline.age == dt.timedelta(hours=3)
     assert offline.label == "离线数据（3小时前下载）"
-    assert offline.arrears_total == 18350
+    assert offline.arrears_total == 18412 and offline.estimated  # counted to the same day: same figures
     with pytest.raises(LinkError) as info:
         t.query_bill("2001")  # segment S2 was never downloaded
     assert "not in the downloaded routes" in str(info.value)
@@ -46,21 +46,21 @@ def test_bill_query_online_then_offline_marked_with_its_age(rig):
 def test_full_payment_with_change_is_journaled_before_the_receipt_prints(rig):
     t = rig.terminal
     bill = t.query_bill("1001")
-    pay = t.take_payment("1001", 18350, bill=bill, tendered=20000)
-    assert pay.kind is PaymentKind.FULL and pay.change == 1650  # 200.00 − 183.50 元
+    pay = t.take_payment("1001", 18412, bill=bill, tendered=20000)
+    assert pay.kind is PaymentKind.FULL and pay.change == 1588  # 200.00 − 184.12 元
     entry = rig.journal.get(pay.txn)
     assert entry.kind == "payment" and entry.txn.startswith(TID + "-")
-    assert entry.body_dict() == {"txn": pay.txn, "cust": "1001", "amount": 18350, "method": "cash",
+    assert entry.body_dict() == {"txn": pay.txn, "cust": "1001", "amount": 18412, "method": "cash",
                                  "at": "2026-11-24T09:00:00+08:00", "op": "0007"}
     assert pay.printed.outcome is PrintOutcome.ORIGINAL_PRINTED
     text = rig.tickets(1)[0]
-    assert "缴费凭证" in text and pay.txn in text and "￥183.50" in text and "2026-09，2026-10" in text
+    assert "缴费凭证" in text and pay.txn in text and "￥184.12" in text and "2026-09，2026-10" in text
     assert rig.printer_mock.tickets[0].qr_codes == [pay.txn]
     report = t.sync_now()
     assert report.applied == 1
     reply = rig.journal.get(pay.txn).reply
     assert reply["applied"] == [{"period": "2026-09", "amount": 10300, "penalty": 300},
-                                {"period": "2026-10", "amount": 8050, "penalty": 50}]
+                                {"period": "2026-10", "amount": 8112, "penalty": 112}]
     assert reply["to_balance"] == 0 and reply["arrears"] == 0
 
 
@@ -74,12 +74,12 @@ def test_partial_prepayment_and_overpayment_follow_the_station_allocation(rig):
     assert rig.journal.get(partial.txn).reply["applied"] == [{"period": "2026-09", "amount": 5000, "penalty": 300}]
     assert rig.journal.get(prepay.txn).reply["balance"] == 3500  # 500 held before + 3000
     bill = t.query_bill("1001")
-    assert bill.arrears_total == 13350  # 18350 − 5000
+    assert bill.arrears_total == 13412  # 18412 − 5000
     over = t.take_payment("1001", 15000, bill=bill)
-    assert over.kind is PaymentKind.OVERPAYMENT and over.receipt.balance_fen == 1650
+    assert over.kind is PaymentKind.OVERPAYMENT and over.receipt.balance_fen == 1588
     t.sync_now()
     reply = rig.journal.get(over.txn).reply
-    assert reply["to_balance"] == 1650 and reply["balance"] == 1650 and reply["arrears"] == 0
+    assert reply["to_balance"] == 1588 and reply["balance"] == 1588 and reply["arrears"] == 0
     texts = rig.tickets(3)
     assert "电费（部分缴费）" in texts[0] and "预收电费" in texts[1] and "电费及预存" in texts[2]
 
@@ -87,12 +87,12 @@ def test_partial_prepayment_and_overpayment_follow_the_station_allocation(rig):
 def test_nothing_prints_when_the_journal_cannot_record_the_payment(rig):
     rig.journal.min_free_bytes = 1 << 62  # "disk full": the capture is refused
     with pytest.raises(StorageError) as info:
-        rig.terminal.take_payment("1001", 18350)
+        rig.terminal.take_payment("1001", 18412)
     assert "Do not take money" in str(info.value)
     with pytest.raises(BusinessRuleError):
         rig.terminal.take_payment("1001", 0)
     with pytest.raises(BusinessRuleError):
-        rig.terminal.take_payment("1001", 18350, tendered=10000)  # less cash than the amount
+        rig.terminal.take_payment("1001", 18412, tendered=10000)  # less cash than the amount
     assert rig.journal.entries() == [] and rig.printer_mock.tickets == []
 
 
@@ -112,34 +112,34 @@ def test_offline_payment_prints_at_once_and_reaches_the_station_once_online(rig)
     rig.offline()
     bill = t.query_bill("1001")
     assert not bill.online
-    pay = t.take_payment("1001", 8050, bill=bill)
+    pay = t.take_payment("1001", 8112, bill=bill)
     assert pay.printed.outcome is PrintOutcome.ORIGINAL_PRINTED
     assert pay.receipt.balance_fen is None  # not printed from stale figures
     assert not t.sync_now().ok
     assert rig.journal.get(pay.txn).state is EntryState.PENDING
     assert rig.station_rows("SELECT count(*) FROM payments") == [(0,)]
     # the offline bill view counts the money taken but not yet at the station
-    assert t.query_bill("1001").still_owed == 18350 - 8050
+    assert t.query_bill("1001").still_owed == 18412 - 8112
     rig.online()
     assert t.sync_now().applied == 1
     assert t.sync_now().applied == 0  # nothing twice
-    assert rig.station_rows("SELECT txn, amount FROM payments") == [(pay.txn, 8050)]
+    assert rig.station_rows("SELECT txn, amount FROM payments") == [(pay.txn, 8112)]
 
 
 def test_same_day_reversal_once_with_a_reason(rig):
     t = rig.terminal
-    pay = t.take_payment("1001", 18350)
+    pay = t.take_payment("1001", 18412)
     with pytest.raises(BusinessRuleError):
         t.reverse_payment(pay.txn, "  ")  # a reason is required
     rev = t.reverse_payment(pay.txn, "金额输错")
-    assert rev.amount == 18350 and rig.journal.get(rev.txn).depends_on == pay.txn
+    assert rev.amount == 18412 and rig.journal.get(rev.txn).depends_on == pay.txn
     with pytest.raises(BusinessRuleError) as info:
         t.reverse_payment(pay.txn, "再次冲正")
     assert "already reversed" in str(info.value)
     report = t.sync_now()  # payment and reversal in one pipelined connection, payment first
     assert report.applied == 2
     assert rig.station_rows("SELECT orig, reason FROM reversals") == [(pay.txn, "金额输错")]
-    assert t.query_bill("1001").arrears_total == 18350  # every bill got back what the payment applied
+    assert t.query_bill("1001").arrears_total == 18412  # every bill got back what the payment applied
 
 
 def test_reversal_is_refused_after_the_business_day_or_the_settlement(rig):
@@ -163,14 +163,14 @@ def test_reversal_is_refused_after_the_business_day_or_the_settlement(rig):
 
 def test_paper_running_out_mid_receipt_keeps_the_payment_and_the_retry_is_a_copy(rig):
     rig.printer_mock.load_paper(lines=6)
-    pay = rig.terminal.take_payment("1001", 18350, tendered=20000)
+    pay = rig.terminal.take_payment("1001", 18412, tendered=20000)
     assert pay.print_error is not None and "marked as a copy" in str(pay.print_error)
-    assert rig.journal.get(pay.txn).kind == "payment" and pay.change == 1650  # the payment stands
+    assert rig.journal.get(pay.txn).kind == "payment" and pay.change == 1588  # the payment stands
     assert rig.terminal.unprinted_receipts() == []  # the original may be (partly) on paper
     rig.printer_mock.load_paper()
     assert rig.terminal.reprint_receipt(pay.txn).outcome is PrintOutcome.COPY_PRINTED
     torn, copy = rig.tickets(2)
-    assert COPY_MARK in copy and "￥183.50" in copy
+    assert COPY_MARK in copy and "￥184.12" in copy
 
 
 def test_a_receipt_that_never_printed_is_found_and_printed_as_the_original(rig):

@@ -2,7 +2,7 @@
 the lawful cut (notice served + deadline passed + arrears re-checked at the door), the results
 recorded at the door and the reconnection task a payment releases.
 
-Tiny area: task T1 = customer 1001 (owes 18350 fen, action disconnect, a notice served 2026-11-10
+Tiny area: task T1 = customer 1001 (owes 18412 fen, action disconnect, a notice served 2026-11-10
 to pay by 2026-11-17), T2 = 1002 (owes nothing).  The rig's clock is 2026-11-24 09:00."""
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def owing_task_without_notice(rig: Rig) -> None:
     """Filler customer 2001 (segment S2) owes 5000 fen and gets task T3, with no notice served."""
     conn = ledger.connect(rig.db)
     try:
-        conn.execute("INSERT INTO bills VALUES ('2001', '2026-10', 5000, 0, '2026-11-15', 0, 0)")
+        conn.execute("INSERT INTO bills (cust, period, amount, due, accrued_through)"
+                     " VALUES ('2001', '2026-10', 5000, '2026-11-15', '2026-11-15')")
         conn.execute("INSERT INTO dunning_tasks VALUES ('T3', '2001', 'S2', 'notice', '2026-11-20', 'open')")
     finally:
         conn.close()
@@ -39,15 +40,15 @@ def test_a_notice_prints_for_what_is_owed_now_its_copy_only_while_nothing_was_pa
     t = rig.terminal
     t.download_route("S1")
     tasks = t.download_dunning_tasks("S1")
-    assert [(x.task, x.customer, x.amount_due) for x in tasks] == [("T1", "1001", 18350), ("T2", "1002", 0)]
+    assert [(x.task, x.customer, x.amount_due) for x in tasks] == [("T1", "1001", 18412), ("T2", "1002", 0)]
     assert tasks[0].notice is not None and tasks[0].notice.pay_by == dt.date(2026, 11, 17)
     first = t.print_dunning_notice("T1")
-    assert (first.action, first.owed.online, first.owed.total) == (NoticeAction.ORIGINAL, True, 18350)
+    assert (first.action, first.owed.online, first.owed.total) == (NoticeAction.ORIGINAL, True, 18412)
     assert first.printed.outcome is PrintOutcome.ORIGINAL_PRINTED
     copy = t.print_dunning_notice("T1")
     assert copy.action is NoticeAction.COPY and copy.printed.outcome is PrintOutcome.COPY_PRINTED
     original, copied = rig.tickets(2)
-    assert "催费通知单" in original and "王秀英" in original and "￥183.50" in original
+    assert "催费通知单" in original and "王秀英" in original and "￥184.12" in original
     assert "2026年11月17日" in original  # the deadline of the notice served first stays
     assert COPY_MARK in copied and COPY_MARK not in original and "COPY" not in copied
 
@@ -55,13 +56,13 @@ def test_a_notice_prints_for_what_is_owed_now_its_copy_only_while_nothing_was_pa
     t.take_payment("1001", 10300)  # the 2026-09 bill with its penalty
     rig.offline()  # and no link: the downloaded figures less today's payments decide
     new = t.print_dunning_notice("T1")
-    assert (new.action, new.owed.online, new.owed.total) == (NoticeAction.NEW, False, 8050)
+    assert (new.action, new.owed.online, new.owed.total) == (NoticeAction.NEW, False, 8112)
     assert new.printed.outcome is PrintOutcome.ORIGINAL_PRINTED and new.pay_by == dt.date(2026, 11, 17)
     third = rig.tickets(4)[-1]  # (the receipt of the payment printed in between)
-    assert "￥80.50" in third and "2026-09" not in third and "T1-2" in third
+    assert "￥81.12" in third and "2026-09" not in third and "T1-2" in third
 
     # paid in full: no notice, not even a copy of the old one
-    t.take_payment("1001", 8050)
+    t.take_payment("1001", 8112)
     with pytest.raises(BusinessRuleError) as info:
         t.print_dunning_notice("T1")
     assert "owes nothing now" in str(info.value)
@@ -83,7 +84,7 @@ def test_a_lawful_cut_opens_a_reconnection_task_that_the_payment_releases(rig):
     t.download_route("S1")
     t.download_dunning_tasks("S1")
     check = t.check_cut("1001")  # by customer number at the door
-    assert check.allowed and check.decision.owed == 18350 and check.task == "T1"
+    assert check.allowed and check.decision.owed == 18412 and check.task == "T1"
     cut = t.confirm_disconnection("T1", note="表箱加封")
     assert rig.journal.get(cut.txn).body_dict()["result"] == "disconnected"
     assert rig.store.reconnections("1001") == [("T1", "1001", "waiting_payment", None)]
@@ -93,7 +94,7 @@ def test_a_lawful_cut_opens_a_reconnection_task_that_the_payment_releases(rig):
 
     part = t.take_payment("1001", 10000, bill=t.query_bill("1001"))
     assert part.reconnection == () and rig.store.reconnections("1001")[0][2] == "waiting_payment"
-    full = t.take_payment("1001", 8350, bill=t.query_bill("1001"))
+    full = t.take_payment("1001", 8412, bill=t.query_bill("1001"))
     assert full.reconnection == ("T1",)
     assert rig.store.reconnections("1001") == [("T1", "1001", "released", full.txn)]
     t.sync_now()
@@ -133,7 +134,7 @@ def test_no_cut_when_the_arrears_are_paid_even_if_the_payment_is_not_synced_yet(
     t.download_route("S1")
     t.download_dunning_tasks("S1")
     rig.offline()
-    t.take_payment("1001", 18350)  # journaled, not yet at the station
+    t.take_payment("1001", 18412)  # journaled, not yet at the station
     rig.online()
     check = t.check_cut("T1")
     assert check.decision.refusals == (CutRefusal.PAID,)
@@ -151,13 +152,13 @@ def test_the_results_at_the_door_follow_their_rules(rig):
     t = rig.terminal
     t.download_route("S1")
     t.download_dunning_tasks("S1")
-    with pytest.raises(BusinessRuleError, match="still owes 183.50"):
+    with pytest.raises(BusinessRuleError, match="still owes 184.12"):
         t.record_dunning_result("T1", DunningResult.PAID)
     with pytest.raises(BusinessRuleError):  # a cut is never picked from a list
         t.record_dunning_result("T1", DunningResult.DISCONNECTED)
     t.record_dunning_result("T1", DunningResult.NOT_HOME)
     t.record_dunning_result("T1", DunningResult.PROMISED, note="月底前缴清")
-    t.take_payment("1001", 18350)
+    t.take_payment("1001", 18412)
     t.record_dunning_result("T1", DunningResult.PAID)  # today's payment counts before it is sent
     assert rig.store.dunning_results("T1") == ["not_home", "promised", "paid"]
     report = t.sync_now()

@@ -52,8 +52,8 @@ def test_terminal_from_settings_reads_charges_and_syncs_in_the_background(tmp_pa
             value = t.read_meter(customer)
             assert str(value) == "1300.00"
             reading = t.save_reading(customer, t.check_reading(customer, value))
-            pay = t.take_payment("1001", 18350, bill=t.query_bill("1001"), tendered=20000)
-            assert pay.change == 1650 and pay.printed.outcome is PrintOutcome.ORIGINAL_PRINTED
+            pay = t.take_payment("1001", 18412, bill=t.query_bill("1001"), tendered=20000)
+            assert pay.change == 1588 and pay.printed.outcome is PrintOutcome.ORIGINAL_PRINTED
             wait_for(lambda: t.queue_status().depth == 0, timeout=10, what="the background sync")
             assert t.journal.get(reading.txn).reply["accepted"] == 1
             assert t.journal.get(pay.txn).reply["arrears"] == 0

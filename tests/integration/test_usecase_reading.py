@@ -104,7 +104,7 @@ def test_ir_reading_is_journaled_then_the_notice_prints_with_the_precalculated_b
     text = rig.tickets(1)[0]
     assert "抄表通知单" in text and "1300.00" in text and "1234.56" in text and "65.44" in text
     assert "￥34.19" in text
-    assert "往期欠费" in text and "￥183.50" in text  # 10000 + 300 + 8000 + 50 fen owed before
+    assert "往期欠费" in text and "￥184.12" in text  # 10000 + 300 + 8000 + 112 fen owed before
 
 
 def test_printer_failure_keeps_the_reading_and_the_reprint_is_the_original_then_copies(rig):

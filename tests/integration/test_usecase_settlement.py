@@ -26,23 +26,23 @@ def station_day_total(rig) -> tuple[int, int]:
 
 def test_settlement_agrees_with_the_station_to_the_fen(rig):
     t = rig.terminal
-    full = t.take_payment("1001", 18350)
+    full = t.take_payment("1001", 18412)
     wrong = t.take_payment("1002", 3000)
     t.take_payment("2001", 1000)
     t.reverse_payment(wrong.txn, "户号选错")
     rig.clock.advance(dt.timedelta(hours=8))
     result = t.settle_day()
     slip = result.slip
-    assert {r.kind: (r.count, r.amount_fen) for r in slip.rows} == {"电费缴费": (1, 18350), "预收电费": (2, 4000)}
+    assert {r.kind: (r.count, r.amount_fen) for r in slip.rows} == {"电费缴费": (1, 18412), "预收电费": (2, 4000)}
     assert (slip.reversal_count, slip.reversal_fen) == (1, 3000)
-    # 18350 + 3000 + 1000 − 3000 = 19350 fen in hand
-    assert slip.cash_to_deliver_fen == slip.collected_fen == 19350
+    # 18412 + 3000 + 1000 − 3000 = 19412 fen in hand
+    assert slip.cash_to_deliver_fen == slip.collected_fen == 19412
     assert result.reconciled is True and result.differences == ()
-    assert station_day_total(rig) == (2, 19350)
+    assert station_day_total(rig) == (2, 19412)
     assert result.station["reversed"] == {"count": 1, "amount": 3000}
     text = rig.tickets(3 + 1)[-1]
     assert "日结单" in text and "代收对账" in text and "一致" in text
-    assert "应交在途资金" in text and "￥193.50" in text
+    assert "应交在途资金" in text and "￥194.12" in text
     assert full.txn in {txn for txn, _ in result.figures.kept}
 
 

@@ -288,3 +288,21 @@ def test_any_bytes_decode_or_raise_the_protocol_error_the_same_in_any_chunking(r
     whole = run([])
     assert run(cuts) == whole
     assert run(list(range(len(raw) + 1))) == whole
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("+CME ERROR: ²", Final(FinalKind.CME_ERROR, None, "²")),  # isdigit() but not a number int() takes
+    ("+CMS ERROR: ١٢", Final(FinalKind.CMS_ERROR, None, "١٢")),  # Arabic-Indic digits: text, not 12
+    ("+CME ERROR: 12", Final(FinalKind.CME_ERROR, 12, "")),
+])
+def test_classify_reads_only_ascii_digits_as_numbers(line, expected):
+    assert classify(line) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["+CME ERROR: ", "+CMS ERROR: ", "+QIRDI: ", '+QIURC: "recv",', '+QIURC: "closed",',
+                        "+CIPRXGET: 1,", "DATA ACCEPT:", "0, "]), st.text(max_size=12))
+def test_classify_any_line_gives_an_event(prefix, tail):
+    # classify() is public (drivers and tools call it with lines of their own): any text is an event
+    event = classify(prefix + tail)
+    assert event is not None

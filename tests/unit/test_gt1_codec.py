@@ -22,20 +22,23 @@ def frame(suite=p.Suite.AES_GCM, seq=42, body=None, **kw) -> bytes:
     return p.seal(KEY, suite, TID, seq, 0x0202, body if body is not None else {"cust": "0012345678"}, **kw)
 
 
+SALT = bytes.fromhex("0123456789abcdef")
+
+
 def raw_seal(plain: bytes, suite: p.Suite, flags: int = 0, seq: int = 9, padded: bytes | None = None) -> bytes:
     """A frame around arbitrary plaintext (to reach the body checks behind a valid MAC/tag)."""
     direction = 2 if flags & 1 else 1
     if suite is p.Suite.AES_GCM:
-        header = p.build_header(suite, p.Flags(flags), TID, seq, 1, len(plain))
-        c = AES.new(KEY, AES.MODE_GCM, nonce=bytes([direction, 0, 0, 0]) + seq.to_bytes(4, "big") + bytes(4))
+        header = p.build_header(suite, p.Flags(flags), TID, seq, SALT, 1, len(plain))
+        c = AES.new(KEY, AES.MODE_GCM, nonce=SALT + seq.to_bytes(4, "big"))
         c.update(header)
         ct, tag = c.encrypt_and_digest(plain)
         return header + ct + tag
     data = padded if padded is not None else p.pad_method2(plain)
-    header = p.build_header(suite, p.Flags(flags), TID, seq, 1, len(data))
-    sk = p.session_key(KEY, direction, 1, seq)
+    header = p.build_header(suite, p.Flags(flags), TID, seq, SALT, 1, len(data))
+    sk = p.session_key(KEY, direction, 1, seq, SALT)
     ct = DES3.new(sk + sk[:8], DES3.MODE_CBC, iv=bytes(8)).encrypt(data)
-    return header + ct + p.retail_mac(p.session_key(KEY, direction, 2, seq), header + ct)
+    return header + ct + p.retail_mac(p.session_key(KEY, direction, 2, seq, SALT), header + ct)
 
 
 SUITES = [p.Suite.TDES, p.Suite.AES_GCM]
@@ -47,7 +50,7 @@ SUITES = [p.Suite.TDES, p.Suite.AES_GCM]
 def test_stream_of_frames_any_chunking(suite):
     frames = [frame(suite, seq=s, body={"n": s, "pad": "x" * s}) for s in range(1, 6)]
     stream = b"".join(frames)
-    for chunk in (1, 2, 7, 22, 23, 64, len(stream)):
+    for chunk in (1, 2, 7, 30, 31, 64, len(stream)):
         dec = p.FrameDecoder()
         got = []
         for i in range(0, len(stream), chunk):
@@ -60,12 +63,14 @@ def test_stream_of_frames_any_chunking(suite):
 def test_needed_counts_down_to_the_end_of_the_frame():
     data = frame()
     dec = p.FrameDecoder()
-    assert dec.needed() == 22
+    assert dec.needed() == 30
     dec.feed(data[:10])
-    assert dec.needed() == 12
-    dec.feed(data[10:30])
-    assert dec.needed() == len(data) - 30
-    assert dec.feed(data[30:]) and dec.needed() == 22 and dec.pending == 0
+    assert dec.needed() == 20 and dec.header() is None
+    dec.feed(data[10:40])
+    assert dec.needed() == len(data) - 40
+    h = dec.header()
+    assert (h.terminal_id, h.seq, h.msg_type, h.frame_len) == (TID, 42, 0x0202, len(data))
+    assert dec.feed(data[40:]) and dec.needed() == 30 and dec.pending == 0 and dec.header() is None
 
 
 # --------------------------------------------------------------------------- header checks
@@ -78,7 +83,8 @@ def _set(data: bytes, i: int, value: int) -> bytes:
 
 
 @pytest.mark.parametrize("index,value,why", [
-    (0, 0x48, "magic"), (1, 0x55, "magic"), (2, 0x02, "version"), (2, 0x00, "version"),
+    (0, 0x48, "magic"), (1, 0x55, "magic"), (2, 0x01, "retired version 01"), (2, 0x03, "version"),
+    (2, 0x00, "version"),
     (3, 0x03, "suite"), (3, 0x00, "suite"), (4, 0x08, "flag bit3"), (4, 0x80, "flag bit7"),
     (4, 0x04, "error flag on a request"), (5, 0x01, "reserved"), (6, 0x41, "terminal id"),
     (13, 0x20, "terminal id"),
@@ -97,18 +103,18 @@ def test_bad_header_refused_at_its_first_bad_byte(index, value, why):
 def test_suite01_length_must_be_a_nonzero_multiple_of_8():
     good = frame(p.Suite.TDES)
     for n in (0, 7, 9, 65535):
-        bad = good[:20] + n.to_bytes(2, "big")
+        bad = good[:28] + n.to_bytes(2, "big")
         with pytest.raises(p.FrameError):
             p.FrameDecoder().feed(bad)
 
 
 def test_oversize_refused_from_the_header_alone():
     data = frame(body={"x": "y" * 200}, deflate=False)
-    n = int.from_bytes(data[20:22], "big")
+    n = int.from_bytes(data[28:30], "big")
     dec = p.FrameDecoder(max_body=n - 1)
-    assert dec.feed(data[:21]) == []
+    assert dec.feed(data[:29]) == []
     with pytest.raises(p.FrameError, match="announces"):
-        dec.feed(data[21:22])  # the 22nd byte completes N: no body byte was needed
+        dec.feed(data[29:30])  # the 30th byte completes N: no body byte was needed
     assert p.decode_frame(data, max_body=n).raw == data
     with pytest.raises(ValueError):
         p.FrameDecoder(max_body=p.MAX_BODY + 1)
@@ -117,7 +123,7 @@ def test_oversize_refused_from_the_header_alone():
 @pytest.mark.parametrize("suite", SUITES)
 def test_truncated_frame(suite):
     data = frame(suite)
-    for cut in (1, 21, 22, len(data) - 1):
+    for cut in (1, 29, 30, len(data) - 1):
         dec = p.FrameDecoder()
         assert dec.feed(data[:cut]) == []
         with pytest.raises(p.FrameError, match="middle"):
@@ -232,7 +238,7 @@ def test_body_size_limit(suite, limit):
     overhead = len(p.encode_body({"s": ""}))
     ok = {"s": "x" * (limit - overhead)}
     data = p.seal(KEY, suite, TID, 1, 1, ok, deflate=False)
-    assert int.from_bytes(data[20:22], "big") <= p.MAX_BODY
+    assert int.from_bytes(data[28:30], "big") <= p.MAX_BODY
     assert p.open_frame(KEY, p.decode_frame(data)) == ok
     with pytest.raises(LocalProtocolError):
         p.seal(KEY, suite, TID, 1, 1, {"s": "x" * (limit - overhead + 1)}, deflate=False)
@@ -280,6 +286,8 @@ def _decode_all(data: bytes, chunks: list[int]) -> None:
             while i < len(data):
                 n = sizes[k % len(sizes)]
                 frames += dec.feed(data[i:i + n])
+                h = dec.header()  # the early look at a header: a Header, None, or GT1Error
+                assert h is None or isinstance(h, p.Header)
                 i += n
                 k += 1
             dec.eof()
@@ -300,6 +308,7 @@ def test_seal_open_round_trip(body, suite, seq, msg_type, response, deflate):
     data = p.seal(KEY, suite, TID, seq, msg_type, body, response=response, deflate=deflate)
     (f,) = p.FrameDecoder().feed(data)
     assert (f.suite, f.seq, f.msg_type, f.terminal_id, f.is_response) == (suite, seq, msg_type, TID, response)
+    assert len(f.salt) == 8 and f.header[18:26] == f.salt
     assert p.open_frame(KEY, f) == body
     assert p.decode_body(p.encode_body(body)) == body
 

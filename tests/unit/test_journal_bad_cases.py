@@ -197,3 +197,12 @@ def test_journal_of_another_terminal_is_refused(tmp_path, clock):
         j.capture("payment", MsgType.PAYMENT, payment())
     with pytest.raises(StorageError, match="belongs to terminal 12345678"):
         Journal.open(path, "87654321", clock=clock)
+
+
+def test_a_folder_that_cannot_be_made_is_a_storage_error_that_names_it(tmp_path, clock):
+    # a file where the journal's folder should be (a mistyped [journal] path, a stray file on the
+    # card): refused as the journal's own error, naming the folder — not a raw OSError
+    (tmp_path / "lib").write_bytes(b"not a folder")
+    with pytest.raises(StorageError) as ei:
+        Journal.open(tmp_path / "lib" / "handheld" / "journal.sqlite", "00000001", clock=clock)
+    assert str(tmp_path / "lib" / "handheld") in str(ei.value) and "storage card" in str(ei.value)

@@ -37,11 +37,16 @@ def test_demo_area_shape():
     assert {c.tariff for c in custs} == {"sichuan-residential", "flat-agricultural", "flat-commercial"}
     owing = {b.cust for b in bills if b.paid_amount < b.amount}
     assert 90 <= len(owing) <= 200 and not owing & {c.cust for c in custs if c.card}
-    # penalty: 0.1 % per day after the due day, rounded half up to the fen
-    for b in bills:
-        days = max(0, (AS_OF - dt.date.fromisoformat(b.due)).days)
-        if b.paid_amount == 0:
-            assert b.penalty == (b.amount * days + 500) // 1000
+    # bills are issued with nothing accrued: the station counts the penalty to the day it is asked
+    assert all(b.penalty == 0 and b.penalty_through is None for b in bills)
+    # village shops and pumping stations pay the non-residential penalty rates
+    assert {c.category for c in custs if c.tariff != "sichuan-residential"} == {"other"}
+    assert {c.category for c in custs if c.tariff == "sichuan-residential"} == {"residential"}
+    # some owing customers hold a prepayment balance (it pays their bills when the area is loaded)
+    assert 5 <= len({c.cust for c in custs if c.balance} & owing) <= 40
+    # one segment is read every two months (双月抄表): its last readings are 61 days old, the others 30
+    ages = {c.segment: (AS_OF - dt.datetime.fromisoformat(c.last_at).date()).days for c in custs}
+    assert ages == {s: 61 if s == seed.BIMONTHLY_SEGMENT else 30 for s in ages}
     assert tasks and {t.cust for t in tasks} <= owing
 
 
@@ -54,6 +59,34 @@ def test_demo_area_loads_into_a_ledger(tmp_path):
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+def test_a_version_2_ledger_gains_the_later_tables_and_columns_and_version_1_is_refused(tmp_path):
+    """Schema 2 (issue 14) refuses older ledgers; what came later without touching existing rows
+    (issue 13's dunning_notices, reconnections, usage_history, readings.note) is added on open."""
+    import sqlite3
+
+    old = tmp_path / "v2.sqlite"
+    with closing(sqlite3.connect(old)) as conn:  # a version-2 ledger from before those additions
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        conn.execute("CREATE TABLE readings (txn TEXT NOT NULL, n INTEGER NOT NULL, cust TEXT NOT NULL,"
+                     " meter TEXT NOT NULL, value TEXT NOT NULL, at TEXT NOT NULL, source TEXT NOT NULL,"
+                     " reason TEXT, abnormal TEXT, terminal TEXT NOT NULL, PRIMARY KEY (txn, n))")
+        conn.execute("INSERT INTO readings VALUES ('00000001-1', 0, '1001', 'A1001', '1.00',"
+                     " '2026-11-24T09:00:00+08:00', 'ir', NULL, NULL, '00000001')")
+        conn.commit()
+    with closing(ledger.connect(old)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"dunning_notices", "reconnections", "usage_history", "balance_uses"} <= tables
+        assert conn.execute("SELECT value, note FROM readings").fetchall() == [("1.00", None)]
+    v1 = tmp_path / "v1.sqlite"
+    with closing(sqlite3.connect(v1)) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.commit()
+    with pytest.raises(ConfigurationError, match="has schema 1, this station needs 2"):
+        ledger.connect(v1)
+
+
 def test_csv_import_round_trip(tmp_path):
     custs, bills, tasks, usage = seed.generate_area(3, AS_OF, customers=50)
     assert any(t.served for t in tasks) and len(usage) == 3 * 50  # notices served earlier; 3 months of use
@@ -63,9 +96,9 @@ def test_csv_import_round_trip(tmp_path):
     assert (c2, b2, t2, u2) == (custs, bills, tasks, usage)
     assert [t.name for t in tariffs] == [t.name for t in packaged_tariffs()]
     with closing(ledger.connect(tmp_path / "s.sqlite")) as conn:
-        assert insert(conn, tariffs, c2, b2, t2, u2) == {
-            "tariffs": len(tariffs), "customers": 50, "bills": len(bills), "dunning_tasks": len(tasks),
-            "usage": len(usage)}
+        counts = insert(conn, tariffs, c2, b2, t2, u2, as_of=AS_OF)
+        assert counts == {"tariffs": len(tariffs), "customers": 50, "bills": len(bills),
+                          "dunning_tasks": len(tasks), "usage": len(usage), "balance_uses": counts["balance_uses"]}
 
 
 @pytest.mark.parametrize("column, value, message", [

@@ -90,3 +90,48 @@ def test_cli_verify_audit_reports_tampering(tmp_path, capsys):
         c.commit()
     assert main(["station", "--verify-audit", "--db", str(db)]) == 2
     assert "row 1" in capsys.readouterr().out
+
+
+def test_refused_record_keeps_64_bytes_the_count_and_the_hash_of_what_was_read(tmp_path):
+    data = bytes(range(256)) * 300
+    rec = audit.refused_record("2026-11-24T10:00:00+08:00", "10.0.0.9:4000", data, "refused: unknown terminal")
+    assert rec.raw == data[:64] and rec.size == len(data) and rec.body is None
+    assert rec.sha256 == __import__("hashlib").sha256(data).hexdigest()
+    with closing(ledger.connect(tmp_path / "r.sqlite")) as c:
+        audit.append(c, _rec(1))
+        audit.append(c, rec)
+        assert audit.verify(c).ok
+        # the two new columns are chained too: altering either breaks the row's hash
+        _untriggered(c)
+        c.execute("UPDATE audit SET size = 5 WHERE id = 2")
+        v = audit.verify(c)
+        assert not v.ok and any(p.startswith("row 2:") for p in v.problems)
+
+
+def test_audit_writer_keeps_the_head_in_memory_and_rereads_it_after_a_rollback(tmp_path):
+    with closing(ledger.connect(tmp_path / "w.sqlite")) as c:
+        w = audit.AuditWriter(c)
+        c.execute("BEGIN IMMEDIATE")
+        w.append(_rec(1))
+        w.append(_rec(2))
+        c.execute("COMMIT")
+        c.execute("BEGIN IMMEDIATE")
+        w.append(_rec(3))
+        c.execute("ROLLBACK")
+        w.forget()
+        c.execute("BEGIN IMMEDIATE")
+        assert w.append(_rec(4)) == 3
+        c.execute("COMMIT")
+        assert audit.verify(c).ok and audit.verify(c).rows == 3
+
+
+def test_refusal_budget_per_peer_in_all_and_one_counter_per_minute():
+    b = audit.RefusalBudget(per_peer=2, in_all=3)
+    assert [b.admit(100, "a", 10)[0] for _ in range(3)] == [True, True, False]
+    assert b.admit(100, "b", 20) == (True, None)
+    assert b.admit(100, "c", 30) == (False, None)  # in all: 3
+    assert b.roll(100) is None  # the same minute goes on
+    keep, ended = b.admit(101, "a", 1)
+    assert keep and ended == (100, 2, 40)  # minute 100: 2 dropped, 40 bytes read
+    assert b.roll(None) is None  # nothing dropped in minute 101: no counter row
+    assert b.admit(102, "a", 1) == (True, None)

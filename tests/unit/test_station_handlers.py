@@ -60,19 +60,19 @@ def h(tmp_path):
 
 
 def test_payment_goes_to_oldest_period_penalty_first_then_amount(h):
-    # 1001 owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 50. Pay 10500:
-    # 2026-09 penalty 300, charge 10000 (10300 in all); 200 left → 2026-10 penalty 50, charge 150.
+    # on 2026-11-24 1001 owes 2026-09: 10000 + 300 penalty, 2026-10: 8000 + 112. Pay 10500:
+    # 2026-09 penalty 300, charge 10000 (10300 in all); 200 left → 2026-10 penalty 112, charge 88.
     _, r = h.pay("1001", 10500)
     assert r["applied"] == [{"period": "2026-09", "amount": 10300, "penalty": 300},
-                            {"period": "2026-10", "amount": 200, "penalty": 50}]
-    assert r["to_balance"] == 0 and r["balance"] == 0
-    assert r["arrears"] == 8000 - 150
-    assert h.bills("1001") == [("2026-09", 10000, 300), ("2026-10", 150, 50)]
+                            {"period": "2026-10", "amount": 200, "penalty": 112}]
+    assert r["to_balance"] == 0 and r["balance"] == 0 and r["penalty_day"] == "2026-11-24"
+    assert r["arrears"] == 8000 - 88
+    assert h.bills("1001") == [("2026-09", 10000, 300), ("2026-10", 88, 112)]
     assert len(r["receipt"]) == 16 and r["receipt"].startswith("20261124")
 
 
 def test_overpayment_goes_to_the_prepayment_balance(h):
-    owed = 10000 + 300 + 8000 + 50
+    owed = 10000 + 300 + 8000 + 112
     _, r = h.pay("1001", owed + 1234)
     assert r["to_balance"] == 1234 and r["balance"] == 1234 and r["arrears"] == 0
     bq = h.send(MsgType.BILL_QUERY, {"cust": "1001"})
@@ -119,15 +119,22 @@ def test_replayed_seq_is_refused_with_last_seq_and_changes_nothing(h):
 
 def test_reversal_restores_bills_and_balance_exactly(h):
     before = snapshot(h.db)
-    body, _ = h.pay("1001", 20000)  # all arrears (18350) and 1650 to balance
-    assert h.balance("1001") == 1650
+    body, _ = h.pay("1001", 20000)  # all arrears (18412) and 1588 to balance
+    assert h.balance("1001") == 1588
     r = h.send(MsgType.REVERSAL, {"txn": h.txn(), "orig": body["txn"], "reason": "wrong customer", "at": iso(NOW)})
-    assert r["orig"] == body["txn"] and r["balance"] == 0 and r["arrears"] == 18350
+    assert r["orig"] == body["txn"] and r["balance"] == 0 and r["arrears"] == 18412
     after = snapshot(h.db)
-    for table in ("customers", "bills"):
-        assert after[table] == before[table]
+    assert after["customers"] == before["customers"]
+    # the paid parts are restored; the penalty accrued through the payment day was carried forward
+    # exactly (on the charge of that day), so every later day's penalty is the same as without it
+    cols = lambda rows: [(r[0], r[1], r[2], r[4], r[5]) for r in rows]  # noqa: E731 (no accrual columns)
+    assert cols(after["bills"]) == cols(before["bills"])
     assert h.send(MsgType.BILL_QUERY, {"cust": "1001"})["arrears"][0] == \
-        {"period": "2026-09", "amount": 10000, "penalty": 300, "due": "2026-10-15"}
+        {"period": "2026-09", "amount": 10000, "penalty": 300, "due": "2026-10-25",
+         "accrual": {"basis": 10000, "accrued": "300", "through": "2026-11-24", "paid": 0}}
+    h.clock.advance(dt.timedelta(days=10))
+    later = h.send(MsgType.BILL_QUERY, {"cust": "1001"})["arrears"]
+    assert [(a["penalty"]) for a in later] == [400, 192]  # 40 and 24 days: as if never paid
 
 
 def test_reversal_refused_twice_for_another_terminal_and_on_the_next_day(h):
@@ -259,13 +266,13 @@ def test_abnormal_register_and_dunning_rules(h):
     assert h.send(MsgType.ABNORMAL_REGISTER, {"txn": h.txn(), "cust": "1001", "meter": "A1001", "code": "other",
                                               "at": iso(NOW)})["code"] == "E_BAD_REQUEST"
     tasks = h.send(MsgType.DUNNING_TASKS, {"segment": "S1", "page": 1, "page_size": 10})
-    assert [(t["task"], t["total"]) for t in tasks["items"]] == [("T1", 18350), ("T2", 0)]
+    assert [(t["task"], t["total"]) for t in tasks["items"]] == [("T1", 18412), ("T2", 0)]
     check = h.send(MsgType.ARREARS_CHECK, {"cust": "1002"})
     assert check["may_disconnect"] is False and check["total"] == 0
     # disconnecting a customer without arrears is refused (避免误停电)
     wrong = h.send(MsgType.DUNNING_RESULT, {"txn": h.txn(), "task": "T2", "result": "disconnected", "at": iso(NOW)})
     assert wrong["code"] == "E_NOT_ALLOWED"
-    h.pay("1001", 18350)
+    h.pay("1001", 18412)
     assert h.send(MsgType.ARREARS_CHECK, {"cust": "1001"})["may_disconnect"] is False
     cut = h.send(MsgType.DUNNING_RESULT, {"txn": h.txn(), "task": "T1", "result": "disconnected", "at": iso(NOW)})
     assert cut["code"] == "E_NOT_ALLOWED"

@@ -35,9 +35,9 @@ def test_sichuan_300_kwh_january_process():
     # total 9403 + 6224 + 1645 = 17272 fen
     assert bill == {
         "tariff": "sichuan-residential", "month": "2026-01", "kwh": "300",
-        "lines": [{"name": "枯水期第一档", "kwh": "180", "price": "0.5224", "amount": 9403},
-                  {"name": "枯水期第二档", "kwh": "100", "price": "0.6224", "amount": 6224},
-                  {"name": "枯水期第三档", "kwh": "20", "price": "0.8224", "amount": 1645}],
+        "lines": [{"name": "第一档", "kwh": "180", "price": "0.5224", "amount": 9403},
+                  {"name": "第二档", "kwh": "100", "price": "0.6224", "amount": 6224},
+                  {"name": "第三档", "kwh": "20", "price": "0.8224", "amount": 1645}],
         "total": 17272, "rounding": ROUNDING_RULE}
 
 

@@ -3,6 +3,7 @@ message naming the file, the key and what to do."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal as D
 
@@ -30,20 +31,37 @@ def test_samples_are_installed_and_load():
 def test_sichuan_sample_cites_its_source_and_flags_unverified_figures():
     t = load_tariff("sichuan-residential")
     assert "四川省发展和改革委员会" in t.source.issuer and t.source.url.startswith("https://")
-    assert t.source.verified is False and t.source.note
+    assert t.source.verified is False and t.source.note and t.source.date == "2012-07-01"
     text = (PACKAGE_DIR / "sichuan-residential.toml").read_text("utf-8")
-    assert "UNVERIFIED" in text and "发改价格〔2011〕2617号" in text
-    # the seasons as the brief states them: 丰水期 June–October, 枯水期 the rest
-    assert t.season_for(6).name == t.season_for(10).name == "丰水期"
-    assert {t.season_for(m).name for m in (1, 2, 3, 4, 5, 11, 12)} == {"枯水期"}
+    assert "NOT checked" in text and "发改价格〔2011〕2617号" in text
+    # unverified, so an example — and it says so wherever its title is shown
+    assert t.source.example and "示例" in t.title
+    # no wet-season copy of the dry table that would only look seasonal: one table all year
+    assert {t.season_for(m).tiers for m in range(1, 13)} == {t.season_for(1).tiers}
+    assert t.season_for(1).name == ""
     assert [(x.upto, x.price) for x in t.season_for(1).tiers] == [
         (D(180), D("0.5224")), (D(280), D("0.6224")), (None, D("0.8224"))]
 
 
-def test_every_sample_has_a_source_section():
+def test_every_sample_names_its_source_document_and_date():
     for n in packaged_names():
-        data = tomllib.loads((PACKAGE_DIR / f"{n}.toml").read_text("utf-8"))
-        assert data["source"]["title"], n
+        t = load_tariff(n)
+        assert t.source.title and re.fullmatch(r"\d{4}-\d{2}-\d{2}", t.source.date), n
+        # a seasonal table must differ from its neighbour season, or it is a copy that misleads
+        seasons = {s.tiers for s in t.seasons}
+        assert len(seasons) == len(t.seasons), n
+        # every figure not checked against its source is labelled an example in its title
+        assert t.source.verified or "示例" in t.title, n
+
+
+def test_a_verified_source_needs_its_document_and_date(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text(GOOD + '\n[source]\ntitle = "某通知"\nverified = true\n', "utf-8")
+    with pytest.raises(TariffFileError, match="names no document title and date"):
+        load_tariff(str(p))
+    p.write_text(GOOD + '\n[source]\ntitle = "某通知"\ndate = "2012"\n', "utf-8")
+    with pytest.raises(TariffFileError, match="source.date"):
+        load_tariff(str(p))
 
 
 GOOD = """

@@ -370,6 +370,7 @@ def test_settlement_rows_are_the_slips_and_a_second_one_is_a_copy(tmp_path):
     text = app.press("f1")
     assert "电费缴费 3笔 300.00元" in text and "预收电费 1笔 50.00元" in text and "购电 1笔 50.00元" in text
     assert "冲正 1笔 -20.00元" in text and "应交款：380.00元" in text and "与主站对账一致。" in text
+    assert "违约金差额：-￥2.36" in text  # below the cash: not a row of money taken
     assert "日结单已打印。" in text
     text = app.press("f1").replace("\n", "")
     assert "今日已日结：补打同一张日结单（副本）。" in text and "日结单已补打（副本）。" in text

@@ -209,7 +209,8 @@ class FakeBackend:
     def settlement(self):
         self.settled += 1
         return SettlementView((("Bills paid", 3, 30000), ("Prepayments", 1, 5000), ("Card top-ups", 1, 5000),
-                               ("Reversals", 1, -2000)), 1, 38000, (), True, True, again=self.settled > 1)
+                               ("Reversals", 1, -2000)), 1, 38000, (), True, True, again=self.settled > 1,
+                              notes=(("Penalty difference", "-￥2.36"),))
 
     settled = 0
 

@@ -51,6 +51,13 @@ class BillScreen(Screen):
             for ln in b.lines:
                 extra = " +" + fen(ln.penalty_fen) if ln.penalty_fen else ""
                 rows.append(urwid.Text(f"{ln.period} {fen(ln.amount_fen)}{extra}"))
+            if any(ln.penalty_fen for ln in b.lines) and b.penalty_day is not None:
+                day = b.penalty_day.strftime("%m-%d")
+                text = _("+ late fee to {day} (estimate)") if b.estimated else _("+ late fee to {day}")
+                rows.append(urwid.Text(("warn" if b.estimated else "dim", text.format(day=day))))
+            covered = sum(ln.from_balance_fen for ln in b.lines) or b.balance_used_fen
+            if covered:
+                rows.append(urwid.Text(_("Paid from balance: {a} yuan").format(a=fen(covered))))
             rows.append(urwid.Text(_("Total due: {a} yuan").format(a=fen(b.total_fen))))  # also when 0
             if b.balance_fen:
                 rows.append(urwid.Text(_("Prepaid balance: {a} yuan").format(a=fen(b.balance_fen))))

@@ -96,6 +96,12 @@ class ReadingEntry(Screen):
                 rows.append(urwid.Text(("dim", f"{name} {kwh}×{price}={fen(amount)}")))
             if o.bill_fen is not None:
                 rows.append(urwid.Text(_("Bill estimate: {a} yuan").format(a=fen(o.bill_fen))))
+                if o.period_days is not None and o.period_days != 30:  # a month: nothing to say
+                    rows.append(urwid.Text(("dim", _("Tiers for {d} days").format(d=o.period_days))))
+            elif o.no_bill is not None:
+                rows.append(urwid.Text(("warn", _.error(o.no_bill))))
+            if o.from_balance_fen:
+                rows.append(urwid.Text(_("Prepaid balance pays: {a} yuan").format(a=fen(o.from_balance_fen))))
             for msgid, params in o.warnings:
                 rows.append(urwid.Text(("warn", "! " + self._(msgid).format(**params))))
             rows.append(urwid.Text(("dim", self._hint())))

@@ -34,6 +34,9 @@ class SettlementScreen(Screen):
         for kind, count, amount in s.lines:
             rows.append(urwid.Text(_("{what} {n} × {a} yuan").format(what=self._(kind), n=count, a=fen(amount))))
         rows.append(urwid.Text(_("Cash to hand in: {a} yuan").format(a=fen(s.cash_fen))))
+        # the slip's lines below the cash: not money taken (e.g. 违约金差额), they change nothing above
+        for label, value in s.notes:
+            rows.append(urwid.Text(("dim", f"{_(label)}：{value}")))
         if s.reconciled and not s.differences:
             rows.append(urwid.Text(("ok", _("Station agrees to the fen."))))
         elif not s.reconciled:
