@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import format_fen
@@ -119,14 +120,16 @@ class DunningTask:
 
 def apply_oldest_first(arrears: tuple[Arrears, ...], paid: int) -> tuple[Arrears, ...]:
     """What is still owed after ``paid`` fen, allocated as the station does (docs/protocol.md,
-    PAYMENT): oldest period first, its penalty before its charge."""
-    rest, out = paid, []
+    PAYMENT; terminal_app.domain.allocation): oldest period first, its penalty before its charge.
+    A bill paid in part keeps its figures for today only (no accrual state: its basis changed)."""
+    paid_to = {a.period: a for a in allocate(paid, [Owed(x.period, x.penalty, x.amount) for x in arrears]).applied}
+    out = []
     for a in sorted(arrears, key=lambda a: a.period):
-        pen = min(rest, a.penalty)
-        amt = min(rest - pen, a.amount)
-        rest -= pen + amt
-        if a.amount - amt or a.penalty - pen:
-            out.append(Arrears(a.period, a.amount - amt, a.penalty - pen, a.due))
+        p = paid_to.get(a.period)
+        if p is not None:
+            a = replace(a, amount=a.amount - p.amount, penalty=a.penalty - p.penalty, accrual=None)
+        if a.total:
+            out.append(a)
     return tuple(out)
 
 

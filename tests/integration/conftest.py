@@ -21,7 +21,7 @@ def field(tmp_path):
         settings = load_settings(site.config_path, env={},
                                  overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
         controls = SimControls(site)
-        backend = ServicesBackend(settings)
+        backend = ServicesBackend(settings, clock=site.terminal_clock)  # as ui.launch builds it: F9 moves it
         controls.backend = backend
         app = HandheldApp(backend, operators=OperatorStore(settings.ui.operators_file), sim=controls)
         try:
