@@ -29,6 +29,7 @@ from terminal_app.domain.validation import Need, WarningKind
 from terminal_app.errors import BusinessRuleError
 from terminal_app.services.payment import PaymentKind
 from tests.integration.test_usecase_rig import TID, Rig
+from tests.util import wait_for
 
 SEGMENT = "010101"
 MORNING = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -70,9 +71,12 @@ def test_field_day(tmp_path):
                 shown = customer.last_reading - Decimal("3.5") if kind == "reverse" else \
                     customer.last_reading + Decimal(10000) if kind == "jump" else \
                     customer.last_reading + (usual * Decimal("0.9")).quantize(Decimal("0.01"))
-                with rig.meter_showing(customer, f"{shown:.2f}"):
+                with rig.meter_showing(customer, f"{shown:.2f}") as meter:
                     value = t.read_meter(customer)
                     if kind == "read_twice":  # the same meter read again: the IR port reopens
+                        # as in test_serial_port: no client reopens within microseconds of a close
+                        # (on a busy machine the mock's watcher may not have run yet); wait for it
+                        wait_for(lambda: meter.link.restores >= 1, what="the pty's line restored after the read")
                         assert t.read_meter(customer) == value
                 assert value == shown
                 check = t.check_reading(customer, value)
