@@ -10,8 +10,10 @@ partial payment that says what is still owed, the rest paid; no signal (the stat
 so at once) and a payment that waits; signal back and sync; a reversal that asks first and
 prints its voucher; a notice refused for the customer who just paid, a notice printed, a cut
 refused before the deadline, a lawful cut; a visit result; a card top-up; the day-end whose
-rows add up, a second day-end that is a copy, a payment refused after it; logging out with
-the count of what waits.  Every step waits on what the screen shows (capture-pane polled),
+rows add up, a second day-end that is a copy, a payment refused after it; F9 (issue 14): the next
+day, the cut customer's late fee grown by a day, counted on the terminal (估算) without signal and
+paid in full (the reconnection released), that day's day-end comparing the estimate with the
+station's figure; logging out with the count of what waits.  Every step waits on what the screen shows (capture-pane polled),
 never on a fixed sleep; every wait is bounded.
 
 ``HANDHELD_FIELD_DAY_SAMPLE=docs/samples/field-day.md`` makes the 30×16 run write the screens
@@ -405,6 +407,47 @@ def test_a_field_day_on_the_simulated_terminal(term, tmp_path):
         term.keys("Escape")
     term.wait("主菜单")
 
+    # F9 (simulate mode): the next day on the station's clock and the terminal's. The customer cut
+    # this morning owes a day's more late fee (违约金), counted to the new day
+    term.keys("F9")
+    term.wait("模拟：日期已到")
+    term.keys("2", "1")
+    term.wait("查找：", "0101010003")
+    term.keys("Up")
+    term.type(overdue)
+    term.keys("Enter")
+    term.wait(overdue, "含违约金计至", "合计应缴", timeout=30, absent=("估算",))
+    term.shot("F9, the next day: the late fee of the customer cut yesterday, counted to today")
+    # without signal the terminal counts it itself, by the station's rule: marked 估算
+    term.keys("F8")
+    term.wait("····无信号", timeout=15)
+    term.keys("F2")
+    screen = term.wait("离线：", "含违约金计至", "（估算）", "合计应缴", timeout=60)
+    due = amount_after(screen, "合计应缴：")
+    term.shot("No signal: the same late fee, counted on the terminal (估算)")
+    term.keys("F1")
+    term.wait("金额：")
+    term.keys("Enter", "Enter")  # all of it, exact cash: a new business day takes money again
+    term.wait(f"已收{due:.2f}元。", "欠费已缴清：复电任务已放行。", "已保存，通道恢复后上传。", timeout=60)
+    term.shot("Paid in full without signal: the reconnection task is released")
+    term.keys("F1", "F8")
+    term.wait("模拟：信号恢复。", "在线", timeout=15)
+    # back to the main menu (the list, the charging menu): no Esc may be left for the next key to
+    # join (ESC then 5 within the escape timeout reads as Alt+5)
+    term.keys("Escape", "Escape")
+    term.wait("主菜单", "待传0", timeout=60)  # the payment went up when the signal came back
+    # the new day's day-end: the estimated late fee against the station's; the rows still add up
+    term.keys("5")
+    term.wait("日结", "F1日结")
+    term.keys("F1")
+    screen = term.wait("违约金估算：", "主站核定违约金：", "违约金差额：￥0.00", "与主站对账一致。", "日结单已打印。",
+                       timeout=60)
+    rows = [Decimal(a) for a in re.findall(r"笔(-?\d+\.\d\d)元", screen)]
+    assert sum(rows) == amount_after(screen, "应交款：") == due
+    term.shot("The next day's day-end: the estimated late fee against the station's figure")
+    term.keys("Escape")
+    term.wait("主菜单")
+
     # logging out says what still waits; then quit
     term.keys("F4")
     term.wait("全部已上传主站。", "F1退出", timeout=30)
@@ -416,7 +459,8 @@ def test_a_field_day_on_the_simulated_terminal(term, tmp_path):
     text = "\n".join(tickets.values())
     assert "抄表异常：表倒走" in text.replace(" ", "") and "电量突增原因" in text.replace(" ", "")
     assert "尚欠金额" in text and "冲正凭证" in text and "重打/副本" in text and "COPY" not in text
-    assert sum("日结单" in t for t in tickets.values()) >= 2  # the slip, and its copy
+    assert sum("日结单" in t for t in tickets.values()) >= 3  # the slip, its copy, the next day's
+    assert "其中违约金（估算）" in text and "违约金差额" in text  # the late fee counted offline, then checked
 
     term.keys("F10")  # simulate mode: quit; every mock and device closes
     deadline = time.monotonic() + 30
