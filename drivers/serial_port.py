@@ -27,7 +27,7 @@ def open_serial(url: str, what: str, action: str, **settings: Any) -> Any:
     try:
         return serial.serial_for_url(url, **settings)
     except OPEN_ERRORS as e:
-        raise DeviceNotFoundError(what, action, url=url, error=str(e) or type(e).__name__) from e
+        raise DeviceNotFoundError(what, action, url=url, error=e) from e
 
 
 class SerialDevice:

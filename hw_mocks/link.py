@@ -9,11 +9,13 @@ rate would carry them, and :class:`DeviceThread`, the start/stop lifecycle every
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pty
 import select
 import socket
+import termios
 import threading
 import time
 import tty
@@ -25,18 +27,77 @@ class LinkClosed(Exception):
     """The peer went away (TCP) or the link was closed locally."""
 
 
+class _OpenWatch:
+    """Wakes a thread when a client opens a device file: inotify ``IN_OPEN`` on Linux (through
+    libc), else a short sleep.  ``wait`` returns on an open, on :meth:`wake`, or at ``fallback_s``
+    when inotify is not available."""
+
+    IN_OPEN = 0x20
+
+    def __init__(self, path: str) -> None:
+        self._fd = -1
+        self._wake_r, self._wake_w = os.pipe()
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd >= 0 and libc.inotify_add_watch(fd, os.fsencode(path), self.IN_OPEN) < 0:
+                os.close(fd)
+                fd = -1
+            self._fd = fd
+        except (OSError, AttributeError):
+            self._fd = -1
+
+    def wait(self, stop: threading.Event, fallback_s: float) -> None:
+        if self._fd < 0:
+            stop.wait(fallback_s)
+            return
+        r, _, _ = select.select([self._fd, self._wake_r], [], [], 1.0)
+        if self._fd in r:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._fd, 4096)  # the events themselves say nothing more
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def close(self) -> None:
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = self._wake_r = self._wake_w = -1
+
+
 class PtyLink:
     """The device side (master) of a pseudo-terminal; clients open :attr:`path`.
 
-    The slave end stays open here as well, so the master never reads EIO while no client has
-    the port open, and bytes a client writes are never lost between two opens.
+    Like a real serial port, the pty can be opened, configured (1200 8E1 …), closed and opened
+    again any number of times.  That takes care on Linux: a pty whose slave a client configured
+    and closed keeps the client's line settings, and current kernels then refuse to set even
+    parity again at an unchanged speed (``termios.error`` 22 on the next open — field-facts,
+    "Learned the hard way").  So the link restores its own line settings (raw, the pty's default
+    speed) after every client close: a watcher thread waits for the hang-up the master sees when
+    the last client closes the slave and puts the settings back through the master (on Linux a
+    master's termios calls act on its slave).  Nothing a client wrote is lost by the close: the
+    master still reads it before the hang-up shows.  The slave is not held open here, or no
+    close could ever be seen.
     """
 
+    #: how often the watcher looks for a client while none has the port open (without inotify)
+    IDLE_POLL_S = 0.01
+
     def __init__(self, link: str | os.PathLike[str] | None = None) -> None:
-        self.master, self._slave = pty.openpty()
-        tty.setraw(self._slave)  # no echo or line editing before a client sets its own mode
+        self.master, slave = pty.openpty()
+        try:
+            tty.setraw(slave)  # no echo or line editing before a client sets its own mode
+            self._line = termios.tcgetattr(slave)  # what every client finds on open
+            self.slave_name = os.ttyname(slave)
+        finally:
+            os.close(slave)
         os.set_blocking(self.master, False)
-        self.slave_name = os.ttyname(self._slave)
         self.link = Path(link) if link is not None else None
         if self.link is not None:
             tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}.tmp")
@@ -45,6 +106,11 @@ class PtyLink:
             os.symlink(self.slave_name, tmp)
             os.replace(tmp, self.link)  # atomic: a client never sees a half-made link
         self._closed = False
+        self.restores = 0  # line settings put back after a client close (for tests)
+        self._stop = threading.Event()
+        self._opens = _OpenWatch(self.slave_name)  # wakes the watcher when a client opens the port
+        self._watcher = threading.Thread(target=self._watch, name=f"pty-line-{self.slave_name}", daemon=True)
+        self._watcher.start()
 
     @property
     def path(self) -> str:
@@ -53,21 +119,50 @@ class PtyLink:
     def fileno(self) -> int:
         return self.master
 
+    def _hung_up(self, timeout: float) -> bool:
+        """True when no client has the slave open (the master sees POLLHUP); waits up to
+        ``timeout`` seconds for that."""
+        p = select.poll()
+        p.register(self.master, 0)  # hang-up and errors are always reported
+        return any(ev & (select.POLLHUP | select.POLLERR) for _fd, ev in p.poll(timeout * 1000))
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._hung_up(0.1):
+                    continue  # a client has the port open: wait for its close
+                if termios.tcgetattr(self.master) != self._line:
+                    termios.tcsetattr(self.master, termios.TCSANOW, self._line)
+                    self.restores += 1
+                # no client: sleep until one opens the port (nothing to block on in the master)
+                self._opens.wait(self._stop, self.IDLE_POLL_S)
+        except (OSError, termios.error, ValueError):
+            if not self._closed:
+                raise
+        finally:
+            self._opens.close()
+
     def read(self, size: int = 4096, timeout: float | None = None) -> bytes:
         """Up to ``size`` bytes; ``b""`` when nothing arrived within ``timeout``."""
-        if self._closed:
-            raise LinkClosed()
-        r, _, _ = select.select([self.master], [], [], timeout)
-        if not r:
-            return b""
-        try:
-            return os.read(self.master, size)
-        except BlockingIOError:
-            return b""
-        except OSError as e:
-            if e.errno == errno.EIO:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._closed:
+                raise LinkClosed()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            r, _, _ = select.select([self.master], [], [], left)
+            if not r:
                 return b""
-            raise
+            try:
+                return os.read(self.master, size)
+            except BlockingIOError:
+                return b""
+            except OSError as e:
+                if e.errno != errno.EIO:
+                    raise
+            # EIO: no client has the port open (and everything it wrote was read): wait for one
+            if deadline is not None and time.monotonic() >= deadline:
+                return b""
+            self._stop.wait(self.IDLE_POLL_S if left is None else min(self.IDLE_POLL_S, left))
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -85,13 +180,16 @@ class PtyLink:
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
+        self._opens.wake()
+        if self._watcher is not threading.current_thread():
+            self._watcher.join(5)
         if self.link is not None and self.link.is_symlink() and os.readlink(self.link) == self.slave_name:
             self.link.unlink()
-        for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
 
 
 class TcpLink:

@@ -192,7 +192,7 @@ def _storage_error(e: sqlite3.Error, path: Path) -> StorageError:
         return StorageError("The journal {path} is full: the operation was NOT recorded.",
                             "Do not take money now; call the technician to free storage.", path=str(path))
     return StorageError("The journal {path} could not record the operation ({error}).",
-                        "Do not take money now; call the technician.", path=str(path), error=str(e))
+                        "Do not take money now; call the technician.", path=str(path), error=e)
 
 
 class Journal:
@@ -291,7 +291,7 @@ class Journal:
         except sqlite3.Error as e:
             raise StorageError("The journal {path} cannot be opened ({error}).",
                                "Check the storage card; call the technician.", path=str(p),
-                               error=str(e)) from e
+                               error=e) from e
 
     @classmethod
     def _create(cls, p: Path) -> None:
@@ -313,7 +313,7 @@ class Journal:
         except OSError as e:
             raise StorageError("The journal lock {path} cannot be opened ({error}).",
                                "Check the storage card; call the technician.", path=str(lock_path),
-                               error=e.strerror or str(e)) from e
+                               error=e) from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -325,7 +325,7 @@ class Journal:
                                    "the terminal.", path=str(p), pid=holder) from e
             raise StorageError("The journal lock {path} cannot be taken ({error}).",
                                "Check the storage card; call the technician.", path=str(lock_path),
-                               error=e.strerror or str(e)) from e
+                               error=e) from e
         try:  # for the message above, in the program that finds it taken
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -402,7 +402,7 @@ class Journal:
             aside = cls._set_aside(p)
             raise StorageError("The journal {path} is damaged ({error}); it was kept aside as {aside}.",
                                "Do not take money; call the technician to recover it.",
-                               path=str(p), error=str(e), aside=str(aside)) from e
+                               path=str(p), error=e, aside=str(aside)) from e
         if version and app_id != migrations.APPLICATION_ID:
             raise StorageError("The file {path} is not a terminal journal.",
                                "Check [journal] path in the configuration.", path=str(p))
@@ -418,7 +418,7 @@ class Journal:
         except ValueError as e:
             raise StorageError("The journal {path} was written by a newer program version ({error}).",
                                "Install the newer version again; do not downgrade.",
-                               path=str(p), error=str(e)) from e
+                               path=str(p), error=e) from e
         except sqlite3.Error as e:
             raise _storage_error(e, p) from e
 

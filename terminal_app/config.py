@@ -61,11 +61,16 @@ class StationSettings:
 @dataclass(frozen=True)
 class LinkSettings:
     transport: str = "socket"  # "socket" (OS sockets) or "modem" (the modem's own TCP stack)
+    route_page_size: int = 100  # customers per ROUTE_DOWNLOAD page (smaller: more, shorter exchanges)
 
     def __post_init__(self) -> None:
         if self.transport not in ("socket", "modem"):
             raise ConfigurationError("Link transport {value!r} is unknown.",
                                      'Set [link] transport to "socket" or "modem".', value=self.transport)
+        if not 1 <= self.route_page_size <= 100:
+            raise ConfigurationError("The route page size {value} is not 1 to 100.",
+                                     "Set [link] route_page_size to at most the station's page_size_max.",
+                                     value=self.route_page_size)
 
 
 @dataclass(frozen=True)
@@ -283,10 +288,10 @@ def load_settings(path: str | os.PathLike[str] | None = None,
                                      path=str(p)) from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigurationError("Configuration file {path} is not valid TOML: {error}.",
-                                     "Fix the line it names.", path=str(p), error=str(e)) from e
+                                     "Fix the line it names.", path=str(p), error=e) from e
         except OSError as e:
             raise ConfigurationError("Configuration file {path} cannot be read: {error}.",
-                                     "Check its permissions.", path=str(p), error=e.strerror) from e
+                                     "Check its permissions.", path=str(p), error=e) from e
     if overrides:
         data = _merge(data, overrides)
         # explicit overrides beat the environment: drop env entries they shadow

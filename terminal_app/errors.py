@@ -21,6 +21,8 @@ logs keep the English.  Library exceptions are wrapped at the boundary with ``ra
 
 from __future__ import annotations
 
+import errno
+import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +35,50 @@ def N_(msgid: str) -> str:
 
 #: parameters that name the thing an error is about: translated too when the message is shown
 TRANSLATED_PARAMS = frozenset({"item", "field", "what"})
+
+#: what an operating-system error number means, in words the catalogs translate (the raw
+#: ``(22, 'Invalid argument')`` of a library is never shown to the operator; logs keep it)
+ERRNO_WORDS: dict[int, str] = {
+    errno.ENOENT: N_("no such device or file"),
+    errno.ENXIO: N_("the device is not there"),
+    errno.ENODEV: N_("the device is not there"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("permission denied"),
+    errno.EBUSY: N_("the device is in use"),
+    errno.EAGAIN: N_("the device is in use"),
+    errno.EIO: N_("input/output error"),
+    errno.EINVAL: N_("the port refused its settings"),
+    errno.ENOTTY: N_("not a serial port"),
+    errno.ECONNREFUSED: N_("connection refused"),
+    errno.ECONNRESET: N_("the connection was reset"),
+    errno.ECONNABORTED: N_("the connection was reset"),
+    errno.EPIPE: N_("the connection was broken"),
+    errno.ETIMEDOUT: N_("no answer in time"),
+    errno.EHOSTUNREACH: N_("the station's network cannot be reached"),
+    errno.ENETUNREACH: N_("the station's network cannot be reached"),
+    errno.ENETDOWN: N_("the station's network cannot be reached"),
+    errno.ENOSPC: N_("the storage is full"),
+    errno.EROFS: N_("the storage is read-only"),
+}
+
+
+def describe_cause(e: BaseException, translate: Callable[[str], str] = lambda s: s) -> str:
+    """An inner error in the operator's words: a HandheldError's own sentence (translated, its
+    inner errors too), an OS error by its number, anything else by its kind — never a library's
+    English text."""
+    if isinstance(e, HandheldError):
+        return e.what_text(translate)
+    number = getattr(e, "errno", None)
+    if not isinstance(number, int) and e.args and isinstance(e.args[0], int):
+        number = e.args[0]  # termios.error and pyserial's SerialException carry it as args[0]
+    if isinstance(number, int):
+        words = ERRNO_WORDS.get(number)
+        if words is not None:
+            return translate(N_("{words} (system error {n})")).format(words=translate(words), n=number)
+        return translate(N_("system error {n}")).format(n=number)
+    if isinstance(e, TimeoutError):
+        return translate(ERRNO_WORDS[errno.ETIMEDOUT])
+    return translate(N_("unexpected {kind}")).format(kind=type(e).__name__)
 
 
 class HandheldError(Exception):
@@ -47,20 +93,43 @@ class HandheldError(Exception):
         self.params: Mapping[str, Any] = params
         super().__init__(self.__str__())
 
-    def _render(self, translate: Callable[[str], str]) -> str:
-        params = {k: translate(v) if k in TRANSLATED_PARAMS and isinstance(v, str) else v
-                  for k, v in self.params.items()}
+    def _params(self, translate: Callable[[str], str], raw: bool) -> dict[str, Any]:
+        """Parameters as shown: names of things translated, inner errors described (an inner
+        error is passed as the exception itself, ``error=e``, never as its English text)."""
+        out: dict[str, Any] = {}
+        for k, v in self.params.items():
+            if isinstance(v, BaseException):
+                # quoted inside another sentence: without its own full stop
+                v = str(v) if raw and not isinstance(v, HandheldError) else \
+                    v.what_text(translate, raw).rstrip("。.") if isinstance(v, HandheldError) \
+                    else describe_cause(v, translate)
+            elif k in TRANSLATED_PARAMS and isinstance(v, str):
+                v = translate(v)
+            out[k] = v
+        return out
+
+    def what_text(self, translate: Callable[[str], str] = lambda s: s, raw: bool = False) -> str:
+        """What failed, without the advice (how an inner error is quoted in an outer one); English
+        with ``raw`` (the libraries' own words: logs, technicians' tools), never a raw ``{path}``."""
+        return _fill(translate(self.what), self._params(translate, raw))
+
+    def _render(self, translate: Callable[[str], str], raw: bool = False) -> str:
+        params = self._params(translate, raw)
         what = translate(self.what).format(**params) if params else translate(self.what)
         action = translate(self.action).format(**params) if params else translate(self.action)
         return f"{what} — {action}" if action else what
 
     def __str__(self) -> str:
-        return self._render(lambda s: s)
-
-    @property
-    def what_text(self) -> str:
-        """The "what failed" sentence in English, its values filled in (logs, technicians' tools)."""
-        return _fill(self.what, self.params)
+        """For logs: English, with the libraries' own words, and the details the operator's
+        sentence leaves out (a port, the standards tried …) in brackets after what failed."""
+        what = self.what_text(lambda s: s, raw=True)
+        used = {name for part in (self.what, self.action or "") for _, name, _, _ in string.Formatter().parse(part)
+                if name}
+        extra = {k: v for k, v in self._params(lambda s: s, True).items() if k not in used}
+        if extra:
+            what += " [" + ", ".join(f"{k}={v}" for k, v in extra.items()) + "]"
+        action = self.action.format(**self._params(lambda s: s, True)) if self.params else self.action
+        return f"{what} — {action}" if action else what
 
     @property
     def action_text(self) -> str:

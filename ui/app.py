@@ -51,6 +51,8 @@ PALETTE = [
 SCREENS: dict[str, str] = {
     "login": "ui.screens.login:LoginScreen",
     "main": "ui.screens.menu:MainMenu",
+    "logout": "ui.screens.menu:LogoutConfirm",
+    "unlock": "ui.screens.login:UnlockScreen",
     "reading_menu": "ui.screens.menu:ReadingMenu",
     "route_download": "ui.screens.route:RouteDownload",
     "route_list": "ui.screens.route:RouteList",
@@ -315,6 +317,7 @@ class HandheldApp:
             self.busy = None
             done(result)
             self._draw_chrome()
+            self.refresh_status()  # what the task captured or sent shows on the status line at once
 
         def on_failed(exc: BaseException) -> None:
             if self.busy is not busy:
@@ -324,6 +327,7 @@ class HandheldApp:
                 failed(exc)
             self.show_error(exc)
             self._draw_chrome()
+            self.refresh_status()
 
         self._draw_chrome()
         busy.task = self.runner.start(self, lambda: fn(*args), on_done, on_failed)
@@ -374,7 +378,7 @@ class HandheldApp:
 
     def refresh_status(self) -> None:
         """Ask the backend for the status in a worker (never blocks the UI)."""
-        if self.backend is None or self.busy is not None:
+        if self.backend is None or self.busy is not None or self.operator is None:
             return
         status_fn = getattr(self.backend, "status", None)
         if status_fn is None:
@@ -397,7 +401,7 @@ class HandheldApp:
         op = self.operator.id if self.operator else "----"
         bars = signal_bars(s.csq)
         sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
-        link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"),
+        link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
                 LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
         clock = self.clock().strftime("%H:%M")
         left = f"{op} {sig} {link}"

@@ -31,11 +31,11 @@ ROOT = UI_DIR.parent
 #: Not here: hw_mocks (QA's simulators) and terminal_app/cli (prints English/Chinese itself, no gettext).
 EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a package not built yet)
     # core: errors, domain rules, configuration, tariffs
-    "terminal_app/errors.py", "terminal_app/config.py",
+    "terminal_app/errors.py", "terminal_app/config.py", "terminal_app/operators.py",
     "terminal_app/domain/abnormal.py", "terminal_app/domain/bill.py", "terminal_app/domain/customer.py",
     "terminal_app/domain/dunning.py", "terminal_app/domain/errors.py", "terminal_app/domain/money.py",
     "terminal_app/domain/payment.py", "terminal_app/domain/reading.py", "terminal_app/domain/records.py",
-    "terminal_app/domain/tariff.py", "terminal_app/domain/validation.py",
+    "terminal_app/domain/tariff.py", "terminal_app/domain/validation.py", "terminal_app/domain/reasons.py",
     "terminal_app/domain/penalty.py", "terminal_app/domain/allocation.py",
     "terminal_app/tariffs/loader.py",
     # use cases
@@ -44,9 +44,10 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     "terminal_app/services/reading.py", "terminal_app/services/reversal.py",
     "terminal_app/services/route.py", "terminal_app/services/store.py",
     "terminal_app/services/terminal.py", "terminal_app/services/topup.py",
+    "terminal_app/services/day_close.py", "terminal_app/services/settlement.py",
     # master station link and the offline journal
     "terminal_app/station/client.py", "terminal_app/station/protocol.py", "terminal_app/station/seq.py",
-    "terminal_app/station/transport.py",
+    "terminal_app/station/transport.py", "terminal_app/station/refusals.py",
     "offline_queue/journal.py",
     # device drivers (their protocol errors reach the screen too)
     "drivers/ic_card/apdu.py", "drivers/ic_card/card.py", "drivers/ic_card/model.py",

@@ -44,6 +44,7 @@ def run_simulated(args: argparse.Namespace, site: Any) -> int:
     settings = load_settings(site.config_path, env={})
     controls = SimControls(site)
     controls.backend = ServicesBackend(settings, clock=site.terminal_clock)  # F9 moves it with the station's
+    controls.backend.tickets_dir = str(site.workdir / "tickets")  # shown in 设置
     return run(settings, sim=controls, backend=controls.backend)
 
 

@@ -21,7 +21,7 @@ from ui.app import PALETTE, HandheldApp, LoopRunner
 log = logging.getLogger(__name__)
 
 CLOCK_TICK_S = 1.0
-STATUS_EVERY_S = 5.0
+STATUS_EVERY_S = 2.0  # the radio's registration and signal: a lost signal shows within this
 
 
 class ScannerThread:

@@ -3,10 +3,14 @@
 Built from the same Settings a device has; the Terminal (journal, local store, station client,
 printer, IR head) is opened at login for that operator.  Two locks keep the devices one thread
 at a time (the modem driver and the printer are not shared between threads): ``_link`` around
-every station exchange, the sync engine's retries and the modem's CSQ; ``_printer`` around
-everything that prints.  The status poll never waits for them: when a lock is busy it reports
-the last figures it had.  Sync runs from the status poll (``SyncEngine.poll``: when its backoff
-timer is due), so no background thread races the UI's own exchanges on the modem.
+every station exchange, the sync engine's retries and the modem's registration/signal;
+``_printer`` around everything that prints.  The status poll never waits for them: when a lock
+is busy it reports the last figures it had.  Sync runs from the status poll (``SyncEngine.poll``:
+when its backoff timer is due), and right after anything is captured (a payment, a reading …),
+so the status line's queue depth and "sent or waiting" are true as soon as the screen returns.
+
+This module only adapts: every rule (what a reading needs, when a notice or a cut is allowed,
+the link state, the day's figures, searching) lives in ``terminal_app``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from terminal_app.errors import BusinessRuleError, HandheldError, LinkError
-from ui.i18n import N_
+from terminal_app.domain.reasons import JUMP_REASONS, KEYPAD_REASONS, REVERSAL_REASONS, text_of
+from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
 from ui.model import (
     ArrearsCheck,
     ArrearsLine,
@@ -28,11 +32,13 @@ from ui.model import (
     CardView,
     CustomerView,
     DunningView,
-    LinkState,
+    NoticeView,
     PaymentOutcome,
     PaymentView,
     PrinterState,
+    ReadingAnswer,
     ReadingOutcome,
+    ReversalView,
     SettlementView,
     TerminalStatus,
 )
@@ -46,18 +52,21 @@ ABNORMAL_LABELS = {
     "running_backwards": N_("Meter runs backwards"),
     "estimated": N_("Estimated"),
     "meter_not_found": N_("Meter not found"),
+    "meter_replaced": N_("Meter replaced"),
 }
-KEYPAD_REASONS = (
-    ("ir_failed", N_("IR head cannot read the meter")),
-    ("from_display", N_("Read from the meter display")),
-    ("ir_head_broken", N_("IR head out of order")),
-)
-KIND_LABELS = {
-    "full": N_("Bills paid"),
-    "partial": N_("Partial payments"),
-    "overpayment": N_("Paid with prepayment"),
-    "prepayment": N_("Prepayments"),
-}
+#: the modem's status fields as the diagnostics screen names them
+MODEM_FIELDS = {"sim": N_("SIM card"), "rssi": N_("Signal (0-31)"), "dbm": N_("Signal (dBm)"),
+                "bars": N_("Signal bars"), "registration": N_("Network"), "gprs_registration": N_("GPRS network"),
+                "attached": N_("GPRS attached"), "apn": N_("APN"), "context": N_("Data link"),
+                "local_ip": N_("IP address")}
+MODEM_VALUES = {"ready": N_("ready"), "absent": N_("missing"), "locked": N_("locked"), "error": N_("error"),
+                "home": N_("home network"), "roaming": N_("roaming"), "searching": N_("searching"),
+                "denied": N_("denied"), "not_registered": N_("not registered"), "unknown": N_("unknown"),
+                "True": N_("yes"), "False": N_("no"), "None": N_("none"),
+                "IP INITIAL": N_("not set up"), "IP START": N_("starting"), "IP CONFIG": N_("setting up"),
+                "IP GPRSACT": N_("active"), "IP STATUS": N_("ready"), "TCP CONNECTING": N_("connecting"),
+                "CONNECT OK": N_("connected"), "TCP CLOSING": N_("closing"), "TCP CLOSED": N_("closed"),
+                "PDP DEACT": N_("dropped by the network"), "IP CLOSE": N_("closed")}
 
 
 class ServicesBackend:
@@ -72,9 +81,11 @@ class ServicesBackend:
         self._printer = threading.Lock()
         self._open_lock = threading.Lock()
         self._last = TerminalStatus()
+        self._radio: Any = None  # the last registration/signal read from the modem
         self._bills: dict[str, Any] = {}
         self._link_seen: tuple[dt.datetime, bool] | None = None  # the UI's own last exchange: when, ok
         self._card: Any = None
+        self.tickets_dir: str | None = None  # where a simulated printer leaves its tickets (simulate mode)
 
     # ---- lifecycle ------------------------------------------------------------------------
     def login(self, operator: str) -> None:
@@ -120,19 +131,36 @@ class ServicesBackend:
         from terminal_app.timeutil import now
         return now()
 
+    def _sent_now(self) -> None:
+        """After a capture: send at once when the link is free (the status line then shows the
+        truth — sent, or waiting — as soon as the screen returns).  Never raises for the link."""
+        if self.t is not None and self._link.acquire(blocking=False):
+            try:
+                report = self.t.sync.sync_now()
+                if report.exchanges:
+                    self._link_seen = (self._now(), report.error is None)
+            except HandheldError as e:
+                log.warning("sending after a capture: %s", e)
+            finally:
+                self._link.release()
+
     # ---- status -----------------------------------------------------------------------------
     def status(self) -> TerminalStatus:
+        from terminal_app.services.link_status import link_state, radio
+
         t = self.t
         if t is None:
             return self._last
-        csq = self._last.csq
+        modem = self._modem()
         if self._link.acquire(blocking=False):
             try:
-                try:
-                    t.sync.poll()  # a retry when its backoff timer is due; never raises for the link
-                except HandheldError as e:
-                    log.warning("sync poll: %s", e)
-                csq = self._csq()
+                if modem is not None:  # the radio first: no signal is shown as soon as it goes
+                    self._radio = radio(modem) or self._radio
+                if modem is None or (self._radio is not None and self._radio.usable):
+                    try:
+                        t.sync.poll()  # a retry when its backoff timer is due; never raises for the link
+                    except HandheldError as e:
+                        log.warning("sync poll: %s", e)
             finally:
                 self._link.release()
         printer = self._last.printer
@@ -142,39 +170,24 @@ class ServicesBackend:
             finally:
                 self._printer.release()
         q = t.queue_status()
-        # the latest word on the link: the sync engine's last success or error, or the UI's own exchange
         seen = [(at, ok) for at, ok in ((q.last_success_at, True), (q.last_error_at, False)) if at is not None]
         if self._link_seen is not None:
             seen.append(self._link_seen)
-        if q.syncing:
-            link = LinkState.SYNCING
-        elif csq is not None and csq < 2:
-            link = LinkState.DOWN
-        elif seen:
-            link = LinkState.UP if max(seen, key=lambda s: s[0])[1] else LinkState.DOWN
-        else:
-            link = LinkState.UNKNOWN
+        link = link_state(self._radio if modem is not None else None, syncing=q.syncing, exchanges=seen)
         age = int(q.oldest_pending_age.total_seconds()) if q.oldest_pending_age is not None else None
+        csq = self._radio.rssi if self._radio is not None else None
         self._last = TerminalStatus(csq, link, q.depth, age, printer)
         return self._last
 
+    def pending(self) -> int:
+        """Entries not yet at the station (what logging out leaves behind)."""
+        return self._term().queue_status().depth
+
     def _modem(self) -> Any:
+        if self.t is None:
+            return None
         transport = getattr(self.t.client, "transport", None)
         return getattr(transport, "driver", None)
-
-    def _csq(self) -> int | None:
-        d = self._modem()
-        if d is None:
-            return None
-        try:
-            d.open()
-            try:
-                return d.signal()
-            finally:
-                d.close()
-        except HandheldError as e:
-            log.info("no CSQ: %s", e)
-            return None
 
     def _printer_state(self) -> PrinterState:
         try:
@@ -191,7 +204,7 @@ class ServicesBackend:
         return PrinterState.OK
 
     def sync_now(self) -> TerminalStatus:
-        with self._busy(self._link, "link"):
+        with self._busy(self._link, N_("link")):
             self._term().sync_now()
         return self.status()
 
@@ -200,7 +213,7 @@ class ServicesBackend:
         from terminal_app.station.client import Request
         from terminal_app.station.messages import MsgType
 
-        with self._busy(self._link, "link"):
+        with self._busy(self._link, N_("link")):
             body = self._term().client.call(Request(MsgType.SEGMENT_LIST, {}))
         out = []
         for s in body.get("segments", [])[:100]:
@@ -209,42 +222,53 @@ class ServicesBackend:
         return out
 
     def download_route(self, segment: str, progress: Any) -> int:
-        with self._busy(self._link, "link"):
+        with self._busy(self._link, N_("link")):
             summary = self._term().download_route(segment, progress=progress)
         return summary.customers
 
-    def _downloaded_segments(self) -> list[str]:
-        return self._term().store.downloaded_segments()
-
     def _view(self, c: Any, read: set[str] | None = None) -> CustomerView:
+        from terminal_app.domain.customer import total_arrears
+        from terminal_app.services.bill_query import owed_now
+
+        t = self._term()
         last = c.last_reading if getattr(c, "last_reading", None) is not None else None
-        return CustomerView(c.number, c.name, c.address, c.meter.number, c.segment, c.arrears_total,
+        # the arrears follow this terminal's payments (today's included), not only the download
+        owed = total_arrears(owed_now(c.arrears, t.journal, c.number, t.store.customer_as_of(c.number)))
+        return CustomerView(c.number, c.name, c.address, c.meter.number, c.segment, owed,
                             str(last) if last is not None else "", bool(read and c.number in read))
 
     def _read_today(self) -> set[str]:
+        from terminal_app.timeutil import business_day
+
         t = self._term()
-        today = t.clock.now().date() if hasattr(t.clock, "now") else dt.date.today()
+        today = business_day(t.clock.now())
         out = set()
         for e in t.journal.entries():
-            if e.kind == "reading" and e.captured_at.date() == today:
-                for item in e.body_dict().get("readings", []):
-                    out.add(item.get("cust"))
+            if e.kind in ("reading", "abnormal") and business_day(e.captured_at) == today:
+                body = e.body_dict()
+                out.update(item.get("cust") for item in body.get("readings", []))
+                if "cust" in body:
+                    out.add(body["cust"])
         return out
+
+    def read_today(self) -> set[str]:
+        """The customers read (or registered abnormal) on this terminal today: the route's ✓."""
+        return self._read_today()
 
     def route(self) -> list[CustomerView]:
         t = self._term()
         read = self._read_today()
-        return [self._view(c, read) for seg in self._downloaded_segments() for c in t.route_customers(seg)]
+        return [self._view(c, read) for seg in t.downloaded_segments() for c in t.route_customers(seg)]
 
     def search(self, query: str) -> list[CustomerView]:
-        q = query.strip()
-        found = [c for c in self.route() if c.number == q or c.meter == q or (q and q in c.name)]
-        if not found:
-            found = [c for c in self.route() if c.number.startswith(q)] if q.isdigit() else []
-        if not found:
-            with contextlib.suppress(BusinessRuleError):
-                found = [self._view(self._term().find_customer(q))]
-        return found
+        from terminal_app.services.search import find_customers
+
+        read = self._read_today()
+        return [self._view(c, read) for c in find_customers(self._term().store, query)]
+
+    def customer(self, number: str) -> CustomerView:
+        """The customer as the card shows it now (arrears after today's payments)."""
+        return self._view(self._customer(number), self._read_today())
 
     def customer_by_barcode(self, code: str) -> CustomerView | None:
         try:
@@ -261,27 +285,31 @@ class ServicesBackend:
 
     def _outcome(self, c: Any, value: Decimal, source: Any, reason: str) -> ReadingOutcome:
         from terminal_app.services import reading
-
-        t = self._term()
         from terminal_app.timeutil import business_day
 
+        t = self._term()
         check = t.check_reading(c, value)
-        bill_fen = no_bill = days = None
-        from_balance = 0
-        try:
-            preview = check.accept(customer=c.number, read_at=reading.now_s(t.clock), source=source, reason=reason,
-                                   confirmed=check.kinds)
-            bill, no_bill = reading.precalculate_or_why(t.tariffs, c, preview)
-            bill_fen = bill.total if bill is not None else None
-            days = bill.days if bill is not None else None
-            from_balance = reading.balance_cover(c, bill, t.store.penalty_rule(), business_day(preview.read_at))
-        except HandheldError as e:
-            log.info("no bill preview for %s: %s", c.number, e)
+        at = reading.now_s(t.clock)
+        bill = no_bill = None
+        if check.consumption is not None:
+            try:
+                # the bill once the warnings are answered (answering them does not change the use)
+                preview = check.accept(customer=c.number, read_at=at, source=source, reason=reason or "-",
+                                       confirmed=check.kinds, reentered=value, jump_reason="-")
+                bill, no_bill = reading.precalculate_or_why(t.tariffs, c, preview)
+            except HandheldError as e:
+                log.info("no bill preview for %s: %s", c.number, e)
+        # what the prepayment balance pays (预存抵扣): as the notice will print it
+        from_balance = reading.balance_cover(c, bill, t.store.penalty_rule(), business_day(at))
         warnings = tuple((w.what, dict(w.params)) for w in check.warnings)
+        lines = tuple((ln.name, str(ln.kwh), str(ln.price), ln.amount) for ln in bill.lines) if bill else ()
         return ReadingOutcome(c.number, str(value), source.value,
-                              str(check.consumption) if check.consumption is not None else "", warnings, bill_fen,
-                              token=(c, check, source, reason), no_bill=no_bill, period_days=days,
-                              from_balance_fen=from_balance)
+                              str(check.consumption) if check.consumption is not None else "", warnings,
+                              bill.total if bill is not None else None, token=(c, check, source, reason),
+                              needs=tuple(n.value for n in check.needs()), lines=lines,
+                              rollover_use=str(check.rollover_use) if check.rollover_plausible else "",
+                              kinds=tuple(w.kind.value for w in check.warnings), no_bill=no_bill,
+                              period_days=bill.days if bill is not None else None, from_balance_fen=from_balance)
 
     def read_meter(self, customer: str) -> ReadingOutcome:
         from terminal_app.domain.reading import ReadingSource
@@ -290,27 +318,42 @@ class ServicesBackend:
         value = self._term().read_meter(c)  # the IR head is the terminal's own port: no shared lock
         return self._outcome(c, value, ReadingSource.IR, "")
 
-    def enter_reading(self, customer: str, value: str, reason: str) -> ReadingOutcome:
-        from terminal_app.domain.reading import ReadingSource
-
-        c = self._customer(customer)
+    def _decimal(self, value: str) -> Decimal:
         try:
             v = Decimal(value)
         except InvalidOperation as e:
             raise BusinessRuleError("{value} is not a meter reading.", "Type the digits on the meter.",
                                     value=value[:12]) from e
-        label = dict(KEYPAD_REASONS).get(reason, reason)
-        return self._outcome(c, v, ReadingSource.KEYPAD, label)
+        return v
 
-    def save_reading(self, outcome: ReadingOutcome, abnormal: str | None) -> bool:
+    def enter_reading(self, customer: str, value: str, reason: str) -> ReadingOutcome:
+        from terminal_app.domain.reading import ReadingSource
+
+        c = self._customer(customer)
+        return self._outcome(c, self._decimal(value), ReadingSource.KEYPAD, text_of(KEYPAD_REASONS, reason))
+
+    def reentry_matches(self, outcome: ReadingOutcome, value: str) -> bool:
+        """The value typed again equals the reading (the rule a jump needs, checked at once)."""
+        try:
+            return Decimal(value) == Decimal(outcome.value)
+        except InvalidOperation:
+            return False
+
+    def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None) -> bool:
         from terminal_app.domain.abnormal import Abnormal, AbnormalCode
+        from terminal_app.domain.validation import WarningKind
 
+        a = answer or ReadingAnswer()
         c, check, source, reason = outcome.token
-        ab = Abnormal(AbnormalCode(abnormal)) if abnormal else None
-        confirmed = tuple(check.kinds) if ab is None else ()
-        with self._busy(self._printer, "printer"):
-            result = self._term().save_reading(c, check, source=source, reason=reason, confirmed=confirmed,
-                                               abnormal=ab)
+        ab = Abnormal(AbnormalCode(a.abnormal)) if a.abnormal else None
+        confirmed = tuple(k for k in check.kinds if k in (WarningKind.ZERO, WarningKind.METER_REPLACED)) \
+            if a.confirmed else ()
+        with self._busy(self._printer, N_("printer")):
+            result = self._term().save_reading(
+                c, check, source=source, reason=reason, confirmed=confirmed, abnormal=ab, rollover=a.rollover,
+                reentered=self._decimal(a.reentered) if a.reentered else None,
+                jump_reason=text_of(JUMP_REASONS, a.jump_reason) if a.jump_reason else "")
+        self._sent_now()
         return result.print_error is None and result.txn is not None
 
     def register_abnormal(self, customer: str, code: str) -> bool:
@@ -318,19 +361,36 @@ class ServicesBackend:
         from terminal_app.domain.abnormal import Abnormal, AbnormalCode
 
         c = self._customer(customer)
-        with self._busy(self._printer, "printer"):
+        with self._busy(self._printer, N_("printer")):
             self._term().save_reading(c, None, abnormal=Abnormal(AbnormalCode(code)))
+        self._sent_now()
         return True
 
-    def abnormal_codes(self) -> list[tuple[str, str]]:
-        return list(ABNORMAL_LABELS.items())
+    def abnormal_codes(self, outcome: ReadingOutcome | None = None) -> list[tuple[str, str]]:
+        """The codes that fit: without a value, the visits without a reading; with a reading below
+        the last, the codes that account for it; else every code that goes with a value."""
+        from terminal_app.domain.abnormal import NO_VALUE_CODES, AbnormalCode
+        from terminal_app.domain.validation import REVERSE_ANSWERS, Need
+
+        if outcome is None:
+            fit = [c.value for c in AbnormalCode if c is not AbnormalCode.OTHER]
+        elif Need.ABNORMAL_CODE.value in outcome.needs:  # the likeliest first
+            order = (AbnormalCode.RUNNING_BACKWARDS, AbnormalCode.METER_REPLACED, AbnormalCode.ESTIMATED,
+                     AbnormalCode.METER_DAMAGED)
+            fit = [c.value for c in order if c in REVERSE_ANSWERS]
+        else:
+            fit = [c.value for c in AbnormalCode if c not in NO_VALUE_CODES and c is not AbnormalCode.OTHER]
+        return [(code, ABNORMAL_LABELS[code]) for code in fit]
 
     def keypad_reasons(self) -> list[tuple[str, str]]:
-        return list(KEYPAD_REASONS)
+        return [(code, msgid) for code, _zh, msgid in KEYPAD_REASONS]
+
+    def jump_reasons(self) -> list[tuple[str, str]]:
+        return [(code, msgid) for code, _zh, msgid in JUMP_REASONS]
 
     # ---- 收费 -----------------------------------------------------------------------------
     def bill(self, customer: str) -> BillView:
-        with self._busy(self._link, "link"):
+        with self._busy(self._link, N_("link")):
             b = self._term().query_bill(customer)
         if not b.online:  # the use case fell back to the downloaded data: the link failed
             self._link_seen = (self._now(), False)
@@ -340,19 +400,38 @@ class ServicesBackend:
                         estimated=b.estimated, penalty_day=b.penalty_day,
                         balance_used_fen=sum(u.total for u in b.balance_used))
 
+    def reading_estimate(self, customer: str) -> tuple[str, int, tuple[tuple[str, str, str, int], ...]] | None:
+        """Today's reading of the customer on this terminal: (kWh, bill fen, tier lines), or None."""
+        from terminal_app.timeutil import business_day
+
+        t = self._term()
+        today = business_day(t.clock.now())
+        for e in reversed(t.journal.entries()):
+            if e.kind != "reading" or business_day(e.captured_at) != today:
+                continue
+            if any(item.get("cust") == customer for item in e.body_dict().get("readings", [])):
+                doc = t.store.document(e.txn)
+                if doc is None or doc[0] != "reading_notice" or doc[1].get("consumption_kwh") is None:
+                    return None
+                d = doc[1]
+                return d["consumption_kwh"], int(d["amount_fen"] or 0), tuple(tuple(ln) for ln in d.get("lines", ()))
+        return None
+
     def pay(self, customer: str, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         from offline_queue.journal import EntryState
 
         t = self._term()
-        with self._busy(self._printer, "printer"):
+        with self._busy(self._printer, N_("printer")):
             r = t.take_payment(customer, amount_fen, bill=self._bills.get(customer), tendered=tendered_fen)
+        self._sent_now()
         entry = t.journal.get(r.txn)
         queued = entry is not None and entry.state is not EntryState.APPLIED
-        return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, queued)
+        return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, queued,
+                              r.owed_after, r.reconnection)
 
     def reprint_receipt(self, txn: str) -> bool:
         """The receipt again: the original if it never printed, else a copy marked 重打/副本."""
-        with self._busy(self._printer, "printer"):
+        with self._busy(self._printer, N_("printer")):
             self._term().reprint_receipt(txn)
         return True
 
@@ -377,37 +456,88 @@ class ServicesBackend:
                                    e.txn in reversed_))
         return out
 
-    def reverse(self, txn: str, reason: str) -> str:
-        from ui.screens.charge import REVERSAL_REASONS
+    def reversal_reasons(self) -> list[tuple[str, str]]:
+        return [(code, msgid) for code, _zh, msgid in REVERSAL_REASONS]
 
-        label = dict(REVERSAL_REASONS).get(reason, reason)
-        return self._term().reverse_payment(txn, label).txn
+    def preview_reversal(self, txn: str) -> ReversalView:
+        p = self._term().preview_reversal(txn)
+        return ReversalView(p.orig, p.customer, p.name, p.amount)
+
+    def reverse(self, txn: str, reason: str) -> ReversalView:
+        t = self._term()
+        with self._busy(self._printer, N_("printer")):
+            r = t.reverse_payment(txn, text_of(REVERSAL_REASONS, reason))
+        self._sent_now()
+        c = t.store.customer(r.customer)
+        return ReversalView(r.txn, r.customer, c.name if c else "", r.amount, r.reason, r.print_error is None,
+                            r.print_error)
 
     # ---- 催费 -----------------------------------------------------------------------------
+    def _dunning_view(self, task: Any) -> DunningView:
+        from terminal_app.domain.dunning import deadline_passed
+        from terminal_app.services.bill_query import not_included
+        from terminal_app.timeutil import business_day
+
+        t = self._term()
+        c = t.store.customer(task.customer)
+        results = t.store.dunning_results(task.task)
+        owed = max(0, task.amount_due - not_included(t.journal, task.customer, t.store.dunning_as_of(task.task)))
+        return DunningView(task.customer, c.name if c else "", owed, results[-1] if results else "", task.task,
+                           task.notice.pay_by if task.notice else None,
+                           deadline_passed(task.notice, business_day(t.clock.now())))
+
     def dunning_tasks(self, segment: str) -> list[DunningView]:
         t = self._term()
-        with self._busy(self._link, "link"):
+        with self._busy(self._link, N_("link")):
             tasks = t.download_dunning_tasks(segment)
-        out = []
-        for task in tasks:
-            c = t.store.customer(task.customer)
-            out.append(DunningView(task.customer, c.name if c else "", task.amount_due, task.status.value, task.task))
-        return out
+        return [self._dunning_view(task) for task in tasks]
 
-    def print_dunning_notice(self, task: str) -> bool:
-        with self._busy(self._printer, "printer"):
-            self._term().print_dunning_notice(task)
-        return True
+    def dunning_task(self, task: str) -> DunningView:
+        found = self._term().store.dunning_task(task)
+        if found is None:
+            raise BusinessRuleError("Dunning task {task} is not on this terminal.",
+                                    "Download the segment's dunning tasks first.", task=task)
+        return self._dunning_view(found[0])
+
+    def print_dunning_notice(self, task: str) -> NoticeView:
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = self._term().print_dunning_notice(task)
+        self._sent_now()
+        return NoticeView(r.task, r.action.value, r.owed.total, r.owed.online, r.pay_by)
 
     def arrears_check(self, customer: str) -> ArrearsCheck:
-        from terminal_app.services.dunning import CannotConfirmError
+        """The check at the door before a cut (the lawful-cut rule, in real time)."""
+        from terminal_app.services.dunning import CUT_REFUSAL_TEXT, CannotConfirmError
 
         try:
-            with self._busy(self._link, "link"):
-                r = self._term().check_arrears(customer)
+            with self._busy(self._link, N_("link")):
+                r = self._term().check_cut(customer)
         except CannotConfirmError:
             return ArrearsCheck(customer, 0, False, online=False)
-        return ArrearsCheck(customer, r.total - r.unsynced_fen, r.may_disconnect)
+        notice = r.decision.notice
+        pay_by = notice.pay_by.isoformat() if notice else ""
+        return ArrearsCheck(r.customer, r.decision.owed, r.allowed, True, r.task,
+                            tuple((CUT_REFUSAL_TEXT[x], {"pay_by": pay_by}) for x in r.decision.refusals),
+                            notice.pay_by if notice else None)
+
+    def confirm_cut(self, task: str) -> str:
+        with self._busy(self._link, N_("link")):
+            cut = self._term().confirm_disconnection(task)
+        self._sent_now()
+        return cut.txn
+
+    def dunning_result_choices(self) -> list[tuple[str, str]]:
+        from terminal_app.domain.reasons import DUNNING_RESULT_CHOICES
+
+        return [(code, msgid) for code, _zh, msgid in DUNNING_RESULT_CHOICES]
+
+    def record_dunning_result(self, task: str, result: str) -> bool:
+        from terminal_app.domain.dunning import DunningResult
+
+        with self._busy(self._link, N_("link")):
+            self._term().record_dunning_result(task, DunningResult(result))
+        self._sent_now()
+        return True
 
     # ---- 购电 -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -421,14 +551,15 @@ class ServicesBackend:
         try:
             t.printer.open()
             yield CardService(reader, t.journal, t.sync, t.client, terminal_id=self.settings.terminal.id,
-                              operator=t.operator.operator, clock=t.clock, printer=t.printer)
+                              operator=t.operator.operator, clock=t.clock, printer=t.printer, store=t.store)
         finally:
             reader.close()
 
     def read_card(self) -> CardView:
         """Read the card in the reader; an interrupted purchase on it is finished first."""
         t = self._term()
-        with self._busy(self._link, "link"), self._busy(self._printer, "printer"), self._card_service() as svc:
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")), \
+                self._card_service() as svc:
             recovered = svc.finish_unfinished()
             info = svc.inquire()
         if recovered is not None:
@@ -437,45 +568,54 @@ class ServicesBackend:
         return CardView(info.cust, c.name if c else "", info.meter, info.purchase.count, info.remaining)
 
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
-        with self._busy(self._link, "link"), self._busy(self._printer, "printer"), self._card_service() as svc:
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")), \
+                self._card_service() as svc:
             r = svc.topup(amount_fen)
         if r.recovered:
             # an earlier purchase on this card was finished instead: no new money is taken
-            raise BusinessRuleError("An earlier purchase of {amount} fen on this card was finished instead.",
-                                    "Take no money now; the receipt of that purchase has printed.", amount=r.amount)
+            from terminal_app.domain.money import format_fen
+            raise BusinessRuleError("An earlier purchase of {amount} yuan on this card was finished instead.",
+                                    "Take no money now; the receipt of that purchase has printed.",
+                                    amount=format_fen(r.amount))
         return PaymentOutcome(r.auth_txn, r.amount, tendered_fen - r.amount, True)
 
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:
         t = self._term()
-        with self._busy(self._link, "link"), self._busy(self._printer, "printer"):
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = t.settle_day()
-        f = r.figures
-        lines = tuple((KIND_LABELS.get(k.value, k.value), n, fen) for k, (n, fen) in f.by_kind.items())
-        return SettlementView(lines, len(f.reversals), f.collected_fen, tuple(r.differences), bool(r.reconciled),
-                              printed=r.print_error is None)
+        lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
+        return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
+                              bool(r.reconciled), printed=r.print_error is None, again=r.again,
+                              print_error=r.print_error, notes=r.notes())
 
     # ---- 设置 -----------------------------------------------------------------------------
     def settings_summary(self) -> list[tuple[str, str]]:
         s = self.settings
-        return [(N_("Terminal"), s.terminal.id), (N_("APN"), s.devices.modem.apn or "-"),
-                (N_("Station"), f"{s.station.host}:{s.station.port}"), (N_("Link"), s.link.transport)]
+        out = [(N_("Terminal"), s.terminal.id), (N_("APN"), s.devices.modem.apn or "-"),
+               (N_("Station"), f"{s.station.host}:{s.station.port}"),
+               (N_("Link"), {"modem": N_("GPRS modem"), "socket": N_("network cable")}.get(s.link.transport,
+                                                                                          s.link.transport))]
+        if self.tickets_dir:
+            out.append((N_("Receipts folder"), self.tickets_dir))
+        return out
 
     def printer_test(self) -> str:
-        with self._busy(self._printer, "printer"):
+        with self._busy(self._printer, N_("printer")):
             printer = self._term().printer
             printer.open()
             printer.print_test_page(self.settings.terminal.id)
         return N_("Test page printed.")
 
     def modem_diagnostics(self) -> list[tuple[str, str]]:
-        d = self._modem() if self.t is not None else None
+        """The modem's status in the operator's words: (label msgid, value msgid or number)."""
+        d = self._modem()
         if d is None:
             return [(N_("Modem"), N_("not used (socket link)"))]
-        with self._busy(self._link, "link"):
+        with self._busy(self._link, N_("link")):
             d.open()
             try:
                 st = d.status().as_dict()
             finally:
                 d.close()
-        return [(str(k), str(v)) for k, v in st.items()]
+        return [(MODEM_FIELDS.get(k, k), MODEM_VALUES.get(str(v), str(v))) for k, v in st.items()]

@@ -7,7 +7,7 @@ Only ``handheld --simulate`` creates this (ui.launch): it is the one place the U
 
 from __future__ import annotations
 
-from terminal_app.cli.simulate import DEMO_OPERATOR, SimulatedSite
+from terminal_app.cli.simulate import DEMO_OPERATOR, DEMO_SUPERVISOR, SimulatedSite
 
 
 class SimControls:
@@ -22,18 +22,22 @@ class SimControls:
 
     def aim(self, customer: str) -> None:
         """Point the IR head at this customer's meter: the mock meter takes its address, standard
-        and a reading a plausible month of use above the downloaded last reading."""
+        and a reading of about the customer's usual use above the downloaded last reading (the
+        station's average daily use × the days since; 0.8–1.2 of it, the same for a customer)."""
         from decimal import Decimal
 
         from hw_mocks.meter.profile import _profile
+        from terminal_app.domain.validation import expected_use
 
         terminal = getattr(self.backend, "t", None)
         c = terminal.store.customer(customer) if terminal is not None else None
         if c is None or not c.meter.address:
             return
         std = c.meter.standard or "2007"
-        used = Decimal(40 + int(customer[-3:]) % 160 if customer[-3:].isdigit() else 80)
-        value = (c.last_reading or Decimal(0)) + used
+        usual = expected_use(c.avg_daily_kwh, c.last_read_at, terminal.clock.now()) or Decimal(80)
+        spread = Decimal(80 + int(customer[-3:]) % 41 if customer[-3:].isdigit() else 100) / 100
+        value = ((c.last_reading or Decimal(0)) + (usual * spread / c.meter.multiplier)) % c.meter.rollover_modulus
+        value = value.quantize(Decimal("0.01"))
         di = "00010000" if std == "2007" else "9010"
         profile = _profile(customer, {"standard": std, "address": c.meter.address, "reply_delay_ms": 20,
                                       "registers": {di: f"{value:.2f}"}})
@@ -70,7 +74,10 @@ class SimControls:
 
 
 def enrol_demo_operator(site: SimulatedSite) -> None:
-    """The demo operator of the login screen's hint (1001 / 123456), in the site's operators file."""
-    from ui.operators import OperatorStore
+    """The demo operator of the login screen's hint (1001 / 123456) and the demo supervisor who
+    unlocks operators on the device (9001 / 888888), in the site's operators file."""
+    from ui.operators import SUPERVISOR, OperatorStore
 
-    OperatorStore(site.workdir / "operators.json").set_pin(*DEMO_OPERATOR)
+    store = OperatorStore(site.workdir / "operators.json")
+    store.set_pin(*DEMO_OPERATOR)
+    store.set_pin(*DEMO_SUPERVISOR, role=SUPERVISOR)

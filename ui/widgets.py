@@ -1,4 +1,4 @@
-"""Small keypad widgets: numbered menu rows, digit-only edits, yuan amounts, a text list.
+"""Small keypad widgets: numbered menu rows, the one keypad entry field, yuan amounts, a text list.
 
 CJK text is laid out by urwid by display width (``calc_width("中文ab") == 6``) and a wide
 character is never split across lines, so labels here are plain ``urwid.Text``.
@@ -31,35 +31,72 @@ def row(markup: object, value: object = None) -> urwid.Widget:
     return urwid.AttrMap(Row(markup, value), None, focus_map="focus")
 
 
-class DigitEdit(urwid.Edit):
-    """An edit taking only digits (and ``.`` when ``decimal``), at most ``max_len`` of them."""
+class KeypadEdit(urwid.Edit):
+    """THE entry field for digits (and every other keyed field): it behaves like a keypad
+    device's, not like a desktop text box.
 
-    def __init__(self, caption: str = "", max_len: int = 20, decimal: bool = False, mask: str | None = None) -> None:
-        super().__init__(caption, mask=mask)
+    * The cursor is always at the end: arrows, Home/End and the mouse never move it into the
+      text (Up/Down go on to the next field; urwid's "keep the cursor column" is switched off).
+    * Backspace deletes the last character; Delete (the keypad's clear key, 清除) empties the
+      field; a character is only ever added at the end.
+    * ``digits`` fields take 0–9 (and one ``.`` when ``decimal``); free-text fields (a name in a
+      search) take any printable character; never more than ``max_len``.
+
+    One widget for the operator number, PIN, readings, amounts, cash, searches, segments and
+    customer numbers, so every field answers the same keys the same way.
+    """
+
+    CLEAR_KEYS = ("delete",)
+    #: keys a desktop edit would use to move inside the text: the keypad has no such thing
+    CURSOR_KEYS = ("left", "right", "home", "end", "ctrl a", "ctrl e")
+
+    def __init__(self, caption: str = "", max_len: int = 20, *, digits: bool = True, decimal: bool = False,
+                 mask: str | None = None) -> None:
         self.max_len = max_len
+        self.digits = digits
         self.decimal = decimal
+        super().__init__(caption, mask=mask)
+
+    # the cursor lives at the end, whatever asks to move it
+    def set_edit_pos(self, pos: int) -> None:
+        super().set_edit_pos(len(self.edit_text))
 
     def set_edit_text(self, text: str) -> None:
-        super().set_edit_text(text)
-        self.set_edit_pos(len(text))  # a prefilled amount: Backspace erases from its end
+        super().set_edit_text(text[:self.max_len])
+        super().set_edit_pos(len(self.edit_text))
+
+    def move_cursor_to_coords(self, size: tuple[int], x: int | str, y: int | str) -> bool:
+        super().set_edit_pos(len(self.edit_text))
+        return True
+
+    def mouse_event(self, size: tuple[int], event: str, button: int, col: int, row: int, focus: bool) -> bool:
+        return False
 
     def valid_char(self, ch: str) -> bool:
-        if len(self.edit_text) >= self.max_len:
+        if len(self.edit_text) >= self.max_len or len(ch) != 1 or not ch.isprintable():
             return False
+        if not self.digits:
+            return True
         if ch.isascii() and ch.isdigit():
             return True
         return self.decimal and ch == "." and "." not in self.edit_text
 
-
-class TextEdit(urwid.Edit):
-    """Free text (search by name), bounded."""
-
-    def __init__(self, caption: str = "", max_len: int = 32) -> None:
-        super().__init__(caption)
-        self.max_len = max_len
-
-    def valid_char(self, ch: str) -> bool:
-        return len(self.edit_text) < self.max_len and super().valid_char(ch)
+    def keypress(self, size: tuple[int], key: str) -> str | None:
+        if key in self.CLEAR_KEYS:
+            self.set_edit_text("")
+            return None
+        if key == "backspace":
+            if self.edit_text:
+                self.set_edit_text(self.edit_text[:-1])
+            return None
+        if key in self.CURSOR_KEYS:
+            return None  # eaten: there is nowhere to move
+        if len(key) == 1 and self.valid_char(key):
+            self.set_edit_text(self.edit_text + key)
+            return None
+        if len(key) == 1 and key.isprintable():
+            return None  # a key this field does not take: ignored, not passed on as a command
+        return key  # Enter, Esc, Up/Down, F-keys: for the screen and the keymap
 
 
 _YUAN = re.compile(r"\d{1,6}(\.\d{0,2})?")

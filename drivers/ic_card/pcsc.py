@@ -57,7 +57,7 @@ class PcscCardReader:
             self._conn.connect()
             self.atr = bytes(self._conn.getATR())
         except (NoCardException, CardConnectionException) as e:
-            raise DeviceError("The PC/SC reader cannot power the card ({error}).", error=str(e)) from e
+            raise DeviceError("The PC/SC reader cannot power the card ({error}).", error=e) from e
         return self.atr
 
     def transmit(self, command: CommandApdu) -> ResponseApdu:
@@ -69,6 +69,6 @@ class PcscCardReader:
             try:
                 data, sw1, sw2 = self._conn.transmit(list(step.encode()))
             except CardConnectionException as e:
-                raise DeviceError("The card stopped answering ({error}).", error=str(e)) from e
+                raise DeviceError("The card stopped answering ({error}).", error=e) from e
             step = ex.feed(ResponseApdu(bytes(data), sw1, sw2))
         return step

@@ -26,7 +26,7 @@ from drivers.ic_card.protocol import (
     encode_frame,
 )
 from drivers.serial_port import SerialDevice, open_serial
-from terminal_app.errors import DeviceError, DeviceTimeoutError, LocalProtocolError
+from terminal_app.errors import N_, DeviceError, DeviceTimeoutError, LocalProtocolError
 
 
 class NoCardError(DeviceError):
@@ -44,10 +44,10 @@ class CardMuteError(DeviceError):
 
 
 _STATUS_ERRORS: dict[ReaderStatus, tuple[type[DeviceError], str]] = {
-    ReaderStatus.NO_CARD: (NoCardError, "There is no card in the reader."),
-    ReaderStatus.CARD_REMOVED: (CardRemovedError, "The card was taken out of the reader."),
-    ReaderStatus.CARD_MUTE: (CardMuteError, "The card does not answer."),
-    ReaderStatus.NOT_POWERED: (CardRemovedError, "The card is not powered (it was taken out and put back)."),
+    ReaderStatus.NO_CARD: (NoCardError, N_("There is no card in the reader.")),
+    ReaderStatus.CARD_REMOVED: (CardRemovedError, N_("The card was taken out of the reader.")),
+    ReaderStatus.CARD_MUTE: (CardMuteError, N_("The card does not answer.")),
+    ReaderStatus.NOT_POWERED: (CardRemovedError, N_("The card is not powered (it was taken out and put back).")),
 }
 
 
@@ -121,7 +121,7 @@ class SerialCardReader(SerialDevice):
             self._port.write(encode_frame(cmd, data))
             self._port.flush()
         except (serial.SerialException, OSError) as e:
-            raise DeviceError("Writing to the card reader failed ({error}).", error=str(e)) from e
+            raise DeviceError("Writing to the card reader failed ({error}).", error=e) from e
         self._decoder.reset()
         frame = self._read_frame()
         reply = ReaderReply.from_frame(frame)
@@ -151,7 +151,7 @@ class SerialCardReader(SerialDevice):
                     self._port.timeout = min(left, 0.05)
                     data = self._port.read(max(1, self._port.in_waiting))
             except (serial.SerialException, OSError) as e:
-                raise DeviceError("Reading from the card reader failed ({error}).", error=str(e)) from e
+                raise DeviceError("Reading from the card reader failed ({error}).", error=e) from e
             if data:
                 frames = self._decoder.feed(data)
                 if frames:

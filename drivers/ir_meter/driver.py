@@ -133,7 +133,8 @@ class IrMeter(SerialDevice):
             self._port = open_serial(
                 self.url, "The IR head port {url} cannot be opened: {error}.",
                 "Check that the IR head is plugged in and the port in the configuration.",
-                baudrate=self.baudrate, parity=self.parity, bytesize=8, stopbits=1, timeout=0)
+                # exclusive: the head is half duplex, a second program's frames would mix with ours
+                baudrate=self.baudrate, parity=self.parity, bytesize=8, stopbits=1, timeout=0, exclusive=True)
         return self
 
     # --- public operations --------------------------------------------------------------------------
@@ -165,9 +166,9 @@ class IrMeter(SerialDevice):
                 return MeterIdentity(self.address, std)
         if protocol_error is not None:
             raise protocol_error
-        raise DeviceTimeoutError("No meter answered on {url} (tried DL/T 645-{tried}, {n} times).", AIM_ACTION,
-                                 url=self.url, tried=" and ".join(s.value for s in order),
-                                 n=self.retries + 1) from timeout
+        # the port and the standards tried are for the log (str): the operator needs only the advice
+        raise DeviceTimeoutError("No meter answered (tried {n} times).", AIM_ACTION, url=self.url,
+                                 tried=" and ".join(s.value for s in order), n=self.retries + 1) from timeout
 
     def _probe(self, std: Standard) -> str:
         """One wildcard request that any meter of ``std`` answers; returns its address."""
@@ -245,7 +246,7 @@ class IrMeter(SerialDevice):
             port.flush()
         except (serial.SerialException, OSError) as e:
             raise DeviceNotFoundError("Writing to the IR head on {url} failed: {error}.", url=self.url,
-                                      error=str(e)) from e
+                                      error=e) from e
 
     def _transact(self, request: bytes, address: str, function: int, retries: int | None = None) -> Frame:
         """Send ``request`` and return the matching reply frame, retrying failed attempts."""
@@ -263,7 +264,7 @@ class IrMeter(SerialDevice):
                 return result
             failure, other = result
         if failure == _Failure.SILENT:
-            raise DeviceTimeoutError("The meter did not answer on {url} (tried {n} times).", AIM_ACTION,
+            raise DeviceTimeoutError("The meter did not answer (tried {n} times).", AIM_ACTION,
                                      url=self.url, n=tries)
         if failure == _Failure.WRONG_ADDRESS:
             raise WrongMeterError("Meter {got} answered instead of meter {want}.", got=other, want=address)
@@ -315,7 +316,7 @@ class IrMeter(SerialDevice):
                     chunk = self._read_available(port, wait)
                 except (serial.SerialException, OSError) as e:
                     raise DeviceNotFoundError("Reading the IR head on {url} failed: {error}.", url=self.url,
-                                              error=str(e)) from e
+                                              error=e) from e
             if chunk:
                 events = decoder.feed(chunk)
                 now = time.monotonic()

@@ -214,7 +214,7 @@ class ModemDriver:
                                                    timeout=_READ_SLICE, write_timeout=self.settings.command_timeout_s)
             except (serial.SerialException, OSError, ValueError) as e:
                 raise DeviceNotFoundError("Cannot open the modem port {url} ({error}).",
-                                          url=self.settings.url, error=str(e) or type(e).__name__) from e
+                                          url=self.settings.url, error=e) from e
             _keep_dtr_on_close(self._port)
         return self
 
@@ -251,7 +251,7 @@ class ModemDriver:
             port.write(data)
         except (serial.SerialException, OSError) as e:
             raise DeviceError("Cannot write to the modem port {url} ({error}).",
-                              url=self.settings.url, error=str(e) or type(e).__name__) from e
+                              url=self.settings.url, error=e) from e
 
     def _pump(self) -> bool:
         """Read what arrives within one read slice and dispatch it; False if nothing came."""
@@ -262,7 +262,7 @@ class ModemDriver:
                 chunk += port.read(port.in_waiting)
         except (serial.SerialException, OSError) as e:
             raise DeviceError("Cannot read from the modem port {url} ({error}).",
-                              url=self.settings.url, error=str(e) or type(e).__name__) from e
+                              url=self.settings.url, error=e) from e
         if not chunk:
             return False
         try:
@@ -429,9 +429,11 @@ class ModemDriver:
                 break
             time.sleep(poll)  # the network, not us, decides when the modem registers
         rssi = self.signal()
-        if rssi is None or reg is Registration.NOT_REGISTERED:
-            raise NoCoverageError("No mobile network here (signal {signal}) after {timeout:.0f} s.",
-                                  signal="none" if rssi is None else f"{csq_to_dbm(rssi)} dBm", timeout=timeout)
+        if rssi is None:
+            raise NoCoverageError("No mobile network here (no signal) after {timeout:.0f} s.", timeout=timeout)
+        if reg is Registration.NOT_REGISTERED:
+            raise NoCoverageError("No mobile network here (signal {dbm} dBm) after {timeout:.0f} s.",
+                                  dbm=csq_to_dbm(rssi), timeout=timeout)
         raise NoCoverageError("The modem is still searching for the network after {timeout:.0f} s "
                               "(signal {dbm} dBm).", timeout=timeout, dbm=csq_to_dbm(rssi))
 
@@ -598,7 +600,7 @@ class ModemDriver:
             self._connected = False
             raise LinkBrokenError("The modem could not send to the master station ({error}).",
                                   "The result is unknown; it will be checked with the station.",
-                                  error=describe(e)) from e
+                                  error=e) from e
         assert isinstance(ev, Notice)
         if ev.kind is NoticeKind.SEND_FAIL:
             self._connected = False
@@ -626,7 +628,7 @@ class ModemDriver:
                 except (DeviceError, AtProtocolError) as e:
                     raise LinkBrokenError("The modem could not hand over received data ({error}).",
                                           "The result is unknown; it will be checked with the station.",
-                                          error=describe(e)) from e
+                                          error=e) from e
                 continue
             if self._pdp_lost:
                 self._check_link()

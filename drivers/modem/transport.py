@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 
-from drivers.modem.driver import ModemDriver, ModemStateError, describe, open_modem
+from drivers.modem.driver import ModemDriver, ModemStateError, open_modem
 from drivers.modem.protocol import AtProtocolError
 from terminal_app.config import ModemSettings
 from terminal_app.errors import DeviceError, LinkBrokenError, LinkDownError
@@ -68,7 +68,7 @@ class ModemTransport:
             self._release()
             raise LinkDownError("The GPRS modem could not open the link: {error}.",
                                 "Check the modem (power, cable, antenna), then try again; nothing was sent.",
-                                error=describe(e)) from e
+                                error=e) from e
 
     def send(self, data: bytes) -> None:
         step = self.driver.settings.max_send
@@ -87,7 +87,7 @@ class ModemTransport:
                 raise
             raise LinkBrokenError("The GPRS modem failed while receiving: {error}.",
                                   "The result is unknown; it will be checked with the station.",
-                                  error=describe(e)) from e
+                                  error=e) from e
         self.bytes_received += len(data)
         return data
 

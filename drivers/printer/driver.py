@@ -5,7 +5,7 @@ The no-second-original contract (the caller journals; this driver keeps no journ
 * ``print_ticket(ticket, already_printed=…, mark_printed=…)``.  The caller passes
   ``already_printed=True`` when its journal says the ticket was printed before *or* its print
   outcome is unknown (a crash or a fault mid-job).  Such a ticket prints only as a copy,
-  marked ``重打/副本 COPY`` at the top and the bottom.
+  marked ``重打/副本`` at the top and the bottom.
 * For an original, ``mark_printed(identity)`` is called after the printer said it is ready and
   *before the first byte of the job goes out*.  The caller must record it durably there: from
   that moment the original may be on paper.  If ``mark_printed`` raises, nothing is printed.
@@ -114,7 +114,7 @@ class ThermalPrinter(SerialDevice):
                 replies[query] = self._ask(query)
         except serial.SerialException as e:
             raise DeviceError("The printer's port failed ({error}).",
-                              "Check the printer's cable, then press retry.", error=str(e)) from e
+                              "Check the printer's cable, then press retry.", error=e) from e
         return protocol.decode_status(replies[StatusQuery.PRINTER], replies[StatusQuery.OFFLINE_CAUSE],
                                       replies[StatusQuery.ERROR_CAUSE], replies[StatusQuery.PAPER_SENSOR])
 
@@ -164,7 +164,7 @@ class ThermalPrinter(SerialDevice):
             except serial.SerialException as e:
                 raise DeviceError("The printer's port failed while printing {identity} ({error}).",
                                   "Check the cable, then press retry; the reprint will be marked as a copy.",
-                                  identity=ticket.identity, error=str(e)) from e
+                                  identity=ticket.identity, error=e) from e
             return PrintResult(ticket.identity,
                                PrintOutcome.COPY_PRINTED if copy else PrintOutcome.ORIGINAL_PRINTED)
 

@@ -60,6 +60,7 @@ class ReceiptData:
     method: str = "现金"
     arrears_fen: int | None = None  # owed before this payment
     balance_fen: int | None = None  # prepaid balance after it (预存余额)
+    owed_after_fen: int | None = None  # still owed after a partial payment (尚欠金额)
     issuer: str = DEFAULT_ISSUER
     penalty_fen: int | None = None  # part of the amount that pays penalties (违约金), as of the day paid
     penalty_estimated: bool = False  # counted offline on the terminal: 估算, the station's figure rules
@@ -89,6 +90,8 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
         blocks += _lines(layout.pair(label, layout.yuan(data.penalty_fen), w))
         if data.penalty_estimated:
             blocks += _lines(layout.wrap("违约金为离线估算，以供电公司核算为准。", w))
+    if data.owed_after_fen is not None:
+        blocks += _lines(layout.pair("尚欠金额", layout.yuan(data.owed_after_fen), w), bold=True)
     if data.balance_fen is not None:
         blocks += _lines(layout.pair("预存余额", layout.yuan(data.balance_fen), w))
     blocks.append(Line(layout.rule(w)))
@@ -98,6 +101,44 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
     blocks.append(Qr(data.receipt_no))
     blocks += _lines(layout.wrap("请妥善保管本凭证，如有疑问请拨打95598。", w), align=Align.CENTER)
     return Ticket(data.receipt_no, TicketKind.RECEIPT, tuple(blocks))
+
+
+@dataclass(frozen=True)
+class ReversalVoucherData:
+    """A same-day reversal (冲正凭证): the cash given back against the original receipt."""
+
+    voucher_no: str  # the reversal's txn
+    orig_receipt_no: str  # the payment's receipt number (its txn)
+    customer_no: str
+    customer_name: str
+    amount_fen: int  # cash given back
+    reason: str
+    paid_at: dt.datetime  # when the reversed payment was taken
+    at: dt.datetime
+    operator: str
+    terminal_id: str
+    issuer: str = DEFAULT_ISSUER
+
+
+def reversal_voucher(data: ReversalVoucherData, columns: int = layout.COLUMNS_58MM) -> Ticket:
+    w = columns
+    blocks: list[Block] = _header(data.issuer, "冲正凭证", w)
+    blocks += _lines(layout.pair("冲正单号", data.voucher_no, w))
+    blocks += _lines(layout.pair("原收据号", data.orig_receipt_no, w))
+    blocks += _lines(layout.pair("原缴费时间", _time(data.paid_at), w))
+    blocks += _lines(layout.field("户号", data.customer_no, w))
+    blocks += _lines(layout.field("户名", data.customer_name, w))
+    blocks += _lines(layout.field("冲正原因", data.reason, w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("退还金额", layout.yuan(data.amount_fen), w), bold=True)
+    blocks += _lines(layout.field("大写", layout.yuan_in_words(data.amount_fen), w))
+    blocks.append(Line(layout.rule(w)))
+    blocks += _lines(layout.pair("收费员", data.operator, w))
+    blocks += _lines(layout.pair("终端号", data.terminal_id, w))
+    blocks += _lines(layout.pair("时间", _time(data.at), w))
+    blocks += _lines(layout.wrap("原缴费凭证作废，现金已退还客户。", w))
+    blocks += [Feed(1), Line("客户签收：")]
+    return Ticket(data.voucher_no, TicketKind.REVERSAL_VOUCHER, tuple(blocks))
 
 
 @dataclass(frozen=True)
@@ -112,14 +153,17 @@ class ReadingNoticeData:
     read_at: dt.datetime
     previous_reading: Decimal
     current_reading: Decimal
-    consumption_kwh: Decimal
-    amount_fen: int  # 预计电费
+    consumption_kwh: Decimal | None  # None: no use can be computed (表倒走, 换表 …): 待核实
+    amount_fen: int | None  # 预计电费 (None with the use)
     operator: str  # 抄表员
     terminal_id: str
     period: str = ""  # 电费年月
     multiplier: int = 1  # 倍率
-    abnormal: str = ""  # 抄表异常, empty if none
+    abnormal: str = ""  # 抄表异常 (its code's name, e.g. 表倒走), empty if none
     arrears_fen: int = 0
+    note: str = ""  # 用电量突增原因, as the operator chose it
+    #: the bill's lines (阶梯/季节/附加): (name, kWh, price 元/kWh, amount fen)
+    lines: tuple[tuple[str, Decimal, Decimal, int], ...] = ()
     issuer: str = DEFAULT_ISSUER
     period_days: int | None = None  # 抄表天数: the days the tier bounds were prorated to
     from_balance_fen: int = 0  # what the prepayment balance pays (预存抵扣)
@@ -141,26 +185,38 @@ def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) 
     blocks += _lines(layout.pair("本次示数", _kwh(data.current_reading), w))
     if data.multiplier != 1:
         blocks += _lines(layout.pair("倍率", str(data.multiplier), w))
-    blocks += _lines(layout.pair("用电量(kWh)", _kwh(data.consumption_kwh), w))
-    if data.period_days is not None:
-        blocks += _lines(layout.pair("抄表天数", f"{data.period_days}天", w))
-    if data.no_bill:
-        blocks += _lines(layout.field("本期电费", data.no_bill, w), bold=True)
+    if data.abnormal:
+        blocks += _lines(layout.field("抄表异常", data.abnormal, w), bold=True)
+    pending = data.consumption_kwh is None or data.amount_fen is None
+    amount = 0
+    if pending:
+        blocks += _lines(layout.pair("用电量(kWh)", "待核实", w))
+        blocks += _lines(layout.pair("本期电费", "待核实", w), bold=True)
     else:
-        blocks += _lines(layout.pair("本期电费", layout.yuan(data.amount_fen), w), bold=True)
+        blocks += _lines(layout.pair("用电量(kWh)", _kwh(data.consumption_kwh), w))
+        if data.period_days is not None:
+            blocks += _lines(layout.pair("抄表天数", f"{data.period_days}天", w))
+        if data.no_bill:
+            blocks += _lines(layout.field("本期电费", data.no_bill, w), bold=True)
+        else:
+            for name, kwh, price, fen in data.lines:
+                blocks += _lines(layout.field(name, f"{_kwh(kwh)}×{price}={layout.yuan(fen, sign=False)}", w))
+            blocks += _lines(layout.pair("本期电费", layout.yuan(data.amount_fen), w), bold=True)
+            amount = data.amount_fen
+    if data.note:
+        blocks += _lines(layout.field("电量突增原因", data.note, w))
     if data.arrears_fen:
         blocks += _lines(layout.pair("往期欠费", layout.yuan(data.arrears_fen), w))
     if data.from_balance_fen:
         blocks += _lines(layout.pair("预存抵扣", layout.yuan(-data.from_balance_fen), w))
     if data.arrears_fen or data.from_balance_fen:
-        due = max(0, data.amount_fen + data.arrears_fen - data.from_balance_fen)
+        due = max(0, amount + data.arrears_fen - data.from_balance_fen)
         blocks += _lines(layout.pair("合计应缴", layout.yuan(due), w), bold=True)
-    if data.abnormal:
-        blocks += _lines(layout.field("抄表异常", data.abnormal, w))
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("抄表员", data.operator, w))
     blocks += _lines(layout.pair("终端号", data.terminal_id, w))
-    footer = "本期电费以供电公司账单为准。" if data.no_bill else "本期电费为预算金额，以供电公司账单为准。"
+    footer = ("本期电费以供电公司账单为准。" if pending or data.no_bill
+              else "本期电费为预算金额，以供电公司账单为准。")
     blocks += _lines(layout.wrap(footer + "请及时缴纳电费。", w))
     return Ticket(data.notice_no, TicketKind.READING_NOTICE, tuple(blocks))
 

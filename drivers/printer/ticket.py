@@ -57,6 +57,7 @@ class TicketKind(enum.Enum):
     READING_NOTICE = "抄表通知单"
     DUNNING_NOTICE = "催费通知单"
     SETTLEMENT_SLIP = "日结单"
+    REVERSAL_VOUCHER = "冲正凭证"
     TEST_PAGE = "打印测试页"
 
 
@@ -91,7 +92,7 @@ class Ticket:
 
 
 #: what a reprint carries, at the top and the bottom, so nobody takes it for the original
-COPY_MARK = "重打/副本 COPY"
+COPY_MARK = "重打/副本"  # Chinese on paper: no English word (issue 13)
 
 
 class PrintOutcome(enum.Enum):

@@ -26,7 +26,7 @@ def _pyzbar() -> Any:
         from pyzbar import pyzbar
     except (ImportError, OSError) as e:
         raise ConfigurationError("The barcode image decoder (zbar) is not installed ({error}).",
-                                 "Install the Debian package libzbar0.", error=str(e)) from e
+                                 "Install the Debian package libzbar0.", error=e) from e
     return pyzbar
 
 

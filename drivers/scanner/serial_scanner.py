@@ -59,5 +59,5 @@ class SerialScanner(SerialDevice):
                 data = self._port.read(max(1, self._port.in_waiting))
             except serial.SerialException as e:
                 raise DeviceError("Reading the barcode scanner failed ({error}).",
-                                  "Unplug the scanner and plug it in again.", error=str(e)) from e
+                                  "Unplug the scanner and plug it in again.", error=e) from e
         return self._codes.pop(0)

@@ -137,7 +137,7 @@ class WedgeScanner:
             except OSError as e:
                 if e.errno not in GONE:
                     raise DeviceError("Reading the barcode scanner failed ({error}).",
-                                      "Unplug the scanner and plug it in again.", error=e.strerror) from e
+                                      "Unplug the scanner and plug it in again.", error=e) from e
                 log.warning("barcode scanner %s unplugged (%s)", self.path, e.strerror)
                 last_error = e
                 self._drop()

@@ -6,6 +6,7 @@ the same checks hold for both.  docs/station.md describes the import directory::
     AREA/customers.csv   one row per customer with its meter (UTF-8, header row)
     AREA/bills.csv       bills with their unpaid parts (optional)
     AREA/dunning.csv     open dunning tasks (optional)
+    AREA/usage.csv       billed use per customer and period (optional; the jump check's usual use)
     AREA/tariffs/*.toml  tariff data files (optional; else the terminal's packaged ones)
 """
 
@@ -79,6 +80,18 @@ class DunningTask:
     cust: str
     action: str  # notice | disconnect
     issued: str  # YYYY-MM-DD
+    served: str | None = None  # YYYY-MM-DD: a notice was already served (on an earlier visit) …
+    pay_by: str | None = None  # … giving the customer until this day
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Use billed for one period (the station's "usual use" of a customer comes from these)."""
+
+    cust: str
+    period: str  # YYYY-MM
+    kwh: str  # decimal string
+    days: int  # days the period's reading covered
 
 
 def packaged_tariffs() -> list[Tariff]:
@@ -155,13 +168,13 @@ def _check_customer(c: Customer, where: str, rule: PenaltyRule) -> None:
 
 
 def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Iterable[Customer],
-           bills: Iterable[Bill] = (), tasks: Iterable[DunningTask] = (), *, as_of: dt.date | None = None,
-           rule: PenaltyRule = DEFAULT_RULE) -> dict[str, int]:
+           bills: Iterable[Bill] = (), tasks: Iterable[DunningTask] = (), usage: Iterable[Usage] = (), *,
+           as_of: dt.date | None = None, rule: PenaltyRule = DEFAULT_RULE) -> dict[str, int]:
     """Load an area in one transaction (all or nothing); returns how many rows of each kind.
 
     Issuing the bills: a customer's prepayment balance then pays its unpaid bills (oldest first,
     penalty before charge, counted as of ``as_of`` — default today in Asia/Shanghai)."""
-    counts = {"tariffs": 0, "customers": 0, "bills": 0, "dunning_tasks": 0, "balance_uses": 0}
+    counts = {"tariffs": 0, "customers": 0, "bills": 0, "dunning_tasks": 0, "usage": 0, "balance_uses": 0}
     day = as_of or dt.datetime.now(SHANGHAI).date()
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -222,7 +235,28 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
                                          cust=t.cust)
             conn.execute("INSERT INTO dunning_tasks VALUES (?, ?, ?, ?, ?, 'open')",
                          (t.task, t.cust, seg[0], t.action, t.issued))
+            if (t.served is None) != (t.pay_by is None):
+                raise ConfigurationError("{where}: served and pay_by go together.", "Correct the row.", where=where)
+            if t.served is not None and t.pay_by is not None:
+                try:
+                    if dt.date.fromisoformat(t.pay_by) < dt.date.fromisoformat(t.served):
+                        raise ValueError("pay_by is before served")
+                except ValueError as e:
+                    raise ConfigurationError("{where}: {error}.", "Write the days as YYYY-MM-DD.", where=where,
+                                             error=str(e)) from e
+                conn.execute("INSERT INTO dunning_notices VALUES (?, ?, ?, NULL, NULL)", (t.task, t.served, t.pay_by))
             counts["dunning_tasks"] += 1
+        for n, u in enumerate(usage, 1):
+            where = f"usage #{n} ({u.cust} {u.period})"
+            if not _PERIOD_RE.fullmatch(u.period) or not READING_RE.fullmatch(u.kwh) or not 0 < u.days <= 400:
+                raise ConfigurationError("{where}: period YYYY-MM, kWh a decimal number, days 1–400.",
+                                         "Correct the row.", where=where)
+            try:
+                conn.execute("INSERT INTO usage_history VALUES (?, ?, ?, ?)", (u.cust, u.period, u.kwh, u.days))
+            except sqlite3.IntegrityError as e:
+                raise ConfigurationError("{where}: {error}.", "Check that the customer exists, once per period.",
+                                         where=where, error=str(e)) from e
+            counts["usage"] += 1
         at = iso(dt.datetime.now(SHANGHAI))
         for (cust,) in conn.execute("SELECT cust FROM customers WHERE balance > 0").fetchall():
             counts["balance_uses"] += len(billing.offset_balance(rule, conn, cust, day, at).applied)
@@ -238,7 +272,8 @@ def insert(conn: sqlite3.Connection, tariffs: Iterable[Tariff], customers: Itera
 CUSTOMER_COLUMNS = ("cust", "name", "addr", "segment", "segment_name", "meter_asset", "meter_addr", "standard",
                     "card", "tariff", "last_value", "last_at", "balance", "purchase_count", "category")
 BILL_COLUMNS = ("cust", "period", "amount", "penalty", "due", "paid_amount", "paid_penalty", "penalty_through")
-DUNNING_COLUMNS = ("task", "cust", "action", "issued")
+DUNNING_COLUMNS = ("task", "cust", "action", "issued", "served", "pay_by")
+USAGE_COLUMNS = ("cust", "period", "kwh", "days")
 
 
 def _rows(path: Path, columns: tuple[str, ...], required: int) -> Iterable[tuple[int, dict[str, str]]]:
@@ -293,12 +328,24 @@ def read_area(folder: str | os.PathLike[str]) -> tuple[list[Tariff], list[Custom
     path = root / "dunning.csv"
     if path.is_file():
         for _line, r in _rows(path, DUNNING_COLUMNS, 4):
-            tasks.append(DunningTask(r["task"], r["cust"], r["action"], r["issued"]))
+            tasks.append(DunningTask(r["task"], r["cust"], r["action"], r["issued"], r.get("served") or None,
+                                     r.get("pay_by") or None))
     return tariffs, customers, bills, tasks
 
 
+def read_usage(folder: str | os.PathLike[str]) -> list[Usage]:
+    """``usage.csv`` of an import directory (empty when there is none)."""
+    path = Path(folder) / "usage.csv"
+    if not path.is_file():
+        return []
+    out = []
+    for line, r in _rows(path, USAGE_COLUMNS, 4):
+        out.append(Usage(r["cust"], r["period"], r["kwh"], _int(r["days"], f"{path}:{line}")))
+    return out
+
+
 def write_area(folder: str | os.PathLike[str], customers: Iterable[Customer], bills: Iterable[Bill],
-               tasks: Iterable[DunningTask]) -> None:
+               tasks: Iterable[DunningTask], usage: Iterable[Usage] = ()) -> None:
     """Write records in the import format (used to export the demo area as a worked example)."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
@@ -319,4 +366,9 @@ def write_area(folder: str | os.PathLike[str], customers: Iterable[Customer], bi
         w = csv.writer(fh)
         w.writerow(DUNNING_COLUMNS)
         for t in tasks:
-            w.writerow((t.task, t.cust, t.action, t.issued))
+            w.writerow((t.task, t.cust, t.action, t.issued, t.served or "", t.pay_by or ""))
+    with (root / "usage.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(USAGE_COLUMNS)
+        for u in usage:
+            w.writerow((u.cust, u.period, u.kwh, u.days))

@@ -51,14 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hw_mocks.station import audit, ledger, seed
-    from hw_mocks.station.area import insert, read_area, write_area
+    from hw_mocks.station.area import insert, read_area, read_usage, write_area
     from terminal_app.timeutil import now
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
     as_of = dt.date.fromisoformat(args.seed_as_of) if args.seed_as_of else now().date()
     if args.export_demo:
-        write_area(args.export_demo, *seed.generate(args.seed_number, as_of, args.seed_customers))
+        write_area(args.export_demo, *seed.generate_area(args.seed_number, as_of, args.seed_customers))
         print(f"demo area written to {args.export_demo}")
         return 0
     if not args.db:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             if not ledger.is_empty(conn):
                 print("the ledger already holds customers: not loading the area again", file=sys.stderr)
             elif args.import_area:
-                print("imported:", insert(conn, *read_area(args.import_area)))
+                print("imported:", insert(conn, *read_area(args.import_area), read_usage(args.import_area)))
             else:
                 print("demo area loaded:", seed.load(conn, args.seed_number, as_of, args.seed_customers))
     finally:

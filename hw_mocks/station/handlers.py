@@ -22,6 +22,10 @@ Rules (docs/protocol.md states them for other implementations):
 * Reversal (冲正): only the terminal that took the payment, only while the station's business
   day (Asia/Shanghai) is the payment's business day, only once, and only if the prepayment it
   created has not been spent since; it restores each bill and the balance exactly.
+* Lawful cut (停电): a DUNNING_RESULT ``disconnected`` is accepted only when a notice of the task
+  was served (the first ``notice_printed`` fixes its ``pay_by``), that day is over, and the
+  customer still owes money; it opens a reconnection task (复电) that the payment clearing the
+  arrears releases (and the reversal of that payment takes back).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import math
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hw_mocks.station import billing
@@ -48,9 +53,11 @@ from terminal_app.timeutil import Clock, business_day, iso
 log = logging.getLogger(__name__)
 
 ABNORMAL_CODES = frozenset({"door_locked", "meter_stopped", "meter_damaged", "running_backwards", "estimated",
-                            "meter_not_found", "other"})
+                            "meter_not_found", "meter_replaced", "other"})
 DUNNING_RESULTS = frozenset({"notice_printed", "promised", "paid", "not_home", "disconnected"})
 PAYMENT_METHODS = frozenset({"cash"})
+#: a notice reported without its "pay_by" gives the customer this many days
+DEFAULT_PAY_WITHIN_DAYS = 7
 #: refusals that are a final answer for a txn (stored, TXN_STATUS "rejected")
 FINAL_CODES = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_CUSTOMER, ErrorCode.NOT_ALLOWED, ErrorCode.LIMIT,
                          ErrorCode.UNKNOWN_METER, ErrorCode.UNKNOWN_SEGMENT, ErrorCode.CARD_COUNT,
@@ -296,6 +303,16 @@ class Station:
 
     # ------------------------------------------------------------------ 01xx reading
 
+    def _avg_daily(self, cust: str) -> str | None:
+        """Average daily use over the last (up to six) billed periods, kWh to 0.01 (half up)."""
+        rows = self.conn.execute("SELECT kwh, days FROM usage_history WHERE cust = ? ORDER BY period DESC LIMIT 6",
+                                 (cust,)).fetchall()
+        days = sum(d for _k, d in rows)
+        if not days:
+            return None
+        avg = sum(Decimal(k) for k, _d in rows) / days
+        return str(avg.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
     def _route_item(self, row: tuple[Any, ...], day: dt.date) -> dict[str, Any]:
         arrears = self._arrears(row[0], day)
         item = {
@@ -303,6 +320,7 @@ class Station:
             "meter": {"asset": row[4], "addr": row[7], "standard": row[8], "card": bool(row[9])},
             "last": {"value": row[10], "at": row[11]} if row[10] is not None else None,
             "tariff": row[5], "category": row[14], "arrears": arrears, "balance": row[6],
+            "avg_daily": self._avg_daily(row[0]),
         }
         used = billing.balance_uses(self.conn, row[0])
         if used:
@@ -353,13 +371,15 @@ class Station:
                 source = v.choice(r, "source", {"ir", "keypad"})
                 reason = v.string(r, "reason", optional=True)
                 abnormal = v.choice(r, "abnormal", ABNORMAL_CODES, optional=True)
+                note = v.string(r, "note", optional=True)
             except Refusal as e:
                 e.extra.setdefault("index", n)
                 raise
             if source == "keypad" and reason is None:
                 raise Refusal(ErrorCode.BAD_REQUEST, f'reading #{n} was keyed in: "reason" is required', index=n)
-            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal))
-        self.conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal, note))
+        self.conn.executemany("INSERT INTO readings (txn, n, cust, meter, value, at, source, reason, abnormal,"
+                              " terminal, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for row in rows:
             # only a newer reading becomes the meter's last one (batches may arrive out of order)
             self.conn.execute("UPDATE meters SET last_value = ?, last_at = ? WHERE asset = ?"
@@ -414,11 +434,19 @@ class Station:
                               (txn, cust, a.period, a.penalty, a.amount))
         balance = row[6] + rest
         self.conn.execute("UPDATE customers SET balance = ? WHERE cust = ?", (balance, cust))
-        return {"txn": txn, "receipt": receipt, "cust": cust, "amount": amount,
-                "applied": [{"period": a.period, "amount": a.total, "penalty": a.penalty} for a in alloc.applied],
-                "to_balance": rest, "balance": balance,
-                "arrears": self._total(self._arrears(cust, business_day(ctx.now))),
-                "penalty_day": penalty_day.isoformat(), "at": ctx.now_iso, "day": day}
+        owed = self._total(self._arrears(cust, business_day(ctx.now)))
+        reply = {"txn": txn, "receipt": receipt, "cust": cust, "amount": amount,
+                 "applied": [{"period": a.period, "amount": a.total, "penalty": a.penalty} for a in alloc.applied],
+                 "to_balance": rest, "balance": balance, "arrears": owed,
+                 "penalty_day": penalty_day.isoformat(), "at": ctx.now_iso, "day": day}
+        if owed == 0:  # the arrears are cleared: a cut customer's reconnection task is released
+            released = [r[0] for r in self.conn.execute(
+                "SELECT task FROM reconnections WHERE cust = ? AND state = 'waiting_payment'", (cust,))]
+            self.conn.execute("UPDATE reconnections SET state = 'released', released_at = ?, released_by = ?"
+                              " WHERE cust = ? AND state = 'waiting_payment'", (ctx.now_iso, txn, cust))
+            if released:
+                reply["reconnection"] = {"tasks": released, "state": "released"}
+        return reply
 
     def _h_reversal(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         orig = v.txn(body, ctx.terminal, "orig", own=False)
@@ -446,6 +474,9 @@ class Station:
                               " WHERE cust = ? AND period = ?", (pen, amt, cust, period))
         self.conn.execute("UPDATE customers SET balance = balance - ? WHERE cust = ?", (to_balance, cust))
         self.conn.execute("UPDATE payments SET reversed_by = ? WHERE txn = ?", (txn, orig))
+        # the reconnection that payment released waits for payment again
+        self.conn.execute("UPDATE reconnections SET state = 'waiting_payment', released_at = NULL,"
+                          " released_by = NULL WHERE released_by = ?", (orig,))
         self.conn.execute("INSERT INTO reversals VALUES (?, ?, ?, ?, ?, ?)",
                           (txn, orig, ctx.terminal, reason, iso(at), ctx.now_iso))
         return {"txn": txn, "orig": orig, "orig_receipt": receipt, "amount": amount, "cust": cust,
@@ -467,16 +498,37 @@ class Station:
             arrears = self._arrears(cust, business_day(ctx.now))
             items.append({"task": task, "cust": cust, "name": row[1], "addr": row[2], "meter": row[4],
                           "action": action, "issued": issued, "arrears": arrears, "total": self._total(arrears),
-                          "balance": row[6]})
+                          "balance": row[6], "notice": self._notice(task)})
         return {"segment": seg, "name": seg_name, "page": page, "page_size": size, "pages": pages, "total": total,
                 "as_of": ctx.now_iso, "items": items}
+
+    def _notice(self, task: str) -> dict[str, str] | None:
+        row = self.conn.execute("SELECT served, pay_by FROM dunning_notices WHERE task = ?", (task,)).fetchone()
+        return None if row is None else {"served": row[0], "pay_by": row[1]}
+
+    def _lawful_cut(self, task: str, cust: str, today: dt.date) -> str | None:
+        """Why a cut of ``cust`` on ``task`` is not lawful today, or None when it is."""
+        notice = self._notice(task)
+        if notice is None:
+            return "no dunning notice was served"
+        if today <= dt.date.fromisoformat(notice["pay_by"]):
+            return f"the notice gives the customer until {notice['pay_by']}"
+        if self._total(self._arrears(cust, today)) == 0:
+            return f"customer {cust} has no arrears"
+        return None
 
     def _h_arrears_check(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         row = self._customer(v.req_string(body, "cust", v.CUST_RE))
         arrears = self._arrears(row[0], business_day(ctx.now))
         total = self._total(arrears)
+        task = self.conn.execute("SELECT task FROM dunning_tasks WHERE cust = ? AND state = 'open' ORDER BY task"
+                                 " LIMIT 1", (row[0],)).fetchone()
+        recon = self.conn.execute("SELECT task, state FROM reconnections WHERE cust = ? ORDER BY cut_at DESC"
+                                  " LIMIT 1", (row[0],)).fetchone()
         return {"cust": row[0], "name": row[1], "addr": row[2], "arrears": arrears, "total": total,
-                "balance": row[6], "may_disconnect": total > 0, "checked_at": ctx.now_iso}
+                "balance": row[6], "may_disconnect": total > 0, "checked_at": ctx.now_iso,
+                "task": task[0] if task else None, "notice": self._notice(task[0]) if task else None,
+                "reconnection": None if recon is None else {"task": recon[0], "state": recon[1]}}
 
     def _h_dunning_result(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         task = v.req_string(body, "task", v.ASSET_RE)
@@ -488,14 +540,41 @@ class Station:
             raise v.bad(f"dunning task {task} is not known at the station")
         if row[1] != "open":
             raise Refusal(ErrorCode.NOT_ALLOWED, f"dunning task {task} is already closed ({row[1]})", task=task)
-        if result == "disconnected" and self._total(self._arrears(row[0], business_day(ctx.now))) == 0:
-            # the wrongful disconnection the seed warns about (避免误停电)
-            raise Refusal(ErrorCode.NOT_ALLOWED, f"customer {row[0]} has no arrears: do not disconnect", task=task)
+        pay_by = None
+        if result == "notice_printed":
+            pay_by = v.day(body, "pay_by") if "pay_by" in body else \
+                business_day(at) + dt.timedelta(days=DEFAULT_PAY_WITHIN_DAYS)
+        if result == "disconnected":
+            # the wrongful disconnection the seed warns about (避免误停电), and the lawful-cut rule
+            why = self._lawful_cut(task, row[0], business_day(ctx.now))
+            if why is not None:
+                raise Refusal(ErrorCode.NOT_ALLOWED, f"no lawful cut: {why}", task=task)
+        if result == "paid" and self._total(self._arrears(row[0], business_day(ctx.now))) > 0:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"customer {row[0]} still owes money", task=task)
         self.conn.execute("INSERT INTO dunning_results VALUES (?, ?, ?, ?, ?, ?)",
                           (txn, task, result, note, iso(at), ctx.terminal))
+        if pay_by is not None:  # the first notice served fixes the deadline; a reprint does not move it
+            self.conn.execute("INSERT OR IGNORE INTO dunning_notices VALUES (?, ?, ?, ?, ?)",
+                              (task, business_day(at).isoformat(), pay_by.isoformat(), txn, ctx.terminal))
+        if result == "disconnected":
+            self.conn.execute("INSERT OR IGNORE INTO reconnections VALUES (?, ?, ?, 'waiting_payment', NULL, NULL)",
+                              (task, row[0], iso(at)))
         state = result if result in ("disconnected", "paid") else "open"
         self.conn.execute("UPDATE dunning_tasks SET state = ? WHERE task = ?", (state, task))
         return {"txn": txn, "task": task, "state": state, "at": ctx.now_iso}
+
+    def _h_reconnections(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        seg, seg_name = self._segment(body)
+        total = self.conn.execute("SELECT count(*) FROM reconnections r JOIN customers c ON c.cust = r.cust"
+                                  " WHERE c.segment = ?", (seg,)).fetchone()[0]
+        page, size, pages = self._page(body, total)
+        items = [{"task": t, "cust": c, "name": n, "addr": a, "cut_at": cut, "state": st, "released_at": rel}
+                 for t, c, n, a, cut, st, rel in self.conn.execute(
+                     "SELECT r.task, r.cust, c.name, c.addr, r.cut_at, r.state, r.released_at FROM reconnections r"
+                     " JOIN customers c ON c.cust = r.cust WHERE c.segment = ? ORDER BY r.task LIMIT ? OFFSET ?",
+                     (seg, size, (page - 1) * size))]
+        return {"segment": seg, "name": seg_name, "page": page, "page_size": size, "pages": pages, "total": total,
+                "as_of": ctx.now_iso, "items": items}
 
     # ------------------------------------------------------------------ 04xx prepaid card
 

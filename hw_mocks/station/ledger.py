@@ -17,7 +17,10 @@ import sqlite3
 from hw_mocks.station import audit  # the trail lives in the same file
 from terminal_app.errors import ConfigurationError
 
-#: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14)
+#: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14).
+#: Additions that need no change to existing rows keep the version: new tables are created on open
+#: (usage_history, dunning_notices, reconnections: issue 13) and new columns added in place
+#: (ADDED_COLUMNS: terminal_seq.key_id, audit.size/sha256 of issue 15, readings.note of issue 13).
 SCHEMA_VERSION = 2
 
 SCHEMA = """
@@ -128,6 +131,7 @@ CREATE TABLE IF NOT EXISTS readings (
     reason   TEXT,
     abnormal TEXT,
     terminal TEXT NOT NULL,
+    note     TEXT,                     -- the operator's reason for a jump (用电量突增原因)
     PRIMARY KEY (txn, n)
 );
 CREATE TABLE IF NOT EXISTS abnormal (  -- 抄表异常登记
@@ -193,8 +197,29 @@ CREATE TABLE IF NOT EXISTS terminal_seq (      -- replay protection: last accept
     key_id   TEXT                      -- the key it was accepted under (provisioning.key_id); a new key restarts the seq
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage_history (    -- billed use per period: the jump check's "usual use"
+    cust    TEXT NOT NULL REFERENCES customers(cust),
+    period  TEXT NOT NULL,             -- YYYY-MM
+    kwh     TEXT NOT NULL,             -- decimal string
+    days    INTEGER NOT NULL CHECK (days > 0),   -- days the period's reading covered
+    PRIMARY KEY (cust, period)
+);
+CREATE TABLE IF NOT EXISTS dunning_notices (  -- 催费通知 served: the first one fixes the deadline
+    task     TEXT PRIMARY KEY REFERENCES dunning_tasks(task),
+    served   TEXT NOT NULL,            -- YYYY-MM-DD
+    pay_by   TEXT NOT NULL,            -- YYYY-MM-DD, the last day to pay before a cut is lawful
+    txn      TEXT,                     -- the DUNNING_RESULT that reported it (NULL: imported)
+    terminal TEXT
+);
+CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut, released by payment
+    task        TEXT PRIMARY KEY REFERENCES dunning_tasks(task),
+    cust        TEXT NOT NULL REFERENCES customers(cust),
+    cut_at      TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('waiting_payment', 'released')),
+    released_at TEXT,
+    released_by TEXT                   -- the payment txn that cleared the arrears
+);
 """
-
 
 def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open (and create) the ledger with the durability rules; the caller closes it.
@@ -243,6 +268,7 @@ ADDED_COLUMNS = (
     ("terminal_seq", "key_id", "TEXT"),
     ("audit", "size", "INTEGER"),
     ("audit", "sha256", "TEXT"),
+    ("readings", "note", "TEXT"),
 )
 
 

@@ -16,11 +16,12 @@ every two months (双月抄表): its last readings are 61 days before ``as_of``,
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import random
 from decimal import ROUND_HALF_UP, Decimal
 
-from hw_mocks.station.area import Bill, Customer, DunningTask, packaged_tariffs
+from hw_mocks.station.area import Bill, Customer, DunningTask, Usage, packaged_tariffs
 
 COUNTY = "四川省仪陇县"
 TOWNSHIPS = (("石佛乡", ("桂花村", "双河村", "马鞍村")), ("青龙乡", ("柏林村", "龙泉村", "红岩村")))
@@ -58,7 +59,22 @@ def _name(rng: random.Random) -> str:
 def generate(seed: int = 1, as_of: dt.date | None = None, customers: int = 600
              ) -> tuple[list[Customer], list[Bill], list[DunningTask]]:
     """The demo area's records (not yet in a ledger: see :func:`load`)."""
+    custs, bills, tasks, _usage = generate_area(seed, as_of, customers)
+    return custs, bills, tasks
+
+
+#: a notice served on an earlier visit to a customer with a disconnection task, and its deadline
+NOTICE_SERVED_DAYS_AGO, NOTICE_PAY_WITHIN_DAYS = 14, 7
+
+
+def generate_area(seed: int = 1, as_of: dt.date | None = None, customers: int = 600
+                  ) -> tuple[list[Customer], list[Bill], list[DunningTask], list[Usage]]:
+    """The demo area's records with each customer's billed use of the last three months (the
+    station's "usual use"); disconnection tasks come with a notice served two weeks before
+    ``as_of`` whose deadline has passed — the demo's lawful cuts."""
     as_of = as_of or DEFAULT_AS_OF
+    usage: list[Usage] = []
+    usage_rng = random.Random(seed * 7919 + 13)  # its own stream: the main one stays as it was
     rng = random.Random(seed)
     # draws added by issue 14 come from their own stream, so every earlier customer stays the same
     extra = random.Random(seed * 7919 + 14)
@@ -100,12 +116,17 @@ def generate(seed: int = 1, as_of: dt.date | None = None, customers: int = 600
                               tariff, last_value, read_at(segment).isoformat(), balance,
                               rng.randrange(1, 30) if card else 0, category))
         if card:
+            for back in range(1, 4):
+                period = _month_back(as_of, back)
+                usage.append(Usage(cust, f"{period:%Y-%m}", str(usage_rng.randrange(30, 300)),
+                                   calendar.monthrange(period.year, period.month)[1]))
             continue
         price = PRICES[tariff]
         total_owed = 0
         for back in range(1, 4):
             period = _month_back(as_of, back)
             kwh = rng.randrange(30, 400 if tariff != "flat-agricultural" else 900)
+            usage.append(Usage(cust, f"{period:%Y-%m}", str(kwh), calendar.monthrange(period.year, period.month)[1]))
             amount = _fen(price * kwh * 100)
             due_month = _month_back(as_of, back - 1)
             due = dt.date(due_month.year, due_month.month, 15)
@@ -117,13 +138,18 @@ def generate(seed: int = 1, as_of: dt.date | None = None, customers: int = 600
                 bills.append(Bill(cust, f"{period:%Y-%m}", amount, 0, due.isoformat(), paid_amount=amount))
         if owes >= 2 or total_owed >= 5_000:
             action = "disconnect" if owes >= 3 or total_owed >= 30_000 else "notice"
-            tasks.append(DunningTask(f"CF{as_of:%Y%m}{len(tasks) + 1:05d}", cust, action, as_of.isoformat()))
-    return custs, bills, tasks
+            served = pay_by = None
+            if action == "disconnect":
+                served = (as_of - dt.timedelta(days=NOTICE_SERVED_DAYS_AGO)).isoformat()
+                pay_by = (as_of - dt.timedelta(days=NOTICE_SERVED_DAYS_AGO - NOTICE_PAY_WITHIN_DAYS)).isoformat()
+            tasks.append(DunningTask(f"CF{as_of:%Y%m}{len(tasks) + 1:05d}", cust, action, as_of.isoformat(),
+                                     served, pay_by))
+    return custs, bills, tasks, usage
 
 
 def load(conn, seed: int = 1, as_of: dt.date | None = None, customers: int = 600) -> dict[str, int]:
     """Generate the demo area and insert it (with the packaged tariffs) into an empty ledger."""
     as_of = as_of or DEFAULT_AS_OF
-    custs, bills, tasks = generate(seed, as_of, customers)
+    custs, bills, tasks, usage = generate_area(seed, as_of, customers)
     from hw_mocks.station.area import insert
-    return insert(conn, packaged_tariffs(), custs, bills, tasks, as_of=as_of)
+    return insert(conn, packaged_tariffs(), custs, bills, tasks, usage, as_of=as_of)

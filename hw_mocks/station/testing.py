@@ -20,6 +20,7 @@ def tiny_area(fillers: int = 23) -> tuple[list[Customer], list[Bill], list[Dunni
     """Customers 1001 (owes 2026-09: 10000, due 2026-10-25; 2026-10: 8000, due 2026-11-10), 1002 (owes
     nothing, balance 500), 1003 (card meter, purchase count 3, category other) in segment S1;
     ``fillers`` more in S2 (category other).
+    Dunning: T1 (1001, a notice served 2026-11-10, to pay by 2026-11-17), T2 (1002, no notice).
 
     Residential penalty 1‰ a day from the day after the due day (docs/billing.md): on 2026-11-24
     1001 owes 2026-09: 10000 + 300 (30 days), 2026-10: 8000 + 112 (14 days) = 18412 fen."""
@@ -36,7 +37,9 @@ def tiny_area(fillers: int = 23) -> tuple[list[Customer], list[Bill], list[Dunni
               for n in range(fillers)]
     bills = [Bill("1001", "2026-09", 10000, 0, "2026-10-25"), Bill("1001", "2026-10", 8000, 0, "2026-11-10"),
              Bill("1002", "2026-10", 4000, 0, "2026-11-15", paid_amount=4000)]
-    tasks = [DunningTask("T1", "1001", "disconnect", "2026-11-20"), DunningTask("T2", "1002", "notice", "2026-11-20")]
+    # T1's notice was served on an earlier visit and its deadline has passed by 2026-11-24
+    tasks = [DunningTask("T1", "1001", "disconnect", "2026-11-20", "2026-11-10", "2026-11-17"),
+             DunningTask("T2", "1002", "notice", "2026-11-20")]
     return custs, bills, tasks
 
 
@@ -57,8 +60,9 @@ def tiny_ledger(path: str | os.PathLike[str], fillers: int = 23) -> str | os.Pat
     return path
 
 
-LEDGER_TABLES = ("customers", "meters", "bills", "txns", "payments", "allocations", "reversals", "readings",
-                 "abnormal", "dunning_tasks", "dunning_results", "card_purchases", "terminal_seq", "counters")
+LEDGER_TABLES = ("customers", "meters", "bills", "balance_uses", "txns", "payments", "allocations", "reversals",
+                 "readings", "abnormal", "dunning_tasks", "dunning_results", "dunning_notices", "reconnections",
+                 "usage_history", "card_purchases", "terminal_seq", "counters")
 
 
 def snapshot(db: str | os.PathLike[str]) -> dict[str, list[tuple[Any, ...]]]:

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="configuration file (TOML); default $HANDHELD_CONFIG or /etc/handheld/config.toml")
     p.add_argument("--simulate", action="store_true",
                    help="run against simulated devices and a local reference station")
+    from terminal_app.cli.simulate import register_args
+    register_args(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     diag = sub.add_parser("diag", help="diagnostics for technicians and QA")
     diag_sub = diag.add_subparsers(dest="diag_command", metavar="DEVICE", required=True)

@@ -354,7 +354,7 @@ def _run_bounded(key: str, func: Callable[[], str], timeout: float, settings: An
     if not isinstance(error, Exception):
         raise error  # KeyboardInterrupt and friends
     zh, en = _advice(key, error, settings)
-    detail = error.what_text if isinstance(error, HandheldError) else f"{type(error).__name__}: {error}"
+    detail = error.what_text(raw=True) if isinstance(error, HandheldError) else f"{type(error).__name__}: {error}"
     return CheckResult(key, Status.FAIL, detail, zh, en, seconds)
 
 
@@ -524,7 +524,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(getattr(args, "config", None))
         config_data = _config_data(getattr(args, "config", None), os.environ)
     except ConfigurationError as e:
-        result = CheckResult("config", Status.FAIL, e.what_text,
+        result = CheckResult("config", Status.FAIL, e.what_text(raw=True),
                              "配置文件有误：按提示改正 /etc/handheld/config.toml，或运行 handheld provision。",
                              e.action_text)
         if args.json:

@@ -12,8 +12,18 @@ serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mo
 coverage off and on, F9 moves the simulated date a day on — the station's clock and the
 terminal's (the demo area is issued for today, so its penalties then grow by a day:
 docs/billing.md), F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
-says so).  Without a tty (a pipe, CI) it runs the guided check of the meter-reading path
-instead: it finds and reads the simulated meters exactly as ``handheld diag meter read`` would.
+says so); the demo supervisor, who unlocks a locked operator on the device, is 9001 / 888888.
+Without a tty (a pipe, CI) it runs the guided check of the meter-reading path instead: it finds
+and reads the simulated meters exactly as ``handheld diag meter read`` would.
+
+The site lives in a folder that is kept (receipts as text and PNG in its ``tickets/``, the
+journal, the station's ledger): ``--sim-dir`` or ``$HANDHELD_SIM_DIR`` name it, else a new
+``sim-<date>-<time>`` under ``$XDG_STATE_HOME/handheld`` (``~/.local/state/handheld``).  Its path
+is printed when the simulator starts and again when it ends; ``--sim-discard`` uses a temporary
+folder deleted at exit.  The simulated GPRS link is as slow as a real one by default (0.3 s each
+way, 20 kbit/s: the route download's progress bar shows); ``--sim-link fast`` removes that.  The
+demo area is seeded for today (its last readings a month ago — two months in segment 010301 —,
+its notices two weeks old).
 """
 
 from __future__ import annotations
@@ -30,6 +40,11 @@ from pathlib import Path
 
 TERMINAL_ID = "00000001"
 DEMO_OPERATOR = ("1001", "王师傅", "123456")
+DEMO_SUPERVISOR = ("9001", "李主管", "888888")
+#: the simulated air link by --sim-link: (one-way latency ms, kbit/s); "gprs" is what the field sees
+LINKS = {"gprs": (300, 20.0), "fast": (0, 0.0)}
+#: customers per route page on the simulated terminal: several pages, so the download shows progress
+SIM_PAGE_SIZE = 25
 
 
 @dataclass
@@ -43,6 +58,8 @@ class SimulatedSite:
     #: "modem": the link goes through the mock GPRS modem (coverage can be switched off and on);
     #: "socket": straight to the station over loopback
     transport: str = "modem"
+    link: str = "gprs"  # LINKS key: how slow the simulated air link is
+    as_of: object = None  # datetime.date the demo area is seeded for (None: today)
     meter_urls: dict[str, str] = field(default_factory=dict)
     station_port: int = 0
     #: the running mocks, for the simulate-mode keys (scan, card, coverage) and for tests
@@ -90,7 +107,8 @@ class SimulatedSite:
             try:
                 if ledger.is_empty(conn):
                     # issued for today: the penalties the screens show are today's
-                    seed.load(conn, customers=self.customers, as_of=business_day(self.station_clock.now()))
+                    seed.load(conn, customers=self.customers,
+                              as_of=self.as_of or business_day(self.station_clock.now()))
             finally:
                 conn.close()
             holder = _card_key_holder()
@@ -107,7 +125,9 @@ class SimulatedSite:
                 self.meter_urls[name] = meter.url
             first_meter = next(iter(self.meter_urls.values()))
 
-            self.modem = self._stack.enter_context(MockModem(self.workdir / "tty-modem", dialect="sim800"))
+            latency_ms, kbps = LINKS[self.link]
+            self.modem = self._stack.enter_context(
+                MockModem(self.workdir / "tty-modem", dialect="sim800", latency_ms=latency_ms, kbps=kbps))
             self.printer = self._stack.enter_context(
                 MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets"))
             self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
@@ -119,7 +139,7 @@ class SimulatedSite:
                 f'[station]\nhost = "127.0.0.1"\nport = {self.station_port}\nsuite = {self.suite}\n'
                 f'key_file = "{key_file}"\n\n'
                 f'seq_file = "{self.workdir / "seq"}"\n\n'
-                f'[link]\ntransport = "{self.transport}"\n\n'
+                f'[link]\ntransport = "{self.transport}"\nroute_page_size = {SIM_PAGE_SIZE}\n\n'
                 f'[journal]\npath = "{self.workdir / "journal.sqlite"}"\n\n'
                 f'[devices.ir_meter]\nurl = "{first_meter}"\n\n'
                 f'[devices.modem]\nurl = "{self.modem.path}"\ndialect = "sim800"\napn = "cmiot.sc"\n'
@@ -196,22 +216,54 @@ def _card_key_holder() -> object | None:
 
 
 @contextlib.contextmanager
-def simulated_site(workdir: str | os.PathLike[str] | None = None) -> Iterator[SimulatedSite]:
+def simulated_site(workdir: str | os.PathLike[str] | None = None, *, link: str = "fast"
+                   ) -> Iterator[SimulatedSite]:
+    """A started site in ``workdir`` (kept), or in a temporary folder deleted at exit.  Tests get
+    the fast link by default; the ``handheld --simulate`` command the field's."""
     with contextlib.ExitStack() as stack:
         path = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="handheld-sim-")))
         path.mkdir(parents=True, exist_ok=True)
-        with SimulatedSite(path) as site:
+        with SimulatedSite(path, link=link) as site:
             yield site
+
+
+def default_sim_dir() -> Path:
+    """A new folder for one simulator run, kept: ``$XDG_STATE_HOME/handheld/sim-<date>-<time>``."""
+    import datetime as dt
+
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "handheld"
+    return base / dt.datetime.now().strftime("sim-%Y%m%d-%H%M%S")
+
+
+def register_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sim-dir", metavar="DIR",
+                   help="with --simulate: keep the simulated site (receipts, journal, ledger) in DIR "
+                        "(default $HANDHELD_SIM_DIR, else a new folder under ~/.local/state/handheld)")
+    p.add_argument("--sim-discard", action="store_true",
+                   help="with --simulate: use a temporary folder, deleted at exit (receipts too)")
+    p.add_argument("--sim-link", choices=sorted(LINKS), default="gprs",
+                   help="with --simulate: the simulated GPRS air link (gprs: 0.3 s each way, 20 kbit/s; fast)")
 
 
 def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, SimulatedSite], int] | None = None) -> int:
     """On a terminal, the field UI (``run_ui``, given by ui.launch) on a started site; else the
-    meter-reading check, which needs no screen."""
+    meter-reading check, which needs no screen.  Says where the receipts are, before and after."""
     import sys
 
     if run_ui is not None and sys.stdin.isatty() and sys.stdout.isatty():
-        with simulated_site(os.environ.get("HANDHELD_SIM_DIR") or None) as site:
-            return run_ui(args, site)
+        if getattr(args, "sim_discard", False):
+            workdir = None
+        else:
+            workdir = Path(getattr(args, "sim_dir", None) or os.environ.get("HANDHELD_SIM_DIR") or default_sim_dir())
+        with simulated_site(workdir, link=getattr(args, "sim_link", "gprs")) as site:
+            tickets = site.workdir / "tickets"
+            kept = "" if workdir is not None else "（退出时删除 deleted at exit）"
+            print(f"模拟终端 simulated terminal: 小票 receipts → {tickets}{kept}", flush=True)
+            try:
+                return run_ui(args, site)
+            finally:
+                print(f"小票保存在 receipts kept in: {tickets}" if workdir is not None
+                      else "模拟结束，临时目录已删除 (--sim-discard).", flush=True)
     return run_check(args)
 
 

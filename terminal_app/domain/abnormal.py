@@ -24,6 +24,7 @@ class AbnormalCode(StrEnum):
     RUNNING_BACKWARDS = "running_backwards"  # 表倒走
     ESTIMATED = "estimated"                # 估抄
     METER_NOT_FOUND = "meter_not_found"    # 表计未找到
+    METER_REPLACED = "meter_replaced"      # 换表 (the meter on the wall is not the one on record)
     OTHER = "other"                        # 其他 (free text required)
 
     @property
@@ -38,8 +39,13 @@ _ZH = {
     AbnormalCode.RUNNING_BACKWARDS: "表倒走",
     AbnormalCode.ESTIMATED: "估抄",
     AbnormalCode.METER_NOT_FOUND: "表计未找到",
+    AbnormalCode.METER_REPLACED: "换表",
     AbnormalCode.OTHER: "其他",
 }
+
+
+#: codes that say no value could be taken at all (a visit without a reading)
+NO_VALUE_CODES = frozenset({AbnormalCode.DOOR_LOCKED, AbnormalCode.METER_NOT_FOUND})
 
 
 @dataclass(frozen=True, slots=True)

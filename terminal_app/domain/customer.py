@@ -191,8 +191,9 @@ class Customer:
     """A customer account (用户) on a reading segment, as in a route download item or a bill query.
 
     JSON (the reference station's route item): ``{"cust", "name", "addr", "seq", "meter": {…},
-    "last": {"value", "at"} | null, "tariff", "arrears": […], "balance"}``; ``segment`` and
-    ``average_kwh`` (for the jump check) are optional.
+    "last": {"value", "at"} | null, "tariff", "arrears": […], "balance", "avg_daily"}``;
+    ``segment`` and ``avg_daily`` (the station's average daily use over the last months, kWh, a
+    decimal string or null: the jump check's "usual use") are optional.
     """
 
     number: str          # 户号
@@ -204,7 +205,7 @@ class Customer:
     seq: int = 0         # position in the segment's reading order (抄表顺序)
     last_reading: Decimal | None = None  # 上次示数
     last_read_at: dt.datetime | None = None
-    average_kwh: Decimal | None = None   # average monthly consumption, for the jump check
+    avg_daily_kwh: Decimal | None = None  # average daily use over the last months (the jump check)
     arrears: tuple[Arrears, ...] = field(default_factory=tuple)
     balance: int = 0     # prepaid balance (预收), fen
     category: str | None = None  # penalty category (HELLO params.penalty.rates), None: not sent
@@ -229,7 +230,7 @@ class Customer:
         return {
             "cust": self.number, "name": self.name, "addr": self.address, "seq": self.seq,
             "meter": self.meter.to_dict(), "last": last, "tariff": self.tariff, "segment": self.segment,
-            "average_kwh": None if self.average_kwh is None else format_kwh(self.average_kwh),
+            "avg_daily": None if self.avg_daily_kwh is None else format_kwh(self.avg_daily_kwh),
             "arrears": [a.to_dict() for a in self.arrears], "balance": self.balance,
             "category": self.category, "balance_used": [u.to_dict() for u in self.balance_used],
         }
@@ -257,7 +258,7 @@ class Customer:
                 tariff=get_str(d, "tariff", k, max_len=64), segment=get_str(d, "segment", k, default=""),
                 seq=get_int(d, "seq", k, default=0, maximum=10**6),
                 last_reading=last_value, last_read_at=last_at,
-                average_kwh=get_kwh(d, "average_kwh", k, optional=True),
+                avg_daily_kwh=get_kwh(d, "avg_daily", k, optional=True),
                 arrears=tuple(Arrears.from_dict(a, category) for a in arrears),
                 balance=get_int(d, "balance", k, default=0), category=category,
                 balance_used=balance_uses(d.get("balance_used")))

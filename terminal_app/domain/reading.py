@@ -84,6 +84,7 @@ class Reading:
     reason: str = ""  # why the value was typed instead of read over IR
     confirmed: tuple[str, ...] = field(default_factory=tuple)
     abnormal: Abnormal | None = None
+    note: str = ""  # why the use is far above the customer's usual (用电量突增原因), as the operator chose
 
     def __post_init__(self) -> None:
         check_aware(self.read_at, N_("Reading time"))
@@ -93,9 +94,10 @@ class Reading:
         if self.source is ReadingSource.KEYPAD and not self.reason.strip():
             raise InvalidValueError("A reading typed on the keypad needs a reason.",
                                     "Say why the infrared read was not possible.")
-        if len(self.reason) > MAX_TEXT or not self.reason.isprintable():
-            raise InvalidValueError("The reason is too long or has control characters.",
-                                    "Write at most {n} characters on one line.", n=MAX_TEXT)
+        for text in (self.reason, self.note):
+            if len(text) > MAX_TEXT or not text.isprintable():
+                raise InvalidValueError("The reason is too long or has control characters.",
+                                        "Write at most {n} characters on one line.", n=MAX_TEXT)
 
     def upload_item(self) -> dict[str, Any]:
         """One entry of a readings upload (the reference station's 01xx READINGS_UPLOAD)."""
@@ -108,6 +110,8 @@ class Reading:
             d["reason"] = self.reason
         if self.abnormal is not None:
             d["abnormal"] = self.abnormal.code.value
+        if self.note:
+            d["note"] = self.note
         return d
 
     def abnormal_registration(self) -> dict[str, Any]:
@@ -132,7 +136,7 @@ class Reading:
             "source": self.source.value, "value": s(self.value), "previous": s(self.previous),
             "consumption": s(self.consumption), "rollover": self.rollover, "reason": self.reason,
             "confirmed": list(self.confirmed),
-            "abnormal": None if self.abnormal is None else self.abnormal.to_dict(),
+            "abnormal": None if self.abnormal is None else self.abnormal.to_dict(), "note": self.note,
         }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from offline_queue.journal import OPEN, EntryState
 from terminal_app.domain.customer import Arrears, BalanceUse, balance_uses, total_arrears
+from terminal_app.domain.dunning import apply_oldest_first
 from terminal_app.domain.records import get_int, get_str, get_time, need_mapping
 from terminal_app.errors import BusinessRuleError, LinkError
 from terminal_app.services.store import LocalStore
@@ -80,6 +81,28 @@ def _payments(journal: Any, cust: str) -> list[Any]:
     reversed_ = {e.depends_on for e in entries if e.kind == "reversal" and e.state is not EntryState.REJECTED}
     return [e for e in entries if e.kind == "payment" and e.state is not EntryState.REJECTED
             and e.txn not in reversed_ and e.body_dict().get("cust") == cust]
+
+
+def not_included(journal: Any, cust: str, as_of: dt.datetime | None = None) -> int:
+    """Fen this terminal took from ``cust`` that figures of the station (taken at ``as_of``; None:
+    just now) do not show yet: payments still in the journal (or taken after ``as_of``), less
+    payments the station has applied whose reversal (冲正) has not reached it yet."""
+    paid = sum(e.body_dict()["amount"] for e in _payments(journal, cust)
+               if e.state in OPEN or (as_of is not None and e.captured_at >= as_of))
+    entries = journal.entries()
+    applied = {e.txn: e for e in entries if e.kind == "payment" and e.state is EntryState.APPLIED
+               and e.body_dict().get("cust") == cust}
+    undone = sum(applied[e.depends_on].body_dict()["amount"] for e in entries
+                 if e.kind == "reversal" and e.state in OPEN and e.depends_on in applied
+                 and (as_of is None or applied[e.depends_on].captured_at < as_of))
+    return paid - undone
+
+
+def owed_now(arrears: tuple[Arrears, ...], journal: Any, cust: str, as_of: dt.datetime | None = None
+             ) -> tuple[Arrears, ...]:
+    """The arrears still owed once this terminal's payments the figures do not show are taken off,
+    period by period as the station allocates them (oldest first, penalty first)."""
+    return apply_oldest_first(arrears, max(0, not_included(journal, cust, as_of)))
 
 
 def query_bill(client: Any, store: LocalStore, journal: Any, cust: str, *, clock: Clock,

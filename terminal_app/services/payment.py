@@ -29,14 +29,17 @@ from typing import Any
 from drivers.printer import templates
 from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
+from terminal_app.domain.dunning import reconnection_released
+from terminal_app.domain.money import format_fen
 from terminal_app.domain.payment import MAX_PAYMENT_FEN
 from terminal_app.errors import BusinessRuleError, HandheldError
-from terminal_app.services.bill_query import BillView
+from terminal_app.services.bill_query import BillView, owed_now
 from terminal_app.services.common import Operator, print_once
+from terminal_app.services.day_close import check_day_open
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
-from terminal_app.timeutil import Clock
+from terminal_app.timeutil import Clock, business_day
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +85,24 @@ class PaymentResult:
     receipt: templates.ReceiptData
     printed: Any = None       # drivers.printer.PrintResult
     print_error: HandheldError | None = None  # the receipt did not print: offer reprint_receipt(txn)
+    owed_after: int = 0       # what the customer still owes after this payment (尚欠)
+    reconnection: tuple[str, ...] = ()  # reconnection tasks (复电) this payment released
 
 
 def check_amount(amount: int, tendered: int | None) -> int:
     """Validate the keyed amounts; returns the change due (找零) in fen."""
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_PAYMENT_FEN:
-        raise BusinessRuleError("The amount {value} fen is not between 0.01 and {max} yuan.",
-                                "Enter the amount again.", value=amount, max=MAX_PAYMENT_FEN // 100)
+        raise BusinessRuleError("The amount {value} yuan is not between 0.01 and {max} yuan.",
+                                "Enter the amount again.",
+                                value=format_fen(amount) if isinstance(amount, int) else str(amount)[:12],
+                                max=MAX_PAYMENT_FEN // 100)
     if tendered is None:
         return 0
     if isinstance(tendered, bool) or not isinstance(tendered, int) or tendered < amount:
-        raise BusinessRuleError("The cash handed over ({tendered} fen) is less than the amount ({amount} fen).",
-                                "Count the cash again, or take a smaller amount.", tendered=tendered, amount=amount)
+        raise BusinessRuleError("The cash handed over ({tendered} yuan) is less than the amount ({amount} yuan).",
+                                "Count the cash again, or take a smaller amount.",
+                                tendered=format_fen(tendered) if isinstance(tendered, int) else str(tendered)[:12],
+                                amount=format_fen(amount))
     return tendered - amount
 
 
@@ -108,16 +117,21 @@ def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, am
     A printer failure does not undo the payment: ``print_error`` is set, reprint later.
     """
     change = check_amount(amount, tendered)
+    at = now_s(clock)
+    check_day_open(store, business_day(at))  # after 日结 no money is taken on that day
     customer = store.customer(cust)
     if bill is None and customer is None:
         raise BusinessRuleError("Customer {cust} is not in the downloaded routes.",
                                 "Query the bill first (电费查询), then take the payment.", cust=cust)
     name = bill.name if bill is not None else customer.name  # type: ignore[union-attr]
     address = bill.address if bill is not None else customer.address  # type: ignore[union-attr]
-    arrears = bill.arrears if bill is not None else customer.arrears  # type: ignore[union-attr]
-    owed = bill.still_owed if bill is not None else total_arrears(arrears)
+    if bill is not None:
+        arrears = owed_now(bill.arrears, journal, cust, None if bill.online else bill.as_of)
+    else:  # the downloaded figures, less what this terminal took since the download
+        arrears = owed_now(customer.arrears, journal, cust, store.customer_as_of(cust))  # type: ignore[union-attr]
+    owed = total_arrears(arrears)
     kind = classify(amount, owed)
-    at = now_s(clock)
+    owed_after = max(0, owed - amount)
     # the journal commit comes first: if it raises, no money may change hands
     entry = journal.capture("payment", MsgType.PAYMENT,
                             {"cust": cust, "amount": amount, "method": "cash", "at": at.isoformat(),
@@ -127,11 +141,15 @@ def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, am
     balance = None
     if bill is not None and bill.online:
         balance = bill.balance + max(0, amount - owed)
+    released: tuple[str, ...] = ()
+    if owed > 0 and reconnection_released(owed_after):  # a cut customer paid up: 复电 may follow
+        released = tuple(store.release_reconnections(cust, entry.txn))
     estimated = bill.estimated if bill is not None else False
     receipt = templates.ReceiptData(
         receipt_no=entry.txn, customer_no=cust, customer_name=name, address=address, amount_fen=amount,
         paid_at=at, operator=operator.operator, terminal_id=operator.terminal_id,
         periods=covered_periods(arrears, amount), kind=kind.zh, arrears_fen=owed, balance_fen=balance,
+        owed_after_fen=owed_after if kind is PaymentKind.PARTIAL else None,
         penalty_fen=penalty_paid(arrears, amount), penalty_estimated=estimated,
         from_balance_fen=bill.from_balance_fen if bill is not None else 0)
     store.save_document(entry.txn, "receipt", {**_receipt_json(receipt), "payment_kind": kind.value,
@@ -142,7 +160,8 @@ def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, am
     except HandheldError as e:
         log.warning("receipt %s not printed: %s", entry.txn, e)
         error = e
-    return PaymentResult(entry.txn, cust, amount, kind, tendered, change, receipt, printed, error)
+    return PaymentResult(entry.txn, cust, amount, kind, tendered, change, receipt, printed, error, owed_after,
+                         released)
 
 
 def _receipt_json(r: templates.ReceiptData) -> dict[str, Any]:
@@ -150,8 +169,8 @@ def _receipt_json(r: templates.ReceiptData) -> dict[str, Any]:
             "address": r.address, "amount_fen": r.amount_fen, "paid_at": r.paid_at.isoformat(),
             "operator": r.operator, "terminal_id": r.terminal_id, "periods": list(r.periods), "kind": r.kind,
             "method": r.method, "arrears_fen": r.arrears_fen, "balance_fen": r.balance_fen,
-            "penalty_fen": r.penalty_fen, "penalty_estimated": r.penalty_estimated,
-            "from_balance_fen": r.from_balance_fen}
+            "owed_after_fen": r.owed_after_fen, "penalty_fen": r.penalty_fen,
+            "penalty_estimated": r.penalty_estimated, "from_balance_fen": r.from_balance_fen}
 
 
 def receipt_from_document(data: dict[str, Any]) -> templates.ReceiptData:
@@ -160,7 +179,7 @@ def receipt_from_document(data: dict[str, Any]) -> templates.ReceiptData:
     # receipts saved before issue 14 carry no penalty fields
     fields.update({k: data[k] for k in ("penalty_fen", "penalty_estimated", "from_balance_fen") if k in data})
     return templates.ReceiptData(**fields, paid_at=dt.datetime.fromisoformat(data["paid_at"]),
-                                 periods=tuple(data["periods"]))
+                                 periods=tuple(data["periods"]), owed_after_fen=data.get("owed_after_fen"))
 
 
 def reprint_receipt(store: LocalStore, printer: Any, txn: str, clock: Clock, journal: Any = None) -> Any:

@@ -31,7 +31,13 @@ from terminal_app.domain.bill import Bill
 from terminal_app.domain.customer import Customer, Meter
 from terminal_app.domain.reading import Reading, ReadingSource
 from terminal_app.domain.tariff import PeriodOutOfRangeError, TariffKind, compute_bill
-from terminal_app.domain.validation import ReadingCheck, ValidationPolicy, WarningKind, register_abnormal
+from terminal_app.domain.validation import (
+    ReadingCheck,
+    ValidationPolicy,
+    WarningKind,
+    expected_use,
+    register_abnormal,
+)
 from terminal_app.domain.validation import check_reading as _domain_check
 from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
 from terminal_app.services.common import Operator, TariffBook, print_once
@@ -95,11 +101,13 @@ def read_meter(reader: MeterReader, customer: Customer) -> Decimal:
     return reader.read_total(customer.meter)
 
 
-def check_reading(customer: Customer, value: Decimal, *, rollover: bool = False, found_meter: str | None = None,
+def check_reading(customer: Customer, value: Decimal, *, at: dt.datetime, found_meter: str | None = None,
                   policy: ValidationPolicy | None = None) -> ReadingCheck:
-    """Validate ``value`` against the customer's last reading and average: warnings to show."""
+    """Validate ``value`` (read at ``at``) against the customer's last reading and usual use (the
+    station's average daily use × the days since the last reading): warnings and what they need."""
+    expected = expected_use(customer.avg_daily_kwh, customer.last_read_at, at)
     return _domain_check(customer.meter, value, previous=customer.last_reading, read_meter=found_meter,
-                         average_kwh=customer.average_kwh, rollover=rollover, policy=policy or ValidationPolicy())
+                         expected_kwh=expected, policy=policy or ValidationPolicy())
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +168,15 @@ def balance_cover(customer: Customer, bill: Bill | None, rule: Any, day: Any) ->
 def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffBook, customer: Customer, *,
                  check: ReadingCheck | None, source: ReadingSource, operator: Operator, clock: Clock,
                  reason: str = "", confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
+                 rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "",
                  sync: Any = None) -> ReadingResult:
     """Accept the reading, journal it, then print the reading notice.
 
     ``check`` None means no value could be taken: ``abnormal`` must say why (门闭 …).  Every
-    warning of ``check`` must be in ``confirmed`` or answered by ``abnormal`` (BusinessRuleError
-    otherwise, nothing journaled).  ``sync`` (a SyncEngine) is told about the capture.
+    warning of ``check`` must be answered as its rule says (domain.validation: an abnormal code
+    or a plausible ``rollover`` for a lower reading, the value ``reentered`` and a ``jump_reason``
+    for a jump, ``confirmed`` for zero use or a replaced meter) — BusinessRuleError otherwise,
+    nothing journaled.  ``sync`` (a SyncEngine) is told about the capture.
     """
     at = now_s(clock)
     if check is None:
@@ -176,7 +187,8 @@ def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffB
                                     previous=customer.last_reading)
     else:
         reading = check.accept(customer=customer.number, read_at=at, source=source, reason=reason,
-                               confirmed=confirmed, abnormal=abnormal)
+                               confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
+                               jump_reason=jump_reason)
     bill, no_bill = precalculate_or_why(tariffs, customer, reading)
     rule = store.penalty_rule()
     from_balance = balance_cover(customer, bill, rule, business_day(at))
@@ -217,11 +229,12 @@ def _notice_data(customer: Customer, reading: Reading, bill: Bill | None, txn: s
         notice_no=txn, customer_no=customer.number, customer_name=customer.name, address=customer.address,
         meter_no=customer.meter.number, read_at=reading.read_at,
         previous_reading=reading.previous if reading.previous is not None else reading.value,
-        current_reading=reading.value, consumption_kwh=reading.consumption or Decimal(0),
-        amount_fen=bill.total if bill is not None else 0, operator=operator.operator,
-        terminal_id=operator.terminal_id, period=reading.read_at.strftime("%Y-%m"),
+        current_reading=reading.value, consumption_kwh=reading.consumption,
+        amount_fen=bill.total if bill is not None else (0 if reading.consumption is not None else None),
+        operator=operator.operator, terminal_id=operator.terminal_id, period=reading.read_at.strftime("%Y-%m"),
         multiplier=customer.meter.multiplier, abnormal=reading.abnormal.label if reading.abnormal else "",
-        arrears_fen=customer.arrears_total if arrears is None else arrears,
+        arrears_fen=customer.arrears_total if arrears is None else arrears, note=reading.note,
+        lines=tuple((ln.name, ln.kwh, ln.price, ln.amount) for ln in bill.lines) if bill is not None else (),
         period_days=period_days(customer, reading), from_balance_fen=from_balance,
         no_bill=_no_bill_text(no_bill, customer, reading) if bill is None and reading.consumption else "")
 
@@ -230,10 +243,12 @@ def _notice_json(n: templates.ReadingNoticeData) -> dict[str, Any]:
     return {"notice_no": n.notice_no, "customer_no": n.customer_no, "customer_name": n.customer_name,
             "address": n.address, "meter_no": n.meter_no, "read_at": n.read_at.isoformat(),
             "previous_reading": str(n.previous_reading), "current_reading": str(n.current_reading),
-            "consumption_kwh": str(n.consumption_kwh), "amount_fen": n.amount_fen, "operator": n.operator,
+            "amount_fen": n.amount_fen, "operator": n.operator,
             "terminal_id": n.terminal_id, "period": n.period, "multiplier": n.multiplier, "abnormal": n.abnormal,
-            "arrears_fen": n.arrears_fen, "period_days": n.period_days, "from_balance_fen": n.from_balance_fen,
-            "no_bill": n.no_bill}
+            "arrears_fen": n.arrears_fen, "note": n.note,
+            "consumption_kwh": None if n.consumption_kwh is None else str(n.consumption_kwh),
+            "lines": [[name, str(kwh), str(price), fen] for name, kwh, price, fen in n.lines],
+            "period_days": n.period_days, "from_balance_fen": n.from_balance_fen, "no_bill": n.no_bill}
 
 
 def _print_notice(printer: Any, store: LocalStore, notice: templates.ReadingNoticeData,
@@ -253,5 +268,7 @@ def reprint_notice(store: LocalStore, printer: Any, txn: str, clock: Clock) -> A
     d = doc[1]
     notice = templates.ReadingNoticeData(**{
         **d, "read_at": dt.datetime.fromisoformat(d["read_at"]),
-        **{k: Decimal(d[k]) for k in ("previous_reading", "current_reading", "consumption_kwh")}})
+        **{k: Decimal(d[k]) for k in ("previous_reading", "current_reading")},
+        "consumption_kwh": None if d.get("consumption_kwh") is None else Decimal(d["consumption_kwh"]),
+        "lines": tuple((n, Decimal(k), Decimal(p), f) for n, k, p, f in d.get("lines", ()))})
     return print_once(printer, store, templates.reading_notice(notice), clock)

@@ -119,7 +119,7 @@ def _page(client: Any, segment: str, page: int, page_size: int) -> dict[str, Any
         return _call(client, MsgType.ROUTE_DOWNLOAD, {"segment": segment, "page": page, "page_size": page_size})
     except LinkError as e:
         raise RouteDownloadError("The route download of segment {segment} stopped at page {page} ({error}).",
-                                 segment=segment, page=page, error=e.what.format(**e.params)) from e
+                                 segment=segment, page=page, error=e) from e
 
 
 def _store(store: LocalStore, segment: str, page: int, body: dict[str, Any], versions: dict[str, str]) -> None:

@@ -10,12 +10,21 @@ the station agrees, difference by difference.  Before reconciling, the journal i
 
 Counting rules: a payment counts on the business day of its ``at`` (Asia/Shanghai) unless the
 station refused it; a reversal (冲正) counts against its payment's day unless refused.  Cash to
-hand in = payments − reversals (cash is the only method).  The settlement is recorded in the
-local store before the slip prints, and closes the day for reversals on this terminal.
+hand in = payments + card purchases − reversals (cash is the only method).
+
+One source of figures: :meth:`DayFigures.lines` is the list of rows — one per kind of money
+taken, then the reversals as a negative row — that both the screen and the slip show, and they
+add up to the cash to hand in (:meth:`DayFigures.check_adds_up`).
 
 Penalties counted offline (估算 on the receipt) are compared with the station's own figure — its
-answer to each payment (``applied[].penalty``) — and the difference is printed on the slip: the
-cash taken does not change, the station's allocation is what the ledger holds.
+answer to each payment (``applied[].penalty``) — and the difference (违约金差额) is printed on the
+slip and shown on the screen below the cash (:meth:`SettlementResult.notes`, read from the slip):
+it is not a row of money taken — the cash does not change, the station's allocation is what the
+ledger holds — so the rows still add up to the cash to hand in.
+
+The settlement is recorded in the local store (with the slip itself) before the slip prints, and
+closes the day (services.day_close: no more money is taken on it).  A second 日结 of the same
+day prints that same slip again, as a copy (重打/副本): nothing can have changed it.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import Any
 from drivers.printer import templates
 from offline_queue.journal import OPEN, EntryState
 from terminal_app.domain.money import format_fen
-from terminal_app.errors import HandheldError, LinkError
+from terminal_app.errors import N_, HandheldError, LinkError, StorageError
 from terminal_app.services.common import Operator, print_once
 from terminal_app.services.payment import PaymentKind
 from terminal_app.services.reading import now_s
@@ -45,6 +54,26 @@ ROW_NAMES = OrderedDict([(PaymentKind.FULL, "电费缴费"), (PaymentKind.PARTIA
 #: prepaid-card purchases the station counts in RECONCILE too (their amount is cash taken)
 CARD_ROWS = OrderedDict([(MsgType.CARD_AUTHORIZE, "购电"), (MsgType.CARD_REISSUE, "补卡购电")])
 ROW_ORDER = tuple(ROW_NAMES.values()) + tuple(CARD_ROWS.values())
+REVERSAL_ROW = "冲正"
+#: the screen's names of the slip's rows (msgids of the catalogs, whose Chinese is the slip's)
+ROW_MSGIDS = {"电费缴费": N_("Bills paid"), "部分缴费": N_("Partial payments"), "缴费并预存": N_("Paid with prepayment"),
+              "预收电费": N_("Prepayments"), "购电": N_("Card top-ups"), "补卡购电": N_("Card re-issues with credit"),
+              REVERSAL_ROW: N_("Reversals")}
+#: the screen's names of the slip's lines below the cash (not money taken: they add nothing to it)
+NOTE_MSGIDS = {"违约金估算笔数": N_("Penalties estimated offline"), "违约金估算": N_("Penalties as estimated"),
+               "主站核定违约金": N_("Penalties as the station set them"), "违约金差额": N_("Penalty difference"),
+               "违约金待核定笔数": N_("Estimates the station has not set"), "未上传笔数": N_("Entries not sent")}
+
+
+@dataclass(frozen=True, slots=True)
+class DayLine:
+    """One row of the day's figures: the slip's Chinese name, the screen's msgid, count, fen
+    (negative for the reversals)."""
+
+    name: str
+    msgid: str
+    count: int
+    fen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +95,41 @@ class DayFigures:
     def collected_fen(self) -> int:
         return sum(a for _, a in self.kept)
 
+    def lines(self) -> tuple[DayLine, ...]:
+        """The rows the screen and the slip show, in order; the reversal row is negative."""
+        rows = [DayLine(name, ROW_MSGIDS[name], *self.by_row[name]) for name in ROW_ORDER if name in self.by_row]
+        rows.append(DayLine(REVERSAL_ROW, ROW_MSGIDS[REVERSAL_ROW], len(self.reversals), -self.reversal_fen))
+        return tuple(rows)
+
+    def check_adds_up(self) -> None:
+        """The rows add up to the cash to hand in (a program error otherwise: nothing is printed)."""
+        if sum(line.fen for line in self.lines()) != self.collected_fen:
+            raise StorageError("The day's figures do not add up ({rows} ≠ {total}).",
+                               "Do not hand in the slip; call the technician.",
+                               rows=sum(line.fen for line in self.lines()), total=self.collected_fen)
+
 
 @dataclass(frozen=True, slots=True)
 class SettlementResult:
     slip: templates.SettlementData
-    figures: DayFigures
+    figures: DayFigures | None     # None on a second 日结 of the day (the slip is what was settled)
     reconciled: bool | None        # None: the station could not be asked (offline)
     station: dict[str, Any] | None  # the RECONCILE answer
     differences: tuple[str, ...] = ()
     printed: Any = None
     print_error: HandheldError | None = field(default=None)
+    again: bool = False            # the day was settled before: this is the same slip, as a copy
     penalty_corrections: tuple[PenaltyCorrection, ...] = ()
+
+    def lines(self) -> tuple[DayLine, ...]:
+        """The rows of the slip (the same the screen shows), reversal row last and negative."""
+        return tuple(DayLine(r.kind, ROW_MSGIDS.get(r.kind, r.kind), r.count, r.amount_fen) for r in self.slip.rows) \
+            + (DayLine(REVERSAL_ROW, ROW_MSGIDS[REVERSAL_ROW], self.slip.reversal_count, -self.slip.reversal_fen),)
+
+    def notes(self) -> tuple[tuple[str, str], ...]:
+        """The slip's lines below the cash (offline penalty estimates against the station's
+        figures, entries not sent): (the screen's msgid, the value as printed)."""
+        return tuple((NOTE_MSGIDS.get(name, name), value) for name, value in self.slip.extra)
 
 
 def _day_of(body: dict[str, Any]) -> dt.date | None:
@@ -191,14 +244,54 @@ def reconcile(client: Any, figures: DayFigures) -> tuple[bool | None, dict[str, 
     return match, body, tuple(diffs)
 
 
+def _slip_json(s: templates.SettlementData) -> dict[str, Any]:
+    return {"slip_no": s.slip_no, "business_day": s.business_day.isoformat(), "operator": s.operator,
+            "terminal_id": s.terminal_id, "rows": [[r.kind, r.count, r.amount_fen] for r in s.rows],
+            "reversal_count": s.reversal_count, "reversal_fen": s.reversal_fen,
+            "cash_to_deliver_fen": s.cash_to_deliver_fen, "printed_at": s.printed_at.isoformat(),
+            "station_agrees": s.station_agrees, "differences": list(s.differences), "extra": [list(e) for e in s.extra]}
+
+
+def _slip_from_json(d: dict[str, Any]) -> templates.SettlementData:
+    return templates.SettlementData(
+        slip_no=d["slip_no"], business_day=dt.date.fromisoformat(d["business_day"]), operator=d["operator"],
+        terminal_id=d["terminal_id"], rows=tuple(templates.SettlementRow(*r) for r in d["rows"]),
+        reversal_count=d["reversal_count"], reversal_fen=d["reversal_fen"],
+        cash_to_deliver_fen=d["cash_to_deliver_fen"], printed_at=dt.datetime.fromisoformat(d["printed_at"]),
+        station_agrees=d["station_agrees"], differences=tuple(d["differences"]),
+        extra=tuple(tuple(e) for e in d["extra"]))  # type: ignore[arg-type]
+
+
+def _again(store: LocalStore, printer: Any, clock: Clock, day: dt.date) -> SettlementResult | None:
+    """A second 日结 of ``day``: the first slip, printed again as a copy (None: not settled yet)."""
+    done = store.settlements(day)
+    if not done:
+        return None
+    doc = store.document(done[0][0])
+    if doc is None or doc[0] != "settlement_slip":
+        return None  # settled by an older version that kept no slip: settle as before
+    slip = _slip_from_json(doc[1])
+    printed = error = None
+    try:
+        printed = print_once(printer, store, templates.settlement_slip(slip), clock)
+    except HandheldError as e:
+        error = e
+    return SettlementResult(slip, None, slip.station_agrees, None, slip.differences, printed, error, again=True)
+
+
 def daily_settlement(journal: Any, store: LocalStore, printer: Any, client: Any, *, operator: Operator,
                      clock: Clock, day: dt.date | None = None, sync: Any = None) -> SettlementResult:
-    """Settle ``day`` (default: today): statistics, reconciliation, slip recorded then printed."""
+    """Settle ``day`` (default: today): statistics, reconciliation, slip recorded then printed —
+    or, when the day is already settled, the same slip again as a copy."""
     now = now_s(clock)
     day = day or business_day(now)
+    again = _again(store, printer, clock, day)
+    if again is not None:
+        return again
     if sync is not None:
         sync.sync_now()  # never raises for the link; what stays unsent shows as a difference
     figures = day_figures(journal, store, day)
+    figures.check_adds_up()
     match, station, diffs = reconcile(client, figures)
     rows = tuple(templates.SettlementRow(name, *figures.by_row[name]) for name in ROW_ORDER if name in figures.by_row)
     corrections = penalty_corrections(journal, store, [t for t, _ in figures.kept])
@@ -212,6 +305,7 @@ def daily_settlement(journal: Any, store: LocalStore, printer: Any, client: Any,
         reversal_fen=figures.reversal_fen, cash_to_deliver_fen=figures.collected_fen, printed_at=now,
         station_agrees=match, differences=diffs,
         extra=extra)
+    store.save_document(slip.slip_no, "settlement_slip", _slip_json(slip))
     store.record_settlement(slip.slip_no, day, now, {
         "collected": figures.collected_fen, "count": len(figures.kept), "reversals": len(figures.reversals),
         "reversal_fen": figures.reversal_fen, "match": match, "differences": list(diffs),
@@ -222,4 +316,5 @@ def daily_settlement(journal: Any, store: LocalStore, printer: Any, client: Any,
     except HandheldError as e:
         log.warning("settlement slip %s not printed: %s", slip.slip_no, e)
         error = e
-    return SettlementResult(slip, figures, match, station, diffs, printed, error, corrections)
+    return SettlementResult(slip, figures, match, station, diffs, printed, error,
+                            penalty_corrections=corrections)

@@ -97,6 +97,19 @@ CREATE TABLE IF NOT EXISTS settlements (
     at          TEXT NOT NULL,
     data        TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dunning_results (   -- what this terminal recorded at the door, per task
+    task        TEXT NOT NULL,
+    result      TEXT NOT NULL,      -- domain.dunning.DunningResult
+    at          TEXT NOT NULL,
+    txn         TEXT NOT NULL       -- the journaled DUNNING_RESULT
+);
+CREATE TABLE IF NOT EXISTS reconnections (     -- 复电任务 opened by a cut on this terminal
+    task        TEXT PRIMARY KEY,
+    cust        TEXT NOT NULL,
+    cut_at      TEXT NOT NULL,
+    state       TEXT NOT NULL,      -- waiting_payment | released
+    released_by TEXT                -- the payment that cleared the arrears
+);
 """
 
 
@@ -138,7 +151,7 @@ class LocalStore:
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as e:
             raise StorageError("The local store {path} cannot be opened ({error}).",
-                               "Check the storage card; call the technician.", path=str(p), error=str(e)) from e
+                               "Check the storage card; call the technician.", path=str(p), error=e) from e
         return cls(conn, p)
 
     @classmethod
@@ -170,7 +183,7 @@ class LocalStore:
             except sqlite3.Error as e:
                 raise StorageError("The local store {path} could not save ({error}).",
                                    "Call the technician; the journal still holds every payment.",
-                                   path=str(self.path), error=str(e)) from e
+                                   path=str(self.path), error=e) from e
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -178,7 +191,7 @@ class LocalStore:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.Error as e:
                 raise StorageError("The local store {path} could not be read ({error}).",
-                                   "Call the technician.", path=str(self.path), error=str(e)) from e
+                                   "Call the technician.", path=str(self.path), error=e) from e
 
     # ------------------------------------------------------------------ route download
     def route_progress(self, segment: str) -> RouteProgress | None:
@@ -295,9 +308,57 @@ class LocalStore:
         item = json.loads(rows[0][0])
         return DunningTask.from_dict({**item, "segment": rows[0][1]}), item
 
+    def dunning_as_of(self, task: str) -> dt.datetime | None:
+        """The station's time of the downloaded figures of ``task``."""
+        rows = self._query("SELECT as_of FROM dunning_tasks WHERE task = ?", (task,))
+        try:
+            return dt.datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
+        except ValueError:
+            return None
+
+    def dunning_segments(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT DISTINCT segment FROM dunning_tasks ORDER BY segment")]
+
     def dunning_tasks(self, segment: str) -> list[DunningTask]:
         rows = self._query("SELECT data FROM dunning_tasks WHERE segment = ? ORDER BY task", (segment,))
         return [DunningTask.from_dict({**json.loads(r[0]), "segment": segment}) for r in rows]
+
+    def record_dunning_result(self, task: str, result: str, at: dt.datetime, txn: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO dunning_results VALUES (?, ?, ?, ?)", (task, result, at.isoformat(), txn))
+
+    def dunning_results(self, task: str) -> list[str]:
+        """The results this terminal recorded for ``task``, oldest first."""
+        return [r[0] for r in self._query("SELECT result FROM dunning_results WHERE task = ? ORDER BY rowid",
+                                          (task,))]
+
+    # ------------------------------------------------------------------ reconnection tasks (复电)
+    def open_reconnection(self, task: str, cust: str, at: dt.datetime) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO reconnections VALUES (?, ?, ?, 'waiting_payment', NULL)",
+                      (task, cust, at.isoformat()))
+
+    def reconnections(self, cust: str | None = None) -> list[tuple[str, str, str, str | None]]:
+        """(task, customer, state, releasing payment) of the cuts made on this terminal."""
+        sql = "SELECT task, cust, state, released_by FROM reconnections"
+        rows = self._query(sql + " WHERE cust = ? ORDER BY task", (cust,)) if cust is not None else \
+            self._query(sql + " ORDER BY task")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def release_reconnections(self, cust: str, by_txn: str) -> list[str]:
+        """Release the customer's waiting reconnection tasks (the payment cleared the arrears)."""
+        with self._tx() as c:
+            tasks = [r[0] for r in c.execute("SELECT task FROM reconnections WHERE cust = ? AND"
+                                             " state = 'waiting_payment'", (cust,))]
+            c.execute("UPDATE reconnections SET state = 'released', released_by = ? WHERE cust = ? AND"
+                      " state = 'waiting_payment'", (by_txn, cust))
+        return tasks
+
+    def hold_reconnections(self, by_txn: str) -> None:
+        """The payment that released them was reversed: they wait for payment again."""
+        with self._tx() as c:
+            c.execute("UPDATE reconnections SET state = 'waiting_payment', released_by = NULL"
+                      " WHERE released_by = ?", (by_txn,))
 
     # ------------------------------------------------------------------ printed originals
     def was_printed(self, identity: str) -> bool:

@@ -33,7 +33,7 @@ from offline_queue.state import QueueStatus
 from offline_queue.sync import SyncEngine, SyncReport, SyncThread
 from terminal_app.domain.abnormal import Abnormal
 from terminal_app.domain.customer import Customer
-from terminal_app.domain.dunning import DunningTask
+from terminal_app.domain.dunning import DunningResult, DunningTask
 from terminal_app.domain.reading import ReadingSource
 from terminal_app.domain.validation import ReadingCheck, ValidationPolicy, WarningKind
 from terminal_app.errors import DeviceError
@@ -63,6 +63,7 @@ class Terminal:
         self._owned: list[Any] = []
         self._sync_thread: SyncThread | None = None
         self._scanner_settings: Any = None  # opened at the first scan when no scanner was given
+        self.route_page_size = route.DEFAULT_PAGE_SIZE
 
     @classmethod
     def from_settings(cls, settings: Any, *, operator: str = "0001", clock: Clock | None = None,
@@ -100,6 +101,7 @@ class Terminal:
             raise
         t._owned = owned
         t._scanner_settings = settings.devices.scanner
+        t.route_page_size = settings.link.route_page_size
         if background_sync:
             t._sync_thread = SyncThread(engine).start()
         return t
@@ -124,7 +126,7 @@ class Terminal:
                        fresh: bool = False) -> route.RouteSummary:
         """抄表数据下载: the segment's customers into the local store; call again to resume after a drop."""
         return route.download_route(self.client, self.store, segment, clock=self.clock, progress=progress,
-                                    fresh=fresh, operator=self.operator.operator)
+                                    fresh=fresh, page_size=self.route_page_size, operator=self.operator.operator)
 
     def downloaded_segments(self) -> list[str]:
         """The segments (表段号) downloaded (or being downloaded) on this terminal."""
@@ -155,19 +157,21 @@ class Terminal:
             raise DeviceError("No IR head is configured.", "Type the reading with a reason.")
         return reading.read_meter(self.meter_reader, customer)
 
-    def check_reading(self, customer: Customer, value: Decimal, *, rollover: bool = False,
-                      found_meter: str | None = None) -> ReadingCheck:
-        """Validate a reading: ``.warnings`` to confirm or answer with an abnormal code."""
-        return reading.check_reading(customer, value, rollover=rollover, found_meter=found_meter, policy=self.policy)
+    def check_reading(self, customer: Customer, value: Decimal, *, found_meter: str | None = None) -> ReadingCheck:
+        """Validate a reading: ``.warnings`` and ``.needs()`` say what the operator must answer."""
+        return reading.check_reading(customer, value, at=self.clock.now(), found_meter=found_meter,
+                                     policy=self.policy)
 
     def save_reading(self, customer: Customer, check: ReadingCheck | None, *,
                      source: ReadingSource = ReadingSource.IR, reason: str = "",
-                     confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None
+                     confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
+                     rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = ""
                      ) -> reading.ReadingResult:
         """Journal the reading (and abnormality), pre-calculate the bill, print the 抄表通知单."""
         return reading.save_reading(self.journal, self.store, self.printer, self.tariffs, customer, check=check,
                                     source=source, operator=self.operator, clock=self.clock, reason=reason,
-                                    confirmed=confirmed, abnormal=abnormal, sync=self.sync)
+                                    confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
+                                    jump_reason=jump_reason, sync=self.sync)
 
     def reprint_notice(self, txn: str) -> Any:
         return reading.reprint_notice(self.store, self.printer, txn, self.clock)
@@ -196,27 +200,43 @@ class Terminal:
         """Payments whose receipt never started printing (offer to print each: it is the original)."""
         return payment.unprinted_receipts(self.journal, self.store)
 
+    def preview_reversal(self, txn: str) -> reversal.ReversalPreview:
+        """What reversing ``txn`` would undo (to confirm); refused here already when not allowed."""
+        return reversal.preview_reversal(self.journal, self.store, txn=txn, operator=self.operator, clock=self.clock)
+
     def reverse_payment(self, txn: str, reason: str) -> reversal.ReversalResult:
-        """电费冲正 of this terminal's payment, the same business day, once, with a reason."""
+        """电费冲正 of this terminal's payment, the same business day, once, with a reason; the
+        冲正凭证 prints."""
         return reversal.reverse_payment(self.journal, self.store, txn=txn, reason=reason, operator=self.operator,
-                                        clock=self.clock, sync=self.sync)
+                                        clock=self.clock, sync=self.sync, printer=self.printer)
 
     # ------------------------------------------------------------------ 催费 dunning
     def download_dunning_tasks(self, segment: str) -> list[DunningTask]:
         return dunning.download_dunning_tasks(self.client, self.store, segment)
 
-    def print_dunning_notice(self, task_id: str) -> Any:
+    def print_dunning_notice(self, task_id: str) -> dunning.NoticeOutcome:
+        """催费通知单 for what is owed at print time; refused for a customer who owes nothing."""
         return dunning.print_dunning_notice(self.store, self.printer, self.journal, task_id=task_id,
-                                            operator=self.operator, clock=self.clock, sync=self.sync)
+                                            operator=self.operator, clock=self.clock, sync=self.sync,
+                                            client=self.client)
 
     def check_arrears(self, cust: str) -> dunning.ArrearsCheck:
         """停电前实时欠费核查 (raises CannotConfirmError offline)."""
         return dunning.check_arrears(self.client, self.journal, cust)
 
+    def check_cut(self, task_or_customer: str) -> dunning.CutCheck:
+        """The lawful-cut check at the door: notice served, deadline passed, arrears re-checked now."""
+        return dunning.check_cut(self.client, self.store, self.journal, task_id=task_or_customer, clock=self.clock)
+
     def confirm_disconnection(self, task_id: str, note: str = "") -> dunning.Disconnection:
-        """Confirm a cut only after a real-time arrears check that shows money still owed."""
+        """Record a cut only when the check at the door allows it; opens the reconnection task."""
         return dunning.confirm_disconnection(self.client, self.store, self.journal, task_id=task_id,
                                              clock=self.clock, note=note, sync=self.sync)
+
+    def record_dunning_result(self, task_id: str, result: DunningResult, note: str = "") -> str:
+        """承诺缴费 / 无人 / 已缴清 for a task (已缴清 only when nothing is owed now)."""
+        return dunning.record_result(self.client, self.store, self.journal, task_id=task_id, result=result,
+                                     clock=self.clock, note=note, sync=self.sync)
 
     # ------------------------------------------------------------------ 日结 settlement, sync
     def settle_day(self, day: dt.date | None = None) -> settlement.SettlementResult:

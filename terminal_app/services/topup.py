@@ -33,6 +33,7 @@ from drivers.ic_card.card import PrepaidCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
 from drivers.printer.templates import PurchaseVoucherData, purchase_voucher
 from offline_queue.journal import Entry, EntryState, Journal
+from terminal_app.domain.money import format_fen
 from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
 from terminal_app.station.client import Request, StationClient, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
@@ -51,9 +52,9 @@ class Reason(Enum):
     WRONG_CARD = "This card does not belong to customer {cust}'s card meter."
     COUNT_MISMATCH = "The card's purchase count {card} differs from the station's {station}: wrong or replaced card."
     NOT_LOADED = "The card's last purchase is not in the meter yet: insert the card into the meter first."
-    LIMIT = "A card purchase must be {min}–{max} fen."
+    LIMIT = "A card purchase must be {min}–{max} yuan."
     PENDING_ELSEWHERE = "Purchase {txn} on this card is unfinished at another terminal."
-    REFUSED = "The master station refused the purchase ({code}: {msg})."
+    REFUSED = "The master station refused the purchase."  # code and msg: for the log (str)
     INCONSISTENT = "The card holds count {card}/{amount} fen, which matches no purchase {txn} the station knows."
     NOT_REISSUE_CARD = "The card in the reader is not a re-issue card (补卡) for customer {cust}."
     ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
@@ -136,8 +137,9 @@ class CardService:
     def __init__(self, reader: Any, journal: Journal, sync: Any, client: StationClient | Any, *,
                  terminal_id: str, operator: str = "", clock: Clock | None = None,
                  limits: CardLimits | None = None, printer: Any = None,
-                 fault: Callable[[str], None] | None = None) -> None:
+                 fault: Callable[[str], None] | None = None, store: Any = None) -> None:
         self.card = PrepaidCard(reader)
+        self.store = store  # services.store.LocalStore: the settled days (日结), when given
         self.journal = journal
         self.sync = sync
         self.client = client
@@ -200,8 +202,9 @@ class CardService:
             raise TopupRefused(Reason.NOT_LOADED, "Ask the customer to insert the card into the meter, then come back.")
         if isinstance(amount, bool) or not isinstance(amount, int) or \
                 not self.limits.card_min <= amount <= self.limits.card_max:
-            raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.", min=self.limits.card_min,
-                               max=self.limits.card_max)
+            raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.",
+                               min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
+        self._day_open()
         challenge = self.card.challenge()
         entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, {
             "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
@@ -210,6 +213,14 @@ class CardService:
         reply = self._authorized(entry)
         self._fault("authorized")
         return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+
+    def _day_open(self) -> None:
+        """No money after 日结 of the day (services.day_close: the same rule as payments)."""
+        if self.store is not None:
+            from terminal_app.services.day_close import check_day_open
+            from terminal_app.timeutil import business_day
+
+            check_day_open(self.store, business_day(self.clock.now()))
 
     # ------------------------------------------------------------------ re-issue
     def reissue(self, cust: str, meter: str, amount: int = 0) -> TopupResult:
@@ -232,8 +243,10 @@ class CardService:
             raise TopupRefused(Reason.ALREADY_REISSUED, "Give the card to the customer for the meter.",
                                count=contents.purchase.count)
         if amount and not self.limits.card_min <= amount <= self.limits.card_max:
-            raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.", min=self.limits.card_min,
-                               max=self.limits.card_max)
+            raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.",
+                               min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
+        if amount:
+            self._day_open()
         challenge = self.card.challenge()
         entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, {
             "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,
@@ -274,8 +287,9 @@ class CardService:
             return _checked(current.reply, entry.txn)
         if current.state is EntryState.REJECTED:
             body = entry.body_dict()
-            raise TopupRefused(Reason.REFUSED, "Give the customer back {amount} fen; nothing was written to the card.",
-                               code=current.reject_code, msg=current.reject_msg, amount=body.get("amount", 0))
+            raise TopupRefused(Reason.REFUSED, "Give the customer back {amount} yuan; nothing was written to the card.",
+                               code=current.reject_code, msg=current.reject_msg,
+                               amount=format_fen(int(body.get("amount", 0))))
         raise AuthorizationPending("The master station has not authorized purchase {txn} yet.", txn=entry.txn)
 
     def _write_and_confirm(self, auth: Entry, reply: Mapping[str, Any], name: str, *, recovered: bool,

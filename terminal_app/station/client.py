@@ -44,6 +44,7 @@ from terminal_app.station.protocol import (
     open_frame,
     seal,
 )
+from terminal_app.station.refusals import refusal_text
 from terminal_app.station.transport import SeqCounter, SocketTransport, Transport
 from terminal_app.timeutil import Clock
 
@@ -95,8 +96,8 @@ class StationRefusedError(BusinessRuleError):
         self.code = code
         self.msg = msg
         self.body = dict(body)
-        super().__init__("The master station refused the request: {code} {msg}",
-                         "Check the details; the station's message says why.", code=code, msg=msg)
+        what, action = refusal_text(code)  # code and the station's English msg: in str() (the log) only
+        super().__init__(what, action, code=code[:24], msg=msg[:200])
 
 
 @dataclass
@@ -213,7 +214,7 @@ class StationClient:
                 self.transport.open(self.host, self.port, self.connect_timeout)
             except (HandheldError, OSError) as e:  # whatever failed, the connection never opened
                 err = e if isinstance(e, LinkDownError) else NotSentError(
-                    "Cannot connect to the master station ({error}).", error=str(e))
+                    "Cannot connect to the master station ({error}).", error=e)
                 return [Result(p.request, Outcome.NOT_SENT, error=err, seq=p.seq) for p in pending]
             self.stats.connections += 1
             self._run(pending, results)
@@ -233,7 +234,7 @@ class StationClient:
             self.transport.send(b"".join(p.frame for p in pending))
         except (HandheldError, OSError) as e:
             err = OutcomeUnknownError("The connection broke while sending to the master station ({error}).",
-                                      error=str(e))
+                                      error=e)
             for p in pending:
                 results[p.index] = Result(p.request, Outcome.UNKNOWN, error=err, seq=p.seq)
             return
@@ -271,7 +272,7 @@ class StationClient:
                 data = self.transport.recv(min(RECV_CHUNK, decoder.needed()), remaining)
             except (HandheldError, OSError) as e:  # DeviceTimeoutError, LinkBrokenError
                 raise _Desync(OutcomeUnknownError(
-                    "No answer from the master station ({error}).", error=str(e))) from e
+                    "No answer from the master station ({error}).", error=e)) from e
             try:
                 if not data:
                     decoder.eof()
@@ -280,7 +281,7 @@ class StationClient:
                 ready.extend(decoder.feed(data))
             except GT1Error as e:
                 raise _Desync(OutcomeUnknownError(
-                    "The master station's answer is malformed ({error}).", error=str(e))) from e
+                    "The master station's answer is malformed ({error}).", error=e)) from e
         return ready.pop(0)
 
     def _verify(self, p: _Pending, frame: SealedFrame) -> Result:
@@ -301,7 +302,7 @@ class StationClient:
         except GT1Error as e:
             raise _Desync(OutcomeUnknownError(
                 "The master station's answer to seq {seq} does not verify ({error}).",
-                seq=p.seq, error=str(e))) from e
+                seq=p.seq, error=e)) from e
         if not frame.flags & Flags.ERROR:
             if body.get("ok") is not True:
                 raise bad('its body lacks "ok": true')
@@ -333,12 +334,12 @@ def result_body(result: Result) -> dict[str, Any]:
     if result.outcome is Outcome.NOT_SENT:
         if isinstance(result.error, NotSentError):
             raise result.error
-        raise NotSentError("Nothing reached the master station ({error}).", error=str(result.error)) \
+        raise NotSentError("Nothing reached the master station ({error}).", error=result.error) \
             from result.error
     if isinstance(result.error, OutcomeUnknownError):
         raise result.error
     raise OutcomeUnknownError("The outcome at the master station is unknown ({error}).",
-                              error=str(result.error)) from result.error
+                              error=result.error) from result.error
 
 
 def _parse_time(value: Any) -> dt.datetime:
@@ -380,7 +381,7 @@ def _transport_from_settings(settings: Any) -> Transport:
         from drivers.modem.transport import ModemTransport
     except ImportError as e:
         raise ConfigurationError("The modem link is not available in this build ({error}).",
-                                 'Set [link] transport = "socket".', error=str(e)) from e
+                                 'Set [link] transport = "socket".', error=e) from e
     return ModemTransport(settings.devices.modem)
 
 

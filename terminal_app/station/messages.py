@@ -24,6 +24,7 @@ class MsgType(IntEnum):
     DUNNING_TASKS = 0x0301
     ARREARS_CHECK = 0x0302  # real-time check before a disconnection (避免误停电)
     DUNNING_RESULT = 0x0303
+    RECONNECTIONS = 0x0304  # 复电任务 of a segment: opened by a cut, released by the payment (paged)
     # 04xx prepaid card (购电)
     CARD_AUTHORIZE = 0x0401
     CARD_CONFIRM = 0x0402

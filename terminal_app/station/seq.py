@@ -67,7 +67,7 @@ class FileSeqCounter:
                 pass
             raise StorageError("The message counter file {path} cannot be written ({error}).",
                                "Do not take money now; check free space, then call the technician.",
-                               path=str(self.path), error=e.strerror or type(e).__name__) from e
+                               path=str(self.path), error=e) from e
 
     def _locked(self) -> _FileLock:
         try:
@@ -76,7 +76,7 @@ class FileSeqCounter:
         except OSError as e:
             raise StorageError("The message counter lock {path} cannot be opened ({error}).",
                                "Check that {dir} exists and is writable.", path=str(self._lock_path),
-                               dir=str(self.path.parent), error=e.strerror or type(e).__name__) from e
+                               dir=str(self.path.parent), error=e) from e
         return _FileLock(fd)
 
     def current(self) -> int:

@@ -49,7 +49,7 @@ class SocketTransport:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
             raise LinkDownError("Cannot connect to the master station at {host}:{port} ({error}).",
-                                host=host, port=port, error=e.strerror or type(e).__name__) from e
+                                host=host, port=port, error=e) from e
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._send_timeout = timeout
 
@@ -62,7 +62,7 @@ class SocketTransport:
             self._sock.sendall(data)
         except OSError as e:
             raise LinkBrokenError("The connection to the master station broke while sending ({error}).",
-                                  error=e.strerror or type(e).__name__) from e
+                                  error=e) from e
         self.bytes_sent += len(data)
 
     def recv(self, max_bytes: int, timeout: float) -> bytes:
@@ -78,7 +78,7 @@ class SocketTransport:
                                      timeout=timeout) from e
         except OSError as e:
             raise LinkBrokenError("The connection to the master station broke while receiving ({error}).",
-                                  error=e.strerror or type(e).__name__) from e
+                                  error=e) from e
         self.bytes_received += len(data)
         return data
 

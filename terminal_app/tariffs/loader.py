@@ -253,7 +253,7 @@ def load_tariff_file(path: str | os.PathLike[str]) -> Tariff:
                               file=str(p)) from e
     except OSError as e:
         raise TariffFileError("Tariff file {file} cannot be read: {error}.", "Check its permissions.",
-                              file=str(p), error=e.strerror) from e
+                              file=str(p), error=e) from e
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -269,7 +269,7 @@ def parse_tariff_text(text: str, origin: str) -> Tariff:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise TariffFileError("Tariff file {file} is not valid TOML: {error}.", "Fix the line it names.",
-                              file=origin, error=str(e)) from e
+                              file=origin, error=e) from e
     return parse_tariff(data, origin)
 
 

@@ -120,6 +120,9 @@ def test_the_station_and_the_estimate_differ_when_the_station_knows_more(rig):
     result = t.settle_day()
     assert [(c.estimated, c.station, c.difference) for c in result.penalty_corrections] == [(249, 13, 13 - 249)]
     assert slip_line(rig.tickets(2)[-1], "违约金差额").endswith("-￥2.36")
+    # the day-end screen shows the slip's lines below the cash; the money rows still add up to it
+    assert ("Penalty difference", "-￥2.36") in result.notes()
+    assert sum(line.fen for line in result.lines()) == result.slip.cash_to_deliver_fen == pay.amount
 
 
 def test_a_prepayment_balance_paid_the_bill_and_the_screens_say_so(rig):

@@ -35,3 +35,52 @@ def test_simulated_site_link_goes_through_the_mock_modem(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "network" in err.lower() or "signal" in err.lower(), err
     assert hello["ok"] is True and hello["bytes_sent"] > 0 and hello["station_time"]
+
+
+class _Tty:
+    """stdin/stdout that say they are a terminal, so the simulator starts its UI path."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def isatty(self):
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_the_simulator_says_where_the_receipts_are_and_keeps_them(tmp_path, monkeypatch, capsys):
+    """Issue 13 (11): without --sim-dir or HANDHELD_SIM_DIR the site goes to a new folder that is
+    kept (and said, when the simulator starts and ends); --sim-discard deletes it; the GPRS link
+    is as slow as the field's by default, so the route download shows its progress."""
+    import sys
+
+    from terminal_app.cli import simulate
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("HANDHELD_SIM_DIR", raising=False)
+    monkeypatch.setattr(sys, "stdin", _Tty(sys.stdin))
+    seen = {}
+
+    def ui(args, site):
+        seen["dir"], seen["link"] = site.workdir, site.link
+        seen["latency"] = site.modem.scenario.latency_ms
+        (site.workdir / "tickets").mkdir(exist_ok=True)
+        (site.workdir / "tickets" / "R1.txt").write_text("缴费凭证", encoding="utf-8")
+        return 0
+
+    parser = __import__("terminal_app.cli", fromlist=["build_parser"]).build_parser()
+    monkeypatch.setattr(sys, "stdout", _Tty(sys.stdout))
+    assert simulate.run(parser.parse_args(["--simulate"]), ui) == 0
+    out = capsys.readouterr().out
+    tickets = seen["dir"] / "tickets"
+    assert seen["dir"].parent == tmp_path / "state" / "handheld" and seen["dir"].name.startswith("sim-")
+    assert out.count(str(tickets)) == 2 and "小票保存在" in out  # said at the start and at the end
+    assert (tickets / "R1.txt").read_text(encoding="utf-8") == "缴费凭证"  # kept
+    assert seen["link"] == "gprs" and seen["latency"] == 300
+    assert load_settings(seen["dir"] / "config.toml", env={}).link.route_page_size == simulate.SIM_PAGE_SIZE
+
+    assert simulate.run(parser.parse_args(["--simulate", "--sim-discard", "--sim-link", "fast"]), ui) == 0
+    assert not seen["dir"].exists() and seen["link"] == "fast" and seen["latency"] == 0
+    assert "已删除" in capsys.readouterr().out

@@ -1,6 +1,8 @@
 """The simulator's demo area shows penalties growing from day to day (issue 14): F9 moves the
 date a day on (the reference station's clock and the terminal's), the bill screen's figure grows
-by that day's penalty; out of coverage the terminal counts the same figure itself and says 估算."""
+by that day's penalty; out of coverage the terminal counts the same figure itself and says 估算.
+
+The simulated site and the UI over it: the ``field`` fixture of tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -8,32 +10,7 @@ import datetime as dt
 import sqlite3
 from contextlib import closing
 
-import pytest
-
-from terminal_app.cli.simulate import simulated_site
-from terminal_app.config import load_settings
-from ui.app import HandheldApp
-from ui.operators import OperatorStore
-from ui.services_backend import ServicesBackend
-from ui.sim_controls import SimControls, enrol_demo_operator
-
 SEGMENT = "010101"
-
-
-@pytest.fixture
-def field(tmp_path):
-    with simulated_site(tmp_path) as site:
-        enrol_demo_operator(site)
-        settings = load_settings(site.config_path, env={},
-                                 overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
-        controls = SimControls(site)
-        backend = ServicesBackend(settings, clock=site.terminal_clock)  # as ui.launch builds it
-        controls.backend = backend
-        app = HandheldApp(backend, operators=OperatorStore(settings.ui.operators_file), sim=controls)
-        try:
-            yield app, site
-        finally:
-            backend.close()
 
 
 def flat(text: str) -> str:

@@ -7,33 +7,9 @@ asyncio path is covered by test_ui_async.py and the tmux end-to-end test.
 
 from __future__ import annotations
 
-import pytest
-
-from terminal_app.cli.simulate import simulated_site
 from terminal_app.config import load_settings
 from tests.util import wait_for
-from ui.app import HandheldApp
 from ui.main import ScannerThread
-from ui.operators import OperatorStore
-from ui.services_backend import ServicesBackend
-from ui.sim_controls import SimControls, enrol_demo_operator
-
-
-@pytest.fixture
-def field(tmp_path):
-    with simulated_site(tmp_path) as site:
-        enrol_demo_operator(site)
-        # no coverage is found out within a second here (the site's file allows the field's 5 s)
-        settings = load_settings(site.config_path, env={},
-                                 overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
-        controls = SimControls(site)
-        backend = ServicesBackend(settings)
-        controls.backend = backend
-        app = HandheldApp(backend, operators=OperatorStore(settings.ui.operators_file), sim=controls)
-        try:
-            yield app, site
-        finally:
-            backend.close()
 
 
 def log_in(app) -> None:
@@ -106,8 +82,8 @@ def test_a_short_field_day_through_the_screens(field):
     app.press("down")
     text = app.press("enter")
     assert "已收5.00元。" in text and "已保存，通道恢复后上传。" in flat(text)
-    app.refresh_status()
-    assert app.status.queue_depth >= 1
+    # the status line counted it when the payment's screen came back (issue 13, point 10)
+    assert app.status.queue_depth >= 1 and "待传1" in app.render_text()
 
     app.press("f8")  # coverage back: sync sends everything
     app.press("f1", "esc", "esc", "esc", "esc")
@@ -120,10 +96,13 @@ def test_a_short_field_day_through_the_screens(field):
     text = app.render_text()
     assert "10.00" in text and "5.00" in text
     app.press("enter", "1")
-    assert "已冲正" in flat(app.render_text())
-    app.press("esc", "esc", "5", "f1")  # 日结
+    assert "确认冲正这笔收费？" in flat(app.render_text())  # nothing reversed yet
+    app.press("f1")
     text = flat(app.render_text())
-    assert "冲正：1笔" in text and "应交款：5.00元" in text and "与主站对账一致" in text, text
+    assert "已冲正" in text and "冲正凭证已打印。" in text, text
+    app.press("esc", "esc", "esc", "5", "f1")  # 日结
+    text = flat(app.render_text())
+    assert "冲正1笔-10.00元" in text and "应交款：5.00元" in text and "与主站对账一致" in text, text
 
 
 def test_card_top_up_through_the_screens(field):
@@ -161,7 +140,7 @@ def test_status_bar_follows_the_link_and_the_queue(field):
     app.press("f3")  # the bill falls back to the downloaded data
     app.refresh_status()
     row1 = app.render_text().split("\n")[0]
-    assert "离线" in row1 and "▁▂▃▄" not in row1, row1
+    assert "无信号" in row1 and "▁▂▃▄" not in row1, row1  # the radio says so, not a timeout
 
 
 def test_dunning_notice_and_the_check_before_cutting(field):
@@ -176,10 +155,17 @@ def test_dunning_notice_and_the_check_before_cutting(field):
     first = tasks[0]
     assert f"{first.customer}" in app.render_text() and first.amount_fen > 0
     app.press("f1")
-    assert f"已打印{first.customer}的催费单。" in flat(app.render_text())
-    app.press("f2", "f1")  # 停电前核查 of that customer, in real time
-    assert f"仍欠{first.amount_fen // 100}." in flat(app.render_text())
-    assert "可以停电" in flat(app.render_text())
+    assert f"已打印{first.customer}的催费单：" in flat(app.render_text())
+    app.press("f2", "f1")  # 停电前核查 of that customer, in real time: the notice is a minute old
+    text = flat(app.render_text())
+    assert "不得停电：" in text and "未到" in text and "可以停电" not in text, text
+    app.press("esc")
+    served = next(t for t in app.top.tasks if t.pay_by is not None)  # a notice served two weeks ago
+    app.top.walker.set_focus(app.top.walker.index(next(w for w in app.top.walker
+                                                       if getattr(getattr(w, "original_widget", w), "value", None) is served)))
+    app.press("f2", "f1")
+    text = flat(app.render_text())
+    assert f"仍欠{served.amount_fen // 100}." in text and "可以停电" in text, text
     site.modem.set_coverage(False)
     app.press("f1")
     assert "无法确认：连不上主站。不得停电。" in flat(app.render_text())
@@ -189,13 +175,15 @@ def test_settings_printer_test_and_modem_diagnostics(field):
     app, site = field
     log_in(app)
     text = flat(app.press("6"))
-    assert "APN:cmiot.sc" in text and f"主站:127.0.0.1:{site.station_port}" in text
+    assert "APN：cmiot.sc" in text and f"主站：127.0.0.1:{site.station_port}" in text
     app.press("1")
     assert "测试页已打印。" in flat(app.render_text())
     assert wait_for(lambda: list((site.workdir / "tickets").glob("*.txt")), what="the test page")
     app.press("2")
     text = flat(app.render_text())
-    assert "sim:ready" in text and "rssi:20" in text, text  # the mock modem's answers, through the driver
+    text = flat(app.render_text((40, 40)))  # the whole report (it scrolls at 30×16)
+    assert "SIM卡：就绪" in text and "信号（0-31）：20" in text and "GPRS附着：是" in text, text  # in Chinese
+    assert "True" not in text and "None" not in text and "rssi" not in text
 
 
 def test_door_locked_is_journaled_for_the_station(field):
@@ -228,3 +216,37 @@ def test_paper_out_during_a_payment_is_said_in_chinese_and_the_money_is_kept(fie
     assert "已收10.00元。" in text, text  # journaled first: the payment stands
     assert "打印机缺纸（尚未打印）。" in text and "请装纸后重试。" in text, text
     assert "paper" not in text.lower(), text
+
+
+def test_the_meter_reads_again_and_the_screens_follow_the_money(field):
+    """Issue 13 on the simulated site: (1) the IR head reads customer after customer, and the same
+    meter twice, through the same pty; (8) the customer card's arrears follow a payment at once;
+    (10) an online payment is at the station when its screen says so, the queue is empty; (11)
+    the bill screen shows today's reading tier by tier."""
+    app, site = field
+    log_in(app)
+    app.press("1", "1", "enter")
+    for n in range(3):  # three customers, then the first one again
+        app.top.walker.set_focus(n + 2)  # (0: the title, 1: the search field)
+        app.press("enter", "f1")
+        text = flat(app.render_text())
+        assert "示数：" in text and "预算电费" in text and "无法打开" not in text, text
+        app.press("esc", "esc")
+    app.top.walker.set_focus(2)
+    app.press("enter", "f1")
+    assert "示数：" in flat(app.render_text()), app.render_text()
+    app.press("f1")  # saved: the notice prints
+    assert "示数已保存" in flat(app.render_text())
+    before = app.top.customer.arrears_fen
+    assert before > 0, "the demo's first customer owes money"
+    app.press("f3")
+    text = flat(app.render_text((30, 30)))
+    assert "今日已抄" in text and "第一档" in text, text  # the tier lines of today's bill
+    app.press("f1", "delete")
+    app.type("10")
+    text = flat(app.press("enter", "enter"))
+    assert "已上传主站。" in text and "通道恢复后上传" not in text and f"尚欠：{(before - 1000) / 100:.2f}元" in text
+    assert app.status.queue_depth == 0  # updated as the screen came back, not 5 s later
+    app.press("f1")  # done: back to the customer's card
+    assert app.top.name == "customer"
+    assert f"欠费：{(before - 1000) / 100:.2f}元" in flat(app.render_text()) and "今日已抄" in flat(app.render_text())

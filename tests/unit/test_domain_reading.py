@@ -14,7 +14,14 @@ from terminal_app.domain.abnormal import Abnormal, AbnormalCode
 from terminal_app.domain.customer import Meter
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.reading import ReadingSource, consumption, consumption_by_register
-from terminal_app.domain.validation import ValidationPolicy, WarningKind, check_reading, register_abnormal
+from terminal_app.domain.validation import (
+    Need,
+    ValidationPolicy,
+    WarningKind,
+    check_reading,
+    expected_use,
+    register_abnormal,
+)
 from terminal_app.errors import BusinessRuleError
 from terminal_app.timeutil import SHANGHAI
 
@@ -70,37 +77,77 @@ def test_tou_registers_consumption():
 
 
 def test_normal_reading_has_no_warnings_and_is_accepted():
-    check = check_reading(METER, D("12645.67"), previous=D("12345.67"), average_kwh=D("150"))
-    assert check.warnings == () and check.consumption == D("300.00")  # exactly 2 × average: fine
+    check = check_reading(METER, D("12645.67"), previous=D("12345.67"), expected_kwh=D("150"))
+    assert check.warnings == () and check.consumption == D("300.00")  # exactly 2 × usual: fine
+    assert check.needs() == ()
     r = check.accept(customer="0101", read_at=AT, source=ReadingSource.IR)
     assert (r.value, r.previous, r.consumption, r.confirmed, r.abnormal) == (
         D("12645.67"), D("12345.67"), D("300.00"), (), None)
     assert r.to_dict()["consumption"] == "300.00" and r.to_dict()["at"] == "2026-11-24T10:15:00+08:00"
 
 
-def test_reverse_warning_suggests_running_backwards():
-    check = check_reading(METER, D("99.00"), previous=D("100.00"))
+# ---- issue 13 (2): a reading below the last one is never saved on a plain "yes" --------------
+
+def test_a_lower_reading_is_not_saved_on_a_plain_confirmation():
+    check = check_reading(METER, D("600.00"), previous=D("694.48"))
     assert check.kinds == {WarningKind.REVERSE} and check.consumption is None
-    w = check.warnings[0]
-    assert w.suggested is AbnormalCode.RUNNING_BACKWARDS and "99.00" in w.message and "100.00" in w.message
-    with pytest.raises(BusinessRuleError, match="reverse"):
+    assert check.warnings[0].suggested is AbnormalCode.RUNNING_BACKWARDS
+    assert check.needs() == (Need.ABNORMAL_CODE,)  # 694.48 → 600 is no rollover of a 6-digit register
+    with pytest.raises(BusinessRuleError, match="saved only with an abnormal code"):
         check.accept(customer="0101", read_at=AT, source=ReadingSource.IR)
-    r = check.accept(customer="0101", read_at=AT, source=ReadingSource.IR,
-                     abnormal=Abnormal(AbnormalCode.RUNNING_BACKWARDS))
-    assert r.abnormal.code is AbnormalCode.RUNNING_BACKWARDS and r.consumption is None
+    with pytest.raises(BusinessRuleError, match="saved only with an abnormal code"):
+        check.accept(customer="0101", read_at=AT, source=ReadingSource.IR, confirmed=[WarningKind.REVERSE])
+    with pytest.raises(BusinessRuleError, match="cannot have rolled over"):
+        check.accept(customer="0101", read_at=AT, source=ReadingSource.IR, rollover=True)
+    with pytest.raises(BusinessRuleError):  # 门闭 says nothing about a value read
+        check.accept(customer="0101", read_at=AT, source=ReadingSource.IR, abnormal=Abnormal(AbnormalCode.DOOR_LOCKED))
 
 
-def test_flagged_rollover_is_not_a_reverse():
-    check = check_reading(METER, D("0.50"), previous=D("999999.99"), rollover=True)
-    assert check.warnings == () and check.consumption == D("0.51")
+@pytest.mark.parametrize("code", [AbnormalCode.RUNNING_BACKWARDS, AbnormalCode.METER_REPLACED,
+                                  AbnormalCode.ESTIMATED, AbnormalCode.METER_DAMAGED])
+def test_a_lower_reading_is_saved_with_an_abnormal_code_and_no_use(code):
+    check = check_reading(METER, D("600.00"), previous=D("694.48"))
+    r = check.accept(customer="0101", read_at=AT, source=ReadingSource.IR, abnormal=Abnormal(code))
+    assert r.abnormal.code is code and r.consumption is None  # no bill from a register that went back
+    assert r.upload_item()["abnormal"] == code.value
+
+
+def test_a_rollover_only_when_the_register_makes_it_plausible():
+    near_top = check_reading(METER, D("30.00"), previous=D("999950.00"), expected_kwh=D("150"))
+    assert near_top.rollover_plausible and near_top.rollover_use == D("80.00")
+    assert near_top.needs() == (Need.ABNORMAL_CODE, Need.ROLLOVER)
+    r = near_top.accept(customer="0101", read_at=AT, source=ReadingSource.IR, rollover=True)
+    assert (r.rollover, r.consumption, r.abnormal) == (True, D("80.00"), None)
+    # 999950 → 900: 950 kWh, more than 3 × the usual 150: not a rollover, something else
+    far = check_reading(METER, D("900.00"), previous=D("999950.00"), expected_kwh=D("150"))
+    assert not far.rollover_plausible and far.needs() == (Need.ABNORMAL_CODE,)
+    # without a usual use, up to 1 % of the register's range (10 000 kWh on 6 digits)
+    assert check_reading(METER, D("9000.00"), previous=D("999950.00")).rollover_plausible
+    assert not check_reading(METER, D("11000.00"), previous=D("999950.00")).rollover_plausible
+    five = Meter("M5", integer_digits=5)
+    assert check_reading(five, D("10.00"), previous=D("99990.00")).rollover_use == D("20.00")
+    with pytest.raises(BusinessRuleError, match="only possible when the reading is below"):
+        check_reading(METER, D("200.00"), previous=D("100.00")).accept(
+            customer="0101", read_at=AT, source=ReadingSource.IR, rollover=True)
 
 
 def test_zero_consumption_warning_confirmed():
     check = check_reading(METER, D("100.00"), previous=D("100.00"))
-    assert check.kinds == {WarningKind.ZERO}
+    assert check.kinds == {WarningKind.ZERO} and check.needs() == (Need.CONFIRM,)
     assert check.warnings[0].suggested is AbnormalCode.METER_STOPPED
+    with pytest.raises(BusinessRuleError):
+        check.accept(customer="0101", read_at=AT, source=ReadingSource.IR)
     r = check.accept(customer="0101", read_at=AT, source=ReadingSource.IR, confirmed=[WarningKind.ZERO])
     assert r.confirmed == ("zero",) and r.consumption == D("0.00")
+
+
+# ---- issue 13 (2): a use far above the usual one is typed again, then explained --------------
+
+def test_usual_use_is_the_average_daily_use_times_the_days():
+    last = dt.datetime(2026, 10, 25, 10, 0, tzinfo=SHANGHAI)
+    assert expected_use(D("5.00"), last, AT) == D("150.00")  # 30 days
+    assert expected_use(D("5.00"), last, last + dt.timedelta(hours=2)) == D("5.00")  # at least a day
+    assert expected_use(None, last, AT) is None and expected_use(D("5.00"), None, AT) is None
 
 
 @pytest.mark.parametrize("used, factor, warned", [
@@ -109,15 +156,36 @@ def test_zero_consumption_warning_confirmed():
     ("300.01", "2", True),    # a utility with a stricter factor
     ("300.00", "2", False),
 ])
-def test_jump_against_average(used, factor, warned):
+def test_jump_against_the_usual_use(used, factor, warned):
     policy = ValidationPolicy(jump_factor=D(factor))
-    check = check_reading(METER, D("1000.00") + D(used), previous=D("1000.00"), average_kwh=D(150),
+    check = check_reading(METER, D("1000.00") + D(used), previous=D("1000.00"), expected_kwh=D(150),
                           policy=policy)
     assert (WarningKind.JUMP in check.kinds) is warned
 
 
-def test_jump_not_checked_without_an_average():
-    check = check_reading(METER, D("9000.00"), previous=D("1.00"), average_kwh=None)
+def test_ten_thousand_kwh_on_a_household_is_typed_again_and_explained():
+    """The issue's case: 14020.01 → 24020.01 (10 000 kWh) on a household using ~5 kWh a day."""
+    usual = expected_use(D("5.00"), dt.datetime(2026, 10, 25, 10, 0, tzinfo=SHANGHAI), AT)
+    check = check_reading(METER, D("24020.01"), previous=D("14020.01"), expected_kwh=usual)
+    assert check.kinds == {WarningKind.JUMP} and check.needs() == (Need.REENTRY, Need.JUMP_REASON)
+    kw = {"customer": "0101", "read_at": AT, "source": ReadingSource.IR}
+    with pytest.raises(BusinessRuleError, match="type the reading again"):
+        check.accept(**kw)
+    with pytest.raises(BusinessRuleError, match="type the reading again"):
+        check.accept(**kw, confirmed=[WarningKind.JUMP])
+    with pytest.raises(BusinessRuleError, match="is not 24020.01"):
+        check.accept(**kw, reentered=D("14020.01"), jump_reason="新增用电设备")
+    with pytest.raises(BusinessRuleError, match="say why"):
+        check.accept(**kw, reentered=D("24020.01"))
+    r = check.accept(**kw, reentered=D("24020.01"), jump_reason="新增用电设备")
+    assert r.consumption == D("10000.00") and r.note == "新增用电设备" and r.confirmed == ("jump",)
+    assert r.upload_item()["note"] == "新增用电设备"
+    estimated = check.accept(**kw, abnormal=Abnormal(AbnormalCode.ESTIMATED))  # or an abnormal code
+    assert estimated.abnormal.code is AbnormalCode.ESTIMATED and estimated.note == ""
+
+
+def test_jump_not_checked_without_a_usual_use():
+    check = check_reading(METER, D("9000.00"), previous=D("1.00"), expected_kwh=None)
     assert check.warnings == ()
 
 
@@ -126,17 +194,20 @@ def test_policy_bounds():
         ValidationPolicy(jump_factor=D("0.5"))
 
 
-def test_meter_replaced():
+def test_meter_replaced_is_confirmed_and_registered_as_such():
     check = check_reading(METER, D("5.00"), previous=D("12345.67"), read_meter="3300009999999")
     assert check.kinds == {WarningKind.METER_REPLACED} and check.consumption is None
+    assert check.needs() == (Need.CONFIRM,)
     assert "3300009999999" in check.warnings[0].message
+    with pytest.raises(BusinessRuleError, match="confirm the replacement"):
+        check.accept(customer="0101", read_at=AT, source=ReadingSource.IR)
     r = check.accept(customer="0101", read_at=AT, source=ReadingSource.IR,
                      confirmed=[WarningKind.METER_REPLACED])
-    assert r.confirmed == ("meter_replaced",)
+    assert r.confirmed == ("meter_replaced",) and r.abnormal.code is AbnormalCode.METER_REPLACED
 
 
 def test_confirming_another_kind_does_not_answer_a_warning():
-    check = check_reading(METER, D("100.00"), previous=D("100.00"), average_kwh=D(0))
+    check = check_reading(METER, D("100.00"), previous=D("100.00"), expected_kwh=D(0))
     with pytest.raises(BusinessRuleError):
         check.accept(customer="0101", read_at=AT, source=ReadingSource.IR, confirmed=[WarningKind.JUMP])
 

@@ -77,7 +77,8 @@ def test_abnormal_codes_are_stable_with_chinese_names():
     # the values are the station's codes (reference station: HELLO params.abnormal_codes)
     assert {c.value: c.zh for c in AbnormalCode} == {
         "door_locked": "门闭", "meter_stopped": "表停走", "meter_damaged": "表损坏",
-        "running_backwards": "表倒走", "estimated": "估抄", "meter_not_found": "表计未找到", "other": "其他"}
+        "running_backwards": "表倒走", "estimated": "估抄", "meter_not_found": "表计未找到", "meter_replaced": "换表",
+        "other": "其他"}
 
 
 def test_other_needs_text_and_text_is_bounded():
@@ -125,7 +126,7 @@ def customer(**kw):
     base = dict(number="0101000001", name="张三", address="某村1组",
                 meter=Meter("3300001234567", "000012345678", "2007"), tariff="sichuan-residential", segment="S01",
                 seq=3, last_reading=D("12345.67"), last_read_at=dt.datetime(2026, 10, 25, 10, tzinfo=SHANGHAI),
-                average_kwh=D("150"),
+                avg_daily_kwh=D("5.00"),
                 arrears=(Arrears("2026-09", 5000, 25), Arrears("2026-10", 6000, 0)), balance=0)
     base.update(kw)
     return Customer(**base)

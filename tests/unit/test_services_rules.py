@@ -46,3 +46,34 @@ def test_bill_view_labels_and_still_owed():
     assert offline.label == "离线数据（26小时前下载）" and offline.still_owed == 0
     fresh = BillView("1001", "王秀英", "", ARREARS, 0, at, False, dt.timedelta(minutes=5), 350)
     assert fresh.label == "离线数据（1小时内下载）" and fresh.still_owed == 18000
+
+
+# ---- issue 13 (8): what is owed follows this terminal's payments ---------------------------------
+
+def test_owed_now_takes_this_terminals_unsent_payments_off_oldest_first(tmp_path):
+    from offline_queue.journal import EntryState, Journal, Settlement
+    from terminal_app.domain.customer import Arrears
+    from terminal_app.services.bill_query import not_included, owed_now
+    from terminal_app.station.messages import MsgType
+    from terminal_app.timeutil import SHANGHAI, FixedClock
+
+    clock = FixedClock(at=dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI))
+    arrears = (Arrears("2026-09", 10000, 300), Arrears("2026-10", 8000, 50))
+    downloaded = dt.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
+    with Journal.open(tmp_path / "j.sqlite", "40000001", clock=clock) as journal:
+        assert owed_now(arrears, journal, "1001", downloaded) == arrears
+        p = journal.capture("payment", MsgType.PAYMENT, {"cust": "1001", "amount": 10400, "method": "cash",
+                                                         "at": "2026-11-24T10:00:00+08:00"})
+        journal.capture("payment", MsgType.PAYMENT, {"cust": "1002", "amount": 999, "method": "cash",
+                                                     "at": "2026-11-24T10:00:00+08:00"})
+        # 2026-09 paid off (penalty first: 300 + 10000), the 100 left pays 2026-10's 50 penalty and 50 of its charge
+        assert owed_now(arrears, journal, "1001", downloaded) == (Arrears("2026-10", 7950, 0),)
+        assert owed_now(arrears, journal, "1001") == (Arrears("2026-10", 7950, 0),)  # online: not sent yet
+        journal.mark_in_flight([p.txn])
+        journal.settle([Settlement(p.txn, EntryState.APPLIED, reply={"ok": True})])
+        assert not_included(journal, "1001") == 0  # online figures include it now …
+        assert not_included(journal, "1001", downloaded) == 10400  # … downloaded ones do not
+        journal.capture("reversal", MsgType.REVERSAL, {"orig": p.txn, "reason": "错", "at": "2026-11-24T10:05:00+08:00"},
+                        depends_on=p.txn)
+        assert not_included(journal, "1001") == -10400  # reversed here, not yet at the station
+        assert owed_now(arrears, journal, "1001", downloaded) == arrears

@@ -46,3 +46,24 @@ def test_day_figures(tmp_path):
     assert dict(f.kept) == {a.txn: 18350, c.txn: 700, card.txn: 5000}
     assert f.collected_fen == 24050  # 18350 + 3000 + 700 + 5000 − 3000
     assert a.txn not in f.unsynced and {c.txn, card.txn} <= f.unsynced
+
+
+def test_one_list_of_rows_for_screen_and_slip_adds_up_with_cards_and_reversals(tmp_path):
+    """Issue 13 (7): the rows include card top-ups and the reversal's amount (negative), and they
+    add up to the cash to hand in — the screen and the slip show exactly these."""
+    clock = FixedClock(at=dt.datetime(2026, 11, 24, 18, 0, tzinfo=SHANGHAI))
+    with Journal.open(tmp_path / "journal.sqlite", "40000001", clock=clock) as journal, \
+            LocalStore.beside(tmp_path / "journal.sqlite") as store:
+        a = pay(journal, "1001", 18350)
+        b = pay(journal, "1002", 3000)
+        journal.capture("reversal", MsgType.REVERSAL, {"orig": b.txn, "reason": "错", "at": "2026-11-24T11:00:00+08:00"},
+                        depends_on=b.txn)
+        journal.capture("card", MsgType.CARD_AUTHORIZE, {"cust": "1006", "meter": "M6", "amount": 5000,
+                                                         "card_count": 3, "challenge": "00112233",
+                                                         "at": "2026-11-24T12:00:00+08:00"})
+        f = day_figures(journal, store, DAY)
+    lines = [(line.name, line.count, line.fen) for line in f.lines()]
+    assert lines == [("电费缴费", 2, 21350), ("购电", 1, 5000), ("冲正", 1, -3000)]
+    assert sum(line.fen for line in f.lines()) == f.collected_fen == 18350 + 5000
+    f.check_adds_up()
+    assert a.txn in dict(f.kept)

@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from hw_mocks.station import ledger, seed
-from hw_mocks.station.area import insert, packaged_tariffs, read_area, write_area
+from hw_mocks.station.area import insert, packaged_tariffs, read_area, read_usage, write_area
 from hw_mocks.station.provisioning import load_terminals, parse_terminals
 from terminal_app.errors import ConfigurationError
 
@@ -59,16 +59,46 @@ def test_demo_area_loads_into_a_ledger(tmp_path):
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+def test_a_version_2_ledger_gains_the_later_tables_and_columns_and_version_1_is_refused(tmp_path):
+    """Schema 2 (issue 14) refuses older ledgers; what came later without touching existing rows
+    (issue 13's dunning_notices, reconnections, usage_history, readings.note) is added on open."""
+    import sqlite3
+
+    old = tmp_path / "v2.sqlite"
+    with closing(sqlite3.connect(old)) as conn:  # a version-2 ledger from before those additions
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        conn.execute("CREATE TABLE readings (txn TEXT NOT NULL, n INTEGER NOT NULL, cust TEXT NOT NULL,"
+                     " meter TEXT NOT NULL, value TEXT NOT NULL, at TEXT NOT NULL, source TEXT NOT NULL,"
+                     " reason TEXT, abnormal TEXT, terminal TEXT NOT NULL, PRIMARY KEY (txn, n))")
+        conn.execute("INSERT INTO readings VALUES ('00000001-1', 0, '1001', 'A1001', '1.00',"
+                     " '2026-11-24T09:00:00+08:00', 'ir', NULL, NULL, '00000001')")
+        conn.commit()
+    with closing(ledger.connect(old)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"dunning_notices", "reconnections", "usage_history", "balance_uses"} <= tables
+        assert conn.execute("SELECT value, note FROM readings").fetchall() == [("1.00", None)]
+    v1 = tmp_path / "v1.sqlite"
+    with closing(sqlite3.connect(v1)) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.commit()
+    with pytest.raises(ConfigurationError, match="has schema 1, this station needs 2"):
+        ledger.connect(v1)
+
+
 def test_csv_import_round_trip(tmp_path):
-    custs, bills, tasks = seed.generate(3, AS_OF, customers=50)
-    write_area(tmp_path / "area", custs, bills, tasks)
+    custs, bills, tasks, usage = seed.generate_area(3, AS_OF, customers=50)
+    assert any(t.served for t in tasks) and len(usage) == 3 * 50  # notices served earlier; 3 months of use
+    write_area(tmp_path / "area", custs, bills, tasks, usage)
     tariffs, c2, b2, t2 = read_area(tmp_path / "area")
-    assert (c2, b2, t2) == (custs, bills, tasks)
+    u2 = read_usage(tmp_path / "area")
+    assert (c2, b2, t2, u2) == (custs, bills, tasks, usage)
     assert [t.name for t in tariffs] == [t.name for t in packaged_tariffs()]
     with closing(ledger.connect(tmp_path / "s.sqlite")) as conn:
-        counts = insert(conn, tariffs, c2, b2, t2, as_of=AS_OF)
+        counts = insert(conn, tariffs, c2, b2, t2, u2, as_of=AS_OF)
         assert counts == {"tariffs": len(tariffs), "customers": 50, "bills": len(bills),
-                          "dunning_tasks": len(tasks), "balance_uses": counts["balance_uses"]}
+                          "dunning_tasks": len(tasks), "usage": len(usage), "balance_uses": counts["balance_uses"]}
 
 
 @pytest.mark.parametrize("column, value, message", [

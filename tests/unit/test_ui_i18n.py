@@ -213,3 +213,47 @@ def test_screens_pass_no_literal_text_to_widgets():
                         if isinstance(lit, ast.Constant) and isinstance(lit.value, str) and lit.value.strip():
                             offenders.append(f"{path.name}:{node.lineno} {lit.value!r}")
     assert offenders == []
+
+
+def test_an_inner_error_is_shown_in_chinese_too_and_an_errno_in_words():
+    """Issue 13 (6): '没有数据到达主站（No mobile network here …）' and '(22, 'Invalid argument')'
+    are gone: the inner error is translated with the outer one, an OS error is named in words."""
+    import termios
+
+    from drivers.modem.driver import NoCoverageError
+    from terminal_app.errors import DeviceNotFoundError
+    from terminal_app.station.client import NotSentError
+
+    t = Translator()
+    inner = NoCoverageError("No mobile network here (no signal) after {timeout:.0f} s.", timeout=5)
+    outer = NotSentError("Nothing reached the master station ({error}).", error=inner)
+    shown = t.error(outer)
+    assert shown.startswith("没有数据到达主站（5秒后此处仍无移动网络（无信号））。"), shown
+    assert "No mobile" not in shown and "signal" not in shown
+    port = DeviceNotFoundError("The IR head port {url} cannot be opened: {error}.", url="/dev/ttyIR0",
+                               error=termios.error(22, "Invalid argument"))
+    assert "端口拒绝了参数设置（系统错误22）" in t.error(port) and "Invalid" not in t.error(port)
+    assert "Invalid argument" in str(port)  # the log keeps the library's words
+    assert "连接被拒绝" in t.error(DeviceNotFoundError("Cannot connect to the master station ({error}).",
+                                                      error=ConnectionRefusedError(111, "Connection refused")))
+
+
+def test_the_station_is_told_the_chinese_reason_the_operator_chose():
+    """Issue 13 (6): a reason picked from a list goes to the station as its Chinese text — the
+    same Chinese the screen shows for it — never as an English msgid."""
+    from terminal_app.domain import reasons
+
+    zh = Translator("zh_CN")
+    lists = (reasons.KEYPAD_REASONS, reasons.REVERSAL_REASONS, reasons.JUMP_REASONS, reasons.DUNNING_RESULT_CHOICES)
+    for table in lists:
+        for code, text, msgid in table:
+            assert zh(msgid) == text, (code, msgid, zh(msgid), text)
+            assert reasons.text_of(table, code) == text and not any(c.isascii() and c.isalpha() for c in text)
+
+
+def test_a_station_refusal_is_said_per_code_without_its_english_message():
+    from terminal_app.station.client import StationRefusedError
+
+    e = StationRefusedError("E_NOT_ALLOWED", "payment 1-1 was taken by another terminal", {})
+    assert Translator().error(e) == "主站规则不允许此操作。 — 请与用户或主管核对。"
+    assert "taken by another terminal" in str(e) and "E_NOT_ALLOWED" in str(e)  # for the log

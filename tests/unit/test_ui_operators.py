@@ -66,3 +66,27 @@ def test_bad_pin_formats_cannot_be_set(tmp_path):
         store.set_pin("1001", "x", "12")
     with pytest.raises(LoginRefusedError):
         store.set_pin("abc", "x", "123456")
+
+
+def test_a_supervisor_unlocks_with_their_own_pin(tmp_path):
+    """Issue 13 (11): the unlock rule — a supervisor, not the locked operator, with a right PIN
+    (a wrong one counts against the supervisor)."""
+    from ui.operators import SUPERVISOR
+
+    store = OperatorStore(tmp_path / "ops.json")
+    store.set_pin("1001", "王师傅", "123456")
+    store.set_pin("1002", "李师傅", "222222")
+    store.set_pin("9001", "李主管", "888888", role=SUPERVISOR)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(LoginRefusedError):
+            store.verify("1001", "000000")
+    assert store.is_locked("1001")
+    with pytest.raises(LoginRefusedError, match="not a supervisor"):
+        store.unlock("1002", "222222", "1001")
+    with pytest.raises(LoginRefusedError, match="Wrong PIN"):
+        store.unlock("9001", "000000", "1001")
+    with pytest.raises(LoginRefusedError, match="cannot unlock themself"):
+        store.unlock("9001", "888888", "9001")
+    assert store.is_locked("1001")
+    assert store.unlock("9001", "888888", "1001").id == "1001"
+    assert not store.is_locked("1001") and store.verify("1001", "123456").name == "王师傅"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import urwid
 from urwid import calc_width
 
 from tests.unit.test_ui_support import CUSTOMERS, FakeBackend, logged_in, make_app
@@ -11,6 +12,11 @@ from ui.model import LinkState, PrinterState, TerminalStatus
 
 def lines(text: str) -> list[str]:
     return text.split("\n")
+
+
+def flat(text: str) -> str:
+    """The screen as one string: a sentence may wrap anywhere at 30 columns."""
+    return text.replace("\n", "").replace(" ", "")
 
 
 def assert_fits(text: str, cols: int, rows: int) -> None:
@@ -25,7 +31,7 @@ def test_login_screen_at_30x16_in_chinese(tmp_path):
     text = app.render_text((30, 16))
     assert_fits(text, 30, 16)
     assert "登录" in lines(text)[2] and "工号：" in text and "密码：" in text
-    assert lines(text)[-1].startswith("F4登录")  # the soft key is labelled on the bottom line
+    assert lines(text)[-1].startswith("F3主管解锁 F4登录")  # the soft keys are labelled on the bottom line
 
 
 def test_login_masks_the_pin_and_opens_the_main_menu(tmp_path):
@@ -59,7 +65,79 @@ def test_wrong_pins_count_down_then_lock(tmp_path):
     assert "已锁定" in app.press("enter").replace("\n", "")
     app.type("123456")  # even the right PIN is refused now
     text = app.press("enter").replace("\n", "")
-    assert app.top.name == "login" and "请主管重新设置您的密码" in text
+    assert app.top.name == "login" and "请主管在本机解锁（F3）" in text
+
+
+def test_a_supervisor_unlocks_a_locked_operator_on_the_device(tmp_path):
+    """Issue 13 (11): no shell needed — a supervisor's own number and PIN unlock the operator."""
+    app = make_app(tmp_path)
+    app.push("login")
+    app.type("1001")
+    app.press("enter")
+    for _ in range(5):
+        app.type("999999")
+        app.press("enter")
+    assert app.operators.is_locked("1001")
+    text = app.press("f3")
+    assert app.top.name == "unlock" and "被锁工号：1001" in text and "主管工号：" in text
+    app.type("1001")  # the operator cannot unlock themself …
+    app.press("enter")
+    app.type("123456")
+    text = app.press("f4").replace("\n", "")
+    assert "不能为自己解锁" in text and app.operators.is_locked("1001")
+    app.press("up", "delete")  # the clear key empties the supervisor field
+    app.type("9001")
+    app.press("enter")
+    app.type("111111")  # … a wrong supervisor PIN does not unlock …
+    text = app.press("f4").replace("\n", "")
+    assert "密码错误" in text and app.operators.is_locked("1001")
+    app.type("888888")  # … the supervisor's PIN does
+    text = app.press("f4").replace("\n", "")
+    assert app.top.name == "login" and "工号1001已解锁。" in text and not app.operators.is_locked("1001")
+    app.press("down")
+    app.type("123456")
+    app.press("enter")
+    assert app.top.name == "main"
+
+
+def test_the_keypad_field_edits_only_at_its_end(tmp_path):
+    """Issue 13 (5): 219.04, Up/Down through the fields, Backspace and digits: never 1234.04."""
+    app = logged_in(tmp_path)
+    app.press("2", "1", "enter", "f1")  # the payment screen: amount prefilled, cash below it
+    cash = app.top.cash
+    cash.amount.set_edit_text("219.04")
+    app.press("enter")  # to the cash field
+    app.type("3")
+    app.press("up")  # back to the amount: urwid would put the cursor in the middle of "219.04"
+    app.press("left", "left", "home")  # the keypad has no such thing: nothing moves
+    app.press("backspace")  # the LAST character goes
+    app.type("1234")
+    assert cash.amount.edit_text == "219.01234"[:9] and cash.amount.edit_pos == len(cash.amount.edit_text)
+    app.press("delete")  # the clear key
+    assert cash.amount.edit_text == ""
+    app.type("219.05")
+    assert cash.amount.edit_text == "219.05" and cash.tendered.edit_text == "3"
+    app.press("down", "backspace")
+    assert cash.tendered.edit_text == "" and cash.amount.edit_text == "219.05"
+    app.type("a.5.")  # a letter is ignored, and so is a second point
+    assert cash.tendered.edit_text == ".5"
+
+
+def test_every_field_that_takes_digits_is_the_keypad_field(tmp_path):
+    from ui.widgets import KeypadEdit
+
+    app = logged_in(tmp_path)
+    c = CUSTOMERS[0]
+    fields = []
+    for name, params in (("route_list", {"purpose": "read"}), ("reading", {"customer": c, "mode": "keypad"}),
+                         ("payment", {"customer": c, "due_fen": 100}), ("dunning", {}), ("arrears_check", {}),
+                         ("unlock", {})):
+        app.push(name, **params)
+        edits = [w for w in app.top.walker if isinstance(w, urwid.Edit)]
+        assert edits, name
+        fields += edits
+        app.pop()
+    assert all(isinstance(f, KeypadEdit) for f in fields)
 
 
 def test_status_bar_shows_signal_link_queue_printer_and_time(tmp_path):
@@ -122,7 +200,7 @@ def test_customer_card_and_ir_reading_saved(tmp_path):
     text = app.press("f1")  # IR read
     assert "示数：1120.50" in text and "电量：100.00" in text and "预算电费：52.24元" in text
     text = app.press("f1")  # save
-    assert ("save_reading", "3101000001", "1120.50", None) in backend.calls
+    assert [c for c in backend.calls if c[0] == "save_reading"][0][:3] == ("save_reading", "3101000001", "1120.50")
     assert app.top.name == "customer" and "示数已保存，通知单已打印。" in text
 
 
@@ -137,11 +215,50 @@ def test_keypad_reading_needs_a_reason_and_can_be_abnormal(tmp_path):
     assert "选择原因：" in text and "1 红外抄不到" in text
     app.press("2")
     text = app.press("enter")
-    assert "! 自上次示数88.00以来零电量。" in text
+    assert "! 自上次示数88.00以来零电量。" in text and "第一档 5.00×0.5224=2.61" in text  # the tier line
     text = app.press("f2")  # answer the warning with an abnormal code
     assert "1 门闭" in text and "2 表停走" in text
     app.press("2")
-    assert ("save_reading", "3101000002", "93", "meter_stopped") in backend.calls
+    saved = [c for c in backend.calls if c[0] == "save_reading"]
+    assert saved[-1][:3] == ("save_reading", "3101000002", "93") and saved[-1][3].abnormal == "meter_stopped"
+
+
+def test_a_reading_below_the_last_is_not_saved_without_an_abnormal_code(tmp_path):
+    """Issue 13 (2) on the screen: F1 refuses; F2 offers the codes that account for it."""
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("1", "2", "enter", "f2", "f1", "1")
+    app.type("600")
+    text = app.press("enter")
+    assert "! 示数600小于上次示数694.48。" in text.replace("\n", "")
+    text = flat(app.press("f1"))
+    assert "必须选异常代码（F2）才能保存" in text and not [c for c in backend.calls if c[0] == "save_reading"]
+    text = app.press("f2")
+    assert "1 表倒走" in text and "2 换表" in text and "门闭" not in text
+    text = app.press("2")  # 换表 is confirmed, not picked by mistake
+    assert "该电表是否已更换（换表）？" in text and not [c for c in backend.calls if c[0] == "save_reading"]
+    app.press("f1")
+    saved = [c for c in backend.calls if c[0] == "save_reading"][-1]
+    assert saved[3].abnormal == "meter_replaced" and app.top.name == "customer"
+
+
+def test_a_jump_asks_for_the_value_again_and_then_for_a_reason(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("1", "2", "enter", "f2", "f1", "1")
+    app.type("24020.01")
+    app.press("enter")
+    text = app.press("f1")
+    assert "请看电表显示，再输入一次示数：" in text.replace("\n", "")
+    app.type("14020.01")  # typed wrong again
+    text = app.press("enter").replace("\n", "")
+    assert "与24020.01不符" in text and app.top.step == "reentry"
+    app.type("24020.01")
+    text = app.press("enter")
+    assert "用电量突增的原因：" in text and "1 新增用电设备" in text
+    app.press("1")
+    saved = [c for c in backend.calls if c[0] == "save_reading"][-1]
+    assert (saved[3].reentered, saved[3].jump_reason) == ("24020.01", "new_appliance")
 
 
 def test_bill_payment_change_and_receipt(tmp_path):
@@ -183,7 +300,9 @@ def test_payment_refuses_too_little_cash(tmp_path):
     assert "实收少于金额：请核对。" in text and not [c for c in backend.calls if c[0] == "pay"]
 
 
-def test_reversal_lists_todays_payments_and_asks_why(tmp_path):
+def test_reversal_lists_todays_payments_asks_why_and_then_for_confirmation(tmp_path):
+    """Issue 13 (9): no reversal at Enter plus one digit — the confirmation shows who, how much
+    and why, F1 reverses, the 冲正凭证 prints."""
     backend = FakeBackend()
     app = logged_in(tmp_path, backend=backend)
     app.press("2", "1", "enter", "f1", "enter", "enter", "f1", "esc")
@@ -192,28 +311,41 @@ def test_reversal_lists_todays_payments_and_asks_why(tmp_path):
     text = app.press("enter")
     assert "冲正原因？" in text and "3 重复收费" in text
     text = app.press("3")
+    assert not [c for c in backend.calls if c[0] == "reverse"]  # nothing happens before F1
+    assert "确认冲正这笔收费？" in text and "金额：123.45元" in text and "原因：重复收费" in text
+    assert lines(text)[-1].startswith("F1确认")
+    text = app.press("f1")
     assert ("reverse", "00000001-00000001", "duplicate") in backend.calls
+    assert "退还王秀英123.45元。" in text and "冲正凭证已打印。" in text
+    text = app.press("esc")
     assert "今天没有可冲正的收费。" in text
 
 
-def test_dunning_list_notice_and_cut_check(tmp_path):
+def test_dunning_list_notice_cut_check_and_results(tmp_path):
     backend = FakeBackend()
     app = logged_in(tmp_path, backend=backend)
     app.press("3")
     app.type("3101")
     text = app.press("enter")
     assert "3101000001 王秀英 123.45" in text
-    text = app.press("f1")
-    assert ("dunning_notice", "T0001") in backend.calls and "已打印3101000001的催费单。" in text
+    text = flat(app.press("f1"))
+    assert ("dunning_notice", "T0001") in backend.calls and "已打印3101000001的催费单：123.45元，限2026-12-01前缴清。" in text
+    text = app.press("f3")  # the result of the visit
+    assert "催费结果：" in text and "1 承诺缴费" in text and "2 无人" in text and "3 已缴清" in text
+    text = app.press("2")
+    assert ("dunning_result", "T0001", "not_home") in backend.calls and "3101000001王秀英123.45无人" in flat(text)
     text = app.press("f2")
     assert app.top.name == "arrears_check" and "户号：3101000001" in text
-    text = app.press("f1")
-    assert "仍欠123.45元：可以停电。" in text
-    app.press("backspace")
-    app.type("2")
-    assert "已缴清：不得停电！" in app.press("enter")
+    text = flat(app.press("f1"))
+    assert "仍欠123.45元；催费期限2026-11-17已过：可以停电。" in text
+    text = app.press("f2")
+    assert ("cut", "T0001") in backend.calls and "已登记停电；复电任务待缴费后放行。" in flat(text)
+    app.press("delete")  # another customer: served a notice, deadline not reached
+    app.type("3101000002")
+    text = flat(app.press("enter"))
+    assert "不得停电：" in text and "催费期限2026-12-01未到" in text and "F2已停电" not in text
     backend.online = False
-    assert "无法确认：连不上主站。不得停电。" in app.press("enter").replace("\n", "")
+    assert "无法确认：连不上主站。不得停电。" in flat(app.press("enter"))
 
 
 def test_card_top_up(tmp_path):
@@ -231,24 +363,27 @@ def test_card_top_up(tmp_path):
     assert "已写卡50.00元。" in text and "找零：50.00元" in text
 
 
-def test_settlement(tmp_path):
+def test_settlement_rows_are_the_slips_and_a_second_one_is_a_copy(tmp_path):
     app = logged_in(tmp_path)
     text = app.press("5")
     assert "按F1" in text
     text = app.press("f1")
-    assert "电费缴费 3 300.00" in text and "预收电费 1 50.00" in text
-    assert "冲正：1笔" in text and "应交款：350.00元" in text and "与主站对账一致。" in text
+    assert "电费缴费 3笔 300.00元" in text and "预收电费 1笔 50.00元" in text and "购电 1笔 50.00元" in text
+    assert "冲正 1笔 -20.00元" in text and "应交款：380.00元" in text and "与主站对账一致。" in text
+    assert "违约金差额：-￥2.36" in text  # below the cash: not a row of money taken
     assert "日结单已打印。" in text
+    text = app.press("f1").replace("\n", "")
+    assert "今日已日结：补打同一张日结单（副本）。" in text and "日结单已补打（副本）。" in text
 
 
 def test_settings_language_switch_and_message_log(tmp_path):
     app = logged_in(tmp_path)
     text = app.press("6")
-    assert "APN: cmiot.sc" in text and "主站: 127.0.0.1:7600" in text
-    text = app.press("2")  # modem diagnostics
-    assert "CSQ: 18" in text
+    assert "APN：cmiot.sc" in text and "主站：127.0.0.1:7600" in text
+    text = app.press("2")  # modem diagnostics, in Chinese
+    assert "信号（0-31）：18" in text and "网络：本地网" in text and "GPRS附着：是" in text
     text = app.press("3")  # language → English
-    assert "1 Printer test" in text and "Station: 127.0.0.1:7600" in text
+    assert "1 Printer test" in text and "Station：127.0.0.1:7600" in text
     assert lines(text)[1].startswith("Queue 2 oldest 5min")
     app.press("esc")
     assert "1 Meter reading" in app.render_text()
@@ -264,7 +399,7 @@ def test_every_screen_fits_30x16_and_40x15(tmp_path):
                ("customer", {"customer": c}), ("reading", {"customer": c, "mode": "keypad"}),
                ("charge", {}), ("bill", {"customer": c}), ("payment", {"customer": c, "due_fen": 100}),
                ("reversal", {}), ("dunning", {}), ("arrears_check", {}), ("topup", {}), ("settlement", {}),
-               ("settings", {}), ("messages", {})]
+               ("settings", {}), ("messages", {}), ("logout", {}), ("unlock", {})]
     from ui.app import SCREENS
     assert {name for name, _ in screens} | {"login"} == set(SCREENS)
     for name, params in screens:
@@ -335,3 +470,45 @@ def test_a_receipt_can_be_printed_again(tmp_path):
     assert app.render_text().split("\n")[-1].startswith("F1完成 F2重打")
     app.press("f2")
     assert ("reprint", "00000001-00000001") in backend.calls
+
+
+def test_logging_out_says_how_many_records_still_wait(tmp_path):
+    """Issue 13 (11): F4 on the main menu asks first, with the number of records not yet sent."""
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("f4")
+    assert app.top.name == "logout" and "还有2条记录等待上传主站。" in text and app.operator is not None
+    app.press("esc")
+    assert app.top.name == "main" and app.operator is not None
+    backend.status_value = TerminalStatus(csq=18, link=LinkState.UP, queue_depth=0, printer=PrinterState.OK)
+    text = app.press("f4")
+    assert "全部已上传主站。" in text
+    app.press("f1")
+    assert app.top.name == "login" and app.operator is None
+
+
+def test_search_finds_a_customer_by_the_last_digits(tmp_path):
+    app = logged_in(tmp_path)
+    app.press("1", "2", "up")
+    app.type("002")
+    text = app.press("enter")
+    assert app.top.name == "customer" and "3101000002 李德明" in text
+
+
+def test_the_status_line_says_no_signal(tmp_path):
+    app = logged_in(tmp_path)
+    app.set_status(TerminalStatus(csq=None, link=LinkState.NO_SIGNAL, queue_depth=1, printer=PrinterState.OK))
+    row1 = lines(app.render_text((30, 16)))[0]
+    assert "····" in row1 and "无信号" in row1 and "在线" not in row1
+
+
+def test_an_online_payment_does_not_say_it_waits_and_a_partial_one_says_what_is_owed(tmp_path):
+    backend = FakeBackend()
+    app = logged_in(tmp_path, backend=backend)
+    app.press("2", "1", "enter", "f1")
+    app.press("delete")
+    app.type("100")
+    app.press("enter", "enter")
+    text = app.render_text().replace("\n", "")
+    assert "已收100.00元。" in text and "尚欠：23.45元" in text and "已上传主站。" in text
+    assert "通道恢复后上传" not in text

@@ -20,14 +20,16 @@ from ui.model import (
     CustomerView,
     DunningView,
     LinkState,
+    NoticeView,
     PaymentOutcome,
     PaymentView,
     PrinterState,
     ReadingOutcome,
+    ReversalView,
     SettlementView,
     TerminalStatus,
 )
-from ui.operators import OperatorStore
+from ui.operators import SUPERVISOR, OperatorStore
 
 NOON = dt.datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)
 CUSTOMERS = [
@@ -70,7 +72,17 @@ class FakeBackend:
         return list(CUSTOMERS)
 
     def search(self, query):
-        return [c for c in CUSTOMERS if query in (c.number, c.meter) or query in c.name]
+        return [c for c in CUSTOMERS if query in (c.number, c.meter) or query in c.name
+                or (query.isdigit() and len(query) >= 3 and c.number.endswith(query))]
+
+    def customer(self, number):
+        return next(c for c in CUSTOMERS if c.number == number)
+
+    def read_today(self):
+        return {c[1] for c in self.calls if c[0] == "save_reading"}
+
+    def pending(self):
+        return self.status_value.queue_depth
 
     def customer_by_barcode(self, code):
         return next((c for c in CUSTOMERS if c.meter == code), None)
@@ -81,10 +93,24 @@ class FakeBackend:
         return ReadingOutcome(customer, "1120.50", "ir", "100.00", (), 5224)
 
     def enter_reading(self, customer, value, reason):
-        return ReadingOutcome(customer, value, "keypad", "5.00", (("No energy used since the last reading {previous}.", {"previous": "88.00"}),), 261)
+        if value == "600":  # below the last reading 694.48
+            return ReadingOutcome(customer, value, "keypad", "", (
+                ("Reading {value} is lower than the last reading {previous}.",
+                 {"value": "600", "previous": "694.48"}),), None, needs=("abnormal_code",), kinds=("reverse",))
+        if value == "24020.01":  # far above the usual use
+            return ReadingOutcome(customer, value, "keypad", "10000.00", (
+                ("{used} kWh is more than {factor} times the usual {expected} kWh.",
+                 {"used": "10000.00", "factor": "3", "expected": "150.00"}),), 815000,
+                needs=("reentry", "jump_reason"), kinds=("jump",))
+        return ReadingOutcome(customer, value, "keypad", "5.00", (
+            ("No energy used since the last reading {previous}.", {"previous": "88.00"}),), 261, needs=("confirm",),
+            kinds=("zero",), lines=(("第一档", "5.00", "0.5224", 261),))
 
-    def save_reading(self, outcome, abnormal):
-        self.calls.append(("save_reading", outcome.customer, outcome.value, abnormal))
+    def reentry_matches(self, outcome, value):
+        return value == outcome.value
+
+    def save_reading(self, outcome, answer=None):
+        self.calls.append(("save_reading", outcome.customer, outcome.value, answer))
         return True
 
     def register_abnormal(self, customer, code):
@@ -95,11 +121,20 @@ class FakeBackend:
         self.calls.append(("reprint", txn))
         return True
 
-    def abnormal_codes(self):
+    def abnormal_codes(self, outcome=None):
+        if outcome is not None and "abnormal_code" in outcome.needs:
+            return [("running_backwards", "Meter runs backwards"), ("meter_replaced", "Meter replaced"),
+                    ("estimated", "Estimated")]
         return [("door_locked", "Door locked"), ("meter_stopped", "Meter stopped"), ("meter_damaged", "Meter damaged")]
 
     def keypad_reasons(self):
         return [("ir_failed", "IR head cannot read the meter"), ("from_display", "Read from the meter display")]
+
+    def jump_reasons(self):
+        return [("new_appliance", "New appliance"), ("seasonal", "Seasonal use (pumping, drying)")]
+
+    def reading_estimate(self, customer):
+        return None
 
     def bill(self, customer):
         return BillView(customer, "王秀英", (ArrearsLine("2026-09", 6000, 45), ArrearsLine("2026-10", 6300, 0)),
@@ -109,30 +144,60 @@ class FakeBackend:
         self.calls.append(("pay", customer, amount_fen, tendered_fen))
         txn = f"00000001-{len(self.payments) + 1:08d}"
         self.payments.append(PaymentView(txn, customer, amount_fen, NOON))
-        return PaymentOutcome(txn, amount_fen, tendered_fen - amount_fen, True, queued=not self.online)
+        return PaymentOutcome(txn, amount_fen, tendered_fen - amount_fen, True, queued=not self.online,
+                              owed_after_fen=max(0, 12345 - amount_fen))
 
     def payments_today(self):
         return list(self.payments)
 
+    def reversal_reasons(self):
+        return [("wrong_amount", "Wrong amount"), ("wrong_customer", "Wrong customer"), ("duplicate", "Charged twice")]
+
+    def preview_reversal(self, txn):
+        p = next(p for p in self.payments if p.txn == txn)
+        return ReversalView(txn, p.customer, "王秀英", p.amount_fen)
+
     def reverse(self, txn, reason):
         self.calls.append(("reverse", txn, reason))
-        self.payments = [p for p in self.payments if p.txn != txn]
-        return txn
+        p = next(p for p in self.payments if p.txn == txn)
+        self.payments = [q for q in self.payments if q.txn != txn]
+        return ReversalView("00000001-00000077", p.customer, "王秀英", p.amount_fen, "金额错误", True)
 
     def sync_now(self):
         return TerminalStatus(csq=18, link=LinkState.UP, queue_depth=0, printer=PrinterState.OK)
 
     def dunning_tasks(self, segment):
-        return [DunningView("3101000001", "王秀英", 12345, "open", "T0001")]
+        return [DunningView("3101000001", "王秀英", 12345, "", "T0001", dt.date(2026, 11, 17))]
+
+    def dunning_task(self, task):
+        return DunningView("3101000001", "王秀英", 12345, self.dunning_status, "T0001", dt.date(2026, 11, 17))
+
+    dunning_status = ""
 
     def print_dunning_notice(self, task):
         self.calls.append(("dunning_notice", task))
-        return True
+        return NoticeView(task, "original", 12345, True, dt.date(2026, 12, 1))
 
     def arrears_check(self, customer):
         if not self.online:
             return ArrearsCheck(customer, 0, False, online=False)
-        return ArrearsCheck(customer, 12345 if customer == "3101000001" else 0, customer == "3101000001")
+        if customer == "3101000001":
+            return ArrearsCheck(customer, 12345, True, True, "T0001", (), dt.date(2026, 11, 17))
+        return ArrearsCheck(customer, 5000, False, True, "T0002",
+                            (("The notice's deadline {pay_by} has not passed.", {"pay_by": "2026-12-01"}),),
+                            dt.date(2026, 12, 1))
+
+    def confirm_cut(self, task):
+        self.calls.append(("cut", task))
+        return "00000001-00000088"
+
+    def dunning_result_choices(self):
+        return [("promised", "Promised to pay"), ("not_home", "Nobody at home"), ("paid", "Paid up")]
+
+    def record_dunning_result(self, task, result):
+        self.calls.append(("dunning_result", task, result))
+        self.dunning_status = result
+        return True
 
     def read_card(self):
         return CardView("3101000009", "张建平", "6001000000000000000009", 3, 2000)
@@ -142,7 +207,12 @@ class FakeBackend:
         return PaymentOutcome("00000001-00000099", amount_fen, tendered_fen - amount_fen, True)
 
     def settlement(self):
-        return SettlementView((("Bills paid", 3, 30000), ("Prepayments", 1, 5000)), 1, 35000, (), True, True)
+        self.settled += 1
+        return SettlementView((("Bills paid", 3, 30000), ("Prepayments", 1, 5000), ("Card top-ups", 1, 5000),
+                               ("Reversals", 1, -2000)), 1, 38000, (), True, True, again=self.settled > 1,
+                              notes=(("Penalty difference", "-￥2.36"),))
+
+    settled = 0
 
     def settings_summary(self):
         return [("APN", "cmiot.sc"), ("Station", "127.0.0.1:7600")]
@@ -151,13 +221,14 @@ class FakeBackend:
         return "Test page printed."
 
     def modem_diagnostics(self):
-        return [("CSQ", "18"), ("Network", "registered")]
+        return [("Signal (0-31)", "18"), ("Network", "home network"), ("GPRS attached", "yes")]
 
 
 def make_app(tmp_path: Path, language: str = "zh_CN", backend: FakeBackend | None = None,
              sim: object | None = None) -> HandheldApp:
     store = OperatorStore(tmp_path / "operators.json")
     store.set_pin("1001", "王师傅", "123456")
+    store.set_pin("9001", "李主管", "888888", role=SUPERVISOR)
     return HandheldApp(backend or FakeBackend(), language=language, operators=store, sim=sim,
                        clock=lambda: NOON)
 

@@ -12,14 +12,14 @@ from typing import Any
 import urwid
 
 from ui.app import fen
-from ui.widgets import DigitEdit, parse_yuan
+from ui.widgets import KeypadEdit, parse_yuan
 
 
 class CashEntry:
     def __init__(self, translate: Callable[[str], str], amount_fen: int = 0) -> None:
         self._ = translate
-        self.amount = DigitEdit("", max_len=9, decimal=True)
-        self.tendered = DigitEdit("", max_len=9, decimal=True)
+        self.amount = KeypadEdit("", max_len=9, decimal=True)
+        self.tendered = KeypadEdit("", max_len=9, decimal=True)
         self.change = urwid.Text("")
         if amount_fen > 0:
             self.amount.set_edit_text(fen(amount_fen))

@@ -61,7 +61,15 @@ class BillScreen(Screen):
             rows.append(urwid.Text(_("Total due: {a} yuan").format(a=fen(b.total_fen))))  # also when 0
             if b.balance_fen:
                 rows.append(urwid.Text(_("Prepaid balance: {a} yuan").format(a=fen(b.balance_fen))))
+        if self.estimate is not None:  # read today on this terminal: the new bill, tier by tier
+            kwh, total, lines = self.estimate
+            rows.append(urwid.Text(("dim", _("Read today: {kwh} kWh, estimate {a} yuan").format(kwh=kwh,
+                                                                                                a=fen(total)))))
+            for name, tkwh, price, amount in lines:
+                rows.append(urwid.Text(("dim", f" {name} {tkwh}×{price}={fen(amount)}")))
         self.set_rows(rows)
+
+    estimate: Any = None
 
     def on_show(self) -> None:
         if self.bill is None and self.app.busy is None:
@@ -70,6 +78,7 @@ class BillScreen(Screen):
     def do_load(self) -> None:
         def done(bill: Any) -> None:
             self.bill = bill
+            self.estimate = self.app.backend.reading_estimate(self.customer.number)  # local: no I/O wait
             self.refresh()
         self.app.run_task(self._("Querying the bill"), self.app.backend.bill, self.customer.number, done=done,
                           cancellable=True)
@@ -114,13 +123,17 @@ class PaymentScreen(Screen):
             r = self.result
             rows.append(urwid.Text(("ok", _("Paid {a} yuan.").format(a=fen(r.amount_fen)))))
             rows.append(urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen))))
+            if r.owed_after_fen:
+                rows.append(urwid.Text(("warn", _("Still owed: {a} yuan").format(a=fen(r.owed_after_fen)))))
+            if r.reconnection:
+                rows.append(urwid.Text(("ok", _("Arrears cleared: the reconnection task is released."))))
             rows.append(urwid.Text(_("Receipt no. {txn}").format(txn=r.txn[-12:])))
             if r.printed:
                 rows.append(urwid.Text(_("Receipt printed.")))
             else:
                 rows.append(urwid.Text(("warn", _.error(r.print_error) if r.print_error else _("Receipt not printed."))))
-            if r.queued:
-                rows.append(urwid.Text(("warn", _("Saved; will be sent when the link is back."))))
+            rows.append(urwid.Text(("warn", _("Saved; will be sent when the link is back."))) if r.queued
+                        else urwid.Text(_("Sent to the station.")))
             self.set_rows(rows)
 
     def on_select(self) -> None:
@@ -162,34 +175,52 @@ class PaymentScreen(Screen):
         return self.customer.meter or None
 
 
-REVERSAL_REASONS = (
-    ("wrong_amount", N_("Wrong amount")),
-    ("wrong_customer", N_("Wrong customer")),
-    ("duplicate", N_("Charged twice")),
-)
-
-
 class ReversalScreen(Screen):
+    """冲正: today's own payments → one → the reason → the confirmation (who, how much, why) →
+    reversed, with a 冲正凭证 printed.  Nothing happens before F1 on the confirmation."""
+
     name = "reversal"
     title = "Reverse a payment"
-    softkeys = (("Back", "back"),)
 
     def __init__(self, app: Any, **params: Any) -> None:
         self.payments: list[Any] | None = None
-        self.chosen: Any = None
+        self.chosen: Any = None   # the payment (PaymentView)
+        self.preview: Any = None  # what the reversal undoes (ReversalView), once checked
+        self.reason: tuple[str, str] | None = None
+        self.done: Any = None     # the reversal made (ReversalView)
         super().__init__(app, **params)
 
     @property
+    def softkeys(self) -> tuple[tuple[str, str] | None, ...]:  # type: ignore[override]
+        if self.reason is not None and self.done is None:
+            return (("Confirm", "confirm"), None, None, ("Back", "back"))
+        return (("Back", "back"),)
+
+    @property
     def kind(self) -> str:  # type: ignore[override]
-        return "menu" if self.chosen is not None else ""
+        return "menu" if self.preview is not None and self.reason is None else ""
 
     def build(self) -> None:
         _ = self._
-        if self.chosen is not None:
-            p = self.chosen
-            rows: list[urwid.Widget] = [urwid.Text(f"{p.customer} {fen(p.amount_fen)}"),
-                                        urwid.Text(_("Why reverse it?"))]
-            rows += [row(f"{i} {_(label)}", code) for i, (code, label) in enumerate(REVERSAL_REASONS, 1)]
+        rows: list[urwid.Widget]
+        if self.done is not None:
+            d = self.done
+            rows = [urwid.Text(("ok", _("Payment {txn} reversed.").format(txn=d.txn[-12:]))),
+                    urwid.Text(_("Give back {a} yuan to {name}.").format(a=fen(d.amount_fen), name=d.name or d.customer)),
+                    urwid.Text(_("Reversal voucher printed.") if d.voucher_printed else
+                               ("warn", _.error(d.print_error) if d.print_error else _("Voucher not printed.")))]
+        elif self.reason is not None:
+            p = self.preview
+            rows = [urwid.Text(("warn", _("Reverse this payment?"))),
+                    urwid.Text(f"{p.customer} {p.name}"),
+                    urwid.Text(_("Amount: {a} yuan").format(a=fen(p.amount_fen))),
+                    urwid.Text(_("Reason: {r}").format(r=_(self.reason[1]))),
+                    urwid.Text(("dim", _("F1 reverses it and prints the voucher; Esc goes back.")))]
+        elif self.preview is not None:
+            p = self.preview
+            rows = [urwid.Text(f"{p.customer} {p.name} {fen(p.amount_fen)}"), urwid.Text(_("Why reverse it?"))]
+            rows += [row(f"{i} {_(label)}", (code, label))
+                     for i, (code, label) in enumerate(self.app.backend.reversal_reasons(), 1)]
         elif self.payments is None:
             rows = [urwid.Text(_("Loading today's payments…"))]
         elif not [p for p in self.payments if not p.reversed]:
@@ -211,32 +242,57 @@ class ReversalScreen(Screen):
         self.refresh()
 
     def on_select(self) -> None:
+        if self.reason is not None:
+            self.do_confirm()
+            return
         value = self.focused_value()
         if value is None:
             return
-        if self.chosen is None:
-            self.chosen = value
-            self.refresh()
+        if self.preview is None:
+            self._choose(value)
         else:
-            self._reverse(value)
+            self._reason(value)
+
+    def _choose(self, payment: Any) -> None:
+        def checked(preview: Any) -> None:  # the rules are checked before anything is asked
+            self.chosen, self.preview = payment, preview
+            self.refresh()
+        self.app.run_task(self._("Checking the payment"), self.app.backend.preview_reversal, payment.txn,
+                          done=checked)
 
     def on_pick(self, n: int) -> None:
-        if self.chosen is not None and 1 <= n <= len(REVERSAL_REASONS):
-            self._reverse(REVERSAL_REASONS[n - 1][0])
+        reasons = self.app.backend.reversal_reasons()
+        if self.preview is not None and self.reason is None and 1 <= n <= len(reasons):
+            self._reason(reasons[n - 1])
 
-    def _reverse(self, reason: str) -> None:
-        p = self.chosen
+    def _reason(self, reason: tuple[str, str]) -> None:
+        self.reason = reason
+        self.refresh()
 
-        def done(_r: Any) -> None:
-            self.chosen = None
+    def do_confirm(self) -> None:
+        if self.reason is None or self.preview is None or self.done is not None:
+            return
+
+        def done(r: Any) -> None:
+            self.done = r
             self.payments = None
-            self.app.notify(self._("Payment {txn} reversed.").format(txn=p.txn[-12:]))
-            self.on_show()
-        self.app.run_task(self._("Reversing"), self.app.backend.reverse, p.txn, reason, done=done)
+            self.refresh()
+            self.app.notify(self._("Payment {txn} reversed.").format(txn=r.txn[-12:]))
+        # not cancellable: once confirmed, the reversal is journaled and its voucher printed
+        self.app.run_task(self._("Reversing"), self.app.backend.reverse, self.preview.txn, self.reason[0], done=done)
 
     def on_back(self) -> bool:
-        if self.chosen is not None:
-            self.chosen = None
+        if self.done is not None:
+            self.done = self.chosen = self.preview = self.reason = None
+            self.on_show()
+            self.refresh()
+            return True
+        if self.reason is not None:
+            self.reason = None
+            self.refresh()
+            return True
+        if self.preview is not None:
+            self.chosen = self.preview = None
             self.refresh()
             return True
         return False

@@ -18,7 +18,22 @@ class CustomerCard(Screen):
 
     def __init__(self, app: Any, customer: Any, **params: Any) -> None:
         self.customer = customer
+        self._shown = False
         super().__init__(app, customer=customer, **params)
+
+    def on_show(self) -> None:
+        """Back from a payment or a reading: the card shows the arrears and the mark as they are now."""
+        if self._shown:
+            # local figures (the store and the journal): read at once, no task — a key pressed
+            # right after coming back must not be swallowed by a busy state
+            try:
+                self.customer = self.app.backend.customer(self.customer.number)
+            except Exception as e:  # noqa: BLE001 — shown to the operator, the old card stays
+                self.app.show_error(e)
+            else:
+                self.params["customer"] = self.customer
+                self.refresh()
+        self._shown = True
 
     def build(self) -> None:
         _ = self._

@@ -1,23 +1,26 @@
 """Login (登录): operator number and PIN, checked against the operators file in a worker thread
-(the scrypt hash is slow on purpose); 5 wrong PINs lock the operator (ui.operators)."""
+(the scrypt hash is slow on purpose); 5 wrong PINs lock the operator, and a supervisor unlocks it
+here with the supervisor's own number and PIN (F3, terminal_app.operators)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import urwid
 
 from ui.screens.base import Screen
-from ui.widgets import DigitEdit
+from ui.widgets import KeypadEdit
 
 
 class LoginScreen(Screen):
     name = "login"
     title = "Log in"
-    softkeys = (None, None, None, ("Log in", "login"))
+    softkeys = (None, None, ("Unlock", "unlock"), ("Log in", "login"))
 
     def build(self) -> None:
         _ = self._
-        self.op = getattr(self, "op", None) or DigitEdit(_("Operator: "), max_len=8)
-        self.pin = getattr(self, "pin", None) or DigitEdit(_("PIN: "), max_len=8, mask="*")
+        self.op = getattr(self, "op", None) or KeypadEdit(_("Operator: "), max_len=8)
+        self.pin = getattr(self, "pin", None) or KeypadEdit(_("PIN: "), max_len=8, mask="*")
         self.op.set_caption(_("Operator: "))
         self.pin.set_caption(_("PIN: "))
         rows: list[urwid.Widget] = [urwid.Text(_("Meter reading & charging terminal")), self.op, self.pin,
@@ -62,6 +65,56 @@ class LoginScreen(Screen):
             return operator
         self.app.run_task(self._("Checking the PIN"), check, done=ok, failed=bad)
 
+    def do_unlock(self) -> None:
+        self.app.push("unlock", operator=self.op.edit_text)
+
     def on_back(self) -> bool:
         self.pin.set_edit_text("")
         return True
+
+
+class UnlockScreen(Screen):
+    """主管解锁: the locked operator's number, then a supervisor's own number and PIN."""
+
+    name = "unlock"
+    title = "Supervisor unlock"
+    softkeys = (None, None, None, ("Unlock", "unlock"))
+
+    def __init__(self, app: Any, operator: str = "", **params: Any) -> None:
+        self.locked = KeypadEdit("", max_len=8)
+        self.locked.set_edit_text(operator)
+        self.sup = KeypadEdit("", max_len=8)
+        self.sup_pin = KeypadEdit("", max_len=8, mask="*")
+        super().__init__(app, operator=operator, **params)
+
+    def build(self) -> None:
+        _ = self._
+        self.locked.set_caption(_("Locked operator: "))
+        self.sup.set_caption(_("Supervisor: "))
+        self.sup_pin.set_caption(_("Supervisor PIN: "))
+        self.set_rows([self.locked, self.sup, self.sup_pin,
+                       urwid.Text(("dim", _("A supervisor types their own number and PIN, then F4.")))],
+                      focus=1 if self.locked.edit_text else 0)
+
+    def on_select(self) -> None:
+        fields = [self.locked, self.sup, self.sup_pin]
+        focus = self.widget.focus
+        if focus in fields[:2]:
+            self.walker.set_focus(self.walker.index(fields[fields.index(focus) + 1]))
+            return
+        self.do_unlock()
+
+    def do_unlock(self) -> None:
+        locked, sup, pin = self.locked.edit_text, self.sup.edit_text, self.sup_pin.edit_text
+        if not (locked and sup and pin):
+            self.app.set_message(self._("Type the locked operator, your number and your PIN."), "error")
+            return
+
+        def done(op: Any) -> None:
+            self.app.pop()
+            self.app.notify(self._("Operator {id} is unlocked.").format(id=op.id))
+
+        def bad(_exc: BaseException) -> None:
+            self.sup_pin.set_edit_text("")
+        self.app.run_task(self._("Checking the supervisor"), self.app.operators.unlock, sup, pin, locked,
+                          done=done, failed=bad)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import urwid
+
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.widgets import row
@@ -62,7 +64,7 @@ class MainMenu(Menu):
         self.app.push("messages")
 
     def do_logout(self) -> None:
-        self.app.logout()
+        self.app.push("logout")
 
 
 class ReadingMenu(Menu):
@@ -72,3 +74,42 @@ class ReadingMenu(Menu):
         (N_("Download route"), "route_download", {}),
         (N_("Route list / find"), "route_list", {"purpose": "read"}),
     )
+
+
+class LogoutConfirm(Screen):
+    """Log out only after saying what still waits for the link (it stays in the journal and is sent
+    at the next login — but the operator should know before walking away)."""
+
+    name = "logout"
+    title = "Log out"
+    softkeys = (("Log out", "logout"), None, None, ("Back", "back"))
+
+    def __init__(self, app: Any, **params: Any) -> None:
+        self.waiting: int | None = None
+        super().__init__(app, **params)
+
+    def build(self) -> None:
+        _ = self._
+        if self.waiting is None:
+            rows = [urwid.Text(_("Counting what waits for the link…"))]
+        elif self.waiting:
+            rows = [urwid.Text(("warn", _("{n} records still wait to be sent to the station.").format(n=self.waiting))),
+                    urwid.Text(_("They stay on the terminal and go out at the next login with signal.")),
+                    urwid.Text(("dim", _("F1 logs out anyway; Esc stays (F1 on the main menu sends now).")))]
+        else:
+            rows = [urwid.Text(_("Everything is sent to the station.")),
+                    urwid.Text(("dim", _("F1 logs out; Esc stays.")))]
+        self.set_rows(rows)
+
+    def on_show(self) -> None:
+        if self.waiting is None:
+            def counted(n: int) -> None:
+                self.waiting = n
+                self.refresh()
+            self.app.run_task(self._("Counting"), self.app.backend.pending, done=counted)
+
+    def do_logout(self) -> None:
+        self.app.logout()
+
+    def on_select(self) -> None:
+        self.do_logout()

@@ -1,6 +1,14 @@
 """Reading entry (抄表录入): over infrared (a cancellable task) or by keypad with a reason; the
-outcome shows use since last reading, validation warnings and the bill preview (抄表预算电费);
-F1 saves it (journaled, then the reading notice prints), F2 registers it as abnormal."""
+outcome shows use since last reading, validation warnings, the bill preview (抄表预算电费) with
+its tier lines.  F1 saves it (journaled, then the reading notice prints) once each warning is
+answered the way its rule asks (terminal_app.domain.validation, ``outcome.needs``):
+
+* below the last reading: F2 an abnormal code (表倒走, 换表, 估抄 …) — F1 alone refuses — or F3
+  a rollover, offered only when the meter's register makes it plausible;
+* far above the customer's usual use: the value typed again, then the reason;
+* zero use: confirmed with F1 (once more).
+
+F2 with no reading registers an abnormality alone (门闭, 表计未找到)."""
 
 from __future__ import annotations
 
@@ -9,8 +17,12 @@ from typing import Any
 import urwid
 
 from ui.app import fen
+from ui.model import ReadingAnswer
 from ui.screens.base import Screen
-from ui.widgets import DigitEdit, row
+from ui.widgets import KeypadEdit, row
+
+#: the steps of answering a reading's warnings (what the screen shows besides the outcome)
+LISTS = ("reason", "abnormal", "jump_reason")
 
 
 class ReadingEntry(Screen):
@@ -21,33 +33,67 @@ class ReadingEntry(Screen):
         self.customer = customer
         self.mode = mode
         self.outcome: Any = None
-        self.picking: str | None = None  # "reason" | "abnormal" while a list is shown
+        self.step: str | None = None  # "reason" | "abnormal" | "jump_reason" (lists), "reentry", "confirm_*"
         self.reason: tuple[str, str] | None = None
-        self.value = DigitEdit("", max_len=12, decimal=True)
+        self.answer = ReadingAnswer()
+        self.value = KeypadEdit("", max_len=12, decimal=True)
+        self.again = KeypadEdit("", max_len=12, decimal=True)
         super().__init__(app, customer=customer, mode=mode, **params)
 
     @property
     def softkeys(self) -> tuple[tuple[str, str] | None, ...]:  # type: ignore[override]
+        if self.step is not None and self.step.startswith("confirm"):
+            return (("Confirm", "confirm"), None, None, ("Back", "back"))
+        if self.step is not None:
+            return (None, None, None, ("Back", "back"))
         if self.outcome is not None:
-            return (("Save", "save"), ("Abnormal", "abnormal"), None, ("Back", "back"))
+            rollover = ("Rollover", "rollover") if self.outcome.rollover_use else None
+            return (("Save", "save"), ("Abnormal", "abnormal"), rollover, ("Back", "back"))
         if self.mode == "ir":
             return (("Read again", "read"), ("Keypad", "keypad"), ("Abnormal", "abnormal"), ("Back", "back"))
         return (("Reason", "reason"), None, ("Abnormal", "abnormal"), ("Back", "back"))
+
+    def _options(self) -> list[tuple[str, str]]:
+        b = self.app.backend
+        if self.step == "reason":
+            return b.keypad_reasons()
+        if self.step == "jump_reason":
+            return b.jump_reasons()
+        return b.abnormal_codes(self.outcome)
 
     def build(self) -> None:
         _ = self._
         c = self.customer
         rows: list[urwid.Widget] = [urwid.Text(f"{c.number} {c.name}")]
-        if self.picking is not None:
-            options = self.app.backend.keypad_reasons() if self.picking == "reason" else \
-                self.app.backend.abnormal_codes()
-            rows.append(urwid.Text(_("Pick the reason:") if self.picking == "reason" else _("Pick the abnormal code:")))
-            rows += [row(f"{i} {self._(label)}", (code, label)) for i, (code, label) in enumerate(options, 1)]
-        elif self.outcome is not None:
-            o = self.outcome
+        o = self.outcome
+        if self.step in LISTS:
+            prompt = {"reason": _("Pick the reason:"), "abnormal": _("Pick the abnormal code:"),
+                      "jump_reason": _("Why is the use so high? Pick:")}[self.step]
+            rows.append(urwid.Text(prompt))
+            rows += [row(f"{i} {self._(label)}", (code, label)) for i, (code, label) in enumerate(self._options(), 1)]
+        elif self.step == "reentry":
+            rows.append(urwid.Text(("warn", _("The use is far above this customer's usual."))))
+            rows.append(urwid.Text(_("Read the meter's display and type the reading again:")))
+            self.again.set_caption(_("Again: "))
+            rows.append(self.again)
+            self.set_rows(rows, focus=len(rows) - 1)
+            return
+        elif self.step == "confirm_zero":
+            rows.append(urwid.Text(("warn", _("No energy used since the last reading: is that right?"))))
+            rows.append(urwid.Text(("dim", _("F1 confirms and saves, Esc goes back."))))
+        elif self.step == "confirm_replaced":
+            rows.append(urwid.Text(("warn", _("Was this meter replaced (换表)?"))))
+            rows.append(urwid.Text(("dim", _("F1 confirms and saves, Esc goes back."))))
+        elif self.step == "confirm_rollover":
+            rows.append(urwid.Text(("warn", _("The register passed its largest value and restarted at zero?"))))
+            rows.append(urwid.Text(_("Use counted then: {v} kWh").format(v=o.rollover_use)))
+            rows.append(urwid.Text(("dim", _("F1 confirms and saves, Esc goes back."))))
+        elif o is not None:
             rows.append(urwid.Text(_("Reading: {v} kWh").format(v=o.value)))
             if o.consumption:
                 rows.append(urwid.Text(_("Used: {v} kWh").format(v=o.consumption)))
+            for name, kwh, price, amount in o.lines:
+                rows.append(urwid.Text(("dim", f"{name} {kwh}×{price}={fen(amount)}")))
             if o.bill_fen is not None:
                 rows.append(urwid.Text(_("Bill estimate: {a} yuan").format(a=fen(o.bill_fen))))
                 if o.period_days is not None and o.period_days != 30:  # a month: nothing to say
@@ -58,7 +104,7 @@ class ReadingEntry(Screen):
                 rows.append(urwid.Text(_("Prepaid balance pays: {a} yuan").format(a=fen(o.from_balance_fen))))
             for msgid, params in o.warnings:
                 rows.append(urwid.Text(("warn", "! " + self._(msgid).format(**params))))
-            rows.append(urwid.Text(("dim", _("F1 saves and prints the notice."))))
+            rows.append(urwid.Text(("dim", self._hint())))
         elif self.mode == "keypad":
             self.value.set_caption(_("Reading: "))
             rows.append(self.value)
@@ -69,16 +115,33 @@ class ReadingEntry(Screen):
             rows.append(urwid.Text(_("Aim the IR head at the meter.")))
         self.set_rows(rows)
 
+    def _hint(self) -> str:
+        _ = self._
+        needs = self.outcome.needs
+        if "abnormal_code" in needs:
+            return _("Below the last reading: F2 an abnormal code, or F3 a rollover.") if "rollover" in needs \
+                else _("Below the last reading: F2 picks the abnormal code.")
+        if "reentry" in needs:
+            return _("F1: type the reading again, then the reason.")
+        if "confirm" in needs:
+            return _("F1 confirms and saves the notice.")
+        return _("F1 saves and prints the notice.")
+
     @property
     def kind(self) -> str:  # type: ignore[override]
-        return "menu" if self.picking else ""
+        return "menu" if self.step in LISTS else ""
 
     def on_show(self) -> None:
         if self.mode == "ir" and self.outcome is None and self.app.busy is None:
             self.do_read()
 
+    def _go(self, step: str | None) -> None:
+        self.step = step
+        self.refresh()
+
     def do_read(self) -> None:
         self.outcome = None
+        self.answer = ReadingAnswer()
         self.refresh()
         if self.app.sim is not None:  # simulate mode: the mock meter becomes this customer's meter
             self.app.sim.aim(self.customer.number)
@@ -87,6 +150,8 @@ class ReadingEntry(Screen):
 
     def _got(self, outcome: Any) -> None:
         self.outcome = outcome
+        self.answer = ReadingAnswer()
+        self.step = None
         self.refresh()
 
     def do_keypad(self) -> None:
@@ -95,31 +160,59 @@ class ReadingEntry(Screen):
         self.refresh()
 
     def do_reason(self) -> None:
-        self.picking = "reason"
-        self.refresh()
+        self._go("reason")
 
     def do_abnormal(self) -> None:
-        self.picking = "abnormal"
-        self.refresh()
+        self._go("abnormal")
+
+    def do_rollover(self) -> None:
+        if self.outcome is not None and self.outcome.rollover_use:
+            self._go("confirm_rollover")
+
+    def do_confirm(self) -> None:
+        step = self.step
+        if step == "confirm_rollover":
+            self.answer = ReadingAnswer(rollover=True)
+        elif step == "confirm_replaced":
+            self.answer = ReadingAnswer(abnormal="meter_replaced")
+        elif step == "confirm_zero":
+            self.answer = ReadingAnswer(confirmed=True, reentered=self.answer.reentered,
+                                        jump_reason=self.answer.jump_reason)
+        self.step = None
+        self._save()
 
     def on_pick(self, n: int) -> None:
-        options = self.app.backend.keypad_reasons() if self.picking == "reason" else self.app.backend.abnormal_codes()
+        options = self._options()
         if 1 <= n <= len(options):
             self._picked(options[n - 1])
 
     def _picked(self, choice: tuple[str, str]) -> None:
-        what, self.picking = self.picking, None
+        what, self.step = self.step, None
         if what == "reason":
             self.reason = choice
             self.refresh()
+        elif what == "jump_reason":
+            self.answer = ReadingAnswer(reentered=self.answer.reentered, jump_reason=choice[0])
+            self.do_save()
+        elif choice[0] == "meter_replaced" and self.outcome is not None:
+            self._go("confirm_replaced")  # a replacement is confirmed, never picked by mistake
+        elif self.outcome is None:
+            self._register(choice[0])
         else:
-            self._save(choice[0])
+            self.answer = ReadingAnswer(abnormal=choice[0])
+            self._save()
 
     def on_select(self) -> None:
-        if self.picking is not None:
+        if self.step in LISTS:
             choice = self.focused_value()
             if choice is not None:
                 self._picked(choice)
+            return
+        if self.step == "reentry":
+            self._reentered()
+            return
+        if self.step is not None:
+            self.do_confirm()
             return
         if self.outcome is not None:
             self.do_save()
@@ -127,6 +220,19 @@ class ReadingEntry(Screen):
             self.do_enter()
         else:
             self.do_read()
+
+    def _reentered(self) -> None:
+        text = self.again.edit_text
+        if not text:
+            self.app.set_message(self._("Type the reading first."), "error")
+            return
+        if not self.app.backend.reentry_matches(self.outcome, text):
+            self.again.set_edit_text("")
+            self.app.set_message(self._("{again} is not {value}: read the display again and type it once more.")
+                                 .format(again=text, value=self.outcome.value), "error")
+            return
+        self.answer = ReadingAnswer(reentered=text)
+        self._go("jump_reason")
 
     def do_enter(self) -> None:
         if not self.value.edit_text:
@@ -139,15 +245,34 @@ class ReadingEntry(Screen):
                           self.value.edit_text, self.reason[0], done=self._got)
 
     def do_save(self) -> None:
-        self._save(None)
+        """F1: save if every warning is answered; else ask for what its rule needs next."""
+        needs = self.outcome.needs if self.outcome is not None else ()
+        a = self.answer
+        if "abnormal_code" in needs and not a.abnormal and not a.rollover:
+            self.app.set_message(self._("Reading {v} is below the last one: it is saved only with an abnormal code "
+                                        "(F2).").format(v=self.outcome.value), "error")
+            return
+        if "reentry" in needs and not a.abnormal and a.reentered is None:
+            self.again.set_edit_text("")
+            self._go("reentry")
+            return
+        if "jump_reason" in needs and not a.abnormal and a.jump_reason is None:
+            self._go("jump_reason")
+            return
+        if "confirm" in needs and not a.confirmed and not a.abnormal:
+            self._go("confirm_replaced" if "meter_replaced" in self.outcome.kinds else "confirm_zero")
+            return
+        self._save()
 
-    def _save(self, abnormal: str | None) -> None:
-        if self.outcome is None:  # no reading could be taken: register the abnormality alone
-            def registered(_ok: bool) -> None:
-                self.app.pop()
-                self.app.notify(self._("Abnormal reading registered."))
-            self.app.run_task(self._("Registering the abnormality"), self.app.backend.register_abnormal,
-                              self.customer.number, abnormal, done=registered)
+    def _register(self, code: str) -> None:
+        def registered(_ok: bool) -> None:
+            self.app.pop()
+            self.app.notify(self._("Abnormal reading registered."))
+        self.app.run_task(self._("Registering the abnormality"), self.app.backend.register_abnormal,
+                          self.customer.number, code, done=registered)
+
+    def _save(self) -> None:
+        if self.outcome is None:
             return
 
         def done(printed: bool) -> None:
@@ -156,13 +281,19 @@ class ReadingEntry(Screen):
                 self.app.notify(self._("Reading saved; notice printed."))
             else:
                 self.app.set_message(self._("Reading saved; the notice did not print (see the printer)."), "warn")
+
+        def failed(_e: BaseException) -> None:  # refused by a rule: the answers start again
+            self.answer = ReadingAnswer()
+            self.step = None
+            self.refresh()
         # not cancellable: the reading is journaled before the notice prints
-        self.app.run_task(self._("Saving the reading"), self.app.backend.save_reading, self.outcome, abnormal,
-                          done=done)
+        self.app.run_task(self._("Saving the reading"), self.app.backend.save_reading, self.outcome, self.answer,
+                          done=done, failed=failed)
 
     def on_back(self) -> bool:
-        if self.picking is not None:
-            self.picking = None
+        if self.step is not None:
+            self.step = None
+            self.answer = ReadingAnswer()
             self.refresh()
             return True
         return False

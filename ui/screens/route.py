@@ -8,7 +8,7 @@ from typing import Any
 import urwid
 
 from ui.screens.base import Screen
-from ui.widgets import TextEdit, row
+from ui.widgets import KeypadEdit, row
 
 
 class RouteDownload(Screen):
@@ -16,9 +16,14 @@ class RouteDownload(Screen):
     title = "Download route"
     softkeys = (("Back", "back"), ("Refresh", "load"))
 
+    failed = False
+
     def build(self) -> None:
         segs = getattr(self, "segments", None)
-        if segs is None:
+        if self.failed:
+            self.set_rows([urwid.Text(("error", self._("The list of segments could not be fetched."))),
+                           urwid.Text(("dim", self._("F2 asks again (move to better signal first).")))])
+        elif segs is None:
             self.set_rows([urwid.Text(self._("Asking the station for the segments…"))])
         elif not segs:
             self.set_rows([urwid.Text(self._("The station lists no segments for this terminal."))])
@@ -28,16 +33,18 @@ class RouteDownload(Screen):
             self.set_rows(rows)
 
     def on_show(self) -> None:
-        if getattr(self, "segments", None) is None:
+        if getattr(self, "segments", None) is None and not self.failed:
             self.do_load()
 
     def do_load(self) -> None:
         def done(segs: list[tuple[str, str, int]]) -> None:
             self.segments = segs
+            self.failed = False
             self.refresh()
 
-        def failed(_e: BaseException) -> None:
-            self.segments = []
+        def failed(_e: BaseException) -> None:  # the error itself is on the message line
+            self.segments = None
+            self.failed = True
             self.refresh()
         self.app.run_task(self._("Asking the station"), self.app.backend.segments, done=done, failed=failed,
                           cancellable=True)
@@ -65,7 +72,7 @@ class RouteList(Screen):
     def __init__(self, app: Any, purpose: str = "read", **params: Any) -> None:
         self.purpose = purpose
         self.customers: list[Any] | None = None
-        self.search = TextEdit("", max_len=32)
+        self.search = KeypadEdit("", max_len=32, digits=False)
         super().__init__(app, purpose=purpose, **params)
 
     def build(self) -> None:
@@ -85,6 +92,20 @@ class RouteList(Screen):
     def on_show(self) -> None:
         if self.customers is None:
             self.do_all()
+            return
+        # back from a customer: the ✓ of the customers read meanwhile (local, no task)
+        import dataclasses
+
+        try:
+            read = self.app.backend.read_today()
+        except Exception as e:  # noqa: BLE001 — shown; the list stays as it was
+            self.app.show_error(e)
+            return
+        focus = self.walker.focus
+        self.customers = [dataclasses.replace(c, read_today=c.number in read) for c in self.customers]
+        self.refresh()
+        if focus is not None and focus < len(self.walker):
+            self.walker.set_focus(focus)
 
     def do_all(self) -> None:
         self.search.set_edit_text("")

@@ -35,9 +35,9 @@ class SettingsScreen(Screen):
         _ = self._
         rows: list[urwid.Widget] = [row(f"{i} {_(label)}", key) for i, (key, label) in enumerate(ITEMS, 1)]
         for label, value in self.summary or ():
-            rows.append(urwid.Text(f"{_(label)}: {value}"))
-        for label, value in self.report or ():
-            rows.append(urwid.Text(("dim", f"{_(label)}: {value}")))
+            rows.append(urwid.Text(f"{_(label)}：{_(value)}"))
+        for label, value in self.report or ():  # labels and words are msgids; numbers stay numbers
+            rows.append(urwid.Text(("dim", f"{_(label)}：{_(value)}")))
         self.set_rows(rows)
 
     def on_show(self) -> None:
@@ -76,7 +76,7 @@ class SettingsScreen(Screen):
         self.app.push("messages")
 
     def item_logout(self) -> None:
-        self.app.logout()
+        self.app.push("logout")
 
 
 class MessageLog(Screen):

@@ -28,18 +28,28 @@ class SettlementScreen(Screen):
                                         "and prints the slip."))])
             return
         rows: list[urwid.Widget] = []
+        if s.again:
+            rows.append(urwid.Text(("warn", _("The day is settled already: the same slip again, as a copy."))))
+        # the slip's own rows (the reversal row negative): they add up to the cash to hand in
         for kind, count, amount in s.lines:
-            rows.append(urwid.Text(f"{self._(kind)} {count} {fen(amount)}"))
-        rows.append(urwid.Text(_("Reversals: {n}").format(n=s.reversals)))
+            rows.append(urwid.Text(_("{what} {n} × {a} yuan").format(what=self._(kind), n=count, a=fen(amount))))
         rows.append(urwid.Text(_("Cash to hand in: {a} yuan").format(a=fen(s.cash_fen))))
+        # the slip's lines below the cash: not money taken (e.g. 违约金差额), they change nothing above
+        for label, value in s.notes:
+            rows.append(urwid.Text(("dim", f"{_(label)}：{value}")))
         if s.reconciled and not s.differences:
             rows.append(urwid.Text(("ok", _("Station agrees to the fen."))))
         elif not s.reconciled:
             rows.append(urwid.Text(("warn", _("Not reconciled: sync first, then settle again."))))
         for d in s.differences:
             rows.append(urwid.Text(("error", d)))
-        rows.append(urwid.Text(_("Settlement slip printed.") if s.printed
-                               else ("warn", _("The slip did not print (see the printer)."))))
+        if s.printed:
+            rows.append(urwid.Text(_("Settlement slip printed (copy).") if s.again else _("Settlement slip printed.")))
+        else:
+            rows.append(urwid.Text(("warn", _.error(s.print_error) if s.print_error
+                                    else _("The slip did not print (see the printer)."))))
+        if not s.again:
+            rows.append(urwid.Text(("dim", _("No more money is taken today; tomorrow is a new day."))))
         self.set_rows(rows)
 
     def do_settle(self) -> None:

@@ -1,0 +1,193 @@
+"""Operators (操作员) who may log in, with their PINs stored as slow salted hashes, and the
+supervisors (主管) who unlock them on the device.
+
+The operators file (``[ui] operators_file``, default ``/etc/handheld/operators.json``, mode 600,
+owned by the terminal's user) looks like::
+
+    {"operators": {"1001": {"name": "王师傅", "salt": "<32 hex>", "hash": "<64 hex>",
+                            "n": 16384, "r": 8, "p": 1, "failed": 0},
+                   "9001": {"name": "李主管", "role": "supervisor", …}}}
+
+A PIN is 4–8 digits.  The hash is ``hashlib.scrypt(pin, salt=16 random bytes, n=2**14, r=8,
+p=1, dklen=32)``: about 16 MiB and ~0.1 s on a desktop, several tenths of a second on the
+handheld's ARM core — slow enough that a stolen file does not give the PINs away quickly.
+Hashes are compared with ``hmac.compare_digest``.  After 5 wrong PINs in a row the operator is
+locked (``failed`` reaches 5) until a supervisor unlocks it on the device with the supervisor's
+own number and PIN (:meth:`OperatorStore.unlock`: the login screen's 主管解锁; a supervisor never
+unlocks themself, a wrong supervisor PIN counts against the supervisor), or sets the PIN again::
+
+    python -m ui.operators set --file /etc/handheld/operators.json 1001 王师傅    # asks the PIN
+    python -m ui.operators set --supervisor --file … 9001 李主管                  # a supervisor
+
+The file is rewritten atomically (temp file + rename) after every attempt, so a power cut never
+loses the failure count.  PINs and hashes are never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from terminal_app.errors import BusinessRuleError, ConfigurationError
+
+MAX_FAILURES = 5
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
+ID_LEN = (1, 8)
+PIN_LEN = (4, 8)
+
+
+class LoginRefusedError(BusinessRuleError):
+    default_action = "Check the operator number and PIN, then try again."
+
+
+SUPERVISOR = "supervisor"
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    id: str
+    name: str
+    role: str = "operator"
+
+
+def hash_pin(pin: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bytes:
+    return hashlib.scrypt(pin.encode("ascii"), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 * 1024 * 1024)
+
+
+def _check_pin_format(pin: str) -> None:
+    if not (pin.isascii() and pin.isdigit() and PIN_LEN[0] <= len(pin) <= PIN_LEN[1]):
+        raise LoginRefusedError("The PIN must be 4 to 8 digits.", "Type the PIN again.")
+
+
+class OperatorStore:
+    """The operators file: verify a PIN (counting failures), set a PIN."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"operators": {}}
+        except (OSError, ValueError) as e:
+            raise ConfigurationError("The operators file {path} cannot be read.",
+                                     "Ask the technician to set the operators again.", path=str(self.path)) from e
+        if not isinstance(data, dict) or not isinstance(data.get("operators"), dict):
+            raise ConfigurationError("The operators file {path} is not in the expected format.",
+                                     "Ask the technician to set the operators again.", path=str(self.path))
+        return data
+
+    def _save(self, data: dict) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def set_pin(self, op_id: str, name: str, pin: str, role: str = "operator") -> None:
+        if not (op_id.isascii() and op_id.isdigit() and ID_LEN[0] <= len(op_id) <= ID_LEN[1]):
+            raise LoginRefusedError("The operator number must be 1 to 8 digits.", "Type the number again.")
+        _check_pin_format(pin)
+        salt = secrets.token_bytes(16)
+        with self._lock:
+            data = self._load()
+            data["operators"][op_id] = {"name": name, "salt": salt.hex(), "hash": hash_pin(pin, salt).hex(),
+                                        "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "failed": 0, "role": role}
+            self._save(data)
+
+    def is_locked(self, op_id: str) -> bool:
+        with self._lock:
+            rec = self._load()["operators"].get(op_id)
+        return isinstance(rec, dict) and int(rec.get("failed", 0)) >= MAX_FAILURES
+
+    def unlock(self, supervisor_id: str, supervisor_pin: str, op_id: str) -> Operator:
+        """A supervisor unlocks ``op_id`` with the supervisor's own number and PIN (the PIN is
+        checked, and counted, like a login); returns the operator unlocked."""
+        if supervisor_id == op_id:
+            raise LoginRefusedError("Operator {id} cannot unlock themself.", "Ask another supervisor.", id=op_id[:8])
+        supervisor = self.verify(supervisor_id, supervisor_pin)
+        if supervisor.role != SUPERVISOR:
+            raise LoginRefusedError("Operator {id} is not a supervisor.", "Ask the supervisor to unlock you.",
+                                    id=supervisor_id[:8])
+        with self._lock:
+            data = self._load()
+            rec = self._record(data, op_id)
+            rec["failed"] = 0
+            self._save(data)
+            return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
+
+    @staticmethod
+    def _record(data: dict, op_id: str) -> dict:
+        rec = data["operators"].get(op_id) if op_id.isascii() and op_id.isdigit() else None
+        if not isinstance(rec, dict):
+            raise LoginRefusedError("Operator {id} is not registered on this terminal.",
+                                    "Check the number, or ask the supervisor to add you.", id=op_id[:8])
+        return rec
+
+    def verify(self, op_id: str, pin: str) -> Operator:
+        """The operator if the PIN is right; else :class:`LoginRefusedError` (and one more failure)."""
+        with self._lock:
+            data = self._load()
+            rec = self._record(data, op_id)
+            failed = int(rec.get("failed", 0))
+            if failed >= MAX_FAILURES:
+                raise LoginRefusedError("Operator {id} is locked after 5 wrong PINs.",
+                                        "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
+            ok = False
+            if pin.isascii() and pin.isdigit() and PIN_LEN[0] <= len(pin) <= PIN_LEN[1]:
+                try:
+                    salt = bytes.fromhex(rec["salt"])
+                    want = bytes.fromhex(rec["hash"])
+                    got = hash_pin(pin, salt, int(rec.get("n", SCRYPT_N)), int(rec.get("r", SCRYPT_R)),
+                                   int(rec.get("p", SCRYPT_P)))
+                except (KeyError, ValueError, TypeError) as e:
+                    raise ConfigurationError("The operators file {path} has a damaged entry.",
+                                             "Ask the technician to set the operators again.",
+                                             path=str(self.path)) from e
+                ok = hmac.compare_digest(got, want)
+            if ok:
+                if failed:
+                    rec["failed"] = 0
+                    self._save(data)
+                return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
+            rec["failed"] = failed + 1
+            self._save(data)
+            left = MAX_FAILURES - rec["failed"]
+            if left <= 0:
+                raise LoginRefusedError("Wrong PIN; operator {id} is now locked.",
+                                        "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
+            raise LoginRefusedError("Wrong PIN; {left} tries left.", "Type the PIN again.", left=left)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ui.operators", description="set an operator's PIN")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("set", help="add an operator or set a new PIN (also unlocks)")
+    s.add_argument("--file", required=True)
+    s.add_argument("--supervisor", action="store_true", help="the operator may unlock others on the device")
+    s.add_argument("id")
+    s.add_argument("name")
+    args = p.parse_args(argv)
+    pin = getpass.getpass("PIN: ")
+    if getpass.getpass("PIN again: ") != pin:
+        print("the two PINs differ", file=sys.stderr)
+        return 1
+    OperatorStore(args.file).set_pin(args.id, args.name, pin, SUPERVISOR if args.supervisor else "operator")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""What the status line says about the link to the master station, and the rule behind it.
+
+The radio decides first, as soon as it changes: a modem that is not registered on the network
+(AT+CREG: searching, denied, not registered) or hears no usable signal (AT+CSQ 99 or below 2)
+means **no signal** (无信号) — whatever the last exchange said, and without waiting for a request
+to time out.  With signal, the last exchange with the station decides: it failed more recently
+than one succeeded → **offline** (离线: the network is there, the station is not); otherwise
+**online** (在线).  While the journal is being sent → **syncing** (上传中).  A terminal on a
+socket link (no modem) knows only its exchanges: **unknown** before the first one.
+
+:func:`link_state` is that rule, pure; :func:`radio` reads the modem's registration and signal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: below this AT+CSQ RSSI (−109 dBm) a GPRS data call does not work
+MIN_USABLE_RSSI = 2
+
+
+class LinkState(StrEnum):
+    UP = "up"                # 在线
+    DOWN = "down"            # 离线: signal, but the station was not reached
+    NO_SIGNAL = "no_signal"  # 无信号: the modem is not registered or hears nothing usable
+    SYNCING = "syncing"      # 上传中
+    UNKNOWN = "unknown"      # 链路？ (socket link, no exchange yet)
+
+
+@dataclass(frozen=True, slots=True)
+class Radio:
+    """The modem's view: registered on a network (home or roaming) and its RSSI (None: 99/unknown)."""
+
+    registered: bool
+    rssi: int | None
+
+    @property
+    def usable(self) -> bool:
+        return self.registered and self.rssi is not None and self.rssi >= MIN_USABLE_RSSI
+
+
+def link_state(radio: Radio | None, *, syncing: bool,
+               exchanges: list[tuple[dt.datetime, bool]]) -> LinkState:
+    """The status line's link state.  ``radio`` None: no modem (a socket link); ``exchanges``:
+    (when, succeeded) of the latest exchanges known (the sync engine's, the UI's own)."""
+    if radio is not None and not radio.usable:
+        return LinkState.NO_SIGNAL
+    if syncing:
+        return LinkState.SYNCING
+    if exchanges:
+        return LinkState.UP if max(exchanges, key=lambda e: e[0])[1] else LinkState.DOWN
+    return LinkState.UP if radio is not None else LinkState.UNKNOWN
+
+
+def radio(modem: Any) -> Radio | None:
+    """Ask the modem (a drivers.modem ModemDriver, opened here and closed again) for its
+    registration and signal; None when it cannot say (port busy or broken: logged)."""
+    from terminal_app.errors import HandheldError
+
+    try:
+        modem.open()
+        try:
+            reg = modem.registration()
+            rssi = modem.signal()
+        finally:
+            modem.close()
+    except HandheldError as e:
+        log.info("no radio status: %s", e)
+        return None
+    return Radio(bool(reg.registered), rssi)

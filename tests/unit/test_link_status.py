@@ -1,0 +1,31 @@
+"""The status line's link state (issue 13, point 10): the radio first, as soon as it changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from terminal_app.services.link_status import LinkState, Radio, link_state
+
+T0 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+OK_EARLIER = [(T0, True)]
+
+
+def test_no_signal_shows_at_once_whatever_the_last_exchange_said():
+    for radio in (Radio(False, 20), Radio(True, None), Radio(True, 1), Radio(False, None)):
+        assert link_state(radio, syncing=False, exchanges=OK_EARLIER) is LinkState.NO_SIGNAL
+        assert link_state(radio, syncing=True, exchanges=OK_EARLIER) is LinkState.NO_SIGNAL
+
+
+def test_with_signal_the_last_exchange_decides():
+    good = Radio(True, 20)
+    assert link_state(good, syncing=False, exchanges=OK_EARLIER) is LinkState.UP
+    later_failure = OK_EARLIER + [(T0 + dt.timedelta(minutes=1), False)]
+    assert link_state(good, syncing=False, exchanges=later_failure) is LinkState.DOWN
+    assert link_state(good, syncing=True, exchanges=later_failure) is LinkState.SYNCING
+    assert link_state(good, syncing=False, exchanges=[]) is LinkState.UP  # registered, nothing said otherwise
+    assert link_state(Radio(True, 2), syncing=False, exchanges=[]) is LinkState.UP  # weak but usable
+
+
+def test_a_socket_link_knows_only_its_exchanges():
+    assert link_state(None, syncing=False, exchanges=[]) is LinkState.UNKNOWN
+    assert link_state(None, syncing=False, exchanges=[(T0, False)]) is LinkState.DOWN
