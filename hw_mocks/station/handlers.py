@@ -42,6 +42,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hw_mocks.station import billing
+from hw_mocks.station.broker import FORWARDED, Broker, Forward
 from hw_mocks.station import validate as v
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
@@ -116,6 +117,9 @@ class Station:
     idle_timeout_s: float = 30.0
     name: str = "hw_mocks reference station"
     penalty_rule: PenaltyRule = DEFAULT_RULE
+    #: the marketing system behind the station (hw_mocks.station.broker): PAYMENT and REVERSAL
+    #: are applied there first; None: the station is the system of record (simulator, QA)
+    broker: Broker | None = None
 
     # ------------------------------------------------------------------ entry points
 
@@ -195,7 +199,24 @@ class Station:
         return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
                              last_seq=last).body(), True)
 
-    def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any]) -> Reply:
+    def decide(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any], *, forward: bool = True) -> Reply | Forward:
+        """A request whose seq was accepted already (the broker's phase B: ``forward=False``
+        applies a PAYMENT or REVERSAL the marketing system confirmed)."""
+        return self._dispatch(ctx, msg_type, body, forward=forward)
+
+    def store_refusal(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any], reply: Reply) -> Reply:
+        """Store ``reply`` as the txn's final refusal (the marketing system refused it), unless the
+        txn was decided meanwhile (its stored answer wins)."""
+        txn = body["txn"]
+        row = self.conn.execute("SELECT response, error FROM txns WHERE txn = ?", (txn,)).fetchone()
+        if row is not None:
+            return Reply(json.loads(row[0]), bool(row[1]))
+        self.conn.execute("INSERT INTO txns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (txn, ctx.terminal, msg_type, body_hash(body), "rejected",
+                           json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")), 1, ctx.now_iso))
+        return reply
+
+    def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any], *, forward: bool = True) -> Reply:
         try:
             mt = MsgType(msg_type)
         except ValueError:
@@ -217,6 +238,11 @@ class Station:
                                  f"txn {txn} was already used for a different request", txn=txn).body(), True)
         self.conn.execute("SAVEPOINT handler")
         reply = self._run(handler, ctx, body, txn=txn)
+        if forward and self.broker is not None and mt in FORWARDED and not reply.error:
+            # a dry run: the station's rules accept it; the marketing system decides (broker)
+            self.conn.execute("ROLLBACK TO handler")
+            self.conn.execute("RELEASE handler")
+            return self.broker.prepare(self, ctx, msg_type, body, txn)  # type: ignore[return-value]
         if reply.error:
             self.conn.execute("ROLLBACK TO handler")
         self.conn.execute("RELEASE handler")

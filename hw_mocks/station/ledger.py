@@ -211,6 +211,59 @@ CREATE TABLE IF NOT EXISTS dunning_notices (  -- 催费通知 served: the first 
     txn      TEXT,                     -- the DUNNING_RESULT that reported it (NULL: imported)
     terminal TEXT
 );
+CREATE TABLE IF NOT EXISTS mkt_exchanges (   -- broker: each txn's ONE marketing-system serial (issue 21)
+    txn      TEXT PRIMARY KEY,
+    serial   TEXT NOT NULL UNIQUE,     -- 交易流水号 sent to the marketing system, reused by every retry
+    trade    TEXT NOT NULL,            -- its trade code (2001 payment, 2002 reversal)
+    terminal TEXT NOT NULL,
+    cust     TEXT,
+    amount   INTEGER NOT NULL,         -- fen
+    orig     TEXT,                     -- a reversal's payment txn
+    day      TEXT NOT NULL,            -- business day of the capture time
+    state    TEXT NOT NULL CHECK (state IN ('pending', 'not_sent', 'unknown', 'applied', 'refused')),
+    rc       TEXT,                     -- the marketing system's answer code
+    mkt_receipt TEXT,
+    request  BLOB NOT NULL,            -- the request as on the wire (each retry sends exactly this)
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mkt_messages (    -- every message of the station-marketing hop, raw
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        TEXT NOT NULL,
+    txn       TEXT,
+    serial    TEXT NOT NULL,
+    trade     TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+    raw       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checks (          -- 每日账务核对: one row per run of the check
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    day      TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    station_count INTEGER NOT NULL, station_amount INTEGER NOT NULL,
+    mkt_count INTEGER NOT NULL, mkt_amount INTEGER NOT NULL,
+    alarms   INTEGER NOT NULL,
+    report   TEXT                      -- the report file written
+);
+CREATE TABLE IF NOT EXISTS check_alarms (    -- one row per difference found; never updated or deleted
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id INTEGER NOT NULL REFERENCES checks(id),
+    day      TEXT NOT NULL,
+    kind     TEXT NOT NULL,            -- missing_at_marketing, missing_at_station, amount_differs,
+                                       -- reversed_at_station_only, reversed_at_marketing_only, terminal_reconcile
+    txn      TEXT,
+    terminal TEXT,
+    station_amount INTEGER,
+    mkt_amount INTEGER,
+    detail   TEXT NOT NULL,
+    at       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS check_originals ( -- every original the check used: the marketing system's pages
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id INTEGER NOT NULL REFERENCES checks(id),
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+    raw      BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut, released by payment
     task        TEXT PRIMARY KEY REFERENCES dunning_tasks(task),
     cust        TEXT NOT NULL REFERENCES customers(cust),
