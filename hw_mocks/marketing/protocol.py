@@ -75,7 +75,10 @@ class Rc(enum.StrEnum):
 
 
 # field rules: name, pattern (on the decoded text)
-_TEXT = r"[^|\r\n]{0,%d}"
+def _text(n: int) -> str:
+    return r"[^|\r\n]{0,N}".replace("N", str(n))
+
+
 _AMOUNT = r"0|[1-9][0-9]{0,11}"
 _TIME = r"20[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
 _DAY = r"20[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
@@ -89,20 +92,20 @@ FieldSpec = tuple[tuple[str, str], ...]
 #: (trade, kind) -> the trade's own fields after the header (and, in an answer, the answer code)
 FIELDS: dict[tuple[Trade, Kind], FieldSpec] = {
     (Trade.BILL_QUERY, Kind.REQUEST): (("cust", _CUST),),
-    (Trade.BILL_QUERY, Kind.ANSWER): (("cust", _CUST), ("name", _TEXT % 40), ("arrears", _AMOUNT),
+    (Trade.BILL_QUERY, Kind.ANSWER): (("cust", _CUST), ("name", _text(40)), ("arrears", _AMOUNT),
                                       ("balance", _AMOUNT)),
-    (Trade.PAYMENT, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("operator", _TEXT % 32), ("cust", _CUST),
+    (Trade.PAYMENT, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("operator", _text(32)), ("cust", _CUST),
                                     ("amount", _AMOUNT), ("method", r"cash"), ("at", _TIME)),
     (Trade.PAYMENT, Kind.ANSWER): (("receipt", r"[0-9A-Z]{0,24}"), ("amount", _AMOUNT), ("to_balance", _AMOUNT),
-                                   ("balance", _AMOUNT), ("arrears", _AMOUNT), ("msg", _TEXT % 120)),
-    (Trade.REVERSAL, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("orig", _TXN), ("reason", _TEXT % 60),
+                                   ("balance", _AMOUNT), ("arrears", _AMOUNT), ("msg", _text(120))),
+    (Trade.REVERSAL, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("orig", _TXN), ("reason", _text(60)),
                                      ("at", _TIME)),
-    (Trade.REVERSAL, Kind.ANSWER): (("orig", r"(%s)?" % _TXN), ("amount", _AMOUNT), ("balance", _AMOUNT),
-                                    ("msg", _TEXT % 120)),
+    (Trade.REVERSAL, Kind.ANSWER): (("orig", f"({_TXN})?"), ("amount", _AMOUNT), ("balance", _AMOUNT),
+                                    ("msg", _text(120))),
     (Trade.QUERY, Kind.REQUEST): (("qserial", _SERIAL),),
     # state: A = applied (done), R = refused (its answer code in qrc), N = no such serial
     (Trade.QUERY, Kind.ANSWER): (("qserial", _SERIAL), ("state", r"[ARN]"), ("qrc", r"[0-9]{4}"),
-                                 ("qcode", r"([0-9]{4})?"), ("txn", r"(%s)?" % _TXN),
+                                 ("qcode", r"([0-9]{4})?"), ("txn", f"({_TXN})?"),
                                  ("receipt", r"[0-9A-Z]{0,24}"), ("amount", _AMOUNT)),
     (Trade.DETAIL, Kind.REQUEST): (("day", _DAY), ("page", r"[1-9][0-9]{0,5}")),
     (Trade.DETAIL, Kind.ANSWER): (("day", _DAY), ("page", r"[1-9][0-9]{0,5}"), ("pages", r"[0-9]{1,6}"),
@@ -111,7 +114,7 @@ FIELDS: dict[tuple[Trade, Kind], FieldSpec] = {
 #: the detail answer's repeated line (n of them after its fixed fields); state N normal, R reversed
 DETAIL_LINE: FieldSpec = (("serial", _SERIAL), ("code", r"200[12]"), ("txn", _TXN), ("terminal", _TERM),
                           ("cust", _CUST), ("amount", _AMOUNT), ("state", r"[NR]"), ("at", _TIME),
-                          ("orig", r"(%s)?" % _TXN))
+                          ("orig", f"({_TXN})?"))
 MAX_DETAIL_LINES = 100
 
 _COMPILED: dict[str, re.Pattern[str]] = {}

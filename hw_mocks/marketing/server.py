@@ -140,7 +140,11 @@ class MarketingServer:
             await asyncio.sleep(fault.seconds)  # the scenario's slow answer, not a synchronisation
         ans = books.handle(msg)
         self.requests += 1
-        out = p.encode(ans)
+        try:
+            out = p.encode(ans)
+        except p.MarketingEncodeError:  # a bug of the stand-in: say so rather than leave the station waiting
+            log.exception("marketing: the answer to serial %s cannot be encoded", msg.serial)
+            out = p.encode(books._refuse(msg, p.Rc.INTERNAL, self.clock.now(), "internal error"))
         books.log(peer, "out", out)
         if fault is not None and fault.action == "lose_answer":
             self.lost_answers += 1

@@ -177,9 +177,10 @@ class Marketing:
             return dup
         f = msg.fields
         at = from_stamp(f["at"])
-        pay = self.conn.execute("SELECT day, amount FROM payments WHERE txn = ?", (f["orig"],)).fetchone()
+        pay = self.conn.execute("SELECT day, amount, cust FROM payments WHERE txn = ?", (f["orig"],)).fetchone()
         cols = {"txn": f["txn"], "terminal": f["terminal"], "orig": f["orig"], "at": iso(at),
-                "day": pay[0] if pay else business_day(at).isoformat(), "amount": pay[1] if pay else 0}
+                "day": pay[0] if pay else business_day(at).isoformat(), "amount": pay[1] if pay else 0,
+                "cust": pay[2] if pay else None}
         if cols["day"] in set(self.closed_days()):
             ans = self._refuse(msg, p.Rc.DAY_CLOSED, now, f"business day {cols['day']} is closed")
         else:
@@ -219,7 +220,7 @@ class Marketing:
         pages = math.ceil(total / DETAIL_PAGE)
         if page > max(pages, 1):
             return self._refuse(msg, p.Rc.BAD_REQUEST, now)
-        lines = [{"serial": s, "code": c, "txn": t, "terminal": term, "cust": cu, "amount": str(a),
+        lines = [{"serial": s, "code": c, "txn": t, "terminal": term, "cust": cu or "0", "amount": str(a),
                   "state": "R" if rev else "N", "at": stamp(dt.datetime.fromisoformat(at)), "orig": o or ""}
                  for s, c, t, term, cu, a, rev, at, o in self.conn.execute(
                      "SELECT serial, code, txn, terminal, cust, amount, reversed_by, at, orig FROM mkt_serials"

@@ -42,8 +42,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hw_mocks.station import billing
-from hw_mocks.station.broker import FORWARDED, Broker, Forward
 from hw_mocks.station import validate as v
+from hw_mocks.station.broker import FORWARDED, Broker, Forward
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
 from terminal_app.domain import allocation
