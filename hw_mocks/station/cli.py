@@ -29,8 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
-    p.add_argument("--db", help="ledger database file (SQLite; created if missing); required except with"
-                   " --export-demo")
+    p.add_argument("--db", help="ledger: an SQLite file (created if missing) or a PostgreSQL URL"
+                   " (postgresql://…, the production database; several front ends may share it); required except"
+                   " with --export-demo")
+    p.add_argument("--front-end", type=int, default=0, metavar="N",
+                   help="1..9: this process is front end N of several sharing one PostgreSQL ledger (default 0:"
+                        " the only one)")
     p.add_argument("--terminals", help="provisioning file (TOML, [[terminal]] id, suite, key); mode 600")
     p.add_argument("--seed", choices=("demo",), help="load the demo supply area into an empty ledger")
     p.add_argument("--seed-number", type=int, default=1, help="random seed of the demo area (default 1)")
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.db:
         raise ConfigurationError("No ledger database was given.", "Pass --db PATH.")
-    if args.verify_audit and not Path(args.db).is_file():
+    if args.verify_audit and not args.db.startswith("postgres") and not Path(args.db).is_file():
         raise ConfigurationError("Ledger {path} does not exist.", "Give the station's --db file.", path=args.db)
     conn = ledger.connect(args.db)
     try:
@@ -109,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     server = StationServer(args.db, load_terminals(args.terminals), host=args.host, port=args.port,
                            idle_timeout=args.idle_timeout, card_mac=card_mac, max_batch=args.max_batch,
                            marketing=args.marketing, marketing_timeout=args.marketing_timeout,
+                           front_end=args.front_end,
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
@@ -133,7 +138,7 @@ def _check(args: argparse.Namespace, conn: object) -> int:
     except ValueError:
         raise ConfigurationError("--day {day} is not a date.", "Give it as YYYY-MM-DD.", day=args.day) from None
     res = run_check(conn, day, args.marketing, report=args.report,  # type: ignore[arg-type]
-                    report_dir=Path(args.db).resolve().parent, timeout=args.marketing_timeout * 2)
+                    report_dir=Path(args.db).resolve().parent if not args.db.startswith("postgres") else Path.cwd(), timeout=args.marketing_timeout * 2)
     for a in res.alarms:
         print(f"ALARM {a.kind} txn={a.txn or '-'} terminal={a.terminal or '-'}: {a.detail}", file=sys.stderr)
     print(json.dumps(summary(res), ensure_ascii=False), flush=True)

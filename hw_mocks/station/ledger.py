@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 
 from hw_mocks.station import audit  # the trail lives in the same file
 from terminal_app.errors import ConfigurationError
@@ -277,8 +278,12 @@ CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut,
 def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open (and create) the ledger with the durability rules; the caller closes it.
 
-    ``check_same_thread=False`` lets another thread take the connection over (the server opens it,
-    then hands it to its ledger worker, the one thread that uses it from then on)."""
+    ``path`` is an SQLite file, or a PostgreSQL URL (``postgresql://…``: hw_mocks.station.pg, the
+    same schema and migrations).  ``check_same_thread=False`` lets another thread take the
+    connection over (the server opens it, then hands it to its ledger worker, the one thread that
+    uses it from then on)."""
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        return _connect_pg(path)  # type: ignore[return-value]
     try:
         conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0,
                                check_same_thread=check_same_thread)
@@ -322,14 +327,53 @@ ADDED_COLUMNS = (
     ("audit", "size", "INTEGER"),
     ("audit", "sha256", "TEXT"),
     ("readings", "note", "TEXT"),
+    ("audit", "chain", "INTEGER"),      # issue 21: the front end whose chain holds the row (NULL: 0)
+    ("audit", "chain_seq", "INTEGER"),  # its place in that chain (NULL: the row's id)
 )
 
 
-def _add_columns(conn: sqlite3.Connection) -> None:
+def _connect_pg(dsn: str) -> object:
+    try:
+        from hw_mocks.station import pg
+    except ImportError as e:
+        raise ConfigurationError("PostgreSQL needs psycopg ({error}).", "Install the station extra:"
+                                 " pip install 'handheld-terminal[station]'.", error=str(e)) from e
+    try:
+        conn = pg.PgConnection(dsn)
+    except sqlite3.Error as e:
+        raise ConfigurationError("The station ledger on PostgreSQL cannot be opened ({error}).",
+                                 "Check the URL, that the server runs and that the role may connect.",
+                                 error=str(e)) from e
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(21)")  # front ends starting together: one creates the schema
+        for stmt in pg.pg_schema(_statements(SCHEMA) + list(audit.SCHEMA_STATEMENTS)):
+            conn.execute(stmt)
+        _add_columns(conn, lambda table: pg.columns(conn, table))
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        if version != str(SCHEMA_VERSION):
+            raise ConfigurationError("The station ledger has schema {found}, this station needs {needed}.",
+                                     "Create a new database and import the area again.", found=version,
+                                     needed=SCHEMA_VERSION)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        raise
+    return conn
+
+
+def _add_columns(conn: sqlite3.Connection, columns: Callable[[str], set[str]] | None = None) -> None:
     for table, column, decl in ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        have = columns(table) if columns else {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
+            if columns:
+                decl = decl.replace("INTEGER", "BIGINT")
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+    # the audit chains (one per front end): a second row at the same place of a chain is refused
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit(chain, chain_seq)")
 
 
 def _statements(script: str) -> list[str]:
@@ -338,7 +382,7 @@ def _statements(script: str) -> list[str]:
 
 def next_counter(conn: sqlite3.Connection, name: str) -> int:
     """A gap-free counter (receipt numbers …); call inside the request's transaction."""
-    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = counters.value + 1"
                         " RETURNING value", (name,)).fetchone()[0]
 
 

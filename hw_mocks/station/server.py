@@ -115,7 +115,7 @@ class StationServer:
                  header_timeout: float = HEADER_TIMEOUT, min_rate: float = MIN_RATE,
                  unauth_slots: int = UNAUTH_SLOTS, max_batch: int = 512,
                  on_ready: Callable[[int], None] | None = None, marketing: str | None = None,
-                 marketing_timeout: float = 5.0) -> None:
+                 marketing_timeout: float = 5.0, front_end: int = 0) -> None:
         if unauth_slots < 1:
             raise ConfigurationError("The station needs at least one unauthenticated slot.", "Raise unauth_slots.")
         self.db_path = os.fspath(db_path)
@@ -135,6 +135,10 @@ class StationServer:
         #: "host:port" of the marketing system behind the station (hw_mocks.station.broker), or None
         self.marketing = marketing
         self.marketing_timeout = marketing_timeout
+        if not 0 <= front_end <= 9:
+            raise ConfigurationError("The front end's number must be 1 to 9 (0: the only one).", "Give --front-end 1..9.")
+        #: 1…9: one of several front ends on one PostgreSQL ledger (its receipts, serials, audit chain)
+        self.front_end = front_end
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -209,10 +213,12 @@ class StationServer:
         self._stopping = asyncio.Event()
         _raise_fd_limit()
         conn = ledger.connect(self.db_path, check_same_thread=False)  # COMMIT runs in a helper thread
-        self.station = Station(conn, self.clock, self.limits, self.card_mac, self.idle_timeout)
+        self.station = Station(conn, self.clock, self.limits, self.card_mac, self.idle_timeout,
+                               front_end=self.front_end)
         if self.marketing is not None:
-            self.station.broker = Broker(self.marketing, self.marketing_timeout)
-        self._audit = audit.AuditWriter(conn)
+            self.station.broker = Broker(self.marketing, self.marketing_timeout,
+                                         station_id=f"{self.front_end or 1:04d}")
+        self._audit = audit.AuditWriter(conn, chain=self.front_end)
         self._worker = GroupCommit(conn, loop, max_batch=self.max_batch, on_rollback=self._audit.forget)
         try:
             try:

@@ -51,8 +51,8 @@ class Harness:
 
 
 @pytest.fixture
-def h(tmp_path):
-    harness = Harness(tmp_path / "station.sqlite")
+def h(ledger_target):  # every rule on SQLite and on PostgreSQL
+    harness = Harness(ledger_target)
     try:
         yield harness
     finally:
