@@ -77,7 +77,10 @@ def _open(db: str | os.PathLike[str]) -> Any:
 def rows(db: str | os.PathLike[str], sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """The rows of one query on the ledger (SQLite file or PostgreSQL URL), as tuples."""
     with closing(_open(db)) as conn:
-        return [tuple(r) for r in conn.execute(sql, args).fetchall()]
+        out = [tuple(r) for r in conn.execute(sql, args).fetchall()]
+        if isinstance(conn, sqlite3.Connection):
+            conn.commit()  # a test's UPDATE … RETURNING (PostgreSQL's connection commits each statement)
+        return out
 
 
 def snapshot(db: str | os.PathLike[str]) -> dict[str, list[tuple[Any, ...]]]:

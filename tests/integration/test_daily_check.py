@@ -17,6 +17,7 @@ import pytest
 
 from hw_mocks.marketing import protocol as p
 from hw_mocks.marketing.scenario import Scenario
+from hw_mocks.station.testing import rows
 from terminal_app.station.client import Outcome, Request
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import iso
@@ -27,6 +28,9 @@ DAY = NOW.date().isoformat()
 
 
 def check(r: Rig, *extra: str) -> tuple[int, dict | None, str]:
+    if str(r.sdb).startswith("postgresql://"):  # no folder beside a PostgreSQL ledger: name the report
+        r.checks = getattr(r, "checks", 0) + 1
+        extra = ("--report", str(r.tmp / f"check-{DAY}-{r.checks}.txt"), *extra)
     proc = subprocess.run([str(MOCKS), "station", "check", "--day", DAY, "--db", str(r.sdb), "--marketing",
                            r.mkt.address, *extra], capture_output=True, text=True, timeout=60)
     out = proc.stdout.strip().splitlines()
@@ -47,8 +51,8 @@ def a_day(r: Rig) -> list[str]:
 
 
 @pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
+def rig(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target)
     yield r
     r.close()
 
@@ -75,9 +79,7 @@ def test_each_injected_difference_raises_exactly_one_alarm_naming_its_txn(rig):
         m.execute("DELETE FROM mkt_serials WHERE txn = ?", (f"{TID}-1",))
         m.execute("UPDATE mkt_serials SET amount = 2100 WHERE txn = ? AND code = '2001'", (f"{TID}-3",))
         m.commit()
-    with closing(sqlite3.connect(rig.sdb)) as s:  # a reversal the station has and the marketing system not
-        s.execute("UPDATE payments SET reversed_by = 'X' WHERE txn = ?", (f"{TID}-2",))
-        s.commit()
+    rows(rig.sdb, "UPDATE payments SET reversed_by = 'X' WHERE txn = ? RETURNING txn", f"{TID}-2")  # station only
     before = rig.st_rows("SELECT txn, amount, reversed_by FROM payments ORDER BY txn")
     code, summary, err = check(rig)
     assert code == 3
@@ -96,11 +98,8 @@ def test_the_other_directions_missing_at_station_and_reversed_at_marketing_only(
     with closing(sqlite3.connect(rig.mdb)) as m:
         m.execute("UPDATE mkt_serials SET reversed_by = 'Y' WHERE txn = ?", (f"{TID}-3",))
         m.commit()
-    with closing(sqlite3.connect(rig.sdb)) as s:
-        s.execute("PRAGMA foreign_keys = OFF")
-        s.execute("DELETE FROM allocations WHERE txn = ?", (f"{TID}-2",))
-        s.execute("DELETE FROM payments WHERE txn = ?", (f"{TID}-2",))
-        s.commit()
+    rows(rig.sdb, "DELETE FROM allocations WHERE txn = ? RETURNING txn", f"{TID}-2")
+    rows(rig.sdb, "DELETE FROM payments WHERE txn = ? RETURNING txn", f"{TID}-2")
     code, _summary, _err = check(rig)
     assert code == 3
     kinds = rig.st_rows("SELECT kind, txn FROM check_alarms WHERE kind != 'terminal_reconcile' ORDER BY txn")
@@ -117,8 +116,8 @@ def test_a_terminal_reconcile_that_did_not_match_is_an_alarm(rig):
     assert rig.st_rows("SELECT kind FROM check_alarms") == [("terminal_reconcile",)]
 
 
-def test_an_answer_lost_after_applying_leaves_a_day_without_alarm(tmp_path):
-    r = Rig(tmp_path, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 2, "action": "lose_answer"}]}))
+def test_an_answer_lost_after_applying_leaves_a_day_without_alarm(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 2, "action": "lose_answer"}]}))
     try:
         a_day(r)
         assert r.mkt.lost_answers == 1

@@ -19,7 +19,7 @@ from hw_mocks.marketing.store import connect as mkt_connect
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import load_tiny
+from hw_mocks.station.testing import load_tiny, rows
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite
@@ -33,13 +33,16 @@ KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 
 
 class Rig:
-    def __init__(self, tmp_path, scenario: Scenario | None = None, timeout: float = 2.0) -> None:
+    """The marketing stand-in (SQLite, its own books) and a station in front of it whose ledger is
+    ``target``: an SQLite file or a PostgreSQL URL."""
+
+    def __init__(self, tmp_path, target, scenario: Scenario | None = None, timeout: float = 2.0) -> None:
         self.tmp = tmp_path
         self.clock = FixedClock(at=NOW)
         self.mdb = tmp_path / "marketing.sqlite"
         with closing(mkt_connect(self.mdb)) as conn:
             load_tiny(conn)
-        self.sdb = tmp_path / "station.sqlite"
+        self.sdb = target
         with closing(ledger.connect(self.sdb)) as conn:
             load_tiny(conn)
         self.mkt = MarketingServer(self.mdb, clock=self.clock, scenario=scenario).start()
@@ -61,13 +64,12 @@ class Rig:
             return c.execute(sql, args).fetchall()
 
     def st_rows(self, sql: str, *args):
-        with closing(sqlite3.connect(self.sdb)) as c:
-            return c.execute(sql, args).fetchall()
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows(self.sdb, sql, *args)]
 
 
 @pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
+def rig(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target)
     yield r
     r.close()
 
@@ -95,8 +97,8 @@ def test_a_payment_is_applied_by_the_marketing_system_then_by_the_station(rig):
     assert again.body == res.body and len(rig.mkt_rows("SELECT * FROM mkt_log")) == 2
 
 
-def test_a_refusal_of_the_marketing_system_is_the_txns_final_answer(tmp_path):
-    r = Rig(tmp_path, Scenario(closed_days=["2026-11-24"]))
+def test_a_refusal_of_the_marketing_system_is_the_txns_final_answer(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target, Scenario(closed_days=["2026-11-24"]))
     try:
         res = r.one(MsgType.PAYMENT, pay(1))
         assert res.outcome is Outcome.REFUSED and res.code == "E_NOT_ALLOWED" and res.body["mkt_rc"] == "9002"
@@ -108,8 +110,8 @@ def test_a_refusal_of_the_marketing_system_is_the_txns_final_answer(tmp_path):
         r.close()
 
 
-def test_an_answer_lost_after_applying_is_resolved_by_query_not_by_a_second_payment(tmp_path):
-    r = Rig(tmp_path, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 1, "action": "lose_answer"}]}))
+def test_an_answer_lost_after_applying_is_resolved_by_query_not_by_a_second_payment(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 1, "action": "lose_answer"}]}))
     try:
         res = r.one(MsgType.PAYMENT, pay(1))
         assert res.outcome is Outcome.OK and r.mkt.lost_answers == 1
@@ -123,8 +125,8 @@ def test_an_answer_lost_after_applying_is_resolved_by_query_not_by_a_second_paym
         r.close()
 
 
-def test_marketing_down_means_not_applied_and_unknown_then_applied_once_when_back(tmp_path):
-    r = Rig(tmp_path)
+def test_marketing_down_means_not_applied_and_unknown_then_applied_once_when_back(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target)
     try:
         address = r.mkt.address
         r.mkt.stop()
@@ -142,8 +144,8 @@ def test_marketing_down_means_not_applied_and_unknown_then_applied_once_when_bac
         r.close()
 
 
-def test_a_slow_marketing_system_leaves_the_outcome_unknown_and_the_retry_asks_first(tmp_path):
-    r = Rig(tmp_path, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 1, "action": "delay",
+def test_a_slow_marketing_system_leaves_the_outcome_unknown_and_the_retry_asks_first(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 1, "action": "delay",
                                                       "seconds": 1.5}]}), timeout=0.3)
     try:
         res = r.one(MsgType.PAYMENT, pay(1))
@@ -163,8 +165,8 @@ def test_a_slow_marketing_system_leaves_the_outcome_unknown_and_the_retry_asks_f
         r.close()
 
 
-def test_the_marketing_system_refuses_a_serial_it_has_seen(tmp_path):
-    r = Rig(tmp_path)
+def test_the_marketing_system_refuses_a_serial_it_has_seen(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target)
     try:
         req = p.request(p.Trade.PAYMENT, "20261124000100000077", "20261124100000", txn=f"{TID}-9",
                         terminal=TID, operator="", cust="1001", amount="500", method="cash", at="20261124100000")
