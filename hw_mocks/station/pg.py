@@ -73,7 +73,7 @@ def translate(sql: str) -> tuple[str, list[int] | None]:
         nonlocal numbered, pos
         tok = m.group(0)
         if tok.startswith("'"):
-            return tok
+            return tok.replace("%", "%%")  # psycopg reads every % of the text, literals too
         if tok == "%":
             return "%%"
         if m.group(1):
