@@ -100,6 +100,9 @@ class PgConnection:
             raise sqlite3.OperationalError(f"cannot connect to PostgreSQL: {e}") from e
         self._c.adapters.register_loader("numeric", _WholeNumeric)
         self._cache: dict[str, tuple[str, list[int] | None]] = {}
+        #: transaction-control statements not sent yet: they go in front of the next statement, in
+        #: the same round trip (a request's savepoints cost no wait of their own)
+        self._deferred: list[str] = []
 
     def _sql(self, sql: str) -> tuple[str, list[int] | None]:
         hit = self._cache.get(sql)
@@ -113,14 +116,34 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         text, order = self._sql(sql)
+        if not params and _DEFERRABLE.match(text):
+            self._deferred.append(text)
+            return self._c.cursor()  # no rows, like SQLite's cursor of such a statement
+        if self._deferred:
+            # ClientCursor sends several statements (parameters interpolated) as one query; the
+            # cursor's rows and rowcount are the last one's
+            text = "; ".join(s.replace("%", "%%") for s in self._deferred) + "; " + text
+            self._deferred.clear()
         cur = self._c.cursor()
         try:
             cur.execute(text, list(self._args(order, params)))
         except psycopg.Error as e:
             raise _as_sqlite(e) from e
+        while cur.nextset():  # to the statement asked for: its rows and rowcount
+            pass
         return cur
 
+    def _flush(self) -> None:
+        if self._deferred:
+            text = "; ".join(self._deferred)
+            self._deferred.clear()
+            try:
+                self._c.execute(text)
+            except psycopg.Error as e:
+                raise _as_sqlite(e) from e
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        self._flush()
         text, order = self._sql(sql)
         cur = self._c.cursor()
         try:
@@ -131,10 +154,16 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
+        self._flush()  # a deferred BEGIN or ROLLBACK decides it
         return self._c.info.transaction_status != TransactionStatus.IDLE
 
     def close(self) -> None:
+        self._deferred.clear()
         self._c.close()
+
+
+#: statements that return nothing and whose failure the next statement reports as well
+_DEFERRABLE = re.compile(r"(BEGIN|SAVEPOINT \w+|RELEASE \w+|RELEASE SAVEPOINT \w+)$", re.IGNORECASE)
 
 
 def _as_sqlite(e: psycopg.Error) -> sqlite3.Error:
