@@ -205,3 +205,51 @@ def test_a_reversal_pipelined_behind_its_payment_waits_for_it(rig):
         "txn": f"{TID}-2", "orig": f"{TID}-1", "reason": "输错金额", "at": iso(NOW)})])
     assert [o.outcome for o in out] == [Outcome.OK, Outcome.OK], out
     assert rig.mkt_rows("SELECT reversed_by FROM payments") == [(f"{TID}-2",)]
+
+
+def test_the_marketing_command_is_its_own_process_with_a_scenario_file(tmp_path):
+    """``handheld-mocks marketing`` as an operator runs it: its own process, the demo area, faults
+    from a TOML file (the first payment's answer lost after applying)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    scenario = tmp_path / "faults.toml"
+    scenario.write_text('[[fault]]\ntrade = "2001"\nnth = 1\naction = "lose_answer"\n', encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "hw_mocks.cli", "marketing", "--port", "0", "--db",
+                             str(tmp_path / "m.sqlite"), "--seed", "demo", "--seed-customers", "60",
+                             "--seed-as-of", "2026-11-24", "--scenario", str(scenario)], cwd=root,
+                            env=dict(os.environ, PYTHONPATH=str(root)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        while line and "listening on" not in line:  # "demo area loaded: …" first
+            line = proc.stdout.readline()
+        assert "listening on" in line, proc.stderr.read()
+        address = line.split("listening on ", 1)[1].split(";")[0]
+        (cust,) = mkt_one_customer(tmp_path / "m.sqlite")
+        bill = mclient.exchange(address, p.request(p.Trade.BILL_QUERY, "20261124000100000001", "20261124100000",
+                                                   cust=cust), 5)
+        assert bill.ok and int(bill.fields["arrears"]) >= 0 and bill.fields["name"]
+        pay_req = p.request(p.Trade.PAYMENT, "20261124000100000002", "20261124100000", txn=f"{TID}-1",
+                            terminal=TID, operator="王师傅", cust=cust, amount="100", method="cash",
+                            at="20261124100000")
+        with pytest.raises(mclient.NoAnswer):  # the scenario: done, answer lost
+            mclient.exchange(address, pay_req, 5)
+        q = mclient.exchange(address, p.request(p.Trade.QUERY, pay_req.serial, "20261124100001",
+                                                qserial=pay_req.serial), 5)
+        assert q.fields["state"] == "A" and q.fields["amount"] == "100"
+        assert mclient.exchange(address, pay_req, 5).rc is p.Rc.DUPLICATE_SERIAL
+        with pytest.raises(mclient.NotSent):
+            mclient.exchange("127.0.0.1:1", pay_req, 2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
+def mkt_one_customer(db) -> tuple[str]:
+    with closing(sqlite3.connect(db)) as c:
+        return c.execute("SELECT cust FROM customers ORDER BY cust LIMIT 1").fetchone()
