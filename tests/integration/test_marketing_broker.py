@@ -253,3 +253,23 @@ def test_the_marketing_command_is_its_own_process_with_a_scenario_file(tmp_path)
 def mkt_one_customer(db) -> tuple[str]:
     with closing(sqlite3.connect(db)) as c:
         return c.execute("SELECT cust FROM customers ORDER BY cust LIMIT 1").fetchone()
+
+
+def test_garbage_to_the_marketing_system_closes_that_connection_only(rig):
+    import socket
+
+    host, port = mclient.parse_address(rig.mkt.address)
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(b"00001xQ|garbage")
+        s.settimeout(5)
+        assert s.recv(100) == b""  # closed, nothing answered
+    assert rig.one(MsgType.PAYMENT, pay(1)).outcome is Outcome.OK  # the next one is served
+
+
+@pytest.mark.parametrize("bad", [{"fault": [{"action": "explode"}]}, {"fault": [{"action": "drop", "nth": 0}]},
+                                 {"fault": [{"trade": "2001"}]}])
+def test_a_scenario_that_is_not_valid_is_refused_with_its_reason(bad):
+    from terminal_app.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        Scenario.from_dict(bad)
