@@ -273,3 +273,21 @@ def test_a_scenario_that_is_not_valid_is_refused_with_its_reason(bad):
 
     with pytest.raises(ConfigurationError):
         Scenario.from_dict(bad)
+
+
+def test_a_request_lost_on_the_way_is_sent_again_under_its_serial_after_the_query_says_never_seen(tmp_path,
+                                                                                                     ledger_target):
+    r = Rig(tmp_path, ledger_target, Scenario.from_dict({"fault": [{"trade": "2001", "nth": 1, "action": "drop"}]}))
+    try:
+        first = r.one(MsgType.PAYMENT, pay(1))
+        assert first.outcome is Outcome.REFUSED and first.code == "E_INTERNAL"  # unknown: nothing applied yet
+        assert r.mkt_rows("SELECT count(*) FROM payments") == [(0,)]
+        again = r.one(MsgType.PAYMENT, pay(1))
+        assert again.outcome is Outcome.OK
+        sent = [p.Decoder().feed(bytes(raw))[0] for (raw,) in r.st_rows(
+            "SELECT raw FROM mkt_messages WHERE direction = 'out' ORDER BY id")]
+        assert [m.trade for m in sent] == [p.Trade.PAYMENT, p.Trade.QUERY, p.Trade.QUERY, p.Trade.PAYMENT]
+        assert len({m.serial for m in sent}) == 1  # one serial for the txn, every time
+        assert r.mkt_rows("SELECT txn FROM payments") == [(f"{TID}-1",)]
+    finally:
+        r.close()
