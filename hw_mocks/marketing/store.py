@@ -16,7 +16,6 @@ is also kept in ``mkt_log``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -229,6 +228,3 @@ class Marketing:
         return p.answer(msg, p.Rc.OK, stamp(now), lines, day=f["day"], page=str(page), pages=str(pages),
                         n=str(len(lines)))
 
-
-def detail_json(msg: p.Message) -> str:
-    return json.dumps([dict(x) for x in msg.lines], ensure_ascii=False)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from hw_mocks.marketing import protocol as p
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
 from terminal_app.station.messages import ErrorCode, MsgType
-from terminal_app.timeutil import SHANGHAI, business_day, iso
+from terminal_app.timeutil import SHANGHAI, business_day
 
 if TYPE_CHECKING:
     from hw_mocks.station.handlers import Ctx, Reply, Station
@@ -232,9 +231,3 @@ class Broker:
 def _text(s: str, n: int) -> str:
     return s.replace("|", "/").replace("\r", " ").replace("\n", " ")[:n]
 
-
-def exchanges_json(rows: list[tuple[Any, ...]]) -> str:
-    return json.dumps(rows, ensure_ascii=False, default=str)
-
-
-__all__ = ["FORWARDED", "Broker", "Forward", "Outcome", "Result", "iso"]
