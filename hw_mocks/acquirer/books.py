@@ -143,7 +143,7 @@ class Books:
             o = self._orders.get((channel, out_trade_no))
             if o is not None:
                 self._advance(o)
-                if o.amount != amount or (o.auth_digest and o.auth_digest != digest):
+                if o.amount and (o.amount != amount or o.auth_digest != digest):  # (a tombstone has no amount)
                     return Answer(Reply.CONFLICT, o)
                 return Answer(Reply.DUPLICATE, o)
             scenario = self.scenarios.for_code(auth_code)
