@@ -21,7 +21,7 @@ import secrets
 import threading
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -45,10 +45,10 @@ class MerchantKeys:
 
     wx_appid: str
     wx_mch_id: str
-    wx_key: str
+    wx_key: str = field(repr=False)
     ali_app_id: str
-    ali_app_public: rsa.RSAPublicKey
-    ali_platform_private: rsa.RSAPrivateKey
+    ali_app_public: rsa.RSAPublicKey = field(repr=False)
+    ali_platform_private: rsa.RSAPrivateKey = field(repr=False)
 
 
 class AcquirerServer(ThreadingHTTPServer):
