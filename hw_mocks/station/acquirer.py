@@ -513,6 +513,17 @@ class OrderJournal:
                    (state.outcome.value if state.outcome else None, acquirer_id, acquirer_id, detail[:200],
                     iso(self.clock()), refund_no))
 
+    def orders_of_day(self, day: dt.date) -> list[tuple[str, str, int, str]]:
+        """(txn, channel, amount, outcome or "") of the orders begun on ``day`` (times are stored +08:00)."""
+        return self._exec("SELECT txn, channel, amount, COALESCE(outcome, '') FROM qr_orders"
+                          " WHERE substr(created, 1, 10) = ? ORDER BY created", (day.isoformat(),))
+
+    def refunds_of_day(self, day: dt.date) -> list[tuple[str, str, int]]:
+        """(txn, channel, amount) of the refunds that ended REFUNDED on ``day``."""
+        return self._exec("SELECT r.txn, o.channel, r.amount FROM qr_refunds r JOIN qr_orders o USING (txn)"
+                          " WHERE r.outcome = 'REFUNDED' AND substr(r.updated, 1, 10) = ? ORDER BY r.updated",
+                          (day.isoformat(),))
+
     def unfinished(self) -> list[str]:
         return [r[0] for r in self._exec("SELECT txn FROM qr_orders WHERE outcome IS NULL OR outcome = 'UNRESOLVED'"
                                          " ORDER BY created")]

@@ -3,6 +3,7 @@ on both channels, ends in a definite outcome that matches the acquirer's own boo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -26,7 +27,8 @@ from hw_mocks.station.acquirer import (
     load_channels,
     order_number,
 )
-from hw_mocks.station.acquirer_policy import Event, Outcome, Params
+from hw_mocks.station.acquirer_policy import Event, Outcome, Params, Phase, State
+from hw_mocks.station.qr_check import daily_check
 from terminal_app.domain.paycode import PayChannel, parse_paycode
 from terminal_app.timeutil import SHANGHAI
 
@@ -39,12 +41,9 @@ SHORT = Params(query_interval=0.05, query_limit=2, unknown_wait=0.05, reverse_in
 TIMEOUT = 0.5
 
 
-@pytest.fixture(scope="module")
-def acquirer(tmp_path_factory):
-    keys = tmp_path_factory.mktemp("acq-keys")
-    subprocess.run([sys.executable, "-m", "hw_mocks.cli", "acquirer", "--make-keys", str(keys)], cwd=ROOT,
-                   check=True, capture_output=True)
-    assert all(p.stat().st_mode & 0o777 == 0o600 for p in keys.iterdir())
+@contextlib.contextmanager
+def running_acquirer(keys: Path):
+    """``handheld-mocks acquirer`` as a process on a free port; its log is checked for whole codes."""
     proc = subprocess.Popen([sys.executable, "-m", "hw_mocks.cli", "acquirer", "--port", "0", "--keys", str(keys),
                              "--hang-seconds", "1", "-v"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -63,6 +62,16 @@ def acquirer(tmp_path_factory):
             proc.stderr.close()
     # the mock's own log never carried a whole payment code either
     assert not re.search(r"(?<![0-9])(1[0-5][0-9]{16}|(2[5-9]|30)[0-9]{14,22})(?![0-9])", log), log[-2000:]
+
+
+@pytest.fixture(scope="module")
+def acquirer(tmp_path_factory):
+    keys = tmp_path_factory.mktemp("acq-keys")
+    subprocess.run([sys.executable, "-m", "hw_mocks.cli", "acquirer", "--make-keys", str(keys)], cwd=ROOT,
+                   check=True, capture_output=True)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in keys.iterdir())
+    with running_acquirer(keys) as acq:
+        yield acq
 
 
 _serial = iter(range(10_000_000, 99_999_999))
@@ -310,3 +319,43 @@ def test_a_wechat_code_sent_to_alipay_is_refused_for_good(acquirer, pay):
     wx = parse_paycode(code_for(PayChannel.WECHAT, "0000"))
     ali = pay.channels[PayChannel.ALIPAY]
     assert ali.pay(order_number(t, PayChannel.ALIPAY), wx, 100, "电费").event is Event.FAILED
+
+
+def test_the_daily_check_agrees_on_a_clean_day_and_lists_each_difference(acquirer, tmp_path):
+    """A fresh acquirer (its books hold only this day's orders) against a fresh station journal."""
+    today = dt.datetime.now(SHANGHAI).date()
+    with running_acquirer(acquirer["keys"]) as acq:
+        journal = OrderJournal(tmp_path / "qr.sqlite")
+        try:
+            channels = load_channels(acq["url"], acq["keys"], timeout=TIMEOUT)
+            qr = QrPayments(journal, channels, FAST)
+            for channel in CHANNELS:
+                assert qr.charge(txn(), parse_paycode(code_for(channel, "0000")), 100).outcome is Outcome.PAID
+                assert QrPayments(journal, channels, SHORT).charge(
+                    txn(), parse_paycode(code_for(channel, "0006")), 200).outcome is Outcome.REVERSED
+                assert qr.charge(txn(), parse_paycode(code_for(channel, "0003")), 300).outcome is Outcome.NOT_PAID
+                refunded = txn()
+                assert qr.charge(refunded, parse_paycode(code_for(channel, "0000")), 400).outcome is Outcome.PAID
+                assert qr.refund(refunded, txn(), 400).outcome is Outcome.REFUNDED
+            assert daily_check(journal, channels, today) == []
+
+            wx = channels[PayChannel.WECHAT]
+            stranger = txn()  # charged at the acquirer, unknown to the station
+            assert wx.pay(order_number(stranger, PayChannel.WECHAT), parse_paycode(code_for(PayChannel.WECHAT, "0000")),
+                          555, "电费").event is Event.PAID
+            ghost = txn()  # the station believes it paid; the acquirer never saw it
+            journal.begin(ghost, PayChannel.ALIPAY, 666, "alipay:28**********0000")
+            journal.update(ghost, State(Phase.DONE, outcome=Outcome.PAID))
+            limbo = txn()  # the station died after sending; the acquirer charged
+            code = parse_paycode(code_for(PayChannel.WECHAT, "0000"))
+            journal.begin(limbo, PayChannel.WECHAT, 777, code.redacted())
+            assert wx.pay(order_number(limbo, PayChannel.WECHAT), code, 777, "电费").event is Event.PAID
+            diffs = {(d.txn or d.order_number, d.kind, d.station_fen, d.acquirer_fen)
+                     for d in daily_check(journal, channels, today)}
+            assert diffs == {(stranger, "not_on_station", 0, 555), (ghost, "not_at_acquirer", 666, 0),
+                             (limbo, "unresolved", 0, 777)}
+            # resuming the order in limbo settles it: the check then agrees on it
+            assert qr.resume(limbo).outcome is Outcome.PAID
+            assert {d.kind for d in daily_check(journal, channels, today)} == {"not_on_station", "not_at_acquirer"}
+        finally:
+            journal.close()
