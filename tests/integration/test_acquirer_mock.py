@@ -10,10 +10,13 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hw_mocks.acquirer import wire
 from hw_mocks.station.acquirer import (
@@ -359,3 +362,54 @@ def test_the_daily_check_agrees_on_a_clean_day_and_lists_each_difference(acquire
             assert {d.kind for d in daily_check(journal, channels, today)} == {"not_on_station", "not_at_acquirer"}
         finally:
             journal.close()
+
+
+class _CountingChannel:
+    """The real channel, with its pay calls counted (the acquirer would refuse a second anyway: this
+    shows the station does not even send one)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.channel, self.pays = inner, inner.channel, 0
+        self._lock = threading.Lock()
+
+    def pay(self, *a):
+        with self._lock:
+            self.pays += 1
+        return self.inner.pay(*a)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_the_same_txn_from_many_threads_sends_one_pay(acquirer, pay, channel):
+    counting = _CountingChannel(pay.channels[channel])
+    qr = QrPayments(pay.journal, {channel: counting}, FAST)
+    t, code = txn(), parse_paycode(code_for(channel, "0001"))  # USERPAYING: the first run takes a while
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(qr.charge(t, code, 4321)), name=f"qr-{i}")
+               for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert len(results) == 8 and {r.outcome for r in results} == {Outcome.PAID}
+    assert len({r.acquirer_id for r in results}) == 1 and sum(not r.repeated for r in results) == 1
+    assert counting.pays == 1 and mock_order(acquirer, channel, t)["charges"] == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/pay/micropay", "/pay/orderquery", "/secapi/pay/reverse", "/secapi/pay/refund",
+                             "/pay/downloadbill", "/gateway.do"]),
+       body=st.one_of(st.binary(max_size=400),
+                      st.builds(lambda inner: b"<xml>" + inner + b"</xml>", st.binary(max_size=200)),
+                      st.builds(lambda v: b"app_id=2014072300007148&method=alipay.trade.pay&sign_type=RSA2&sign=" + v,
+                                st.binary(max_size=100))))
+def test_any_body_is_refused_cleanly_and_the_acquirer_keeps_serving(acquirer, path, body):
+    status, answer = _post(acquirer, path, body)
+    assert status == 200
+    if path == "/gateway.do":
+        assert json.loads(answer)  # a signed refusal, never a crash page
+        assert b'"code":"10000"' not in answer
+    else:
+        assert wire.wx_decode(answer)["return_code"] == "FAIL" or b"result_code><![CDATA[FAIL" in answer
