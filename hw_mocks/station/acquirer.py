@@ -73,7 +73,7 @@ class Channel(Protocol):
     channel: PayChannel
 
     def pay(self, out_no: str, code: PayCode, amount: int, subject: str) -> Reply: ...
-    def query(self, out_no: str) -> Reply: ...
+    def query(self, out_no: str, amount: int) -> Reply: ...
     def reverse(self, out_no: str) -> Reply: ...
     def refund(self, out_no: str, refund_no: str, total: int, amount: int) -> Reply: ...
     def statement(self, day: dt.date) -> list[StatementLine]: ...
@@ -176,7 +176,8 @@ class WechatChannel:
             return Reply(Event.UNKNOWN, detail="answer does not match the order")
         return Reply(Event.PAID, tid)
 
-    def query(self, out_no: str) -> Reply:
+    def query(self, out_no: str, amount: int) -> Reply:
+        """The order's state; "paid" only for our order number *and* our amount."""
         a = self._call("/pay/orderquery", {"out_trade_no": out_no})
         if a is None:
             return Reply(Event.NO_ANSWER)
@@ -184,7 +185,7 @@ class WechatChannel:
             return Reply(Event.UNKNOWN, detail=a.get("err_code") or a.get("return_msg", ""))
         state = a.get("trade_state", "")
         if state in ("SUCCESS", "REFUND"):
-            return self._paid(a, out_no, int(a.get("total_fee", "-1")) if a.get("total_fee", "").isdigit() else -1)
+            return self._paid(a, out_no, amount)
         if state in ("USERPAYING", "NOTPAY"):
             return Reply(Event.USERPAYING, detail=state)
         if state in ("PAYERROR", "CLOSED", "REVOKED"):
@@ -319,7 +320,8 @@ class AlipayChannel:
             return Reply(Event.FAILED, detail=sub)
         return Reply(Event.UNKNOWN, detail=sub or str(code_))
 
-    def query(self, out_no: str) -> Reply:
+    def query(self, out_no: str, amount: int) -> Reply:
+        """The order's state; "paid" only for our order number *and* our amount."""
         a = self._call("alipay.trade.query", {"out_trade_no": out_no})
         if a is None:
             return Reply(Event.NO_ANSWER)
@@ -327,10 +329,6 @@ class AlipayChannel:
             return Reply(Event.UNKNOWN, detail=str(a.get("sub_code") or a.get("code")))
         status = a.get("trade_status")
         if status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
-            try:
-                amount = wire.yuan_to_fen(a.get("total_amount"))
-            except wire.AcquirerProtocolError:
-                return Reply(Event.UNKNOWN, detail="bad amount")
             return self._paid(a, out_no, amount)
         if status == "WAIT_BUYER_PAY":
             return Reply(Event.USERPAYING, detail=str(status))
@@ -615,7 +613,7 @@ class QrPayments:
                     assert code is not None, "a pay is only ever sent for a new order"
                     reply = ch.pay(out_no, code, amount, subject)
                 elif action.kind is ActionKind.SEND_QUERY:
-                    reply = ch.query(out_no)
+                    reply = ch.query(out_no, amount)
                 else:
                     reply = ch.reverse(out_no)
                 event, detail = reply.event, reply.detail

@@ -211,7 +211,7 @@ def test_a_paid_order_reversed_gives_the_money_back(acquirer, pay, channel):
     assert pay.channels[channel].reverse(order_number(t, channel)).event is Event.REVERSED
     o = mock_order(acquirer, channel, t)
     assert o["state"] == "REVOKED" and o["held"] == 0 and o["charges"] == 1
-    assert pay.channels[channel].query(order_number(t, channel)).event is Event.FAILED
+    assert pay.channels[channel].query(order_number(t, channel), 900).event is Event.FAILED
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -396,6 +396,15 @@ def test_the_same_txn_from_many_threads_sends_one_pay(acquirer, pay, channel):
     assert len(results) == 8 and {r.outcome for r in results} == {Outcome.PAID}
     assert len({r.acquirer_id for r in results}) == 1 and sum(not r.repeated for r in results) == 1
     assert counting.pays == 1 and mock_order(acquirer, channel, t)["charges"] == 1
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_query_is_paid_only_for_our_amount(acquirer, pay, channel):
+    t, code = txn(), parse_paycode(code_for(channel, "0000"))
+    assert pay().charge(t, code, 1500).outcome is Outcome.PAID
+    ch = pay.channels[channel]
+    assert ch.query(order_number(t, channel), 1500).event is Event.PAID
+    assert ch.query(order_number(t, channel), 1501).event is Event.UNKNOWN
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
