@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -128,7 +127,3 @@ def run(args: argparse.Namespace) -> int:
     server.server_close()
     thread.join(5)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run(argparse.Namespace()))
