@@ -3,6 +3,8 @@
     handheld-mocks acquirer --make-keys /tmp/acq            write a merchant's key set (mode 600) and exit
     handheld-mocks acquirer --port 7700 --keys /tmp/acq     serve, scenarios from the built-in file
     handheld-mocks acquirer --port 0 --keys /tmp/acq --scenarios my.toml --ready-file /tmp/acq.port
+    handheld-mocks acquirer --customer-code wechat:user_paying_then_success --png code.png
+                                                            a customer's code for a scenario (and its QR)
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenarios", metavar="FILE", help="scenario file (TOML; default: the built-in one)")
     p.add_argument("--hang-seconds", type=float, default=30.0,
                    help="how long a call the scenario loses is held open before the connection is closed")
+    p.add_argument("--customer-code", metavar="CHANNEL:SCENARIO",
+                   help="print a customer's payment code (wechat|alipay) that picks SCENARIO, and exit")
+    p.add_argument("--png", metavar="FILE", help="with --customer-code: also write the code's QR picture here")
     p.add_argument("--ready-file", metavar="FILE", help="write the bound port here once listening")
     p.add_argument("-v", "--verbose", action="store_true", help="log every call (auth codes redacted)")
     p.set_defaults(func=run)
@@ -103,6 +108,21 @@ def run(args: argparse.Namespace) -> int:
     if args.make_keys:
         make_keys(Path(args.make_keys))
         print(f"acquirer: key set written to {args.make_keys}")
+        return 0
+    if args.customer_code:
+        from hw_mocks.acquirer.codes import code_png, customer_code
+        from terminal_app.domain.paycode import PayChannel
+
+        channel, _, name = args.customer_code.partition(":")
+        try:
+            ch = PayChannel(channel)
+        except ValueError as e:
+            raise ConfigurationError("Channel {value!r} is not wechat or alipay.", "Fix --customer-code.",
+                                     value=channel) from e
+        code = customer_code(ch, name or "success", scenarios.load(Path(args.scenarios) if args.scenarios else None))
+        if args.png:
+            Path(args.png).write_bytes(code_png(code))
+        print(code)  # a test code for the mock: it moves no real money
         return 0
     if not args.keys:
         raise ConfigurationError("No key set given.", "Pass --keys DIR (make one with --make-keys DIR).")
