@@ -630,6 +630,9 @@ class QrPayments:
                 raise BusinessRuleError("QR payment {txn} is not a completed payment; there is nothing to give back.",
                                         txn=txn)
             channel = PayChannel(order["channel"])
+            if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= int(order["amount"]):
+                raise BusinessRuleError("A refund of {value} fen is not between 1 fen and the payment's {max} fen.",
+                                        value=amount, max=order["amount"])
             row = self.journal.refund_row(refund_no)
             if row is None:
                 self.journal.begin_refund(refund_no, txn, amount)

@@ -230,8 +230,13 @@ def test_same_day_reversal_is_a_refund_once(acquirer, pay, channel, digits):
     ch = pay.channels[channel]
     assert ch.refund(order_number(t, channel), order_number(refund_no, channel), 2500, 2500).event is Event.REFUNDED
     assert mock_order(acquirer, channel, t)["refunded"] == 2500
-    # a second, different refund beyond what is left is refused for good
+    # a second, different refund beyond what is left is refused for good by the acquirer
     assert pay().refund(t, txn(), 1).outcome is Outcome.REFUND_REFUSED
+    # and one above the payment itself never leaves the station
+    from terminal_app.errors import BusinessRuleError
+
+    with pytest.raises(BusinessRuleError):
+        pay().refund(t, txn(), 2501)
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
