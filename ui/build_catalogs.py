@@ -37,6 +37,7 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     "terminal_app/domain/payment.py", "terminal_app/domain/reading.py", "terminal_app/domain/records.py",
     "terminal_app/domain/tariff.py", "terminal_app/domain/validation.py", "terminal_app/domain/reasons.py",
     "terminal_app/domain/penalty.py", "terminal_app/domain/allocation.py",
+    "terminal_app/domain/paycode.py",
     "terminal_app/tariffs/loader.py",
     # use cases
     "terminal_app/services/bill_query.py", "terminal_app/services/common.py",
