@@ -55,7 +55,6 @@ from typing import Any
 from offline_queue import migrations
 from offline_queue.state import QueueStatus, Signal
 from terminal_app.errors import LocalProtocolError, StorageError
-from terminal_app.station import protocol
 from terminal_app.timeutil import SHANGHAI, Clock
 
 #: bodies are sealed into one GT/1 frame (body ≤ 65535 bytes after padding / tag)
@@ -85,49 +84,27 @@ class EntryState(StrEnum):
 OPEN = (EntryState.PENDING, EntryState.IN_FLIGHT, EntryState.UNKNOWN)
 
 
-def encode_body(body: Mapping[str, Any]) -> bytes:
-    """Canonical body bytes: exactly the GT/1 codec's ``encode_body`` (compact UTF-8 JSON, keys in
-    the given order, no floats, I-JSON integers, bounded depth and size).  Those bytes decode and
-    re-encode to themselves, so the client re-sealing ``json.loads(body)`` sends exactly the
-    journaled bytes again (pinned by the unit tests).
+#: how the journal stores a settlement's reply (the body the station sent, decoded): compact JSON
+_ENCODE_REPLY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
-    Plain dict/list/str/int/bool/None bodies — every body the use cases build — are checked by a
-    fast walk here (it is on every payment's path); anything else goes to the codec itself.
-    """
-    if type(body) is dict and _plain(body, 1):
+
+def _check_body(body: bytes) -> bytes:
+    """The journal stores the bytes it is given (the caller encodes: the core's GT/1 codec,
+    ``terminal_app.station.protocol.encode_body_fast``); it only checks that they are one JSON
+    object without a txn of its own, since the journal splices the txn in front."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise LocalProtocolError("A GT/1 body must be a JSON object, not {type}.", type=type(body).__name__)
+    body = bytes(body)
+    if body[:1] != b"{" or body[-1:] != b"}":
+        raise LocalProtocolError("A GT/1 body must be a JSON object, not {type}.", type="bytes")
+    if b'"txn"' in body:
         try:
-            data = _ENCODE(body).encode("utf-8")
-        except UnicodeEncodeError:
-            data = None
-        if data is not None and len(data) <= protocol.MAX_PLAINTEXT:
-            return data
-    return protocol.encode_body(body)  # raises LocalProtocolError with the codec's own reason
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_MAX_INT = protocol.MAX_SAFE_INT
-
-
-def _plain(value: Any, depth: int) -> bool:
-    """True when ``value`` is JSON the codec accepts, built only from the exact plain types."""
-    t = type(value)
-    if t is str or t is bool or value is None:
-        return True
-    if t is int:
-        return -_MAX_INT <= value <= _MAX_INT
-    if depth > protocol.MAX_DEPTH:
-        return False
-    if t is dict:
-        for k, v in value.items():
-            if type(k) is not str or not _plain(v, depth + 1):
-                return False
-        return True
-    if t is list:
-        for v in value:
-            if not _plain(v, depth + 1):
-                return False
-        return True
-    return False
+            carries_txn = "txn" in json.loads(body)
+        except ValueError as e:
+            raise LocalProtocolError("A GT/1 body must be a JSON object, not {type}.", type="bytes") from e
+        if carries_txn:
+            raise LocalProtocolError("The operation already carries a txn; the journal assigns it.")
+    return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,18 +501,18 @@ class Journal:
         self._space_ok_until = now + FREE_SPACE_CHECK_S
 
     # ------------------------------------------------------------------ capture
-    def capture(self, kind: str, msg_type: int, body: Mapping[str, Any], depends_on: str | None = None) -> Entry:
+    def capture(self, kind: str, msg_type: int, body: bytes, depends_on: str | None = None) -> Entry:
         """Journal one operation and return it, committed and fsynced.
 
-        Assigns the txn ``<terminal id>-<counter>`` and stores the body with ``"txn"`` first.
+        ``body`` is the operation's encoded body, one JSON object (the caller encodes it with the
+        core's codec, which refuses floats and whatever else GT/1 cannot carry).  Assigns the txn
+        ``<terminal id>-<counter>`` and stores the body with ``"txn"`` first.
         Call this BEFORE taking money, printing or sending: if it raises, nothing happened.
         """
-        if "txn" in body:
-            raise LocalProtocolError("The operation already carries a txn; the journal assigns it.")
+        rest = _check_body(body)
         if not kind or not 0 <= int(msg_type) <= 0xFFFF:
             raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
                                      kind=kind, msg_type=msg_type)
-        rest = encode_body(body)  # refuses floats / non-JSON before the database is touched
         if len(rest) + 40 > MAX_BODY_BYTES:
             raise LocalProtocolError("The operation is too large to send ({size} bytes).", size=len(rest))
         self._check_free_space()
@@ -543,7 +520,7 @@ class Journal:
             conn = self._conn
             counter = self._txn_next
             txn = f"{self.terminal_id}-{counter}"
-            # == encode_body({"txn": txn, **body}): compact JSON of a dict is its members joined,
+            # == encode_body({"txn": txn, **body}): compact JSON of an object is its members joined,
             # and the txn needs no escaping (digits and "-"); the unit tests pin the equality
             data = b'{"txn":"' + txn.encode("ascii") + (b'"}' if rest == b"{}" else b'",' + rest[1:])
             at = self.clock.now().astimezone(SHANGHAI)
@@ -673,7 +650,7 @@ class Journal:
         with self._write("settle", durable=False) as conn:
             for s in settlements:
                 state = EntryState(s.state)
-                reply = encode_body(s.reply) if s.reply is not None else None
+                reply = _ENCODE_REPLY(s.reply).encode("utf-8") if s.reply is not None else None
                 if state in (EntryState.APPLIED, EntryState.REJECTED):
                     cur = conn.execute(
                         "UPDATE entries SET state = ?, reply = ?, reject_code = ?, reject_msg = ?, "

@@ -38,10 +38,9 @@ from typing import Any
 
 from offline_queue.backoff import Backoff
 from offline_queue.journal import Entry, EntryState, Journal, Settlement
+from offline_queue.link import TXN_STATUS, Link, Outcome, Request, Result
 from offline_queue.state import QueueStatus, Signal
 from terminal_app.errors import HandheldError
-from terminal_app.station.client import Outcome, Request, Result, StationClient
-from terminal_app.station.messages import MsgType
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +68,9 @@ class SyncReport:
 
 
 class SyncEngine:
-    """Drains ``journal`` through ``client`` (a StationClient or anything with ``exchange``)."""
+    """Drains ``journal`` through ``client``, any :class:`offline_queue.link.Link` (the station client is one)."""
 
-    def __init__(self, journal: Journal, client: StationClient | Any, *, backoff: Backoff | None = None,
+    def __init__(self, journal: Journal, client: Link, *, backoff: Backoff | None = None,
                  monotonic: Callable[[], float] = time.monotonic, max_batch: int = 200,
                  fault_hook: Callable[[str], None] | None = None) -> None:
         if max_batch < 1:
@@ -94,7 +93,7 @@ class SyncEngine:
         self._disconnect = journal.changed.connect(lambda _reason: self._emit())
 
     @classmethod
-    def from_settings(cls, journal: Journal, client: StationClient | Any, settings: Any,
+    def from_settings(cls, journal: Journal, client: Link, settings: Any,
                       **kwargs: Any) -> SyncEngine:
         """An engine with [journal] sync_batch_max and backoff_* from :class:`terminal_app.config.Settings`."""
         js = settings.journal
@@ -192,7 +191,7 @@ class SyncEngine:
     def _resolve(self, entries: Sequence[Entry], report: SyncReport) -> bool:
         """Ask TXN_STATUS about every doubtful entry; record what the station says."""
         txns = [e.txn for e in entries]
-        requests = [Request(MsgType.TXN_STATUS, {"txns": txns[i:i + STATUS_CHUNK]})
+        requests = [Request(TXN_STATUS, {"txns": txns[i:i + STATUS_CHUNK]})
                     for i in range(0, len(txns), STATUS_CHUNK)]
         results = self.client.exchange(requests)
         report.exchanges += 1

@@ -55,7 +55,8 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/protocol.py",
     "drivers/modem/driver.py", "drivers/modem/protocol.py", "drivers/modem/transport.py",
     "drivers/printer/driver.py", "drivers/printer/errors.py", "drivers/printer/layout.py",
-    "drivers/printer/protocol.py", "drivers/printer/templates.py", "drivers/printer/ticket.py",
+    "drivers/printer/protocol.py", "drivers/printer/testpage.py", "drivers/printer/ticket.py",
+    "terminal_app/documents/templates.py",
     "drivers/scanner/__init__.py", "drivers/scanner/camera.py", "drivers/scanner/protocol.py",
     "drivers/scanner/serial_scanner.py", "drivers/scanner/wedge.py",
 ))

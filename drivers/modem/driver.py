@@ -21,7 +21,7 @@ Use::
         modem.tcp_close()
 
 The driver is synchronous (one thread at a time) and every wait has its own bound from
-:class:`ModemSettings` (``command_timeout_s``, ``registration_timeout_s``, ``attach_timeout_s``,
+:class:`ModemParams` (``command_timeout_s``, ``registration_timeout_s``, ``attach_timeout_s``,
 ``pdp_timeout_s``, ``send_timeout_s``, ``close_timeout_s``); nothing waits forever.  Errors carry operator advice:
 bring-up failures are :class:`LinkDownError` subclasses (nothing was sent), a connection lost after
 opening is :class:`LinkBrokenError`.  ``SEND OK`` is never taken as proof of delivery: only the
@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import serial
 
+from drivers.modem.params import ModemParams
 from drivers.modem.protocol import (
     AtParser,
     AtProtocolError,
@@ -59,7 +60,6 @@ from drivers.modem.protocol import (
     dbm_to_bars,
     quote,
 )
-from terminal_app.config import ModemSettings
 from terminal_app.errors import (
     ConfigurationError,
     DeviceError,
@@ -190,7 +190,7 @@ class ModemDriver:
     #: STATE values in which the PDP context is up and a TCP connection may be opened
     ACTIVE_STATES: frozenset[str] = frozenset()
 
-    def __init__(self, settings: ModemSettings, port: serial.SerialBase | None = None) -> None:
+    def __init__(self, settings: ModemParams, port: serial.SerialBase | None = None) -> None:
         self.settings = settings
         self._port = port
         self._own_port = port is None
@@ -753,7 +753,7 @@ class M26Modem(ModemDriver):
     # bandwidth-delay product (≈3 KB at 20 kbit/s and 1.2 s round trip), so a healthy link never stalls
     SEND_WINDOW = 8192
 
-    def __init__(self, settings: ModemSettings, port: serial.SerialBase | None = None) -> None:
+    def __init__(self, settings: ModemParams, port: serial.SerialBase | None = None) -> None:
         super().__init__(settings, port)
         self._unacked_estimate = 0
 
@@ -830,7 +830,7 @@ class M26Modem(ModemDriver):
 DIALECTS: dict[str, type[ModemDriver]] = {"sim800": Sim800Modem, "m26": M26Modem}
 
 
-def open_modem(settings: ModemSettings, port: serial.SerialBase | None = None) -> ModemDriver:
+def open_modem(settings: ModemParams, port: serial.SerialBase | None = None) -> ModemDriver:
     """The driver for ``settings.dialect`` (not yet opened: use it as a context manager)."""
     try:
         cls = DIALECTS[settings.dialect]

@@ -203,7 +203,7 @@ class ThermalPrinter(SerialDevice):
         _raise_for(self._status(), during_job=True, identity=identity)
 
     def print_test_page(self, terminal_id: str) -> PrintResult:
-        from drivers.printer.templates import test_page
+        from drivers.printer.testpage import test_page
         from terminal_app.timeutil import now
 
         return self.print_ticket(test_page(terminal_id, now(), self.columns), already_printed=False)
