@@ -48,11 +48,11 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from offline_queue import migrations
+from offline_queue.lifecycle import OPEN, SETTLE_EVENT, EntryState, Event, illegal, sources
 from offline_queue.state import QueueStatus, Signal
 from terminal_app.errors import LocalProtocolError, StorageError
 from terminal_app.timeutil import SHANGHAI, Clock
@@ -71,17 +71,6 @@ FREE_SPACE_CHECK_S = 0.5
 #: bytes of WAL: cut back to this after a checkpoint, and laid out (zero-filled) at open, see
 #: Journal._presize_wal; SQLite's default checkpoint every 1000 pages stays just below it
 WAL_BYTES = 4 << 20
-
-
-class EntryState(StrEnum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    APPLIED = "applied"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
-
-
-OPEN = (EntryState.PENDING, EntryState.IN_FLIGHT, EntryState.UNKNOWN)
 
 
 #: how the journal stores a settlement's reply (the body the station sent, decoded): compact JSON
@@ -149,7 +138,16 @@ class JournalStats:
 
 _COLUMNS = ("id, kind, msg_type, body, depends_on, state, captured_at, attempts, reply, "
             "reject_code, reject_msg, settled_at")
-_OPEN_SQL = "('pending', 'in_flight', 'unknown')"
+
+def _sql_in(states: Sequence[EntryState]) -> str:
+    return "(" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
+_OPEN_SQL = _sql_in(OPEN)
+#: each event's guard, from the lifecycle table: the entry must be in one of these states
+_GUARD_SQL = {event: _sql_in(sources(event)) for event in Event}
+# recovery's SQL names the two states it moves (pending only below the send mark)
+assert set(sources(Event.RECOVER)) == {EntryState.PENDING, EntryState.IN_FLIGHT}
 
 
 def _row_to_entry(terminal_id: str, row: tuple[Any, ...]) -> Entry:
@@ -626,11 +624,11 @@ class Journal:
         seq_moves = seqs_needed > 0 and self._seq_next + seqs_needed > self._seq_hw
         new_seq = new_send = None
         with self._write("in_flight", durable=send_moves or seq_moves) as conn:
+            sql = (f"UPDATE entries SET state = '{EntryState.IN_FLIGHT.value}', attempts = attempts + 1 "
+                   f"WHERE id = ? AND state IN {_GUARD_SQL[Event.SEND]}")
             for txn, id_ in zip(txns, ids, strict=True):
-                cur = conn.execute("UPDATE entries SET state = 'in_flight', attempts = attempts + 1 "
-                                   "WHERE id = ? AND state IN ('pending', 'in_flight', 'unknown')", (id_,))
-                if cur.rowcount != 1:
-                    raise LocalProtocolError("Journal entry {txn} is not open; it cannot be sent.", txn=txn)
+                if conn.execute(sql, (id_,)).rowcount != 1:
+                    raise illegal(txn, self._state_on(conn, id_), Event.SEND)
             if seq_moves:
                 new_seq = self._raise_seq_hw(conn, self._seq_next + seqs_needed)
             if send_moves:
@@ -650,25 +648,29 @@ class Journal:
         with self._write("settle", durable=False) as conn:
             for s in settlements:
                 state = EntryState(s.state)
+                event = SETTLE_EVENT[state]
                 reply = _ENCODE_REPLY(s.reply).encode("utf-8") if s.reply is not None else None
+                id_ = self._id(s.txn)
                 if state in (EntryState.APPLIED, EntryState.REJECTED):
                     cur = conn.execute(
                         "UPDATE entries SET state = ?, reply = ?, reject_code = ?, reject_msg = ?, "
-                        "settled_at = ?, settled_epoch = ? WHERE id = ? AND state IN "
-                        "('pending', 'in_flight', 'unknown')",
-                        (state.value, reply, s.code, s.msg, now.isoformat(), int(now.timestamp()),
-                         self._id(s.txn)))
+                        f"settled_at = ?, settled_epoch = ? WHERE id = ? AND state IN {_GUARD_SQL[event]}",
+                        (state.value, reply, s.code, s.msg, now.isoformat(), int(now.timestamp()), id_))
                 else:
-                    cur = conn.execute("UPDATE entries SET state = ? WHERE id = ? AND state IN "
-                                       "('pending', 'in_flight', 'unknown')", (state.value, self._id(s.txn)))
+                    cur = conn.execute(f"UPDATE entries SET state = ? WHERE id = ? AND state IN {_GUARD_SQL[event]}",
+                                       (state.value, id_))
                 if cur.rowcount != 1:
-                    raise LocalProtocolError("Journal entry {txn} is not open; its outcome cannot be recorded.",
-                                             txn=s.txn)
+                    raise illegal(s.txn, self._state_on(conn, id_), event)
             if success:
                 self._set_meta("last_success_at", now.isoformat())
             if error is not None:
                 self._set_meta("last_error", error[:500])
                 self._set_meta("last_error_at", now.isoformat())
+
+    @staticmethod
+    def _state_on(conn: sqlite3.Connection, id_: int) -> EntryState | None:
+        row = conn.execute("SELECT state FROM entries WHERE id = ?", (id_,)).fetchone()
+        return None if row is None else EntryState(row[0])
 
     def record_error(self, error: str) -> None:
         self.settle([], error=error)

@@ -48,7 +48,7 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     # master station link and the offline journal
     "terminal_app/station/client.py", "terminal_app/station/protocol.py", "terminal_app/station/seq.py",
     "terminal_app/station/transport.py", "terminal_app/station/refusals.py",
-    "offline_queue/journal.py",
+    "offline_queue/journal.py", "offline_queue/lifecycle.py",
     # device drivers (their protocol errors reach the screen too)
     "drivers/ic_card/apdu.py", "drivers/ic_card/card.py", "drivers/ic_card/model.py",
     "drivers/ic_card/pcsc.py", "drivers/ic_card/protocol.py", "drivers/ic_card/reader.py",
