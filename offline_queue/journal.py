@@ -49,7 +49,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from offline_queue import migrations
 from offline_queue.lifecycle import OPEN, SETTLE_EVENT, EntryState, Event, illegal, sources
@@ -113,7 +113,8 @@ class Entry:
     settled_at: dt.datetime | None
 
     def body_dict(self) -> dict[str, Any]:
-        return json.loads(self.body)
+        body: dict[str, Any] = json.loads(self.body)
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,38 @@ def _storage_error(e: sqlite3.Error, path: Path) -> StorageError:
                             "Do not take money now; call the technician to free storage.", path=str(path))
     return StorageError("The journal {path} could not record the operation ({error}).",
                         "Do not take money now; call the technician.", path=str(path), error=e)
+
+
+class JournalConfig(Protocol):
+    """The ``[journal]`` values the queue reads (the core's JournalSettings is one)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def keep_days(self) -> int: ...
+    @property
+    def min_free_mb(self) -> int: ...
+    @property
+    def sync_batch_max(self) -> int: ...
+    @property
+    def backoff_base_s(self) -> float: ...
+    @property
+    def backoff_cap_s(self) -> float: ...
+
+
+class TerminalConfig(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class QueueSettings(Protocol):
+    """What :meth:`Journal.from_settings` and :meth:`SyncEngine.from_settings` read of the
+    core's Settings: its ``journal`` and ``terminal`` tables."""
+
+    @property
+    def journal(self) -> JournalConfig: ...
+    @property
+    def terminal(self) -> TerminalConfig: ...
 
 
 class Journal:
@@ -239,7 +272,7 @@ class Journal:
                 raise StorageError("A damaged journal was set aside as {aside}; no new journal is started.",
                                    "Call the technician to recover it before taking money.",
                                    aside=str(aside[-1]))
-        lock_fd = cls._lock(p)
+        lock_fd = cls._lock_file(p)
         try:
             if not p.exists():
                 # a new journal is made, closed and opened again, so that even its first session
@@ -277,7 +310,7 @@ class Journal:
             conn.close()
 
     @staticmethod
-    def _lock(p: Path) -> int:
+    def _lock_file(p: Path) -> int:
         """Hold ``<journal>.lock`` (flock, exclusive) while the journal is open: the single-writer
         rule, enforced.  A second program on the same journal would reuse txn numbers; it is
         refused here with a clear error instead.  (A separate file: closing any descriptor of the
@@ -356,7 +389,7 @@ class Journal:
         return True
 
     @classmethod
-    def from_settings(cls, settings: Any, *, clock: Clock | None = None) -> Journal:
+    def from_settings(cls, settings: QueueSettings, *, clock: Clock | None = None) -> Journal:
         """The journal named by :class:`terminal_app.config.Settings` ([journal], [terminal] id)."""
         js = settings.journal
         return cls.open(js.path, settings.terminal.id, clock=clock, keep_days=js.keep_days,

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import serial
 
@@ -51,7 +51,7 @@ from drivers.ir_meter.protocol import (
     encode_write,
     split_payload,
 )
-from drivers.serial_port import SerialDevice, open_serial
+from drivers.serial_port import SerialDevice, SerialPort, open_serial
 from terminal_app.errors import DeviceNotFoundError, DeviceTimeoutError, LocalProtocolError
 
 BITS_PER_BYTE = 11  # 8E1: start + 8 data + parity + stop
@@ -97,6 +97,27 @@ def _address_matches(asked: str, answered: str) -> bool:
                                                   [answered[i:i + 2] for i in range(0, 12, 2)], strict=True))
 
 
+class IrMeterConfig(Protocol):
+    """What :meth:`IrMeter.from_settings` reads (the core's ``[devices.ir_meter]`` is one)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def baudrate(self) -> int: ...
+    @property
+    def parity(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def standard(self) -> str | None: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def reply_timeout_s(self) -> float: ...
+    @property
+    def byte_gap_s(self) -> float: ...
+
+
 class IrMeter(SerialDevice):
     """One meter behind the IR head; a context manager that closes its port."""
 
@@ -117,10 +138,10 @@ class IrMeter(SerialDevice):
         self.byte_gap_s = byte_gap_s
         self.preamble = preamble
         self._byte_time = BITS_PER_BYTE / baudrate
-        self._port: Any = None
+        self._port: SerialPort | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> IrMeter:
+    def from_settings(cls, settings: IrMeterConfig) -> IrMeter:
         """Build from :class:`terminal_app.config.IrMeterSettings`."""
         return cls(settings.url, baudrate=settings.baudrate, parity=settings.parity, address=settings.address,
                    standard=settings.standard, retries=settings.retries,
@@ -233,9 +254,10 @@ class IrMeter(SerialDevice):
             raise Dlt645Error("The meter answered {got} to a read of {di}.", got=payload.di or "no DI", di=di)
         return payload.data
 
-    def _open_port(self) -> Any:
+    def _open_port(self) -> SerialPort:
         if self._port is None:
             self.open()
+        assert self._port is not None  # open() sets it or raises
         return self._port
 
     def _send(self, request: bytes) -> None:
@@ -286,14 +308,15 @@ class IrMeter(SerialDevice):
             fd = None
         if fd is None:  # loop:// and other URL handlers without a descriptor
             port.timeout = wait
-            chunk = port.read(1)
+            chunk: bytes = port.read(1)
             port.timeout = 0
             return chunk + (port.read(port.in_waiting) if chunk and port.in_waiting else b"")
         readable, _, _ = select.select([fd], [], [], wait)
         if not readable:
             return b""
         # timeout 0: returns at once with whatever has arrived (socket:// reports in_waiting 0/1)
-        return port.read(max(1024, port.in_waiting))
+        data: bytes = port.read(max(1024, port.in_waiting))
+        return data
 
     def _await_reply(self, request_len: int, address: str, function: int) -> Frame | tuple[str, str]:
         port = self._port

@@ -332,13 +332,13 @@ def encode_write(address: str, di: str, value: bytes, password: str, operator: s
     return encode_frame(address, Function.WRITE_1997, data, preamble)
 
 
-def _fixed_hex(text: str, size: int, what: str) -> bytes:
+def _fixed_hex(text: str, size: int, item: str) -> bytes:
     try:
         raw = bytes.fromhex(text)
     except (ValueError, TypeError):
         raw = b""
     if len(raw) != size:
-        raise LocalProtocolError("The {what} must be {n} hex digits.", what=what, n=2 * size)
+        raise LocalProtocolError("The {item} must be {n} hex digits.", item=item, n=2 * size)
     return raw
 
 

@@ -15,9 +15,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
-from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, WedgeDecoder
+from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, KeyEvent, WedgeDecoder
 from terminal_app.errors import DeviceError, DeviceNotFoundError, DeviceTimeoutError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ GONE = frozenset({errno.ENODEV, errno.ENXIO, errno.ENOENT, errno.EIO})
 class EventSource(Protocol):
     """Where key events come from: an evdev device, or a mock scanner."""
 
-    def events(self, timeout: float) -> list[Any]: ...
+    def events(self, timeout: float) -> list[KeyEvent]: ...
 
     def close(self) -> None: ...
 
@@ -50,7 +50,7 @@ class EvdevSource:
                 self.device.close()
                 raise
 
-    def events(self, timeout: float) -> list[Any]:
+    def events(self, timeout: float) -> list[KeyEvent]:
         r, _, _ = select.select([self.device.fd], [], [], timeout)
         if not r:
             return []
@@ -80,7 +80,7 @@ class WedgeScanner:
         self._open_source = open_source
         self._decoder = WedgeDecoder(max_length)
         self._source: EventSource | None = None
-        self._pending: deque[Any] = deque()
+        self._pending: deque[KeyEvent] = deque()
         self.reconnects = 0
 
     def open(self) -> WedgeScanner:
