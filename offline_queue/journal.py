@@ -46,7 +46,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -272,23 +272,19 @@ class Journal:
                 raise StorageError("A damaged journal was set aside as {aside}; no new journal is started.",
                                    "Call the technician to recover it before taking money.",
                                    aside=str(aside[-1]))
-        lock_fd = cls._lock_file(p)
-        try:
+        with ExitStack() as undo:  # on any failure: the connection closed, then the lock released
+            lock_fd = cls._lock_file(p)
+            undo.callback(os.close, lock_fd)
             if not p.exists():
                 # a new journal is made, closed and opened again, so that even its first session
                 # starts as every later one does: with the WAL laid out (_presize_wal)
                 cls._create(p)
             cls._presize_wal(p, min_free_bytes)
             conn = cls._connect(p)
-            try:
-                cls._check_and_prepare(conn, p)
-                journal = cls(conn, p, terminal_id, clock or Clock(), keep_days, min_free_bytes)
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:
-            os.close(lock_fd)
-            raise
+            undo.callback(conn.close)
+            cls._check_and_prepare(conn, p)
+            journal = cls(conn, p, terminal_id, clock or Clock(), keep_days, min_free_bytes)
+            undo.pop_all()  # opened: the journal owns both now
         journal._lock_fd = lock_fd
         return journal
 

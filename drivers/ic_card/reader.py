@@ -106,10 +106,6 @@ class SerialCardReader(SerialDevice):
         self.atr = reply.payload
         return reply.payload
 
-    def power_off(self) -> None:
-        self.atr = None
-        self._request(ReaderCommand.POWER_OFF, check=False)
-
     def transmit_raw(self, apdu: bytes) -> ResponseApdu:
         self.apdus += 1
         reply = self._request(ReaderCommand.APDU, apdu)

@@ -35,7 +35,6 @@ nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -469,6 +468,3 @@ def split_payload(frame: Frame) -> Payload:
         rest, seq = rest[:-1], rest[-1]
     return Payload(std, di, rest, seq=seq)
 
-
-def iter_frames(events: Iterable[Event]) -> list[Frame]:
-    return [e for e in events if isinstance(e, Frame)]

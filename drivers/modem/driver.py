@@ -37,6 +37,7 @@ import termios
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import serial
@@ -210,12 +211,16 @@ class ModemDriver:
     def open(self) -> ModemDriver:
         if self._port is None:
             try:
-                self._port = serial.serial_for_url(self.settings.url, baudrate=self.settings.baudrate,
-                                                   timeout=_READ_SLICE, write_timeout=self.settings.command_timeout_s)
+                port = serial.serial_for_url(self.settings.url, baudrate=self.settings.baudrate,
+                                             timeout=_READ_SLICE, write_timeout=self.settings.command_timeout_s)
             except (serial.SerialException, OSError, ValueError) as e:
                 raise DeviceNotFoundError("Cannot open the modem port {url} ({error}).",
                                           url=self.settings.url, error=e) from e
-            _keep_dtr_on_close(self._port)
+            with ExitStack() as undo:  # a port whose DTR cannot be kept is closed again
+                undo.callback(port.close)
+                _keep_dtr_on_close(port)
+                undo.pop_all()
+            self._port = port
         return self
 
     def close(self) -> None:

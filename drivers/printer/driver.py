@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Protocol
 
 from drivers.printer import protocol
@@ -99,11 +100,15 @@ class ThermalPrinter(SerialDevice):
 
         if self._port is not None:
             return self
-        self._port = open_serial(self.url, "Cannot open the printer at {url} ({error}).",
-                                 "Check that the printer is plugged in and its port in the configuration.",
-                                 baudrate=self.baudrate, timeout=self.status_timeout,
-                                 write_timeout=self.write_timeout)
-        self._esc = SerialUrlEscpos(self._port)
+        with ExitStack() as undo:  # a port whose printer object cannot be made is closed again
+            port = open_serial(self.url, "Cannot open the printer at {url} ({error}).",
+                               "Check that the printer is plugged in and its port in the configuration.",
+                               baudrate=self.baudrate, timeout=self.status_timeout,
+                               write_timeout=self.write_timeout)
+            undo.callback(port.close)
+            self._esc = SerialUrlEscpos(port)
+            undo.pop_all()
+        self._port = port
         return self
 
     def _on_close(self) -> None:

@@ -14,6 +14,7 @@ import select
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Protocol
 
@@ -40,15 +41,14 @@ class EvdevSource:
     def __init__(self, path: str, grab: bool = True) -> None:
         from evdev import InputDevice
 
-        self.device = InputDevice(path)  # OSError if absent
         self._grabbed = False
-        if grab:
-            try:
+        with ExitStack() as undo:  # a device that cannot be grabbed is closed again
+            self.device = InputDevice(path)  # OSError if absent
+            undo.callback(self.device.close)
+            if grab:
                 self.device.grab()
                 self._grabbed = True
-            except OSError:
-                self.device.close()
-                raise
+            undo.pop_all()
 
     def events(self, timeout: float) -> list[KeyEvent]:
         r, _, _ = select.select([self.device.fd], [], [], timeout)
