@@ -52,7 +52,8 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     # device drivers (their protocol errors reach the screen too)
     "drivers/ic_card/apdu.py", "drivers/ic_card/card.py", "drivers/ic_card/model.py",
     "drivers/ic_card/pcsc.py", "drivers/ic_card/protocol.py", "drivers/ic_card/reader.py",
-    "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/protocol.py",
+    "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/policy.py",
+    "drivers/ir_meter/protocol.py",
     "drivers/modem/driver.py", "drivers/modem/protocol.py", "drivers/modem/transport.py",
     "drivers/printer/driver.py", "drivers/printer/errors.py", "drivers/printer/layout.py",
     "drivers/printer/protocol.py", "drivers/printer/testpage.py", "drivers/printer/ticket.py",
