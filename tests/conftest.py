@@ -73,7 +73,7 @@ def pg_cluster(tmp_path_factory):
         import psycopg  # noqa: F401
     except ImportError as e:  # it is in the lock (the station extra): a venv without it is out of date
         pytest.fail(f"psycopg is not installed ({e}): bash packaging/bootstrap.sh setup")
-    from hw_mocks.station import pgcluster
+    from tests.rigs import pgcluster
 
     why = pgcluster.missing()
     if why:

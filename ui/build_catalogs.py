@@ -37,6 +37,7 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     "terminal_app/domain/payment.py", "terminal_app/domain/reading.py", "terminal_app/domain/records.py",
     "terminal_app/domain/tariff.py", "terminal_app/domain/validation.py", "terminal_app/domain/reasons.py",
     "terminal_app/domain/penalty.py", "terminal_app/domain/allocation.py",
+    "terminal_app/domain/paycode.py",
     "terminal_app/tariffs/loader.py",
     # use cases
     "terminal_app/services/bill_query.py", "terminal_app/services/common.py",
@@ -48,14 +49,17 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     # master station link and the offline journal
     "terminal_app/station/client.py", "terminal_app/station/protocol.py", "terminal_app/station/seq.py",
     "terminal_app/station/transport.py", "terminal_app/station/refusals.py",
-    "offline_queue/journal.py",
+    "offline_queue/journal.py", "offline_queue/lifecycle.py",
     # device drivers (their protocol errors reach the screen too)
     "drivers/ic_card/apdu.py", "drivers/ic_card/card.py", "drivers/ic_card/model.py",
     "drivers/ic_card/pcsc.py", "drivers/ic_card/protocol.py", "drivers/ic_card/reader.py",
-    "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/protocol.py",
-    "drivers/modem/driver.py", "drivers/modem/protocol.py", "drivers/modem/transport.py",
+    "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/policy.py",
+    "drivers/ir_meter/protocol.py",
+    "drivers/modem/bringup.py", "drivers/modem/driver.py", "drivers/modem/protocol.py",
+    "drivers/modem/transport.py",
     "drivers/printer/driver.py", "drivers/printer/errors.py", "drivers/printer/layout.py",
-    "drivers/printer/protocol.py", "drivers/printer/templates.py", "drivers/printer/ticket.py",
+    "drivers/printer/protocol.py", "drivers/printer/testpage.py", "drivers/printer/ticket.py",
+    "terminal_app/documents/templates.py",
     "drivers/scanner/__init__.py", "drivers/scanner/camera.py", "drivers/scanner/protocol.py",
     "drivers/scanner/serial_scanner.py", "drivers/scanner/wedge.py",
 ))

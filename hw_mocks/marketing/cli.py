@@ -1,7 +1,7 @@
 """``handheld-mocks marketing``: the marketing-system stand-in (营销系统) behind the station.
 
-    handheld-mocks marketing --port 7700 --db /tmp/marketing.sqlite --seed demo
-    handheld-mocks marketing --port 7700 --db /tmp/marketing.sqlite --import-area ./area --scenario faults.toml
+    handheld-mocks marketing --port 7710 --db /tmp/marketing.sqlite --seed demo
+    handheld-mocks marketing --port 7710 --db /tmp/marketing.sqlite --import-area ./area --scenario faults.toml
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="The marketing system behind the station: its own record format over TCP"
                                    " (docs/marketing-interface.md), its accounts and bills in an SQLite file.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=7700, help="TCP port (0 = any free port; default 7700)")
+    p.add_argument("--port", type=int, default=7710, help="TCP port (0 = any free port; default 7710)")
     p.add_argument("--db", required=True, help="the marketing system's database file (SQLite; created if missing)")
     p.add_argument("--seed", choices=("demo",), help="load the demo supply area into an empty database")
     p.add_argument("--seed-number", type=int, default=1, help="random seed of the demo area (default 1)")

@@ -8,7 +8,7 @@ trail, and the broker in front of the marketing system (issue 21).
     handlers      the business rules, one method per message type (plain dicts in and out)
     broker        PAYMENT/REVERSAL through the marketing system (hw_mocks.marketing), one serial per txn
     check         每日账务核对: the daily account check against the marketing system, its alarms
-    pg, pgcluster the ledger on PostgreSQL (several front ends); a throwaway cluster for tests
+    pg            the ledger on PostgreSQL (several front ends; tests/rigs/pgcluster starts a throwaway one)
     server        the asyncio TCP server and its in-process runner for tests
     area, seed    the import of a real supply area (CSV) and the demo one
     testing       a tiny hand-made area and ledger snapshots for tests

@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.printer import templates
+from terminal_app.documents import templates
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import (
     CutDecision,
@@ -41,6 +41,7 @@ from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import Clock, business_day
 
 #: what the operator is told for each reason a cut is refused (msgids)
@@ -198,7 +199,7 @@ def print_dunning_notice(store: LocalStore, printer: Any, journal: Any, *, task_
 def _report(journal: Any, store: LocalStore, sync: Any, task: str, result: DunningResult, at: dt.datetime,
             **extra: str) -> str:
     body: dict[str, Any] = {"task": task, "result": result.value, "at": at.isoformat(), **extra}
-    entry = journal.capture("dunning", MsgType.DUNNING_RESULT, body)
+    entry = journal.capture("dunning", MsgType.DUNNING_RESULT, encode_body_fast(body))
     store.record_dunning_result(task, result.value, at, entry.txn)
     if sync is not None:
         sync.notify_captured()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from drivers.printer import templates
+from terminal_app.documents import templates
 from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import reconnection_released
@@ -39,6 +39,7 @@ from terminal_app.services.day_close import check_day_open
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import Clock, business_day
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,8 @@ def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, am
     owed_after = max(0, owed - amount)
     # the journal commit comes first: if it raises, no money may change hands
     entry = journal.capture("payment", MsgType.PAYMENT,
-                            {"cust": cust, "amount": amount, "method": "cash", "at": at.isoformat(),
-                             "op": operator.operator})
+                            encode_body_fast({"cust": cust, "amount": amount, "method": "cash", "at": at.isoformat(),
+                             "op": operator.operator}))
     if sync is not None:
         sync.notify_captured()
     balance = None

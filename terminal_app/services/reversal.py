@@ -18,8 +18,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.printer import templates
 from offline_queue.journal import EntryState
+from terminal_app.documents import templates
 from terminal_app.domain.payment import Payment, Reversal, check_reversal_allowed
 from terminal_app.errors import BusinessRuleError, HandheldError
 from terminal_app.services.common import Operator, print_once
@@ -27,6 +27,7 @@ from terminal_app.services.day_close import check_day_open
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import Clock
 
 
@@ -93,7 +94,7 @@ def reverse_payment(journal: Any, store: LocalStore, *, txn: str, reason: str, o
     reversal = Reversal(txn="00000000-0", orig=txn, reason=reason.strip(), at=at)  # validates the reason
     body = reversal.to_dict()
     del body["txn"]  # the journal assigns it
-    rev = journal.capture("reversal", MsgType.REVERSAL, body, depends_on=txn)
+    rev = journal.capture("reversal", MsgType.REVERSAL, encode_body_fast(body), depends_on=txn)
     if sync is not None:
         sync.notify_captured()
     store.hold_reconnections(txn)

@@ -35,8 +35,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.printer import templates
 from offline_queue.journal import OPEN, EntryState
+from terminal_app.documents import templates
 from terminal_app.domain.money import format_fen
 from terminal_app.errors import N_, HandheldError, LinkError, StorageError
 from terminal_app.services.common import Operator, print_once

@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from hw_mocks.station import ledger  # noqa: E402
-from hw_mocks.station.testing import load_tiny  # noqa: E402
+from tests.rigs.station import load_tiny  # noqa: E402
 from terminal_app.station.client import Outcome, Request, StationClient  # noqa: E402
 from terminal_app.station.messages import MsgType  # noqa: E402
 from terminal_app.station.protocol import Suite, build_header, new_salt, seal  # noqa: E402

@@ -374,13 +374,13 @@ def main() -> int:
 
 
 def ledger_rows_of(dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    from hw_mocks.station.testing import rows
+    from tests.rigs.station import rows
 
     return rows(dsn, sql)
 
 
 def main_pg(args: argparse.Namespace, load: tuple[float, float, float]) -> int:
-    from hw_mocks.station.pgcluster import ThrowawayCluster, missing
+    from tests.rigs.pgcluster import ThrowawayCluster, missing
     from hw_mocks.station.provisioning import load_terminals
 
     why = missing()

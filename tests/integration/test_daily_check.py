@@ -17,7 +17,7 @@ import pytest
 
 from hw_mocks.marketing import protocol as p
 from hw_mocks.marketing.scenario import Scenario
-from hw_mocks.station.testing import rows
+from tests.rigs.station import rows
 from terminal_app.station.client import Outcome, Request
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import iso

@@ -20,7 +20,7 @@ import pytest
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import audit_rows, load_tiny, snapshot
+from tests.rigs.station import audit_rows, load_tiny, snapshot
 from terminal_app.station import protocol as p
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType

@@ -19,7 +19,7 @@ from hw_mocks.marketing.store import connect as mkt_connect
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import load_tiny, rows
+from tests.rigs.station import load_tiny, rows
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite

@@ -24,7 +24,7 @@ import pytest
 
 from hw_mocks.station import ledger
 from hw_mocks.station.area import Bill, Customer, insert, packaged_tariffs
-from hw_mocks.station.testing import rows
+from tests.rigs.station import rows
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite, decode_frame, open_frame, seal

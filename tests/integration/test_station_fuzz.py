@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import load_tiny, snapshot
+from tests.rigs.station import load_tiny, snapshot
 from terminal_app.errors import ConfigurationError
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite, decode_frame, open_frame, seal

@@ -15,7 +15,7 @@ import pytest
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import audit_rows, load_tiny, rows, snapshot
+from tests.rigs.station import audit_rows, load_tiny, rows, snapshot
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import HEADER_LEN, Suite, decode_frame, open_frame, seal

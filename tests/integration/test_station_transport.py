@@ -23,7 +23,7 @@ import pytest
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import snapshot, tiny_ledger
+from tests.rigs.station import snapshot, tiny_ledger
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import MAX_BODY, Suite, decode_frame, open_frame, seal
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso

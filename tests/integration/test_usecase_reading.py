@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from drivers.printer import COPY_MARK, PrintOutcome
-from hw_mocks.station.testing import audit_rows
+from tests.rigs.station import audit_rows
 from offline_queue.journal import EntryState
 from terminal_app.domain.abnormal import Abnormal, AbnormalCode
 from terminal_app.domain.reading import ReadingSource

@@ -32,7 +32,7 @@ from hw_mocks.scanner.events import MockWedgeScanner
 from hw_mocks.station import ledger, seed
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import load_tiny
+from tests.rigs.station import load_tiny
 from offline_queue.journal import Journal
 from terminal_app.config import IrMeterSettings
 from terminal_app.domain.customer import Customer

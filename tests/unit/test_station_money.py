@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hw_mocks.station import ledger
 from hw_mocks.station.handlers import Station
-from hw_mocks.station.testing import load_tiny
+from tests.rigs.station import load_tiny
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
 
