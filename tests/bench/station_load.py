@@ -380,8 +380,8 @@ def ledger_rows_of(dsn: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def main_pg(args: argparse.Namespace, load: tuple[float, float, float]) -> int:
-    from tests.rigs.pgcluster import ThrowawayCluster, missing
     from hw_mocks.station.provisioning import load_terminals
+    from tests.rigs.pgcluster import ThrowawayCluster, missing
 
     why = missing()
     if why:

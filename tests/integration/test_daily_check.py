@@ -17,11 +17,11 @@ import pytest
 
 from hw_mocks.marketing import protocol as p
 from hw_mocks.marketing.scenario import Scenario
-from tests.rigs.station import rows
 from terminal_app.station.client import Outcome, Request
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import iso
 from tests.integration.test_marketing_broker import NOW, TID, Rig, pay
+from tests.rigs.station import rows
 
 MOCKS = Path(sys.executable).parent / "handheld-mocks"
 DAY = NOW.date().isoformat()

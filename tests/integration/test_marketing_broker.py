@@ -19,13 +19,13 @@ from hw_mocks.marketing.store import connect as mkt_connect
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import load_tiny, rows
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite
 from terminal_app.station.seq import FileSeqCounter
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import load_tiny, rows
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 TID = "00000001"

@@ -24,12 +24,12 @@ import pytest
 
 from hw_mocks.station import ledger
 from hw_mocks.station.area import Bill, Customer, insert, packaged_tariffs
-from tests.rigs.station import rows
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite, decode_frame, open_frame, seal
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import iso, now
+from tests.rigs.station import rows
 
 ROOT = Path(__file__).resolve().parents[2]
 N_TERMINALS = 8
