@@ -233,6 +233,7 @@ class MockModem:
         self._factory_defaults()
         self.cfun = 1
         self.lte_override: bool | None = None
+        self._closed_since_act = False
         self.cip_head = False
         self.qindi = False
         self.coverage = True
@@ -595,9 +596,10 @@ class MockModem:
         self._info(f'+QCSQ: "LTE",{dbm},{rsrp},{5 * sinr + 100},{rsrq}')  # SINR in 1/5 dB from −20 dB
 
     def _rsrp_rsrq(self) -> tuple[int, int]:
-        """RSRP ≈ RSSI − 10·log10(12·50) for a fully loaded 10 MHz cell (≈ −28 dB), RSRQ worse at the edge."""
+        """RSRP ≈ RSSI − 17 dB (a lightly loaded cell: RSSI counts the reference signals of ~50
+        resource blocks, not the full 12·50 subcarriers), RSRQ worse at the cell edge."""
         dbm = -113 + 2 * self._rssi()
-        rsrp = max(-140, min(-44, dbm - 28))
+        rsrp = max(-140, min(-44, dbm - 17))
         return rsrp, (-9 if rsrp >= -100 else -14 if rsrp >= -115 else -18)
 
     def _lte_cmd_qnwinfo(self, arg: str, stop: threading.Event) -> None:
@@ -902,6 +904,7 @@ class MockModem:
         if not (self.scenario.pdp and self._can_attach()):
             return self._error()
         self.state = "IP STATUS"
+        self._closed_since_act = False
         self._ok()
 
     def _lte_cmd_qideact(self, arg: str, stop: threading.Event) -> None:
@@ -922,6 +925,8 @@ class MockModem:
             return self._error()  # no context
         if self.state in ("CONNECT OK", "TCP CONNECTING", "IP CLOSE"):
             return self._out("\r\nOK\r\n\r\n+QIOPEN: 0,563\r\n")  # the socket is still held: QICLOSE it
+        if self.scenario.strict_open and self._closed_since_act:
+            return self._error()  # this firmware wants the context redone after a close
         port = int(parts[4])
         self._drop_connection()
         self.state = "TCP CONNECTING"
@@ -964,6 +969,7 @@ class MockModem:
         if self.state in ("CONNECT OK", "TCP CONNECTING", "IP CLOSE"):
             self._drop_connection()
             self.state = "IP STATUS"
+            self._closed_since_act = True
             self._closed_connections += 1
             if self._closed_connections == self.scenario.pdp_deact_after_connections:
                 self._ok()

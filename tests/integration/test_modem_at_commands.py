@@ -132,7 +132,7 @@ TCP = {  # the dialect's status, PDP and TCP commands, in an order that works; b
         ("AT+CEREG?", info(r'\+CEREG: 2,1,"5A1F","0B2C3D4",7')),
         ("AT+CEREG=0", OK),
         ("AT+CEREG?", info(r"\+CEREG: 0,1")),
-        ("AT+QCSQ", info(r'\+QCSQ: "LTE",-73,-101,\d+,-14')),
+        ("AT+QCSQ", info(r'\+QCSQ: "LTE",-73,-90,\d+,-9')),
         ("AT+QNWINFO", info(r'\+QNWINFO: "FDD LTE","46000","LTE BAND 3",1650')),
         ('AT+QICSGP=1,1,"cmnet","","",1', OK),
         ("AT+QIACT?", OK),

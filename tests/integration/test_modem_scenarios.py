@@ -29,8 +29,8 @@ from terminal_app.errors import DeviceTimeoutError, LinkBrokenError, LinkDownErr
 from terminal_app.station.transport import Transport
 from tests.util import free_port, wait_for
 
-DIALECTS = ("sim800", "m26")
-SHUT = {"sim800": "AT+CIPSHUT", "m26": "AT+QIDEACT"}
+DIALECTS = ("sim800", "m26", "ec200")
+SHUT = {"sim800": "AT+CIPSHUT", "m26": "AT+QIDEACT", "ec200": "AT+QIDEACT=1"}
 
 
 def fast_settings(modem: MockModem, dialect: str, **kw) -> ModemSettings:
@@ -186,7 +186,7 @@ def test_transport_implements_the_interface_and_splits_large_sends(dialect, peer
             payload = (b"\r\nOK\r\n+IPD,5:" * 200)[:2100]  # five sends of at most 500
             assert exchange(t, peer, payload) == payload
         sends = [c for c in modem.commands if c.startswith(("AT+CIPSEND=", "AT+QISEND="))]
-        assert [int(c.split("=")[1]) for c in sends] == [500, 500, 500, 500, 100]
+        assert [int(c.split("=")[1].split(",")[-1]) for c in sends] == [500, 500, 500, 500, 100]
     assert bytes(peer.received) == payload
 
 
@@ -243,8 +243,11 @@ def test_pdp_dropped_between_exchanges_is_recovered(dialect, peer):
             assert exchange(t, peer, b"first") == b"first"
             assert exchange(t, peer, b"second") == b"second"
         n_shut = modem.commands.count(SHUT[dialect])
-        activations = sum(c in ("AT+CIICR", "AT+QIACT") for c in modem.commands)
-    assert n_shut == 1 and activations == 2  # dropped once, shut once, brought up again
+        activations = sum(c in ("AT+CIICR", "AT+QIACT", "AT+QIACT=1") for c in modem.commands)
+    # dropped once, shut once, brought up again.  EC200x: AT+QIACT? cannot tell a context the network
+    # dropped from one never opened; when the "pdpdeact" URC was written while the transport had the
+    # port closed, the driver learns it from AT+QIACT=1's refusal and deactivates before a 2nd try
+    assert n_shut == 1 and (activations == 2 or dialect == "ec200" and activations == 3)
 
 
 def test_pdp_dropped_mid_exchange_breaks_the_link_then_recovers(dialect, peer):
