@@ -25,7 +25,7 @@ from drivers.modem.driver import (
 from drivers.modem.transport import ModemTransport
 from hw_mocks.modem import MockModem, load_scenarios
 from terminal_app.config import ModemSettings
-from terminal_app.errors import DeviceTimeoutError, LinkBrokenError, LinkDownError
+from terminal_app.errors import ConfigurationError, DeviceTimeoutError, LinkBrokenError, LinkDownError
 from terminal_app.station.transport import Transport
 from tests.util import free_port, wait_for
 
@@ -127,7 +127,7 @@ FAILURES = {
     "attach_refused": AttachRefusedError,
     "pdp_failure": PdpActivationError,
 }
-SUCCESSES = ("normal", "weak_signal", "searching_then_registered", "roaming", "stuck_context")
+SUCCESSES = ("normal", "weak_signal", "searching_then_registered", "roaming", "stuck_context", "lte_unavailable")
 
 
 @pytest.mark.parametrize("scenario", sorted(FAILURES))
@@ -160,6 +160,8 @@ def test_bring_up_success_and_round_trip(dialect, scenario, peer):
     assert status.sim == "ready" and status.attached and status.local_ip
     assert status.rssi == sc.rssi and status.dbm == -113 + 2 * sc.rssi
     assert status.registration == {1: "home", 5: "roaming"}[sc.registration[-1]]
+    assert status.technology == ("4G" if dialect == "ec200" and sc.lte else "2G")
+    assert (status.rsrp is not None) == (status.technology == "4G")
     if scenario == "weak_signal":
         assert status.bars == 1
 
@@ -377,3 +379,62 @@ def test_every_packaged_scenario_has_a_test_here():
     covered = set(FAILURES) | set(SUCCESSES) | {"strict_firmware", "pdp_deact_mid_session",
                                                 "closed_after_request", "slow_gprs"}
     assert covered == set(load_scenarios())
+
+
+# --- LTE Cat.1: technology, fallback, "pdpdeact", dialect = "auto" ----------------------------------
+
+
+def test_lte_module_falls_back_to_gsm_where_there_is_no_lte(peer):
+    with MockModem(dialect="ec200", scenario="lte_unavailable") as modem:
+        s = fast_settings(modem, "ec200")
+        with ModemTransport(s) as t:
+            assert exchange(t, peer, b"over 2G") == b"over 2G"
+        with open_modem(s) as driver:
+            status = driver.status()
+    assert status.technology == "2G" and status.rsrp is None
+    assert status.registration == "home" and status.gprs_registration == "home"
+    assert status.bars == 4  # from CSQ 20 (−73 dBm), the GSM scale
+
+
+def test_lte_to_gsm_and_back_at_run_time_with_pdpdeact(peer):
+    with MockModem(dialect="ec200") as modem:
+        s = fast_settings(modem, "ec200")
+        driver = open_modem(s)
+        with ModemTransport(driver) as t:
+            assert driver.status().technology == "4G"
+            assert exchange(t, peer, b"on LTE") == b"on LTE"
+            modem.set_technology("GSM")  # handed over to GSM, the context survives
+            modem.sync()
+            assert driver.status().technology == "2G"
+            assert exchange(t, peer, b"on GSM") == b"on GSM"
+            assert modem.commands.count(SHUT["ec200"]) == 0
+            modem.set_technology("LTE", drop_context=True)  # back on LTE, the network drops the context
+            modem.sync()
+            assert exchange(t, peer, b"on LTE again") == b"on LTE again"
+            assert driver.status().technology == "4G"
+        driver.close()
+        assert modem.commands.count(SHUT["ec200"]) == 1  # the "pdpdeact" context deactivated once
+
+
+@pytest.mark.parametrize("module", DIALECTS)
+def test_auto_dialect_identifies_each_mock_module(module, peer):
+    with MockModem(dialect=module) as modem:
+        driver = open_modem(fast_settings(modem, "auto"))
+        with ModemTransport(driver) as t:
+            assert exchange(t, peer, b"which am I") == b"which am I"
+            assert driver.dialect == module
+        assert "ATI" in modem.commands and "AT+CGMM" in modem.commands
+        assert modem.commands.count("ATI") == 1  # identified once, not at every open
+
+
+def test_auto_dialect_refuses_a_module_it_does_not_speak():
+    from hw_mocks.modem import device
+    saved = device.IDENTITY["ec200"]
+    device.IDENTITY["ec200"] = {**saved, "ati": ("SIMCOM INCORPORATED", "Model: A7670C-LASE"), "model": "A7670C"}
+    try:
+        with MockModem(dialect="ec200") as modem, pytest.raises(ConfigurationError) as e:
+            with open_modem(fast_settings(modem, "auto")):
+                pass
+    finally:
+        device.IDENTITY["ec200"] = saved
+    assert "A7670C" in str(e.value.params["module"]) and "does not speak" in e.value.what
