@@ -1,6 +1,6 @@
 """Benchmark: payments through the mock GPRS modem to the reference station over a slow link.
 
-    .venv/bin/python tests/bench/link.py [--dialect sim800|m26] [--count 200] [--latency-ms 600] [--kbps 20]
+    .venv/bin/python tests/bench/link.py [--dialect sim800|m26|ec200] [--count 200] [--latency-ms 600] [--kbps 20]
 
 Runs the production StationClient over the production ModemTransport, driving the mock modem on a
 pty (hw_mocks.modem, air link: one-way latency and bit rate per direction) bridged to the reference
@@ -99,7 +99,7 @@ def limits(m: dict, latency: float, bps: float) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dialect", choices=("sim800", "m26"), default="sim800")
+    ap.add_argument("--dialect", choices=("sim800", "m26", "ec200"), default="sim800")
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--latency-ms", type=int, default=600)
     ap.add_argument("--kbps", type=float, default=20.0)
