@@ -363,11 +363,21 @@ class ModemDriver:
     def sync_attention(self) -> None:
         """``AT`` until the modem answers (bounded by the command timeout)."""
         deadline = time.monotonic() + self.settings.command_timeout_s
+        filled = False
         while True:
             try:
                 self.transact("", min(0.5, self.settings.command_timeout_s))
                 break
-            except (DeviceTimeoutError, AtCommandError, AtProtocolError):
+            except (DeviceTimeoutError, AtCommandError, AtProtocolError) as e:
+                if isinstance(e, DeviceTimeoutError) and not filled:
+                    # A process that died between AT+CIPSEND=n / AT+QISEND=n and its n bytes leaves
+                    # the module taking everything as data (the fixed-length send has no escape in
+                    # either manual).  Complete it with ESC bytes (ESC also cancels the unbounded
+                    # form): they go out on the dead process's connection, which the station drops
+                    # as garbage; what is left over ends as one refused command line.
+                    log.warning("modem: no answer to AT; completing a send a previous process left open")
+                    self._write(b"\x1b" * max(self.settings.max_send, 1460))
+                    filled = True
                 if time.monotonic() >= deadline:
                     raise DeviceTimeoutError(
                         "The modem at {url} does not answer AT commands.",

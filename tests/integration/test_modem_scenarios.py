@@ -438,3 +438,18 @@ def test_auto_dialect_refuses_a_module_it_does_not_speak():
     finally:
         device.IDENTITY["ec200"] = saved
     assert "A7670C" in str(e.value.params["module"]) and "does not speak" in e.value.what
+
+
+def test_a_send_left_half_done_by_a_dead_process_is_completed_and_the_link_recovers(dialect, peer):
+    # the terminal's process died after AT+CIPSEND=n / AT+QISEND=…,n and before its n bytes: the
+    # module takes whatever comes next as data; the next process must still get its attention
+    from drivers.modem.protocol import command
+    with MockModem(dialect=dialect) as modem:
+        s = fast_settings(modem, dialect)
+        with open_modem(s) as old:
+            old.ensure_context()
+            old.tcp_open("127.0.0.1", peer.port, 3)
+            old._write(command(old._send_command(200)))  # ... and the process dies here
+            wait_for(lambda: modem.commands[-1].endswith("200"), what="the send command at the mock")
+        with ModemTransport(s) as t:
+            assert exchange(t, peer, b"after the crash") == b"after the crash"
