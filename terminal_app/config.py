@@ -101,9 +101,10 @@ class ModemSettings(ModemParams):
     key and its default is there), checked as configuration."""
 
     def __post_init__(self) -> None:
-        if self.dialect not in ("sim800", "m26"):
+        if self.dialect not in ("sim800", "m26", "ec200", "auto"):
             raise ConfigurationError("Modem dialect {value!r} is unknown.",
-                                     'Set [devices.modem] dialect to "sim800" or "m26".', value=self.dialect)
+                                     'Set [devices.modem] dialect to "sim800", "m26", "ec200" or "auto".',
+                                     value=self.dialect)
         if not 1 <= self.max_send <= 1460:
             raise ConfigurationError("Modem max_send {value} is outside 1–1460.",
                                      "Set [devices.modem] max_send to at most 1460.", value=self.max_send)

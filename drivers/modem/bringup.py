@@ -17,6 +17,12 @@ The table :data:`TRANSITIONS` (h11 ``_state.py`` style): stage × what was seen 
                      searching└─ REGISTRATION_WAIT
     CONTEXT_STATE ─active─► LOCAL_IP ─► UP;  ─initial─► ACTIVATE ─► LOCAL_IP;  ─stuck / pdp lost─► SHUT ─► ACTIVATE
 
+The same table drives every dialect; what a stage sends is the dialect's: SIM800 / M26 above,
+and for the LTE Cat.1 dialect (EC200x) REGISTRATION asks AT+CEREG? then AT+CGREG? (LTE, or the
+GSM fallback), CHECK_CONTEXT / CONTEXT_STATE ask AT+QIACT? ("ACTIVE" / "INACTIVE", or
+"DEACTIVATED BY NETWORK" after ``+QIURC: "pdpdeact"``, which is a stuck state: SHUT =
+AT+QIDEACT=1), ACTIVATE is AT+QICSGP=1,1,… + AT+QIACT=1, LOCAL_IP reads the address of AT+QIACT?.
+
 Anything not in the table is a refusal with the operator's advice (no SIM, SIM locked,
 registration denied, no coverage, attach refused), raised by the method that saw it.
 """

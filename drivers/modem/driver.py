@@ -68,7 +68,9 @@ from drivers.modem.protocol import (
     command,
     csq_to_dbm,
     dbm_to_bars,
+    identify_dialect,
     quote,
+    rsrp_to_bars,
 )
 from terminal_app.errors import (
     ConfigurationError,
@@ -83,7 +85,8 @@ from terminal_app.errors import (
 log = logging.getLogger(__name__)
 
 # the bring-up's refusals are decided in drivers.modem.bringup; callers know them from here too
-__all__ = ["AtCommandError", "AttachRefusedError", "ConnectFailedError", "M26Modem", "ModemDriver",
+__all__ = ["AtCommandError", "AttachRefusedError", "AutoModem", "ConnectFailedError", "Ec200Modem", "M26Modem",
+           "ModemDriver",
            "ModemStateError", "ModemStatus", "NoCoverageError", "NoSimError", "PdpActivationError",
            "Registration", "RegistrationDeniedError", "SimLockedError", "Sim800Modem", "open_modem"]
 
@@ -168,8 +171,11 @@ class ModemStatus:
     gprs_registration: str
     attached: bool
     apn: str
-    context: str  # the TCP/IP application's STATE (e.g. "IP STATUS")
+    context: str  # the TCP/IP application's STATE (e.g. "IP STATUS"; EC200x: "ACTIVE" / "INACTIVE")
     local_ip: str | None
+    technology: str = "2G"  # "4G" (LTE) | "2G" (GSM/GPRS) | "none" (no service)
+    rsrp: int | None = None  # LTE only (dBm), from AT+QCSQ; bars then come from RSRP
+    rsrq: int | None = None  # LTE only (dB)
 
     def as_dict(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -348,21 +354,35 @@ class ModemDriver:
 
     def sync(self) -> None:
         """Get the modem's attention, echo off, numeric errors (a modem just powered up may echo)."""
+        self.sync_attention()
+        self.transact("E0")
+        self.transact("+CMEE=1")
+        self._configure()
+        self._synced = True
+
+    def sync_attention(self) -> None:
+        """``AT`` until the modem answers (bounded by the command timeout)."""
         deadline = time.monotonic() + self.settings.command_timeout_s
+        filled = False
         while True:
             try:
                 self.transact("", min(0.5, self.settings.command_timeout_s))
                 break
-            except (DeviceTimeoutError, AtCommandError, AtProtocolError):
+            except (DeviceTimeoutError, AtCommandError, AtProtocolError) as e:
+                if isinstance(e, DeviceTimeoutError) and not filled:
+                    # A process that died between AT+CIPSEND=n / AT+QISEND=n and its n bytes leaves
+                    # the module taking everything as data (the fixed-length send has no escape in
+                    # either manual).  Complete it with ESC bytes (ESC also cancels the unbounded
+                    # form): they go out on the dead process's connection, which the station drops
+                    # as garbage; what is left over ends as one refused command line.
+                    log.warning("modem: no answer to AT; completing a send a previous process left open")
+                    self._write(b"\x1b" * max(self.settings.max_send, 1460))
+                    filled = True
                 if time.monotonic() >= deadline:
                     raise DeviceTimeoutError(
                         "The modem at {url} does not answer AT commands.",
                         "Check the modem's power, cable, port name and baud rate.",
                         url=self.settings.url) from None
-        self.transact("E0")
-        self.transact("+CMEE=1")
-        self._configure()
-        self._synced = True
 
     def _configure(self) -> None:
         """Dialect settings that hold for the whole session."""
@@ -499,9 +519,27 @@ class ModemDriver:
                 local_ip = self._local_ip()
             except LinkDownError:
                 local_ip = None
-        return ModemStatus(sim=sim, rssi=rssi, dbm=dbm, bars=dbm_to_bars(dbm), registration=reg.name.lower(),
+        technology, rsrp, rsrq = self.technology(reg)
+        bars = rsrp_to_bars(rsrp) if technology == "4G" else dbm_to_bars(dbm) if technology == "2G" else 0
+        return ModemStatus(sim=sim, rssi=rssi, dbm=dbm, bars=bars, registration=reg.name.lower(),
                            gprs_registration=greg.name.lower(), attached=attached, apn=self.settings.apn,
-                           context=state, local_ip=local_ip)
+                           context=state, local_ip=local_ip, technology=technology, rsrp=rsrp, rsrq=rsrq)
+
+    def technology(self, reg: Registration) -> tuple[str, int | None, int | None]:
+        """("4G" | "2G" | "none", RSRP, RSRQ): a 2G module is on GSM whenever it is registered."""
+        return ("2G" if reg.registered else "none"), None, None
+
+    def identify(self) -> list[str]:
+        """What the module says it is: the lines of ATI and AT+CGMM (echo is turned off first)."""
+        self.sync_attention()
+        self.transact("E0")
+        lines: list[str] = []
+        for body in ("I", "+CGMM"):
+            try:
+                lines += [ev.line for ev in self.transact(body) if isinstance(ev, Text)]
+            except AtCommandError:
+                continue
+        return lines
 
     # TCP --------------------------------------------------------------------------------------
 
@@ -538,6 +576,7 @@ class ModemDriver:
         assert isinstance(ev, Notice)
         if ev.kind is NoticeKind.CONNECT_FAIL:
             self._opened = False
+            self._after_connect_fail()
             raise ConnectFailedError("The master station at {host}:{port} refused or did not answer the connection.",
                                      host=host, port=port)
         if ev.kind is NoticeKind.ALREADY_CONNECT:  # a connection we do not know about: start clean
@@ -546,6 +585,9 @@ class ModemDriver:
         self._connected = True
         if self._pdp_lost:
             raise ModemStateError("The GPRS data context dropped while connecting.")
+
+    def _after_connect_fail(self) -> None:
+        """Dialect hook: release what a failed connect leaves behind (EC200x: the socket id)."""
 
     def _abort_connect(self) -> None:
         self._opened = self._connected = False
@@ -640,7 +682,7 @@ class ModemDriver:
             return
         try:
             self._drain()
-            if self._connected:
+            if self._connected or self.RELEASE_CLOSED_SOCKET and not self._pdp_lost:
                 self._close_connection()
         except (DeviceError, AtProtocolError) as e:
             log.warning("modem: closing the connection failed (%s); the context will be shut", e)
@@ -659,6 +701,8 @@ class ModemDriver:
 
     INITIAL_STATE = "IP INITIAL"
     LOCAL_IP_COMMAND = ""
+    #: the module keeps a socket the peer closed until the driver closes it too (EC200x)
+    RELEASE_CLOSED_SOCKET = False
 
     def context_state(self) -> str:
         events = self.transact(self.STATUS_COMMAND,
@@ -738,9 +782,7 @@ class M26Modem(ModemDriver):
     # bandwidth-delay product (≈3 KB at 20 kbit/s and 1.2 s round trip), so a healthy link never stalls
     SEND_WINDOW = 8192
 
-    def __init__(self, settings: ModemParams, port: serial.SerialBase | None = None) -> None:
-        super().__init__(settings, port)
-        self._unacked_estimate = 0
+    _unacked_estimate = 0  # per instance once sending starts (a class default: AutoModem becomes an M26Modem)
 
     def _configure(self) -> None:
         try:
@@ -812,14 +854,172 @@ class M26Modem(ModemDriver):
         self.transact("+QIDEACT", self.settings.close_timeout_s, done=_notice(NoticeKind.DEACT_OK))
 
 
-DIALECTS: dict[str, type[ModemDriver]] = {"sim800": Sim800Modem, "m26": M26Modem}
+class Ec200Modem(ModemDriver):
+    """Quectel LTE Cat.1 family (EC200U/EC200N/EC800N, EG912/EG915; the EC2x set is the same), after
+    Quectel's EC200x TCP/IP Application Note and the open-source RT-Thread ``at_socket_ec20`` driver:
+
+    * registration: AT+CEREG? (E-UTRAN) and AT+CGREG? (GSM/GPRS, where the module falls back);
+    * context 1 by id: AT+QICSGP=1,1,"apn","user","pwd",auth; AT+QIACT=1; AT+QIACT? (state, IP);
+      AT+QIDEACT=1 — and after ``+QIURC: "pdpdeact",1`` the context must be deactivated first;
+    * socket by connect id 0, buffer access mode: AT+QIOPEN=1,0,"TCP",host,port,0,0 → OK then
+      ``+QIOPEN: 0,<err>``; AT+QISEND=0,n; data announced by ``+QIURC: "recv",0``, fetched with
+      AT+QIRD=0,1500; ``+QIURC: "closed",0`` when the network closes it, after which the socket is
+      still held until AT+QICLOSE=0;
+    * signal per technology: AT+QCSQ (``"LTE",rssi,rsrp,sinr,rsrq`` / ``"GSM",rssi``), AT+QNWINFO.
+
+    SIMCom A76xx (A7670C …) is not a fourth dialect here: its TCP/IP set is different again
+    (AT+NETOPEN, AT+CIPOPEN=<link>,…, ``+CIPOPEN: <link>,<err>``, AT+CIPRXGET) and no module of
+    the product's deployments carries it; identify_dialect() refuses it with a clear message.
+    """
+
+    dialect = "ec200"
+    ACTIVE_STATES = frozenset({"ACTIVE"})
+    INITIAL_STATE = "INACTIVE"
+    RELEASE_CLOSED_SOCKET = True
+    READ_SIZE = 1500
+
+    def context_state(self) -> str:
+        """AT+QIACT?: ``+QIACT: 1,1,<type>,"<ip>"`` while context 1 is active."""
+        self._context_ip = None
+        events = self.transact("+QIACT?")
+        if self._pdp_lost:
+            # "+QIURC: "pdpdeact"" arrived (perhaps just now, drained before the question): the
+            # context needs AT+QIDEACT=1 before it can be activated again — a state of its own
+            return "DEACTIVATED BY NETWORK"
+        for ev in events:
+            if isinstance(ev, Information) and ev.name == "QIACT" and ev.params[:2] == ("1", "1"):
+                ip = ev.params[3] if len(ev.params) > 3 else ""
+                self._context_ip = ip if _IP.match(ip) else None
+                return "ACTIVE"
+        return "INACTIVE"
+
+    _context_ip: str | None = None
+
+    def _local_ip(self) -> str:
+        if self.context_state() != "ACTIVE" or self._context_ip is None:
+            raise PdpActivationError("The modem has no IP address after opening the data context.")
+        return self._context_ip
+
+    def _reg(self, name: str) -> Registration:
+        try:
+            params = self._info(f"+{name}?", name)
+            return Registration(int(params[1] if len(params) > 1 else params[0]))
+        except (AtCommandError, IndexError, ValueError):
+            return Registration.UNKNOWN
+
+    def registration(self, gprs: bool = False) -> Registration:
+        """LTE (CEREG) first, then GSM/GPRS (CGREG): registered on either is registered; denied
+        only when both deny; otherwise what LTE says (searching, not registered)."""
+        if gprs:
+            return self._reg("CGREG")
+        lte = self._reg("CEREG")
+        if lte.registered:
+            return lte
+        gsm = self._reg("CGREG")
+        if gsm.registered or lte is Registration.DENIED and gsm is not Registration.DENIED \
+                and gsm is not Registration.NOT_REGISTERED:
+            return gsm
+        return lte
+
+    def technology(self, reg: Registration) -> tuple[str, int | None, int | None]:
+        try:
+            params = self._info("+QCSQ", "QCSQ")
+        except (AtCommandError, DeviceError):
+            return ("none" if not reg.registered else "2G"), None, None
+        mode = params[0].upper() if params else "NOSERVICE"
+        if mode in ("LTE", "CAT-M", "CAT-NB") and len(params) >= 5:
+            try:
+                return "4G", int(params[2]), int(params[4])
+            except ValueError:
+                return "4G", None, None
+        if mode in ("GSM", "GPRS", "EDGE"):
+            return "2G", None, None
+        return "none", None, None
+
+    def _activate(self) -> None:
+        s = self.settings
+        auth = 1 if s.apn_user or s.apn_password else 0  # 1 PAP
+        self._activate_step(f"+QICSGP=1,1,{quote(s.apn)},{quote(s.apn_user)},{quote(s.apn_password)},{auth}")
+        try:
+            self.transact("+QIACT=1", self.settings.pdp_timeout_s)
+        except AtCommandError:
+            # a context the network dropped (or one left half-open) refuses activation until it is
+            # deactivated (TCP/IP Application Note: AT+QIDEACT after "pdpdeact"); once, then for real
+            log.info("modem: AT+QIACT=1 refused; deactivating context 1 and trying again")
+            self._shut()
+            self._activate_step("+QIACT=1")  # up to 150 s per manual
+        except DeviceTimeoutError as e:
+            raise PdpActivationError("The data context did not open within {timeout:.0f} s (APN {apn!r}).",
+                                     apn=self.settings.apn, timeout=self.settings.pdp_timeout_s) from e
+
+    def _open_command(self, host: str, port: int) -> str:
+        return f'+QIOPEN=1,0,"TCP",{quote(host)},{port},0,0'  # context 1, connect id 0, buffer access
+
+    def _abort_connect(self) -> None:
+        """A connect that timed out or found the socket id in use (563): release socket 0 only —
+        the context is fine (the transport shuts it too if the next attempt fails)."""
+        self._opened = self._connected = False
+        self._after_connect_fail()
+
+    def _after_connect_fail(self) -> None:
+        try:  # the manual: after +QIOPEN: <id>,<err≠0> the socket is closed with AT+QICLOSE
+            self.transact("+QICLOSE=0", self.settings.close_timeout_s)
+        except (DeviceError, AtProtocolError) as e:
+            log.warning("modem: releasing the failed socket failed: %s", e)
+            self._pdp_lost = True
+
+    def _send_command(self, n: int) -> str:
+        return f"+QISEND=0,{n}"
+
+    def _fetch(self) -> None:
+        self._data_ready = False
+        while True:
+            before = len(self._rx)
+            self.transact(f"+QIRD=0,{self.READ_SIZE}")
+            if len(self._rx) == before:
+                return
+
+    def _close_connection(self) -> None:
+        self.transact("+QICLOSE=0", self.settings.close_timeout_s)
+
+    def _shut(self) -> None:
+        self.transact("+QIDEACT=1", self.settings.close_timeout_s)
+
+
+DIALECTS: dict[str, type[ModemDriver]] = {"sim800": Sim800Modem, "m26": M26Modem, "ec200": Ec200Modem}
+
+
+class AutoModem(ModemDriver):
+    """``dialect = "auto"``: on the first open the driver asks the module what it is (ATI, AT+CGMM)
+    and from then on is that dialect's driver (:attr:`dialect` says which)."""
+
+    dialect = "auto"
+
+    def open(self) -> ModemDriver:
+        super().open()
+        if type(self) is AutoModem:
+            lines = self.identify()
+            name = identify_dialect(lines)
+            if name is None:
+                self.close()
+                raise ConfigurationError("The modem at {url} is a {module}, which this terminal does not speak.",
+                                         'Set [devices.modem] dialect to "sim800", "m26" or "ec200" '
+                                         "if the module is one of those families, or fit a supported module.",
+                                         url=self.settings.url, module=" ".join(lines)[:60] or "silent module")
+            log.info("modem: identified %s as dialect %s", " / ".join(lines), name)
+            self.__class__ = DIALECTS[name]  # type: ignore[assignment]  # becomes the identified dialect
+            self._synced = False
+        return self
 
 
 def open_modem(settings: ModemParams, port: serial.SerialBase | None = None) -> ModemDriver:
-    """The driver for ``settings.dialect`` (not yet opened: use it as a context manager)."""
+    """The driver for ``settings.dialect`` (not yet opened: use it as a context manager);
+    ``"auto"`` identifies the module when it is opened."""
+    if settings.dialect == "auto":
+        return AutoModem(settings, port)
     try:
         cls = DIALECTS[settings.dialect]
     except KeyError:
         raise ConfigurationError("Modem dialect {value!r} is unknown.",
-                                 'Use "sim800" or "m26".', value=settings.dialect) from None
+                                 'Use "sim800", "m26", "ec200" or "auto".', value=settings.dialect) from None
     return cls(settings, port)

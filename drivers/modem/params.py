@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class ModemParams:
     url: str = "/dev/ttyModem"
     baudrate: int = 115200
-    dialect: str = "sim800"  # "sim800" | "m26"
+    dialect: str = "sim800"  # "sim800" | "m26" | "ec200" (LTE Cat.1) | "auto" (ATI / AT+CGMM decide)
     apn: str = ""
     apn_user: str = ""
     apn_password: str = ""

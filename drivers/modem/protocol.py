@@ -1,4 +1,5 @@
-"""Sans-IO AT command protocol of GPRS modems (SIMCom SIM800 and Quectel M26/M95 families).
+"""Sans-IO AT command protocol of cellular modems: SIMCom SIM800 and Quectel M26/M95 (GSM/GPRS),
+Quectel EC200x/EG912 (LTE Cat.1).
 
 Bytes from the modem go into :meth:`AtParser.feed` in any chunking; events come out:
 
@@ -140,6 +141,11 @@ _INFO = re.compile(r"^\+([A-Z0-9 ]{1,24}): ?(.*)$", re.ASCII)
 _IPD = re.compile(rb"^\+IPD,(\d{1,5}):$")
 _RECEIVE = re.compile(rb"^\+RECEIVE,(\d),(\d{1,5}):$")
 _QIRD = re.compile(r"^\+QIRD: ?[^,]*,(?:TCP|UDP),(\d{1,5})$", re.ASCII)
+# EC200x (buffer access mode): "+QIRD: <n>" CR LF, then n bytes ("+QIRD: 0": nothing to read)
+_QIRD_LTE = re.compile(r"^\+QIRD: ?(\d{1,5})$", re.ASCII)
+# EC200x AT+QIOPEN's result, a URC after OK: "+QIOPEN: <connectID>,<err>" (0 connected,
+# 563 socket identity in use; anything else: the connection failed)
+_QIOPEN_IN_USE = 563
 
 
 def split_params(text: str) -> tuple[str, ...]:
@@ -210,6 +216,11 @@ def classify(line: str) -> Event:
                 return Notice(NoticeKind.CLOSED, link=link)
             if what == "pdpdeact":
                 return Notice(NoticeKind.PDP_DEACT, link=link)
+        if name == "QIOPEN" and len(params) == 2 and all(_number(p) and len(p) <= 6 for p in params):
+            link, err = int(params[0]), int(params[1])
+            opened = (NoticeKind.CONNECT_OK if err == 0 else NoticeKind.ALREADY_CONNECT if err == _QIOPEN_IN_USE
+                      else NoticeKind.CONNECT_FAIL)
+            return Notice(opened, link=link, count=err)
         if name == "CIPRXGET" and params and params[0] == "1":
             rx_link = int(params[1]) if len(params) > 1 and _number(params[1]) and len(params[1]) <= 6 else None
             return Notice(NoticeKind.DATA_READY, link=rx_link)
@@ -346,7 +357,7 @@ class AtParser:
     def _end_line(self, events: list[Event], terminator: int) -> None:
         line = self._line.decode("ascii")
         self._line.clear()
-        if m := _QIRD.match(line):
+        if m := _QIRD.match(line) or _QIRD_LTE.match(line):
             self._start_data(int(m.group(1)), None)
             if self._state is _State.DATA and terminator == 0x0D:
                 self._state = _State.LF_THEN_DATA
@@ -379,6 +390,36 @@ def csq_to_dbm(rssi: int) -> int | None:
     """3GPP TS 27.007 §8.5: rssi 0 ≤ −113 dBm … 31 ≥ −51 dBm, 2 dBm per step; 99 = not known."""
     if 0 <= rssi <= 31:
         return -113 + 2 * rssi
+    return None
+
+
+def rsrp_to_bars(rsrp: int | None) -> int:
+    """0–5 bars from LTE RSRP (3GPP TS 36.133 §9.1.4, −140 … −44 dBm), 10 dB a bar: the thresholds
+    −128/−118/−108/−98 dBm of Android's default ``config_lteDbmThresholds`` and one more bar at −88."""
+    if rsrp is None:
+        return 0
+    for bars, floor in ((5, -88), (4, -98), (3, -108), (2, -118), (1, -128)):
+        if rsrp >= floor:
+            return bars
+    return 0
+
+
+#: what ATI / AT+CGMM name → the driver's dialect (None: a module the driver does not speak)
+_MODULE_DIALECTS = (
+    ("SIM800", "sim800"), ("SIM900", "sim800"),  # SIMCom 2G, one TCP/IP command set
+    ("M26", "m26"), ("M95", "m26"), ("M66", "m26"), ("MC20", "m26"),  # Quectel 2G (QIFGCNT/QIREGAPP set)
+    ("EC200", "ec200"), ("EC600", "ec200"), ("EC800", "ec200"), ("EG912", "ec200"), ("EG915", "ec200"),
+    ("EC20", "ec200"), ("EC21", "ec200"), ("EC25", "ec200"),  # Quectel LTE: contexts and sockets by id
+)
+
+
+def identify_dialect(lines: list[str] | tuple[str, ...]) -> str | None:
+    """The dialect for a module's ATI / AT+CGMM lines (``["SIM800 R14.18"]``, ``["Quectel", "EC200U"]``)."""
+    for line in lines:
+        words = re.split(r"[\s_:]+", line.upper())
+        for model, dialect in _MODULE_DIALECTS:
+            if any(w.startswith(model) for w in words):
+                return dialect
     return None
 
 

@@ -13,10 +13,11 @@ import threading
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("modem", help="a GPRS modem (SIM800 or M26 AT dialect) on a pty",
+    p = subparsers.add_parser("modem", help="a cellular modem (SIM800, M26 or EC200x AT dialect) on a pty",
                               description="Simulated GPRS modem; its TCP connections go to 127.0.0.1.")
     p.add_argument("--link", required=True, help="path of the symlink to create (e.g. /tmp/ttyModem)")
-    p.add_argument("--dialect", choices=("sim800", "m26"), default="sim800")
+    p.add_argument("--dialect", choices=("sim800", "m26", "ec200"), default="sim800",
+                   help="module family: SIMCom SIM800 / Quectel M26 (2G), Quectel EC200x (LTE Cat.1)")
     p.add_argument("--scenario", default="normal", help="scenario name (see --list)")
     p.add_argument("--scenarios", metavar="FILE", help="scenario file (TOML) instead of the packaged one")
     p.add_argument("--latency-ms", type=int, help="one-way latency of the air link (overrides the scenario)")

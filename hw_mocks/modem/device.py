@@ -42,9 +42,29 @@ from terminal_app.errors import ConfigurationError
 SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
 MAX_SEND = 1460
 _SIM800_ONLY = frozenset({"cipstatus", "cipqsend", "ciphead", "cipmux", "cstt", "ciicr", "cifsr", "cipshut",
-                          "cipstart", "cipsend", "cipclose"})
+                          "cipstart", "cipsend", "cipclose", "ccid"})
 _M26_ONLY = frozenset({"qistate", "qifgcnt", "qindi", "qimux", "qicsgp", "qiregapp", "qiact", "qilocip",
-                       "qideact", "qiopen", "qisend", "qird", "qisack", "qiclose"})
+                       "qideact", "qiopen", "qisend", "qird", "qisack", "qiclose", "qccid"})
+#: LTE Cat.1 dialects (Quectel EC200/EG912 family): their TCP/IP commands are the ``_lte_*`` handlers
+LTE_DIALECTS = frozenset({"ec200"})
+DIALECTS = ("sim800", "m26", "ec200")
+#: a dialect's module refuses the other families' own commands (ERROR, as an unknown command)
+_ONLY = {"sim800": _M26_ONLY, "m26": _SIM800_ONLY,
+         "ec200": _SIM800_ONLY | (_M26_ONLY - {"qistate", "qicsgp", "qiact", "qideact", "qiopen", "qisend", "qird",
+                                                "qiclose", "qccid"})}
+#: what the modules say about themselves (SIM800 Series AT Command Manual V1.09 §3.2.x AT+CGMI/CGMM/CGMR/
+#: CGSN, §2.2.8 ATI; Quectel M26 AT Commands Manual V1.x §2.1–2.6; Quectel EC200x AT Commands Manual §2)
+IDENTITY: dict[str, dict[str, object]] = {
+    "sim800": {"ati": ("SIM800 R14.18",), "manufacturer": "SIMCOM_Ltd", "model": "SIMCOM_SIM800",
+               "revision": "Revision:1418B04SIM800C24", "imei": "865067021234567"},
+    "m26": {"ati": ("Quectel_M26", "Revision: M26FBR03A01"), "manufacturer": "Quectel", "model": "M26",
+            "revision": "Revision: M26FBR03A01", "imei": "866104023456789"},
+    "ec200": {"ati": ("Quectel", "EC200U", "Revision: EC200UCNAAR03A03M16"), "manufacturer": "Quectel",
+              "model": "EC200U", "revision": "Revision: EC200UCNAAR03A03M16", "imei": "868371053456780"},
+}
+IMSI = "460001234567890"  # MCC 460 (China), MNC 00 (China Mobile)
+ICCID = "89860012345678901234"
+OPERATOR = "CHINA MOBILE"
 _ACTIVE = frozenset({"IP GPRSACT", "IP STATUS", "IP PROCESSING", "CONNECT OK", "IP CLOSE", "TCP CLOSED"})
 
 
@@ -64,6 +84,7 @@ class Scenario:
     strict_open: bool = False  # CIPSTART/QIOPEN only in IP STATUS (SIM800 AT manual §8.2.2, to the letter)
     latency_ms: int = 0
     kbps: float = 0.0
+    lte: bool = True  # the network offers LTE here (an LTE module registers on it; 2G modules ignore it)
 
     def __post_init__(self) -> None:
         if self.sim not in ("ready", "absent", "pin"):
@@ -116,8 +137,8 @@ class MockModem:
     def __init__(self, link: str | Path | None = None, dialect: str = "sim800", scenario: str = "normal",
                  latency_ms: int | None = None, kbps: float | None = None,
                  scenarios: dict[str, Scenario] | None = None) -> None:
-        if dialect not in ("sim800", "m26"):
-            raise ConfigurationError("Mock modem dialect {value!r} is unknown.", 'Use "sim800" or "m26".',
+        if dialect not in DIALECTS:
+            raise ConfigurationError("Mock modem dialect {value!r} is unknown.", 'Use "sim800", "m26" or "ec200".',
                                      value=dialect)
         self.dialect = dialect
         self.scenarios = scenarios if scenarios is not None else load_scenarios()
@@ -165,6 +186,19 @@ class MockModem:
         """The network deactivates the data context now (SIM800 ``+PDP: DEACT``, M26 ``+PDP DEACT``)."""
         self._post(self._pdp_deact)
 
+    def set_technology(self, rat: str, drop_context: bool = False) -> None:
+        """LTE module only: the network now serves ``"LTE"`` or only ``"GSM"`` here (the module
+        falls back / returns); ``drop_context``: the data context does not survive the change
+        (EC200: ``+QIURC: "pdpdeact",1``)."""
+        if rat not in ("LTE", "GSM"):
+            raise ValueError(f"technology {rat!r} is not LTE or GSM")
+
+        def apply() -> None:
+            self.lte_override = rat == "LTE"
+            if drop_context:
+                self._pdp_deact()
+        self._post(apply)
+
     def set_scenario(self, name: str) -> None:
         scenario = self._lookup(name)
 
@@ -196,8 +230,10 @@ class MockModem:
         return dataclasses.replace(s, **changes) if changes else s
 
     def _power_on(self) -> None:
-        self.echo = True
-        self.cmee = 0
+        self._factory_defaults()
+        self.cfun = 1
+        self.lte_override: bool | None = None
+        self._closed_since_act = False
         self.cip_head = False
         self.qindi = False
         self.coverage = True
@@ -232,10 +268,15 @@ class MockModem:
         return n * 8 / (self.scenario.kbps * 1000) if self.scenario.kbps > 0 else 0.0
 
     def _rssi(self) -> int:
-        return self.scenario.rssi if self.coverage else 99
+        return self.scenario.rssi if self.coverage and self.cfun == 1 else 99
+
+    def _rat(self) -> str:
+        """The serving technology: LTE where the module and the network have it, else GSM."""
+        lte = self.scenario.lte if self.lte_override is None else self.lte_override
+        return "LTE" if self.dialect in LTE_DIALECTS and lte else "GSM"
 
     def _creg(self, advance: bool) -> int:
-        if not self.coverage or self.scenario.sim != "ready":
+        if not self.coverage or self.cfun != 1 or self.scenario.sim != "ready":
             return 0
         seq = self.scenario.registration
         if advance:
@@ -288,11 +329,19 @@ class MockModem:
         self._link.write(text.encode("ascii") if isinstance(text, str) else text)
 
     def _ok(self) -> None:
-        self._out("\r\nOK\r\n")
+        self._out("\r\nOK\r\n" if self.verbose else "0\r")
+
+    def _info(self, *lines: str) -> None:
+        """Information lines then OK (V.250 §5.7.1: ATV1 frames each with CR LF on both sides;
+        ATV0 ends each with CR LF and the result code is its digit and CR)."""
+        if self.verbose:
+            self._out("".join(f"\r\n{line}\r\n" for line in lines) + "\r\nOK\r\n")
+        else:
+            self._out("".join(f"{line}\r\n" for line in lines) + "0\r")
 
     def _error(self, cme: int | None = None, verbose: str = "") -> None:
         if cme is None or self.cmee == 0:
-            self._out("\r\nERROR\r\n")
+            self._out("\r\nERROR\r\n" if self.verbose else "4\r")
         elif self.cmee == 1:
             self._out(f"\r\n+CME ERROR: {cme}\r\n")
         else:
@@ -339,19 +388,136 @@ class MockModem:
         upper = body.upper()
         if upper == "":
             return self._ok()
-        if upper in ("E0", "E1"):
-            self.echo = upper == "E1"
-            return self._ok()
-        if upper == "I":
-            ident = "SIM800 R14.18" if self.dialect == "sim800" else "Quectel_M26\r\nRevision: M26FBR03A01"
-            return self._out(f"\r\n{ident}\r\n\r\nOK\r\n")
-        name, _, arg = body.partition("=")
+        basic = _BASIC.get(upper)
+        if basic is not None:  # V.250 basic commands: E, V, Z, &F, &W, I
+            return basic(self)
+        name, eq, arg = body.partition("=")
         key = name.upper().lstrip("+").rstrip("?").lower()
-        prefix = "_query_" if name.endswith("?") else "_cmd_"
-        handler = getattr(self, prefix + key, None) if key.isalnum() else None
-        if handler is None or key in (_M26_ONLY if self.dialect == "sim800" else _SIM800_ONLY):
+        if eq and arg == "?":
+            prefix = "_test_"  # AT+XXX=? : the supported values
+        else:
+            prefix = "_query_" if name.endswith("?") else "_cmd_"
+        handler = None
+        if key.isalnum():
+            if self.dialect in LTE_DIALECTS:
+                handler = getattr(self, "_lte" + prefix + key, None)
+            if handler is None and key not in _ONLY[self.dialect]:
+                handler = getattr(self, prefix + key, None)
+        if handler is None:
             return self._error()
         handler(arg.strip(), stop)
+
+    # V.250 basic commands (SIM800 manual §2.2, M26 manual §2): echo, result format, profiles, identity
+
+    def _factory_defaults(self) -> None:
+        self.echo = True
+        self.verbose = True
+        self.cmee = 0
+        self.creg_n = self.cgreg_n = self.cereg_n = 0
+
+    def _basic_reset(self) -> None:  # ATZ / AT&F: the (factory) profile; the session settings are gone
+        self._factory_defaults()
+        self._ok()
+
+    def _basic_echo(self, on: bool) -> None:
+        self.echo = on
+        self._ok()
+
+    def _basic_verbose(self, on: bool) -> None:
+        self.verbose = on
+        self._ok()
+
+    def _basic_ident(self) -> None:
+        self._info(*IDENTITY[self.dialect]["ati"])
+
+    # identification and SIM (3GPP TS 27.007 §5, as the manuals print them) ---------------------
+
+    def _identity(self, what: str) -> None:
+        self._info(IDENTITY[self.dialect][what])
+
+    def _cmd_cgmi(self, arg: str, stop: threading.Event) -> None:
+        self._identity("manufacturer")
+
+    def _cmd_cgmm(self, arg: str, stop: threading.Event) -> None:
+        self._identity("model")
+
+    def _cmd_cgmr(self, arg: str, stop: threading.Event) -> None:
+        self._identity("revision")
+
+    def _cmd_cgsn(self, arg: str, stop: threading.Event) -> None:
+        self._identity("imei")
+
+    _cmd_gmi = _cmd_cgmi
+    _cmd_gmm = _cmd_cgmm
+    _cmd_gmr = _cmd_cgmr
+    _cmd_gsn = _cmd_cgsn
+
+    def _sim_required(self) -> bool:
+        """27.007 §9.2: +CME ERROR: 10 without a SIM, 11 while it waits for its PIN."""
+        if self.scenario.sim == "absent":
+            self._error(10, "SIM not inserted")
+            return False
+        if self.scenario.sim == "pin":
+            self._error(11, "SIM PIN required")
+            return False
+        return True
+
+    def _cmd_cimi(self, arg: str, stop: threading.Event) -> None:
+        if self._sim_required():
+            self._info(IMSI)
+
+    def _cmd_ccid(self, arg: str, stop: threading.Event) -> None:  # SIM800 §3.2.23: the ICCID, bare
+        if self._sim_required():
+            self._info(ICCID)
+
+    def _cmd_qccid(self, arg: str, stop: threading.Event) -> None:  # M26 / EC200: AT+QCCID
+        if self._sim_required():
+            self._info(ICCID if self.dialect == "m26" else f"+QCCID: {ICCID}")
+
+    def _query_cmee(self, arg: str, stop: threading.Event) -> None:
+        self._info(f"+CMEE: {self.cmee}")
+
+    def _test_cmee(self, arg: str, stop: threading.Event) -> None:
+        self._info("+CMEE: (0-2)")
+
+    def _query_cfun(self, arg: str, stop: threading.Event) -> None:
+        self._info(f"+CFUN: {self.cfun}")
+
+    def _cmd_cfun(self, arg: str, stop: threading.Event) -> None:
+        level = arg.split(",")[0]
+        if level not in ("0", "1", "4"):
+            return self._error(50, "Incorrect parameters")
+        self.cfun = int(level)
+        if self.cfun != 1:
+            self._pdp_deact()  # the radio is off: the network drops the context
+        self._ok()
+
+    def _query_ipr(self, arg: str, stop: threading.Event) -> None:
+        self._info("+IPR: 115200")
+
+    def _query_cops(self, arg: str, stop: threading.Event) -> None:
+        # 27.007 §7.3 +COPS: <mode>[,<format>,<oper>[,<AcT>]] — the operator only while registered
+        if not self._registered():
+            return self._info("+COPS: 0")
+        act = "" if self.dialect not in LTE_DIALECTS else f",{7 if self._rat() == 'LTE' else 0}"
+        self._info(f'+COPS: 0,0,"{OPERATOR}"{act}')
+
+    def _test_csq(self, arg: str, stop: threading.Event) -> None:
+        self._info("+CSQ: (0-31,99),(0-7,99)")
+
+    def _query_cgdcont(self, arg: str, stop: threading.Event) -> None:
+        self._info(f'+CGDCONT: 1,"IP","{self.apn}","0.0.0.0",0,0')
+
+    def _cmd_cgdcont(self, arg: str, stop: threading.Event) -> None:
+        parts = [p.strip() for p in arg.split(",")]
+        if not parts or parts[0] != "1" or len(parts) > 1 and parts[1].strip('"') not in ("IP", "IPV6", "IPV4V6"):
+            return self._error(50, "Incorrect parameters")
+        if len(parts) > 2:
+            self.apn = parts[2].strip('"')
+        self._ok()
+
+    def _query_cstt(self, arg: str, stop: threading.Event) -> None:  # SIM800 §8.2.9 (no password shown)
+        self._info(f'+CSTT: "{self.apn}","",""')
 
     # common commands --------------------------------------------------------------------------
 
@@ -365,19 +531,86 @@ class MockModem:
         sim = self.scenario.sim
         if sim == "absent":
             return self._error(10, "SIM not inserted")
-        self._out(f"\r\n+CPIN: {'READY' if sim == 'ready' else 'SIM PIN'}\r\n\r\nOK\r\n")
+        self._info(f"+CPIN: {'READY' if sim == 'ready' else 'SIM PIN'}")
 
     def _cmd_csq(self, arg: str, stop: threading.Event) -> None:
-        self._out(f"\r\n+CSQ: {self._rssi()},0\r\n\r\nOK\r\n")
+        self._info(f"+CSQ: {self._rssi()},{0 if self._rssi() != 99 else 99}")
+
+    def _reg_line(self, name: str, n: int, stat: int) -> str:
+        """27.007 §7.2 / §10.1.19 / §10.1.22: ``+C(G|E)REG: <n>,<stat>[,<lac|tac>,<ci>[,<AcT>]]``."""
+        line = f"+{name}: {n},{stat}"
+        if n >= 2 and stat in (1, 5):
+            line += ',"5A1F","0B2C3D4"' if name == "CEREG" else ',"5A1F","0B2C"'
+            if self.dialect in LTE_DIALECTS:
+                line += f",{7 if name != 'CGREG' and self._rat() == 'LTE' else 0}"  # AcT: 7 E-UTRAN, 0 GSM
+        return line
+
+    def _stat_on(self, rat: str, advance: bool) -> int:
+        """The stat a registration query reports for ``rat``'s domain: the scenario's on the
+        serving technology; a module on LTE is not registered on GSM and the other way round."""
+        stat = self._creg(advance)
+        if self._rat() == rat or stat in (0, 3) or self.dialect not in LTE_DIALECTS:
+            return stat
+        return 0
 
     def _query_creg(self, arg: str, stop: threading.Event) -> None:
-        self._out(f"\r\n+CREG: 0,{self._creg(advance=True)}\r\n\r\nOK\r\n")
+        advance = self.dialect not in LTE_DIALECTS  # the LTE driver polls CEREG first
+        self._info(self._reg_line("CREG", self.creg_n, self._creg(advance=advance)))
 
     def _query_cgreg(self, arg: str, stop: threading.Event) -> None:
-        self._out(f"\r\n+CGREG: 0,{self._creg(advance=False)}\r\n\r\nOK\r\n")
+        self._info(self._reg_line("CGREG", self.cgreg_n, self._stat_on("GSM", advance=False)))
+
+    def _set_reg_n(self, attr: str, arg: str) -> None:
+        if arg not in ("0", "1", "2"):
+            return self._error(50, "Incorrect parameters")
+        setattr(self, attr, int(arg))
+        self._ok()
+
+    def _cmd_creg(self, arg: str, stop: threading.Event) -> None:
+        self._set_reg_n("creg_n", arg)
+
+    def _cmd_cgreg(self, arg: str, stop: threading.Event) -> None:
+        self._set_reg_n("cgreg_n", arg)
+
+    def _test_creg(self, arg: str, stop: threading.Event) -> None:
+        self._info("+CREG: (0-2)")
+
+    # LTE Cat.1 status (Quectel EC200x AT Commands Manual: AT+CEREG, AT+QCSQ, AT+QNWINFO) ------------
+
+    def _lte_query_cereg(self, arg: str, stop: threading.Event) -> None:
+        self._info(self._reg_line("CEREG", self.cereg_n, self._stat_on("LTE", advance=True)))
+
+    def _lte_cmd_cereg(self, arg: str, stop: threading.Event) -> None:
+        self._set_reg_n("cereg_n", arg)
+
+    def _lte_cmd_qcsq(self, arg: str, stop: threading.Event) -> None:
+        """``+QCSQ: "LTE",<rssi>,<rsrp>,<sinr>,<rsrq>`` / ``"GSM",<rssi>`` / ``"NOSERVICE"`` (dBm, dB)."""
+        rssi = self._rssi()
+        if rssi == 99 or not self._registered():
+            return self._info('+QCSQ: "NOSERVICE"')
+        dbm = -113 + 2 * rssi
+        if self._rat() == "GSM":
+            return self._info(f'+QCSQ: "GSM",{dbm}')
+        rsrp, rsrq = self._rsrp_rsrq()
+        sinr = max(-20, min(30, rsrp + 100))
+        self._info(f'+QCSQ: "LTE",{dbm},{rsrp},{5 * sinr + 100},{rsrq}')  # SINR in 1/5 dB from −20 dB
+
+    def _rsrp_rsrq(self) -> tuple[int, int]:
+        """RSRP ≈ RSSI − 17 dB (a lightly loaded cell: RSSI counts the reference signals of ~50
+        resource blocks, not the full 12·50 subcarriers), RSRQ worse at the cell edge."""
+        dbm = -113 + 2 * self._rssi()
+        rsrp = max(-140, min(-44, dbm - 17))
+        return rsrp, (-9 if rsrp >= -100 else -14 if rsrp >= -115 else -18)
+
+    def _lte_cmd_qnwinfo(self, arg: str, stop: threading.Event) -> None:
+        if not self._registered():
+            return self._info('+QNWINFO: No Service')
+        if self._rat() == "LTE":
+            return self._info('+QNWINFO: "FDD LTE","46000","LTE BAND 3",1650')
+        self._info('+QNWINFO: "GSM","46000","GSM 900",62')
 
     def _query_cgatt(self, arg: str, stop: threading.Event) -> None:
-        self._out(f"\r\n+CGATT: {1 if self._can_attach() else 0}\r\n\r\nOK\r\n")
+        self._info(f"+CGATT: {1 if self._can_attach() else 0}")
 
     def _cmd_cgatt(self, arg: str, stop: threading.Event) -> None:
         if arg == "1" and not self._can_attach():
@@ -473,7 +706,8 @@ class MockModem:
             return
         self._drop_connection()
         self.state = "PDP DEACT"
-        self._out("\r\n+PDP: DEACT\r\n" if self.dialect == "sim800" else "\r\n+PDP DEACT\r\n")
+        self._out({"sim800": "\r\n+PDP: DEACT\r\n", "m26": "\r\n+PDP DEACT\r\n"}.get(
+            self.dialect, '\r\n+QIURC: "pdpdeact",1\r\n'))
 
     def _coverage(self, on: bool) -> None:
         self.coverage = on
@@ -511,6 +745,9 @@ class MockModem:
         try:
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         except OSError:
+            if self.dialect in LTE_DIALECTS:
+                self.state = "IP STATUS"  # the socket is free again; the context stays up
+                return self._out("\r\n+QIOPEN: 0,566\r\n")  # 566: socket connect failed
             self.state = "TCP CLOSED" if self.dialect == "sim800" else "IP CLOSE"
             return self._out(f"\r\nSTATE: {self.state}\r\n\r\nCONNECT FAIL\r\n" if self.dialect == "sim800"
                              else "\r\nCONNECT FAIL\r\n")
@@ -520,7 +757,7 @@ class MockModem:
         self._rx_buf.clear()
         self._rdi_pending = False
         self.state = "CONNECT OK"
-        self._out("\r\nCONNECT OK\r\n")
+        self._out("\r\n+QIOPEN: 0,0\r\n" if self.dialect in LTE_DIALECTS else "\r\nCONNECT OK\r\n")
 
     def _send(self, arg: str, stop: threading.Event) -> None:
         if not arg.isdigit() or not 0 < int(arg) <= MAX_SEND or self.state != "CONNECT OK":
@@ -563,7 +800,7 @@ class MockModem:
 
     def _report_closed(self) -> None:
         self.state = "TCP CLOSED" if self.dialect == "sim800" else "IP CLOSE"
-        self._out("\r\nCLOSED\r\n")
+        self._out('\r\n+QIURC: "closed",0\r\n' if self.dialect in LTE_DIALECTS else "\r\nCLOSED\r\n")
 
     def _on_socket(self, conn: _Connection) -> None:
         try:
@@ -600,11 +837,11 @@ class MockModem:
             for i in range(0, len(data), MAX_SEND):
                 piece = data[i:i + MAX_SEND]
                 self._out((b"\r\n+IPD,%d:" % len(piece) if self.cip_head else b"") + piece)
-        elif self.qindi:
+        elif self.qindi or self.dialect in LTE_DIALECTS:  # EC200: buffer access mode, +QIURC: "recv"
             self._rx_buf += data
             if not self._rdi_pending:  # M95 manual: one +QIRDI until the buffer has been read out
                 self._rdi_pending = True
-                self._out("\r\n+QIRDI: 0,1,0\r\n")
+                self._out('\r\n+QIURC: "recv",0\r\n' if self.dialect in LTE_DIALECTS else "\r\n+QIRDI: 0,1,0\r\n")
         else:
             self._out(data)
 
@@ -628,7 +865,7 @@ class MockModem:
             now = time.monotonic()
             sent = conn.sent_total
             acked = max((total for when, total in conn.acks if when <= now), default=0)
-        self._out(f"\r\n+QISACK: {sent}, {acked}, {sent - acked}\r\n\r\nOK\r\n")
+        self._info(f"+QISACK: {sent}, {acked}, {sent - acked}")
 
     def _close(self, arg: str, stop: threading.Event) -> None:
         if self.state not in ("CONNECT OK", "TCP CONNECTING"):
@@ -643,6 +880,113 @@ class MockModem:
     _cmd_cipclose = _close
     _cmd_qiclose = _close
 
+    # LTE Cat.1 TCP/IP (Quectel EC200x TCP/IP Application Note: context by id, socket by connect id) --
+
+    def _lte_cmd_qicsgp(self, arg: str, stop: threading.Event) -> None:
+        """``AT+QICSGP=<ctx>,<type>,"apn","user","pass",<auth>`` (type 1 IPv4)."""
+        parts = [p.strip().strip('"') for p in arg.split(",")]
+        if len(parts) < 3 or parts[0] != "1" or parts[1] not in ("1", "2", "3"):
+            return self._error(50, "Incorrect parameters")
+        self.apn = parts[2]
+        self._ok()
+
+    def _lte_query_qiact(self, arg: str, stop: threading.Event) -> None:
+        """``+QIACT: <ctx>,<state>,<type>,"<ip>"`` for each active context, then OK."""
+        if self.state in _ACTIVE:
+            return self._info(f'+QIACT: 1,1,1,"{self._ip}"')
+        self._ok()
+
+    def _lte_cmd_qiact(self, arg: str, stop: threading.Event) -> None:
+        if arg != "1" or self.state != "IP INITIAL":  # an active (or dropped, not deactivated) context: ERROR
+            return self._error()
+        if stop.wait(self.scenario.pdp_delay_ms / 1000.0):  # up to 150 s on a real network
+            return
+        if not (self.scenario.pdp and self._can_attach()):
+            return self._error()
+        self.state = "IP STATUS"
+        self._closed_since_act = False
+        self._ok()
+
+    def _lte_cmd_qideact(self, arg: str, stop: threading.Event) -> None:
+        if arg != "1":
+            return self._error(50, "Incorrect parameters")
+        self._drop_connection()
+        self.state = "IP INITIAL"
+        self._ok()
+
+    def _lte_cmd_qiopen(self, arg: str, stop: threading.Event) -> None:
+        """``AT+QIOPEN=1,<connectID>,"TCP","<host>",<port>[,<local port>,<access mode>]``: OK, then
+        the URC ``+QIOPEN: <connectID>,<err>`` (0 connected, 563 id in use, 566 connect failed)."""
+        parts = [p.strip().strip('"') for p in arg.split(",")]
+        if len(parts) < 5 or parts[0] != "1" or parts[1] != "0" or parts[2] != "TCP" or not parts[4].isdigit() \
+                or len(parts) > 6 and parts[6] != "0":  # only buffer access mode (0) is simulated
+            return self._error(50, "Incorrect parameters")
+        if self.state not in _ACTIVE:
+            return self._error()  # no context
+        if self.state in ("CONNECT OK", "TCP CONNECTING", "IP CLOSE"):
+            return self._out("\r\nOK\r\n\r\n+QIOPEN: 0,563\r\n")  # the socket is still held: QICLOSE it
+        if self.scenario.strict_open and self._closed_since_act:
+            return self._error()  # this firmware wants the context redone after a close
+        port = int(parts[4])
+        self._drop_connection()
+        self.state = "TCP CONNECTING"
+        self._ok()
+        self._generation += 1
+        gen = self._generation
+        self._at(time.monotonic() + 2 * self._latency, lambda: self._connect(port, gen))
+
+    def _lte_cmd_qisend(self, arg: str, stop: threading.Event) -> None:
+        """``AT+QISEND=0,<n>``: ``>`` then n bytes then SEND OK; ``AT+QISEND=0,0``: the counters."""
+        parts = [p.strip() for p in arg.split(",")]
+        if len(parts) != 2 or parts[0] != "0" or not parts[1].isdigit():
+            return self._error(50, "Incorrect parameters")
+        if parts[1] == "0":
+            conn = self._conn
+            sent = acked = 0
+            if conn is not None:
+                now = time.monotonic()
+                sent = conn.sent_total
+                acked = max((total for when, total in conn.acks if when <= now), default=0)
+            return self._info(f"+QISEND: {sent},{acked},{sent - acked}")
+        self._send(parts[1], stop)
+
+    def _lte_cmd_qird(self, arg: str, stop: threading.Event) -> None:
+        """``AT+QIRD=0,<len>``: ``+QIRD: <n>`` CR LF, n bytes, CR LF OK (``+QIRD: 0`` when empty)."""
+        parts = [p.strip() for p in arg.split(",")]
+        if len(parts) != 2 or parts[0] != "0" or not parts[1].isdigit() or not 0 < int(parts[1]) <= 1500:
+            return self._error(50, "Incorrect parameters")
+        n = min(int(parts[1]), len(self._rx_buf))
+        piece = bytes(self._rx_buf[:n])
+        del self._rx_buf[:n]
+        if not self._rx_buf:
+            self._rdi_pending = False  # the next data is announced again
+        self._out(f"\r\n+QIRD: {n}\r\n".encode("ascii") + piece + b"\r\n\r\nOK\r\n")
+
+    def _lte_cmd_qiclose(self, arg: str, stop: threading.Event) -> None:
+        """``AT+QICLOSE=0[,<timeout>]``: OK once the socket is released (also after "closed")."""
+        if arg.split(",")[0].strip() != "0":
+            return self._error(50, "Incorrect parameters")
+        if self.state in ("CONNECT OK", "TCP CONNECTING", "IP CLOSE"):
+            self._drop_connection()
+            self.state = "IP STATUS"
+            self._closed_since_act = True
+            self._closed_connections += 1
+            if self._closed_connections == self.scenario.pdp_deact_after_connections:
+                self._ok()
+                return self._pdp_deact()
+        self._ok()
+
+    def _lte_cmd_qistate(self, arg: str, stop: threading.Event) -> None:
+        """``AT+QISTATE=1,0``: ``+QISTATE: 0,"TCP","<ip>",<port>,<local>,<state>,1,0,0,"uart1"``."""
+        if arg.replace(" ", "") != "1,0":
+            return self._error(50, "Incorrect parameters")
+        conn = self._conn
+        state = {"TCP CONNECTING": 1, "CONNECT OK": 2, "IP CLOSE": 4}.get(self.state)
+        if state is None:
+            return self._ok()
+        port = conn.port if conn is not None else 0
+        self._info(f'+QISTATE: 0,"TCP","127.0.0.1",{port},0,{state},1,0,0,"uart1"')
+
     def _drop_connection(self) -> None:
         self._generation += 1  # deliveries and connects still scheduled for the old connection lapse
         self._rx_buf.clear()
@@ -652,3 +996,13 @@ class MockModem:
                 conn.sock.close()
             except OSError:
                 pass
+
+
+#: V.250 basic commands (whole command bodies, upper case) → the mock's action
+_BASIC: dict[str, Callable[[MockModem], None]] = {
+    "E0": lambda m: m._basic_echo(False), "E1": lambda m: m._basic_echo(True),
+    "V0": lambda m: m._basic_verbose(False), "V1": lambda m: m._basic_verbose(True),
+    "Z": MockModem._basic_reset, "Z0": MockModem._basic_reset, "&F": MockModem._basic_reset,
+    "&F0": MockModem._basic_reset, "&W": lambda m: m._ok(), "&W0": lambda m: m._ok(),
+    "I": MockModem._basic_ident, "I0": MockModem._basic_ident,
+}

@@ -3,8 +3,9 @@
     handheld diag modem --port /dev/ttyModem --dialect sim800 status
     handheld diag modem --port /tmp/ttyModem --dialect m26 up        # bring the data context up
 
-``status`` prints one JSON object: SIM, signal (rssi, dBm, bars), registration, GPRS attach, APN,
-the TCP/IP state and the local IP.  Failures exit nonzero with what failed and what to do.
+``status`` prints one JSON object: the dialect (the identified one with ``--dialect auto``), SIM,
+signal (rssi, dBm; on LTE also RSRP/RSRQ, from which the bars come), the technology in use
+("4G" / "2G" / "none"), registration, GPRS attach, APN, the TCP/IP state and the local IP.  Failures exit nonzero with what failed and what to do.
 Settings come from the configuration ([devices.modem]); the flags override them.
 """
 
@@ -15,10 +16,11 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("modem", help="GPRS modem: status, bring-up",
+    p = subparsers.add_parser("modem", help="cellular modem (2G / LTE Cat.1): status, bring-up",
                               description="Talk to the GPRS modem over its AT commands.")
     p.add_argument("--port", help="pyserial URL of the modem (default: [devices.modem] url)")
-    p.add_argument("--dialect", choices=("sim800", "m26"), help="AT dialect (default: [devices.modem] dialect)")
+    p.add_argument("--dialect", choices=("sim800", "m26", "ec200", "auto"),
+                   help="AT dialect (default: [devices.modem] dialect; auto: ask the module with ATI / AT+CGMM)")
     p.add_argument("--apn", help="APN (default: [devices.modem] apn)")
     p.add_argument("action", choices=("status", "up"),
                    help="status: report SIM, signal, registration, attach, IP; up: also open the data context")
@@ -41,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "up":
             driver.ensure_context()
         status = driver.status()
-    print(json.dumps({"dialect": settings.devices.modem.dialect, **status.as_dict()}, ensure_ascii=False))
+        dialect = driver.dialect  # after "auto": the dialect the module was identified as
+    print(json.dumps({"dialect": dialect, **status.as_dict()}, ensure_ascii=False))
     return 0

@@ -124,8 +124,10 @@ def check_modem(settings: Any) -> str:
     ms = settings.devices.modem
     with open_modem(ms) as modem:
         st = modem.status()
-    found = (f"SIM {st.sim}, 信号 signal {st.bars}/5"
-             + (f" ({st.dbm} dBm)" if st.dbm is not None else "") + f", {st.registration}")
+        dialect = modem.dialect  # with dialect = "auto": the module it identified
+    level = f"RSRP {st.rsrp} dBm" if st.rsrp is not None else f"{st.dbm} dBm" if st.dbm is not None else ""
+    found = (f"{dialect} {st.technology}, SIM {st.sim}, 信号 signal {st.bars}/5"
+             + (f" ({level})" if level else "") + f", {st.registration}")
     if st.sim == "absent":
         raise CheckFailed(found, "插入 SIM 卡（关机后插卡），再自检。", "Insert the SIM card (power off first), then run again.")
     if st.sim == "locked":

@@ -62,6 +62,10 @@ class SimulatedSite:
     #: "socket": straight to the station over loopback
     transport: str = "modem"
     link: str = "gprs"  # LINKS key: how slow the simulated air link is
+    #: the mock modem's module family ("sim800" | "m26" | "ec200") and the dialect the config names
+    #: ("auto": the terminal identifies the module itself)
+    modem_module: str = "sim800"
+    modem_dialect: str = "sim800"
     as_of: object = None  # datetime.date the demo area is seeded for (None: today)
     meter_urls: dict[str, str] = field(default_factory=dict)
     station_port: int = 0
@@ -141,7 +145,7 @@ class SimulatedSite:
 
             latency_ms, kbps = LINKS[self.link]
             self.modem = self._stack.enter_context(
-                MockModem(self.workdir / "tty-modem", dialect="sim800", latency_ms=latency_ms, kbps=kbps))
+                MockModem(self.workdir / "tty-modem", dialect=self.modem_module, latency_ms=latency_ms, kbps=kbps))
             self.printer = self._stack.enter_context(
                 MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets"))
             self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
@@ -156,7 +160,7 @@ class SimulatedSite:
                 f'[link]\ntransport = "{self.transport}"\nroute_page_size = {SIM_PAGE_SIZE}\n\n'
                 f'[journal]\npath = "{self.workdir / "journal.sqlite"}"\n\n'
                 f'[devices.ir_meter]\nurl = "{first_meter}"\n\n'
-                f'[devices.modem]\nurl = "{self.modem.path}"\ndialect = "sim800"\napn = "cmiot.sc"\n'
+                f'[devices.modem]\nurl = "{self.modem.path}"\ndialect = "{self.modem_dialect}"\napn = "cmiot.sc"\n'
                 # the mock answers at once: no need to wait out the field's minute-long bounds
                 'registration_timeout_s = 5.0\nattach_timeout_s = 5.0\npdp_timeout_s = 10.0\n\n'
                 f'[devices.printer]\nurl = "{self.printer.path}"\n\n'
@@ -230,14 +234,15 @@ def _card_key_holder() -> object | None:
 
 
 @contextlib.contextmanager
-def simulated_site(workdir: str | os.PathLike[str] | None = None, *, link: str = "fast"
-                   ) -> Iterator[SimulatedSite]:
+def simulated_site(workdir: str | os.PathLike[str] | None = None, *, link: str = "fast",
+                   modem_module: str = "sim800", modem_dialect: str | None = None) -> Iterator[SimulatedSite]:
     """A started site in ``workdir`` (kept), or in a temporary folder deleted at exit.  Tests get
     the fast link by default; the ``handheld --simulate`` command the field's."""
     with contextlib.ExitStack() as stack:
         path = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="handheld-sim-")))
         path.mkdir(parents=True, exist_ok=True)
-        with SimulatedSite(path, link=link) as site:
+        with SimulatedSite(path, link=link, modem_module=modem_module,
+                           modem_dialect=modem_dialect or modem_module) as site:
             yield site
 
 

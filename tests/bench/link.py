@@ -1,6 +1,6 @@
 """Benchmark: payments through the mock GPRS modem to the reference station over a slow link.
 
-    .venv/bin/python tests/bench/link.py [--dialect sim800|m26] [--count 200] [--latency-ms 600] [--kbps 20]
+    .venv/bin/python tests/bench/link.py [--dialect sim800|m26|ec200] [--count 200] [--latency-ms 600] [--kbps 20]
 
 Runs the production StationClient over the production ModemTransport, driving the mock modem on a
 pty (hw_mocks.modem, air link: one-way latency and bit rate per direction) bridged to the reference
@@ -56,13 +56,13 @@ from hw_mocks.modem.device import MockModem  # noqa: E402
 from hw_mocks.station import ledger  # noqa: E402
 from hw_mocks.station.provisioning import TerminalKey  # noqa: E402
 from hw_mocks.station.server import StationServer  # noqa: E402
-from tests.rigs.station import load_tiny  # noqa: E402
 from terminal_app.config import ModemSettings  # noqa: E402
 from terminal_app.station.client import Outcome, Request, StationClient  # noqa: E402
 from terminal_app.station.messages import MsgType  # noqa: E402
 from terminal_app.station.protocol import Suite  # noqa: E402
 from terminal_app.station.seq import FileSeqCounter  # noqa: E402
 from terminal_app.timeutil import iso, now  # noqa: E402
+from tests.rigs.station import load_tiny  # noqa: E402
 
 TID = "10000042"
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
@@ -99,7 +99,7 @@ def limits(m: dict, latency: float, bps: float) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dialect", choices=("sim800", "m26"), default="sim800")
+    ap.add_argument("--dialect", choices=("sim800", "m26", "ec200"), default="sim800")
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--latency-ms", type=int, default=600)
     ap.add_argument("--kbps", type=float, default=20.0)

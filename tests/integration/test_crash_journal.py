@@ -44,6 +44,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from terminal_app.station.protocol import encode_body_fast
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,7 @@ KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 N = int(os.environ.get("CRASH_N", "1000"))  # a longer soak: CRASH_N=20000 CRASH_SEED=… (the child inherits it)
 FILLERS = 23  # customers 2000 … 2022 of the tiny area (no arrears: every fen goes to the balance)
 POINTS = ("captured", "in_flight", "sent", "exchanged", "settled")
+N_MODEM = int(os.environ.get("CRASH_N_MODEM", "150"))  # the same test through the mock LTE modem
 STALL_S = 60.0  # no new capture and no new applied payment for this long: the test is stuck
 
 
@@ -93,8 +96,23 @@ def child(args: argparse.Namespace) -> int:
             super().send(data)
             fault("sent")
 
+    transport: object
+    if args.modem:  # through the (parent's, still powered) mock modem: the LTE Cat.1 dialect
+        from drivers.modem.transport import ModemTransport
+        from terminal_app.config import ModemSettings
+
+        class CrashingModemTransport(ModemTransport):
+            def send(self, data: bytes) -> None:
+                super().send(data)
+                fault("sent")
+
+        transport = CrashingModemTransport(ModemSettings(
+            url=args.modem, dialect=args.dialect, apn="cmnet", command_timeout_s=2.0, registration_timeout_s=2.0,
+            attach_timeout_s=2.0, pdp_timeout_s=5.0, send_timeout_s=5.0, close_timeout_s=2.0))
+    else:
+        transport = CrashingTransport()
     journal = Journal.open(args.journal, TID)
-    client = StationClient(terminal_id=TID, key=KEY, suite=Suite.AES_GCM, transport=CrashingTransport(),
+    client = StationClient(terminal_id=TID, key=KEY, suite=Suite.AES_GCM, transport=transport,
                            seq=journal.seq_counter(), host="127.0.0.1", port=args.port,
                            connect_timeout=5.0, response_timeout=5.0)
     engine = SyncEngine(journal, client, fault_hook=fault)
@@ -104,7 +122,7 @@ def child(args: argparse.Namespace) -> int:
     report = engine.sync_now()
     say(f"S {len(report.resolved)} {report.applied}")
     while True:
-        if count >= N:
+        if count >= args.n:
             report = engine.sync_now()
             if journal.status().depth == 0:
                 journal.close()
@@ -115,7 +133,7 @@ def child(args: argparse.Namespace) -> int:
                 return 3
             continue
         for _ in range(rng.randint(1, 4)):
-            if count >= N:
+            if count >= args.n:
                 break
             k = count + 1
             e = journal.capture("payment", MsgType.PAYMENT,
@@ -136,11 +154,13 @@ def child(args: argparse.Namespace) -> int:
 class Run:
     """One child process; its stdout lines read with timeouts (never a blind sleep)."""
 
-    def __init__(self, journal: Path, port: int, seed: int, p: float, force: str | None = None) -> None:
+    def __init__(self, journal: Path, port: int, seed: int, p: float, force: str | None = None,
+                 modem: tuple[str, str] | None = None, n: int = N) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--child", "--journal", str(journal), "--port", str(port),
-             "--seed", str(seed), "--p", str(p), *(["--force", force] if force else [])],
+             "--seed", str(seed), "--p", str(p), *(["--force", force] if force else []), "--n", str(n),
+             *(["--modem", modem[0], "--dialect", modem[1]] if modem else [])],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
         self._buf = b""
         self.lines: list[str] = []
@@ -223,12 +243,19 @@ def resends_and_blind_ones(db: Path) -> tuple[list[str], list[str]]:
     return resends, blind
 
 
-def test_crash_test_every_payment_applied_exactly_once(tmp_path):
+@pytest.mark.parametrize("via", ["socket", "ec200"])
+def test_crash_test_every_payment_applied_exactly_once(tmp_path, via):
+    """``ec200``: the child talks to the station through the mock LTE Cat.1 modem (run by this
+    process, so it stays powered while the terminal's process is killed, as a real one does) with
+    the production ModemTransport, on fewer payments (each run also recovers the modem's state)."""
+    from contextlib import ExitStack
+
+    from hw_mocks.modem import MockModem
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
-    from tests.rigs.station import load_tiny
     from offline_queue.journal import EntryState, Journal
+    from tests.rigs.station import load_tiny
 
     db = tmp_path / "station.sqlite"
     conn = ledger.connect(db)
@@ -242,7 +269,10 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     stats = Counter()
     started = last_progress = time.monotonic()
     progress = 0
-    with StationServer(db, {TID: TerminalKey(TID, 2, KEY)}) as station:
+    n = N if via == "socket" else N_MODEM
+    with ExitStack() as stack:
+        station = stack.enter_context(StationServer(db, {TID: TerminalKey(TID, 2, KEY)}))
+        modem = (None if via == "socket" else (stack.enter_context(MockModem(dialect=via)).path, via))
         done = False
         while not done:
             if len(reported) + stats["applied"] > progress:
@@ -251,7 +281,7 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
                 f"no payment captured or applied for {STALL_S:g} s: {dict(stats)}"
             # the first runs each die at one injected point for sure; then chance and SIGKILL rule
             force = POINTS[stats["runs"]] if stats["runs"] < len(POINTS) else None
-            run = Run(journal_path, station.port, rng.randrange(2**32), p=0.01, force=force)
+            run = Run(journal_path, station.port, rng.randrange(2**32), p=0.01, force=force, modem=modem, n=n)
             try:
                 run.expect("R")
                 stats["runs"] += 1
@@ -296,7 +326,7 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     with Journal.open(journal_path, TID) as j:
         entries = j.entries()
         assert j._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert len(entries) == N
+    assert len(entries) == n
     assert all(e.state is EntryState.APPLIED for e in entries), Counter(e.state for e in entries)
     bodies = {e.txn: e.body_dict() for e in entries}
     for k, e in enumerate(entries, 1):  # payment k is the k-th entry, with k's customer and amount
@@ -306,10 +336,10 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
         rows = c.execute("SELECT txn, cust, amount, receipt FROM payments WHERE terminal = ?", (TID,)).fetchall()
         statuses = dict(c.execute("SELECT txn, status FROM txns WHERE terminal = ?", (TID,)).fetchall())
     station_payments = {txn: (cust, amt) for txn, cust, amt, _ in rows}
-    assert len(rows) == len(station_payments) == N  # 0 duplicated
+    assert len(rows) == len(station_payments) == n  # 0 duplicated
     assert station_payments == {t: (b["cust"], b["amount"]) for t, b in bodies.items()}  # 0 lost
-    assert sum(a for _, a in station_payments.values()) == sum(amount(k) for k in range(1, N + 1))
-    assert set(statuses.values()) == {"applied"} and len(statuses) == N
+    assert sum(a for _, a in station_payments.values()) == sum(amount(k) for k in range(1, n + 1))
+    assert set(statuses.values()) == {"applied"} and len(statuses) == n
     # the receipt each entry keeps is the station's original one
     assert {e.txn: e.reply["receipt"] for e in entries} == {t: r for t, _, _, r in rows}
     # no txn in doubt was sent again before the station was asked about it
@@ -321,7 +351,7 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     assert all(bodies[t]["amount"] == amount(k) for t, k in reported.items())
     # the run really crashed in every phase
     stats["seconds"] = round(time.monotonic() - started)
-    print(f"\ncrash test: {N} payments, 0 lost, 0 duplicated; {dict(stats)}")
+    print(f"\ncrash test ({via}): {n} payments, 0 lost, 0 duplicated; {dict(stats)}")
     assert stats["sigkills"] >= 30
     assert stats["restarts_with_txns_in_doubt"] >= 20
     assert stats["resends_after_txn_status"] >= 20  # the check above had something to check
@@ -336,4 +366,7 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--p", type=float, default=0.0)
     ap.add_argument("--force", choices=POINTS, help="exit hard at the first occurrence of this point")
+    ap.add_argument("--n", type=int, default=N, help="payments to capture in all")
+    ap.add_argument("--modem", help="the mock modem's pty: sync through it (ModemTransport)")
+    ap.add_argument("--dialect", default="ec200")
     sys.exit(child(ap.parse_args()))

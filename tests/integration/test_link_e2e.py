@@ -156,7 +156,7 @@ class RecordingModemTransport:
 
 
 @pytest.mark.skipif(not HAVE_MODEM, reason="the mock modem (hw_mocks.modem) is not built yet")
-@pytest.mark.parametrize("dialect", ["sim800", "m26"])
+@pytest.mark.parametrize("dialect", ["sim800", "m26", "ec200"])
 @pytest.mark.parametrize("suite", [p.Suite.TDES, p.Suite.AES_GCM])
 def test_core_messages_through_the_mock_modem(station, tmp_path, dialect, suite):
     from drivers.modem.transport import ModemTransport
@@ -297,7 +297,7 @@ def _modem_raw(modem_path: str, dialect: str, port: int, data: bytes) -> bytes:
 
 
 @pytest.mark.skipif(not HAVE_MODEM, reason="the mock modem (hw_mocks.modem) is not built yet")
-@pytest.mark.parametrize("dialect", ["sim800", "m26"])
+@pytest.mark.parametrize("dialect", ["sim800", "m26", "ec200"])
 def test_hostile_frames_through_the_modem_change_nothing(paid, dialect):
     from hw_mocks.modem.device import MockModem
 
@@ -314,7 +314,7 @@ def test_hostile_frames_through_the_modem_change_nothing(paid, dialect):
 
 
 @pytest.mark.skipif(not HAVE_MODEM, reason="the mock modem (hw_mocks.modem) is not built yet")
-@pytest.mark.parametrize("dialect", ["sim800", "m26"])
+@pytest.mark.parametrize("dialect", ["sim800", "m26", "ec200"])
 def test_reply_lost_is_unknown_then_resolved_by_txn_status(station, tmp_path, dialect):
     from drivers.modem.transport import ModemTransport
     from hw_mocks.modem.device import MockModem

@@ -26,22 +26,30 @@ def no_config(monkeypatch):
             monkeypatch.delenv(name)
 
 
-@pytest.mark.parametrize("dialect", ["sim800", "m26"])
-def test_mock_cli_and_diag_status(tmp_path, capsys, dialect):
+GSM_WEAK = {"sim": "ready", "rssi": 5, "dbm": -103, "bars": 1, "registration": "home", "gprs_registration": "home",
+            "attached": True, "apn": "", "context": "IP INITIAL", "local_ip": None, "technology": "2G",
+            "rsrp": None, "rsrq": None}
+# EC200x on LTE: CEREG home, CGREG not registered (not on GSM); bars from RSRP −120 dBm (1 bar)
+LTE_WEAK = {**GSM_WEAK, "gprs_registration": "not_registered", "context": "INACTIVE", "technology": "4G",
+            "rsrp": -120, "rsrq": -18}
+
+
+@pytest.mark.parametrize(("dialect", "flag"), [("sim800", "sim800"), ("m26", "m26"), ("ec200", "ec200"),
+                                               ("sim800", "auto"), ("m26", "auto"), ("ec200", "auto")])
+def test_mock_cli_and_diag_status(tmp_path, capsys, dialect, flag):
     link = tmp_path / "ttyModem"
     proc = subprocess.Popen([sys.executable, "-m", "hw_mocks.cli", "modem", "--link", str(link),
                              "--dialect", dialect, "--scenario", "weak_signal"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(link.exists, timeout=10, what="the mock modem's pty link")
-        assert handheld(["diag", "modem", "--port", str(link), "--dialect", dialect, "status"]) == 0
+        assert handheld(["diag", "modem", "--port", str(link), "--dialect", flag, "status"]) == 0
         status = json.loads(capsys.readouterr().out)
-        assert status == {"dialect": dialect, "sim": "ready", "rssi": 5, "dbm": -103, "bars": 1,
-                          "registration": "home", "gprs_registration": "home", "attached": True, "apn": "",
-                          "context": "IP INITIAL", "local_ip": None}
-        assert handheld(["diag", "modem", "--port", str(link), "--dialect", dialect, "--apn", "cmnet", "up"]) == 0
+        assert status == {"dialect": dialect, **(LTE_WEAK if dialect == "ec200" else GSM_WEAK)}
+        assert handheld(["diag", "modem", "--port", str(link), "--dialect", flag, "--apn", "cmnet", "up"]) == 0
         up = json.loads(capsys.readouterr().out)
-        assert up["context"] == "IP STATUS" and up["local_ip"] and up["apn"] == "cmnet"
+        assert up["context"] in ("IP STATUS", "ACTIVE") and up["local_ip"] and up["apn"] == "cmnet"
+        assert up["dialect"] == dialect
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)

@@ -25,12 +25,12 @@ from drivers.modem.driver import (
 from drivers.modem.transport import ModemTransport
 from hw_mocks.modem import MockModem, load_scenarios
 from terminal_app.config import ModemSettings
-from terminal_app.errors import DeviceTimeoutError, LinkBrokenError, LinkDownError
+from terminal_app.errors import ConfigurationError, DeviceTimeoutError, LinkBrokenError, LinkDownError
 from terminal_app.station.transport import Transport
 from tests.util import free_port, wait_for
 
-DIALECTS = ("sim800", "m26")
-SHUT = {"sim800": "AT+CIPSHUT", "m26": "AT+QIDEACT"}
+DIALECTS = ("sim800", "m26", "ec200")
+SHUT = {"sim800": "AT+CIPSHUT", "m26": "AT+QIDEACT", "ec200": "AT+QIDEACT=1"}
 
 
 def fast_settings(modem: MockModem, dialect: str, **kw) -> ModemSettings:
@@ -127,7 +127,7 @@ FAILURES = {
     "attach_refused": AttachRefusedError,
     "pdp_failure": PdpActivationError,
 }
-SUCCESSES = ("normal", "weak_signal", "searching_then_registered", "roaming", "stuck_context")
+SUCCESSES = ("normal", "weak_signal", "searching_then_registered", "roaming", "stuck_context", "lte_unavailable")
 
 
 @pytest.mark.parametrize("scenario", sorted(FAILURES))
@@ -160,6 +160,8 @@ def test_bring_up_success_and_round_trip(dialect, scenario, peer):
     assert status.sim == "ready" and status.attached and status.local_ip
     assert status.rssi == sc.rssi and status.dbm == -113 + 2 * sc.rssi
     assert status.registration == {1: "home", 5: "roaming"}[sc.registration[-1]]
+    assert status.technology == ("4G" if dialect == "ec200" and sc.lte else "2G")
+    assert (status.rsrp is not None) == (status.technology == "4G")
     if scenario == "weak_signal":
         assert status.bars == 1
 
@@ -186,7 +188,7 @@ def test_transport_implements_the_interface_and_splits_large_sends(dialect, peer
             payload = (b"\r\nOK\r\n+IPD,5:" * 200)[:2100]  # five sends of at most 500
             assert exchange(t, peer, payload) == payload
         sends = [c for c in modem.commands if c.startswith(("AT+CIPSEND=", "AT+QISEND="))]
-        assert [int(c.split("=")[1]) for c in sends] == [500, 500, 500, 500, 100]
+        assert [int(c.split("=")[1].split(",")[-1]) for c in sends] == [500, 500, 500, 500, 100]
     assert bytes(peer.received) == payload
 
 
@@ -243,8 +245,11 @@ def test_pdp_dropped_between_exchanges_is_recovered(dialect, peer):
             assert exchange(t, peer, b"first") == b"first"
             assert exchange(t, peer, b"second") == b"second"
         n_shut = modem.commands.count(SHUT[dialect])
-        activations = sum(c in ("AT+CIICR", "AT+QIACT") for c in modem.commands)
-    assert n_shut == 1 and activations == 2  # dropped once, shut once, brought up again
+        activations = sum(c in ("AT+CIICR", "AT+QIACT", "AT+QIACT=1") for c in modem.commands)
+    # dropped once, shut once, brought up again.  EC200x: AT+QIACT? cannot tell a context the network
+    # dropped from one never opened; when the "pdpdeact" URC was written while the transport had the
+    # port closed, the driver learns it from AT+QIACT=1's refusal and deactivates before a 2nd try
+    assert n_shut == 1 and (activations == 2 or dialect == "ec200" and activations == 3)
 
 
 def test_pdp_dropped_mid_exchange_breaks_the_link_then_recovers(dialect, peer):
@@ -374,3 +379,77 @@ def test_every_packaged_scenario_has_a_test_here():
     covered = set(FAILURES) | set(SUCCESSES) | {"strict_firmware", "pdp_deact_mid_session",
                                                 "closed_after_request", "slow_gprs"}
     assert covered == set(load_scenarios())
+
+
+# --- LTE Cat.1: technology, fallback, "pdpdeact", dialect = "auto" ----------------------------------
+
+
+def test_lte_module_falls_back_to_gsm_where_there_is_no_lte(peer):
+    with MockModem(dialect="ec200", scenario="lte_unavailable") as modem:
+        s = fast_settings(modem, "ec200")
+        with ModemTransport(s) as t:
+            assert exchange(t, peer, b"over 2G") == b"over 2G"
+        with open_modem(s) as driver:
+            status = driver.status()
+    assert status.technology == "2G" and status.rsrp is None
+    assert status.registration == "home" and status.gprs_registration == "home"
+    assert status.bars == 4  # from CSQ 20 (−73 dBm), the GSM scale
+
+
+def test_lte_to_gsm_and_back_at_run_time_with_pdpdeact(peer):
+    with MockModem(dialect="ec200") as modem:
+        s = fast_settings(modem, "ec200")
+        driver = open_modem(s)
+        with ModemTransport(driver) as t:
+            assert driver.status().technology == "4G"
+            assert exchange(t, peer, b"on LTE") == b"on LTE"
+            modem.set_technology("GSM")  # handed over to GSM, the context survives
+            modem.sync()
+            assert driver.status().technology == "2G"
+            assert exchange(t, peer, b"on GSM") == b"on GSM"
+            assert modem.commands.count(SHUT["ec200"]) == 0
+            modem.set_technology("LTE", drop_context=True)  # back on LTE, the network drops the context
+            modem.sync()
+            assert exchange(t, peer, b"on LTE again") == b"on LTE again"
+            assert driver.status().technology == "4G"
+        driver.close()
+        assert modem.commands.count(SHUT["ec200"]) == 1  # the "pdpdeact" context deactivated once
+
+
+@pytest.mark.parametrize("module", DIALECTS)
+def test_auto_dialect_identifies_each_mock_module(module, peer):
+    with MockModem(dialect=module) as modem:
+        driver = open_modem(fast_settings(modem, "auto"))
+        with ModemTransport(driver) as t:
+            assert exchange(t, peer, b"which am I") == b"which am I"
+            assert driver.dialect == module
+        assert "ATI" in modem.commands and "AT+CGMM" in modem.commands
+        assert modem.commands.count("ATI") == 1  # identified once, not at every open
+
+
+def test_auto_dialect_refuses_a_module_it_does_not_speak():
+    from hw_mocks.modem import device
+    saved = device.IDENTITY["ec200"]
+    device.IDENTITY["ec200"] = {**saved, "ati": ("SIMCOM INCORPORATED", "Model: A7670C-LASE"), "model": "A7670C"}
+    try:
+        with MockModem(dialect="ec200") as modem, pytest.raises(ConfigurationError) as e:
+            with open_modem(fast_settings(modem, "auto")):
+                pass
+    finally:
+        device.IDENTITY["ec200"] = saved
+    assert "A7670C" in str(e.value.params["module"]) and "does not speak" in e.value.what
+
+
+def test_a_send_left_half_done_by_a_dead_process_is_completed_and_the_link_recovers(dialect, peer):
+    # the terminal's process died after AT+CIPSEND=n / AT+QISEND=…,n and before its n bytes: the
+    # module takes whatever comes next as data; the next process must still get its attention
+    from drivers.modem.protocol import command
+    with MockModem(dialect=dialect) as modem:
+        s = fast_settings(modem, dialect)
+        with open_modem(s) as old:
+            old.ensure_context()
+            old.tcp_open("127.0.0.1", peer.port, 3)
+            old._write(command(old._send_command(200)))  # ... and the process dies here
+            wait_for(lambda: modem.commands[-1].endswith("200"), what="the send command at the mock")
+        with ModemTransport(s) as t:
+            assert exchange(t, peer, b"after the crash") == b"after the crash"

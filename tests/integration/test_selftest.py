@@ -276,3 +276,19 @@ def test_journal_on_a_read_only_file_system_fails(tmp_path):
     journal = {c["key"]: c for c in report["checks"]}["journal"]
     assert ro.returncode == 1 and journal["status"] == "fail", ro.stdout
     assert "read-only" in journal["detail"] and "不要收费" in journal["advice_zh"], journal
+
+
+@pytest.mark.parametrize(("module", "dialect"), [("ec200", "ec200"), ("ec200", "auto"), ("m26", "auto")])
+def test_selftest_reports_the_module_dialect_and_technology(tmp_path, capsys, monkeypatch, module, dialect):
+    for name in [n for n in os.environ if n.startswith("HANDHELD_")]:
+        monkeypatch.delenv(name)
+    with simulated_site(tmp_path, modem_module=module, modem_dialect=dialect) as site:
+        rc, out, checks = selftest(site, capsys)
+        assert rc == 0, out
+        assert checks["modem"][0] == "PASS" and checks["link"][0] == "PASS"
+        technology = "4G" if module == "ec200" else "2G"
+        assert f"{module} {technology}" in checks["modem"][1]  # which dialect ("auto": as identified)
+        if module == "ec200":
+            assert "RSRP" in checks["modem"][1]
+            assert any(cmd.startswith("AT+QIOPEN=1,0,") for cmd in site.modem.commands)  # HELLO over LTE
+        assert all(wcswidth(line) <= 30 for line in out.splitlines()), out

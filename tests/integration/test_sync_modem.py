@@ -64,7 +64,7 @@ def station_payments(db: str) -> dict[str, int]:
         return dict(c.execute("SELECT txn, amount FROM payments WHERE terminal = ?", (TID,)).fetchall())
 
 
-@pytest.mark.parametrize("dialect", ["sim800", "m26"])
+@pytest.mark.parametrize("dialect", ["sim800", "m26", "ec200"])
 def test_connection_closed_after_the_request_is_resolved_without_a_second_payment(tmp_path, dialect):
     with modem_rig(tmp_path, "closed_after_request", dialect) as (_srv, db, _m, journal, engine, fake, clock):
         txn = pay(journal, clock, 4200)
@@ -81,8 +81,9 @@ def test_connection_closed_after_the_request_is_resolved_without_a_second_paymen
         assert station_payments(db) == {txn: 4200}  # still exactly one
 
 
-def test_pdp_deactivated_by_the_carrier_is_recovered_on_the_next_sync(tmp_path):
-    with modem_rig(tmp_path, "pdp_deact_mid_session") as (_srv, db, _m, journal, engine, _fake, clock):
+@pytest.mark.parametrize("dialect", ["sim800", "ec200"])
+def test_pdp_deactivated_by_the_carrier_is_recovered_on_the_next_sync(tmp_path, dialect):
+    with modem_rig(tmp_path, "pdp_deact_mid_session", dialect) as (_srv, db, _m, journal, engine, _fake, clock):
         first = pay(journal, clock, 100)
         assert engine.sync_now().applied == 1
         second = pay(journal, clock, 200)  # the context was dropped after the first connection
@@ -91,8 +92,9 @@ def test_pdp_deactivated_by_the_carrier_is_recovered_on_the_next_sync(tmp_path):
         assert station_payments(db) == {first: 100, second: 200}
 
 
-def test_three_hours_without_coverage_compressed_in_time(tmp_path):
-    with modem_rig(tmp_path, "normal") as (server, db, modem, journal, engine, fake, clock):
+@pytest.mark.parametrize("dialect", ["sim800", "ec200"])
+def test_three_hours_without_coverage_compressed_in_time(tmp_path, dialect):
+    with modem_rig(tmp_path, "normal", dialect) as (server, db, modem, journal, engine, fake, clock):
         modem.set_coverage(False)
         modem.sync()
         captured = []

@@ -218,7 +218,9 @@ def test_signal_conversion():
 _LINES = st.sampled_from([
     b"OK", b"ERROR", b"+CME ERROR: 10", b"+CME ERROR: SIM failure", b"+CSQ: 18,0", b"+CREG: 0,5",
     b"CONNECT OK", b"SEND OK", b"CLOSED", b"+PDP: DEACT", b"+PDP DEACT", b"STATE: IP STATUS", b"RING",
-    b"+QIRDI: 0,1,0", b"10.0.0.7", b"DATA ACCEPT:10", b"0, CLOSED", b"ATE0", b'+QIURC: "recv",0'])
+    b"+QIRDI: 0,1,0", b"10.0.0.7", b"DATA ACCEPT:10", b"0, CLOSED", b"ATE0", b'+QIURC: "recv",0',
+    b"+QIOPEN: 0,0", b"+QIOPEN: 0,566", b'+QIURC: "pdpdeact",1', b'+QIURC: "closed",0', b"+CEREG: 0,5",
+    b'+QCSQ: "LTE",-73,-90,150,-9', b'+QIACT: 1,1,1,"10.0.0.7"'])
 
 
 @st.composite
@@ -226,7 +228,7 @@ def transcripts(draw):
     """A modem's output built from parts whose events are known, and those events."""
     raw, events = b"", []
     for _ in range(draw(st.integers(0, 12))):
-        kind = draw(st.integers(0, 3))
+        kind = draw(st.integers(0, 4))
         if kind == 0:
             line = draw(_LINES)
             raw += b"\r\n" + line + b"\r\n"
@@ -239,6 +241,10 @@ def transcripts(draw):
             payload = draw(st.binary(min_size=1, max_size=40))
             raw += b"\r\n+QIRD: 1.2.3.4:7600,TCP,%d\r\n" % len(payload) + payload + b"\r\nOK\r\n"
             events += [Data(payload), OK]
+        elif kind == 3:  # EC200x AT+QIRD=0,<len>: "+QIRD: <n>" CR LF, the bytes, CR LF, OK
+            payload = draw(st.binary(max_size=40))
+            raw += b"\r\n+QIRD: %d\r\n" % len(payload) + payload + b"\r\n\r\nOK\r\n"
+            events += [Data(payload), OK] if payload else [OK]
         else:  # free text that cannot be mistaken for a code or a data header
             text = "x" + draw(st.text(st.sampled_from("abcxyz019 .:,"), max_size=30))
             raw += b"\r\n" + text.encode() + b"\r\n"
@@ -306,3 +312,35 @@ def test_classify_any_line_gives_an_event(prefix, tail):
     # classify() is public (drivers and tools call it with lines of their own): any text is an event
     event = classify(prefix + tail)
     assert event is not None
+
+
+def test_ec200_open_result_recv_and_qird_frames():
+    # Quectel EC200x TCP/IP Application Note: AT+QIOPEN answers OK, then "+QIOPEN: <id>,<err>";
+    # "+QIURC: "recv",<id>" announces data, AT+QIRD=<id>,<len> answers "+QIRD: <n>" CR LF <data>
+    payload = b'+QIURC: "closed",0\r\nOK\r\n'
+    raw = (b'\r\nOK\r\n\r\n+QIOPEN: 0,0\r\n\r\n+QIURC: "recv",0\r\n'
+           b"\r\n+QIRD: %d\r\n" % len(payload) + payload + b"\r\n\r\nOK\r\n"
+           b"\r\n+QIRD: 0\r\n\r\nOK\r\n"
+           b'\r\n+QIOPEN: 0,563\r\n\r\n+QIOPEN: 0,566\r\n\r\n+QIURC: "pdpdeact",1\r\n')
+    want = [OK, Notice(NoticeKind.CONNECT_OK, link=0, count=0), Notice(NoticeKind.DATA_READY, link=0),
+            Data(payload), OK, OK, Notice(NoticeKind.ALREADY_CONNECT, link=0, count=563),
+            Notice(NoticeKind.CONNECT_FAIL, link=0, count=566), Notice(NoticeKind.PDP_DEACT, link=1)]
+    assert AtParser().feed(raw) == want
+    p = AtParser()
+    assert [ev for i in range(len(raw)) for ev in p.feed(raw[i:i + 1])] == want  # byte by byte
+
+
+def test_identify_dialect_from_ati_and_cgmm():
+    from drivers.modem.protocol import identify_dialect
+    assert identify_dialect(["SIM800 R14.18"]) == "sim800"
+    assert identify_dialect(["SIMCOM_SIM800"]) == "sim800"
+    assert identify_dialect(["Quectel_M26", "Revision: M26FBR03A01"]) == "m26"
+    assert identify_dialect(["Quectel", "EC200U", "Revision: EC200UCNAAR03A03M16"]) == "ec200"
+    assert identify_dialect(["Quectel", "EG912Y"]) == "ec200"
+    assert identify_dialect(["SIMCOM_A7670C-LASE", "A7670C"]) is None  # SIMCom LTE: another TCP/IP set
+    assert identify_dialect([]) is None
+
+
+def test_rsrp_to_bars():
+    from drivers.modem.protocol import rsrp_to_bars
+    assert [rsrp_to_bars(x) for x in (None, -140, -129, -128, -118, -108, -98, -88, -60)] == [0, 0, 0, 1, 2, 3, 4, 5, 5]
