@@ -46,7 +46,7 @@ def db(tmp_path):
                      " detail, at) VALUES (1, '2026-11-24', 'missing_at_marketing', 'T-3', '00000002', 500, NULL,"
                      " 'no such serial', '2026-11-25T01:00:00+08:00')")
         conn.execute("INSERT INTO check_originals (check_id, direction, raw) VALUES (1, 'in', ?)",
-                     ("3001|page 1|ORIGINAL-TEXT".encode(),))
+                     (b"3001|page 1|ORIGINAL-TEXT",))
         conn.execute("COMMIT")
     return path
 

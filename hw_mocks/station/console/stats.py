@@ -71,7 +71,7 @@ def bar_chart_svg(rows: list[tuple[str, int, int]], width: int = 640) -> str:
              f' font-family="sans-serif" font-size="13">']
     if not rows:
         parts.append('<text x="10" y="20">-</text>')
-    for i, (key, count, amount) in enumerate(rows):
+    for i, (key, _count, amount) in enumerate(rows):
         y = 10 + i * (bar + gap)
         w = int((width - label_w - 90) * amount / top)
         parts.append(f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end">{escape(key[:24])}</text>'
