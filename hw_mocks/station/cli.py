@@ -112,14 +112,14 @@ def run(args: argparse.Namespace) -> int:
                 print("demo area loaded:", seed.load(conn, args.seed_number, as_of, args.seed_customers))
     finally:
         conn.close()
-    console = _start_console(args) if args.console else None
     if args.action == "console":
-        if console is None:
+        if not args.console:
             raise ConfigurationError("No console address was given.", "Pass --console HOST:PORT.")
+        console = _start_console(args)  # alone: a station running elsewhere reads a changed --terminals on restart
         try:
-            console.serve_forever()
+            console.serve_forever()  # type: ignore[attr-defined]
         finally:
-            console.server_close()
+            console.server_close()  # type: ignore[attr-defined]
         return 0
     if not args.terminals:
         raise ConfigurationError("No provisioning file was given.", "Pass --terminals FILE (see docs/station.md).")
@@ -139,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
+    if args.console:  # beside the station: a terminal provisioned, re-keyed or revoked there counts at once
+        _start_console(args, server.set_terminals)
     # QA: `kill -USR1 PID` prints every thread's stack to stderr (a station that seems stuck)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
@@ -174,7 +176,7 @@ def _listen(spec: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _start_console(args: argparse.Namespace) -> object:
+def _start_console(args: argparse.Namespace, on_terminals_change: object = None) -> object:
     """The console's web server; with ``serve`` it runs in a thread beside the station."""
     import threading
 
@@ -183,7 +185,9 @@ def _start_console(args: argparse.Namespace) -> object:
     from hw_mocks.station.console.app import create_app
 
     host, port = _listen(args.console)
-    srv = make_server(host, port, create_app(args.db, terminals_file=args.terminals), threaded=True)
+    app = create_app(args.db, terminals_file=args.terminals,
+                     on_terminals_change=on_terminals_change)  # type: ignore[arg-type]
+    srv = make_server(host, port, app, threaded=True)
     print(f"console on http://{host}:{srv.server_port}/", flush=True)
     if args.action != "console":
         threading.Thread(target=srv.serve_forever, name="console", daemon=True).start()

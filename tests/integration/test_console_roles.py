@@ -52,8 +52,23 @@ def db(tmp_path):
 
 
 @pytest.fixture
-def app(db):
-    a = console.create_app(db)
+def terms_file(tmp_path):
+    from hw_mocks.station.console import terminals
+    from hw_mocks.station.provisioning import TerminalKey
+
+    path = tmp_path / "terminals.toml"
+    terminals.write(path, {"00000001": TerminalKey("00000001", 2, bytes.fromhex("000102030405060708090a0b0c0d0e0f"))})
+    return path
+
+
+@pytest.fixture
+def changes():
+    return []
+
+
+@pytest.fixture
+def app(db, terms_file, changes):
+    a = console.create_app(db, terminals_file=terms_file, on_terminals_change=changes.append)
     a.config["TESTING"] = True
     return a
 
@@ -88,6 +103,8 @@ REQUESTS = {
     "routes": ("GET", "/routes", None),
     "assign_segment": ("POST", "/routes/assign", {"segment": "S1", "operator": "7"}),
     "users": ("GET", "/users", None),
+    "terminals_page": ("GET", "/terminals", None),
+    "terminal_change": ("POST", "/terminals/change", {"terminal": "00000009", "what": "provision", "suite": "2"}),
 }
 
 
@@ -263,3 +280,53 @@ def test_english_on_request(app):
     assert "登录" in page
     client.post("/lang/en", data={"csrf_token": csrf(client)})
     assert "Log in" in client.get("/login").get_data(as_text=True)
+
+
+def test_a_terminal_is_provisioned_with_its_key_shown_once_then_rekeyed_and_revoked(app, db, terms_file, changes):
+    import os
+    import stat
+
+    from hw_mocks.station.provisioning import load_terminals
+
+    client = app.test_client()
+    login(client, "admin")
+    resp = client.post("/terminals/change", data={"terminal": "00000042", "what": "provision", "suite": "2",
+                                                  "csrf_token": _token(client)})
+    page = resp.get_data(as_text=True)
+    key = load_terminals(terms_file)["00000042"].key.hex()
+    assert key in page and resp.headers["Cache-Control"] == "no-store"
+    assert stat.S_IMODE(os.stat(terms_file).st_mode) == 0o600
+    assert key not in client.get("/terminals").get_data(as_text=True)  # never again
+    assert all(key not in a[2] for a in actions(db))  # nor in the trail (its key_id is)
+    assert set(changes[-1]) == {"00000001", "00000042"}
+    # provisioning it again is refused (re-key is the way); re-key gives another key
+    again = client.post("/terminals/change", data={"terminal": "00000042", "what": "provision", "suite": "2",
+                                                   "csrf_token": _token(client)})
+    assert again.status_code == 302 and load_terminals(terms_file)["00000042"].key.hex() == key
+    client.post("/terminals/change", data={"terminal": "00000042", "what": "rekey", "csrf_token": _token(client)})
+    assert load_terminals(terms_file)["00000042"].key.hex() != key
+    client.post("/terminals/change", data={"terminal": "00000042", "what": "revoke", "csrf_token": _token(client)})
+    assert set(load_terminals(terms_file)) == {"00000001"} and set(changes[-1]) == {"00000001"}
+    assert [a[1] for a in actions(db) if a[1].startswith("terminal_")] == [
+        "terminal_provision", "terminal_rekey", "terminal_revoke"]
+
+
+def test_a_revoked_terminal_is_refused_by_the_station_beside_the_console(db, tmp_path):
+    from hw_mocks.station.provisioning import TerminalKey
+    from hw_mocks.station.server import StationServer
+    from terminal_app.errors import HandheldError
+    from terminal_app.station.client import StationClient
+    from terminal_app.station.protocol import Suite
+    from terminal_app.station.seq import FileSeqCounter
+    from terminal_app.station.transport import SocketTransport
+
+    k = TerminalKey("00000001", 2, bytes.fromhex("000102030405060708090a0b0c0d0e0f"))
+    with StationServer(db, {k.id: k}, idle_timeout=5.0) as st:
+        def client():
+            return StationClient(terminal_id=k.id, key=k.key, suite=Suite(2), transport=SocketTransport(),
+                                 seq=FileSeqCounter(tmp_path / "seq"), host="127.0.0.1", port=st.port,
+                                 connect_timeout=5, response_timeout=5)
+        assert client().hello("7", "0.1.0")["time"]
+        st.set_terminals({})
+        with pytest.raises(HandheldError):
+            client().hello("7", "0.1.0")

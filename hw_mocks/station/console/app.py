@@ -32,7 +32,7 @@ from flask import Flask, Response, abort, flash, g, jsonify, redirect, render_te
 from flask_wtf.csrf import CSRFProtect
 
 from hw_mocks.station import audit, ledger
-from hw_mocks.station.console import stats, store
+from hw_mocks.station.console import stats, store, terminals
 from terminal_app.timeutil import SHANGHAI, iso, now
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,7 @@ _DUMMY = _hasher.hash("not a password " + secrets.token_hex(8))
 #: endpoint -> the roles that may reach it (every endpoint of the app is listed; see roles_for)
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {}
 PUBLIC = frozenset({"login", "static", "logout", "set_lang"})
-HOME = {"administrator": "routes", "supervisor": "transit", "auditor": "audit_page"}
+HOME = {"administrator": "terminals_page", "supervisor": "transit", "auditor": "audit_page"}
 
 
 def role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -121,7 +121,10 @@ def _bounded(name: str, limit: int = 200) -> str:
 
 
 def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = None,
-               terminals_file: str | os.PathLike[str] | None = None) -> Flask:
+               terminals_file: str | os.PathLike[str] | None = None,
+               on_terminals_change: Callable[[dict[str, Any]], None] | None = None) -> Flask:
+    """``terminals_file``: the station's provisioning file (the terminals page edits it);
+    ``on_terminals_change``: called with the new provisioning (the station beside it takes it at once)."""
     global _db_target
     _db_target = os.fspath(db_target)
     conn = ledger.connect(_db_target)
@@ -368,6 +371,46 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
             return redirect(url_for("users"))
         rows = db().execute("SELECT username, role, created_at FROM console_users ORDER BY username").fetchall()
         return render_template("users.html", users=rows, roles=store.ROLES)
+
+    # -- terminals: provision (key shown once), re-key, revoke -----------------------------------
+    def _terms_file() -> str:
+        f = app.config["TERMINALS_FILE"]
+        if not f:
+            abort(409)
+        return f
+
+    @app.route("/terminals")
+    @role("administrator")
+    def terminals_page() -> Any:
+        f = app.config["TERMINALS_FILE"]
+        return render_template("terminals.html", terminals=sorted(terminals.read(f).values(), key=lambda t: t.id)
+                               if f else None, shown=None)
+
+    @app.route("/terminals/change", methods=["POST"])
+    @role("administrator")
+    def terminal_change() -> Any:
+        tid, what = _bounded("terminal", 8), _bounded("what", 10)
+        if not (len(tid) == 8 and tid.isascii() and tid.isdigit()) or what not in ("provision", "rekey", "revoke"):
+            flash(g.t.gettext("The terminal id is 8 digits."))
+            return redirect(url_for("terminals_page"))
+        current = terminals.read(_terms_file())
+        suite = 2 if _bounded("suite", 1) != "1" else 1
+        if what == "provision" and tid in current:
+            flash(g.t.gettext("Terminal %(t)s is provisioned already; re-key it instead.") % {"t": tid})
+            return redirect(url_for("terminals_page"))
+        if what != "provision" and tid not in current:
+            abort(404)
+        if what == "rekey":
+            suite = current[tid].suite
+        made = terminals.change(_terms_file(), tid, None if what == "revoke" else suite, on_terminals_change)
+        store.log_action(db(), g.user, f"terminal_{what}", terminal=tid,
+                         key_id=made.key_id if made else current[tid].key_id)
+        if made is None:
+            flash(g.t.gettext("Terminal %(t)s revoked.") % {"t": tid})
+            return redirect(url_for("terminals_page"))
+        # the key is in this answer only (no-store), never in a redirect, flash, log or later page
+        return render_template("terminals.html", terminals=sorted(terminals.read(_terms_file()).values(),
+                                                                  key=lambda t: t.id), shown=made)
 
     missing = {r.endpoint for r in app.url_map.iter_rules()} - set(ENDPOINT_ROLES) - PUBLIC - {"index"}
     assert not missing, f"endpoints without roles: {missing}"
