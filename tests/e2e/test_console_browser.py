@@ -23,6 +23,8 @@ import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("HANDHELD_REQUIRE_BROWSER"):  # CI: a missing browser is a failure
+    raise RuntimeError("HANDHELD_REQUIRE_BROWSER is set but chromium is not installed (apt-get install chromium)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install"
                                 " chromium; packaging/bootstrap.sh installs it)")
 
@@ -30,7 +32,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from hw_mocks.station import ledger  # noqa: E402
 from hw_mocks.station.console import app as console  # noqa: E402
-from hw_mocks.station.console import store  # noqa: E402
+from hw_mocks.station.console import store, terminals  # noqa: E402
 from hw_mocks.station.provisioning import TerminalKey  # noqa: E402
 from hw_mocks.station.server import StationServer  # noqa: E402
 from terminal_app.station.client import Request, StationClient  # noqa: E402
@@ -66,10 +68,13 @@ def rig(tmp_path):
                      " detail, at) VALUES (1, '2026-11-23', 'missing_at_marketing', '00000001-0', '00000001',"
                      " 5000, NULL, '营销系统明细中没有这一笔', '2026-11-24T01:00:00+08:00')")
         conn.execute("COMMIT")
-    web = make_server("127.0.0.1", 0, console.create_app(db), threaded=True)
-    thread = threading.Thread(target=web.serve_forever, daemon=True)
-    thread.start()
+    terms = tmp_path / "terminals.toml"
+    terminals.write(terms, TERMINALS)
     with StationServer(db, TERMINALS, clock=FixedClock(at=NOW), idle_timeout=5.0) as station:
+        web = make_server("127.0.0.1", 0, console.create_app(db, terminals_file=terms,
+                                                             on_terminals_change=station.set_terminals), threaded=True)
+        thread = threading.Thread(target=web.serve_forever, daemon=True)
+        thread.start()
         yield {"db": db, "url": f"http://127.0.0.1:{web.server_port}", "station": station, "tmp": tmp_path}
     web.shutdown()
     thread.join(timeout=10)
@@ -181,9 +186,18 @@ def test_auditor_finds_the_txn_and_verifies_the_chain(browser, rig):
         assert page.goto(rig["url"] + path).status == 403
 
 
-def test_administrator_assigns_a_segment(browser, rig):
+def test_administrator_provisions_a_terminal_and_assigns_a_segment(browser, rig):
     page = log_in(browser, rig, "admin")
-    expect(page.locator("h1")).to_have_text("抄表段")
+    expect(page.locator("h1")).to_have_text("终端")
+    page.fill("#provision input[name=terminal]", "00000077")
+    page.click("#provision button[type=submit]")
+    key = page.locator("#keyonce code").inner_text(timeout=WAIT_MS)
+    assert key == rig["station"].terminals["00000077"].key.hex()  # the station beside it took it at once
+    shoot(page, rig, "terminals-key-once")
+    page.goto(rig["url"] + "/terminals")
+    expect(page.locator("main table")).to_contain_text("00000077")
+    assert key not in page.content()
+    page.click("nav a:has-text('抄表段')")
     page.select_option("select[name=segment]", "S2")
     page.fill("input[name=operator]", "0042")
     page.click("#assign button[type=submit]")
