@@ -15,7 +15,7 @@ pytest.importorskip("flask")
 from hw_mocks.station import ledger  # noqa: E402
 from hw_mocks.station.console import app as console  # noqa: E402
 from hw_mocks.station.console import store  # noqa: E402
-from tests.rigs.station import tiny_ledger  # noqa: E402
+from tests.rigs.station import load_tiny, rows  # noqa: E402
 
 PASSWORD = "correct horse 22"
 USERS = {"admin": "administrator", "sup": "supervisor", "aud": "auditor"}
@@ -29,9 +29,10 @@ def _cheap_hashes(monkeypatch):
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tiny_ledger(tmp_path / "station.sqlite")
+def db(ledger_target):  # the whole module on SQLite and on PostgreSQL
+    path = ledger_target
     with closing(ledger.connect(path)) as conn:
+        load_tiny(conn)
         store.ensure_schema(conn)
         for name, role in USERS.items():
             console.add_user(conn, name, role, PASSWORD, "test")
@@ -83,8 +84,7 @@ def login(client, user, password=PASSWORD):
 
 
 def actions(db):
-    with closing(sqlite3.connect(db)) as c:
-        return c.execute("SELECT username, action, detail FROM console_actions ORDER BY id").fetchall()
+    return rows(db, "SELECT username, action, detail FROM console_actions ORDER BY id")
 
 
 #: one request per endpoint: (method, path, form) — every endpoint that needs a role is listed
@@ -158,8 +158,7 @@ def test_wrong_password_is_refused_and_recorded(app, db):
 
 
 def test_passwords_are_argon2_hashes(db):
-    with closing(sqlite3.connect(db)) as c:
-        hashes = [h for (h,) in c.execute("SELECT pw_hash FROM console_users")]
+    hashes = [h for (h,) in rows(db, "SELECT pw_hash FROM console_users")]
     assert all(h.startswith("$argon2id$") and PASSWORD not in h for h in hashes)
 
 
@@ -168,8 +167,7 @@ def test_a_post_without_the_csrf_token_is_refused(app, db):
     login(client, "sup")
     resp = client.post("/alarms/1/ack", data={"note": "forged"})
     assert resp.status_code == 400
-    with closing(sqlite3.connect(db)) as c:
-        assert c.execute("SELECT count(*) FROM alarm_acks").fetchone()[0] == 0
+    assert rows(db, "SELECT count(*) FROM alarm_acks") == [(0,)]
 
 
 def test_the_session_expires_when_idle(app, monkeypatch):
@@ -208,13 +206,11 @@ def test_transit_then_handin_then_nothing_in_transit(app, db):
     assert {r["terminal"] for r in client.get("/transit.json").get_json()["rows"]} == {"00000001", "00000002"}
     client.post("/transit/handin", data={"terminal": "00000001", "amount_fen": "2000", "note": "交款",
                                          "csrf_token": token})
-    rows = client.get("/transit.json").get_json()["rows"]
-    assert [r["terminal"] for r in rows] == ["00000002"]
-    with closing(sqlite3.connect(db)) as c:
-        assert c.execute("SELECT terminal, amount, count, by_user FROM handins").fetchall() == [
-            ("00000001", 2000, 2, "sup")]
-        with pytest.raises(sqlite3.IntegrityError, match="never changed"):
-            c.execute("DELETE FROM handins")
+    left = client.get("/transit.json").get_json()["rows"]
+    assert [r["terminal"] for r in left] == ["00000002"]
+    assert rows(db, "SELECT terminal, amount, count, by_user FROM handins") == [("00000001", 2000, 2, "sup")]
+    with closing(ledger.connect(db)) as c, pytest.raises(sqlite3.Error, match="never changed"):
+        c.execute("DELETE FROM handins")
     assert ("sup", "handin") in [(a[0], a[1]) for a in actions(db)]
 
 
@@ -227,11 +223,9 @@ def test_an_alarm_is_acknowledged_with_who_and_a_note_and_never_edited(app, db):
     client.post("/alarms/1/ack", data={"note": "复核无误", "csrf_token": _token(client)})
     page = client.get("/checks").get_data(as_text=True)
     assert "营销补录" in page and "复核无误" in page and "sup" in page
-    with closing(sqlite3.connect(db)) as c:
-        assert c.execute("SELECT by_user, note FROM alarm_acks ORDER BY id").fetchall() == [
-            ("sup", "营销补录"), ("sup", "复核无误")]
-        with pytest.raises(sqlite3.IntegrityError, match="never changed"):
-            c.execute("UPDATE alarm_acks SET note = 'gone'")
+    assert rows(db, "SELECT by_user, note FROM alarm_acks ORDER BY id") == [("sup", "营销补录"), ("sup", "复核无误")]
+    with closing(ledger.connect(db)) as c, pytest.raises(sqlite3.Error, match="never changed"):
+        c.execute("UPDATE alarm_acks SET note = 'gone'")
 
 
 def test_the_auditor_sees_checks_but_cannot_acknowledge(app):
@@ -248,7 +242,8 @@ def test_the_action_trail_verifies_and_detects_an_edit(app, db):
     assert resp.status_code == 200 and 'id="verdict"' in resp.get_data(as_text=True)
     with closing(ledger.connect(db)) as conn:
         assert store.verify_actions(conn).ok
-        conn.execute("DROP TRIGGER console_actions_no_update")
+        conn.execute("DROP TRIGGER console_actions_no_update" if getattr(conn, "backend", "") != "postgresql"
+                     else "DROP TRIGGER console_actions_no_change ON console_actions")
         conn.execute("UPDATE console_actions SET detail = '{}' WHERE id = 2")
         verdict = store.verify_actions(conn)
     assert not verdict.ok and "action 2" in verdict.problems[0]

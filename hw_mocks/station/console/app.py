@@ -21,7 +21,6 @@ import io
 import os
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,17 +92,26 @@ def _translations(lang: str) -> gettext.NullTranslations:
     return gettext.translation("console", LOCALE_DIR, languages=[lang], fallback=True)
 
 
-_local = threading.local()
 _db_target: str = ""
 
 
-def db() -> sqlite3.Connection:
-    """This thread's connection to the ledger (opened once per thread)."""
-    conn = getattr(_local, "conn", None)
-    if conn is None or getattr(_local, "target", None) != _db_target:
-        conn = ledger.connect(_db_target, check_same_thread=True)
-        _local.conn, _local.target = conn, _db_target
+def _open(target: str) -> sqlite3.Connection:
+    """A connection for one request (the schema was made by create_app): the ledger's own rules."""
+    if target.startswith(("postgresql://", "postgres://")):
+        from hw_mocks.station.pg import PgConnection
+
+        return PgConnection(target)  # type: ignore[return-value]
+    conn = sqlite3.connect(target, isolation_level=None, timeout=10.0)
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def db() -> sqlite3.Connection:
+    """This request's connection to the ledger (closed when the request ends)."""
+    if "db" not in g:
+        g.db = _open(_db_target)
+    return g.db
 
 
 def yuan(fen: int | None) -> str:
@@ -139,6 +147,14 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
                       TERMINALS_FILE=os.fspath(terminals_file) if terminals_file else None)
     CSRFProtect(app)
     app.jinja_env.filters["yuan"] = yuan
+
+    @app.teardown_appcontext
+    def close_db(_exc: BaseException | None) -> None:
+        conn = g.pop("db", None)
+        if conn is not None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
 
     @app.before_request
     def load_user() -> Any:

@@ -68,9 +68,16 @@ SCHEMA = (
     )""",
 )
 _TRIGGERS = [f"""CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}
-       BEGIN SELECT RAISE(ABORT, '{t} rows are never changed'); END"""
+       BEGIN SELECT RAISE(ABORT, 'console rows are never changed'); END"""
              for t in ("console_actions", "handins", "handin_items", "alarm_acks", "segment_assignments")
              for op in ("UPDATE", "DELETE")]
+
+
+_PG_TRIGGERS = ["""CREATE OR REPLACE FUNCTION console_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'console rows are never changed'; END $$"""] + [
+    f"""CREATE OR REPLACE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t}
+       FOR EACH ROW EXECUTE FUNCTION console_append_only()"""
+    for t in ("console_actions", "handins", "handin_items", "alarm_acks", "segment_assignments")]
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -78,7 +85,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         from hw_mocks.station import pg
 
         conn.execute("BEGIN")
-        for stmt in pg.pg_schema(list(SCHEMA)):
+        conn.execute("SELECT pg_advisory_xact_lock(22)")  # consoles starting together: one creates the tables
+        for stmt in pg.pg_schema(list(SCHEMA))[:len(SCHEMA)]:  # (pg_schema appends the frame trail's trigger)
+            conn.execute(stmt)
+        for stmt in _PG_TRIGGERS:
             conn.execute(stmt)
         conn.execute("COMMIT")
         return
@@ -100,6 +110,8 @@ def log_action(conn: sqlite3.Connection, who: str, action: str, /, **detail: Any
     if own:
         conn.execute("BEGIN IMMEDIATE")
     try:
+        if getattr(conn, "backend", "sqlite") == "postgresql":
+            conn.execute("SELECT pg_advisory_xact_lock(2201)")  # one appender at a time: one chain, no fork
         last = conn.execute("SELECT id, hash FROM console_actions ORDER BY id DESC LIMIT 1").fetchone()
         row_id, prev = (last[0] + 1, last[1]) if last else (1, audit.GENESIS)
         at = iso(now())
