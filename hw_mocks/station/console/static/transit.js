@@ -24,6 +24,7 @@
       seen[tr.getAttribute("data-terminal") + "/" + (tr.cells[2] ? tr.cells[2].textContent : "")] = true;
     });
     var csrf = document.querySelector("input[name=csrf_token]");
+    var heads = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent; });
     body.textContent = "";
     data.rows.forEach(function (r) {
       var tr = document.createElement("tr");
@@ -31,17 +32,19 @@
       if (!seen[r.terminal + "/" + r.cash]) tr.className = "fresh";
       cell(tr, r.terminal); cell(tr, r.operator || "-"); cell(tr, r.cash, "num cash"); cell(tr, String(r.count), "num");
       cell(tr, r.qr, "num"); cell(tr, r.oldest); cell(tr, r.last_sync);
-      var td = cell(tr, "");
+      var td = cell(tr, "", "act");
       var f = forms[r.terminal];
       if (r.cash_fen > 0) {
         if (!f && csrf) {
           f = document.createElement("form");
-          f.method = "post"; f.action = "transit/handin"; f.className = "handin";
+          f.method = "post"; f.action = table.getAttribute("data-handin"); f.className = "handin";
           ["csrf_token", "terminal", "amount_fen"].forEach(function (n) {
             var i = document.createElement("input"); i.type = "hidden"; i.name = n; f.appendChild(i);
           });
-          var note = document.createElement("input"); note.name = "note"; note.maxLength = 200; f.appendChild(note);
-          var b = document.createElement("button"); b.type = "submit"; b.textContent = "✔"; f.appendChild(b);
+          var note = document.createElement("input"); note.name = "note"; note.maxLength = 200;
+          note.placeholder = table.getAttribute("data-note-label"); f.appendChild(note);
+          var b = document.createElement("button"); b.type = "submit";
+          b.textContent = table.getAttribute("data-handin-label"); f.appendChild(b);
           f.elements.csrf_token.value = csrf.value;
         }
         if (f) {
@@ -50,6 +53,7 @@
           td.appendChild(f);
         }
       }
+      Array.prototype.forEach.call(tr.cells, function (c, i) { c.setAttribute("data-label", heads[i] || ""); });
       body.appendChild(tr);
     });
     document.getElementById("total-cash").textContent = data.totals.cash;
@@ -63,5 +67,9 @@
       .catch(function () { if (stamp) stamp.textContent = "…"; })
       .then(function () { window.setTimeout(poll, 3000); });
   }
+  var heads0 = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent; });
+  Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) {
+    Array.prototype.forEach.call(tr.cells, function (c, i) { c.setAttribute("data-label", heads0[i] || ""); });
+  });
   window.setTimeout(poll, 3000);
 })();
