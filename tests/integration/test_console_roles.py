@@ -325,3 +325,37 @@ def test_a_revoked_terminal_is_refused_by_the_station_beside_the_console(db, tmp
         st.set_terminals({})
         with pytest.raises(HandheldError):
             client().hello("7", "0.1.0")
+
+
+def test_the_audit_is_searched_by_terminal_customer_txn_and_time(app, db, tmp_path):
+    from hw_mocks.station.provisioning import TerminalKey
+    from hw_mocks.station.server import StationServer
+    from terminal_app.station.client import Request, StationClient
+    from terminal_app.station.messages import MsgType
+    from terminal_app.station.protocol import Suite
+    from terminal_app.station.seq import FileSeqCounter
+    from terminal_app.station.transport import SocketTransport
+    from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+
+    at = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
+    k = TerminalKey("00000001", 2, bytes.fromhex("000102030405060708090a0b0c0d0e0f"))
+    with StationServer(db, {k.id: k}, idle_timeout=5.0, clock=FixedClock(at=at)) as st:
+        c = StationClient(terminal_id=k.id, key=k.key, suite=Suite(2), transport=SocketTransport(),
+                          seq=FileSeqCounter(tmp_path / "seq"), host="127.0.0.1", port=st.port,
+                          connect_timeout=5, response_timeout=5, clock=FixedClock(at=at))
+        c.call(Request(MsgType.PAYMENT, {"txn": "00000001-77", "cust": "1002", "amount": 100, "method": "cash",
+                                         "at": iso(at)}))
+    client = app.test_client()
+    login(client, "aud")
+
+    def frames(query):
+        return re.findall(r'<section class="card frame">', client.get("/audit?" + query).get_data(as_text=True))
+
+    assert len(frames("txn=00000001-77")) == 2  # the request and its answer
+    assert len(frames("cust=1002")) == 2 and frames("cust=1001") == []
+    assert len(frames("terminal=00000001&txn=00000001-77")) == 2 and frames("terminal=00000002") == []
+    assert len(frames("txn=00000001-77&since=2026-11-24T09:59&until=2026-11-24T10:01")) == 2
+    assert frames("txn=00000001-77&since=2026-11-24T10:01") == []
+    page = client.get("/audit?txn=00000001-77").get_data(as_text=True)
+    assert "47 54" in page  # the raw frame in hex ("GT"), beside its body
+    assert ("aud", "audit_search") in [(a[0], a[1]) for a in actions(db)]

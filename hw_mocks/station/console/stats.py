@@ -44,7 +44,8 @@ def collections(conn: sqlite3.Connection, by: str) -> list[tuple[str, int, int]]
 
 
 def progress(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Per segment: customers, read (a reading since the last billing), unread, abnormal."""
+    """Per segment: customers, read (a reading uploaded by a terminal is in the ledger), unread, abnormal
+    (an 抄表异常 registered); with the operator the segment is assigned to now."""
     out = []
     for seg, name, total, read, abnormal, operator in conn.execute(
             "SELECT s.segment, s.name, count(c.cust),"
