@@ -359,3 +359,12 @@ def test_the_audit_is_searched_by_terminal_customer_txn_and_time(app, db, tmp_pa
     page = client.get("/audit?txn=00000001-77").get_data(as_text=True)
     assert "47 54" in page  # the raw frame in hex ("GT"), beside its body
     assert ("aud", "audit_search") in [(a[0], a[1]) for a in actions(db)]
+
+
+def test_the_language_switch_goes_back_on_this_site_only(app):
+    client = app.test_client()
+    token = csrf(client)
+    off = client.post("/lang/en", data={"csrf_token": token}, headers={"Referer": "http://evil.example/transit"})
+    assert off.headers["Location"] == "/login"
+    home = client.post("/lang/zh_CN", data={"csrf_token": token}, headers={"Referer": "http://localhost/login?x=1"})
+    assert home.headers["Location"] == "/login"

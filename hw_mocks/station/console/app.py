@@ -21,6 +21,7 @@ import io
 import os
 import secrets
 import sqlite3
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,8 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
     def set_lang(code: str) -> Any:
         if code in LANGUAGES:
             session["lang"] = code
-        return redirect(request.referrer or url_for("login"))
+        back = urllib.parse.urlsplit(request.referrer or "")  # back to the page it came from, on this site only
+        return redirect(back.path if back.netloc == request.host and back.path.startswith("/") else url_for("login"))
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
