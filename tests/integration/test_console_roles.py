@@ -368,3 +368,16 @@ def test_the_language_switch_goes_back_on_this_site_only(app):
     assert off.headers["Location"] == "/login"
     home = client.post("/lang/zh_CN", data={"csrf_token": token}, headers={"Referer": "http://localhost/login?x=1"})
     assert home.headers["Location"] == "/login"
+
+
+def test_five_wrong_passwords_lock_the_user_for_a_while(app, db, monkeypatch):
+    client = app.test_client()
+    for _ in range(console.MAX_FAILED):
+        assert login(client, "sup", "wrong password!!").status_code == 200
+    locked = login(client, "sup")  # the right password, too late
+    assert locked.status_code == 429 and client.get("/transit").status_code == 302
+    assert ("sup", "login_locked") in [(a[0], a[1]) for a in actions(db)]
+    assert login(client, "aud").status_code == 302  # another user is not affected
+    later = console.now() + console.LOCKOUT + dt.timedelta(seconds=1)
+    monkeypatch.setattr(console, "now", lambda: later)
+    assert login(app.test_client(), "sup").status_code == 302

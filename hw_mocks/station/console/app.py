@@ -40,6 +40,9 @@ LOCALE_DIR = HERE / "locale"
 LANGUAGES = ("zh_CN", "en")
 IDLE = dt.timedelta(minutes=15)
 LIFETIME = dt.timedelta(hours=8)
+#: wrong passwords for one user name within LOCKOUT before it is refused for the rest of LOCKOUT
+MAX_FAILED = 5
+LOCKOUT = dt.timedelta(minutes=15)
 _hasher = PasswordHasher()
 #: a hash to verify against when the user does not exist (same cost: no user enumeration by timing)
 _DUMMY = _hasher.hash("not a password " + secrets.token_hex(8))
@@ -200,6 +203,13 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
     def login() -> Any:
         if request.method == "POST":
             username, password = _bounded("username", 32), request.form.get("password", "")[:200]
+            since = iso(now() - LOCKOUT)
+            failed = db().execute("SELECT count(*) FROM console_actions WHERE username = ? AND action = 'login_failed'"
+                                  " AND at >= ?", (username or "-", since)).fetchone()[0]
+            if failed >= MAX_FAILED:
+                store.log_action(db(), username or "-", "login_locked", peer=request.remote_addr)
+                flash(g.t.gettext("Too many wrong passwords: this user is locked for 15 minutes."))
+                return render_template("login.html"), 429
             row = db().execute("SELECT role, pw_hash FROM console_users WHERE username = ?", (username,)).fetchone()
             try:
                 ok = _hasher.verify(row[1] if row else _DUMMY, password) and row is not None
