@@ -18,6 +18,9 @@ what=${1:-setup}
 #   strace          tests/bench/queue.py counts fsyncs per operation with it
 #   sqlite3         docs/operations.md's journal recovery, which a test runs as written
 sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux strace sqlite3)
+#   chromium        the console's browser tests (Playwright drives Debian's chromium: Playwright's own
+#                   browser download needs the internet); only for setup and test, not the terminal
+case "$what" in setup|test) sys_pkgs+=(chromium);; esac
 python=${PYTHON:-python3}
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then sys_pkgs+=(python3-venv); fi
 # shellcheck source=packaging/apt-ensure.sh

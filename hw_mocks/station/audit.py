@@ -251,6 +251,7 @@ def verify(conn: sqlite3.Connection, max_problems: int = 20) -> Verdict:
             break
     if chain is not None:
         heads[chain] = prev
-    head = next(iter(heads.values())) if len(heads) <= 1 and 0 in heads or not heads else \
+    # an empty trail has the genesis head (the old expression raised StopIteration on it)
+    head = GENESIS if not heads else heads[0] if list(heads) == [0] else \
         ",".join(f"{c}:{h}" for c, h in sorted(heads.items()))
-    return Verdict(not problems, n, head if heads else GENESIS, tuple(problems))
+    return Verdict(not problems, n, head, tuple(problems))

@@ -5,6 +5,9 @@
     handheld-mocks station --verify-audit --db /tmp/station.sqlite
     handheld-mocks station --db /tmp/station.sqlite --terminals t.toml --marketing 127.0.0.1:7700   (broker)
     handheld-mocks station check --day 2026-11-24 --db /tmp/station.sqlite --marketing 127.0.0.1:7700
+    handheld-mocks station console-user --db /tmp/station.sqlite --user admin --role administrator --password-file F
+    handheld-mocks station --db /tmp/station.sqlite --terminals t.toml --console 127.0.0.1:8080   (with the console)
+    handheld-mocks station console --db /tmp/station.sqlite --console 127.0.0.1:8080              (the console alone)
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from terminal_app.errors import ConfigurationError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("station", help="the reference master station (GT/1 over TCP, SQLite ledger)",
                        description="The reference master station: GT/1 over TCP with an SQLite ledger and audit trail.")
-    p.add_argument("action", nargs="?", choices=("serve", "check"), default="serve",
+    p.add_argument("action", nargs="?", choices=("serve", "check", "console", "console-user"), default="serve",
                    help="serve (default): run the station; check: the daily account check of --day against the"
-                        " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md)")
+                        " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md);"
+                        " console: only the supervisors' console (--console); console-user: add a console user"
+                        " (--user, --role, --password-file)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
     p.add_argument("--db", help="ledger: an SQLite file (created if missing) or a PostgreSQL URL"
@@ -60,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds to wait for the marketing system's answer (default 5)")
     p.add_argument("--day", help="check: the business day, YYYY-MM-DD")
     p.add_argument("--report", metavar="FILE", help="check: the report file (default check-DAY-N.txt beside the --db)")
+    p.add_argument("--console", metavar="HOST:PORT",
+                   help="serve the supervisors' console (a web browser) on this address (docs/station.md)")
+    p.add_argument("--user", help="console-user: the user name")
+    p.add_argument("--role", choices=("administrator", "supervisor", "auditor"), help="console-user: the role")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="console-user: a file (mode 600) holding the password on its first line")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
     p.set_defaults(func=run)
@@ -85,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "check":
             return _check(args, conn)
+        if args.action == "console-user":
+            return _console_user(args, conn)
         if args.verify_audit:
             verdict = audit.verify(conn)
             print(json.dumps({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
@@ -99,6 +112,15 @@ def run(args: argparse.Namespace) -> int:
                 print("demo area loaded:", seed.load(conn, args.seed_number, as_of, args.seed_customers))
     finally:
         conn.close()
+    if args.action == "console":
+        if not args.console:
+            raise ConfigurationError("No console address was given.", "Pass --console HOST:PORT.")
+        console = _start_console(args)  # alone: a station running elsewhere reads a changed --terminals on restart
+        try:
+            console.serve_forever()  # type: ignore[attr-defined]
+        finally:
+            console.server_close()  # type: ignore[attr-defined]
+        return 0
     if not args.terminals:
         raise ConfigurationError("No provisioning file was given.", "Pass --terminals FILE (see docs/station.md).")
     from hw_mocks.station.provisioning import load_terminals
@@ -117,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
+    if args.console:  # beside the station: a terminal provisioned, re-keyed or revoked there counts at once
+        _start_console(args, server.set_terminals)
     # QA: `kill -USR1 PID` prints every thread's stack to stderr (a station that seems stuck)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
@@ -143,3 +167,60 @@ def _check(args: argparse.Namespace, conn: object) -> int:
         print(f"ALARM {a.kind} txn={a.txn or '-'} terminal={a.terminal or '-'}: {a.detail}", file=sys.stderr)
     print(json.dumps(summary(res), ensure_ascii=False), flush=True)
     return 3 if res.alarms else 0
+
+
+def _listen(spec: str) -> tuple[str, int]:
+    host, _, port = spec.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigurationError("--console {spec} is not HOST:PORT.", "Give e.g. 127.0.0.1:8080.", spec=spec)
+    return host, int(port)
+
+
+def _start_console(args: argparse.Namespace, on_terminals_change: object = None) -> object:
+    """The console's web server; with ``serve`` it runs in a thread beside the station."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from hw_mocks.station.console.app import create_app
+
+    host, port = _listen(args.console)
+    app = create_app(args.db, terminals_file=args.terminals,
+                     on_terminals_change=on_terminals_change)  # type: ignore[arg-type]
+    srv = make_server(host, port, app, threaded=True)
+    print(f"console on http://{host}:{srv.server_port}/", flush=True)
+    if args.action != "console":
+        threading.Thread(target=srv.serve_forever, name="console", daemon=True).start()
+    return srv
+
+
+def _console_user(args: argparse.Namespace, conn: object) -> int:
+    import os
+    import sqlite3
+
+    from hw_mocks.station.console import store
+    from hw_mocks.station.console.app import add_user
+
+    if not (args.user and args.role and args.password_file):
+        raise ConfigurationError("A console user needs a name, a role and a password file.",
+                                 "Pass --user NAME --role administrator|supervisor|auditor --password-file FILE.")
+    path = Path(args.password_file)
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigurationError("Password file {path} is readable by other users.", "Run: chmod 600 {path}.",
+                                     path=str(path))
+        password = path.read_text(encoding="utf-8").splitlines()[0] if path.read_text(encoding="utf-8") else ""
+    except OSError as e:
+        raise ConfigurationError("Password file {path} cannot be read ({error}).", "Check the path.",
+                                 path=str(path), error=os.strerror(e.errno or 0)) from e
+    store.ensure_schema(conn)  # type: ignore[arg-type]
+    try:
+        add_user(conn, args.user, args.role, password, "cli")  # type: ignore[arg-type]
+    except ValueError as e:
+        raise ConfigurationError("The console user was not added: {why}.", "Correct it and run again.",
+                                 why=str(e)) from e
+    except sqlite3.IntegrityError as e:
+        raise ConfigurationError("A console user {user} exists already.", "Choose another name.",
+                                 user=args.user) from e
+    print(f"console user {args.user} ({args.role}) added")
+    return 0

@@ -204,6 +204,13 @@ class StationServer:
             self._error = e
             self._ready.set()
 
+    def set_terminals(self, terminals: Mapping[str, TerminalKey]) -> None:
+        """Take a new provisioning (the console provisioned, re-keyed or revoked a terminal): frames
+        that arrive from now on are checked against it."""
+        new = dict(terminals)
+        self._key_ids = {tid: t.key_id for tid, t in new.items()}
+        self.terminals = new
+
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the CLI)."""
         asyncio.run(self.serve())
@@ -336,7 +343,7 @@ class StationServer:
         seal and audit the answer.  An SQLite error ends the batch (nothing of it is answered)."""
         assert self._audit is not None
         tid, seq, mt = frame.terminal_id, frame.seq, frame.msg_type
-        kid = self._key_ids[tid]
+        kid = self._key_ids.get(tid) or key.key_id  # revoked or re-keyed meanwhile: the key it authenticated with
         at = iso(self.clock.now())
         if bad_body is None:
             assert body is not None

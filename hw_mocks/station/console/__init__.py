@@ -1,0 +1,1 @@
+"""The supervisors' console: a web application served by the reference station (issue 22; docs/station.md)."""

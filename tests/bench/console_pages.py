@@ -1,0 +1,157 @@
+"""Benchmark: the supervisors' console's page times while the station is under station_load.py's load.
+
+    .venv/bin/python tests/bench/console_pages.py [--terminals 100] [--payments 25]
+
+Runs tests/bench/station_load.py's load (its ``run``, group commit, no baseline run of its own) and,
+on the same ledger, the console as its own process (``handheld-mocks station console``, the CLI a
+supervisor's office runs).  A supervisor's browser is simulated by one client that logs in (CSRF
+token, argon2 check) and then fetches, one after another with no pause, the pages a supervisor keeps
+open: /transit.json (what the 在途资金 page polls), /transit, /checks, /collections?by=segment.
+
+Baseline (same run): the same client against the same console on the same ledger before the load
+starts (the station idle).  Figures: ``p50_s``, ``p99_s``, ``max_s`` of each page fetch under load;
+``idle_p99_s``; ``vs_baseline`` = p99 under load ÷ idle p99; ``pages`` fetched under load; ``errors``
+(any answer but 200); plus the load's own ``payments_per_s`` and ``p99_s`` (as ``load_…``).
+The last line is one JSON object with those keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+
+import station_load  # noqa: E402
+
+from hw_mocks.station import ledger  # noqa: E402
+from hw_mocks.station.console import app as console  # noqa: E402
+from hw_mocks.station.console import store  # noqa: E402
+
+PASSWORD = "bench console 22"
+PAGES = ("/transit.json", "/transit", "/checks", "/collections?by=segment")
+
+
+class Browser:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path: str) -> tuple[int, str]:
+        with self.opener.open(self.base + path, timeout=30) as r:
+            return r.status, r.read().decode("utf-8")
+
+    def log_in(self) -> None:
+        _, page = self.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        data = urllib.parse.urlencode({"username": "sup", "password": PASSWORD, "csrf_token": token}).encode()
+        with self.opener.open(self.base + "/login", data=data, timeout=30) as r:
+            assert r.status == 200 and "/transit" in r.url, r.url
+
+    def round(self, times: list[float], errors: list[int]) -> None:
+        for p in PAGES:
+            t0 = time.perf_counter()
+            try:
+                status, _ = self.get(p)
+            except Exception:  # noqa: BLE001 — counted, the bench goes on
+                status = 0
+            times.append(time.perf_counter() - t0)
+            if status != 200:
+                errors.append(status)
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 4) if s else 0.0
+
+
+class Console:
+    """Started by the patched start_station on the ledger the load's station uses."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.browser: Browser | None = None
+        self.idle: list[float] = []
+        self.loaded: list[float] = []
+        self.errors: list[int] = []
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self, db: str) -> None:
+        with closing(ledger.connect(db)) as conn:
+            store.ensure_schema(conn)
+            console.add_user(conn, "sup", "supervisor", PASSWORD, "bench")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hw_mocks.cli", "station", "console", "--db", db,
+                                      "--console", "127.0.0.1:0"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "console on" not in line:
+            raise SystemExit(f"the console did not start: {line}{self.proc.stderr.read() if self.proc.stderr else ''}")
+        self.browser = Browser(line.split("console on ", 1)[1].strip().rstrip("/"))
+        self.browser.log_in()
+        for _ in range(25):  # baseline: the idle station
+            self.browser.round(self.idle, self.errors)
+        self.errors.clear()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        assert self.browser is not None
+        while not self.stop.is_set():
+            self.browser.round(self.loaded, self.errors)
+
+    def finish(self) -> None:
+        self.stop.set()
+        if self.thread:
+            self.thread.join(timeout=60)
+        if self.proc:
+            self.proc.terminate()
+            self.proc.communicate(timeout=30)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--terminals", type=int, default=100)
+    ap.add_argument("--payments", type=int, default=25)
+    ap.add_argument("--procs", type=int, default=2)
+    args = ap.parse_args()
+    con = Console()
+    original_start, original_stop = station_load.start_station, station_load.stop_station
+
+    def start_station(work: Path, *a, **kw):  # type: ignore[no-untyped-def]
+        proc, port = original_start(work, *a, **kw)
+        con.start(kw.get("db") or str(work / "station.sqlite"))
+        return proc, port
+
+    def stop_station(proc):  # type: ignore[no-untyped-def]
+        con.finish()
+        return original_stop(proc)
+
+    station_load.start_station, station_load.stop_station = start_station, stop_station
+    load = station_load.run(args.terminals, args.payments, None, "group", args.procs)
+    idle_p99 = pct(con.idle, 0.99)
+    out = {"p50_s": pct(con.loaded, 0.50), "p99_s": pct(con.loaded, 0.99), "max_s": round(max(con.loaded, default=0), 4),
+           "idle_p99_s": idle_p99, "vs_baseline": round(pct(con.loaded, 0.99) / max(idle_p99, 1e-6), 2),
+           "pages": len(con.loaded), "errors": len(con.errors),
+           "load_payments_per_s": load.get("payments_per_s"), "load_p99_s": load.get("p99_s")}
+    print(f"console pages under load: {out['pages']} fetched, p99 {out['p99_s']} s (idle p99 {idle_p99} s)")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
