@@ -167,3 +167,21 @@ def test_the_daily_check_covers_purchases_one_alarm_naming_the_txn(rig, injected
     assert summary["txns"] == [f"{TID}-2"]
     (kind,) = [k for (k,) in rig.st_rows("SELECT kind FROM check_alarms")]
     assert kind == ("missing_at_marketing" if injected == "deleted" else "amount_differs")
+
+
+def test_the_stand_in_refuses_a_purchase_it_cannot_do(rig):
+    stamp = f"{NOW:%Y%m%d%H%M%S}"
+
+    def send(n: int, **over: str) -> p.Message:
+        fields = {"txn": f"{TID}-{n}", "terminal": TID, "operator": "", "cust": "1003", "meter": "A1003",
+                  "amount": "5000", "kind": "purchase", "at": stamp}
+        fields.update(over)
+        return mclient.exchange(rig.mkt.address, p.request(p.Trade.PURCHASE, f"2026112400010000{n:04d}", stamp,
+                                                            **fields), 5)
+
+    assert send(1, cust="9999").rc is p.Rc.UNKNOWN_CUSTOMER
+    assert send(2, meter="A1001").rc is p.Rc.NOT_ALLOWED  # not the customer's meter
+    assert send(3, cust="1001", meter="A1001").rc is p.Rc.NOT_ALLOWED  # not a prepaid card meter
+    assert send(4, amount="0").rc is p.Rc.BAD_REQUEST
+    assert rig.mkt_rows("SELECT count(*) FROM mkt_serials WHERE state = 'A'") == [(0,)]
+    assert rig.mkt_rows("SELECT count(*) FROM mkt_serials WHERE state = 'R'") == [(4,)]

@@ -157,7 +157,10 @@ def test_any_bytes_decode_or_raise_the_protocols_error_whole(data):
 @given(st.binary(max_size=120), st.data())
 def test_any_bytes_decode_or_raise_the_protocols_error_byte_by_byte(data, d):
     # a valid prefix makes the fuzz reach the record parser, not only the length check
-    prefix = p.encode(pay_request()) if d.draw(st.booleans()) else b""
+    bill = p.answer(p.request(p.Trade.BILL_QUERY, SERIAL, T, cust="1001"), p.Rc.OK, T,
+                    [{"period": "202609", "amount": "10000", "penalty": "300", "due": "20261025", "from_balance": "0"}],
+                    cust="1001", name="王秀英", arrears="10300", balance="0", n="1")
+    prefix = p.encode(d.draw(st.sampled_from([pay_request(), bill]))) if d.draw(st.booleans()) else b""
     mutated = bytearray(prefix + data)
     if prefix and d.draw(st.booleans()):
         i = d.draw(st.integers(0, len(prefix) - 1))
