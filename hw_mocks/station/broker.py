@@ -1,8 +1,10 @@
-"""The station as the seed's broker (§1.3): payments and reversals go to the marketing system.
+"""The station as the seed's broker (§1.3): money goes to the marketing system first.
 
-A PAYMENT or REVERSAL from a terminal is applied by the marketing system (the system of record
-of the money) and only then by the station's own copy of the books; the terminal's answer comes
-after both.  Two hops, each idempotent (docs/marketing-interface.md, "Idempotency"):
+A PAYMENT, REVERSAL or card purchase (购电: CARD_AUTHORIZE, CARD_REISSUE with money; see
+:func:`forwards`) from a terminal is done by the marketing system (the system of record of the
+money) and only then by the station's own copy of the books; the terminal's answer comes after
+both.  A BILL_QUERY is answered with the marketing system's figures (:class:`Lookup`, trade
+1001), or a definite E_INTERNAL when it cannot be asked — never the station's copy as current.  Two hops, each idempotent (docs/marketing-interface.md, "Idempotency"):
 
 * terminal → station: the txn, as everywhere (handlers.Station: stored decision per txn);
 * station → marketing: ``mkt_exchanges`` maps each txn to exactly ONE serial, created and
