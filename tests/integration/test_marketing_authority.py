@@ -185,3 +185,16 @@ def test_the_stand_in_refuses_a_purchase_it_cannot_do(rig):
     assert send(4, amount="0").rc is p.Rc.BAD_REQUEST
     assert rig.mkt_rows("SELECT count(*) FROM mkt_serials WHERE state = 'A'") == [(0,)]
     assert rig.mkt_rows("SELECT count(*) FROM mkt_serials WHERE state = 'R'") == [(4,)]
+
+
+def test_a_slow_bill_query_is_a_definite_refusal_not_the_stations_copy(tmp_path, ledger_target):
+    r = Rig(tmp_path, ledger_target, Scenario.from_dict({"fault": [{"trade": "1001", "nth": 1, "action": "delay",
+                                                                     "seconds": 1.5}]}), timeout=0.3)
+    try:
+        res = r.one(MsgType.BILL_QUERY, {"cust": "1001"})
+        assert res.code == "E_INTERNAL" and "arrears" not in res.body, res
+        assert outs(r) == [p.Trade.BILL_QUERY]  # the request is kept even though no answer came
+        again = r.one(MsgType.BILL_QUERY, {"cust": "1001"})  # the 2nd is not delayed
+        assert again.outcome is Outcome.OK and total(again.body) == OWED_1001
+    finally:
+        r.close()
