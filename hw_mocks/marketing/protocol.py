@@ -56,6 +56,7 @@ class Trade(enum.StrEnum):
 
     BILL_QUERY = "1001"  # 欠费查询
     PAYMENT = "2001"  # 缴费
+    PURCHASE = "2003"  # 购电 (prepaid card top-up)
     REVERSAL = "2002"  # 冲正
     QUERY = "2101"  # 交易结果查询 (by serial)
     DETAIL = "3001"  # 对账明细下载 (one business day, paged)
@@ -93,11 +94,15 @@ FieldSpec = tuple[tuple[str, str], ...]
 FIELDS: dict[tuple[Trade, Kind], FieldSpec] = {
     (Trade.BILL_QUERY, Kind.REQUEST): (("cust", _CUST),),
     (Trade.BILL_QUERY, Kind.ANSWER): (("cust", _CUST), ("name", _text(40)), ("arrears", _AMOUNT),
-                                      ("balance", _AMOUNT)),
+                                      ("balance", _AMOUNT), ("n", r"[0-9]{1,3}")),
     (Trade.PAYMENT, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("operator", _text(32)), ("cust", _CUST),
                                     ("amount", _AMOUNT), ("method", r"cash"), ("at", _TIME)),
     (Trade.PAYMENT, Kind.ANSWER): (("receipt", r"[0-9A-Z]{0,24}"), ("amount", _AMOUNT), ("to_balance", _AMOUNT),
                                    ("balance", _AMOUNT), ("arrears", _AMOUNT), ("msg", _text(120))),
+    (Trade.PURCHASE, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("operator", _text(32)), ("cust", _CUST),
+                                     ("meter", r"[0-9A-Za-z]{1,24}"), ("amount", _AMOUNT),
+                                     ("kind", r"purchase|reissue"), ("at", _TIME)),
+    (Trade.PURCHASE, Kind.ANSWER): (("receipt", r"[0-9A-Z]{0,24}"), ("amount", _AMOUNT), ("msg", _text(120))),
     (Trade.REVERSAL, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("orig", _TXN), ("reason", _text(60)),
                                      ("at", _TIME)),
     (Trade.REVERSAL, Kind.ANSWER): (("orig", f"({_TXN})?"), ("amount", _AMOUNT), ("balance", _AMOUNT),
@@ -112,10 +117,20 @@ FIELDS: dict[tuple[Trade, Kind], FieldSpec] = {
                                   ("n", r"[0-9]{1,3}")),
 }
 #: the detail answer's repeated line (n of them after its fixed fields); state N normal, R reversed
-DETAIL_LINE: FieldSpec = (("serial", _SERIAL), ("code", r"200[12]"), ("txn", _TXN), ("terminal", _TERM),
+DETAIL_LINE: FieldSpec = (("serial", _SERIAL), ("code", r"200[123]"), ("txn", _TXN), ("terminal", _TERM),
                           ("cust", _CUST), ("amount", _AMOUNT), ("state", r"[NR]"), ("at", _TIME),
                           ("orig", f"({_TXN})?"))
 MAX_DETAIL_LINES = 100
+#: the bill query answer's repeated line: one unpaid bill as of the answer's day (period YYYYMM,
+#: charge still owed, penalty owed that day, due day, the part the prepayment balance paid)
+BILL_LINE: FieldSpec = (("period", r"20[0-9]{2}(0[1-9]|1[0-2])"), ("amount", _AMOUNT), ("penalty", _AMOUNT),
+                        ("due", _DAY), ("from_balance", _AMOUNT))
+MAX_BILL_LINES = 60
+#: the answers that carry ``n`` repeated lines after their fixed fields: the line's fields, at most how many
+LINES: dict[tuple[Trade, Kind], tuple[FieldSpec, int]] = {
+    (Trade.DETAIL, Kind.ANSWER): (DETAIL_LINE, MAX_DETAIL_LINES),
+    (Trade.BILL_QUERY, Kind.ANSWER): (BILL_LINE, MAX_BILL_LINES),
+}
 
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
@@ -186,13 +201,15 @@ def encode(msg: Message) -> bytes:
         values.append(msg.rc.value)
     spec = FIELDS[(msg.trade, msg.kind)]
     values += _fields(spec, msg.fields)
-    if msg.trade is Trade.DETAIL and msg.kind is Kind.ANSWER:
-        if len(msg.lines) > MAX_DETAIL_LINES or str(len(msg.lines)) != msg.fields.get("n"):
-            raise MarketingEncodeError("a detail page holds n (at most 100) lines")
+    repeated = LINES.get((msg.trade, msg.kind))
+    if repeated is not None:
+        line_spec, most = repeated
+        if len(msg.lines) > most or str(len(msg.lines)) != msg.fields.get("n"):
+            raise MarketingEncodeError(f"a {msg.trade.value} answer holds n (at most {most}) lines")
         for line in msg.lines:
-            values += _fields(DETAIL_LINE, line)
+            values += _fields(line_spec, line)
     elif msg.lines:
-        raise MarketingEncodeError("only a detail answer has lines")
+        raise MarketingEncodeError("only a detail or bill query answer has lines")
     try:
         record = SEP.join(values).encode(ENCODING)
     except UnicodeEncodeError as e:
@@ -247,12 +264,15 @@ def decode_record(raw: bytes) -> Message:
     fields = _check(spec, rest[:len(spec)])
     lines: list[dict[str, str]] = []
     extra = rest[len(spec):]
-    if trade is Trade.DETAIL and kind is Kind.ANSWER:
+    repeated = LINES.get((trade, kind))
+    if repeated is not None:
+        line_spec, most = repeated
         n = int(fields["n"])
-        width = len(DETAIL_LINE)
-        if n > MAX_DETAIL_LINES or len(extra) != n * width:
-            raise MarketingProtocolError(f"a detail page of {n} lines needs {n * width} more fields, got {len(extra)}")
-        lines = [_check(DETAIL_LINE, extra[i * width:(i + 1) * width]) for i in range(n)]
+        width = len(line_spec)
+        if n > most or len(extra) != n * width:
+            raise MarketingProtocolError(f"{n} lines of trade {trade.value} need {n * width} more fields,"
+                                         f" got {len(extra)}")
+        lines = [_check(line_spec, extra[i * width:(i + 1) * width]) for i in range(n)]
     elif extra:
         raise MarketingProtocolError(f"trade {trade.value} has {len(extra)} field(s) too many")
     return Message(kind, trade, parts[2], parts[3], fields, rc, tuple(lines))

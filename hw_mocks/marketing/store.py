@@ -122,9 +122,11 @@ class Marketing:
             row = self.books._customer(msg.fields["cust"])
         except Refusal as r:
             return self._refuse(msg, _RC_OF.get(r.code, p.Rc.NOT_ALLOWED), now, r.msg)
-        owed = self.books._total(self.books._arrears(row[0], business_day(now)))
-        return p.answer(msg, p.Rc.OK, stamp(now), cust=row[0], name=row[1][:40], arrears=str(owed),
-                        balance=str(row[6]))
+        bills = self.books._arrears(row[0], business_day(now))[:p.MAX_BILL_LINES]
+        lines = [{"period": b["period"].replace("-", ""), "amount": str(b["amount"]), "penalty": str(b["penalty"]),
+                  "due": b["due"].replace("-", ""), "from_balance": str(b.get("from_balance", 0))} for b in bills]
+        return p.answer(msg, p.Rc.OK, stamp(now), lines, cust=row[0], name=row[1][:40],
+                        arrears=str(self.books._total(bills)), balance=str(row[6]), n=str(len(lines)))
 
     def _seen(self, msg: p.Message, now: dt.datetime) -> p.Message | None:
         if self.conn.execute("SELECT 1 FROM mkt_serials WHERE serial = ?", (msg.serial,)).fetchone():
@@ -168,6 +170,38 @@ class Marketing:
                                to_balance=str(r["to_balance"]), balance=str(r["balance"]), arrears=str(r["arrears"]),
                                msg="")
             self.conn.execute("RELEASE trade")
+        self._record(msg, ans, now, **cols)
+        return ans
+
+    def _t_purchase(self, msg: p.Message, now: dt.datetime) -> p.Message:
+        """购电: the money of a prepaid card top-up (the card itself is the station's business: its
+        key holder writes the MAC).  Done once per serial and once per txn, like a payment."""
+        if (dup := self._seen(msg, now)) is not None:
+            return dup
+        f = msg.fields
+        at = from_stamp(f["at"])
+        day = business_day(at).isoformat()
+        cols = {"txn": f["txn"], "terminal": f["terminal"], "cust": f["cust"], "amount": int(f["amount"]),
+                "day": day, "at": iso(at)}
+        if day in set(self.closed_days()):
+            ans = self._refuse(msg, p.Rc.DAY_CLOSED, now, f"business day {day} is closed")
+        elif self.conn.execute("SELECT serial FROM mkt_serials WHERE txn = ? AND state = 'A'", (f["txn"],)).fetchone():
+            ans = self._refuse(msg, p.Rc.NOT_ALLOWED, now, f"txn {f['txn']} was already done under another serial")
+        elif not int(f["amount"]):
+            ans = self._refuse(msg, p.Rc.BAD_REQUEST, now, "a purchase of 0 fen")
+        else:
+            try:
+                row = self.books._customer(f["cust"])
+            except Refusal as e:
+                ans = self._refuse(msg, p.Rc.UNKNOWN_CUSTOMER, now, e.msg)
+            else:
+                if row[4] != f["meter"] or not row[9]:
+                    ans = self._refuse(msg, p.Rc.NOT_ALLOWED, now, f"meter {f['meter']} is not the prepaid meter"
+                                       f" of customer {f['cust']}")
+                else:
+                    receipt = f"G{business_day(now):%Y%m%d}{ledger.next_counter(self.conn, 'mkt_purchase'):08d}"
+                    cols["receipt"] = receipt
+                    ans = p.answer(msg, p.Rc.OK, stamp(now), receipt=receipt, amount=f["amount"], msg="")
         self._record(msg, ans, now, **cols)
         return ans
 

@@ -1,8 +1,10 @@
-"""The station as the seed's broker (§1.3): payments and reversals go to the marketing system.
+"""The station as the seed's broker (§1.3): money goes to the marketing system first.
 
-A PAYMENT or REVERSAL from a terminal is applied by the marketing system (the system of record
-of the money) and only then by the station's own copy of the books; the terminal's answer comes
-after both.  Two hops, each idempotent (docs/marketing-interface.md, "Idempotency"):
+A PAYMENT, REVERSAL or card purchase (购电: CARD_AUTHORIZE, CARD_REISSUE with money; see
+:func:`forwards`) from a terminal is done by the marketing system (the system of record of the
+money) and only then by the station's own copy of the books; the terminal's answer comes after
+both.  A BILL_QUERY is answered with the marketing system's figures (:class:`Lookup`, trade
+1001), or a definite E_INTERNAL when it cannot be asked — never the station's copy as current.  Two hops, each idempotent (docs/marketing-interface.md, "Idempotency"):
 
 * terminal → station: the txn, as everywhere (handlers.Station: stored decision per txn);
 * station → marketing: ``mkt_exchanges`` maps each txn to exactly ONE serial, created and
@@ -53,8 +55,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORWARDED = frozenset({MsgType.PAYMENT, MsgType.REVERSAL})
-TRADE_OF = {MsgType.PAYMENT: p.Trade.PAYMENT, MsgType.REVERSAL: p.Trade.REVERSAL}
+#: the message types that may go to the marketing system (:func:`forwards` says which requests do)
+FORWARDED = frozenset({MsgType.PAYMENT, MsgType.REVERSAL, MsgType.CARD_AUTHORIZE, MsgType.CARD_REISSUE})
+
+
+def forwards(msg_type: int, body: Mapping[str, Any]) -> bool:
+    """Does this request move money the marketing system must do first?  A payment, a reversal, a
+    card purchase (购电) and a re-issue (补卡) with money on it; not the resumption of an authorized
+    purchase (no money moves: the same purchase, a new MAC) nor a re-issue without money."""
+    if msg_type in (MsgType.PAYMENT, MsgType.REVERSAL):
+        return True
+    if msg_type == MsgType.CARD_AUTHORIZE:
+        return "resume" not in body
+    if msg_type == MsgType.CARD_REISSUE:
+        return isinstance(body.get("amount"), int) and body["amount"] > 0
+    return False
+
 #: the marketing system's refusals → the station's (final, stored) error codes
 CODE_OF = {p.Rc.UNKNOWN_CUSTOMER: ErrorCode.UNKNOWN_CUSTOMER, p.Rc.NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
            p.Rc.LIMIT: ErrorCode.LIMIT, p.Rc.BAD_REQUEST: ErrorCode.BAD_REQUEST, p.Rc.DAY_CLOSED: ErrorCode.NOT_ALLOWED}
@@ -82,6 +98,17 @@ class Forward:
 
 
 @dataclass
+class Lookup:
+    """A BILL_QUERY to be answered from the marketing system (the books of record): its 1001
+    request, and the station's own answer for the customer's master data (name, address, meter,
+    tariff …), whose money figures are replaced by the marketing system's."""
+
+    cust: str
+    request: p.Message
+    station: dict[str, Any]
+
+
+@dataclass
 class Outcome:
     result: Result
     rc: str = ""
@@ -89,6 +116,7 @@ class Outcome:
     why: str = ""
     #: every message of the exchange, as on the wire: (direction, trade, serial, raw)
     wire: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    answer: p.Message | None = None  # a bill query's answer
 
 
 @dataclass
@@ -115,6 +143,12 @@ class Broker:
                             operator=_text(body.get("op") or "", 32), cust=body["cust"], amount=str(body["amount"]),
                             method=body["method"], at=at)
             cust, amount, orig = body["cust"], body["amount"], None
+        elif mt in (MsgType.CARD_AUTHORIZE, MsgType.CARD_REISSUE):
+            req = p.request(p.Trade.PURCHASE, serial, now, txn=txn, terminal=ctx.terminal,
+                            operator=_text(body.get("op") or "", 32), cust=body["cust"], meter=body["meter"],
+                            amount=str(body["amount"]),
+                            kind="purchase" if mt is MsgType.CARD_AUTHORIZE else "reissue", at=at)
+            cust, amount, orig = body["cust"], body["amount"], None
         else:
             req = p.request(p.Trade.REVERSAL, serial, now, txn=txn, terminal=ctx.terminal, orig=body["orig"],
                             reason=_text(body.get("reason") or "", 60), at=at)
@@ -128,10 +162,26 @@ class Broker:
                          ctx.now_iso, ctx.now_iso))
         return Forward(txn, serial, req, ask_first=False)
 
+    def lookup(self, st: Station, ctx: Ctx, station_reply: dict[str, Any]) -> Lookup:
+        """A BILL_QUERY the station's rules accept (a customer it serves): ask the marketing system."""
+        serial = f"{business_day(ctx.now):%Y%m%d}9998{next_counter(st.conn, 'mkt_bill_query') % 10**8:08d}"
+        cust = station_reply["cust"]
+        return Lookup(cust, p.request(p.Trade.BILL_QUERY, serial, stamp(ctx.now), cust=cust), station_reply)
+
     # ------------------------------------------------------------------ the exchange (on the loop)
 
-    async def exchange(self, fwd: Forward) -> Outcome:
+    async def exchange(self, fwd: Forward | Lookup) -> Outcome:
         out = Outcome(Result.UNKNOWN)
+        if isinstance(fwd, Lookup):
+            try:
+                ans = await self._send(fwd.request, out)
+            except (client.NotSent, client.NoAnswer) as e:
+                out.why = str(e)
+                return out
+            out.answer = ans
+            out.result = Result.APPLIED if ans.ok else Result.REFUSED
+            out.rc = ans.rc.value if ans.rc else ""
+            return out
         if fwd.ask_first:
             known = await self._query(fwd, out)
             if known is not None:
@@ -196,13 +246,15 @@ class Broker:
 
     # ------------------------------------------------------------------ phase B (in a batch)
 
-    def settle(self, st: Station, ctx: Ctx, msg_type: int, body: Mapping[str, Any], fwd: Forward,
+    def settle(self, st: Station, ctx: Ctx, msg_type: int, body: Mapping[str, Any], fwd: Forward | Lookup,
                out: Outcome) -> Reply:
         from hw_mocks.station.handlers import Reply
 
         for direction, trade, serial, raw in out.wire:
             st.conn.execute("INSERT INTO mkt_messages (at, txn, serial, trade, direction, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                            (ctx.now_iso, fwd.txn, serial, trade, direction, raw))
+                            (ctx.now_iso, None if isinstance(fwd, Lookup) else fwd.txn, serial, trade, direction, raw))
+        if isinstance(fwd, Lookup):
+            return self._bill_reply(st, fwd, out)
         if out.result is Result.APPLIED:
             reply = st.decide(ctx, msg_type, body, forward=False)
             if reply.error and reply.body.get("code") != ErrorCode.TXN_CONFLICT:
@@ -226,6 +278,41 @@ class Broker:
         st.conn.execute("UPDATE mkt_exchanges SET state = ?, rc = ?, mkt_receipt = ?, updated_at = ? WHERE txn = ?",
                         (state, out.rc or None, out.receipt or None, ctx.now_iso, fwd.txn))
         return reply
+
+
+    @staticmethod
+    def _bill_reply(st: Station, fwd: Lookup, out: Outcome) -> Reply:
+        """BILL_QUERY's answer: the marketing system's arrears and balance (its bills, its penalties
+        as of its day), the station's master data; no answer → a definite refusal, never the
+        station's copy presented as current."""
+        from hw_mocks.station.handlers import Reply
+
+        ans = out.answer
+        if ans is None or out.result is Result.UNKNOWN:
+            return Reply(Refusal(ErrorCode.INTERNAL, "the marketing system cannot be reached, so there are no"
+                                 f" current bill figures ({out.why}); nothing was changed, ask again later",
+                                 cust=fwd.cust).body(), True)
+        if not ans.ok:
+            code = CODE_OF.get(ans.rc, ErrorCode.INTERNAL) if ans.rc else ErrorCode.INTERNAL
+            return Reply(Refusal(code, f"the marketing system refused the bill query (answer code {out.rc})",
+                                 cust=fwd.cust, mkt_rc=out.rc).body(), True)
+        # the station's accrual state of a bill goes with it only where both books agree on it
+        # (then it is the same bill); otherwise the terminal gets the figures without it
+        mine = {(a["period"], a["amount"], a["penalty"]): a for a in fwd.station["arrears"]}
+        arrears = []
+        for line in ans.lines:
+            period = f"{line['period'][:4]}-{line['period'][4:]}"
+            item: dict[str, Any] = {"period": period, "amount": int(line["amount"]), "penalty": int(line["penalty"]),
+                                    "due": dt.datetime.strptime(line["due"], "%Y%m%d").date().isoformat()}
+            same = mine.get((period, item["amount"], item["penalty"]))
+            if same is not None and same.get("accrual") is not None:
+                item["accrual"] = same["accrual"]
+            if int(line["from_balance"]):
+                item["from_balance"] = int(line["from_balance"])
+            arrears.append(item)
+        body = {**fwd.station, "arrears": arrears, "balance": int(ans.fields["balance"]), "source": "marketing",
+                "mkt_serial": ans.serial}
+        return Reply({"ok": True, **body} if "ok" not in body else body)
 
 
 def _text(s: str, n: int) -> str:

@@ -87,24 +87,33 @@ def fetch_detail(address: str, day: dt.date, timeout: float = 10.0,
 def compare(conn: sqlite3.Connection, day: dt.date, lines: list[dict[str, str]]) -> tuple[list[Alarm], tuple[int, int],
                                                                                              tuple[int, int]]:
     d = day.isoformat()
+    # payments and card purchases (购电), each by its txn (a txn is one or the other)
     station = {t: (term, amt, rev) for t, term, amt, rev in conn.execute(
-        "SELECT txn, terminal, amount, reversed_by FROM payments WHERE day = ?", (d,))}
-    mkt = {x["txn"]: (x["terminal"], int(x["amount"]), x["state"] == "R") for x in lines if x["code"] == "2001"}
+        "SELECT txn, terminal, amount, reversed_by FROM payments WHERE day = ?"
+        " UNION ALL SELECT txn, terminal, amount, NULL FROM card_purchases WHERE day = ?", (d, d))}
+    lines = [x for x in lines if x["code"] in ("2001", "2003")]
+    # the marketing system's other channels (its counters, banks …): not this station's business,
+    # counted in the report, no alarm.  A line is the station's when the station made its serial or
+    # its txn is of a terminal the station serves.
+    serials = {r[0] for r in conn.execute("SELECT serial FROM mkt_exchanges WHERE day = ?", (d,))}
+    terminals = {r[0] for r in conn.execute("SELECT terminal FROM terminal_seq")} | {v[0] for v in station.values()}
+    mine = [x for x in lines if x["serial"] in serials or x["txn"][:8] in terminals or x["txn"] in station]
+    mkt = {x["txn"]: (x["terminal"], int(x["amount"]), x["state"] == "R") for x in mine}
     alarms: list[Alarm] = []
     for txn in sorted(station.keys() | mkt.keys()):
         s, m = station.get(txn), mkt.get(txn)
         if m is None:
             assert s is not None
             alarms.append(Alarm("missing_at_marketing", txn, s[0], s[1], None,
-                                f"payment {txn} of {s[1]} fen is in the station's ledger, not in the marketing"
+                                f"payment/purchase {txn} of {s[1]} fen is in the station's ledger, not in the marketing"
                                 " system's detail"))
         elif s is None:
             alarms.append(Alarm("missing_at_station", txn, m[0], None, m[1],
-                                f"payment {txn} of {m[1]} fen is in the marketing system's detail, not in the"
+                                f"payment/purchase {txn} of {m[1]} fen is in the marketing system's detail, not in the"
                                 " station's ledger"))
         elif s[1] != m[1]:
             alarms.append(Alarm("amount_differs", txn, s[0], s[1], m[1],
-                                f"payment {txn}: {s[1]} fen at the station, {m[1]} fen at the marketing system"))
+                                f"payment/purchase {txn}: {s[1]} fen at the station, {m[1]} fen at the marketing system"))
         elif bool(s[2]) != m[2]:
             kind = "reversed_at_station_only" if s[2] else "reversed_at_marketing_only"
             alarms.append(Alarm(kind, txn, s[0], s[1], m[1],

@@ -43,7 +43,7 @@ from typing import Any
 
 from hw_mocks.station import billing
 from hw_mocks.station import validate as v
-from hw_mocks.station.broker import FORWARDED, Broker, Forward
+from hw_mocks.station.broker import Broker, Forward, forwards
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
 from terminal_app.domain import allocation
@@ -121,8 +121,8 @@ class Station:
     idle_timeout_s: float = 30.0
     name: str = "hw_mocks reference station"
     penalty_rule: PenaltyRule = DEFAULT_RULE
-    #: the marketing system behind the station (hw_mocks.station.broker): PAYMENT and REVERSAL
-    #: are applied there first; None: the station is the system of record (simulator, QA)
+    #: the marketing system behind the station (hw_mocks.station.broker): PAYMENT, REVERSAL and
+    #: card purchases are done there first, BILL_QUERY is answered from it; None: the station is the system of record (simulator, QA)
     broker: Broker | None = None
     #: 1…9 when several front ends share one PostgreSQL ledger: its own receipt counter (the digit
     #: after the day in its receipt numbers) and serials; 0: the only writer (SQLite)
@@ -232,7 +232,11 @@ class Station:
             return Reply(Refusal(ErrorCode.UNKNOWN_TYPE, f"message type {msg_type:04x} is not offered").body(), True)
         handler = getattr(self, "_h_" + mt.name.lower())
         if mt not in STATEFUL:
-            return self._run(handler, ctx, body)
+            reply = self._run(handler, ctx, body)
+            if forward and self.broker is not None and mt is MsgType.BILL_QUERY and not reply.error:
+                # the figures come from the marketing system (the books of record): the broker asks it
+                return self.broker.lookup(self, ctx, reply.body)  # type: ignore[return-value]
+            return reply
         try:
             txn = v.txn(body, ctx.terminal)
         except Refusal as r:
@@ -252,7 +256,7 @@ class Station:
             self.conn.execute("ROLLBACK TO handler")
             self.conn.execute("RELEASE handler")
             return self._dispatch(ctx, msg_type, body, forward=forward)
-        if forward and self.broker is not None and mt in FORWARDED and not reply.error:
+        if forward and self.broker is not None and forwards(mt, body) and not reply.error:
             # a dry run: the station's rules accept it; the marketing system decides (broker)
             self.conn.execute("ROLLBACK TO handler")
             self.conn.execute("RELEASE handler")

@@ -48,13 +48,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hw_mocks.station import audit, ledger
-from hw_mocks.station.broker import FORWARDED, Broker, Forward, Outcome
+from hw_mocks.station.broker import FORWARDED, Broker, Forward, Lookup, Outcome
 from hw_mocks.station.commit import GroupCommit, Job
 from hw_mocks.station.handlers import CardMac, Ctx, Limits, Reply, Station
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.validate import Refusal
 from terminal_app.errors import ConfigurationError, DeviceError, HandheldError, LocalProtocolError
-from terminal_app.station.messages import ErrorCode
+from terminal_app.station.messages import ErrorCode, MsgType
 from terminal_app.station.protocol import (
     HEADER_LEN,
     AuthError,
@@ -297,7 +297,8 @@ class StationServer:
         slot = c.reserve()
         # a connection's requests take effect in order: one that may go to the marketing system
         # holds the ones behind it until it is settled (a reversal pipelined behind its payment)
-        gate = self.marketing is not None and frame.msg_type in FORWARDED and bad_body is None
+        gate = self.marketing is not None and (frame.msg_type in FORWARDED or frame.msg_type == MsgType.BILL_QUERY) \
+            and bad_body is None
 
         def finish(result: bytes | None) -> None:
             c.deliver(slot, result)
@@ -326,7 +327,7 @@ class StationServer:
         try:
             out = await self.station.broker.exchange(fw.forward)
         except Exception:  # a bug: the txn stays pending (asked about first next time)
-            log.exception("the marketing exchange of txn %s failed", fw.forward.txn)
+            log.exception("the marketing exchange of %s failed", getattr(fw.forward, "txn", fw.forward.request.serial))
             finish(None)
             return
         self._worker.submit(Job(lambda: self._settle(fw, out), finish))
@@ -349,7 +350,7 @@ class StationServer:
             assert body is not None
             self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, _json(body)))
             reply = self.station.apply(tid, seq, mt, body, kid)
-            if isinstance(reply, Forward):
+            if isinstance(reply, Forward | Lookup):
                 return _Forwarding(peer, frame, key, body, reply)
         else:
             self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, None,
@@ -415,7 +416,7 @@ class _Forwarding:
     frame: SealedFrame
     key: TerminalKey
     body: dict[str, Any]
-    forward: Forward
+    forward: Forward | Lookup
 
 
 class _Connection(asyncio.Protocol):

@@ -36,7 +36,8 @@ class Rig:
     """The marketing stand-in (SQLite, its own books) and a station in front of it whose ledger is
     ``target``: an SQLite file or a PostgreSQL URL."""
 
-    def __init__(self, tmp_path, target, scenario: Scenario | None = None, timeout: float = 2.0) -> None:
+    def __init__(self, tmp_path, target, scenario: Scenario | None = None, timeout: float = 2.0,
+                 card_mac=None) -> None:
         self.tmp = tmp_path
         self.clock = FixedClock(at=NOW)
         self.mdb = tmp_path / "marketing.sqlite"
@@ -47,7 +48,7 @@ class Rig:
             load_tiny(conn)
         self.mkt = MarketingServer(self.mdb, clock=self.clock, scenario=scenario).start()
         self.st = StationServer(self.sdb, {TID: TerminalKey(TID, 2, KEY)}, clock=self.clock,
-                                marketing=self.mkt.address, marketing_timeout=timeout).start()
+                                marketing=self.mkt.address, marketing_timeout=timeout, card_mac=card_mac).start()
         self.client = StationClient(terminal_id=TID, key=KEY, suite=Suite.AES_GCM, transport=SocketTransport(),
                                     seq=FileSeqCounter(tmp_path / "seq"), host="127.0.0.1", port=self.st.port,
                                     connect_timeout=5, response_timeout=10, clock=FixedClock(at=NOW))

@@ -39,6 +39,32 @@ def test_answer_round_trip_with_detail_lines():
     assert back.rc is p.Rc.OK and [dict(x) for x in back.lines] == [line, {**line, "txn": "00000001-6"}]
 
 
+def test_golden_bill_query_answer_carries_its_bills_as_lines():
+    req = p.request(p.Trade.BILL_QUERY, SERIAL, T, cust="1001")
+    bills = [{"period": "202609", "amount": "10000", "penalty": "300", "due": "20261015", "from_balance": "0"},
+             {"period": "202610", "amount": "8000", "penalty": "0", "due": "20261115", "from_balance": "112"}]
+    raw = p.encode(p.answer(req, p.Rc.OK, T, bills, cust="1001", name="张三", arrears="18300", balance="0", n="2"))
+    record = ("A|1001|20261124000100000001|20261124101500|0000|1001|张三|18300|0|2"
+              "|202609|10000|300|20261015|0|202610|8000|0|20261115|112")
+    assert raw[6:] == record.encode("gb18030")
+    (back,) = p.Decoder().feed(raw)
+    assert [dict(x) for x in back.lines] == bills
+    for wrong in (record + "|202611", record.replace("|0|2|", "|0|3|"), record.replace("202609", "202613")):
+        body = wrong.encode("gb18030")
+        with pytest.raises(p.MarketingProtocolError):
+            p.Decoder().feed(b"%06d" % len(body) + body)
+
+
+def test_golden_purchase_request():
+    req = p.request(p.Trade.PURCHASE, SERIAL, T, txn="00000001-7", terminal="00000001", operator="", cust="1001",
+                    meter="A1001", amount="5000", kind="purchase", at=T)
+    raw = p.encode(req)
+    assert raw[6:] == b"Q|2003|20261124000100000001|20261124101500|00000001-7|00000001||1001|A1001|5000|purchase|" \
+        b"20261124101500"
+    (back,) = p.Decoder().feed(raw)
+    assert back.trade is p.Trade.PURCHASE and back.fields == req.fields
+
+
 @pytest.mark.parametrize("bad", [
     {"amount": "-1"}, {"amount": "1.5"}, {"operator": "a|b"}, {"txn": "1-1"}, {"at": "20261324101500"},
     {"operator": "🙂" * 40},
@@ -72,7 +98,16 @@ texts = st.text(st.characters(blacklist_characters="|\r\n", blacklist_categories
 
 @st.composite
 def messages(draw):
-    kind = draw(st.sampled_from(["pay", "rev", "query", "bill"]))
+    kind = draw(st.sampled_from(["pay", "rev", "query", "bill", "buy", "buy_ans"]))
+    if kind == "buy":
+        return p.request(p.Trade.PURCHASE, SERIAL, T, txn=f"00000001-{draw(digits)}", terminal="00000001",
+                         operator=draw(texts), cust="1001", meter="A1001", amount=draw(digits),
+                         kind=draw(st.sampled_from(["purchase", "reissue"])), at=T)
+    if kind == "buy_ans":
+        req = p.request(p.Trade.PURCHASE, SERIAL, T, txn="00000001-5", terminal="00000001", operator="",
+                        cust="1001", meter="A1001", amount="5000", kind="purchase", at=T)
+        return p.answer(req, draw(st.sampled_from(list(p.Rc))), T, receipt="2026112400000001", amount=draw(digits),
+                        msg=draw(texts))
     if kind == "pay":
         return pay_request(amount=draw(digits), operator=draw(texts), txn=f"00000001-{draw(digits)}")
     if kind == "rev":
@@ -83,7 +118,11 @@ def messages(draw):
         return p.answer(req, draw(st.sampled_from(list(p.Rc))), T, qserial=SERIAL, state=draw(st.sampled_from("ARN")),
                         qrc="0000", qcode="2001", txn="00000001-5", receipt="2026112400000001", amount=draw(digits))
     req = p.request(p.Trade.BILL_QUERY, SERIAL, T, cust="1001")
-    return p.answer(req, p.Rc.OK, T, cust="1001", name=draw(texts), arrears=draw(digits), balance="0")
+    bills = draw(st.lists(st.fixed_dictionaries({
+        "period": st.sampled_from(["202609", "202610", "202512"]), "amount": digits, "penalty": digits,
+        "due": st.sampled_from(["20261015", "20261115"]), "from_balance": digits}), max_size=4))
+    return p.answer(req, p.Rc.OK, T, bills, cust="1001", name=draw(texts), arrears=draw(digits), balance="0",
+                    n=str(len(bills)))
 
 
 def _encodable(m: p.Message) -> bytes | None:
@@ -118,7 +157,10 @@ def test_any_bytes_decode_or_raise_the_protocols_error_whole(data):
 @given(st.binary(max_size=120), st.data())
 def test_any_bytes_decode_or_raise_the_protocols_error_byte_by_byte(data, d):
     # a valid prefix makes the fuzz reach the record parser, not only the length check
-    prefix = p.encode(pay_request()) if d.draw(st.booleans()) else b""
+    bill = p.answer(p.request(p.Trade.BILL_QUERY, SERIAL, T, cust="1001"), p.Rc.OK, T,
+                    [{"period": "202609", "amount": "10000", "penalty": "300", "due": "20261025", "from_balance": "0"}],
+                    cust="1001", name="王秀英", arrears="10300", balance="0", n="1")
+    prefix = p.encode(d.draw(st.sampled_from([pay_request(), bill]))) if d.draw(st.booleans()) else b""
     mutated = bytearray(prefix + data)
     if prefix and d.draw(st.booleans()):
         i = d.draw(st.integers(0, len(prefix) - 1))
