@@ -13,11 +13,13 @@ what=${1:-setup}
 # System packages the code or the tests load at run time.
 #   libzbar0        pyzbar's shared library (barcode images)
 #   python3-venv    the venv module on Debian's own python3
-#   fonts-wqy-zenhei the CJK font the mock printer draws receipts with
+#   fonts-wqy-zenhei the CJK font the mock printer draws receipts with, and the printer driver
+#                   draws lines holding characters outside GBK with (raster)
+#   fonts-hanazono  CJK extension B glyphs (𠀀, 𠮷) for those raster lines
 #   tmux            the end-to-end UI test drives the terminal in tmux
 #   strace          tests/bench/queue.py counts fsyncs per operation with it
 #   sqlite3         docs/operations.md's journal recovery, which a test runs as written
-sys_pkgs=(libzbar0 fonts-wqy-zenhei tmux strace sqlite3)
+sys_pkgs=(libzbar0 fonts-wqy-zenhei fonts-hanazono tmux strace sqlite3)
 python=${PYTHON:-python3}
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then sys_pkgs+=(python3-venv); fi
 # shellcheck source=packaging/apt-ensure.sh
