@@ -46,17 +46,30 @@ class PrepaidCard:
                                   sw=resp.sw)
         return resp.data
 
+    def read_binary(self, sfi: int, what: str, length: int | None = None) -> bytes:
+        """The whole file ``sfi`` (ISO 7816-4 READ BINARY, Le = its size when known).
+
+        62 82 (end of file before Ne bytes) is a warning with data: the data is the file.
+        Any other warning (62 81 "data may be corrupted", 62 83 "file deactivated" …) or error
+        refuses the read."""
+        command = model.read_file(sfi, length)
+        resp = self.reader.transmit(command)
+        if resp.ok or resp.sw == StatusWord.END_OF_FILE:
+            return resp.data
+        raise CardStatusError("The card refused to {step} ({name}, SW {sw}).", step=what, name=resp.name,
+                              sw=resp.sw)
+
     def read(self) -> CardContents:
         """Power the card up (cold reset) and read its three files."""
         atr = self.reader.power_on()
         self._ok(model.select_application(), "open the purchase application")
-        params = Params.decode(self._ok(model.read_file(model.SFI_PARAMS), "read its parameters"))
-        purchase = Purchase.decode(self._ok(model.read_file(model.SFI_PURCHASE), "read its purchase file"))
-        ret = ReturnData.decode(self._ok(model.read_file(model.SFI_RETURN), "read its return file"))
+        params = Params.decode(self.read_binary(model.SFI_PARAMS, "read its parameters"))
+        purchase = Purchase.decode(self.read_binary(model.SFI_PURCHASE, "read its purchase file"))
+        ret = ReturnData.decode(self.read_binary(model.SFI_RETURN, "read its return file"))
         return CardContents(atr, params, purchase, ret)
 
     def read_purchase(self) -> Purchase:
-        return Purchase.decode(self._ok(model.read_file(model.SFI_PURCHASE), "read its purchase file"))
+        return Purchase.decode(self.read_binary(model.SFI_PURCHASE, "read its purchase file"))
 
     def challenge(self) -> bytes:
         data = self._ok(model.get_challenge(), "give a challenge")

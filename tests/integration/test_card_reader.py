@@ -50,8 +50,32 @@ def test_presence_power_on_and_reading_the_card(device, reader):
     assert contents.atr == card.atr and contents.params.card_type is CardType.PURCHASE
     assert (contents.params.cust, contents.params.meter, contents.purchase) == (CUST, METER, Purchase(5000, START_COUNT))
     assert contents.loaded and contents.ret.remaining == 2000
-    # SELECT went through GET RESPONSE, each READ BINARY through a 6Cxx re-send: 8 frames
-    assert reader.apdus == 8 and device.apdus == 8
+    # SELECT went through GET RESPONSE (T=0); each READ BINARY asked for the file's exact size
+    assert reader.apdus == 5 and device.apdus == 5
+
+
+def test_a_t1_card_answers_with_data_and_the_reader_follows_its_atr(device, reader):
+    from drivers.ic_card.apdu import CardProtocol, parse_atr
+
+    card = issue_card(HOLDER, protocol=1)
+    device.insert(card)
+    contents = PrepaidCard(reader).read()
+    assert parse_atr(card.atr).protocols == (CardProtocol.T1,) and reader.protocol is CardProtocol.T1
+    assert contents.purchase == Purchase(5000, START_COUNT) and contents.loaded
+    assert reader.apdus == 4 and device.apdus == 4  # SELECT answers its FCI at once; 3 exact reads
+
+
+def test_read_binary_of_unknown_size_takes_the_62_82_warning_with_its_data(device, reader):
+    from drivers.ic_card import model
+
+    card = issue_card(HOLDER, protocol=1)
+    device.insert(card)
+    pc = PrepaidCard(reader)
+    pc.read()
+    # Le = 00: "up to 256" — the card gives the 8-byte file and 62 82 (end of file before Ne)
+    raw = reader.transmit(model.read_file(model.SFI_PURCHASE, 256))
+    assert (raw.sw, raw.warning, len(raw.data)) == (0x6282, True, model.PURCHASE_LEN)
+    assert Purchase.decode(pc.read_binary(model.SFI_PURCHASE, "read", 256)) == Purchase(5000, START_COUNT)
 
 
 def test_a_removed_card_is_reported_until_it_is_powered_again(device, reader):

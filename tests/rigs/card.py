@@ -28,9 +28,9 @@ START_COUNT = 3
 
 
 def issue_card(holder: CardKeyHolder, serial: str = SERIAL, card_type: CardType = CardType.PURCHASE,
-               count: int = START_COUNT, amount: int = 5000, loaded: bool = True) -> VirtualCard:
+               count: int = START_COUNT, amount: int = 5000, loaded: bool = True, protocol: int = 0) -> VirtualCard:
     ret = ReturnData(True, 2000, 123456, 0, count if loaded else count - 1)
-    return VirtualCard.issue(holder, card_type, serial, CUST, METER, Purchase(amount, count), ret)
+    return VirtualCard.issue(holder, card_type, serial, CUST, METER, Purchase(amount, count), ret, protocol=protocol)
 
 
 def station_db(path: Path, fillers: int = 0) -> Path:
