@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from drivers.ic_card.apdu import CardProtocol, CommandApdu, Exchange, ResponseApdu
-from terminal_app.errors import ConfigurationError, DeviceError, DeviceNotFoundError
+from drivers.ic_card.reader import CardRemovedError, NoCardError
+from terminal_app.errors import N_, ConfigurationError, DeviceError, DeviceNotFoundError
 
 
 class PcscCardReader:
@@ -41,11 +42,15 @@ class PcscCardReader:
 
     def close(self) -> None:
         if self._conn is not None:
+            conn, self._conn = self._conn, None
+            self.atr = None
             try:
-                self._conn.disconnect()
+                conn.disconnect()
             finally:
-                self._conn = None
-                self.atr = None
+                # the PC/SC context (a socket to pcscd) goes too, not when the object is collected
+                release = getattr(conn, "release", None) or getattr(getattr(conn, "component", None), "release", None)
+                if release is not None:
+                    release()
 
     def __enter__(self) -> PcscCardReader:
         return self.open()
@@ -55,9 +60,8 @@ class PcscCardReader:
         self.close()
 
     def power_on(self) -> bytes:
-        from smartcard.Exceptions import CardConnectionException, NoCardException
-
         from smartcard.CardConnection import CardConnection
+        from smartcard.Exceptions import CardConnectionException, NoCardException
 
         try:
             try:  # pyscard disconnects unpowering the card: a cold start each time, like POWER_ON
@@ -67,7 +71,11 @@ class PcscCardReader:
             self._conn.connect()
             self.atr = bytes(self._conn.getATR())
             self.protocol = CardProtocol.T1 if self._conn.getProtocol() == CardConnection.T1_protocol else CardProtocol.T0
-        except (NoCardException, CardConnectionException) as e:
+        except NoCardException as e:
+            self.atr = None
+            raise NoCardError(N_("There is no card in the reader.")) from e
+        except CardConnectionException as e:
+            self.atr = None
             raise DeviceError("The PC/SC reader cannot power the card ({error}).", error=e) from e
         return self.atr
 
@@ -80,7 +88,10 @@ class PcscCardReader:
             try:
                 data, sw1, sw2 = self._conn.transmit(list(step.encode()))
             except CardConnectionException as e:
-                raise DeviceError("The card stopped answering ({error}).", error=e) from e
+                # pcscd reports a pulled card (SCARD_W_REMOVED_CARD) and a reset one alike: the
+                # card must be powered again, as after the serial reader's CARD_REMOVED
+                self.atr = None
+                raise CardRemovedError(N_("The card was taken out of the reader.")) from e
             step = ex.feed(ResponseApdu(bytes(data), sw1, sw2))
         return step
 
