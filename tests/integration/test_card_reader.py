@@ -148,3 +148,23 @@ def test_forged_and_replayed_writes_are_refused_by_the_card(tmp_path):
         assert r.card.log.mac_failures == 4
         with sqlite3.connect(r.db) as c:
             assert c.execute("SELECT count(*) FROM card_purchases").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("protocol", [0, 1], ids=["T=0", "T=1"])
+def test_a_state_grid_user_card_s_return_write_file_is_read(device, reader, protocol):
+    from drivers.ic_card import sgcc
+    from drivers.ic_card.card import SgccUserCard
+    from hw_mocks.card.sgcc import SgccUserCardChip
+
+    ret = sgcc.ReturnWrite(1, 1, "000012345678", "000000001003", 2_000, 3, 0, 0, "2612071405")
+    params = sgcc.encode_record(0x01, bytes(39))
+    chip = SgccUserCardChip("8610000000001003", params, sgcc.Wallet(5_000, 3), ret, protocol=protocol)
+    device.insert(chip)
+    wallet, got = SgccUserCard(reader).read()
+    assert wallet == sgcc.Wallet(5_000, 3) and got == ret
+    assert chip.log == ["00A40000", "00A40000", "00B08200", "00B08500"]  # exact sizes: no re-send
+    # a card no meter has seen yet: empty return file
+    device.remove()
+    fresh = SgccUserCardChip("8610000000001004", params, sgcc.Wallet(5_000, 1), None, protocol=protocol)
+    device.insert(fresh)
+    assert SgccUserCard(reader).read() == (sgcc.Wallet(5_000, 1), None)
