@@ -48,7 +48,8 @@ class ViccCard:
         self.remove()
 
     def insert(self, card: VirtualCard, timeout: float = 10.0) -> None:
-        """Connect to vpcd (retrying until it listens, within ``timeout``)."""
+        """Connect to vpcd (which must be listening: pcscd has loaded its driver); ``timeout``
+        bounds the connect."""
         self.remove()
         self.card = card
         self._sock = socket.create_connection((self.host, self.port), timeout=timeout)
