@@ -86,24 +86,26 @@ def run_decode(args: argparse.Namespace) -> int:
             obj = frame_json(frame)
         except Dlt645Error as e:  # framed correctly, but its data breaks the standard
             print(f"handheld: frame {frame.control:02X}H from {frame.address}: {e}", file=sys.stderr)
-            di = _di_of(frame)
+            di, data = _di_and_data(frame)
             obj = {"standard": frame.standard.value, "address": frame.address, "control": f"{frame.control:02X}",
                    "direction": frame.direction.value, "abnormal": frame.abnormal, "more": frame.more,
-                   "di": di, "data": frame.data.hex().upper(), "value": None, "unit": "",
+                   "di": di, "data": data.hex().upper(), "value": None, "unit": "",
                    "error": ["INVALID_DATA"], "reason": str(e)}
             code = 1
         print(json.dumps(obj, ensure_ascii=False))
     return code
 
 
-def _di_of(frame: Any) -> str | None:
-    """The DI of a frame whose value would not decode (None when even the DI is unreadable)."""
+def _di_and_data(frame: Any) -> tuple[str | None, bytes]:
+    """DI and value bytes of a frame whose value would not decode (no DI, all the data bytes,
+    when even the DI cannot be split off)."""
     from drivers.ir_meter.protocol import Dlt645Error, split_payload
 
     try:
-        return split_payload(frame).di
+        payload = split_payload(frame)
     except Dlt645Error:
-        return None
+        return None, frame.data
+    return payload.di, payload.data
 
 
 def run_encode_read(args: argparse.Namespace) -> int:

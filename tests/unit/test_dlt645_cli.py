@@ -75,7 +75,7 @@ def test_decode_value_not_bcd_exits_1_with_the_reason_in_the_json(capsys):
     assert code == 1
     assert [list(o) for o in objs] == [KEYS, KEYS]
     assert objs[0]["value"] == "12345.67" and objs[0]["error"] is None and objs[0]["reason"] is None
-    assert objs[1]["di"] == "00010000" and objs[1]["value"] is None
+    assert objs[1]["di"] == "00010000" and objs[1]["value"] is None and objs[1]["data"] == "6A452301"
     assert objs[1]["error"] == ["INVALID_DATA"] and "BCD" in objs[1]["reason"]
     assert objs[1]["reason"] in err
 
