@@ -160,8 +160,8 @@ def test_the_topup_flow_end_to_end_through_pcscd(tmp_path, pcscd, vicc, protocol
 def test_a_card_pulled_mid_topup_through_pcscd_is_credited_once_on_retry(tmp_path, pcscd, vicc):
     from drivers.ic_card.reader import CardRemovedError
     from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder
-    from tests.rigs.card import START_COUNT, issue_card, open_terminal, station, station_db
     from terminal_app.errors import DeviceError
+    from tests.rigs.card import START_COUNT, issue_card, open_terminal, station, station_db
 
     holder = CardKeyHolder(DEMO_MASTER_KEY)
     db = station_db(tmp_path / "station.sqlite")
