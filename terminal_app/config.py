@@ -116,6 +116,9 @@ class PrinterSettings:
     baudrate: int = 9600
     columns: int = 32
     qr_native: bool = False  # True: the printer draws QR itself (GS ( k); False: sent as a raster image
+    # True: the printer's font covers GB18030 (4-byte codes printed as text); False (GBK fonts, the
+    # usual 58 mm printer): a line with a character outside GBK is sent as a raster image
+    gb18030_font: bool = False
     status_timeout_s: float = 1.0  # DLE EOT is answered at once, even offline
 
 

@@ -10,8 +10,18 @@ length.  The four cases (ISO 7816-3 §12.1.2):
 
 T=0 cards cannot send data in reply to a case 4 command; they answer ``61xx`` ("xx bytes
 waiting") and the terminal fetches them with GET RESPONSE (ISO 7816-4 §7.1.3, Le = xx, 00 = 256).
-A case 2 command with the wrong Le is answered ``6Cxx`` ("resend with Le = xx").
-:class:`T0Exchange` drives one command through both rules without doing any I/O.
+A case 2 command with the wrong Le is answered ``6Cxx`` ("resend with Le = xx").  Both status
+words may come from a T=1 card too (ISO 7816-4 §5.1.3), so both protocols follow them.
+
+Warnings (SW1 = 62 or 63, ISO 7816-4 §5.1.3 table 5) end a command *with* its data: 62 82 "end
+of file or record reached before reading Ne bytes" carries the bytes up to the end of the file.
+Over T=1 the data comes with the warning.  Over T=0 a case 4 command cannot carry data with a
+status: a bare 62xx / 63xx is followed by GET RESPONSE with Le = 00 (ISO 7816-3 §12.2.4), whose
+data is returned with the warning status.
+
+:class:`Exchange` drives one command through these rules without doing any I/O; the caller
+decides what a warning means for the command it sent (:meth:`ResponseApdu.warning`).
+:func:`parse_atr` tells which protocols (T=0, T=1) a card offers.
 """
 
 from __future__ import annotations
@@ -38,7 +48,10 @@ class StatusWord(IntEnum):
 
     OK = 0x9000
     WARNING_NO_INFO = 0x6200
-    END_OF_FILE = 0x6282
+    DATA_MAY_BE_CORRUPTED = 0x6281
+    END_OF_FILE = 0x6282  # end of file / record reached before reading Ne bytes (data follows)
+    FILE_DEACTIVATED = 0x6283  # selected file deactivated
+    FCI_NOT_FORMATTED = 0x6284
     WRONG_LENGTH = 0x6700
     SECURITY_NOT_SATISFIED = 0x6982
     AUTH_METHOD_BLOCKED = 0x6983
@@ -141,6 +154,11 @@ class ResponseApdu:
         return self.sw == StatusWord.OK
 
     @property
+    def warning(self) -> bool:
+        """SW1 62 or 63: the command was processed with a warning; data may be present."""
+        return self.sw1 in (0x62, 0x63)
+
+    @property
     def status(self) -> StatusWord | None:
         try:
             return StatusWord(self.sw)
@@ -169,24 +187,40 @@ def get_response(le: int, cla: int = 0x00) -> CommandApdu:
     return CommandApdu(cla, 0xC0, 0, 0, le=le)
 
 
-class T0Exchange:
-    """One command through the T=0 rules; no I/O.
+class CardProtocol(IntEnum):
+    T0 = 0  # character protocol
+    T1 = 1  # block protocol
+
+
+class Exchange:
+    """One command through the ISO 7816-4 response rules of ``protocol``; no I/O.
 
     ``cmd = ex.first()``; send it; then ``step = ex.feed(response)`` until ``step`` is a
     :class:`ResponseApdu` (the final answer, data of every GET RESPONSE joined) instead of the
     next :class:`CommandApdu` to send.
     """
 
-    def __init__(self, command: CommandApdu, max_rounds: int = MAX_ROUNDS) -> None:
+    def __init__(self, command: CommandApdu, max_rounds: int = MAX_ROUNDS,
+                 protocol: CardProtocol = CardProtocol.T0) -> None:
         self.command = command
         self.max_rounds = max_rounds
+        self.protocol = CardProtocol(protocol)
         self.rounds = 0
         self._data = b""
         self._resent = False
         self._done = False
+        self._warning: ResponseApdu | None = None  # T=0 case 4: the warning whose data is being fetched
 
     def first(self) -> CommandApdu:
         return self.command
+
+    def _finish(self, response: ResponseApdu) -> ResponseApdu:
+        self._done = True
+        if self._warning is not None:
+            if response.ok:  # the warning's data, with the warning's status
+                return ResponseApdu(self._data + response.data, self._warning.sw1, self._warning.sw2)
+            return self._warning  # GET RESPONSE refused: the warning stands, without data
+        return ResponseApdu(self._data + response.data, response.sw1, response.sw2)
 
     def feed(self, response: ResponseApdu) -> CommandApdu | ResponseApdu:
         if self._done:
@@ -200,10 +234,76 @@ class T0Exchange:
             self._data += response.data
             return get_response(response.sw2 or 256, self.command.cla & 0x03)  # keep the logical channel
         if response.sw1 == 0x6C:
-            if self._resent or self.command.le is None:
+            if self._resent or (self.command.le is None and self._warning is None):
                 raise ApduError("The card answered {sw} twice or to a command without Le.", sw=response.name)
             self._resent = True
+            if self._warning is not None:
+                return get_response(response.sw2 or 256, self.command.cla & 0x03)
             cmd = self.command
             return CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, response.sw2 or 256)
-        self._done = True
-        return ResponseApdu(self._data + response.data, response.sw1, response.sw2)
+        if (self.protocol is CardProtocol.T0 and response.warning and not response.data and self._warning is None
+                and self.command.case == 4 and not self._data):
+            self._warning = response
+            return get_response(256, self.command.cla & 0x03)
+        return self._finish(response)
+
+
+#: the exchange before T=1 was told apart (T=0 rules); kept for callers that name it
+T0Exchange = Exchange
+
+
+@dataclass(frozen=True, slots=True)
+class Atr:
+    """What the terminal needs from an Answer To Reset (ISO 7816-3 §8.2)."""
+
+    raw: bytes
+    protocols: tuple[CardProtocol, ...]  # offered, in the order the ATR lists them (T=0 when none)
+    historical: bytes
+
+    @property
+    def protocol(self) -> CardProtocol:
+        """The protocol to use: the first one offered."""
+        return self.protocols[0]
+
+
+def parse_atr(raw: bytes) -> Atr:
+    """Parse an ATR; :class:`ApduError` for bytes that are not one (wrong TS, cut short, bad TCK)."""
+    if not 2 <= len(raw) <= 33:
+        raise ApduError("An ATR of {n} bytes is not 2–33 bytes long.", n=len(raw))
+    if raw[0] not in (0x3B, 0x3F):
+        raise ApduError("The ATR starts {ts:#04x}, not 3B or 3F.", ts=raw[0])
+    y, k = raw[1] >> 4, raw[1] & 0x0F
+    i = 2
+    protocols: list[CardProtocol] = []
+    not_only_t0 = False  # any T other than 0 indicated (T=15 too): TCK is then present (§8.2.5)
+    while True:
+        for bit in (0x1, 0x2, 0x4):  # TA, TB, TC
+            if y & bit:
+                i += 1
+        if not y & 0x8:
+            break
+        if i >= len(raw):
+            raise ApduError("The ATR is cut short in its interface bytes.")
+        td = raw[i]
+        i += 1
+        t = td & 0x0F
+        if t in (0, 1) and CardProtocol(t) not in protocols:
+            protocols.append(CardProtocol(t))
+        not_only_t0 = not_only_t0 or t != 0
+        y = td >> 4
+    if i + k > len(raw):
+        raise ApduError("The ATR is cut short in its historical bytes.")
+    historical = bytes(raw[i:i + k])
+    end = i + k
+    if not_only_t0:
+        if end >= len(raw):
+            raise ApduError("The ATR lacks its check byte TCK.")
+        x = 0
+        for b in raw[1:end + 1]:
+            x ^= b
+        if x != 0:
+            raise ApduError("The ATR's check byte TCK is wrong.")
+        end += 1
+    if end != len(raw):
+        raise ApduError("The ATR has {n} bytes after its end.", n=len(raw) - end)
+    return Atr(bytes(raw), tuple(protocols) or (CardProtocol.T0,), historical)

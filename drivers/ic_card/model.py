@@ -159,9 +159,18 @@ def select_application() -> CommandApdu:
     return CommandApdu(0x00, 0xA4, 0x04, 0x00, AID, le=256)
 
 
-def read_file(sfi: int) -> CommandApdu:
-    # Le 256 = "all of it": the card answers 6Cxx with the file's length, the driver re-sends
-    return CommandApdu(0x00, 0xB0, 0x80 | sfi, 0x00, le=256)
+#: the size of each file of the application: READ BINARY asks for exactly that (ISO 7816-4 §11.2.3)
+FILE_SIZES = {SFI_PARAMS: PARAMS_LEN, SFI_PURCHASE: PURCHASE_LEN, SFI_RETURN: RETURN_LEN}
+
+
+def read_file(sfi: int, length: int | None = None) -> CommandApdu:
+    """READ BINARY of the whole file ``sfi`` (short EF identifier in P1, offset 0).
+
+    Le is the file's size when known (``length``, else :data:`FILE_SIZES`); for a file of
+    unknown size Le = 00 (up to 256), which a card answers with the file and 62 82 when it is
+    shorter (or 6Cxx, T=0 cards)."""
+    le = length if length is not None else FILE_SIZES.get(sfi, 256)
+    return CommandApdu(0x00, 0xB0, 0x80 | sfi, 0x00, le=le)
 
 
 def get_challenge() -> CommandApdu:

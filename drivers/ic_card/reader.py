@@ -2,8 +2,8 @@
 
 One request frame, one reply frame, every wait bounded by ``timeout_s``.  The port is any
 pyserial URL (``/dev/ttyCard``, ``spy://…`` for a wire log, the mock's pty).  APDUs go through
-the T=0 rules of :class:`drivers.ic_card.apdu.T0Exchange` (61xx, 6Cxx) here, so callers see one
-final response per command.
+the rules of the card's protocol (:class:`drivers.ic_card.apdu.Exchange`: 61xx, 6Cxx, T=0
+warnings) here, so callers see one final response per command.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import serial
 
-from drivers.ic_card.apdu import CommandApdu, ResponseApdu, T0Exchange
+from drivers.ic_card.apdu import ApduError, CardProtocol, CommandApdu, Exchange, ResponseApdu, parse_atr
 from drivers.ic_card.protocol import (
     CardPresence,
     FrameDecoder,
@@ -74,6 +74,7 @@ class SerialCardReader(SerialDevice):
         self._port: SerialPort | None = None
         self._decoder = FrameDecoder()
         self.atr: bytes | None = None
+        self.protocol = CardProtocol.T0  # from the ATR at power-on
         self.apdus = 0  # APDU frames sent (GET RESPONSE and re-sends included)
 
     @classmethod
@@ -103,6 +104,11 @@ class SerialCardReader(SerialDevice):
         reply = self._request(ReaderCommand.POWER_ON)
         if not 2 <= len(reply.payload) <= 33:  # ISO 7816-3: TS T0 … at most 32 bytes after TS
             raise ReaderProtocolError("The card's ATR of {n} bytes is not valid.", n=len(reply.payload))
+        try:
+            self.protocol = parse_atr(reply.payload).protocol
+        except ApduError as e:
+            raise ReaderProtocolError("The card's ATR {atr} is not valid: {error}", atr=reply.payload.hex(" "),
+                                      error=str(e)) from e
         self.atr = reply.payload
         return reply.payload
 
@@ -112,8 +118,9 @@ class SerialCardReader(SerialDevice):
         return ResponseApdu.decode(reply.payload)
 
     def transmit(self, command: CommandApdu) -> ResponseApdu:
-        """One command through the T=0 rules; returns the card's final response."""
-        ex = T0Exchange(command)
+        """One command through the rules of the card's protocol (its ATR's first; T=0 or T=1);
+        returns the card's final response."""
+        ex = Exchange(command, protocol=self.protocol)
         step: CommandApdu | ResponseApdu = ex.first()
         while isinstance(step, CommandApdu):
             step = ex.feed(self.transmit_raw(step.encode()))

@@ -36,6 +36,7 @@ class Kind(enum.Enum):
     TIME = "time"  # hhmmss → "14:05:09"
     DIGITS = "digits"  # BCD digit string (address, meter number) → "000012345678"
     WORDS = "words"  # 2-byte status words → "0000" hex each, most significant first
+    ASCII = "ascii"  # ASCII text, sent least significant (last) character first like every field
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +58,25 @@ class Register:
 Value = Decimal | str | tuple[Decimal, ...] | tuple[str, ...]
 
 
-def _energy(prefix: str, name: str, standard: Standard) -> list[Register]:
-    """Total + tariffs 1–4 + the block, for one energy quantity."""
+def _energy(prefix: str, name: str, standard: Standard, *, settlement: int = 0, signed: bool = False,
+            unit: str = "kWh") -> list[Register]:
+    """Total + tariffs 1–4 + the block, for one energy quantity.
+
+    2007: DI3 DI2 = ``prefix``, DI1 = tariff (00 total, FF block), DI0 = settlement day (00 the
+    current values, 01 those frozen at the last settlement day, 上1结算日).
+    """
     if standard is Standard.V2007:
-        singles = [f"{prefix}{t:02X}00" for t in range(5)]
-        block = f"{prefix}FF00"
+        singles = [f"{prefix}{t:02X}{settlement:02X}" for t in range(5)]
+        block = f"{prefix}FF{settlement:02X}"
     else:
         singles = [f"{prefix}{t:X}" for t in range(5)]
         block = f"{prefix}F"
-    regs = [Register(d, f"{name} {'total' if i == 0 else f'tariff {i}'}", 4, scale=2, unit="kWh")
+    when = "" if not settlement else f" (last settlement {settlement})"
+    regs = [Register(d, f"{name} {'total' if i == 0 else f'tariff {i}'}{when}", 4, scale=2, unit=unit,
+                     signed=signed)
             for i, d in enumerate(singles)]
-    regs.append(Register(block, f"{name} block (total, tariffs 1-4)", 4, scale=2, unit="kWh",
-                         members=tuple(singles)))
+    regs.append(Register(block, f"{name} block (total, tariffs 1-4){when}", 4, scale=2, unit=unit,
+                         signed=signed, members=tuple(singles)))
     return regs
 
 
@@ -82,18 +90,38 @@ def _phases(dis: Sequence[str], block: str, name: str, size: int, scale: int, un
 
 
 _2007: list[Register] = [
+    # 电能量 (A.1): combined active = forward ± reverse by the meter's 有功组合方式特征字, so it
+    # can go negative: bit 7 of its top byte is the sign, as for the combined reactive energies
+    *_energy("0000", "combined active energy", Standard.V2007, signed=True),
     *_energy("0001", "forward active energy", Standard.V2007),
     *_energy("0002", "reverse active energy", Standard.V2007),
+    *_energy("0003", "combined reactive energy 1", Standard.V2007, signed=True, unit="kvarh"),
+    *_energy("0004", "combined reactive energy 2", Standard.V2007, signed=True, unit="kvarh"),
+    *_energy("0000", "combined active energy", Standard.V2007, settlement=1, signed=True),
+    *_energy("0001", "forward active energy", Standard.V2007, settlement=1),
+    *_energy("0002", "reverse active energy", Standard.V2007, settlement=1),
+    # 变量 (A.3)
     *_phases(["02010100", "02010200", "02010300"], "0201FF00", "voltage", 2, 1, "V"),
     *_phases(["02020100", "02020200", "02020300"], "0202FF00", "current", 3, 3, "A", signed=True),
     Register("02030000", "total active power", 3, scale=4, unit="kW", signed=True),
     *_phases(["02030100", "02030200", "02030300"], "0203FF00", "active power", 3, 4, "kW", signed=True),
+    Register("02060000", "total power factor", 2, scale=3, signed=True),
+    *_phases(["02060100", "02060200", "02060300"], "0206FF00", "power factor", 2, 3, "", signed=True),
+    Register("02800002", "grid frequency", 2, scale=2, unit="Hz"),
+    # 参变量 (A.5)
     Register("04000101", "date", 4, Kind.DATE),
     Register("04000102", "time", 3, Kind.TIME),
     Register("04000401", "communication address", 6, Kind.DIGITS),
     Register("04000402", "meter number", 6, Kind.DIGITS),
+    Register("04000404", "rated voltage", 6, Kind.ASCII),
+    Register("04000405", "rated (basic) current", 6, Kind.ASCII),
+    Register("04000406", "maximum current", 6, Kind.ASCII),
+    Register("04000409", "active meter constant", 3, unit="imp/kWh"),
+    Register("0400040A", "reactive meter constant", 3, unit="imp/kvarh"),
+    Register("0400040B", "meter model", 10, Kind.ASCII),
     *[Register(f"0400050{i}", f"status word {i}", 2, Kind.WORDS) for i in range(1, 8)],
-    Register("040005FF", "status words 1-7", 2, Kind.WORDS),
+    Register("040005FF", "status words 1-7", 2, Kind.WORDS,
+             members=tuple(f"0400050{i}" for i in range(1, 8))),
     # 费控表 (cost-control meters), DL/T 645-2007 附录 A.1
     Register("00900100", "remaining energy", 4, scale=2, unit="kWh"),
     Register("00900200", "remaining amount", 4, scale=2, unit="元"),
@@ -113,6 +141,8 @@ _1997: list[Register] = [
     Register("C033", "customer number", 6, Kind.DIGITS),
     Register("C034", "device code", 6, Kind.DIGITS),
     Register("C020", "meter run status word", 1, Kind.WORDS),
+    Register("C030", "active meter constant", 3, unit="imp/kWh"),
+    Register("C031", "reactive meter constant", 3, unit="imp/kvarh"),
 ]
 
 TABLE: dict[Standard, dict[str, Register]] = {
@@ -130,6 +160,7 @@ EQUIVALENT_1997: dict[str, str] = {
     "02020100": "B621", "02020200": "B622", "02020300": "B623", "0202FF00": "B62F",
     "02030000": "B630",
     "04000101": "C010", "04000102": "C011", "04000402": "C032",
+    "04000409": "C030", "0400040A": "C031",
 }
 EQUIVALENT_2007 = {v: k for k, v in EQUIVALENT_1997.items()}
 
@@ -160,6 +191,11 @@ def di_for(di: str, standard: Standard) -> str:
 def _decode_item(reg: Register, raw: bytes) -> Decimal | str:
     if reg.kind is Kind.WORDS:
         return raw[::-1].hex().upper()
+    if reg.kind is Kind.ASCII:
+        text = raw[::-1]
+        if any(b > 0x7E or (b < 0x20 and b != 0) for b in text):
+            raise Dlt645Error("The meter sent {value} for an ASCII field.", value=raw.hex().upper())
+        return text.rstrip(b"\x00").decode("ascii")
     if reg.signed:
         negative = bool(raw[-1] & 0x80)
         raw = raw[:-1] + bytes([raw[-1] & 0x7F])
@@ -227,6 +263,15 @@ def _encode_item(reg: Register, value: Decimal | str) -> bytes:
         elif reg.signed and raw[-1] & 0x80:
             raise LocalProtocolError("{value} does not fit {di}.", value=value, di=reg.di)
         return raw
+    if reg.kind is Kind.ASCII:
+        try:
+            text_bytes = str(value).encode("ascii")
+        except UnicodeEncodeError as e:
+            raise LocalProtocolError("{value!r} is not ASCII.", value=value) from e
+        if len(text_bytes) > reg.size or any(b < 0x20 or b > 0x7E for b in text_bytes):
+            raise LocalProtocolError("{value!r} does not fit {n} printable ASCII characters.",
+                                     value=value, n=reg.size)
+        return text_bytes.ljust(reg.size, b"\x00")[::-1]
     text = str(value).replace("-", "").replace(":", "")
     if reg.kind is Kind.DATE:
         text = text[2:] + "00" if len(text) == 8 else text  # weekday left 00 unless given

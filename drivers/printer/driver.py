@@ -63,6 +63,8 @@ class PrinterConfig(Protocol):
     @property
     def qr_native(self) -> bool: ...
     @property
+    def gb18030_font(self) -> bool: ...
+    @property
     def status_timeout_s(self) -> float: ...
 
 
@@ -74,11 +76,12 @@ class ThermalPrinter(SerialDevice):
     """
 
     def __init__(self, url: str, baudrate: int = 9600, *, columns: int = 32, qr_native: bool = False,
-                 status_timeout: float = 1.0, write_timeout: float = 20.0, job_timeout: float = 60.0) -> None:
+                 gb18030_font: bool = False, status_timeout: float = 1.0, write_timeout: float = 20.0, job_timeout: float = 60.0) -> None:
         self.url = url
         self.baudrate = baudrate
         self.columns = columns
         self.qr_native = qr_native
+        self.gb18030_font = gb18030_font
         self.status_timeout = status_timeout
         self.write_timeout = write_timeout
         self.job_timeout = job_timeout
@@ -92,7 +95,7 @@ class ThermalPrinter(SerialDevice):
     def from_settings(cls, settings: PrinterConfig) -> ThermalPrinter:
         """From a :class:`terminal_app.config.PrinterSettings`."""
         return cls(settings.url, settings.baudrate, columns=settings.columns, qr_native=settings.qr_native,
-                   status_timeout=settings.status_timeout_s)
+                   gb18030_font=settings.gb18030_font, status_timeout=settings.status_timeout_s)
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> ThermalPrinter:
@@ -165,7 +168,8 @@ class ThermalPrinter(SerialDevice):
 
         with self._lock:
             copy = already_printed or ticket.identity in self._originals
-            data = job_bytes(ticket, copy=copy, columns=self.columns, qr_native=self.qr_native)
+            data = job_bytes(ticket, copy=copy, columns=self.columns, qr_native=self.qr_native,
+                             gb18030_font=self.gb18030_font)
             self.check_ready()
             if not copy:
                 if mark_printed is not None:

@@ -266,6 +266,28 @@ Event = (Initialize | ChineseMode | Text | LineFeed | CarriageReturn | Tab | Pri
          | CharacterSize | PrintMode | Align | Cut | RasterImage | QrSetting | QrStore | QrPrint
          | StatusRequest | SequencedStatusRequest | Setting)
 
+#: What this terminal's print jobs may contain — the ESC/POS command set the driver declares,
+#: as decoder events: ESC @, FS &, ESC a n, ESC E n, GS ! n, ESC d n, GS V m n, GS v 0 (raster:
+#: QR codes and text outside GBK), GS ( k cn=49 (native QR), LF, and text.  Anything else in a
+#: job (a code-page ``ESC t``, ``ESC !``, CR, HT, any :class:`Setting`) is a stray command:
+#: an independent interpreter may act on it.  :func:`undeclared` lists them.
+JOB_EVENTS: tuple[type, ...] = (Initialize, ChineseMode, Align, Bold, CharacterSize, PrintAndFeed, Cut,
+                                RasterImage, QrSetting, QrStore, QrPrint, LineFeed, Text)
+
+
+def undeclared(job: bytes) -> list[Event]:
+    """The events of ``job`` outside :data:`JOB_EVENTS` (``[]`` for a clean job).
+
+    Raises :class:`PrinterProtocolError` when ``job`` is not ESC/POS at all, and when it ends
+    in the middle of a command."""
+    decoder = EscPosDecoder()
+    events = decoder.feed(job)
+    if decoder.pending:
+        raise PrinterProtocolError("The job ends inside a command ({n} bytes left over).",
+                                   "This is a host program error; report it.", n=decoder.pending)
+    return [e for e in events if not isinstance(e, JOB_EVENTS)]
+
+
 # ESC x / GS x / FS x commands with a fixed number of parameter bytes that the mock records
 # as plain settings: command byte → parameter count
 _ESC_FIXED = {

@@ -1,4 +1,5 @@
-"""Barcodes in camera images (Code 128 meter labels, QR codes) through zbar (pyzbar).
+"""Barcodes in camera images through zbar (pyzbar): the symbologies on meter plates and labels —
+Code 128 and Code 39 (asset numbers), EAN-13 (makers' product codes) — and QR codes.
 
 pyzbar needs the system library ``libzbar0``; without it the import fails with "Unable to find
 zbar shared library", reported here as a configuration error saying what to install.
@@ -17,13 +18,14 @@ if TYPE_CHECKING:
 from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, ScannerProtocolError, check_code
 from terminal_app.errors import ConfigurationError
 
-SYMBOLOGIES = ("CODE128", "QRCODE")
+#: zbar symbology names enabled by default
+SYMBOLOGIES = ("CODE128", "CODE39", "EAN13", "QRCODE")
 
 
 @dataclass(frozen=True, slots=True)
 class Barcode:
     data: str
-    symbology: str  # "CODE128" | "QRCODE"
+    symbology: str  # one of SYMBOLOGIES
 
 
 def _pyzbar() -> Any:

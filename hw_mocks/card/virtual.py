@@ -1,7 +1,10 @@
 """A virtual CPU card holding the prepaid application (docs/card.md), answering raw APDUs.
 
-It behaves like a T=0 card: a case 4 command (SELECT with Le) is answered ``61xx`` and its data
-fetched with GET RESPONSE; READ BINARY with the wrong Le is answered ``6Cxx``.  The purchase
+As a T=0 card (the default) a case 4 command (SELECT with Le) is answered ``61xx`` and its
+data fetched with GET RESPONSE; READ BINARY with the wrong Le is answered ``6Cxx``.  As a T=1
+card (``protocol=1``, its ATR says so) it answers as ISO 7816-4 reads for any protocol: SELECT's
+FCI comes with 90 00, READ BINARY returns Ne bytes, or the file up to its end with the warning
+62 82 when Ne is larger (Le = 00 included).  The purchase
 file changes only by a MAC-protected UPDATE BINARY right after GET CHALLENGE, with a count
 greater than the one the card holds; writes are atomic (anti-tearing: a pulled card keeps the
 old or the new file, never a mix).  MACs are compared in constant time; after
@@ -40,7 +43,10 @@ class VirtualCard:
     """The card's chip.  Thread-safe: the reader thread and a test may both touch it."""
 
     def __init__(self, params: Params, key: bytes, purchase: Purchase | None = None,
-                 ret: ReturnData | None = None, *, rng: random.Random | None = None) -> None:
+                 ret: ReturnData | None = None, *, rng: random.Random | None = None, protocol: int = 0) -> None:
+        if protocol not in (0, 1):
+            raise ValueError(f"protocol T={protocol} is not T=0 or T=1")
+        self.protocol = protocol
         self.params = params
         self._key = bytes(key)
         self.purchase = purchase or Purchase(0, 0)
@@ -59,15 +65,24 @@ class VirtualCard:
     @classmethod
     def issue(cls, key_holder: Any, card_type: CardType, serial: str, cust: str, meter: str,
               purchase: Purchase | None = None, ret: ReturnData | None = None,
-              rng: random.Random | None = None) -> VirtualCard:
+              rng: random.Random | None = None, protocol: int = 0) -> VirtualCard:
         """Personalise a card the way the business hall does: its key from the key holder
         (:class:`hw_mocks.station.card_keys.CardKeyHolder`)."""
-        return cls(Params(card_type, serial, cust, meter), key_holder.card_key(cust, meter), purchase, ret, rng=rng)
+        return cls(Params(card_type, serial, cust, meter), key_holder.card_key(cust, meter), purchase, ret, rng=rng,
+                   protocol=protocol)
 
     @property
     def atr(self) -> bytes:
-        # TS=3B direct convention; T0=68: TB1, TC1 present, 8 historical bytes (the serial)
-        return bytes.fromhex("3B680000") + bytes.fromhex(self.params.serial)
+        serial = bytes.fromhex(self.params.serial)
+        if self.protocol == 0:
+            # TS=3B direct convention; T0=68: TB1, TC1 present, 8 historical bytes (the serial)
+            return bytes.fromhex("3B680000") + serial
+        # T0=88: TD1 present, 8 historical bytes; TD1=01: T=1, nothing further; then TCK
+        body = bytes.fromhex("8801") + serial
+        tck = 0
+        for b in body:
+            tck ^= b
+        return b"\x3b" + body + bytes((tck,))
 
     @property
     def blocked(self) -> bool:
@@ -130,6 +145,8 @@ class VirtualCard:
         if cmd.le is None:
             return _sw(StatusWord.OK)
         fci = bytes((0x6F, len(model.AID) + 2, 0x84, len(model.AID))) + model.AID
+        if self.protocol == 1:
+            return _sw(StatusWord.OK, fci[:cmd.le])
         self._pending_out = fci
         return _sw(0x6100 | len(fci))  # T=0: no data with a case 4 answer
 
@@ -154,6 +171,10 @@ class VirtualCard:
             return _sw(StatusWord.WRONG_P1P2)
         if cmd.le is None:
             return _sw(StatusWord.WRONG_LENGTH)
+        if self.protocol == 1:
+            if cmd.le > len(content):
+                return _sw(StatusWord.END_OF_FILE, content)  # a warning, with the data
+            return _sw(StatusWord.OK, content[:cmd.le])
         if cmd.le != len(content):
             return _sw(0x6C00 | len(content))
         return _sw(StatusWord.OK, content)

@@ -85,6 +85,12 @@ def _profile(name: str, t: dict[str, Any]) -> MeterProfile:
         for reg in di_table.TABLE[std].values():
             if reg.members and reg.di not in registers and all(m in registers for m in reg.members):
                 registers[reg.di] = b"".join(registers[m] for m in reg.members)
+        # and the members of a block the file gives are its items, in order
+        for reg in di_table.TABLE[std].values():
+            block = registers.get(reg.di)
+            if reg.members and block is not None and len(block) == reg.size * len(reg.members):
+                for i, m in enumerate(reg.members):
+                    registers.setdefault(m, block[i * reg.size:(i + 1) * reg.size])
         return MeterProfile(std, address, registers, baudrate=int(t.get("baudrate", 1200)),
                             reply_delay_s=float(t.get("reply_delay_ms", 50)) / 1000,
                             reply_preamble=int(t.get("reply_preamble", 4)),

@@ -4,8 +4,11 @@
     handheld diag dlt645 encode read --address 000012345678 --di 00010000 [--standard 1997]
 
 ``decode`` prints one JSON object per frame found (keys: standard, address, control,
-direction, abnormal, more, di, data, value, unit, error) and exits 0, or 2 when the bytes hold
-no frame.  The standard of a frame is told by its control code's function (the 2007 and 1997
+direction, abnormal, more, di, data, value, unit, error, reason).  ``error`` is the list of
+error bits of an abnormal reply, or ``["INVALID_DATA"]`` for a frame whose data breaks the
+standard (a value that is not BCD, a wrong length …), with ``reason`` saying what is wrong
+(``null`` otherwise).  Exit status: 0 every frame decoded, 1 at least one frame's data broke
+the standard, 2 the bytes hold no frame (or are not hex).  The standard of a frame is told by its control code's function (the 2007 and 1997
 function sets are disjoint except 08H broadcast time, reported as 2007), which also fixes the
 DI length: 4 bytes (2007) or 2 (1997).
 """
@@ -57,6 +60,7 @@ def frame_json(frame: Any) -> dict[str, Any]:
         "value": _json_value(reading.value) if reading is not None else None,
         "unit": reading.unit if reading is not None else (unit_of(payload.di, payload.standard) if payload.di else ""),
         "error": list(payload.error) if payload.error is not None else None,
+        "reason": None,
     }
 
 
@@ -76,16 +80,32 @@ def run_decode(args: argparse.Namespace) -> int:
         return 2
     from drivers.ir_meter.protocol import Dlt645Error
 
+    code = 0
     for frame in frames:
         try:
             obj = frame_json(frame)
         except Dlt645Error as e:  # framed correctly, but its data breaks the standard
             print(f"handheld: frame {frame.control:02X}H from {frame.address}: {e}", file=sys.stderr)
+            di, data = _di_and_data(frame)
             obj = {"standard": frame.standard.value, "address": frame.address, "control": f"{frame.control:02X}",
                    "direction": frame.direction.value, "abnormal": frame.abnormal, "more": frame.more,
-                   "di": None, "data": frame.data.hex().upper(), "value": None, "unit": "", "error": None}
+                   "di": di, "data": data.hex().upper(), "value": None, "unit": "",
+                   "error": ["INVALID_DATA"], "reason": str(e)}
+            code = 1
         print(json.dumps(obj, ensure_ascii=False))
-    return 0
+    return code
+
+
+def _di_and_data(frame: Any) -> tuple[str | None, bytes]:
+    """DI and value bytes of a frame whose value would not decode (no DI, all the data bytes,
+    when even the DI cannot be split off)."""
+    from drivers.ir_meter.protocol import Dlt645Error, split_payload
+
+    try:
+        payload = split_payload(frame)
+    except Dlt645Error:
+        return None, frame.data
+    return payload.di, payload.data
 
 
 def run_encode_read(args: argparse.Namespace) -> int:

@@ -50,8 +50,32 @@ def test_presence_power_on_and_reading_the_card(device, reader):
     assert contents.atr == card.atr and contents.params.card_type is CardType.PURCHASE
     assert (contents.params.cust, contents.params.meter, contents.purchase) == (CUST, METER, Purchase(5000, START_COUNT))
     assert contents.loaded and contents.ret.remaining == 2000
-    # SELECT went through GET RESPONSE, each READ BINARY through a 6Cxx re-send: 8 frames
-    assert reader.apdus == 8 and device.apdus == 8
+    # SELECT went through GET RESPONSE (T=0); each READ BINARY asked for the file's exact size
+    assert reader.apdus == 5 and device.apdus == 5
+
+
+def test_a_t1_card_answers_with_data_and_the_reader_follows_its_atr(device, reader):
+    from drivers.ic_card.apdu import CardProtocol, parse_atr
+
+    card = issue_card(HOLDER, protocol=1)
+    device.insert(card)
+    contents = PrepaidCard(reader).read()
+    assert parse_atr(card.atr).protocols == (CardProtocol.T1,) and reader.protocol is CardProtocol.T1
+    assert contents.purchase == Purchase(5000, START_COUNT) and contents.loaded
+    assert reader.apdus == 4 and device.apdus == 4  # SELECT answers its FCI at once; 3 exact reads
+
+
+def test_read_binary_of_unknown_size_takes_the_62_82_warning_with_its_data(device, reader):
+    from drivers.ic_card import model
+
+    card = issue_card(HOLDER, protocol=1)
+    device.insert(card)
+    pc = PrepaidCard(reader)
+    pc.read()
+    # Le = 00: "up to 256" — the card gives the 8-byte file and 62 82 (end of file before Ne)
+    raw = reader.transmit(model.read_file(model.SFI_PURCHASE, 256))
+    assert (raw.sw, raw.warning, len(raw.data)) == (0x6282, True, model.PURCHASE_LEN)
+    assert Purchase.decode(pc.read_binary(model.SFI_PURCHASE, "read", 256)) == Purchase(5000, START_COUNT)
 
 
 def test_a_removed_card_is_reported_until_it_is_powered_again(device, reader):
@@ -124,3 +148,23 @@ def test_forged_and_replayed_writes_are_refused_by_the_card(tmp_path):
         assert r.card.log.mac_failures == 4
         with sqlite3.connect(r.db) as c:
             assert c.execute("SELECT count(*) FROM card_purchases").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("protocol", [0, 1], ids=["T=0", "T=1"])
+def test_a_state_grid_user_card_s_return_write_file_is_read(device, reader, protocol):
+    from drivers.ic_card import sgcc
+    from drivers.ic_card.card import SgccUserCard
+    from hw_mocks.card.sgcc import SgccUserCardChip
+
+    ret = sgcc.ReturnWrite(1, 1, "000012345678", "000000001003", 2_000, 3, 0, 0, "2612071405")
+    params = sgcc.encode_record(0x01, bytes(39))
+    chip = SgccUserCardChip("8610000000001003", params, sgcc.Wallet(5_000, 3), ret, protocol=protocol)
+    device.insert(chip)
+    wallet, got = SgccUserCard(reader).read()
+    assert wallet == sgcc.Wallet(5_000, 3) and got == ret
+    assert chip.log == ["00A40000", "00A40000", "00B08200", "00B08500"]  # exact sizes: no re-send
+    # a card no meter has seen yet: empty return file
+    device.remove()
+    fresh = SgccUserCardChip("8610000000001004", params, sgcc.Wallet(5_000, 1), None, protocol=protocol)
+    device.insert(fresh)
+    assert SgccUserCard(reader).read() == (sgcc.Wallet(5_000, 1), None)

@@ -81,7 +81,7 @@ def test_a_reissue_interrupted_by_a_pulled_card_ends_with_the_purchase_on_the_ca
     with rig(tmp_path) as r:
         r.terminal.service.topup(10_000)
         _, new = swap_in_new_card(r)
-        r.device.pull_after(9, executed=executed)  # 8 frames to read the card, GET CHALLENGE, then the write
+        r.device.pull_after(6, executed=executed)  # 5 frames read the card (exact Le), GET CHALLENGE, the write
         with pytest.raises(CardRemovedError):
             r.terminal.service.reissue(CUST, METER)
         r.device.insert(new)

@@ -214,3 +214,46 @@ def test_short_wildcard_address_matches_reply():
     with serve(profile) as mock, IrMeter(mock.url, address="AAAAAA111111", standard="1997", **FAST) as meter:
         with pytest.raises(DeviceTimeoutError):  # not this meter: it stays quiet
             meter.read("9010")
+
+
+@pytest.mark.parametrize("standard", ["2007", "1997"])
+def test_every_di_in_the_table_is_answered_by_the_mock(standard):
+    """The common DL/T 645 appendix-A set (docs/meter.md): the driver reads each one from the
+    packaged mock, and gets back the value the meter file configures (date/time: the mock's clock)."""
+    from drivers.ir_meter import di as di_table
+
+    profile = fast_profile(standard)
+    std = Standard(standard)
+    dis = sorted(di_table.TABLE[std])
+    with serve(profile) as mock, IrMeter(mock.url, address=profile.address, standard=standard, **FAST) as meter:
+        got = meter.read_many(dis)
+    assert sorted(got) == dis
+    for d in dis:
+        reg = di_table.lookup(d, std)
+        assert got[d].raw == mock.registers.get(d, got[d].raw) and got[d].unit == reg.unit
+        if d in profile.values:
+            want = profile.values[d]
+            if isinstance(want, list):
+                assert [str(v) for v in got[d].value] == [str(v) for v in want], d
+            else:
+                assert str(got[d].value) == str(want), d
+        elif reg.members:  # a block assembled from its members
+            assert got[d].value == tuple(got[m].value for m in reg.members), d
+        elif reg.kind in (di_table.Kind.DATE, di_table.Kind.TIME):
+            assert got[d].value is not None
+        else:
+            # a member cut from a block the file gives
+            (block,) = [b for b in di_table.TABLE[std].values() if d in b.members]
+            i = block.members.index(d)
+            assert got[d].raw == got[block.di].raw[i * reg.size:(i + 1) * reg.size], d
+
+
+def test_combined_active_energy_first_then_constants():
+    profile = fast_profile()
+    with serve(profile) as mock, IrMeter(mock.url, **FAST) as meter:
+        got = meter.read_many(["00000000", "0000FF00", "04000409", "02800002", "0400040B"])
+    assert got["00000000"].value == Decimal("12358.01") and got["00000000"].unit == "kWh"
+    assert sum(got["0000FF00"].value[1:]) == got["0000FF00"].value[0]
+    assert got["04000409"].value == Decimal("1200") and got["04000409"].unit == "imp/kWh"
+    assert got["02800002"].value == Decimal("50.01") and got["02800002"].unit == "Hz"
+    assert got["0400040B"].value == "DTZY341"

@@ -119,3 +119,53 @@ def test_mock_cli_writes_a_label_png(tmp_path):
     out = tmp_path / "label.png"
     assert mocks_main(["scanner", "--png", str(out), ASSET_NO]) == 0
     assert decode_image(out) == [Barcode(ASSET_NO, "CODE128")]
+
+
+def test_camera_decodes_code39_and_ean13_meter_plate_codes():
+    from hw_mocks.scanner import code39_png, ean13_png
+
+    assert decode_image(io.BytesIO(code39_png("DDZY-0042 A"))) == [Barcode("DDZY-0042 A", "CODE39")]
+    assert decode_image(io.BytesIO(ean13_png("6901234567892"))) == [Barcode("6901234567892", "EAN13")]
+    # the symbologies are the driver's choice: without them the same pictures read nothing
+    assert decode_image(io.BytesIO(code39_png("DDZY-0042")), symbologies=("CODE128", "QRCODE")) == []
+    assert decode_image(io.BytesIO(ean13_png("6901234567892")), symbologies=("CODE128", "QRCODE")) == []
+
+
+def test_ean13_label_with_a_wrong_check_digit_cannot_be_made():
+    from hw_mocks.scanner import ean13_png
+
+    with pytest.raises(ValueError, match="check digit"):
+        ean13_png("6901234567890")
+
+
+def test_serial_scanner_reads_code39_and_ean13_when_enabled(tmp_path):
+    with MockSerialScanner(tmp_path / "ttyScanner") as mock, \
+            open_scanner(ScannerSettings(device=mock.path, mode="serial")) as scanner:
+        assert mock.scan("DDZY-0042", "CODE39") and mock.scan("6901234567892", "EAN13")
+        assert scanner.read_code(timeout=2) == "DDZY-0042"
+        assert scanner.read_code(timeout=2) == "6901234567892"
+
+
+def test_a_serial_scanner_with_a_symbology_disabled_reads_nothing_of_it(tmp_path):
+    with MockSerialScanner(tmp_path / "ttyScanner", enabled=("CODE128", "QRCODE")) as mock, \
+            SerialScanner(mock.path) as scanner:
+        assert mock.scan("6901234567892", "EAN13") is False
+        assert mock.scan("C-1") is True
+        assert scanner.read_code(timeout=2) == "C-1"  # the EAN-13 label gave no line
+        assert mock.ignored == [("EAN13", "6901234567892")]
+
+
+@pytest.mark.parametrize(("code", "symbology"), [("abc", "CODE39"), ("690123456789", "EAN13"),
+                                                 ("6901234567890", "EAN13"), ("1", "PDF417")])
+def test_the_mock_scanner_refuses_an_impossible_symbol(code, symbology, tmp_path):
+    with MockSerialScanner(tmp_path / "ttyScanner") as mock, pytest.raises(ValueError):
+        mock.scan(code, symbology)
+
+
+def test_mock_cli_writes_code39_and_ean13_labels(tmp_path):
+    out = tmp_path / "label.png"
+    assert mocks_main(["scanner", "--png", str(out), "--symbology", "ean13", "6901234567892"]) == 0
+    assert decode_image(out) == [Barcode("6901234567892", "EAN13")]
+    assert mocks_main(["scanner", "--png", str(out), "--symbology", "code39", "MTR-7"]) == 0
+    assert decode_image(out) == [Barcode("MTR-7", "CODE39")]
+    assert mocks_main(["scanner", "--png", str(out), "--symbology", "ean13", "12"]) == 2

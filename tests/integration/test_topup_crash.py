@@ -42,7 +42,7 @@ N = 100
 #: machine is slow, not wrong; each top-up must converge within 30 attempts instead)
 STALL_S = 60.0
 POINTS = ("captured", "authorized", "written", "verified", "confirm_captured")
-FLOW_APDUS = 12  # frames of an uninterrupted top-up (tests/integration/test_topup_flow.py)
+FLOW_APDUS = 8  # frames of an uninterrupted top-up (tests/integration/test_topup_flow.py)
 
 
 def amount(k: int) -> int:

@@ -95,10 +95,10 @@ def test_a_card_of_another_meter_or_count_is_refused(tmp_path):
         assert ledger_rows(r.db) == [] and r.terminal.journal.entries() == []
 
 
-# The flow's APDU frames: SELECT + GET RESPONSE, 3 × READ BINARY (each 6Cxx + re-send), GET
-# CHALLENGE, UPDATE BINARY (the write), READ BINARY of the purchase (6Cxx + re-send) = 12.
+# The flow's APDU frames: SELECT + GET RESPONSE (T=0), 3 × READ BINARY (exact Le), GET
+# CHALLENGE, UPDATE BINARY (the write), READ BINARY of the purchase = 8.
 @pytest.mark.parametrize("executed", [False, True], ids=["before-chip", "answer-lost"])
-@pytest.mark.parametrize("after", range(12))
+@pytest.mark.parametrize("after", range(8))
 def test_card_pulled_after_each_apdu_is_credited_exactly_once(tmp_path, after, executed):
     with rig(tmp_path) as r:
         r.device.pull_after(after, executed=executed)

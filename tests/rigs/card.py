@@ -28,9 +28,9 @@ START_COUNT = 3
 
 
 def issue_card(holder: CardKeyHolder, serial: str = SERIAL, card_type: CardType = CardType.PURCHASE,
-               count: int = START_COUNT, amount: int = 5000, loaded: bool = True) -> VirtualCard:
+               count: int = START_COUNT, amount: int = 5000, loaded: bool = True, protocol: int = 0) -> VirtualCard:
     ret = ReturnData(True, 2000, 123456, 0, count if loaded else count - 1)
-    return VirtualCard.issue(holder, card_type, serial, CUST, METER, Purchase(amount, count), ret)
+    return VirtualCard.issue(holder, card_type, serial, CUST, METER, Purchase(amount, count), ret, protocol=protocol)
 
 
 def station_db(path: Path, fillers: int = 0) -> Path:
@@ -71,7 +71,8 @@ class Terminal:
 
 
 def open_terminal(journal_path: Path, port: int, reader_url: str, *, fault: Callable[[str], None] | None = None,
-                  transport: Any = None, printer: Any = None, timeout: float = 5.0) -> Terminal:
+                  transport: Any = None, printer: Any = None, timeout: float = 5.0, reader: Any = None) -> Terminal:
+    """The terminal's side; ``reader`` (already open) replaces the serial reader at ``reader_url``."""
     from drivers.ic_card.reader import SerialCardReader
     from offline_queue.journal import Journal
     from offline_queue.sync import SyncEngine
@@ -86,7 +87,7 @@ def open_terminal(journal_path: Path, port: int, reader_url: str, *, fault: Call
                                seq=journal.seq_counter(), host="127.0.0.1", port=port, connect_timeout=timeout,
                                response_timeout=timeout)
         sync = SyncEngine(journal, client)
-        reader = SerialCardReader(reader_url, timeout_s=timeout).open()
+        reader = reader if reader is not None else SerialCardReader(reader_url, timeout_s=timeout).open()
     except BaseException:
         journal.close()
         raise

@@ -86,7 +86,7 @@ def test_t0_behaviour_select_61xx_and_read_6cxx():
     select(c)
     fci = run(c, CommandApdu(0x00, 0xC0, 0, 0, le=256))
     assert fci.ok and model.AID in fci.data
-    assert run(c, model.read_file(model.SFI_PURCHASE)).sw == 0x6C08
+    assert run(c, model.read_file(model.SFI_PURCHASE, 256)).sw == 0x6C08  # Le 00 on a T=0 card
     r = run(c, CommandApdu(0x00, 0xB0, 0x82, 0, le=8))
     assert r.ok and Purchase.decode(r.data) == Purchase(5000, 3)
     assert run(c, CommandApdu(0x00, 0xB0, 0x85, 0, le=8)).status is StatusWord.FILE_NOT_FOUND

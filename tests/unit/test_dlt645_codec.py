@@ -159,6 +159,18 @@ def test_bad_di_is_local_error():
     ("04000101", V07, "02241126", "2026-11-24", ""),
     ("04000102", V07, "090514", "14:05:09", ""),
     ("04000401", V07, "785634120000", "000012345678", ""),
+    ("00000000", V07, "01583501", Decimal("13558.01"), "kWh"),  # combined active: signed
+    ("00000000", V07, "01583581", Decimal("-13558.01"), "kWh"),
+    ("00030100", V07, "00500080", Decimal("-50.00"), "kvarh"),
+    ("00010001", V07, "20010012", Decimal("120001.20"), "kWh"),  # last settlement day
+    ("02060000", V07, "8209", Decimal("0.982"), ""),
+    ("02060100", V07, "5080", Decimal("-0.050"), ""),
+    ("02800002", V07, "0150", Decimal("50.01"), "Hz"),
+    ("04000409", V07, "001200", Decimal("1200"), "imp/kWh"),
+    ("0400040A", V07, "006400", Decimal("6400"), "imp/kvarh"),
+    ("0400040B", V07, "000000313433595A5444", "DTZY341", ""),  # ASCII, last character first
+    ("04000404", V07, "563032327833", "3x220V", ""),
+    ("C030", V97, "001600", Decimal("1600"), "imp/kWh"),
     ("9010", V97, "43658700", Decimal("8765.43"), "kWh"),
     ("B611", V97, "2102", Decimal("221"), "V"),
     ("B621", V97, "2503", Decimal("3.25"), "A"),
@@ -210,3 +222,21 @@ def test_a_malformed_password_or_operator_code_is_a_local_protocol_error(passwor
     from terminal_app.errors import LocalProtocolError
     with pytest.raises(LocalProtocolError, match="hex digits"):
         encode_write("000012345678", "04000101", b"\x01", password, operator)
+
+
+@pytest.mark.parametrize("raw", ["0D3033", "FF3033", "30338A"])
+def test_ascii_field_with_a_control_or_8_bit_byte_is_refused(raw):
+    with pytest.raises(Dlt645Error, match="ASCII"):
+        di_table.decode_value("04000406", bytes.fromhex(raw + "303030"), V07)
+
+
+def test_ascii_value_too_long_is_refused_locally():
+    from terminal_app.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        di_table.encode_value("04000406", "1234567", V07)
+
+
+def test_1997_meter_constant_is_the_2007_one():
+    assert di_table.di_for("04000409", Standard.V1997) == "C030"
+    assert di_table.di_for("C031", Standard.V2007) == "0400040A"

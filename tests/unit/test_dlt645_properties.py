@@ -141,3 +141,13 @@ def test_requests_round_trip_with_their_di(address, standard, di_int, seq):
     (follow,) = [e for e in whole(encode_read_followup(address, di, seq, standard)) if isinstance(e, Frame)]
     p = split_payload(follow)
     assert p.di == di and p.seq == (seq if standard is Standard.V2007 else None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([(d, s) for s in Standard for d in sorted(di_table.TABLE[s])]), st.binary(max_size=40))
+def test_any_bytes_for_any_table_di_decode_or_raise_dlt645error(di_std, data):
+    di, std = di_std
+    try:
+        di_table.decode_value(di, data, std)
+    except Dlt645Error:
+        pass

@@ -120,7 +120,7 @@ def test_postrm_never_deletes_the_journal():
 def test_control_depends_on_what_the_launcher_and_the_app_load():
     control = (PKG / "debian" / "control.in").read_text()
     depends = re.search(r"^Depends: (.*)$", control, re.M).group(1)
-    for needed in ("python3 (>= 3.11)", "python3 (<< 3.12)", "fbterm", "fonts-wqy-zenhei", "libzbar0", "tzdata",
+    for needed in ("python3 (>= 3.11)", "python3 (<< 3.12)", "fbterm", "fonts-wqy-zenhei", "fonts-hanazono", "libzbar0", "tzdata",
                    "python3-pil", "python3-yaml"):
         assert needed in depends, needed
 
