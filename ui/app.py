@@ -541,8 +541,3 @@ def _age(seconds: int, _: Callable[[str], str]) -> str:
         return _("{n}min").format(n=seconds // 60)
     return _("{n}h").format(n=seconds // 3600)
 
-
-# messages the simulate launcher (ui.sim_controls.SimControls) returns for F7
-N_("Simulate: no card reader in this simulation.")
-N_("Simulate: card inserted.")
-N_("Simulate: card removed and inserted into the meter.")

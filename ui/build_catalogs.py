@@ -45,6 +45,8 @@ EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a packag
     "terminal_app/services/route.py", "terminal_app/services/store.py",
     "terminal_app/services/terminal.py", "terminal_app/services/topup.py",
     "terminal_app/services/day_close.py", "terminal_app/services/settlement.py",
+    "terminal_app/services/session.py", "terminal_app/services/views.py", "terminal_app/services/today.py",
+    "terminal_app/cli/simulate.py",  # the simulate-mode commands' messages (SimControls)
     # master station link and the offline journal
     "terminal_app/station/client.py", "terminal_app/station/protocol.py", "terminal_app/station/seq.py",
     "terminal_app/station/transport.py", "terminal_app/station/refusals.py",

@@ -7,7 +7,7 @@ station's loopback port and a root-only key file), and runs the terminal with it
 
 On a terminal (a tty) the ``handheld`` command (ui.launch) then runs the field UI on the started
 site with that configuration file — the core hands it the site and never imports ``ui`` — with
-the simulate-mode keys (ui.sim_controls): F6 "scans" the current customer's meter barcode through the mock
+the simulate-mode keys (:class:`SimControls`, below): F6 "scans" the current customer's meter barcode through the mock
 serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
 coverage off and on, F9 moves the simulated date a day on — the station's clock and the
 terminal's (the demo area is issued for today, so its penalties then grow by a day:
@@ -37,6 +37,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from terminal_app.errors import N_
 
 TERMINAL_ID = "00000001"
 DEMO_OPERATOR = ("1001", "王师傅", "123456")
@@ -204,6 +207,87 @@ class SimulatedSite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SimControls:
+    """The simulate-mode commands of the UI (F6 scan, F7 card, F8 coverage, F9 next day), acting on
+    the running mocks through their public APIs; ``session`` (the UI's
+    :class:`terminal_app.services.session.FieldSession`) says which customer the IR head points at."""
+
+    operator_id, operator_pin = DEMO_OPERATOR[0], DEMO_OPERATOR[2]
+
+    def __init__(self, site: SimulatedSite, session: Any = None) -> None:
+        self.site = site
+        self.session = session
+        self.coverage = True
+        self.outside: object | None = None  # the card while it is in the meter
+
+    def aim(self, customer: str) -> None:
+        """Point the IR head at this customer's meter: the mock meter takes its address, standard
+        and a reading of about the customer's usual use above the downloaded last reading (the
+        station's average daily use × the days since; 0.8–1.2 of it, the same for a customer)."""
+        from decimal import Decimal
+
+        from hw_mocks.meter.profile import profile_from_table
+        from terminal_app.domain.validation import expected_use
+        from terminal_app.errors import BusinessRuleError
+
+        if self.session is None or not self.session.logged_in:
+            return
+        terminal = self.session.terminal
+        try:
+            c = terminal.customer(customer)
+        except BusinessRuleError:
+            return
+        if not c.meter.address:
+            return
+        std = c.meter.standard or "2007"
+        usual = expected_use(c.avg_daily_kwh, c.last_read_at, terminal.clock.now()) or Decimal(80)
+        spread = Decimal(80 + int(customer[-3:]) % 41 if customer[-3:].isdigit() else 100) / 100
+        value = ((c.last_reading or Decimal(0)) + (usual * spread / c.meter.multiplier)) % c.meter.rollover_modulus
+        value = value.quantize(Decimal("0.01"))
+        di = "00010000" if std == "2007" else "9010"
+        profile = profile_from_table(customer, {"standard": std, "address": c.meter.address, "reply_delay_ms": 20,
+                                                "registers": {di: f"{value:.2f}"}})
+        meter = next(iter(self.site.meters.values()))  # the one [devices.ir_meter] url names
+        meter.use_profile(profile)  # type: ignore[attr-defined]
+
+    def scan(self, code: str) -> None:
+        self.site.scanner.scan(code)  # type: ignore[attr-defined]
+
+    def next_day(self) -> str:
+        """F9: the station's and the terminal's clocks one day on (penalties grow by a day);
+        returns the new date."""
+        return self.site.next_day(days=1).isoformat()  # type: ignore[attr-defined]
+
+    def toggle_coverage(self) -> bool:
+        self.coverage = not self.coverage
+        self.site.modem.set_coverage(self.coverage)  # type: ignore[attr-defined]
+        return self.coverage
+
+    def toggle_card(self, customer: str | None) -> str:
+        """F7: take the card out of the reader and into the customer's meter (which loads what was
+        bought and writes its return data), or put it back into the reader.  Returns a msgid."""
+        reader: Any = self.site.card_reader
+        if reader is None:
+            return N_("Simulate: no card reader in this simulation.")
+        card = reader.remove()
+        if card is not None:
+            self.site.card_meter.insert(card)  # type: ignore[attr-defined]
+            self.outside = card
+            return N_("Simulate: card removed and inserted into the meter.")
+        reader.insert(self.outside or self.site.card)  # type: ignore[attr-defined]
+        return N_("Simulate: card inserted.")
+
+
+def enrol_demo_operator(site: SimulatedSite) -> None:
+    """The demo operator of the login screen's hint (1001 / 123456) and the demo supervisor who
+    unlocks operators on the device (9001 / 888888), in the site's operators file."""
+    from terminal_app.operators import SUPERVISOR, OperatorStore
+
+    store = OperatorStore(site.workdir / "operators.json")
+    store.set_pin(*DEMO_OPERATOR)
+    store.set_pin(*DEMO_SUPERVISOR, role=SUPERVISOR)
 
 
 def _card_key_holder() -> object | None:

@@ -53,6 +53,29 @@ class RouteSummary:
     tariffs_fetched: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A segment (表段) the station holds: its number, name and how many customers it has."""
+
+    segment: str
+    name: str
+    customers: int
+
+
+#: at most this many segments are listed (a station's answer is bounded before it is shown)
+MAX_SEGMENTS = 100
+
+
+def list_segments(client: Any) -> list[Segment]:
+    """The segments the station holds (SEGMENT_LIST), to choose what to download."""
+    body = _call(client, MsgType.SEGMENT_LIST, {})
+    out = []
+    for s in body.get("segments", [])[:MAX_SEGMENTS]:
+        if isinstance(s, dict) and isinstance(s.get("segment"), str):
+            out.append(Segment(s["segment"][:16], str(s.get("name", ""))[:20], int(s.get("customers", 0))))
+    return out
+
+
 def _call(client: Any, msg_type: MsgType, body: dict[str, Any]) -> dict[str, Any]:
     return client.call(Request(msg_type, body))
 

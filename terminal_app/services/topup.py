@@ -59,6 +59,7 @@ class Reason(Enum):
     NOT_REISSUE_CARD = "The card in the reader is not a re-issue card (补卡) for customer {cust}."
     ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
     CARD_REPLACED = "This card was replaced by a re-issued card (补卡); its meter no longer accepts it."
+    OTHER_CARD = "The card in the reader is not the card shown (customer {cust})."
 
 
 class TopupRefused(BusinessRuleError):
@@ -97,6 +98,18 @@ class TopupResult:
     confirm_txn: str | None
     recovered: bool  # True: this finished an earlier, interrupted purchase (no new money taken)
     voucher: Any  # the 购电凭证 ticket
+
+
+@dataclass(frozen=True, slots=True)
+class CardIdentity:
+    """Which card: its customer, its meter and (when known) its serial number."""
+
+    cust: str
+    meter: str
+    serial: str = ""
+
+    def matches(self, cust: str, meter: str, serial: str) -> bool:
+        return (cust, meter) == (self.cust, self.meter) and (not self.serial or self.serial.upper() == serial.upper())
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +183,17 @@ class CardService:
         return self._finish(contents, unfinished)
 
     # ------------------------------------------------------------------ top-up
-    def topup(self, amount: int) -> TopupResult:
+    def topup(self, amount: int, *, card: CardIdentity | None = None) -> TopupResult:
         """Sell ``amount`` fen onto the card in the reader — or, if an earlier purchase on this card
-        is unfinished, finish that one instead (``recovered``; no new money is taken)."""
+        is unfinished, finish that one instead (``recovered``; no new money is taken).  ``card``:
+        the card the operator was shown (and took the money for); another card in the reader now
+        is refused before anything is journaled."""
         contents = self.card.read()
         p = contents.params
         if p.card_type is CardType.BLANK:
             raise TopupRefused(Reason.BLANK_CARD, "Use the customer's card, or re-issue one.")
+        if card is not None and not card.matches(p.cust, p.meter, p.serial):
+            raise TopupRefused(Reason.OTHER_CARD, "Read the card again, then enter the amount.", cust=card.cust)
         unfinished = self._unfinished(p.cust, p.meter)
         finished = self._finish(contents, unfinished) if unfinished is not None else None
         if finished is not None:
