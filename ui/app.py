@@ -29,7 +29,7 @@ from typing import Any
 
 import urwid
 
-from ui.i18n import N_, Translator
+from ui.i18n import Translator
 from ui.keymap import Keymap, default_keymap
 from ui.model import LinkState, PrinterState, TerminalStatus
 

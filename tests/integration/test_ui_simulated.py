@@ -7,7 +7,6 @@ asyncio path is covered by test_ui_async.py and the tmux end-to-end test.
 
 from __future__ import annotations
 
-from terminal_app.config import load_settings
 from tests.util import wait_for
 from ui.main import ScannerThread
 
