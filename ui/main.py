@@ -79,7 +79,7 @@ def run(settings: Any, *, sim: Any = None, backend: Any = None) -> int:
         backend = ServicesBackend(settings)
     app = HandheldApp(backend, language=settings.ui.language, operators=OperatorStore(settings.ui.operators_file),
                       sim=sim, runner=LoopRunner(loop))
-    app.commands["quit"] = _quit
+    app.commands.add("quit", _quit)
     app.push("login")
     screen = urwid.display.raw.Screen()
     screen.set_terminal_properties(colors=16)

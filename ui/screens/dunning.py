@@ -11,6 +11,7 @@ from typing import Any
 import urwid
 
 from ui.app import fen
+from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit, row
@@ -108,6 +109,7 @@ class DunningList(Screen):
             self.tasks = [fresh if t.task == task else t for t in self.tasks]
         self.refresh()
 
+    @command("notice")
     def do_notice(self) -> None:
         t = self._focused_task()
         if t is None:
@@ -131,12 +133,14 @@ class DunningList(Screen):
         self.app.run_task(self._("Printing the notice"), self.app.backend.print_dunning_notice, t.task,
                           done=done)
 
+    @command("check")
     def do_check(self) -> None:
         t = self.focused_value()
         self.app.push("arrears_check", customer=getattr(t, "customer", ""))
 
     _keep: str | None = None
 
+    @command("result")
     def do_result(self) -> None:
         t = self._focused_task()
         if t is not None:
@@ -217,6 +221,7 @@ class ArrearsCheckScreen(Screen):
     def on_select(self) -> None:
         self.do_check()
 
+    @command("check")
     def do_check(self) -> None:
         cust = self.number.edit_text.strip()
         if not cust:
@@ -230,6 +235,7 @@ class ArrearsCheckScreen(Screen):
         self.app.run_task(self._("Checking arrears"), self.app.backend.arrears_check, cust, done=done,
                           cancellable=True)
 
+    @command("cut")
     def do_cut(self) -> None:
         r = self.result
         if r is None or not r.may_disconnect or self.cut_done:

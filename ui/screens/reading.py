@@ -17,6 +17,7 @@ from typing import Any
 import urwid
 
 from ui.app import fen
+from ui.commands import command
 from ui.model import ReadingAnswer
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit, row
@@ -139,6 +140,7 @@ class ReadingEntry(Screen):
         self.step = step
         self.refresh()
 
+    @command("read")
     def do_read(self) -> None:
         self.outcome = None
         self.answer = ReadingAnswer()
@@ -154,21 +156,26 @@ class ReadingEntry(Screen):
         self.step = None
         self.refresh()
 
+    @command("keypad")
     def do_keypad(self) -> None:
         self.mode = "keypad"
         self.outcome = None
         self.refresh()
 
+    @command("reason")
     def do_reason(self) -> None:
         self._go("reason")
 
+    @command("abnormal")
     def do_abnormal(self) -> None:
         self._go("abnormal")
 
+    @command("rollover")
     def do_rollover(self) -> None:
         if self.outcome is not None and self.outcome.rollover_use:
             self._go("confirm_rollover")
 
+    @command("confirm")
     def do_confirm(self) -> None:
         step = self.step
         if step == "confirm_rollover":
@@ -234,6 +241,7 @@ class ReadingEntry(Screen):
         self.answer = ReadingAnswer(reentered=text)
         self._go("jump_reason")
 
+    @command("enter")
     def do_enter(self) -> None:
         if not self.value.edit_text:
             self.app.set_message(self._("Type the reading first."), "error")
@@ -244,6 +252,7 @@ class ReadingEntry(Screen):
         self.app.run_task(self._("Checking the reading"), self.app.backend.enter_reading, self.customer.number,
                           self.value.edit_text, self.reason[0], done=self._got)
 
+    @command("save")
     def do_save(self) -> None:
         """F1: save if every warning is answered; else ask for what its rule needs next."""
         needs = self.outcome.needs if self.outcome is not None else ()
