@@ -118,7 +118,7 @@ class FieldSession:
     def _busy(self, lock: threading.Lock, what: str) -> Iterator[None]:
         # bounded: an exchange holding the lock ends within the link's own timeouts
         if not lock.acquire(timeout=BUSY_WAIT_S):
-            raise LinkError("The {what} is busy.", "Try again in a moment.", what=what)
+            raise LinkError("The {item} is busy.", "Try again in a moment.", item=what)
         try:
             yield
         except LinkError:
