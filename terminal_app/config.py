@@ -239,7 +239,7 @@ def _build(cls: type, data: Mapping[str, Any], env: Mapping[str, str], path: tup
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         sub = path + (f.name,)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             raw = data.get(f.name, {})
             if not isinstance(raw, Mapping):
                 raise ConfigurationError("[{table}] must be a table.", table=".".join(sub))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from terminal_app.errors import N_
+from terminal_app.timeutil import Clock
 
 TERMINAL_ID = "00000001"
 DEMO_OPERATOR = ("1001", "王师傅", "123456")
@@ -62,23 +64,23 @@ class SimulatedSite:
     #: "socket": straight to the station over loopback
     transport: str = "modem"
     link: str = "gprs"  # LINKS key: how slow the simulated air link is
-    as_of: object = None  # datetime.date the demo area is seeded for (None: today)
+    as_of: dt.date | None = None  # the day the demo area is seeded for (None: today)
     meter_urls: dict[str, str] = field(default_factory=dict)
     station_port: int = 0
     #: the running mocks, for the simulate-mode keys (scan, card, coverage) and for tests
-    meters: dict[str, object] = field(default_factory=dict)
-    modem: object | None = None
-    printer: object | None = None
-    scanner: object | None = None
+    meters: dict[str, Any] = field(default_factory=dict)
+    modem: Any = None
+    printer: Any = None
+    scanner: Any = None
     #: the IC-card reader with the demo card customer's card in it, and that customer's card meter
-    card_reader: object | None = None
-    card: object | None = None
-    card_meter: object | None = None
+    card_reader: Any = None
+    card: Any = None
+    card_meter: Any = None
     #: the reference station; its clock and the terminal's (the UI's backend is built with
     #: terminal_clock) are moved together by F9 (next_day)
-    station: object | None = None
-    station_clock: object | None = None
-    terminal_clock: object | None = None
+    station: Any = None
+    station_clock: Clock | None = None
+    terminal_clock: Clock | None = None
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
@@ -101,7 +103,7 @@ class SimulatedSite:
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write(key.hex() + "\n")
 
-            from terminal_app.timeutil import Clock, business_day
+            from terminal_app.timeutil import business_day
 
             self.station_clock = Clock()
             self.terminal_clock = Clock()
@@ -188,11 +190,9 @@ class SimulatedSite:
         self.card_reader.insert(self.card)
         return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\n\n'
 
-    def next_day(self, days: int = 1) -> object:
+    def next_day(self, days: int = 1) -> dt.date:
         """Move the simulated date ``days`` on: the station's clock and the terminal's together, as
         a real terminal's follows the station's (HELLO); returns the new business day."""
-        import datetime as dt
-
         from terminal_app.timeutil import business_day
 
         for clock in (self.station_clock, self.terminal_clock):
@@ -250,19 +250,19 @@ class SimControls:
         profile = profile_from_table(customer, {"standard": std, "address": c.meter.address, "reply_delay_ms": 20,
                                                 "registers": {di: f"{value:.2f}"}})
         meter = next(iter(self.site.meters.values()))  # the one [devices.ir_meter] url names
-        meter.use_profile(profile)  # type: ignore[attr-defined]
+        meter.use_profile(profile)
 
     def scan(self, code: str) -> None:
-        self.site.scanner.scan(code)  # type: ignore[attr-defined]
+        self.site.scanner.scan(code)
 
     def next_day(self) -> str:
         """F9: the station's and the terminal's clocks one day on (penalties grow by a day);
         returns the new date."""
-        return self.site.next_day(days=1).isoformat()  # type: ignore[attr-defined]
+        return self.site.next_day(days=1).isoformat()
 
     def toggle_coverage(self) -> bool:
         self.coverage = not self.coverage
-        self.site.modem.set_coverage(self.coverage)  # type: ignore[attr-defined]
+        self.site.modem.set_coverage(self.coverage)
         return self.coverage
 
     def toggle_card(self, customer: str | None) -> str:
@@ -273,10 +273,10 @@ class SimControls:
             return N_("Simulate: no card reader in this simulation.")
         card = reader.remove()
         if card is not None:
-            self.site.card_meter.insert(card)  # type: ignore[attr-defined]
+            self.site.card_meter.insert(card)
             self.outside = card
             return N_("Simulate: card removed and inserted into the meter.")
-        reader.insert(self.outside or self.site.card)  # type: ignore[attr-defined]
+        reader.insert(self.outside or self.site.card)
         return N_("Simulate: card inserted.")
 
 
@@ -290,7 +290,7 @@ def enrol_demo_operator(site: SimulatedSite) -> None:
     store.set_pin(*DEMO_SUPERVISOR, role=SUPERVISOR)
 
 
-def _card_key_holder() -> object | None:
+def _card_key_holder() -> Callable[[str, str, int, int, str], str] | None:
     """The station's card key holder (demo master key), when the card mocks are installed."""
     try:
         from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder

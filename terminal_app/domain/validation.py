@@ -245,6 +245,7 @@ def check_reading(meter: Meter, value: Decimal, *, previous: Decimal | None,
         warnings.append(ReadingWarning(WarningKind.ZERO, "No energy used since the last reading {previous}.",
                                        _p(previous=format_kwh(previous)), AbnormalCode.METER_STOPPED))
     if limit is not None and used > limit:
+        assert expected_kwh is not None  # a limit is the expected use × the jump factor
         warnings.append(ReadingWarning(
             WarningKind.JUMP, "{used} kWh is more than {factor} times the usual {expected} kWh.",
             _p(used=format_kwh(used), factor=format_kwh(policy.jump_factor), expected=format_kwh(expected_kwh))))

@@ -15,9 +15,9 @@ from typing import Any
 
 from terminal_app.domain.tariff import Tariff
 from terminal_app.errors import ConfigurationError
+from terminal_app.services import ports
 from terminal_app.services.store import LocalStore
 from terminal_app.tariffs.loader import load_tariff, parse_tariff_text
-from terminal_app.timeutil import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class Operator:
                                      "Log in again with your operator number.", value=self.operator)
 
 
-def print_once(printer: Any, store: LocalStore, ticket: Any, clock: Clock) -> Any:
+def print_once(printer: ports.Printer, store: LocalStore, ticket: Any, clock: ports.Clock) -> Any:
     """Print ``ticket``: the original if none may be on paper yet, else a copy marked 重打/副本.
 
     Raises the printer's errors (DeviceError family); what was journaled before stands, and

@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from terminal_app.domain.abnormal import NO_VALUE_CODES, Abnormal, AbnormalCode
 from terminal_app.domain.customer import Customer
@@ -57,6 +57,7 @@ from terminal_app.timeutil import Clock, now
 
 if TYPE_CHECKING:
     from terminal_app.config import Settings
+    from terminal_app.domain.validation import ReadingCheck
     from terminal_app.services.bill_query import BillView as Bill
     from terminal_app.services.terminal import Terminal
 
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 BUSY_WAIT_S = 120
 
 Progress = Callable[[int, int], None]
+#: what Terminal.preview_reading keeps in ReadingOutcome.token for the save
+ReadingToken = tuple[Customer, "ReadingCheck", ReadingSource, str]
 
 
 class FieldSession:
@@ -269,7 +272,7 @@ class FieldSession:
 
     def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None) -> bool:
         a = answer or ReadingAnswer()
-        c, check, source, reason = outcome.token  # type: ignore[misc]  # what preview_reading put there
+        c, check, source, reason = cast(ReadingToken, outcome.token)  # what preview_reading put there
         ab = Abnormal(AbnormalCode(a.abnormal)) if a.abnormal else None
         confirmed = tuple(k for k in check.kinds if k in (WarningKind.ZERO, WarningKind.METER_REPLACED)) \
             if a.confirmed else ()

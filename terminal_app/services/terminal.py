@@ -54,6 +54,7 @@ from terminal_app.services import (
     upload,
 )
 from terminal_app.services.common import Operator, TariffBook
+from terminal_app.services.ports import Printer, Scanner, StationLink, UseCaseContext
 from terminal_app.services.search import find_customers
 from terminal_app.services.store import LocalStore
 from terminal_app.services.views import DunningView, PaymentView, PrinterState, ReadingOutcome
@@ -65,8 +66,8 @@ log = logging.getLogger(__name__)
 class Terminal:
     """The use cases with their collaborators; a context manager that closes what it opened."""
 
-    def __init__(self, *, operator: Operator, journal: Journal, store: LocalStore, client: Any, printer: Any,
-                 meter_reader: reading.MeterReader | None = None, scanner: Any = None, clock: Clock | None = None,
+    def __init__(self, *, operator: Operator, journal: Journal, store: LocalStore, client: StationLink, printer: Printer,
+                 meter_reader: reading.MeterReader | None = None, scanner: Scanner | None = None, clock: Clock | None = None,
                  policy: ValidationPolicy | None = None, sync: SyncEngine | None = None) -> None:
         self.operator = operator
         self.journal = journal
@@ -136,6 +137,11 @@ class Terminal:
         for thing in reversed(self._owned):
             thing.close()
         self._owned = []
+
+    def context(self) -> UseCaseContext:
+        """The collaborators a use case takes, for the operator logged in now."""
+        return UseCaseContext(journal=self.journal, store=self.store, link=self.client, printer=self.printer,
+                              clock=self.clock, operator=self.operator, tariffs=self.tariffs, sync=self.sync)
 
     def __enter__(self) -> Terminal:
         return self
@@ -228,10 +234,9 @@ class Terminal:
                      rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = ""
                      ) -> reading.ReadingResult:
         """Journal the reading (and abnormality), pre-calculate the bill, print the 抄表通知单."""
-        return reading.save_reading(self.journal, self.store, self.printer, self.tariffs, customer, check=check,
-                                    source=source, operator=self.operator, clock=self.clock, reason=reason,
+        return reading.save_reading(self.context(), customer, check=check, source=source, reason=reason,
                                     confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
-                                    jump_reason=jump_reason, sync=self.sync)
+                                    jump_reason=jump_reason)
 
     def preview_reading(self, customer: Customer, value: Decimal, source: ReadingSource,
                         reason: str = "") -> ReadingOutcome:
@@ -265,7 +270,7 @@ class Terminal:
         return today.reading_estimate(self.journal, self.store, cust, self.clock)
 
     def reprint_notice(self, txn: str) -> Any:
-        return reading.reprint_notice(self.store, self.printer, txn, self.clock)
+        return reading.reprint_notice(self.context(), txn)
 
     def upload_readings(self) -> upload.UploadStatus:
         """抄表数据上装: drain the journal now; the status says what is still waiting."""
@@ -274,18 +279,16 @@ class Terminal:
     # ------------------------------------------------------------------ 缴费 charging
     def query_bill(self, cust: str) -> bill_query.BillView:
         """电费查询: real time when the link is up, else the downloaded data (``online`` False, ``age``)."""
-        return bill_query.query_bill(self.client, self.store, self.journal, cust, clock=self.clock)
+        return bill_query.query_bill(self.context(), cust)
 
     def take_payment(self, cust: str, amount: int, *, bill: bill_query.BillView | None = None,
                      tendered: int | None = None) -> payment.PaymentResult:
         """电费收费 in cash (fen): journaled, then the 缴费凭证 printed; ``.change`` is the change due."""
-        return payment.take_payment(self.journal, self.store, self.printer, cust=cust, amount=amount,
-                                    operator=self.operator, clock=self.clock, bill=bill, tendered=tendered,
-                                    sync=self.sync)
+        return payment.take_payment(self.context(), cust=cust, amount=amount, bill=bill, tendered=tendered)
 
     def reprint_receipt(self, txn: str) -> Any:
         """Print a receipt again — marked 重打/副本 when the original may be on paper."""
-        return payment.reprint_receipt(self.store, self.printer, txn, self.clock, self.journal)
+        return payment.reprint_receipt(self.context(), txn)
 
     def payments_today(self) -> list[PaymentView]:
         """This operator's payments today (the ones a reversal may pick), reversed ones marked."""
@@ -305,13 +308,12 @@ class Terminal:
 
     def preview_reversal(self, txn: str) -> reversal.ReversalPreview:
         """What reversing ``txn`` would undo (to confirm); refused here already when not allowed."""
-        return reversal.preview_reversal(self.journal, self.store, txn=txn, operator=self.operator, clock=self.clock)
+        return reversal.preview_reversal(self.context(), txn=txn)
 
     def reverse_payment(self, txn: str, reason: str) -> reversal.ReversalResult:
         """电费冲正 of this terminal's payment, the same business day, once, with a reason; the
         冲正凭证 prints."""
-        return reversal.reverse_payment(self.journal, self.store, txn=txn, reason=reason, operator=self.operator,
-                                        clock=self.clock, sync=self.sync, printer=self.printer)
+        return reversal.reverse_payment(self.context(), txn=txn, reason=reason)
 
     # ------------------------------------------------------------------ 催费 dunning
     def download_dunning_tasks(self, segment: str) -> list[DunningTask]:
@@ -335,9 +337,7 @@ class Terminal:
 
     def print_dunning_notice(self, task_id: str) -> dunning.NoticeOutcome:
         """催费通知单 for what is owed at print time; refused for a customer who owes nothing."""
-        return dunning.print_dunning_notice(self.store, self.printer, self.journal, task_id=task_id,
-                                            operator=self.operator, clock=self.clock, sync=self.sync,
-                                            client=self.client)
+        return dunning.print_dunning_notice(self.context(), task_id=task_id)
 
     def check_arrears(self, cust: str) -> dunning.ArrearsCheck:
         """停电前实时欠费核查 (raises CannotConfirmError offline)."""
@@ -345,17 +345,15 @@ class Terminal:
 
     def check_cut(self, task_or_customer: str) -> dunning.CutCheck:
         """The lawful-cut check at the door: notice served, deadline passed, arrears re-checked now."""
-        return dunning.check_cut(self.client, self.store, self.journal, task_id=task_or_customer, clock=self.clock)
+        return dunning.check_cut(self.context(), task_id=task_or_customer)
 
     def confirm_disconnection(self, task_id: str, note: str = "") -> dunning.Disconnection:
         """Record a cut only when the check at the door allows it; opens the reconnection task."""
-        return dunning.confirm_disconnection(self.client, self.store, self.journal, task_id=task_id,
-                                             clock=self.clock, note=note, sync=self.sync)
+        return dunning.confirm_disconnection(self.context(), task_id=task_id, note=note)
 
     def record_dunning_result(self, task_id: str, result: DunningResult, note: str = "") -> str:
         """承诺缴费 / 无人 / 已缴清 for a task (已缴清 only when nothing is owed now)."""
-        return dunning.record_result(self.client, self.store, self.journal, task_id=task_id, result=result,
-                                     clock=self.clock, note=note, sync=self.sync)
+        return dunning.record_result(self.context(), task_id=task_id, result=result, note=note)
 
     # ------------------------------------------------------------------ 购电 prepaid cards
     @contextlib.contextmanager
@@ -431,8 +429,7 @@ class Terminal:
     # ------------------------------------------------------------------ 日结 settlement, sync
     def settle_day(self, day: dt.date | None = None) -> settlement.SettlementResult:
         """日结: statistics, 在途资金, 代收对账 with each difference, the 日结单 printed."""
-        return settlement.daily_settlement(self.journal, self.store, self.printer, self.client,
-                                           operator=self.operator, clock=self.clock, day=day, sync=self.sync)
+        return settlement.daily_settlement(self.context(), day=day)
 
     def sync_now(self) -> SyncReport:
         return self.sync.sync_now()

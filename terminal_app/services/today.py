@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from offline_queue.journal import EntryState, Journal
+from offline_queue.journal import EntryState
+from terminal_app.services import ports
 from terminal_app.services.store import LocalStore
 from terminal_app.services.views import PaymentView
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.timeutil import business_day
 
 #: (kWh, bill fen, tier lines (name, kWh, price, fen)) of a reading notice printed today
 Estimate = tuple[str, int, tuple[tuple[str, str, str, int], ...]]
 
 
-def read_today(journal: Journal, clock: Clock) -> set[str]:
+def read_today(journal: ports.Journal, clock: ports.Clock) -> set[str]:
     """The customers read (or registered abnormal) on this terminal today."""
     today = business_day(clock.now())
     out: set[str] = set()
@@ -32,7 +33,7 @@ def read_today(journal: Journal, clock: Clock) -> set[str]:
     return out
 
 
-def payments_today(journal: Journal, operator: str, clock: Clock) -> list[PaymentView]:
+def payments_today(journal: ports.Journal, operator: str, clock: ports.Clock) -> list[PaymentView]:
     """This operator's payments of the business day (not refused), each marked when reversed."""
     today = business_day(clock.now())
     entries = journal.entries()
@@ -49,7 +50,7 @@ def payments_today(journal: Journal, operator: str, clock: Clock) -> list[Paymen
     return out
 
 
-def reading_estimate(journal: Journal, store: LocalStore, customer: str, clock: Clock) -> Estimate | None:
+def reading_estimate(journal: ports.Journal, store: LocalStore, customer: str, clock: ports.Clock) -> Estimate | None:
     """Today's reading of the customer on this terminal as its notice printed it, or None."""
     today = business_day(clock.now())
     for e in reversed(journal.entries()):
@@ -65,7 +66,7 @@ def reading_estimate(journal: Journal, store: LocalStore, customer: str, clock: 
     return None
 
 
-def waiting(journal: Journal, txn: str) -> bool:
+def waiting(journal: ports.Journal, txn: str) -> bool:
     """The entry is journaled and not applied at the station yet (it waits for the link)."""
     entry = journal.get(txn)
     return entry is not None and entry.state is not EntryState.APPLIED

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from drivers.ic_card.card import PrepaidCard
+from drivers.ic_card.card import CardReader, PrepaidCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
 from drivers.printer.templates import PurchaseVoucherData, purchase_voucher
 from offline_queue.journal import Entry, EntryState, Journal
 from terminal_app.domain.money import format_fen
 from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
-from terminal_app.station.client import Request, StationClient, StationRefusedError, result_body
+from terminal_app.services import ports
+from terminal_app.station.client import Request, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import Clock, iso
 
@@ -147,9 +148,9 @@ def _checked(reply: Mapping[str, Any], txn: str) -> Mapping[str, Any]:
 class CardService:
     """Top-up, re-issue and inquiry over a card reader, the journal and the station."""
 
-    def __init__(self, reader: Any, journal: Journal, sync: Any, client: StationClient | Any, *,
-                 terminal_id: str, operator: str = "", clock: Clock | None = None,
-                 limits: CardLimits | None = None, printer: Any = None,
+    def __init__(self, reader: CardReader, journal: Journal, sync: ports.Sync, client: ports.StationLink, *,
+                 terminal_id: str, operator: str = "", clock: ports.Clock | None = None,
+                 limits: CardLimits | None = None, printer: ports.Printer | None = None,
                  fault: Callable[[str], None] | None = None, store: Any = None) -> None:
         self.card = PrepaidCard(reader)
         self.store = store  # services.store.LocalStore: the settled days (日结), when given
@@ -292,7 +293,7 @@ class CardService:
             raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust)
         return customer, station
 
-    def _authorized(self, entry: Entry) -> dict[str, Any]:
+    def _authorized(self, entry: Entry) -> Mapping[str, Any]:
         """Sync the journal and return the station's OK reply for ``entry``."""
         current = self.journal.get(entry.txn)
         if current is None or current.state is not EntryState.APPLIED:
