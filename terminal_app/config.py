@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from terminal_app.domain.ids import TerminalId
 from terminal_app.errors import ConfigurationError
 
 ENV_PREFIX = "HANDHELD_"
@@ -35,10 +36,7 @@ class TerminalSettings:
     id: str = "00000001"  # 8 ASCII digits, the GT/1 terminal id
 
     def __post_init__(self) -> None:
-        if not (len(self.id) == 8 and self.id.isascii() and self.id.isdigit()):
-            raise ConfigurationError(
-                "The terminal id {value!r} is not 8 digits.",
-                "Set [terminal] id to the 8-digit id the utility issued.", value=self.id)
+        TerminalId(self.id, "Set [terminal] id to the 8-digit id the utility issued.")
 
 
 @dataclass(frozen=True)

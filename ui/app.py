@@ -37,7 +37,7 @@ from ui.tasks import Busy, InlineRunner, LoopRunner, TaskRunner
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PALETTE", "SCREENS", "Busy", "HandheldApp", "InlineRunner", "LoopRunner", "fen", "signal_bars"]
+__all__ = ["PALETTE", "SCREENS", "Busy", "HandheldApp", "InlineRunner", "LoopRunner", "signal_bars"]
 
 PALETTE = [
     ("status", "white", "dark blue"),
@@ -50,13 +50,6 @@ PALETTE = [
     ("warn", "yellow", ""),
     ("dim", "dark gray", ""),
 ]
-
-
-def fen(amount: int) -> str:
-    """12345 → "123.45" (the core's money type formats it)."""
-    from terminal_app.domain.money import format_fen
-
-    return format_fen(amount)
 
 
 class Root(urwid.WidgetWrap):

@@ -29,7 +29,7 @@ from terminal_app.domain.customer import Meter
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import format_kwh
 from terminal_app.domain.reading import Reading, ReadingSource, check_register_value, consumption
-from terminal_app.errors import N_, BusinessRuleError
+from terminal_app.errors import N_, BusinessRuleError, render_sentence
 
 
 class WarningKind(StrEnum):
@@ -71,7 +71,7 @@ class ReadingWarning:
 
     @property
     def message(self) -> str:
-        return self.what.format(**dict(self.params))
+        return render_sentence(self.what, dict(self.params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from terminal_app.domain.ids import TerminalId
 from terminal_app.domain.tariff import Tariff
 from terminal_app.errors import ConfigurationError
 from terminal_app.services import ports
@@ -26,8 +27,7 @@ class Operator:
     operator: str = "0001"
 
     def __post_init__(self) -> None:
-        if not (len(self.terminal_id) == 8 and self.terminal_id.isdigit()):
-            raise ConfigurationError("The terminal id {value!r} is not 8 digits.", value=self.terminal_id)
+        TerminalId(self.terminal_id)
         if not self.operator or len(self.operator) > 32 or not self.operator.isprintable():
             raise ConfigurationError("The operator id {value!r} is empty or longer than 32 characters.",
                                      "Log in again with your operator number.", value=self.operator)

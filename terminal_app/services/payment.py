@@ -30,6 +30,7 @@ from drivers.printer import templates
 from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import reconnection_released
+from terminal_app.domain.ids import txn_terminal
 from terminal_app.domain.money import format_fen
 from terminal_app.domain.payment import MAX_PAYMENT_FEN
 from terminal_app.errors import BusinessRuleError, HandheldError
@@ -197,7 +198,7 @@ def reprint_receipt(ctx: UseCaseContext, txn: str) -> PrintResult:
     if doc is not None and doc[0] == "receipt":
         receipt = receipt_from_document(doc[1])
     else:
-        entry = journal.get(txn) if journal is not None and txn[:9] == journal.terminal_id + "-" else None
+        entry = journal.get(txn) if txn_terminal(txn) == journal.terminal_id else None
         if entry is None or entry.kind != "payment":
             raise BusinessRuleError("No receipt {txn} on this terminal.", "Check the receipt number.", txn=txn)
         body = entry.body_dict()

@@ -37,7 +37,7 @@ from typing import Any
 
 from drivers.printer import templates
 from offline_queue.journal import OPEN, Entry, EntryState
-from terminal_app.domain.money import format_fen
+from terminal_app.domain.money import format_fen, format_yuan
 from terminal_app.errors import N_, HandheldError, LinkError, StorageError
 from terminal_app.services import ports
 from terminal_app.services.common import print_once
@@ -207,15 +207,12 @@ def correction_lines(corrections: tuple[PenaltyCorrection, ...]) -> tuple[tuple[
     """The slip's lines for offline penalty estimates (违约金估算 → 主站核定 → 差额)."""
     if not corrections:
         return ()
-    def yuan(fen: int) -> str:
-        return ("-" if fen < 0 else "") + "￥" + format_fen(abs(fen))
-
     answered = [c for c in corrections if c.station is not None]
     lines = [("违约金估算笔数", str(len(corrections))),
-             ("违约金估算", yuan(sum(c.estimated for c in corrections)))]
+             ("违约金估算", format_yuan(sum(c.estimated for c in corrections)))]
     if answered:
-        lines.append(("主站核定违约金", yuan(sum(c.station or 0 for c in answered))))
-        lines.append(("违约金差额", yuan(sum(c.difference or 0 for c in answered))))
+        lines.append(("主站核定违约金", format_yuan(sum(c.station or 0 for c in answered))))
+        lines.append(("违约金差额", format_yuan(sum(c.difference or 0 for c in answered))))
     if len(answered) < len(corrections):
         lines.append(("违约金待核定笔数", str(len(corrections) - len(answered))))
     return tuple(lines)

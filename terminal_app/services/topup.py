@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from drivers.ic_card.card import CardReader, PrepaidCard
@@ -42,10 +42,17 @@ from terminal_app.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
 
-KIND_PURCHASE = "card_purchase"
-KIND_RESUME = "card_resume"
-KIND_CONFIRM = "card_confirm"
-KIND_REISSUE = "card_reissue"
+class CardEntry(StrEnum):
+    """The journal entry kinds of the card use cases."""
+
+    PURCHASE = "card_purchase"  # CARD_AUTHORIZE: the money is taken from here on
+    RESUME = "card_resume"      # a new MAC for the same authorization (the write never landed)
+    CONFIRM = "card_confirm"    # CARD_CONFIRM: the card holds the purchase
+    REISSUE = "card_reissue"    # 补卡
+
+
+KIND_PURCHASE, KIND_RESUME, KIND_CONFIRM, KIND_REISSUE = (CardEntry.PURCHASE, CardEntry.RESUME, CardEntry.CONFIRM,
+                                                          CardEntry.REISSUE)
 
 
 class Reason(Enum):

@@ -33,6 +33,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from terminal_app.domain.ids import is_terminal_id
 from terminal_app.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 
 MAGIC = b"GT"
@@ -202,8 +203,7 @@ def build_header(suite: Suite, flags: Flags, terminal_id: str, seq: int, salt: b
 
 
 def _check_args(terminal_id: Any, seq: Any, msg_type: Any) -> None:
-    if not (isinstance(terminal_id, str) and len(terminal_id) == 8 and terminal_id.isascii()
-            and terminal_id.isdigit()):
+    if not is_terminal_id(terminal_id):
         raise LocalProtocolError("The terminal id {value!r} is not 8 ASCII digits.", value=terminal_id)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= 0xFFFFFFFF:
         raise LocalProtocolError("The GT/1 seq {value!r} is not a uint32.", value=seq)

@@ -99,8 +99,8 @@ class _Ctx:
         try:
             return parse(v)
         except InvalidValueError as e:
-            raise self.fail(f"{where}.{key}", e.what.format(**e.params).rstrip("."),
-                            e.action.format(**e.params)) from e
+            raise self.fail(f"{where}.{key}", e.what_text().rstrip("."),
+                            e.action_text) from e
 
 
 def _tiers(ctx: _Ctx, value: Any, where: str) -> tuple[Tier, ...]:

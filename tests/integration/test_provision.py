@@ -180,7 +180,7 @@ def test_key_file_is_root_only_from_its_first_byte(tmp_path, monkeypatch):
     assert seen == [(0o600, "terminal.key")]
 
 
-# ----------------------------------------------------------------------------- the TOML line editor
+# ----------------------------------------------------------------------------- the TOML editor (tomlkit)
 
 def test_set_value_touches_one_line_and_keeps_comments():
     text = '# top\n[terminal]\nid = "00000001"   # issued 2026\n\n[station]\n# where\nhost = "a"\n'

@@ -8,7 +8,7 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
 from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen

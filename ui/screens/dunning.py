@@ -10,7 +10,8 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from terminal_app.errors import render_sentence
 from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
@@ -213,7 +214,7 @@ class ArrearsCheckScreen(Screen):
         else:
             rows.append(urwid.Text(("error", _("Do NOT cut the power:"))))
             for msgid, params in r.refusals:
-                rows.append(urwid.Text(("error", "· " + _(msgid).format(**params))))
+                rows.append(urwid.Text(("error", "· " + render_sentence(msgid, params, _))))
             if r.arrears_fen:
                 rows.append(urwid.Text(_("Owes {a} yuan.").format(a=fen(r.arrears_fen))))
         self.set_rows(rows, focus=0)

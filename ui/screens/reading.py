@@ -16,7 +16,8 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from terminal_app.errors import render_sentence
 from ui.commands import command
 from ui.model import ReadingAnswer
 from ui.screens.base import Screen
@@ -104,7 +105,7 @@ class ReadingEntry(Screen):
             if o.from_balance_fen:
                 rows.append(urwid.Text(_("Prepaid balance pays: {a} yuan").format(a=fen(o.from_balance_fen))))
             for msgid, params in o.warnings:
-                rows.append(urwid.Text(("warn", "! " + self._(msgid).format(**params))))
+                rows.append(urwid.Text(("warn", "! " + render_sentence(msgid, params, self._))))
             rows.append(urwid.Text(("dim", self._hint())))
         elif self.mode == "keypad":
             self.value.set_caption(_("Reading: "))
