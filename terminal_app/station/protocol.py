@@ -181,7 +181,7 @@ class Header:
         return HEADER_LEN + self.length + _TAG_LEN[self.suite]
 
 
-def parse_header(header: bytes | bytearray, max_body: int = MAX_BODY) -> Header:
+def _parse_header(header: bytes | bytearray, max_body: int = MAX_BODY) -> Header:
     """The fields of a 30-byte header, checked (FrameError otherwise)."""
     if len(header) != HEADER_LEN:
         raise FrameError("A GT/1 header is {n} bytes, not 30.", n=len(header))
@@ -255,7 +255,7 @@ class FrameDecoder:
         """
         if self._error is not None or len(self._buf) < HEADER_LEN:
             return None
-        return parse_header(self._buf[:HEADER_LEN], self.max_body)
+        return _parse_header(self._buf[:HEADER_LEN], self.max_body)
 
     def feed(self, data: bytes) -> list[SealedFrame]:
         if self._error is not None:
