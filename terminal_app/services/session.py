@@ -34,7 +34,6 @@ from terminal_app.domain.reading import ReadingSource
 from terminal_app.domain.reasons import JUMP_REASONS, KEYPAD_REASONS, REVERSAL_REASONS, text_of
 from terminal_app.domain.validation import REVERSE_ANSWERS, Need, WarningKind
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
-from terminal_app.services.common import Operator
 from terminal_app.services.link_status import Radio, link_state
 from terminal_app.services.topup import CardIdentity
 from terminal_app.services.views import (
@@ -95,7 +94,7 @@ class FieldSession:
                 from terminal_app.services.terminal import Terminal
 
                 self.t = Terminal.from_settings(self.settings, operator=operator, clock=self.clock)
-            self.t.operator = Operator(self.settings.terminal.id, operator)
+            self.t.switch_operator(operator)
             self._opened.set()
 
     def close(self) -> None:

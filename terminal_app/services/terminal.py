@@ -138,6 +138,10 @@ class Terminal:
             thing.close()
         self._owned = []
 
+    def switch_operator(self, operator: str) -> None:
+        """Another operator logs in on the open terminal: what they capture and print is theirs."""
+        self.operator = Operator(self.terminal_id, operator)
+
     def context(self) -> UseCaseContext:
         """The collaborators a use case takes, for the operator logged in now."""
         return UseCaseContext(journal=self.journal, store=self.store, link=self.client, printer=self.printer,
