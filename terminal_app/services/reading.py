@@ -96,9 +96,13 @@ def find_customer(store: LocalStore, code: str) -> Customer:
     return customer
 
 
-def scan_customer(scanner: ports.Scanner, store: LocalStore, timeout: float = 30.0) -> Customer:
-    """Wait for one barcode scan (bounded by ``timeout``) and find its customer."""
-    return find_customer(store, scanner.read_code(timeout))
+def scan(scanner: ports.Scanner, store: LocalStore, timeout: float = 30.0) -> tuple[str, Customer | None]:
+    """Wait for one barcode scan (bounded by ``timeout``): the code and its customer, if any."""
+    code = scanner.read_code(timeout)
+    try:
+        return code, find_customer(store, code)
+    except BusinessRuleError:
+        return code, None
 
 
 def read_meter(reader: MeterReader, customer: Customer) -> Decimal:

@@ -208,18 +208,17 @@ class Terminal:
         return self.scanner
 
     def scan_customer(self, timeout: float = 30.0) -> Customer:
-        """Wait for a barcode scan (at most ``timeout`` s) and return its customer."""
-        return reading.scan_customer(self._open_scanner(), self.store, timeout)
+        """Wait for a barcode scan (at most ``timeout`` s) and return its customer (BusinessRuleError
+        when no downloaded customer has that meter)."""
+        code, customer = self.scan(timeout)
+        return customer if customer is not None else reading.find_customer(self.store, code)
 
     def scan(self, timeout: float = 30.0) -> tuple[str, Customer | None]:
         """Wait for a barcode scan (at most ``timeout`` s): the code and its customer (None when no
-        downloaded customer has that meter — the screen may still use the code).  The scanner is
-        opened here, once: the terminal is its one owner."""
-        code = self._open_scanner().read_code(timeout)
-        try:
-            return code, reading.find_customer(self.store, code)
-        except BusinessRuleError:
-            return code, None
+        downloaded customer has that meter — a screen may still use the code: the route's search,
+        the customer card's check).  The scanner is opened here, once: the terminal is its one
+        owner (the UI's scanner thread asks this, and so does scan_customer)."""
+        return reading.scan(self._open_scanner(), self.store, timeout)
 
     def read_meter(self, customer: Customer) -> Decimal:
         """Read the customer's meter over the IR head (total forward active energy, kWh)."""
