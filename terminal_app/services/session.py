@@ -13,7 +13,9 @@ screen returns.
 
 Every answer is a record of :mod:`terminal_app.services.views` (the UI re-exports them); every
 rule (what a reading needs, when a notice or a cut is allowed, the link state, the day's
-figures, searching) lives in the use cases this calls.
+figures, searching) lives in the use cases this calls.  They are imported when the first one
+runs, not with this module: the UI imports it before its login screen is drawn (startup on a
+small ARM board: tests/bench/startup.py).
 """
 
 from __future__ import annotations
@@ -26,16 +28,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 
-from terminal_app.domain.abnormal import NO_VALUE_CODES, Abnormal, AbnormalCode
-from terminal_app.domain.customer import Customer
-from terminal_app.domain.dunning import DunningResult
-from terminal_app.domain.money import format_fen
-from terminal_app.domain.reading import ReadingSource
-from terminal_app.domain.reasons import JUMP_REASONS, KEYPAD_REASONS, REVERSAL_REASONS, text_of
-from terminal_app.domain.validation import REVERSE_ANSWERS, Need, WarningKind
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
-from terminal_app.services.link_status import Radio, link_state
-from terminal_app.services.topup import CardIdentity
 from terminal_app.services.views import (
     ArrearsCheck,
     ArrearsLine,
@@ -56,8 +49,11 @@ from terminal_app.timeutil import Clock, now
 
 if TYPE_CHECKING:
     from terminal_app.config import Settings
+    from terminal_app.domain.customer import Customer
+    from terminal_app.domain.reading import ReadingSource
     from terminal_app.domain.validation import ReadingCheck
     from terminal_app.services.bill_query import BillView as Bill
+    from terminal_app.services.link_status import Radio
     from terminal_app.services.terminal import Terminal
 
 log = logging.getLogger(__name__)
@@ -67,7 +63,7 @@ BUSY_WAIT_S = 120
 
 Progress = Callable[[int, int], None]
 #: what Terminal.preview_reading keeps in ReadingOutcome.token for the save
-ReadingToken = tuple[Customer, "ReadingCheck", ReadingSource, str]
+ReadingToken = tuple["Customer", "ReadingCheck", "ReadingSource", str]
 
 
 class FieldSession:
@@ -149,6 +145,8 @@ class FieldSession:
     # ---- status -----------------------------------------------------------------------------
     def status(self) -> TerminalStatus:
         """The status line: signal, link, queue, printer (never waits for a busy device)."""
+        from terminal_app.services.link_status import link_state
+
         t = self.t
         if t is None:
             return self._last
@@ -244,6 +242,8 @@ class FieldSession:
         return code
 
     def read_meter(self, customer: str) -> ReadingOutcome:
+        from terminal_app.domain.reading import ReadingSource
+
         t = self.terminal
         c = t.customer(customer)
         value = t.read_meter(c)  # the IR head is the terminal's own port: no shared lock
@@ -258,6 +258,9 @@ class FieldSession:
                                     value=value[:12]) from e
 
     def enter_reading(self, customer: str, value: str, reason: str) -> ReadingOutcome:
+        from terminal_app.domain.reading import ReadingSource
+        from terminal_app.domain.reasons import KEYPAD_REASONS, text_of
+
         t = self.terminal
         return t.preview_reading(t.customer(customer), self._decimal(value), ReadingSource.KEYPAD,
                                  text_of(KEYPAD_REASONS, reason))
@@ -270,6 +273,10 @@ class FieldSession:
             return False
 
     def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None) -> bool:
+        from terminal_app.domain.abnormal import Abnormal, AbnormalCode
+        from terminal_app.domain.reasons import JUMP_REASONS, text_of
+        from terminal_app.domain.validation import WarningKind
+
         a = answer or ReadingAnswer()
         c, check, source, reason = cast(ReadingToken, outcome.token)  # what preview_reading put there
         ab = Abnormal(AbnormalCode(a.abnormal)) if a.abnormal else None
@@ -285,6 +292,8 @@ class FieldSession:
 
     def register_abnormal(self, customer: str, code: str) -> bool:
         """抄表异常登记 without a reading (门闭, 表计未找到 …): journaled for ABNORMAL_REGISTER."""
+        from terminal_app.domain.abnormal import Abnormal, AbnormalCode
+
         c = self.terminal.customer(customer)
         with self._busy(self._printer, N_("printer")):
             self.terminal.save_reading(c, None, abnormal=Abnormal(AbnormalCode(code)))
@@ -296,6 +305,9 @@ class FieldSession:
         """The codes that fit: without a value, the visits without a reading; with a reading below
         the last, the codes that account for it (the likeliest first); else every code that goes
         with a value."""
+        from terminal_app.domain.abnormal import NO_VALUE_CODES, AbnormalCode
+        from terminal_app.domain.validation import REVERSE_ANSWERS, Need
+
         if outcome is None:
             return [c.value for c in AbnormalCode if c is not AbnormalCode.OTHER]
         if Need.ABNORMAL_CODE.value in outcome.needs:
@@ -342,6 +354,8 @@ class FieldSession:
         return ReversalView(p.orig, p.customer, p.name, p.amount)
 
     def reverse(self, txn: str, reason: str) -> ReversalView:
+        from terminal_app.domain.reasons import REVERSAL_REASONS, text_of
+
         t = self.terminal
         with self._busy(self._printer, N_("printer")):
             r = t.reverse_payment(txn, text_of(REVERSAL_REASONS, reason))
@@ -387,6 +401,8 @@ class FieldSession:
         return cut.txn
 
     def record_dunning_result(self, task: str, result: str) -> bool:
+        from terminal_app.domain.dunning import DunningResult
+
         with self._busy(self._link, N_("link")):
             self.terminal.record_dunning_result(task, DunningResult(result))
         self._sent_now()
@@ -405,6 +421,9 @@ class FieldSession:
 
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         """购电 onto ``card`` (the card shown): another card in the reader is refused."""
+        from terminal_app.domain.money import format_fen
+        from terminal_app.services.topup import CardIdentity
+
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.top_up(CardIdentity(card.customer, card.meter, card.serial), amount_fen)
         if r.recovered:
