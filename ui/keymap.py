@@ -23,7 +23,7 @@ from typing import Any
 
 from ui.commands import CommandError, CommandManager
 from ui.i18n import N_
-from ui.screenstack import SCREENS
+from ui.screenstack import SCREENS, screen_class
 
 #: contexts that are not a screen's name: kinds of screen, simulate mode, everywhere
 KINDS = ("menu", "form")
@@ -54,7 +54,8 @@ class Keymap:
         """Check every binding so far against ``commands``, and every later one as it is bound."""
         self.commands = commands
         for b in self.bindings:
-            self._check_command(b.command, b.key)
+            for c in b.contexts:
+                self._check_command(b.command, b.key, screen_class(c) if c in SCREENS else None)
 
     def _check_command(self, command: str, key: str, screen_class: type | None = None) -> None:
         if self.commands is None:
@@ -69,7 +70,8 @@ class Keymap:
         unknown = [c for c in b.contexts if c not in CONTEXTS]
         if unknown or not b.contexts:
             raise KeyBindingError(f"key {key!r}: unknown key context {unknown or '(none)'}")
-        self._check_command(command, key)
+        for c in b.contexts:  # in a screen's context its own commands count too
+            self._check_command(command, key, screen_class(c) if c in SCREENS else None)
         for c in b.contexts:
             self._by_key[(c, key)] = b
         self.bindings.append(b)

@@ -106,6 +106,9 @@ def test_binding_an_unknown_context_or_command_raises(tmp_path):
         app.km.add("5", "menu.pick five", ["menu"], "x")  # menu.pick takes an int
     with pytest.raises(KeyBindingError):
         app.km.add("5", "menu.pick", ["menu"], "x")  # … and needs it
+    with pytest.raises(KeyBindingError):
+        app.km.add("f5", "pay", ["main"], "x")  # the bill screen's command, not the main menu's
+    app.km.add("f5", "pay", ["bill"], "Pay")  # in the bill screen's context it is one
 
     class Broken(Screen):
         name = "settings"
