@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from drivers.ir_meter.driver import IrMeter
 from drivers.printer import templates
@@ -56,10 +56,8 @@ log = logging.getLogger(__name__)
 TOTAL_ENERGY_DI = "00010000"
 
 
-class MeterReader(Protocol):
-    """Whatever reads a meter's total forward active energy (the IR head in the field)."""
-
-    def read_total(self, meter: Meter) -> Decimal: ...
+#: whatever reads a meter's total forward active energy (the IR head in the field)
+MeterReader = ports.MeterReader
 
 
 class IrHead:
