@@ -10,14 +10,35 @@ from __future__ import annotations
 
 import termios
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from terminal_app.errors import DeviceNotFoundError
 
 OPEN_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, termios.error)
 
 
-def open_serial(url: str, what: str, action: str, **settings: Any) -> Any:
+class SerialPort(Protocol):
+    """What the drivers use of a pyserial port (``serial.SerialBase``; pyserial ships no types)."""
+
+    timeout: float | None
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def flush(self) -> None: ...
+
+    def reset_input_buffer(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_serial(url: str, what: str, action: str, **settings: Any) -> SerialPort:
     """``serial.serial_for_url(url, **settings)``; failures raise DeviceNotFoundError(what, action).
 
     ``what`` may use ``{url}`` and ``{error}``.
@@ -25,7 +46,8 @@ def open_serial(url: str, what: str, action: str, **settings: Any) -> Any:
     import serial  # imported here: drivers load lazily so the first screen comes up fast
 
     try:
-        return serial.serial_for_url(url, **settings)
+        port: SerialPort = serial.serial_for_url(url, **settings)
+        return port
     except OPEN_ERRORS as e:
         raise DeviceNotFoundError(what, action, url=url, error=e) from e
 
@@ -33,10 +55,16 @@ def open_serial(url: str, what: str, action: str, **settings: Any) -> Any:
 class SerialDevice:
     """Base of the serial drivers: they implement ``open()``; ``close()`` and ``with`` are shared."""
 
-    _port: Any = None
+    _port: SerialPort | None = None
 
     def open(self) -> Self:
         raise NotImplementedError
+
+    def _live_port(self) -> SerialPort:
+        """The open port; calling this before ``open()`` is a program error."""
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} is used before open()")
+        return self._port
 
     def _on_close(self) -> None:
         """Drop whatever state belonged to the open port (subclasses)."""

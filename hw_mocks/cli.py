@@ -3,6 +3,7 @@
     handheld-mocks meter --link /tmp/ttyIR0          a DL/T 645 meter on a pty
     handheld-mocks modem --link /tmp/ttyModem …      a GPRS modem on a pty
     handheld-mocks station --port 7600 --db …        the reference master station
+    handheld-mocks acquirer --port 7700 --keys DIR   a WeChat Pay / Alipay acquirer (付款码) over HTTP
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MOCK_MODULES = (
     "hw_mocks.printer.cli",
     "hw_mocks.card.cli",
     "hw_mocks.scanner.cli",
+    "hw_mocks.acquirer.cli",
 )
 
 

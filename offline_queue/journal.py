@@ -46,16 +46,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from offline_queue import migrations
+from offline_queue.lifecycle import OPEN, SETTLE_EVENT, EntryState, Event, illegal, sources
 from offline_queue.state import QueueStatus, Signal
 from terminal_app.errors import LocalProtocolError, StorageError
-from terminal_app.station import protocol
 from terminal_app.timeutil import SHANGHAI, Clock
 
 #: bodies are sealed into one GT/1 frame (body ≤ 65535 bytes after padding / tag)
@@ -74,60 +73,27 @@ FREE_SPACE_CHECK_S = 0.5
 WAL_BYTES = 4 << 20
 
 
-class EntryState(StrEnum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    APPLIED = "applied"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
+#: how the journal stores a settlement's reply (the body the station sent, decoded): compact JSON
+_ENCODE_REPLY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
-OPEN = (EntryState.PENDING, EntryState.IN_FLIGHT, EntryState.UNKNOWN)
-
-
-def encode_body(body: Mapping[str, Any]) -> bytes:
-    """Canonical body bytes: exactly the GT/1 codec's ``encode_body`` (compact UTF-8 JSON, keys in
-    the given order, no floats, I-JSON integers, bounded depth and size).  Those bytes decode and
-    re-encode to themselves, so the client re-sealing ``json.loads(body)`` sends exactly the
-    journaled bytes again (pinned by the unit tests).
-
-    Plain dict/list/str/int/bool/None bodies — every body the use cases build — are checked by a
-    fast walk here (it is on every payment's path); anything else goes to the codec itself.
-    """
-    if type(body) is dict and _plain(body, 1):
+def _check_body(body: bytes) -> bytes:
+    """The journal stores the bytes it is given (the caller encodes: the core's GT/1 codec,
+    ``terminal_app.station.protocol.encode_body_fast``); it only checks that they are one JSON
+    object without a txn of its own, since the journal splices the txn in front."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise LocalProtocolError("A GT/1 body must be a JSON object, not {type}.", type=type(body).__name__)
+    body = bytes(body)
+    if body[:1] != b"{" or body[-1:] != b"}":
+        raise LocalProtocolError("A GT/1 body must be a JSON object, not {type}.", type="bytes")
+    if b'"txn"' in body:
         try:
-            data = _ENCODE(body).encode("utf-8")
-        except UnicodeEncodeError:
-            data = None
-        if data is not None and len(data) <= protocol.MAX_PLAINTEXT:
-            return data
-    return protocol.encode_body(body)  # raises LocalProtocolError with the codec's own reason
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_MAX_INT = protocol.MAX_SAFE_INT
-
-
-def _plain(value: Any, depth: int) -> bool:
-    """True when ``value`` is JSON the codec accepts, built only from the exact plain types."""
-    t = type(value)
-    if t is str or t is bool or value is None:
-        return True
-    if t is int:
-        return -_MAX_INT <= value <= _MAX_INT
-    if depth > protocol.MAX_DEPTH:
-        return False
-    if t is dict:
-        for k, v in value.items():
-            if type(k) is not str or not _plain(v, depth + 1):
-                return False
-        return True
-    if t is list:
-        for v in value:
-            if not _plain(v, depth + 1):
-                return False
-        return True
-    return False
+            carries_txn = "txn" in json.loads(body)
+        except ValueError as e:
+            raise LocalProtocolError("A GT/1 body must be a JSON object, not {type}.", type="bytes") from e
+        if carries_txn:
+            raise LocalProtocolError("The operation already carries a txn; the journal assigns it.")
+    return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +113,8 @@ class Entry:
     settled_at: dt.datetime | None
 
     def body_dict(self) -> dict[str, Any]:
-        return json.loads(self.body)
+        body: dict[str, Any] = json.loads(self.body)
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +139,16 @@ class JournalStats:
 
 _COLUMNS = ("id, kind, msg_type, body, depends_on, state, captured_at, attempts, reply, "
             "reject_code, reject_msg, settled_at")
-_OPEN_SQL = "('pending', 'in_flight', 'unknown')"
+
+def _sql_in(states: Sequence[EntryState]) -> str:
+    return "(" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
+_OPEN_SQL = _sql_in(OPEN)
+#: each event's guard, from the lifecycle table: the entry must be in one of these states
+_GUARD_SQL = {event: _sql_in(sources(event)) for event in Event}
+# recovery's SQL names the two states it moves (pending only below the send mark)
+assert set(sources(Event.RECOVER)) == {EntryState.PENDING, EntryState.IN_FLIGHT}
 
 
 def _row_to_entry(terminal_id: str, row: tuple[Any, ...]) -> Entry:
@@ -193,6 +169,38 @@ def _storage_error(e: sqlite3.Error, path: Path) -> StorageError:
                             "Do not take money now; call the technician to free storage.", path=str(path))
     return StorageError("The journal {path} could not record the operation ({error}).",
                         "Do not take money now; call the technician.", path=str(path), error=e)
+
+
+class JournalConfig(Protocol):
+    """The ``[journal]`` values the queue reads (the core's JournalSettings is one)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def keep_days(self) -> int: ...
+    @property
+    def min_free_mb(self) -> int: ...
+    @property
+    def sync_batch_max(self) -> int: ...
+    @property
+    def backoff_base_s(self) -> float: ...
+    @property
+    def backoff_cap_s(self) -> float: ...
+
+
+class TerminalConfig(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class QueueSettings(Protocol):
+    """What :meth:`Journal.from_settings` and :meth:`SyncEngine.from_settings` read of the
+    core's Settings: its ``journal`` and ``terminal`` tables."""
+
+    @property
+    def journal(self) -> JournalConfig: ...
+    @property
+    def terminal(self) -> TerminalConfig: ...
 
 
 class Journal:
@@ -264,23 +272,19 @@ class Journal:
                 raise StorageError("A damaged journal was set aside as {aside}; no new journal is started.",
                                    "Call the technician to recover it before taking money.",
                                    aside=str(aside[-1]))
-        lock_fd = cls._lock(p)
-        try:
+        with ExitStack() as undo:  # on any failure: the connection closed, then the lock released
+            lock_fd = cls._lock_file(p)
+            undo.callback(os.close, lock_fd)
             if not p.exists():
                 # a new journal is made, closed and opened again, so that even its first session
                 # starts as every later one does: with the WAL laid out (_presize_wal)
                 cls._create(p)
             cls._presize_wal(p, min_free_bytes)
             conn = cls._connect(p)
-            try:
-                cls._check_and_prepare(conn, p)
-                journal = cls(conn, p, terminal_id, clock or Clock(), keep_days, min_free_bytes)
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:
-            os.close(lock_fd)
-            raise
+            undo.callback(conn.close)
+            cls._check_and_prepare(conn, p)
+            journal = cls(conn, p, terminal_id, clock or Clock(), keep_days, min_free_bytes)
+            undo.pop_all()  # opened: the journal owns both now
         journal._lock_fd = lock_fd
         return journal
 
@@ -302,7 +306,7 @@ class Journal:
             conn.close()
 
     @staticmethod
-    def _lock(p: Path) -> int:
+    def _lock_file(p: Path) -> int:
         """Hold ``<journal>.lock`` (flock, exclusive) while the journal is open: the single-writer
         rule, enforced.  A second program on the same journal would reuse txn numbers; it is
         refused here with a clear error instead.  (A separate file: closing any descriptor of the
@@ -381,7 +385,7 @@ class Journal:
         return True
 
     @classmethod
-    def from_settings(cls, settings: Any, *, clock: Clock | None = None) -> Journal:
+    def from_settings(cls, settings: QueueSettings, *, clock: Clock | None = None) -> Journal:
         """The journal named by :class:`terminal_app.config.Settings` ([journal], [terminal] id)."""
         js = settings.journal
         return cls.open(js.path, settings.terminal.id, clock=clock, keep_days=js.keep_days,
@@ -524,18 +528,18 @@ class Journal:
         self._space_ok_until = now + FREE_SPACE_CHECK_S
 
     # ------------------------------------------------------------------ capture
-    def capture(self, kind: str, msg_type: int, body: Mapping[str, Any], depends_on: str | None = None) -> Entry:
+    def capture(self, kind: str, msg_type: int, body: bytes, depends_on: str | None = None) -> Entry:
         """Journal one operation and return it, committed and fsynced.
 
-        Assigns the txn ``<terminal id>-<counter>`` and stores the body with ``"txn"`` first.
+        ``body`` is the operation's encoded body, one JSON object (the caller encodes it with the
+        core's codec, which refuses floats and whatever else GT/1 cannot carry).  Assigns the txn
+        ``<terminal id>-<counter>`` and stores the body with ``"txn"`` first.
         Call this BEFORE taking money, printing or sending: if it raises, nothing happened.
         """
-        if "txn" in body:
-            raise LocalProtocolError("The operation already carries a txn; the journal assigns it.")
+        rest = _check_body(body)
         if not kind or not 0 <= int(msg_type) <= 0xFFFF:
             raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
                                      kind=kind, msg_type=msg_type)
-        rest = encode_body(body)  # refuses floats / non-JSON before the database is touched
         if len(rest) + 40 > MAX_BODY_BYTES:
             raise LocalProtocolError("The operation is too large to send ({size} bytes).", size=len(rest))
         self._check_free_space()
@@ -543,7 +547,7 @@ class Journal:
             conn = self._conn
             counter = self._txn_next
             txn = f"{self.terminal_id}-{counter}"
-            # == encode_body({"txn": txn, **body}): compact JSON of a dict is its members joined,
+            # == encode_body({"txn": txn, **body}): compact JSON of an object is its members joined,
             # and the txn needs no escaping (digits and "-"); the unit tests pin the equality
             data = b'{"txn":"' + txn.encode("ascii") + (b'"}' if rest == b"{}" else b'",' + rest[1:])
             at = self.clock.now().astimezone(SHANGHAI)
@@ -649,11 +653,11 @@ class Journal:
         seq_moves = seqs_needed > 0 and self._seq_next + seqs_needed > self._seq_hw
         new_seq = new_send = None
         with self._write("in_flight", durable=send_moves or seq_moves) as conn:
+            sql = (f"UPDATE entries SET state = '{EntryState.IN_FLIGHT.value}', attempts = attempts + 1 "
+                   f"WHERE id = ? AND state IN {_GUARD_SQL[Event.SEND]}")
             for txn, id_ in zip(txns, ids, strict=True):
-                cur = conn.execute("UPDATE entries SET state = 'in_flight', attempts = attempts + 1 "
-                                   "WHERE id = ? AND state IN ('pending', 'in_flight', 'unknown')", (id_,))
-                if cur.rowcount != 1:
-                    raise LocalProtocolError("Journal entry {txn} is not open; it cannot be sent.", txn=txn)
+                if conn.execute(sql, (id_,)).rowcount != 1:
+                    raise illegal(txn, self._state_on(conn, id_), Event.SEND)
             if seq_moves:
                 new_seq = self._raise_seq_hw(conn, self._seq_next + seqs_needed)
             if send_moves:
@@ -673,25 +677,29 @@ class Journal:
         with self._write("settle", durable=False) as conn:
             for s in settlements:
                 state = EntryState(s.state)
-                reply = encode_body(s.reply) if s.reply is not None else None
+                event = SETTLE_EVENT[state]
+                reply = _ENCODE_REPLY(s.reply).encode("utf-8") if s.reply is not None else None
+                id_ = self._id(s.txn)
                 if state in (EntryState.APPLIED, EntryState.REJECTED):
                     cur = conn.execute(
                         "UPDATE entries SET state = ?, reply = ?, reject_code = ?, reject_msg = ?, "
-                        "settled_at = ?, settled_epoch = ? WHERE id = ? AND state IN "
-                        "('pending', 'in_flight', 'unknown')",
-                        (state.value, reply, s.code, s.msg, now.isoformat(), int(now.timestamp()),
-                         self._id(s.txn)))
+                        f"settled_at = ?, settled_epoch = ? WHERE id = ? AND state IN {_GUARD_SQL[event]}",
+                        (state.value, reply, s.code, s.msg, now.isoformat(), int(now.timestamp()), id_))
                 else:
-                    cur = conn.execute("UPDATE entries SET state = ? WHERE id = ? AND state IN "
-                                       "('pending', 'in_flight', 'unknown')", (state.value, self._id(s.txn)))
+                    cur = conn.execute(f"UPDATE entries SET state = ? WHERE id = ? AND state IN {_GUARD_SQL[event]}",
+                                       (state.value, id_))
                 if cur.rowcount != 1:
-                    raise LocalProtocolError("Journal entry {txn} is not open; its outcome cannot be recorded.",
-                                             txn=s.txn)
+                    raise illegal(s.txn, self._state_on(conn, id_), event)
             if success:
                 self._set_meta("last_success_at", now.isoformat())
             if error is not None:
                 self._set_meta("last_error", error[:500])
                 self._set_meta("last_error_at", now.isoformat())
+
+    @staticmethod
+    def _state_on(conn: sqlite3.Connection, id_: int) -> EntryState | None:
+        row = conn.execute("SELECT state FROM entries WHERE id = ?", (id_,)).fetchone()
+        return None if row is None else EntryState(row[0])
 
     def record_error(self, error: str) -> None:
         self.settle([], error=error)

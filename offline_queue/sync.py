@@ -34,14 +34,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
 from offline_queue.backoff import Backoff
-from offline_queue.journal import Entry, EntryState, Journal, Settlement
+from offline_queue.journal import Entry, EntryState, Journal, QueueSettings, Settlement
+from offline_queue.link import TXN_STATUS, Link, Outcome, Request, Result
 from offline_queue.state import QueueStatus, Signal
 from terminal_app.errors import HandheldError
-from terminal_app.station.client import Outcome, Request, Result, StationClient
-from terminal_app.station.messages import MsgType
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +67,9 @@ class SyncReport:
 
 
 class SyncEngine:
-    """Drains ``journal`` through ``client`` (a StationClient or anything with ``exchange``)."""
+    """Drains ``journal`` through ``client``, any :class:`offline_queue.link.Link` (the station client is one)."""
 
-    def __init__(self, journal: Journal, client: StationClient | Any, *, backoff: Backoff | None = None,
+    def __init__(self, journal: Journal, client: Link, *, backoff: Backoff | None = None,
                  monotonic: Callable[[], float] = time.monotonic, max_batch: int = 200,
                  fault_hook: Callable[[str], None] | None = None) -> None:
         if max_batch < 1:
@@ -94,12 +92,13 @@ class SyncEngine:
         self._disconnect = journal.changed.connect(lambda _reason: self._emit())
 
     @classmethod
-    def from_settings(cls, journal: Journal, client: StationClient | Any, settings: Any,
-                      **kwargs: Any) -> SyncEngine:
+    def from_settings(cls, journal: Journal, client: Link, settings: QueueSettings, *,
+                      monotonic: Callable[[], float] = time.monotonic,
+                      fault_hook: Callable[[str], None] | None = None) -> SyncEngine:
         """An engine with [journal] sync_batch_max and backoff_* from :class:`terminal_app.config.Settings`."""
         js = settings.journal
         return cls(journal, client, backoff=Backoff(base=js.backoff_base_s, cap=js.backoff_cap_s),
-                   max_batch=js.sync_batch_max, **kwargs)
+                   max_batch=js.sync_batch_max, monotonic=monotonic, fault_hook=fault_hook)
 
     def close(self) -> None:
         self._disconnect()
@@ -192,7 +191,7 @@ class SyncEngine:
     def _resolve(self, entries: Sequence[Entry], report: SyncReport) -> bool:
         """Ask TXN_STATUS about every doubtful entry; record what the station says."""
         txns = [e.txn for e in entries]
-        requests = [Request(MsgType.TXN_STATUS, {"txns": txns[i:i + STATUS_CHUNK]})
+        requests = [Request(TXN_STATUS, {"txns": txns[i:i + STATUS_CHUNK]})
                     for i in range(0, len(txns), STATUS_CHUNK)]
         results = self.client.exchange(requests)
         report.exchanges += 1
@@ -272,21 +271,21 @@ class SyncEngine:
         self._fault("exchanged")
         settlements: list[Settlement] = []
         failure: str | None = None
-        for e, res in zip(batch, results, strict=True):
+        for entry, res in zip(batch, results, strict=True):
             if res.outcome is Outcome.OK:
-                settlements.append(Settlement(e.txn, EntryState.APPLIED, reply=res.body))
+                settlements.append(Settlement(entry.txn, EntryState.APPLIED, reply=res.body))
                 report.applied += 1
             elif res.outcome is Outcome.REFUSED and res.code not in UNKNOWN_CODES:
-                settlements.append(Settlement(e.txn, EntryState.REJECTED, reply=res.body, code=res.code,
+                settlements.append(Settlement(entry.txn, EntryState.REJECTED, reply=res.body, code=res.code,
                                               msg=res.msg))
                 report.rejected += 1
-                log.warning("station refused %s: %s %s", e.txn, res.code, res.msg)
+                log.warning("station refused %s: %s %s", entry.txn, res.code, res.msg)
             elif res.outcome is Outcome.NOT_SENT:
-                settlements.append(Settlement(e.txn, EntryState.PENDING))
+                settlements.append(Settlement(entry.txn, EntryState.PENDING))
                 report.not_sent += 1
                 failure = failure or _describe(res)
             else:
-                settlements.append(Settlement(e.txn, EntryState.UNKNOWN))
+                settlements.append(Settlement(entry.txn, EntryState.UNKNOWN))
                 report.unknown += 1
                 failure = failure or _describe(res)
         self.journal.settle(settlements, success=failure is None, error=failure)

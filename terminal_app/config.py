@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.modem.params import ModemParams
 from terminal_app.domain.ids import TerminalId
 from terminal_app.errors import ConfigurationError
 
@@ -93,21 +94,9 @@ class IrMeterSettings:
 
 
 @dataclass(frozen=True)
-class ModemSettings:
-    url: str = "/dev/ttyModem"
-    baudrate: int = 115200
-    dialect: str = "sim800"  # "sim800" | "m26"
-    apn: str = ""
-    apn_user: str = ""
-    apn_password: str = ""
-    # every step has its own bound (drivers.modem.driver); the field values are the defaults
-    command_timeout_s: float = 5.0  # an ordinary AT command answers within a second or two
-    registration_timeout_s: float = 60.0  # searching for a network (CREG/CGREG stat 2) in the hills
-    attach_timeout_s: float = 75.0  # AT+CGATT=1 is network dependent (SIM800 manual: max 75 s)
-    pdp_timeout_s: float = 160.0  # AT+CIICR / AT+QIACT may take up to 160 s / 150 s before failing
-    send_timeout_s: float = 30.0  # from the last data byte to SEND OK
-    close_timeout_s: float = 10.0  # CIPCLOSE/QICLOSE, CIPSHUT/QIDEACT, and QISACK draining before close
-    max_send: int = 1460  # bytes per CIPSEND/QISEND (both manuals: at most 1460 per send)
+class ModemSettings(ModemParams):
+    """``[devices.modem]``: the driver's plain :class:`drivers.modem.params.ModemParams` (every
+    key and its default is there), checked as configuration."""
 
     def __post_init__(self) -> None:
         if self.dialect not in ("sim800", "m26"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import select
 import time
-from typing import Any
+from typing import Protocol
 
 import serial
 
@@ -25,7 +25,7 @@ from drivers.ic_card.protocol import (
     ReaderStatus,
     encode_frame,
 )
-from drivers.serial_port import SerialDevice, open_serial
+from drivers.serial_port import SerialDevice, SerialPort, open_serial
 from terminal_app.errors import N_, DeviceError, DeviceTimeoutError, LocalProtocolError
 
 
@@ -51,6 +51,17 @@ _STATUS_ERRORS: dict[ReaderStatus, tuple[type[DeviceError], str]] = {
 }
 
 
+class CardReaderConfig(Protocol):
+    """What :meth:`SerialCardReader.from_settings` reads (the core's ``[devices.card_reader]`` is one)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def baudrate(self) -> int: ...
+    @property
+    def timeout_s(self) -> float: ...
+
+
 class SerialCardReader(SerialDevice):
     """The card reader on a serial port; a context manager."""
 
@@ -60,15 +71,15 @@ class SerialCardReader(SerialDevice):
         self.url = url
         self.baudrate = baudrate
         self.timeout_s = timeout_s
-        self._port: Any = None
+        self._port: SerialPort | None = None
         self._decoder = FrameDecoder()
         self.atr: bytes | None = None
         self.apdus = 0  # APDU frames sent (GET RESPONSE and re-sends included)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SerialCardReader:
+    def from_settings(cls, settings: CardReaderConfig) -> SerialCardReader:
         """From :class:`terminal_app.config.CardReaderSettings`."""
-        return cls(settings.url, baudrate=settings.baudrate, timeout_s=getattr(settings, "timeout_s", 2.0))
+        return cls(settings.url, baudrate=settings.baudrate, timeout_s=settings.timeout_s)
 
     def open(self) -> SerialCardReader:
         if self._port is None:
@@ -95,10 +106,6 @@ class SerialCardReader(SerialDevice):
         self.atr = reply.payload
         return reply.payload
 
-    def power_off(self) -> None:
-        self.atr = None
-        self._request(ReaderCommand.POWER_OFF, check=False)
-
     def transmit_raw(self, apdu: bytes) -> ResponseApdu:
         self.apdus += 1
         reply = self._request(ReaderCommand.APDU, apdu)
@@ -117,9 +124,10 @@ class SerialCardReader(SerialDevice):
         if self._port is None:
             raise LocalProtocolError("The card reader is not open.")
         try:
-            self._port.reset_input_buffer()  # a late reply to an abandoned request must not pair with this one
-            self._port.write(encode_frame(cmd, data))
-            self._port.flush()
+            port = self._port
+            port.reset_input_buffer()  # a late reply to an abandoned request must not pair with this one
+            port.write(encode_frame(cmd, data))
+            port.flush()
         except (serial.SerialException, OSError) as e:
             raise DeviceError("Writing to the card reader failed ({error}).", error=e) from e
         self._decoder.reset()
@@ -138,7 +146,8 @@ class SerialCardReader(SerialDevice):
 
     def _read_frame(self) -> ReaderFrame:
         deadline = time.monotonic() + self.timeout_s
-        fd = self._port.fileno() if hasattr(self._port, "fileno") else None
+        port = self._live_port()
+        fd = port.fileno() if hasattr(port, "fileno") else None
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -146,10 +155,10 @@ class SerialCardReader(SerialDevice):
             try:
                 if fd is not None:
                     select.select([fd], [], [], min(left, 0.5))
-                    data = self._port.read(self._port.in_waiting or 1)
+                    data = port.read(port.in_waiting or 1)
                 else:  # URL handlers without a file descriptor (loop://, socket:// polls)
-                    self._port.timeout = min(left, 0.05)
-                    data = self._port.read(max(1, self._port.in_waiting))
+                    port.timeout = min(left, 0.05)
+                    data = port.read(max(1, port.in_waiting))
             except (serial.SerialException, OSError) as e:
                 raise DeviceError("Reading from the card reader failed ({error}).", error=e) from e
             if data:

@@ -35,7 +35,6 @@ nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -332,13 +331,13 @@ def encode_write(address: str, di: str, value: bytes, password: str, operator: s
     return encode_frame(address, Function.WRITE_1997, data, preamble)
 
 
-def _fixed_hex(text: str, size: int, what: str) -> bytes:
+def _fixed_hex(text: str, size: int, item: str) -> bytes:
     try:
         raw = bytes.fromhex(text)
     except (ValueError, TypeError):
         raw = b""
     if len(raw) != size:
-        raise LocalProtocolError("The {what} must be {n} hex digits.", what=what, n=2 * size)
+        raise LocalProtocolError("The {item} must be {n} hex digits.", item=item, n=2 * size)
     return raw
 
 
@@ -469,6 +468,3 @@ def split_payload(frame: Frame) -> Payload:
         rest, seq = rest[:-1], rest[-1]
     return Payload(std, di, rest, seq=seq)
 
-
-def iter_frames(events: Iterable[Event]) -> list[Frame]:
-    return [e for e in events if isinstance(e, Frame)]

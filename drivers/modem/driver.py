@@ -21,7 +21,7 @@ Use::
         modem.tcp_close()
 
 The driver is synchronous (one thread at a time) and every wait has its own bound from
-:class:`ModemSettings` (``command_timeout_s``, ``registration_timeout_s``, ``attach_timeout_s``,
+:class:`ModemParams` (``command_timeout_s``, ``registration_timeout_s``, ``attach_timeout_s``,
 ``pdp_timeout_s``, ``send_timeout_s``, ``close_timeout_s``); nothing waits forever.  Errors carry operator advice:
 bring-up failures are :class:`LinkDownError` subclasses (nothing was sent), a connection lost after
 opening is :class:`LinkBrokenError`.  ``SEND OK`` is never taken as proof of delivery: only the
@@ -37,10 +37,21 @@ import termios
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import serial
 
+from drivers.modem.bringup import (
+    AttachRefusedError,
+    BringUp,
+    NoCoverageError,
+    NoSimError,
+    RegistrationDeniedError,
+    SimLockedError,
+    Stage,
+)
+from drivers.modem.params import ModemParams
 from drivers.modem.protocol import (
     AtParser,
     AtProtocolError,
@@ -59,7 +70,6 @@ from drivers.modem.protocol import (
     dbm_to_bars,
     quote,
 )
-from terminal_app.config import ModemSettings
 from terminal_app.errors import (
     ConfigurationError,
     DeviceError,
@@ -71,6 +81,11 @@ from terminal_app.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# the bring-up's refusals are decided in drivers.modem.bringup; callers know them from here too
+__all__ = ["AtCommandError", "AttachRefusedError", "ConnectFailedError", "M26Modem", "ModemDriver",
+           "ModemStateError", "ModemStatus", "NoCoverageError", "NoSimError", "PdpActivationError",
+           "Registration", "RegistrationDeniedError", "SimLockedError", "Sim800Modem", "open_modem"]
 
 _READ_SLICE = 0.05  # serial read granularity; every wait re-checks its own deadline at this pace
 _IP = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
@@ -111,26 +126,6 @@ class AtCommandError(DeviceError):
             body = body.split("=", 1)[0] + "=…"  # the APN password never goes into a message or log
         super().__init__("The modem refused AT{command} ({detail}).", command=body, detail=detail)
         self.final = final
-
-
-class NoSimError(LinkDownError):
-    default_action = "Switch off, insert the SIM card (contacts down), switch on and try again."
-
-
-class SimLockedError(LinkDownError):
-    default_action = "The SIM card asks for a PIN or PUK: use an unlocked SIM or call the technician."
-
-
-class NoCoverageError(LinkDownError):
-    default_action = "Move to a place with better signal (higher ground, outdoors) and try again; nothing is lost."
-
-
-class RegistrationDeniedError(LinkDownError):
-    default_action = "The network refuses this SIM: call the technician to check the SIM's service."
-
-
-class AttachRefusedError(LinkDownError):
-    default_action = "GPRS is refused: check that the SIM has a data plan, or try again later."
 
 
 class PdpActivationError(LinkDownError):
@@ -190,7 +185,7 @@ class ModemDriver:
     #: STATE values in which the PDP context is up and a TCP connection may be opened
     ACTIVE_STATES: frozenset[str] = frozenset()
 
-    def __init__(self, settings: ModemSettings, port: serial.SerialBase | None = None) -> None:
+    def __init__(self, settings: ModemParams, port: serial.SerialBase | None = None) -> None:
         self.settings = settings
         self._port = port
         self._own_port = port is None
@@ -210,12 +205,16 @@ class ModemDriver:
     def open(self) -> ModemDriver:
         if self._port is None:
             try:
-                self._port = serial.serial_for_url(self.settings.url, baudrate=self.settings.baudrate,
-                                                   timeout=_READ_SLICE, write_timeout=self.settings.command_timeout_s)
+                port = serial.serial_for_url(self.settings.url, baudrate=self.settings.baudrate,
+                                             timeout=_READ_SLICE, write_timeout=self.settings.command_timeout_s)
             except (serial.SerialException, OSError, ValueError) as e:
                 raise DeviceNotFoundError("Cannot open the modem port {url} ({error}).",
                                           url=self.settings.url, error=e) from e
-            _keep_dtr_on_close(self._port)
+            with ExitStack() as undo:  # a port whose DTR cannot be kept is closed again
+                undo.callback(port.close)
+                _keep_dtr_on_close(port)
+                undo.pop_all()
+            self._port = port
         return self
 
     def close(self) -> None:
@@ -406,73 +405,59 @@ class ModemDriver:
         except AtCommandError:
             return False
 
-    def check_sim(self) -> None:
-        sim = self.sim_state()
-        if sim == "absent":
-            raise NoSimError("The modem finds no SIM card.")
-        if sim == "locked":
-            raise SimLockedError("The SIM card is locked.")
-        if sim != "ready":
-            raise NoSimError("The SIM card does not work.")
-
-    def wait_registered(self) -> Registration:
-        timeout = self.settings.registration_timeout_s
-        deadline = time.monotonic() + timeout
-        poll = min(1.0, max(0.05, timeout / 10))
-        while True:
-            reg = self.registration()
-            if reg.registered:
-                return reg
-            if reg is Registration.DENIED:
-                raise RegistrationDeniedError("The mobile network denied registration.")
-            if time.monotonic() + poll > deadline:
-                break
-            time.sleep(poll)  # the network, not us, decides when the modem registers
-        rssi = self.signal()
-        if rssi is None:
-            raise NoCoverageError("No mobile network here (no signal) after {timeout:.0f} s.", timeout=timeout)
-        if reg is Registration.NOT_REGISTERED:
-            raise NoCoverageError("No mobile network here (signal {dbm} dBm) after {timeout:.0f} s.",
-                                  dbm=csq_to_dbm(rssi), timeout=timeout)
-        raise NoCoverageError("The modem is still searching for the network after {timeout:.0f} s "
-                              "(signal {dbm} dBm).", timeout=timeout, dbm=csq_to_dbm(rssi))
-
-    def attach(self) -> None:
-        if self.attached():
-            return
-        try:
-            self.transact("+CGATT=1", self.settings.attach_timeout_s)
-        except AtCommandError as e:
-            raise AttachRefusedError("The network refused the GPRS attach ({detail}).",
-                                     detail=e.params["detail"]) from e
-        except DeviceTimeoutError as e:
-            raise AttachRefusedError("The GPRS attach did not finish within {timeout:.0f} s.",
-                                     timeout=self.settings.attach_timeout_s) from e
-        if not self.attached():
-            raise AttachRefusedError("The modem is not attached to GPRS after AT+CGATT=1.")
-
     def ensure_context(self) -> str:
         """Make sure the PDP context is up (bring it up, or shut and redo a dropped/stuck one).
 
         Cheap when all is well (one status command): call it before every exchange, since
-        carriers drop idle sessions.  Returns the local IP address."""
-        if not self._synced:
-            self.sync()
-        if not self._pdp_lost:
-            state = self.context_state()
-            if state in self.ACTIVE_STATES and self.local_ip:
-                return self.local_ip
-        self.check_sim()
-        self.wait_registered()
-        self.attach()
-        state = self.context_state()
-        if self._pdp_lost or state not in self.ACTIVE_STATES | {self.INITIAL_STATE}:
-            self.shut()  # PDP DEACT or a stuck intermediate state: only a shut leads back to IP INITIAL
-            state = self.INITIAL_STATE
-        self._pdp_lost = False
-        if state == self.INITIAL_STATE:
-            self._activate()
-        self.local_ip = self._local_ip()
+        carriers drop idle sessions.  Returns the local IP address.  Which step comes next and
+        what each answer means is :class:`drivers.modem.bringup.BringUp`'s; this pumps it."""
+        plan = BringUp(active_states=self.ACTIVE_STATES, initial_state=self.INITIAL_STATE, synced=self._synced,
+                       pdp_lost=self._pdp_lost, local_ip=self.local_ip,
+                       registration_timeout_s=self.settings.registration_timeout_s)
+        while plan.stage is not Stage.UP:
+            stage = plan.stage
+            if stage is Stage.SYNC:
+                self.sync()
+                plan.synced(self._pdp_lost)
+            elif stage is Stage.CHECK_CONTEXT:
+                plan.context_checked(self.context_state(), self.local_ip)
+            elif stage is Stage.CHECK_SIM:
+                plan.sim(self.sim_state())
+            elif stage is Stage.REGISTRATION:
+                asked_at = time.monotonic()
+                reg = self.registration()
+                plan.registration(reg.registered, reg is Registration.DENIED, reg.name.lower(),
+                                  asked_at=asked_at, answered_at=time.monotonic())
+            elif stage is Stage.REGISTRATION_WAIT:
+                time.sleep(plan.poll_s)  # the network, not us, decides when the modem registers
+                plan.waited()
+            elif stage is Stage.SIGNAL:
+                raise plan.no_coverage(self.signal())
+            elif stage in (Stage.ATTACHED, Stage.ATTACHED_AFTER):
+                plan.attached(self.attached())
+            elif stage is Stage.ATTACH:
+                try:
+                    self.transact("+CGATT=1", self.settings.attach_timeout_s)
+                except AtCommandError as e:
+                    raise plan.attach_refused(e.params["detail"]) from e
+                except DeviceTimeoutError as e:
+                    raise plan.attach_timed_out(self.settings.attach_timeout_s) from e
+                plan.done()
+            elif stage is Stage.CONTEXT_STATE:
+                plan.context_state(self.context_state())
+            elif stage is Stage.SHUT:
+                self.shut()
+                plan.done()
+            elif stage is Stage.ACTIVATE:
+                self._pdp_lost = False
+                self._activate()
+                plan.done()
+            elif stage is Stage.LOCAL_IP:
+                self.local_ip = self._local_ip()
+                plan.done(self.local_ip)
+            else:  # pragma: no cover - the table has no other stage
+                raise RuntimeError(f"bring-up stage {stage} has no step")
+        assert self.local_ip is not None
         return self.local_ip
 
     def _activate_step(self, body: str) -> None:
@@ -753,7 +738,7 @@ class M26Modem(ModemDriver):
     # bandwidth-delay product (≈3 KB at 20 kbit/s and 1.2 s round trip), so a healthy link never stalls
     SEND_WINDOW = 8192
 
-    def __init__(self, settings: ModemSettings, port: serial.SerialBase | None = None) -> None:
+    def __init__(self, settings: ModemParams, port: serial.SerialBase | None = None) -> None:
         super().__init__(settings, port)
         self._unacked_estimate = 0
 
@@ -830,7 +815,7 @@ class M26Modem(ModemDriver):
 DIALECTS: dict[str, type[ModemDriver]] = {"sim800": Sim800Modem, "m26": M26Modem}
 
 
-def open_modem(settings: ModemSettings, port: serial.SerialBase | None = None) -> ModemDriver:
+def open_modem(settings: ModemParams, port: serial.SerialBase | None = None) -> ModemDriver:
     """The driver for ``settings.dialect`` (not yet opened: use it as a context manager)."""
     try:
         cls = DIALECTS[settings.dialect]

@@ -211,8 +211,8 @@ def classify(line: str) -> Event:
             if what == "pdpdeact":
                 return Notice(NoticeKind.PDP_DEACT, link=link)
         if name == "CIPRXGET" and params and params[0] == "1":
-            link = int(params[1]) if len(params) > 1 and _number(params[1]) and len(params[1]) <= 6 else None
-            return Notice(NoticeKind.DATA_READY, link=link)
+            rx_link = int(params[1]) if len(params) > 1 and _number(params[1]) and len(params[1]) <= 6 else None
+            return Notice(NoticeKind.DATA_READY, link=rx_link)
         return Information(name, params)
     return Text(line)
 

@@ -15,7 +15,7 @@ Error contract (the same as :class:`SocketTransport`):
 * ``open`` raises :class:`LinkDownError` (or a subclass with specific advice: no SIM, no coverage,
   registration denied, attach refused, PDP failure, connect failed) — nothing was sent.
   ``timeout`` bounds the TCP connect; SIM, registration, attach and PDP steps have their own bounds
-  in :class:`ModemSettings`.  The context is re-checked on every ``open`` (carriers drop idle
+  in :class:`ModemParams`.  The context is re-checked on every ``open`` (carriers drop idle
   sessions); a dropped (``+PDP: DEACT``) or stuck context is shut and brought up again.
 * ``send``/``recv`` raise :class:`LinkBrokenError` when the connection or the context fails after
   opening — what was sent may have arrived (``SEND OK`` proves nothing).
@@ -30,16 +30,16 @@ from __future__ import annotations
 import time
 
 from drivers.modem.driver import ModemDriver, ModemStateError, open_modem
+from drivers.modem.params import ModemParams
 from drivers.modem.protocol import AtProtocolError
-from terminal_app.config import ModemSettings
 from terminal_app.errors import DeviceError, LinkBrokenError, LinkDownError
 
 
 class ModemTransport:
     """A TCP connection through the modem (``[link] transport = "modem"``)."""
 
-    def __init__(self, modem: ModemDriver | ModemSettings) -> None:
-        if isinstance(modem, ModemSettings):
+    def __init__(self, modem: ModemDriver | ModemParams) -> None:
+        if isinstance(modem, ModemParams):
             self.driver = open_modem(modem)
             self._owns_driver = True
         else:

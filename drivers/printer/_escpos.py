@@ -103,4 +103,5 @@ class SerialUrlEscpos(Escpos):
         self.port.write(msg)
 
     def _read(self) -> bytes:
-        return self.port.read(1)
+        data: bytes = self.port.read(1)
+        return data

@@ -29,15 +29,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.printer import protocol
 from drivers.printer.errors import CoverOpenError, PaperOutError, PrinterOfflineError
 from drivers.printer.protocol import PrinterStatus, StatusQuery
 from drivers.printer.render import job_bytes
 from drivers.printer.ticket import PrintOutcome, PrintResult, Ticket
-from drivers.serial_port import SerialDevice, open_serial
+from drivers.serial_port import SerialDevice, SerialPort, open_serial
 from terminal_app.errors import DeviceError, DeviceTimeoutError
+
+if TYPE_CHECKING:
+    from drivers.printer._escpos import SerialUrlEscpos
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,21 @@ log = logging.getLogger(__name__)
 REMEMBERED_ORIGINALS = 4096
 #: how often the printer's real-time status is checked while a job prints
 JOB_POLL_S = 0.25
+
+
+class PrinterConfig(Protocol):
+    """What :meth:`ThermalPrinter.from_settings` reads (the core's ``[devices.printer]`` is one)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def baudrate(self) -> int: ...
+    @property
+    def columns(self) -> int: ...
+    @property
+    def qr_native(self) -> bool: ...
+    @property
+    def status_timeout_s(self) -> float: ...
 
 
 class ThermalPrinter(SerialDevice):
@@ -65,12 +84,12 @@ class ThermalPrinter(SerialDevice):
         self.job_timeout = job_timeout
         self._lock = threading.RLock()  # one job or status query at a time (UI worker threads)
         self._job_done = False
-        self._port: Any = None
-        self._esc: Any = None
+        self._port: SerialPort | None = None
+        self._esc: SerialUrlEscpos | None = None
         self._originals: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ThermalPrinter:
+    def from_settings(cls, settings: PrinterConfig) -> ThermalPrinter:
         """From a :class:`terminal_app.config.PrinterSettings`."""
         return cls(settings.url, settings.baudrate, columns=settings.columns, qr_native=settings.qr_native,
                    status_timeout=settings.status_timeout_s)
@@ -81,11 +100,15 @@ class ThermalPrinter(SerialDevice):
 
         if self._port is not None:
             return self
-        self._port = open_serial(self.url, "Cannot open the printer at {url} ({error}).",
-                                 "Check that the printer is plugged in and its port in the configuration.",
-                                 baudrate=self.baudrate, timeout=self.status_timeout,
-                                 write_timeout=self.write_timeout)
-        self._esc = SerialUrlEscpos(self._port)
+        with ExitStack() as undo:  # a port whose printer object cannot be made is closed again
+            port = open_serial(self.url, "Cannot open the printer at {url} ({error}).",
+                               "Check that the printer is plugged in and its port in the configuration.",
+                               baudrate=self.baudrate, timeout=self.status_timeout,
+                               write_timeout=self.write_timeout)
+            undo.callback(port.close)
+            self._esc = SerialUrlEscpos(port)
+            undo.pop_all()
+        self._port = port
         return self
 
     def _on_close(self) -> None:
@@ -96,7 +119,7 @@ class ThermalPrinter(SerialDevice):
         """Ask ``DLE EOT`` 1–4 and decode the answers."""
         with self._lock:
             self._require_open()
-            self._port.reset_input_buffer()  # drop stale bytes so each answer matches its question
+            self._live_port().reset_input_buffer()  # drop stale bytes so each answer matches its question
             return self._status()
 
     def check_ready(self) -> PrinterStatus:
@@ -119,9 +142,9 @@ class ThermalPrinter(SerialDevice):
                                       replies[StatusQuery.ERROR_CAUSE], replies[StatusQuery.PAPER_SENSOR])
 
     def _ask(self, query: StatusQuery) -> int:
-        self._esc._raw(protocol.status_request(query))
+        self._require_open()._raw(protocol.status_request(query))
         for _ in range(4):  # a late GS r answer may come first; it is told apart by its bits
-            answer = self._port.read(1)
+            answer: bytes = self._live_port().read(1)
             if not answer:
                 raise DeviceTimeoutError(
                     "The printer did not answer the status query within {timeout:.1f} s.",
@@ -150,8 +173,8 @@ class ThermalPrinter(SerialDevice):
                 self._remember(ticket.identity)
             log.info("printing %s %s (%s)", ticket.kind.name, ticket.identity, "copy" if copy else "original")
             try:
-                self._esc._raw(data)
-                self._port.flush()  # wait until the bytes are on the wire
+                self._require_open()._raw(data)
+                self._live_port().flush()  # wait until the bytes are on the wire
                 self._await_job(ticket.identity)
             except serial.SerialTimeoutException as e:
                 after = self._status_or_none()
@@ -175,14 +198,14 @@ class ThermalPrinter(SerialDevice):
         real-time status shows whether the printer stopped (paper ran out, cover opened).
         """
         self._job_done = False
-        self._esc._raw(protocol.PAPER_STATUS_IN_SEQUENCE)
+        self._require_open()._raw(protocol.PAPER_STATUS_IN_SEQUENCE)
         deadline = time.monotonic() + self.job_timeout
         while not self._job_done:
-            self._port.timeout = min(self.status_timeout, JOB_POLL_S)
+            self._live_port().timeout = min(self.status_timeout, JOB_POLL_S)
             try:
-                answer = self._port.read(1)
+                answer = self._live_port().read(1)
             finally:
-                self._port.timeout = self.status_timeout
+                self._live_port().timeout = self.status_timeout
             if answer and protocol.is_sequenced_reply(answer[0]):
                 break
             if answer:
@@ -203,13 +226,13 @@ class ThermalPrinter(SerialDevice):
         _raise_for(self._status(), during_job=True, identity=identity)
 
     def print_test_page(self, terminal_id: str) -> PrintResult:
-        from drivers.printer.templates import test_page
+        from drivers.printer.testpage import test_page
         from terminal_app.timeutil import now
 
         return self.print_ticket(test_page(terminal_id, now(), self.columns), already_printed=False)
 
     # -- internals --------------------------------------------------------------------------
-    def _require_open(self) -> Any:
+    def _require_open(self) -> SerialUrlEscpos:
         if self._esc is None:
             raise DeviceError("The printer is not open.", "This is a program error: open the printer first.")
         return self._esc
@@ -230,23 +253,22 @@ def _raise_for(status: PrinterStatus, *, during_job: bool, identity: str) -> Non
     # every sentence written out whole: each is a msgid the operator reads translated
     if status.ready:
         return
-    params = {"during_job": during_job, "identity": identity}
     if status.paper_end:
         if during_job:
             raise PaperOutError("The printer ran out of paper while printing {identity}.",
-                                "Load paper, then press retry. The reprint will be marked as a copy.", **params)
+                                "Load paper, then press retry. The reprint will be marked as a copy.", during_job=during_job, identity=identity)
         raise PaperOutError("The printer ran out of paper before printing.",
-                            "Load paper, then press retry.", **params)
+                            "Load paper, then press retry.", during_job=during_job, identity=identity)
     if status.cover_open:
         if during_job:
             raise CoverOpenError("The printer cover is open (while printing {identity}).",
                                  "Close the printer cover, then press retry. The reprint will be marked as a copy.",
-                                 **params)
+                                 during_job=during_job, identity=identity)
         raise CoverOpenError("The printer cover is open (before printing).",
-                             "Close the printer cover, then press retry.", **params)
+                             "Close the printer cover, then press retry.", during_job=during_job, identity=identity)
     if during_job:
         raise PrinterOfflineError("The printer is offline (while printing {identity}).",
                                   "Switch the printer off and on, then press retry. The reprint will be marked "
-                                  "as a copy.", **params)
+                                  "as a copy.", during_job=during_job, identity=identity)
     raise PrinterOfflineError("The printer is offline (before printing).",
-                              "Switch the printer off and on, then press retry.", **params)
+                              "Switch the printer off and on, then press retry.", during_job=during_job, identity=identity)

@@ -9,7 +9,7 @@ raster image rendered with ``qrcode``), feeds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from drivers.printer import protocol
 from drivers.printer.ticket import COPY_MARK, Align, Feed, Line, Qr, Ticket
@@ -18,12 +18,25 @@ from drivers.printer.ticket import COPY_MARK, Align, Feed, Line, Qr, Ticket
 QR_MODULE_DOTS = 5
 
 
+class EscposJob(Protocol):
+    """What rendering uses of a python-escpos printer object (``escpos.escpos.Escpos``)."""
+
+    def _raw(self, msg: bytes) -> None: ...
+
+    def set(self, *, align: str = ..., bold: bool = ..., custom_size: bool = ..., width: int = ...,
+            height: int = ...) -> None: ...
+
+    def qr(self, content: str, *, size: int = ..., native: bool = ..., center: bool = ...) -> None: ...
+
+    def print_and_feed(self, n: int = 1) -> None: ...
+
+
 def encode_line(text: str) -> bytes:
     """A laid-out line as the printer's bytes (strict GB18030: never a ``?`` replacement)."""
     return text.encode("gb18030") + b"\n"
 
 
-def render_ticket(esc: Any, ticket: Ticket, *, copy: bool, columns: int = 32,
+def render_ticket(esc: EscposJob, ticket: Ticket, *, copy: bool, columns: int = 32,
                   qr_native: bool = False) -> None:
     """Write ``ticket`` as one job to ``esc`` (any ``escpos.escpos.Escpos``, e.g. ``Dummy``).
 
@@ -78,4 +91,5 @@ def job_bytes(ticket: Ticket, *, copy: bool, columns: int = 32, qr_native: bool 
     with quiet():
         dummy = Dummy(profile=PROFILE)
         render_ticket(dummy, ticket, copy=copy, columns=columns, qr_native=qr_native)
-    return dummy.output
+    out: bytes = dummy.output
+    return out

@@ -1,16 +1,20 @@
 """What gets printed: a ticket with an identity, made of laid-out lines, a QR code and feeds.
 
-Templates (``templates.py``) build tickets from data; the driver renders them.  The identity
+The core's documents (``terminal_app.documents``) build tickets from data; the driver renders
+them.  The identity
 (e.g. the receipt number) is what the no-second-original rule is keyed on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.printer import layout
 from terminal_app.errors import LocalProtocolError
+from terminal_app.timeutil import SHANGHAI
 
 
 class Align(enum.Enum):
@@ -108,3 +112,24 @@ class PrintResult:
     @property
     def original(self) -> bool:
         return self.outcome is PrintOutcome.ORIGINAL_PRINTED
+
+
+# -- building blocks for whoever composes a ticket (the core's documents, the test page) ---------
+def time_text(at: dt.datetime) -> str:
+    """An aware time as printed: Asia/Shanghai, ``YYYY-MM-DD HH:MM:SS``."""
+    if at.tzinfo is None:
+        raise LocalProtocolError("A naive time cannot be printed: {at}.", "Pass an aware datetime.", at=at)
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def lines(texts: Sequence[str], align: Align = Align.LEFT, bold: bool = False, double: bool = False) -> list[Block]:
+    return [Line(t, align=align, bold=bold, double=double) for t in texts]
+
+
+def header(issuer: str, title: str, columns: int) -> list[Block]:
+    """The issuer (wrapped, centred), the title (bold, double size) and a rule."""
+    return [
+        *(lines(layout.wrap(issuer, columns), align=Align.CENTER)),
+        Line(title, align=Align.CENTER, bold=True, double=True),
+        Line(layout.rule(columns)),
+    ]

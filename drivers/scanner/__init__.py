@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from drivers.scanner.protocol import ScannerProtocolError, check_code
 from drivers.scanner.serial_scanner import SerialScanner
@@ -17,7 +17,20 @@ from drivers.scanner.wedge import WedgeScanner
 from terminal_app.errors import ConfigurationError
 
 
-def open_scanner(settings: Any) -> WedgeScanner | SerialScanner:
+class ScannerConfig(Protocol):
+    """What :func:`open_scanner` reads (the core's ``[devices.scanner]`` is one)."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def baudrate(self) -> int: ...
+    @property
+    def max_length(self) -> int: ...
+
+
+def open_scanner(settings: ScannerConfig) -> WedgeScanner | SerialScanner:
     """The scanner a :class:`terminal_app.config.ScannerSettings` describes, opened."""
     if settings.mode == "evdev":
         return WedgeScanner(settings.device, max_length=settings.max_length).open()

@@ -7,7 +7,12 @@ zbar shared library", reported here as a configuration error saying what to inst
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import os
+
+    from PIL import Image
 
 from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, ScannerProtocolError, check_code
 from terminal_app.errors import ConfigurationError
@@ -30,7 +35,7 @@ def _pyzbar() -> Any:
     return pyzbar
 
 
-def decode_image(image: Any, symbologies: tuple[str, ...] = SYMBOLOGIES,
+def decode_image(image: Image.Image | str | os.PathLike[str] | IO[bytes], symbologies: tuple[str, ...] = SYMBOLOGIES,
                  max_length: int = DEFAULT_MAX_LENGTH) -> list[Barcode]:
     """All codes found in ``image`` (a Pillow image, or a path / file object Pillow opens).
 
@@ -40,7 +45,7 @@ def decode_image(image: Any, symbologies: tuple[str, ...] = SYMBOLOGIES,
     from PIL import Image
 
     pyzbar = _pyzbar()
-    if not hasattr(image, "mode"):
+    if not isinstance(image, Image.Image):
         with Image.open(image) as opened:
             opened.load()
             image = opened.copy()

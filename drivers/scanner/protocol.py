@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any
+from typing import Protocol
 
 from evdev import ecodes
 
@@ -56,6 +56,17 @@ def _keymap() -> dict[int, tuple[str, str]]:
 KEYMAP: dict[int, tuple[str, str]] = _keymap()
 
 
+class KeyEvent(Protocol):
+    """One input event as the decoder reads it (``evdev.InputEvent``, or a mock's)."""
+
+    @property
+    def type(self) -> int: ...
+    @property
+    def code(self) -> int: ...
+    @property
+    def value(self) -> int: ...
+
+
 class ScannerProtocolError(RemoteProtocolError):
     """A scan that is not a usable code (too long, control characters, unknown keys)."""
 
@@ -90,7 +101,7 @@ class WedgeDecoder:
         self._held_controls: set[int] = set()
         self._problem: ScannerProtocolError | None = None
 
-    def feed(self, event: Any) -> str | None:
+    def feed(self, event: KeyEvent) -> str | None:
         """One ``evdev.InputEvent`` (anything with ``type``, ``code``, ``value``); a finished
         code, ``None``, or :class:`ScannerProtocolError` when a bad code ends."""
         if event.type != EV_KEY:
@@ -149,7 +160,7 @@ class WedgeDecoder:
         return check_code("".join(chars), self.max_length)
 
 
-def decode_events(events: Iterable[Any], max_length: int = DEFAULT_MAX_LENGTH) -> Iterator[str]:
+def decode_events(events: Iterable[KeyEvent], max_length: int = DEFAULT_MAX_LENGTH) -> Iterator[str]:
     """The codes in a stream of key events (a bad code raises and ends the iteration)."""
     decoder = WedgeDecoder(max_length)
     for event in events:
@@ -158,7 +169,7 @@ def decode_events(events: Iterable[Any], max_length: int = DEFAULT_MAX_LENGTH) -
             yield code
 
 
-async def adecode_events(events: AsyncIterable[Any], max_length: int = DEFAULT_MAX_LENGTH) -> AsyncIterator[str]:
+async def adecode_events(events: AsyncIterable[KeyEvent], max_length: int = DEFAULT_MAX_LENGTH) -> AsyncIterator[str]:
     """As :func:`decode_events`, over an async iterable (``InputDevice.async_read_loop()``)."""
     decoder = WedgeDecoder(max_length)
     async for event in events:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, LineDecoder, ScannerProtocolError
-from drivers.serial_port import SerialDevice, open_serial
+from drivers.serial_port import SerialDevice, SerialPort, open_serial
 from terminal_app.errors import DeviceError, DeviceTimeoutError
 
 
@@ -19,7 +18,7 @@ class SerialScanner(SerialDevice):
         self._decoder = LineDecoder(max_length)
         self._codes: list[str] = []
         self._error: ScannerProtocolError | None = None
-        self._port: Any = None
+        self._port: SerialPort | None = None
 
     def open(self) -> SerialScanner:
         if self._port is None:

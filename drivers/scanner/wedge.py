@@ -14,10 +14,11 @@ import select
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
-from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, WedgeDecoder
+from drivers.scanner.protocol import DEFAULT_MAX_LENGTH, KeyEvent, WedgeDecoder
 from terminal_app.errors import DeviceError, DeviceNotFoundError, DeviceTimeoutError
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ GONE = frozenset({errno.ENODEV, errno.ENXIO, errno.ENOENT, errno.EIO})
 class EventSource(Protocol):
     """Where key events come from: an evdev device, or a mock scanner."""
 
-    def events(self, timeout: float) -> list[Any]: ...
+    def events(self, timeout: float) -> list[KeyEvent]: ...
 
     def close(self) -> None: ...
 
@@ -40,17 +41,16 @@ class EvdevSource:
     def __init__(self, path: str, grab: bool = True) -> None:
         from evdev import InputDevice
 
-        self.device = InputDevice(path)  # OSError if absent
         self._grabbed = False
-        if grab:
-            try:
+        with ExitStack() as undo:  # a device that cannot be grabbed is closed again
+            self.device = InputDevice(path)  # OSError if absent
+            undo.callback(self.device.close)
+            if grab:
                 self.device.grab()
                 self._grabbed = True
-            except OSError:
-                self.device.close()
-                raise
+            undo.pop_all()
 
-    def events(self, timeout: float) -> list[Any]:
+    def events(self, timeout: float) -> list[KeyEvent]:
         r, _, _ = select.select([self.device.fd], [], [], timeout)
         if not r:
             return []
@@ -80,7 +80,7 @@ class WedgeScanner:
         self._open_source = open_source
         self._decoder = WedgeDecoder(max_length)
         self._source: EventSource | None = None
-        self._pending: deque[Any] = deque()
+        self._pending: deque[KeyEvent] = deque()
         self.reconnects = 0
 
     def open(self) -> WedgeScanner:

@@ -34,7 +34,6 @@ from drivers.ir_meter.protocol import (
     Standard,
     address_to_wire,
     bcd_digits,
-    encode_frame,
     reply_control,
     split_payload,
 )
@@ -234,7 +233,3 @@ class MockMeter:
             return  # a meter ignores a broadcast it cannot parse
         self.clock_offset = when - datetime.now(TZ)
 
-
-def wire_frame(frame: Frame, preamble: int = 0) -> bytes:
-    """Encode ``frame`` with ``preamble`` FE bytes (helper for tests building scenarios)."""
-    return encode_frame(frame.address, frame.control, frame.data, b"\xFE" * preamble)

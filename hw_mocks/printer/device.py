@@ -96,10 +96,6 @@ class MockPrinter:
         with self._lock:
             self.offline = offline
 
-    def set_silent(self, silent: bool) -> None:
-        with self._lock:
-            self.silent = silent
-
     def wait_for_tickets(self, count: int, timeout: float = 5.0) -> list[PrintedTicket]:
         """Block until ``count`` tickets have been cut (the ones so far are returned)."""
         with self._lock:

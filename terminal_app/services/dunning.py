@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drivers.printer import templates
+from terminal_app.documents import templates
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import (
     CutDecision,
@@ -43,6 +43,7 @@ from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import business_day
 
 #: what the operator is told for each reason a cut is refused (msgids)
@@ -52,9 +53,6 @@ CUT_REFUSAL_TEXT = {
     CutRefusal.PAID: N_("The customer owes nothing now."),
 }
 
-
-if TYPE_CHECKING:
-    pass
 
 class CannotConfirmError(LinkError):
     """The real-time arrears check could not be made: the cut must not be confirmed."""
@@ -204,7 +202,7 @@ def print_dunning_notice(ctx: UseCaseContext, *, task_id: str) -> NoticeOutcome:
 def _report(journal: ports.Journal, store: LocalStore, sync: ports.Sync | None, task: str, result: DunningResult, at: dt.datetime,
             **extra: str) -> str:
     body: dict[str, Any] = {"task": task, "result": result.value, "at": at.isoformat(), **extra}
-    entry = journal.capture("dunning", MsgType.DUNNING_RESULT, body)
+    entry = journal.capture("dunning", MsgType.DUNNING_RESULT, encode_body_fast(body))
     store.record_dunning_result(task, result.value, at, entry.txn)
     if sync is not None:
         sync.notify_captured()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from drivers.printer import templates
+from terminal_app.documents import templates
 from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import reconnection_released
@@ -42,6 +42,7 @@ from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import business_day
 
 if TYPE_CHECKING:
@@ -140,8 +141,8 @@ def take_payment(ctx: UseCaseContext, *, cust: str, amount: int, bill: BillView 
     owed_after = max(0, owed - amount)
     # the journal commit comes first: if it raises, no money may change hands
     entry = journal.capture("payment", MsgType.PAYMENT,
-                            {"cust": cust, "amount": amount, "method": "cash", "at": at.isoformat(),
-                             "op": operator.operator})
+                            encode_body_fast({"cust": cust, "amount": amount, "method": "cash", "at": at.isoformat(),
+                             "op": operator.operator}))
     if sync is not None:
         sync.notify_captured()
     balance = None

@@ -11,7 +11,7 @@ satisfy them structurally.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,8 +40,7 @@ class Journal(Protocol):
     @property
     def terminal_id(self) -> str: ...
 
-    def capture(self, kind: str, msg_type: int, body: Mapping[str, Any],
-                depends_on: str | None = None) -> Entry: ...
+    def capture(self, kind: str, msg_type: int, body: bytes, depends_on: str | None = None) -> Entry: ...
 
     def get(self, txn: str) -> Entry | None: ...
 

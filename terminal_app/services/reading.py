@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from drivers.ir_meter.driver import IrMeter
-from drivers.printer import templates
+from terminal_app.documents import templates
 from terminal_app.domain.abnormal import Abnormal
 from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.bill import Bill
@@ -45,6 +45,7 @@ from terminal_app.services.common import Operator, TariffBook, print_once
 from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import SHANGHAI, business_day
 
 if TYPE_CHECKING:
@@ -202,9 +203,9 @@ def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck
     txn = abnormal_txn = None
     # capture BEFORE anything is printed: from here on the reading cannot be lost
     if reading.value is not None:
-        txn = journal.capture("reading", MsgType.READINGS_UPLOAD, {"readings": [reading.upload_item()]}).txn
+        txn = journal.capture("reading", MsgType.READINGS_UPLOAD, encode_body_fast({"readings": [reading.upload_item()]})).txn
     if reading.abnormal is not None:
-        abnormal_txn = journal.capture("abnormal", MsgType.ABNORMAL_REGISTER, reading.abnormal_registration()).txn
+        abnormal_txn = journal.capture("abnormal", MsgType.ABNORMAL_REGISTER, encode_body_fast(reading.abnormal_registration())).txn
     if sync is not None:
         sync.notify_captured()
     if txn is None:

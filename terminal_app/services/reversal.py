@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drivers.printer import templates
 from offline_queue.journal import EntryState
+from terminal_app.documents import templates
 from terminal_app.domain.payment import Payment, Reversal, check_reversal_allowed
 from terminal_app.errors import BusinessRuleError, HandheldError
 from terminal_app.services import ports
@@ -29,9 +29,8 @@ from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 
-if TYPE_CHECKING:
-    pass
 
 @dataclass(frozen=True, slots=True)
 class ReversalResult:
@@ -96,7 +95,7 @@ def reverse_payment(ctx: UseCaseContext, *, txn: str, reason: str) -> ReversalRe
     reversal = Reversal(txn="00000000-0", orig=txn, reason=reason.strip(), at=at)  # validates the reason
     body = reversal.to_dict()
     del body["txn"]  # the journal assigns it
-    rev = journal.capture("reversal", MsgType.REVERSAL, body, depends_on=txn)
+    rev = journal.capture("reversal", MsgType.REVERSAL, encode_body_fast(body), depends_on=txn)
     if sync is not None:
         sync.notify_captured()
     store.hold_reconnections(txn)

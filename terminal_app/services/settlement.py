@@ -35,8 +35,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.printer import templates
 from offline_queue.journal import OPEN, Entry, EntryState
+from terminal_app.documents import templates
 from terminal_app.domain.money import format_fen, format_yuan
 from terminal_app.errors import N_, HandheldError, LinkError, StorageError
 from terminal_app.services import ports

@@ -31,13 +31,14 @@ from typing import Any
 
 from drivers.ic_card.card import CardReader, PrepaidCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
-from drivers.printer.templates import PurchaseVoucherData, purchase_voucher
 from offline_queue.journal import Entry, EntryState, Journal
+from terminal_app.documents.templates import PurchaseVoucherData, purchase_voucher
 from terminal_app.domain.money import format_fen
 from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
 from terminal_app.services import ports
 from terminal_app.station.client import Request, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
@@ -231,9 +232,9 @@ class CardService:
                                min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
         self._day_open()
         challenge = self.card.challenge()
-        entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, {
+        entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, encode_body_fast({
             "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
-            "serial": p.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())})
+            "serial": p.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())}))
         self._fault("captured")
         reply = self._authorized(entry)
         self._fault("authorized")
@@ -273,9 +274,9 @@ class CardService:
         if amount:
             self._day_open()
         challenge = self.card.challenge()
-        entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, {
+        entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, encode_body_fast({
             "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,
-            "serial": contents.params.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())})
+            "serial": contents.params.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())}))
         self._fault("captured")
         reply = self._authorized(entry)
         self._fault("authorized")
@@ -340,8 +341,8 @@ class CardService:
         count = int(reply["purchase_count"])
         confirm_txn = None
         if int(reply["amount"]) > 0:  # a re-issue without money has no ledger row to confirm
-            confirm = self.journal.capture(KIND_CONFIRM, MsgType.CARD_CONFIRM, {
-                "auth": auth.txn, "purchase_count": count, "at": iso(self.clock.now())}, depends_on=auth.txn)
+            confirm = self.journal.capture(KIND_CONFIRM, MsgType.CARD_CONFIRM, encode_body_fast({
+                "auth": auth.txn, "purchase_count": count, "at": iso(self.clock.now())}), depends_on=auth.txn)
             confirm_txn = confirm.txn
             self._fault("confirm_captured")
             self.sync.notify_captured()
@@ -396,9 +397,9 @@ class CardService:
         log.info("purchase %s never reached the card: resuming it", auth.txn)
         challenge = self.card.challenge()
         body = auth.body_dict()
-        resume = self.journal.capture(KIND_RESUME, MsgType.CARD_AUTHORIZE, {
+        resume = self.journal.capture(KIND_RESUME, MsgType.CARD_AUTHORIZE, encode_body_fast({
             "cust": body["cust"], "meter": body["meter"], "card_count": held.count,
-            "serial": contents.params.serial, "challenge": challenge.hex(), "resume": auth.txn, "at": iso(self.clock.now())}, depends_on=auth.txn)
+            "serial": contents.params.serial, "challenge": challenge.hex(), "resume": auth.txn, "at": iso(self.clock.now())}), depends_on=auth.txn)
         self._fault("captured")
         mac_reply = self._authorized(resume)
         self._fault("authorized")

@@ -20,9 +20,9 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
+from offline_queue.link import Outcome, Request, Result
 from terminal_app.domain.ids import TerminalId
 from terminal_app.errors import (
     BusinessRuleError,
@@ -54,30 +54,6 @@ log = logging.getLogger(__name__)
 #: largest single read asked of the transport (the decoder bounds each frame anyway)
 RECV_CHUNK = 4096
 _MAX_SEQ = 0xFFFFFFFF
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    msg_type: int
-    body: Mapping[str, Any]
-
-
-class Outcome(Enum):
-    OK = "ok"
-    REFUSED = "refused"
-    NOT_SENT = "not_sent"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    request: Request
-    outcome: Outcome
-    body: dict[str, Any] | None = None  # the response body (OK and REFUSED)
-    code: str | None = None  # station error code when REFUSED (or E_REPLAY when NOT_SENT)
-    msg: str | None = None
-    error: HandheldError | None = None  # why NOT_SENT / UNKNOWN
-    seq: int | None = None  # the seq the request went out with
 
 
 class NotSentError(LinkDownError):

@@ -374,6 +374,52 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     return data
 
 
+def encode_body_fast(body: Mapping[str, Any]) -> bytes:
+    """Canonical body bytes, fast: exactly :func:`encode_body` (compact UTF-8 JSON, keys in
+    the given order, no floats, I-JSON integers, bounded depth and size).  Those bytes decode and
+    re-encode to themselves, so the client re-sealing ``json.loads(body)`` sends exactly the
+    journaled bytes again (pinned by the unit tests).
+
+    Plain dict/list/str/int/bool/None bodies — every body the use cases build — are checked by a
+    fast walk here (it is on every payment's path: the use cases encode what they
+    journal); anything else goes to the codec itself.
+    """
+    if type(body) is dict and _plain(body, 1):
+        try:
+            data = _ENCODE(body).encode("utf-8")
+        except UnicodeEncodeError:
+            data = None
+        if data is not None and len(data) <= MAX_PLAINTEXT:
+            return data
+    return encode_body(body)  # raises LocalProtocolError with the codec's own reason
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_MAX_INT = MAX_SAFE_INT
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """True when ``value`` is JSON the codec accepts, built only from the exact plain types."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return -_MAX_INT <= value <= _MAX_INT
+    if depth > MAX_DEPTH:
+        return False
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not _plain(v, depth + 1):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if not _plain(v, depth + 1):
+                return False
+        return True
+    return False
+
+
 def _no_float(text: str) -> Any:
     raise BodyError("A GT/1 body holds a floating-point number ({text}).", text=text[:32])
 

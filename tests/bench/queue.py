@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from terminal_app.station.protocol import encode_body_fast
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 # run as a script, this file's folder is sys.path[0] and its name would shadow the stdlib's queue
@@ -64,7 +66,7 @@ def w_ours_capture(d: Path, n: int) -> float:
     with Journal.open(d / "j.sqlite", TID) as j:
         t0 = time.perf_counter()
         for i in range(n):
-            j.capture("payment", 0x0202, {**BODY, "amount": i + 1})
+            j.capture("payment", 0x0202, encode_body_fast({**BODY, "amount": i + 1}))
         return time.perf_counter() - t0
 
 
@@ -74,7 +76,7 @@ def w_ours_online(d: Path, n: int) -> float:
         seq = j.seq_counter()
         t0 = time.perf_counter()
         for i in range(n):
-            e = j.capture("payment", 0x0202, {**BODY, "amount": i + 1})
+            e = j.capture("payment", 0x0202, encode_body_fast({**BODY, "amount": i + 1}))
             j.mark_in_flight([e.txn], seqs_needed=1)
             seq.reserve(1)
             j.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True, "receipt": f"R{i}"})],
@@ -87,7 +89,7 @@ def w_ours_offline(d: Path, n: int) -> float:
     with Journal.open(d / "j.sqlite", TID) as j:
         seq = j.seq_counter()
         t0 = time.perf_counter()
-        txns = [j.capture("payment", 0x0202, {**BODY, "amount": i + 1}).txn for i in range(n)]
+        txns = [j.capture("payment", 0x0202, encode_body_fast({**BODY, "amount": i + 1})).txn for i in range(n)]
         for k in range(0, n, BATCH):
             batch = txns[k:k + BATCH]
             j.mark_in_flight(batch, seqs_needed=len(batch))

@@ -44,6 +44,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from terminal_app.station.protocol import encode_body_fast
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -117,7 +119,7 @@ def child(args: argparse.Namespace) -> int:
                 break
             k = count + 1
             e = journal.capture("payment", MsgType.PAYMENT,
-                                {"cust": customer(k), "amount": amount(k), "method": "cash", "at": iso(now())})
+                                encode_body_fast({"cust": customer(k), "amount": amount(k), "method": "cash", "at": iso(now())}))
             count = k
             fault("captured")
             say(f"C {e.txn} {k}")
@@ -225,8 +227,8 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
-    from hw_mocks.station.testing import load_tiny
     from offline_queue.journal import EntryState, Journal
+    from tests.rigs.station import load_tiny
 
     db = tmp_path / "station.sqlite"
     conn = ledger.connect(db)

@@ -6,10 +6,11 @@ import os
 
 import pytest
 
-from drivers.printer import COPY_MARK, CoverOpenError, PaperOutError, PrinterOfflineError, ThermalPrinter, templates
+from drivers.printer import COPY_MARK, CoverOpenError, PaperOutError, PrinterOfflineError, ThermalPrinter
 from drivers.printer.ticket import PrintOutcome
 from hw_mocks.printer import MockPrinter, PrinterScenario, load_scenario
 from terminal_app.cli import main as handheld
+from terminal_app.documents import templates
 from terminal_app.errors import DeviceTimeoutError
 from tests.unit.test_printer_layout import all_documents, receipt_data
 from tests.util import wait_for

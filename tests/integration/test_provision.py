@@ -16,6 +16,7 @@ from terminal_app.cli import provision as prov
 from terminal_app.cli.simulate import simulated_site
 from terminal_app.config import load_settings, read_key_file
 from terminal_app.errors import ConfigurationError
+from terminal_app.station.protocol import encode_body_fast
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_generated_key_goes_to_the_key_file_and_the_station_entry_only(tmp_path,
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import load_terminals
     from hw_mocks.station.server import StationServer
-    from hw_mocks.station.testing import load_tiny
+    from tests.rigs.station import load_tiny
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[station]\nkey_file = "{tmp_path / "terminal.key"}"\nseq_file = "{tmp_path / "seq"}"\n'
@@ -155,7 +156,7 @@ def test_terminal_id_cannot_change_under_a_journal_of_another_terminal(tmp_path,
 
     journal = tmp_path / "journal.sqlite"
     with Journal.open(journal, "00000002") as j:
-        j.capture("payment", 0x0202, {"cust": "1001", "amount": 100})
+        j.capture("payment", 0x0202, encode_body_fast({"cust": "1001", "amount": 100}))
     cfg = tmp_path / "config.toml"
     text = f'[terminal]\nid = "00000002"\n[journal]\npath = "{journal}"\n'
     cfg.write_text(text, encoding="utf-8")
@@ -237,13 +238,13 @@ def test_rekey_restarts_the_seq_of_a_terminal_whose_counter_is_exhausted(tmp_pat
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
-    from hw_mocks.station.testing import load_tiny
     from offline_queue.journal import Journal
     from terminal_app.errors import StorageError
     from terminal_app.station.client import Request, StationClient
     from terminal_app.station.messages import MsgType
     from terminal_app.station.protocol import Suite
     from terminal_app.station.transport import SocketTransport
+    from tests.rigs.station import load_tiny
 
     tid, old, new = "00000003", bytes(range(16)), bytes(range(16, 32))
     db = tmp_path / "station.sqlite"

@@ -17,6 +17,7 @@ from wcwidth import wcswidth
 from terminal_app.cli import main
 from terminal_app.cli.selftest import NAMES
 from terminal_app.cli.simulate import simulated_site
+from terminal_app.station.protocol import encode_body_fast
 from tests.util import free_port, wait_for, write_key_file
 
 BY_EN = {en: key for key, (_zh, en) in NAMES.items()}
@@ -164,7 +165,7 @@ def test_journal_damaged_or_set_aside(site, capsys, tmp_path):
     from offline_queue.journal import Journal
 
     with Journal.open(tmp_path / "journal.sqlite", "00000001") as j:
-        j.capture("payment", 0x0201, {"cust": "1001", "amount": 500})
+        j.capture("payment", 0x0201, encode_body_fast({"cust": "1001", "amount": 500}))
     rc, out, checks = selftest(site, capsys, "--skip", "meter")
     assert rc == 0 and "unsynced 1" in checks["journal"][1].replace(" ", " "), out
 
@@ -256,7 +257,7 @@ def test_journal_on_a_read_only_file_system_fails(tmp_path):
         pytest.skip("needs unshare(1) for a read-only mount")
     folder = tmp_path / "lib"
     with Journal.open(folder / "journal.sqlite", "00000001") as j:
-        j.capture("payment", 0x0202, {"cust": "1001", "amount": 500})
+        j.capture("payment", 0x0202, encode_body_fast({"cust": "1001", "amount": 500}))
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[terminal]\nid = "00000001"\n[journal]\npath = "{folder / "journal.sqlite"}"\n', encoding="utf-8")
     run = [sys.executable, "-c", "import sys; from terminal_app.cli import main; "

@@ -16,6 +16,7 @@ import pytest
 
 from offline_queue import migrations
 from terminal_app.cli import main
+from terminal_app.station.protocol import encode_body_fast
 
 ROOT = Path(__file__).resolve().parents[2]
 TID = "00000007"
@@ -45,7 +46,7 @@ def test_the_documented_recovery_gives_a_journal_that_passes_selftest(tmp_path, 
     path = tmp_path / "journal.sqlite"
     with Journal.open(path, TID) as j:
         for i in range(N):
-            j.capture("payment", 0x0202, {"cust": "1001", "amount": 100 + i, "method": "cash", "note": "收费" * 60})
+            j.capture("payment", 0x0202, encode_body_fast({"cust": "1001", "amount": 100 + i, "method": "cash", "note": "收费" * 60}))
         originals = {e.id: e.body for e in j.entries()}
     with open(path, "r+b") as f:  # a torn write in the middle of the entries
         f.seek(4096 * 5)
@@ -73,7 +74,7 @@ def test_the_documented_recovery_gives_a_journal_that_passes_selftest(tmp_path, 
         # nobody knows which had left: every one is asked about (TXN_STATUS) before any resend
         assert {e.state.value for e in j.entries()} == {"unknown"}
         assert f"unsynced {len(recovered)}" in journal_check[0]["detail"]
-        fresh = j.capture("payment", 0x0202, {"cust": "1001", "amount": 1, "method": "cash"})
+        fresh = j.capture("payment", 0x0202, encode_body_fast({"cust": "1001", "amount": 1, "method": "cash"}))
     assert N * 0.8 < len(recovered) < N  # most of it back; the torn page's entries are not
     assert all(originals[i] == body for i, body in recovered.items())  # byte for byte
     assert fresh.id == N + 1  # no transaction number reused

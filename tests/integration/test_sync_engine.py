@@ -18,15 +18,15 @@ import pytest
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from hw_mocks.station.testing import audit_rows, load_tiny
 from offline_queue.backoff import Backoff
 from offline_queue.journal import Entry, EntryState, Journal, Settlement
 from offline_queue.sync import SyncEngine, SyncThread
 from terminal_app.station.client import StationClient
 from terminal_app.station.messages import MsgType
-from terminal_app.station.protocol import Suite
+from terminal_app.station.protocol import Suite, encode_body_fast
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import audit_rows, load_tiny
 from tests.util import free_port, wait_for
 
 TID = "40000001"
@@ -56,11 +56,11 @@ class Rig:
 
     def pay(self, cust: str = "2001", amount: int = 1234) -> Entry:
         return self.journal.capture("payment", MsgType.PAYMENT,
-                                    {"cust": cust, "amount": amount, "method": "cash", "at": iso(self.clock.now())})
+                                    encode_body_fast({"cust": cust, "amount": amount, "method": "cash", "at": iso(self.clock.now())}))
 
     def reverse(self, payment: Entry) -> Entry:
         return self.journal.capture("reversal", MsgType.REVERSAL,
-                                    {"orig": payment.txn, "reason": "wrong amount", "at": iso(self.clock.now())},
+                                    encode_body_fast({"orig": payment.txn, "reason": "wrong amount", "at": iso(self.clock.now())}),
                                     depends_on=payment.txn)
 
     def station_in(self) -> list[tuple[int, dict]]:
@@ -276,7 +276,7 @@ def test_worker_thread_syncs_after_each_capture_and_reports_events(tmp_path):
             with SyncThread(engine):
                 for amount in (100, 200, 300):
                     journal.capture("payment", MsgType.PAYMENT,
-                                    {"cust": "2001", "amount": amount, "method": "cash", "at": iso(NOW)})
+                                    encode_body_fast({"cust": "2001", "amount": amount, "method": "cash", "at": iso(NOW)}))
                     engine.notify_captured()
                 wait_for(lambda: journal.status().depth == 0 and len(journal.entries()) == 3, timeout=10,
                          what="the worker thread to drain the journal")

@@ -16,7 +16,7 @@ from offline_queue.journal import EntryState, Journal
 from offline_queue.sync import SyncEngine
 from terminal_app.station.client import StationClient
 from terminal_app.station.messages import MsgType
-from terminal_app.station.protocol import Suite
+from terminal_app.station.protocol import Suite, encode_body_fast
 from terminal_app.timeutil import FixedClock, iso
 from tests.integration.test_sync_engine import KEY, NOW, TID, FakeTime, station_at
 from tests.util import wait_for
@@ -55,7 +55,7 @@ def modem_rig(tmp_path, scenario: str, dialect: str = "sim800") -> Iterator[tupl
 
 def pay(journal: Journal, clock: FixedClock, amount: int) -> str:
     return journal.capture("payment", MsgType.PAYMENT,
-                           {"cust": "2002", "amount": amount, "method": "cash", "at": iso(clock.now())}).txn
+                           encode_body_fast({"cust": "2002", "amount": amount, "method": "cash", "at": iso(clock.now())})).txn
 
 
 def station_payments(db: str) -> dict[str, int]:

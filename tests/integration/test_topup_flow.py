@@ -13,7 +13,6 @@ import pytest
 
 from drivers.ic_card.reader import CardRemovedError
 from hw_mocks.card.meter import Insertion
-from hw_mocks.card.testing import CUST, METER, START_COUNT, open_terminal, rig
 from offline_queue.journal import EntryState
 from terminal_app.errors import LinkDownError
 from terminal_app.services.topup import (
@@ -24,6 +23,7 @@ from terminal_app.services.topup import (
     TopupRefused,
 )
 from terminal_app.station.transport import SocketTransport
+from tests.rigs.card import CUST, METER, START_COUNT, open_terminal, rig
 
 
 class Killed(BaseException):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from offline_queue import migrations
+from terminal_app.station.protocol import encode_body_fast
 
 TID = "40000001"
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
@@ -78,7 +79,7 @@ def station(tmp_path):
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
-    from hw_mocks.station.testing import load_tiny
+    from tests.rigs.station import load_tiny
 
     db = tmp_path / "station.sqlite"
     conn = ledger.connect(db)
@@ -127,8 +128,8 @@ def test_a_first_schema_journal_is_migrated_and_every_entry_still_syncs(tmp_path
         sync_all(journal, server.port)
         states = {e.txn: e.state for e in journal.entries()}
         entries = {e.txn: e for e in journal.entries()}
-        fresh = journal.capture("payment", 0x0202, {"cust": "2006", "amount": 123, "method": "cash",
-                                                    "at": iso(now())})
+        fresh = journal.capture("payment", 0x0202, encode_body_fast({"cust": "2006", "amount": 123, "method": "cash",
+                                                    "at": iso(now())}))
         sync_all(journal, server.port)
 
     t = lambda n: f"{TID}-{n}"  # noqa: E731

@@ -2,7 +2,7 @@
 overpayment), change, journal before receipt, reprint as copy, offline payment synced later,
 same-day reversal (冲正) and its refusals.
 
-The tiny area (hw_mocks/station/testing.py): customer 1001 owes 2026-09 10000 + 300 penalty and
+The tiny area (tests/rigs/station.py): customer 1001 owes 2026-09 10000 + 300 penalty and
 2026-10 8000 + 112 (18412 fen in all); 1002 owes nothing and holds a 500 fen balance."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from drivers.printer import COPY_MARK, PrintOutcome
 from offline_queue.journal import EntryState
 from terminal_app.errors import BusinessRuleError, LinkError, StorageError
 from terminal_app.services.payment import PaymentKind
+from terminal_app.station.protocol import encode_body_fast
 from tests.integration.test_usecase_rig import TID, Rig
 
 
@@ -177,8 +178,8 @@ def test_a_receipt_that_never_printed_is_found_and_printed_as_the_original(rig):
     from terminal_app.station.messages import MsgType
 
     # the terminal stopped right after the journal commit: no receipt, no document
-    entry = rig.journal.capture("payment", MsgType.PAYMENT, {"cust": "1001", "amount": 5000, "method": "cash",
-                                                             "at": "2026-11-24T09:00:00+08:00", "op": "0007"})
+    entry = rig.journal.capture("payment", MsgType.PAYMENT, encode_body_fast({"cust": "1001", "amount": 5000, "method": "cash",
+                                                             "at": "2026-11-24T09:00:00+08:00", "op": "0007"}))
     assert rig.terminal.unprinted_receipts() == [entry.txn]
     assert rig.terminal.reprint_receipt(entry.txn).outcome is PrintOutcome.ORIGINAL_PRINTED
     assert rig.terminal.unprinted_receipts() == []

@@ -1,62 +1,55 @@
-"""The direction of imports (docs: architecture.md): ui → terminal_app → (drivers, offline_queue).
+"""The direction of imports (docs: architecture.md), held by import-linter's contracts.
 
-The core never imports ``ui``; nothing but the simulate launcher imports ``hw_mocks``; the
-drivers and the journal import neither the UI nor the use cases; protocol modules stay sans-IO.
+The contracts live in setup.cfg ([importlinter:contract:*]): layers ui → terminal_app →
+(offline_queue | drivers); drivers and the queue take from the core only the error root and the
+clock; the queue never imports the station code; drivers take plain values, not the core's
+settings or documents; the UI reaches devices, the journal and the station only through the
+core; the core never imports the mocks except the simulate launcher; only ui imports urwid;
+nothing shipped imports the tests; protocol modules are sans-IO.  This test runs ``lint-imports``
+so the README's test command (and CI) enforces them.
 """
 
 from __future__ import annotations
 
-import ast
+import configparser
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def imported_packages(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return found
+def contracts() -> list[str]:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    return [s.split(":", 2)[2] for s in cfg.sections() if s.startswith("importlinter:contract:")]
 
 
-def files(package: str) -> list[Path]:
-    return sorted((ROOT / package).rglob("*.py"))
+def test_every_import_contract_is_kept():
+    assert LINT_IMPORTS.exists(), "import-linter is in the test extra: bash packaging/bootstrap.sh setup"
+    out = subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(ROOT / "setup.cfg")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert f"Contracts: {len(contracts())} kept, 0 broken." in out.stdout, out.stdout[-3000:]
 
 
-def top(name: str) -> str:
-    return name.split(".")[0]
+def test_the_contracts_hold_the_rules_of_the_house():
+    """Each rule of architecture.md is a contract; dropping one is a visible change here."""
+    assert set(contracts()) >= {"layers", "shared-ground", "queue-not-station", "drivers-plain-values",
+                                "ui-through-the-core", "backend-not-screens", "core-no-mocks",
+                                "lower-no-mocks", "urwid-in-ui", "no-shipped-tests", "sans-io"}
 
 
-@pytest.mark.parametrize("package, forbidden, allowed_files", [
-    ("terminal_app", {"ui", "urwid"}, set()),
-    ("terminal_app", {"hw_mocks"}, {"terminal_app/cli/simulate.py"}),
-    ("drivers", {"ui", "urwid", "hw_mocks", "offline_queue"}, set()),
-    ("offline_queue", {"ui", "urwid", "hw_mocks"}, set()),
-    ("hw_mocks", {"ui", "urwid"}, set()),
-])
-def test_import_direction(package, forbidden, allowed_files):
-    offenders = []
-    for f in files(package):
-        rel = f.relative_to(ROOT).as_posix()
-        if rel in allowed_files:
-            continue
-        bad = {m for m in imported_packages(f) if top(m) in forbidden}
-        if bad:
-            offenders.append(f"{rel}: {sorted(bad)}")
-    assert not offenders, "imports against the architecture:\n" + "\n".join(offenders)
-
-
-def test_protocol_modules_are_sans_io():
-    io_modules = {"socket", "serial", "select", "time", "threading", "asyncio", "urwid", "sqlite3"}
-    protocols = [*ROOT.glob("drivers/*/protocol.py"), ROOT / "drivers/ic_card/apdu.py",
-                 ROOT / "terminal_app/station/protocol.py"]
-    assert len(protocols) >= 6
-    offenders = [f"{p.relative_to(ROOT)}: {sorted(bad)}" for p in protocols
-                 if (bad := {m for m in imported_packages(p) if top(m) in io_modules})]
-    assert not offenders, offenders
+def test_a_broken_rule_fails_the_check(tmp_path):
+    """The checker really looks: a driver importing the core's config breaks two contracts."""
+    import shutil
+    for pkg in ("terminal_app", "drivers", "offline_queue", "ui", "hw_mocks", "tests"):
+        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.po", "*.mo"))
+    shutil.copy(ROOT / "setup.cfg", tmp_path / "setup.cfg")
+    port = tmp_path / "drivers" / "serial_port.py"
+    port.write_text(port.read_text(encoding="utf-8") + "\nimport terminal_app.config  # noqa\n", encoding="utf-8")
+    out = subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(tmp_path / "setup.cfg")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(tmp_path)})
+    assert out.returncode != 0
+    assert "drivers.serial_port -> terminal_app.config" in out.stdout

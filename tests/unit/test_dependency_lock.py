@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "packaging" / "requirements.lock"
-LOCKED_EXTRAS = ("test", "lock")
+LOCKED_EXTRAS = ("test", "mocks", "lock")
 
 
 def _lock_subset():

@@ -202,3 +202,11 @@ def test_equivalents_map_both_ways():
     assert di_table.di_for("9010", V07) == "00010000"
     assert di_table.di_for("0001ff00", V07) == "0001FF00"
     assert di_table.di_for(WILDCARD[:4].replace("A", "9"), V97) == "9999"
+
+
+@pytest.mark.parametrize("password, operator", [("0212", "00000000"), ("02123456", "xyz"), ("zz123456", "00000000")])
+def test_a_malformed_password_or_operator_code_is_a_local_protocol_error(password, operator):
+    from drivers.ir_meter.protocol import encode_write
+    from terminal_app.errors import LocalProtocolError
+    with pytest.raises(LocalProtocolError, match="hex digits"):
+        encode_write("000012345678", "04000101", b"\x01", password, operator)

@@ -12,6 +12,7 @@ from offline_queue import migrations
 from offline_queue.journal import EntryState, Journal, Settlement
 from terminal_app.errors import StorageError
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import SHANGHAI, FixedClock
 
 TID = "12345678"
@@ -39,7 +40,7 @@ def test_full_database_refuses_the_operation_and_keeps_everything_whole(tmp_path
         captured = []
         with pytest.raises(StorageError, match="full") as err:
             for i in range(1000):
-                captured.append(j.capture("payment", MsgType.PAYMENT, payment(i + 1, note="x" * 2000)).txn)
+                captured.append(j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(i + 1, note="x" * 2000))).txn)
         assert "Do not take money" in str(err.value)
         assert 0 < len(captured) < 1000
         assert [e.txn for e in j.entries()] == captured  # nothing half-written
@@ -47,7 +48,7 @@ def test_full_database_refuses_the_operation_and_keeps_everything_whole(tmp_path
         assert not j._conn.in_transaction
         # space again: the refused operation's number was never used, the next one follows on
         j._conn.execute("PRAGMA max_page_count = 1073741823")
-        nxt = j.capture("payment", MsgType.PAYMENT, payment(1)).txn
+        nxt = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(1))).txn
         assert nxt == f"{TID}-{len(captured) + 1}"
     with Journal.open(path, TID, clock=clock) as j:
         assert len(j.entries()) == len(captured) + 1
@@ -58,7 +59,7 @@ def test_too_little_free_space_is_refused_before_the_database_is_touched(tmp_pat
     with Journal.open(tmp_path / "j.sqlite", TID, clock=clock, min_free_bytes=free * 2 + (1 << 30)) as j:
         commits = j.stats.durable_commits
         with pytest.raises(StorageError, match="almost full"):
-            j.capture("payment", MsgType.PAYMENT, payment())
+            j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
         assert j.entries() == [] and j.stats.durable_commits == commits
 
 
@@ -89,7 +90,7 @@ def test_damaged_page_inside_a_real_journal_is_detected_at_start(tmp_path, clock
     path = tmp_path / "j.sqlite"
     with Journal.open(path, TID, clock=clock) as j:
         for i in range(200):
-            j.capture("payment", MsgType.PAYMENT, payment(i + 1, note="y" * 300))
+            j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(i + 1, note="y" * 300)))
         j._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = path.stat().st_size
     with path.open("r+b") as fh:  # scribble over the middle of the file: a torn flash write
@@ -162,9 +163,9 @@ def _settle_all(j: Journal, state: EntryState = EntryState.APPLIED) -> None:
 
 def test_settled_entries_are_kept_90_days_then_pruned_but_open_ones_never(tmp_path, clock):
     with Journal.open(tmp_path / "j.sqlite", TID, clock=clock) as j:
-        old = j.capture("payment", MsgType.PAYMENT, payment(1))
+        old = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(1)))
         _settle_all(j)
-        waiting = j.capture("payment", MsgType.PAYMENT, payment(2))
+        waiting = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(2)))
         clock.advance(dt.timedelta(days=89, hours=23))
         assert j.prune() == 0 and j.get(old.txn) is not None
         clock.advance(dt.timedelta(hours=2))
@@ -180,7 +181,7 @@ def test_journal_size_stays_bounded_over_a_year_of_daily_work(tmp_path, clock):
     with Journal.open(path, TID, clock=clock) as j:
         for day in range(360):
             for i in range(10):
-                j.capture("payment", MsgType.PAYMENT, payment(i + 1, note="z" * 400))
+                j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(i + 1, note="z" * 400)))
             _settle_all(j)
             clock.advance(dt.timedelta(days=1))
             j.prune_if_due()
@@ -194,7 +195,7 @@ def test_journal_size_stays_bounded_over_a_year_of_daily_work(tmp_path, clock):
 def test_journal_of_another_terminal_is_refused(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     with Journal.open(path, TID, clock=clock) as j:
-        j.capture("payment", MsgType.PAYMENT, payment())
+        j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     with pytest.raises(StorageError, match="belongs to terminal 12345678"):
         Journal.open(path, "87654321", clock=clock)
 

@@ -18,6 +18,7 @@ from offline_queue.journal import EntryState, Journal, Settlement
 from terminal_app.errors import LocalProtocolError
 from terminal_app.station import protocol
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import SHANGHAI, FixedClock
 
 TID = "12345678"
@@ -41,7 +42,7 @@ def journal(tmp_path, clock):
 def test_live_connection_runs_wal_with_full_sync(journal):
     assert journal.pragma("journal_mode") == "wal"
     assert journal.pragma("synchronous") == 2  # FULL
-    e = journal.capture("payment", MsgType.PAYMENT, payment())
+    e = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     journal.mark_in_flight([e.txn])
     journal.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True})])
     # the settle commit relaxes durability for itself only
@@ -50,8 +51,8 @@ def test_live_connection_runs_wal_with_full_sync(journal):
 
 
 def test_capture_assigns_txns_in_order_and_stores_canonical_bytes(journal):
-    a = journal.capture("payment", MsgType.PAYMENT, payment(amount=100))
-    b = journal.capture("payment", MsgType.PAYMENT, payment(amount=200))
+    a = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=100)))
+    b = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=200)))
     assert (a.txn, b.txn) == (f"{TID}-1", f"{TID}-2")
     assert a.body == protocol.encode_body({"txn": a.txn, **payment(amount=100)})
     stored = journal.get(a.txn)
@@ -64,13 +65,13 @@ def test_capture_assigns_txns_in_order_and_stores_canonical_bytes(journal):
 def test_txn_counter_survives_reopen_and_is_never_reused(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     with Journal.open(path, TID, clock=clock) as j:
-        first = j.capture("payment", MsgType.PAYMENT, payment())
+        first = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
         j.mark_in_flight([first.txn])
         j.settle([Settlement(first.txn, EntryState.APPLIED, reply={"ok": True})])
     clock.advance(dt.timedelta(days=200))
     with Journal.open(path, TID, clock=clock) as j:
         assert j.prune() == 1  # the only entry is gone ...
-        again = j.capture("payment", MsgType.PAYMENT, payment())
+        again = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     assert again.txn == f"{TID}-2"  # ... but its number is not handed out again
 
 
@@ -82,13 +83,13 @@ def test_txn_counter_survives_reopen_and_is_never_reused(tmp_path, clock):
 ])
 def test_refused_captures_leave_nothing_behind(journal, body, depends_on):
     with pytest.raises(LocalProtocolError):
-        journal.capture("payment", MsgType.PAYMENT, body, depends_on=depends_on)
+        journal.capture("payment", MsgType.PAYMENT, encode_body_fast(body), depends_on=depends_on)
     assert journal.entries() == []
-    assert journal.capture("payment", MsgType.PAYMENT, payment()).txn == f"{TID}-1"
+    assert journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment())).txn == f"{TID}-1"
 
 
 def test_database_refuses_to_change_a_captured_body(journal):
-    e = journal.capture("payment", MsgType.PAYMENT, payment())
+    e = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     with pytest.raises(sqlite3.IntegrityError, match="never change"):
         journal._conn.execute("UPDATE entries SET body = ? WHERE id = ?", (b"{}", e.id))
     with pytest.raises(sqlite3.IntegrityError, match="cannot be deleted"):
@@ -96,9 +97,9 @@ def test_database_refuses_to_change_a_captured_body(journal):
 
 
 def test_lifecycle_states_and_reply_kept(journal, clock):
-    ok = journal.capture("payment", MsgType.PAYMENT, payment())
-    bad = journal.capture("payment", MsgType.PAYMENT, payment(cust="0199999999"))
-    lost = journal.capture("payment", MsgType.PAYMENT, payment(amount=7))
+    ok = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
+    bad = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(cust="0199999999")))
+    lost = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=7)))
     journal.mark_in_flight([ok.txn, bad.txn, lost.txn])
     assert {e.state for e in journal.open_entries()} == {EntryState.IN_FLIGHT}
     assert all(e.attempts == 1 for e in journal.open_entries())
@@ -123,7 +124,7 @@ def test_lifecycle_states_and_reply_kept(journal, clock):
 def test_lifecycle_costs_one_durable_commit_plus_the_marks(journal):
     # the first send of a session moves the send and seq marks: capture + in-flight are durable
     before = journal.stats.durable_commits
-    e = journal.capture("payment", MsgType.PAYMENT, payment())
+    e = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     journal.mark_in_flight([e.txn], seqs_needed=1)
     list(journal.seq_counter().reserve(1))
     journal.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True})], success=True)
@@ -132,7 +133,7 @@ def test_lifecycle_costs_one_durable_commit_plus_the_marks(journal):
     # only when it moves a mark (every SEND_BLOCK / SEQ_BLOCK sends), the settle never
     before = journal.stats.durable_commits
     for i in range(600):
-        e = journal.capture("payment", MsgType.PAYMENT, payment(amount=i + 1))
+        e = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=i + 1)))
         journal.mark_in_flight([e.txn], seqs_needed=1)
         journal.seq_counter().reserve(1)
         journal.settle([Settlement(e.txn, EntryState.APPLIED, reply={"ok": True})], success=True)
@@ -140,7 +141,7 @@ def test_lifecycle_costs_one_durable_commit_plus_the_marks(journal):
     assert 600 < journal.stats.durable_commits - before <= 600 + marks
     # a batch of 50 after a day offline: 50 captures + (at most) 1 in-flight
     before = journal.stats.durable_commits
-    txns = [journal.capture("payment", MsgType.PAYMENT, payment(amount=i + 1)).txn for i in range(50)]
+    txns = [journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=i + 1))).txn for i in range(50)]
     journal.mark_in_flight(txns, seqs_needed=50)
     journal.seq_counter().reserve(50)
     journal.settle([Settlement(t, EntryState.APPLIED, reply={"ok": True}) for t in txns], success=True)
@@ -150,8 +151,8 @@ def test_lifecycle_costs_one_durable_commit_plus_the_marks(journal):
 def test_a_clean_stop_leaves_nothing_doubtful_an_unclean_one_asks(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     with Journal.open(path, TID, clock=clock) as j:
-        sent = j.capture("payment", MsgType.PAYMENT, payment(amount=1))
-        waiting = j.capture("payment", MsgType.PAYMENT, payment(amount=2))
+        sent = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=1)))
+        waiting = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=2)))
         j.mark_in_flight([sent.txn], seqs_needed=1)
         j.settle([Settlement(sent.txn, EntryState.APPLIED, reply={"ok": True})], success=True)
         assert j.pragma("user_version") >= 2
@@ -160,7 +161,7 @@ def test_a_clean_stop_leaves_nothing_doubtful_an_unclean_one_asks(tmp_path, cloc
         assert j.get(waiting.txn).state is EntryState.PENDING
         assert int(j._meta("send_hw")) == 0
         j.mark_in_flight([waiting.txn], seqs_needed=1)  # moves the mark past it, durably
-        later = j.capture("payment", MsgType.PAYMENT, payment(amount=3))
+        later = j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=3)))
         j.settle([Settlement(waiting.txn, EntryState.PENDING)])  # "not sent" (link down)
         # an unclean stop: the connection dies without the journal's close (as in a crash)
         j._conn.close()
@@ -196,9 +197,9 @@ def test_status_and_change_events(journal, clock):
     disconnect = journal.changed.connect(seen.append)
     st0 = journal.status()
     assert (st0.depth, st0.oldest_pending_at, st0.last_success_at) == (0, None, None)
-    a = journal.capture("payment", MsgType.PAYMENT, payment())
+    a = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     clock.advance(dt.timedelta(minutes=30))
-    journal.capture("payment", MsgType.PAYMENT, payment())
+    journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     clock.advance(dt.timedelta(minutes=15))
     st = journal.status()
     assert st.depth == 2 and st.oldest_pending_age == dt.timedelta(minutes=45)
@@ -209,7 +210,7 @@ def test_status_and_change_events(journal, clock):
     assert st.depth == 1 and st.last_success_at == clock.now() and st.last_error == "no coverage"
     assert seen == ["capture", "capture", "in_flight", "settle", "settle"]
     disconnect()
-    journal.capture("payment", MsgType.PAYMENT, payment())
+    journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment()))
     assert len(seen) == 5
 
 
@@ -219,7 +220,7 @@ def test_concurrent_captures_from_many_threads_get_unique_txns(journal):
     def work() -> None:
         try:
             for i in range(25):
-                journal.capture("payment", MsgType.PAYMENT, payment(amount=i + 1))
+                journal.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=i + 1)))
         except BaseException as e:  # surfaced below
             errors.append(e)
 
@@ -242,7 +243,7 @@ json_value = st.recursive(json_leaf, lambda kids: st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.dictionaries(st.text(max_size=8).filter(lambda k: k != "txn"), json_value, max_size=6))
 def test_any_json_body_is_stored_byte_identical_to_what_is_sent(journal, body):
-    e = journal.capture("reading", 0x0102, body)
+    e = journal.capture("reading", 0x0102, encode_body_fast(body))
     stored = journal.get(e.txn)
     assert stored.body_dict() == {"txn": e.txn, **body}
     assert protocol.encode_body(stored.body_dict()) == stored.body
@@ -266,8 +267,8 @@ def _deep(n: int) -> dict:
 @given(body=st.one_of(st.dictionaries(st.text(max_size=4), wild, max_size=4),
                       st.sampled_from([_deep(31), _deep(32), _deep(33), {"x": [[[[]]]]}])))
 def test_journal_encoding_is_exactly_the_codecs(body):
-    """The journal's fast encoder accepts and produces exactly what the GT/1 codec does."""
-    from offline_queue.journal import encode_body
+    """The fast encoder the use cases journal with accepts and produces exactly what the GT/1 codec does."""
+    from terminal_app.station.protocol import encode_body_fast as encode_body
     try:
         expected = protocol.encode_body(body)
     except LocalProtocolError:
@@ -292,7 +293,7 @@ def test_open_entries_and_status_agree_with_a_full_scan(tmp_path_factory, ops):
     try:
         for op, k in ops:
             if op == "capture":
-                j.capture("payment", MsgType.PAYMENT, payment(amount=k + 1))
+                j.capture("payment", MsgType.PAYMENT, encode_body_fast(payment(amount=k + 1)))
                 continue
             if op == "reopen":
                 j.close()

@@ -18,6 +18,7 @@ from offline_queue import journal as journal_mod
 from offline_queue.journal import WAL_BYTES, EntryState, Journal, Settlement
 from terminal_app.errors import StorageError
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import SHANGHAI, FixedClock
 
 TID = "12345678"
@@ -46,7 +47,7 @@ def test_a_second_program_on_the_same_journal_is_refused_until_the_first_closes(
         """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     with Journal.open(path, TID, clock=clock) as j:
-        j.capture("payment", MsgType.PAYMENT, BODY)
+        j.capture("payment", MsgType.PAYMENT, encode_body_fast(BODY))
         other = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
                                timeout=60)
         assert other.returncode == 3, other.stderr
@@ -63,7 +64,7 @@ def test_wal_is_laid_out_at_open_and_commits_overwrite_it(tmp_path, clock):
     path = tmp_path / "j.sqlite"
     with Journal.open(path, TID, clock=clock) as j:  # a new journal: made, closed, reopened
         assert os.path.getsize(wal(path)) == WAL_BYTES
-        txns = [j.capture("payment", MsgType.PAYMENT, {**BODY, "amount": i + 1}).txn for i in range(300)]
+        txns = [j.capture("payment", MsgType.PAYMENT, encode_body_fast({**BODY, "amount": i + 1})).txn for i in range(300)]
         # 300 durable commits went into blocks that were already there: the file never grew
         assert os.path.getsize(wal(path)) == WAL_BYTES
         assert j.pragma("journal_size_limit") == WAL_BYTES
@@ -71,7 +72,7 @@ def test_wal_is_laid_out_at_open_and_commits_overwrite_it(tmp_path, clock):
     with Journal.open(path, TID, clock=clock) as j:
         assert os.path.getsize(wal(path)) == WAL_BYTES  # laid out again for the next session
         assert [e.txn for e in j.open_entries()] == txns
-        assert j.capture("payment", MsgType.PAYMENT, BODY).txn == f"{TID}-301"
+        assert j.capture("payment", MsgType.PAYMENT, encode_body_fast(BODY)).txn == f"{TID}-301"
         assert j._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -81,9 +82,10 @@ def test_a_wal_left_by_a_crash_is_never_touched(tmp_path, clock):
     crash = textwrap.dedent(f"""
         import os
         from offline_queue.journal import Journal
+        from terminal_app.station.protocol import encode_body_fast
         j = Journal.open({str(path)!r}, {TID!r})
         for i in range(5):
-            j.capture("payment", 0x0202, {{"cust": "0100000001", "amount": i + 1}})
+            j.capture("payment", 0x0202, encode_body_fast({{"cust": "0100000001", "amount": i + 1}}))
         os._exit(0)  # no close: the five commits live only in the WAL
         """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -118,7 +120,7 @@ def test_no_room_means_no_layout_and_a_failed_layout_leaves_nothing(tmp_path, cl
     assert Journal._presize_wal(path, 1 << 20) is False and not os.path.exists(wal(path))
     monkeypatch.undo()
     with Journal.open(path, TID, clock=clock) as j:  # and the journal opens as always
-        assert j.capture("payment", MsgType.PAYMENT, BODY).txn == f"{TID}-1"
+        assert j.capture("payment", MsgType.PAYMENT, encode_body_fast(BODY)).txn == f"{TID}-1"
 
 
 def test_only_a_wal_mode_database_gets_a_laid_out_wal(tmp_path):
@@ -139,11 +141,11 @@ def test_a_power_cut_that_loses_the_relaxed_commits_loses_nothing(tmp_path, cloc
     cut = tmp_path / "after-the-cut"
     cut.mkdir()
     with Journal.open(path, TID, clock=clock) as j:
-        first = j.capture("payment", MsgType.PAYMENT, {**BODY, "amount": 1})
+        first = j.capture("payment", MsgType.PAYMENT, encode_body_fast({**BODY, "amount": 1}))
         j.mark_in_flight([first.txn], seqs_needed=1)  # moves the send mark: durable
         j.settle([Settlement(first.txn, EntryState.APPLIED, reply={"ok": True, "receipt": "R1"})],
                  success=True)
-        second = j.capture("payment", MsgType.PAYMENT, {**BODY, "amount": 2})  # durable
+        second = j.capture("payment", MsgType.PAYMENT, encode_body_fast({**BODY, "amount": 2}))  # durable
         for suffix in ("", "-wal"):  # the card as the last fsync left it
             shutil.copyfile(str(path) + suffix, str(cut / "j.sqlite") + suffix)
         durable = j.stats.durable_commits
@@ -159,4 +161,4 @@ def test_a_power_cut_that_loses_the_relaxed_commits_loses_nothing(tmp_path, cloc
         # durable send mark, so it is asked about (TXN_STATUS) before it could be sent again
         assert j.get(second.txn).state is EntryState.UNKNOWN
         assert j.get(second.txn).body == second.body
-        assert j.capture("payment", MsgType.PAYMENT, BODY).txn == f"{TID}-3"  # no number reused
+        assert j.capture("payment", MsgType.PAYMENT, encode_body_fast(BODY)).txn == f"{TID}-3"  # no number reused

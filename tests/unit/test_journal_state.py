@@ -9,6 +9,7 @@ from offline_queue.journal import Journal
 from offline_queue.state import Signal
 from terminal_app.config import load_settings
 from terminal_app.errors import ConfigurationError
+from terminal_app.station.protocol import encode_body_fast
 
 
 def test_backoff_doubles_to_its_cap_draws_equal_jitter_and_resets():
@@ -47,7 +48,7 @@ def test_journal_settings_are_validated_and_open_the_journal(tmp_path):
     settings = load_settings(env=env)
     with Journal.from_settings(settings) as j:
         assert (j.terminal_id, j.keep_days, j.min_free_bytes) == ("55555555", 120, 2 * 1024 * 1024)
-        assert j.capture("payment", 0x0202, {"amount": 1}).txn == "55555555-1"
+        assert j.capture("payment", 0x0202, encode_body_fast({"amount": 1})).txn == "55555555-1"
     with pytest.raises(ConfigurationError, match="90 days"):
         load_settings(env={**env, "HANDHELD_JOURNAL__KEEP_DAYS": "30"})
     with pytest.raises(ConfigurationError, match="sync settings"):

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wcwidth import wcswidth
 
-from drivers.printer import layout, templates
+from drivers.printer import layout, testpage
 from drivers.printer.ticket import Line, Qr, Ticket, TicketKind
+from terminal_app.documents import templates
 from terminal_app.errors import LocalProtocolError
 from terminal_app.timeutil import SHANGHAI
 
@@ -105,7 +106,7 @@ def all_documents() -> list[Ticket]:
             rows=(templates.SettlementRow("现金缴费", 20, 246800), templates.SettlementRow("预收电费", 3, 30000)),
             reversal_count=1, reversal_fen=12345, cash_to_deliver_fen=264455, printed_at=AT,
             station_agrees=False, differences=("R20261124000007 终端 ￥50.00，主站 无记录",))),
-        templates.test_page("00000001", AT),
+        testpage.test_page("00000001", AT),
     ]
 
 

@@ -107,6 +107,6 @@ def test_python_escpos_is_kept_off_the_terminal(tmp_path):
 
 
 def test_importing_the_printer_package_does_not_import_python_escpos():
-    code = "import sys, drivers.printer, drivers.printer.templates; print('escpos' in sys.modules)"
+    code = "import sys, drivers.printer, terminal_app.documents.templates, drivers.printer.testpage; print('escpos' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

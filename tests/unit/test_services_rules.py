@@ -11,6 +11,7 @@ from terminal_app.domain.customer import Arrears
 from terminal_app.errors import BusinessRuleError
 from terminal_app.services.bill_query import BillView
 from terminal_app.services.payment import PaymentKind, check_amount, classify, covered_periods
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import SHANGHAI
 
 ARREARS = (Arrears("2026-10", 8000, 50), Arrears("2026-09", 10000, 300))
@@ -62,10 +63,10 @@ def test_owed_now_takes_this_terminals_unsent_payments_off_oldest_first(tmp_path
     downloaded = dt.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
     with Journal.open(tmp_path / "j.sqlite", "40000001", clock=clock) as journal:
         assert owed_now(arrears, journal, "1001", downloaded) == arrears
-        p = journal.capture("payment", MsgType.PAYMENT, {"cust": "1001", "amount": 10400, "method": "cash",
-                                                         "at": "2026-11-24T10:00:00+08:00"})
-        journal.capture("payment", MsgType.PAYMENT, {"cust": "1002", "amount": 999, "method": "cash",
-                                                     "at": "2026-11-24T10:00:00+08:00"})
+        p = journal.capture("payment", MsgType.PAYMENT, encode_body_fast({"cust": "1001", "amount": 10400, "method": "cash",
+                                                         "at": "2026-11-24T10:00:00+08:00"}))
+        journal.capture("payment", MsgType.PAYMENT, encode_body_fast({"cust": "1002", "amount": 999, "method": "cash",
+                                                     "at": "2026-11-24T10:00:00+08:00"}))
         # 2026-09 paid off (penalty first: 300 + 10000), the 100 left pays 2026-10's 50 penalty and 50 of its charge
         assert owed_now(arrears, journal, "1001", downloaded) == (Arrears("2026-10", 7950, 0),)
         assert owed_now(arrears, journal, "1001") == (Arrears("2026-10", 7950, 0),)  # online: not sent yet
@@ -73,7 +74,7 @@ def test_owed_now_takes_this_terminals_unsent_payments_off_oldest_first(tmp_path
         journal.settle([Settlement(p.txn, EntryState.APPLIED, reply={"ok": True})])
         assert not_included(journal, "1001") == 0  # online figures include it now …
         assert not_included(journal, "1001", downloaded) == 10400  # … downloaded ones do not
-        journal.capture("reversal", MsgType.REVERSAL, {"orig": p.txn, "reason": "错", "at": "2026-11-24T10:05:00+08:00"},
+        journal.capture("reversal", MsgType.REVERSAL, encode_body_fast({"orig": p.txn, "reason": "错", "at": "2026-11-24T10:05:00+08:00"}),
                         depends_on=p.txn)
         assert not_included(journal, "1001") == -10400  # reversed here, not yet at the station
         assert owed_now(arrears, journal, "1001", downloaded) == arrears

@@ -11,13 +11,14 @@ from terminal_app.services.payment import PaymentKind
 from terminal_app.services.settlement import day_figures
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import SHANGHAI, FixedClock
 
 DAY = dt.date(2026, 11, 24)
 
 
 def pay(journal, cust, amount, at="2026-11-24T10:00:00+08:00"):
-    return journal.capture("payment", MsgType.PAYMENT, {"cust": cust, "amount": amount, "method": "cash", "at": at})
+    return journal.capture("payment", MsgType.PAYMENT, encode_body_fast({"cust": cust, "amount": amount, "method": "cash", "at": at}))
 
 
 def test_day_figures(tmp_path):
@@ -31,11 +32,11 @@ def test_day_figures(tmp_path):
         c = pay(journal, "1003", 700)  # no document (stopped before it was saved): counted as 电费缴费
         refused = pay(journal, "1004", 999)
         pay(journal, "1005", 1234, at="2026-11-23T23:59:59+08:00")  # yesterday (Asia/Shanghai)
-        journal.capture("reversal", MsgType.REVERSAL, {"orig": b.txn, "reason": "错", "at": "2026-11-24T11:00:00+08:00"},
+        journal.capture("reversal", MsgType.REVERSAL, encode_body_fast({"orig": b.txn, "reason": "错", "at": "2026-11-24T11:00:00+08:00"}),
                         depends_on=b.txn)
-        card = journal.capture("card", MsgType.CARD_AUTHORIZE, {"cust": "1006", "meter": "M6", "amount": 5000,
+        card = journal.capture("card", MsgType.CARD_AUTHORIZE, encode_body_fast({"cust": "1006", "meter": "M6", "amount": 5000,
                                                                 "card_count": 3, "challenge": "00112233",
-                                                                "at": "2026-11-24T12:00:00+08:00"})
+                                                                "at": "2026-11-24T12:00:00+08:00"}))
         journal.mark_in_flight([a.txn, refused.txn])
         journal.settle([Settlement(a.txn, EntryState.APPLIED, reply={"ok": True}),
                         Settlement(refused.txn, EntryState.REJECTED, code="E_LIMIT", msg="too much")])
@@ -56,11 +57,11 @@ def test_one_list_of_rows_for_screen_and_slip_adds_up_with_cards_and_reversals(t
             LocalStore.beside(tmp_path / "journal.sqlite") as store:
         a = pay(journal, "1001", 18350)
         b = pay(journal, "1002", 3000)
-        journal.capture("reversal", MsgType.REVERSAL, {"orig": b.txn, "reason": "错", "at": "2026-11-24T11:00:00+08:00"},
+        journal.capture("reversal", MsgType.REVERSAL, encode_body_fast({"orig": b.txn, "reason": "错", "at": "2026-11-24T11:00:00+08:00"}),
                         depends_on=b.txn)
-        journal.capture("card", MsgType.CARD_AUTHORIZE, {"cust": "1006", "meter": "M6", "amount": 5000,
+        journal.capture("card", MsgType.CARD_AUTHORIZE, encode_body_fast({"cust": "1006", "meter": "M6", "amount": 5000,
                                                          "card_count": 3, "challenge": "00112233",
-                                                         "at": "2026-11-24T12:00:00+08:00"})
+                                                         "at": "2026-11-24T12:00:00+08:00"}))
         f = day_figures(journal, store, DAY)
     lines = [(line.name, line.count, line.fen) for line in f.lines()]
     assert lines == [("电费缴费", 2, 21350), ("购电", 1, 5000), ("冲正", 1, -3000)]

@@ -1,12 +1,29 @@
 """The UI goes through the core (issue 16): nothing in ui/ imports the journal, a driver, the
 mocks or the station link; the backend adapter imports only the core's session and its plain
-records; the app never opens a device itself."""
+records; the app never opens a device itself.  (import-linter's contracts in setup.cfg hold the
+layers; this pins what the UI half of issue 16 removed, imports inside functions included.)"""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
-from tests.unit.test_architecture import ROOT, files, imported_packages
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imported_packages(path: Path) -> set[str]:
+    """Every module ``path`` imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
 
 BELOW_THE_CORE = ("offline_queue", "drivers", "hw_mocks", "terminal_app.station", "serial", "evdev")
 

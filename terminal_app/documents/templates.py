@@ -1,7 +1,9 @@
-"""Printed documents as pure functions: data → :class:`~drivers.printer.ticket.Ticket`.
+"""The business documents as pure functions: data → :class:`~drivers.printer.ticket.Ticket`.
 
-缴费凭证 (payment receipt), 抄表通知单 (reading notice), 催费通知单 (dunning notice),
-日结单 (daily settlement slip), and the printer test page.  Inputs are small dataclasses of
+缴费凭证 (payment receipt), 冲正凭证 (reversal voucher), 抄表通知单 (reading notice),
+催费通知单 (dunning notice), 日结单 (daily settlement slip), 购电凭证 (purchase voucher), and
+the issuer they are printed under.  They belong to the core: the printer driver lays out and
+prints whatever ticket it is given (its own test page is the one page it makes itself).  Inputs are small dataclasses of
 their own (the domain layer converts into them); money is integer fen, times are aware
 datetimes shown in Asia/Shanghai, meter readings are ``Decimal`` kWh.
 """
@@ -9,34 +11,16 @@ datetimes shown in Asia/Shanghai, meter readings are ``Decimal`` kWh.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from drivers.printer import layout
 from drivers.printer.ticket import Align, Block, Feed, Line, Qr, Ticket, TicketKind
-from terminal_app.errors import LocalProtocolError
-from terminal_app.timeutil import SHANGHAI
+from drivers.printer.ticket import header as _header
+from drivers.printer.ticket import lines as _lines
+from drivers.printer.ticket import time_text as _time
 
 DEFAULT_ISSUER = "国网四川省电力公司"
-
-
-def _time(at: dt.datetime) -> str:
-    if at.tzinfo is None:
-        raise LocalProtocolError("A naive time cannot be printed: {at}.", "Pass an aware datetime.", at=at)
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _lines(texts: Sequence[str], **style: object) -> list[Block]:
-    return [Line(t, **style) for t in texts]  # type: ignore[arg-type]
-
-
-def _header(issuer: str, title: str, columns: int) -> list[Block]:
-    return [
-        *(_lines(layout.wrap(issuer, columns), align=Align.CENTER)),
-        Line(title, align=Align.CENTER, bold=True, double=True),
-        Line(layout.rule(columns)),
-    ]
 
 
 def _kwh(value: Decimal) -> str:
@@ -193,6 +177,7 @@ def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) 
         blocks += _lines(layout.pair("用电量(kWh)", "待核实", w))
         blocks += _lines(layout.pair("本期电费", "待核实", w), bold=True)
     else:
+        assert data.consumption_kwh is not None and data.amount_fen is not None  # not pending
         blocks += _lines(layout.pair("用电量(kWh)", _kwh(data.consumption_kwh), w))
         if data.period_days is not None:
             blocks += _lines(layout.pair("抄表天数", f"{data.period_days}天", w))
@@ -388,30 +373,3 @@ def purchase_voucher(data: PurchaseVoucherData, columns: int = layout.COLUMNS_58
     blocks.append(Qr(data.receipt_no))
     blocks += _lines(layout.wrap("请将卡插入电能表完成充值。如有疑问请拨打95598。", w), align=Align.CENTER)
     return Ticket(data.receipt_no, TicketKind.RECEIPT, tuple(blocks))
-
-
-def test_page(terminal_id: str, at: dt.datetime, columns: int = layout.COLUMNS_58MM) -> Ticket:
-    """A page that shows the printer works: Chinese, full-width punctuation, ￥, widths, QR."""
-    w = columns
-    ruler = "".join(str(i % 10) for i in range(1, w + 1))
-    blocks: list[Block] = _header("抄收催一体机", "打印测试页", w)
-    blocks += [
-        Line(ruler),
-        Line("汉" * (w // 2)),
-        *(_lines(layout.wrap("中文打印测试：电费、缴费凭证、抄表通知单，￥0.01～￥9999.99。", w))),
-        Line("ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"[:w]),
-        Line("粗体 BOLD", bold=True),
-        Line("居中 CENTER", align=Align.CENTER),
-        Line("右对齐 RIGHT", align=Align.RIGHT),
-        Line("倍宽倍高", double=True),
-        *(_lines(layout.pair("金额", layout.yuan(123456), w))),
-        *(_lines(layout.field("大写", layout.yuan_in_words(123456), w))),
-        *(_lines(layout.pair("终端号", terminal_id, w))),
-        *(_lines(layout.pair("时间", _time(at), w))),
-        Qr("TEST-" + terminal_id),
-        Line("测试结束", align=Align.CENTER),
-    ]
-    return Ticket("TEST-" + at.strftime("%Y%m%d%H%M%S"), TicketKind.TEST_PAGE, tuple(blocks))
-
-
-test_page.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported

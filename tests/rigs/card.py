@@ -2,7 +2,7 @@
 mock reader with customer 1003's card, the card meter, and the terminal side (journal, sync
 engine, StationClient, SerialCardReader, CardService) — all production code on the terminal side.
 
-Customer 1003 of the tiny area (hw_mocks/station/testing.py) has a card meter with purchase
+Customer 1003 of the tiny area (tests/rigs/station.py) has a card meter with purchase
 count 3; its card is issued here holding purchase 3, already loaded by the meter.
 """
 
@@ -35,7 +35,7 @@ def issue_card(holder: CardKeyHolder, serial: str = SERIAL, card_type: CardType 
 
 def station_db(path: Path, fillers: int = 0) -> Path:
     from hw_mocks.station import ledger
-    from hw_mocks.station.testing import load_tiny
+    from tests.rigs.station import load_tiny
 
     conn = ledger.connect(path)
     try:
