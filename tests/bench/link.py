@@ -56,13 +56,13 @@ from hw_mocks.modem.device import MockModem  # noqa: E402
 from hw_mocks.station import ledger  # noqa: E402
 from hw_mocks.station.provisioning import TerminalKey  # noqa: E402
 from hw_mocks.station.server import StationServer  # noqa: E402
+from tests.rigs.station import load_tiny  # noqa: E402
 from terminal_app.config import ModemSettings  # noqa: E402
 from terminal_app.station.client import Outcome, Request, StationClient  # noqa: E402
 from terminal_app.station.messages import MsgType  # noqa: E402
 from terminal_app.station.protocol import Suite  # noqa: E402
 from terminal_app.station.seq import FileSeqCounter  # noqa: E402
 from terminal_app.timeutil import iso, now  # noqa: E402
-from tests.rigs.station import load_tiny  # noqa: E402
 
 TID = "10000042"
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")

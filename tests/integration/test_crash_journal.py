@@ -227,8 +227,8 @@ def test_crash_test_every_payment_applied_exactly_once(tmp_path):
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
-    from offline_queue.journal import EntryState, Journal
     from tests.rigs.station import load_tiny
+    from offline_queue.journal import EntryState, Journal
 
     db = tmp_path / "station.sqlite"
     conn = ledger.connect(db)

@@ -16,13 +16,13 @@ import pytest
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
+from tests.rigs.station import audit_rows, load_tiny, snapshot
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import HEADER_LEN, Suite, decode_frame, open_frame, seal
 from terminal_app.station.seq import FileSeqCounter
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
-from tests.rigs.station import audit_rows, load_tiny, snapshot
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 K1 = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
