@@ -3,6 +3,7 @@
     handheld-mocks meter --link /tmp/ttyIR0          a DL/T 645 meter on a pty
     handheld-mocks modem --link /tmp/ttyModem …      a GPRS modem on a pty
     handheld-mocks station --port 7600 --db …        the reference master station
+    handheld-mocks marketing --port 7710 --db …      the marketing system behind it (营销系统)
     handheld-mocks acquirer --port 7700 --keys DIR   a WeChat Pay / Alipay acquirer (付款码) over HTTP
 """
 
@@ -19,6 +20,7 @@ MOCK_MODULES = (
     "hw_mocks.meter.cli",
     "hw_mocks.modem.cli",
     "hw_mocks.station.cli",
+    "hw_mocks.marketing.cli",
     "hw_mocks.printer.cli",
     "hw_mocks.card.cli",
     "hw_mocks.scanner.cli",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates packaging/requirements.lock, the one hash-checked lock of every Python dependency
-# (the install_requires, the test, mocks and lock extras, and the build system's setuptools and wheel),
+# (the install_requires, the test, mocks, lock and station extras, and the build system's setuptools and wheel),
 # from the ranges in setup.cfg, with pip-compile (pip-tools, itself pinned in the lock).
 #
 #   bash packaging/lock.sh                          after editing setup.cfg: keep every pin that still fits
@@ -16,5 +16,6 @@ cd "$here"
 [ -x .venv/bin/pip-compile ] || bash packaging/bootstrap.sh setup
 CUSTOM_COMPILE_COMMAND="bash packaging/lock.sh" .venv/bin/pip-compile --quiet \
   --generate-hashes --allow-unsafe --strip-extras --all-build-deps --extra test --extra mocks --extra lock \
+  --extra station \
   --no-emit-index-url --no-emit-find-links --output-file packaging/requirements.lock "$@" setup.cfg
 echo "lock.sh: packaging/requirements.lock written; now: bash packaging/bootstrap.sh test"

@@ -61,3 +61,46 @@ def system_health_check(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_leaks: the test deliberately leaves resources (explain why)")
+
+
+# ---------------------------------------------------------------------- PostgreSQL (issue 21)
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    """A real throwaway PostgreSQL cluster for the session (initdb, Unix socket, a free port);
+    skipped, with the reason, only where PostgreSQL's server binaries are not installed."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as e:  # it is in the lock (the station extra): a venv without it is out of date
+        pytest.fail(f"psycopg is not installed ({e}): bash packaging/bootstrap.sh setup")
+    from tests.rigs import pgcluster
+
+    why = pgcluster.missing()
+    if why:
+        if os.environ.get("HANDHELD_REQUIRE_PG"):  # CI installs PostgreSQL: not finding it is a failure
+            pytest.fail(f"HANDHELD_REQUIRE_PG is set but {why}")
+        pytest.skip(why)
+    with pgcluster.ThrowawayCluster(tmp_path_factory.mktemp("pgcluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster):
+    """A PostgreSQL URL of a fresh, empty schema of the session's cluster (one per test)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {name}")
+    return pg_cluster.dsn() + f"&options=-csearch_path%3D{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_target(request, tmp_path):
+    """Where a test's station ledger lives: an SQLite file, then a PostgreSQL schema — the same
+    test on both databases."""
+    if request.param == "sqlite":
+        return str(tmp_path / "station.sqlite")
+    return request.getfixturevalue("pg_dsn")

@@ -44,7 +44,9 @@ SCHEMA_STATEMENTS = (
         prev_hash TEXT NOT NULL,
         hash      TEXT NOT NULL,
         size      INTEGER,             -- unauthenticated frames: bytes read (raw keeps the first 64)
-        sha256    TEXT                 -- unauthenticated frames: SHA-256 of the bytes read
+        sha256    TEXT,                -- unauthenticated frames: SHA-256 of the bytes read
+        chain     INTEGER,             -- the front end whose chain holds the row (NULL in old rows: 0)
+        chain_seq INTEGER              -- its place in that chain, from 1 (NULL in old rows: the id)
     )""",
     """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
        BEGIN SELECT RAISE(ABORT, 'audit rows are never updated'); END""",
@@ -98,15 +100,33 @@ _INSERT = ("INSERT INTO audit (id, at, peer, direction, terminal, seq, msg_type,
            " size, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def _head(conn: sqlite3.Connection) -> tuple[int, str]:
-    last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+_INSERT_CHAIN = ("INSERT INTO audit (at, peer, direction, terminal, seq, msg_type, raw, body, note, prev_hash, hash,"
+                 " size, sha256, chain, chain_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _shared(conn: object) -> bool:
+    """A database several front ends write (PostgreSQL): each keeps its own chain (``chain``)."""
+    return getattr(conn, "backend", "sqlite") == "postgresql"
+
+
+def _head(conn: sqlite3.Connection, chain: int = 0) -> tuple[int, str]:
+    if _shared(conn):
+        last = conn.execute("SELECT chain_seq, hash FROM audit WHERE chain = ? ORDER BY chain_seq DESC LIMIT 1",
+                            (chain,)).fetchone()
+    else:  # one writer, one chain: a row's place in it is its id
+        last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     return (last[0], last[1]) if last else (0, GENESIS)
 
 
-def _insert(conn: sqlite3.Connection, row_id: int, prev: str, rec: AuditRecord) -> str:
+def _insert(conn: sqlite3.Connection, row_id: int, prev: str, rec: AuditRecord, chain: int = 0) -> str:
+    """``row_id``: the row's place in its chain (hashed); in SQLite also its id."""
     digest = row_hash(prev, row_id, rec)
-    conn.execute(_INSERT, (row_id, rec.at, rec.peer, rec.direction, rec.terminal, rec.seq, rec.msg_type, rec.raw,
-                           rec.body, rec.note, prev, digest, rec.size, rec.sha256))
+    if _shared(conn):
+        conn.execute(_INSERT_CHAIN, (rec.at, rec.peer, rec.direction, rec.terminal, rec.seq, rec.msg_type, rec.raw,
+                                     rec.body, rec.note, prev, digest, rec.size, rec.sha256, chain, row_id))
+    else:
+        conn.execute(_INSERT, (row_id, rec.at, rec.peer, rec.direction, rec.terminal, rec.seq, rec.msg_type, rec.raw,
+                               rec.body, rec.note, prev, digest, rec.size, rec.sha256))
     return digest
 
 
@@ -134,15 +154,16 @@ class AuditWriter:
     After a transaction is rolled back, call :meth:`forget` so the head is read again.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, chain: int = 0) -> None:
         self.conn = conn
+        self.chain = chain  # the front end's own chain (several front ends on one PostgreSQL)
         self._head: tuple[int, str] | None = None
 
     def append(self, rec: AuditRecord) -> int:
         if self._head is None:
-            self._head = _head(self.conn)
+            self._head = _head(self.conn, self.chain)
         row_id = self._head[0] + 1
-        self._head = (row_id, _insert(self.conn, row_id, self._head[1], rec))
+        self._head = (row_id, _insert(self.conn, row_id, self._head[1], rec, self.chain))
         return row_id
 
     def forget(self) -> None:
@@ -199,14 +220,22 @@ class Verdict:
 
 
 def verify(conn: sqlite3.Connection, max_problems: int = 20) -> Verdict:
-    """Walk the chain from the first row; report every row whose links or hash do not hold."""
+    """Walk each chain from its first row; report every row whose links or hash do not hold.
+    ``head`` is the last row's hash (with several chains, ``chain:hash`` of each, comma-separated)."""
     problems: list[str] = []
     prev = GENESIS
     expected_id = 1
     n = 0
-    for row in conn.execute("SELECT id, at, peer, direction, terminal, seq, msg_type, raw, body, note, prev_hash, hash,"
-                            " size, sha256 FROM audit ORDER BY id"):
+    heads: dict[int, str] = {}
+    chain: int | None = None
+    for row in conn.execute("SELECT coalesce(chain_seq, id), at, peer, direction, terminal, seq, msg_type, raw, body,"
+                            " note, prev_hash, hash, size, sha256, coalesce(chain, 0) FROM audit"
+                            " ORDER BY coalesce(chain, 0), coalesce(chain_seq, id)"):
         n += 1
+        if row[14] != chain:
+            if chain is not None:
+                heads[chain] = prev
+            chain, prev, expected_id = row[14], GENESIS, 1
         row_id = row[0]
         raw = bytes(row[7]) if row[7] is not None else b""
         rec = AuditRecord(row[1], row[2], row[3], row[4], row[5], row[6], raw, row[8], row[9], row[12], row[13])
@@ -220,4 +249,8 @@ def verify(conn: sqlite3.Connection, max_problems: int = 20) -> Verdict:
         expected_id = row_id + 1
         if len(problems) >= max_problems:
             break
-    return Verdict(not problems, n, prev, tuple(problems))
+    if chain is not None:
+        heads[chain] = prev
+    head = next(iter(heads.values())) if len(heads) <= 1 and 0 in heads or not heads else \
+        ",".join(f"{c}:{h}" for c, h in sorted(heads.items()))
+    return Verdict(not problems, n, head if heads else GENESIS, tuple(problems))

@@ -22,11 +22,12 @@ BALANCE_USES_SHOWN = 6
 
 def accruals(conn: sqlite3.Connection, cust: str) -> list[tuple[Accrual, int, int]]:
     """Every bill of ``cust``, oldest first: (accrual state, charge, paid part of the charge)."""
-    category = conn.execute("SELECT category FROM customers WHERE cust = ?", (cust,)).fetchone()[0]
     out = []
-    for period, amount, due, paid_amount, paid_penalty, accrued, through in conn.execute(
-            "SELECT period, amount, due, paid_amount, paid_penalty, accrued, accrued_through FROM bills"
-            " WHERE cust = ? ORDER BY period", (cust,)):
+    # one statement (the category with the bills): a round trip each counts on PostgreSQL
+    for category, period, amount, due, paid_amount, paid_penalty, accrued, through in conn.execute(
+            "SELECT c.category, b.period, b.amount, b.due, b.paid_amount, b.paid_penalty, b.accrued,"
+            " b.accrued_through FROM customers c JOIN bills b ON b.cust = c.cust WHERE c.cust = ?"
+            " ORDER BY b.period", (cust,)):
         acc = Accrual(period, dt.date.fromisoformat(due), amount - paid_amount, category, Decimal(accrued),
                       dt.date.fromisoformat(through), paid_penalty)
         out.append((acc, amount, paid_amount))

@@ -3,6 +3,8 @@
     handheld-mocks station --port 7600 --db /tmp/station.sqlite --terminals terminals.toml --seed demo
     handheld-mocks station --db /tmp/station.sqlite --import-area ./area --terminals terminals.toml
     handheld-mocks station --verify-audit --db /tmp/station.sqlite
+    handheld-mocks station --db /tmp/station.sqlite --terminals t.toml --marketing 127.0.0.1:7700   (broker)
+    handheld-mocks station check --day 2026-11-24 --db /tmp/station.sqlite --marketing 127.0.0.1:7700
 """
 
 from __future__ import annotations
@@ -22,10 +24,17 @@ from terminal_app.errors import ConfigurationError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("station", help="the reference master station (GT/1 over TCP, SQLite ledger)",
                        description="The reference master station: GT/1 over TCP with an SQLite ledger and audit trail.")
+    p.add_argument("action", nargs="?", choices=("serve", "check"), default="serve",
+                   help="serve (default): run the station; check: the daily account check of --day against the"
+                        " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
-    p.add_argument("--db", help="ledger database file (SQLite; created if missing); required except with"
-                   " --export-demo")
+    p.add_argument("--db", help="ledger: an SQLite file (created if missing) or a PostgreSQL URL"
+                   " (postgresql://…, the production database; several front ends may share it); required except"
+                   " with --export-demo")
+    p.add_argument("--front-end", type=int, default=0, metavar="N",
+                   help="1..9: this process is front end N of several sharing one PostgreSQL ledger (default 0:"
+                        " the only one)")
     p.add_argument("--terminals", help="provisioning file (TOML, [[terminal]] id, suite, key); mode 600")
     p.add_argument("--seed", choices=("demo",), help="load the demo supply area into an empty ledger")
     p.add_argument("--seed-number", type=int, default=1, help="random seed of the demo area (default 1)")
@@ -44,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats", action="store_true",
                    help="on stopping, print the station's counters (connections, commits, refused frames) as one"
                         " JSON line")
+    p.add_argument("--marketing", metavar="HOST:PORT",
+                   help="the marketing system behind the station (handheld-mocks marketing): payments and reversals"
+                        " are applied there first; without it the station is the system of record")
+    p.add_argument("--marketing-timeout", type=float, default=5.0, metavar="S",
+                   help="seconds to wait for the marketing system's answer (default 5)")
+    p.add_argument("--day", help="check: the business day, YYYY-MM-DD")
+    p.add_argument("--report", metavar="FILE", help="check: the report file (default check-DAY-N.txt beside the --db)")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
     p.set_defaults(func=run)
@@ -63,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.db:
         raise ConfigurationError("No ledger database was given.", "Pass --db PATH.")
-    if args.verify_audit and not Path(args.db).is_file():
+    if args.verify_audit and not args.db.startswith("postgres") and not Path(args.db).is_file():
         raise ConfigurationError("Ledger {path} does not exist.", "Give the station's --db file.", path=args.db)
     conn = ledger.connect(args.db)
     try:
+        if args.action == "check":
+            return _check(args, conn)
         if args.verify_audit:
             verdict = audit.verify(conn)
             print(json.dumps({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
@@ -94,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError("--max-batch must be at least 1.", "Give a positive number (default 512).")
     server = StationServer(args.db, load_terminals(args.terminals), host=args.host, port=args.port,
                            idle_timeout=args.idle_timeout, card_mac=card_mac, max_batch=args.max_batch,
+                           marketing=args.marketing, marketing_timeout=args.marketing_timeout,
+                           front_end=args.front_end,
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
@@ -105,3 +125,21 @@ def run(args: argparse.Namespace) -> int:
         if args.stats:
             print(json.dumps(server.stats), flush=True)
     return 0
+
+
+def _check(args: argparse.Namespace, conn: object) -> int:
+    from hw_mocks.station.check import run_check, summary
+
+    if not args.day or not args.marketing:
+        raise ConfigurationError("The check needs the day and the marketing system.",
+                                 "Pass --day YYYY-MM-DD and --marketing HOST:PORT.")
+    try:
+        day = dt.date.fromisoformat(args.day)
+    except ValueError:
+        raise ConfigurationError("--day {day} is not a date.", "Give it as YYYY-MM-DD.", day=args.day) from None
+    res = run_check(conn, day, args.marketing, report=args.report,  # type: ignore[arg-type]
+                    report_dir=Path(args.db).resolve().parent if not args.db.startswith("postgres") else Path.cwd(), timeout=args.marketing_timeout * 2)
+    for a in res.alarms:
+        print(f"ALARM {a.kind} txn={a.txn or '-'} terminal={a.terminal or '-'}: {a.detail}", file=sys.stderr)
+    print(json.dumps(summary(res), ensure_ascii=False), flush=True)
+    return 3 if res.alarms else 0

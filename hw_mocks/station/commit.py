@@ -137,7 +137,7 @@ class GroupCommit:
         if self.conn.in_transaction:
             try:
                 self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except Exception:  # sqlite3 or PostgreSQL (hw_mocks.station.pg)
                 log.exception("rolling back the failed commit failed too")
         if self._on_rollback is not None:
             self._on_rollback()

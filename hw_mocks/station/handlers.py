@@ -43,6 +43,7 @@ from typing import Any
 
 from hw_mocks.station import billing
 from hw_mocks.station import validate as v
+from hw_mocks.station.broker import FORWARDED, Broker, Forward
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
 from terminal_app.domain import allocation
@@ -65,6 +66,10 @@ FINAL_CODES = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_CUSTOMER, Erro
 
 #: card key holder: (cust, meter, amount, purchase_count, challenge hex) -> MAC hex (issue 6)
 CardMac = Callable[[str, str, int, int, str], str]
+
+
+class _Decided(Exception):  # noqa: N818 (a signal, not an error)
+    """The txn was decided by another front end while this one waited for a row lock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,12 @@ class Station:
     idle_timeout_s: float = 30.0
     name: str = "hw_mocks reference station"
     penalty_rule: PenaltyRule = DEFAULT_RULE
+    #: the marketing system behind the station (hw_mocks.station.broker): PAYMENT and REVERSAL
+    #: are applied there first; None: the station is the system of record (simulator, QA)
+    broker: Broker | None = None
+    #: 1…9 when several front ends share one PostgreSQL ledger: its own receipt counter (the digit
+    #: after the day in its receipt numbers) and serials; 0: the only writer (SQLite)
+    front_end: int = 0
 
     # ------------------------------------------------------------------ entry points
 
@@ -188,14 +199,33 @@ class Station:
                              (seq, key_id, terminal)).rowcount:
             return None
         row = self.conn.execute("SELECT last_seq FROM terminal_seq WHERE terminal = ?", (terminal,)).fetchone()
-        if row is None:  # the terminal's first request
-            self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?, ?)", (terminal, seq, key_id))
-            return None
+        if row is None:  # the terminal's first request (two front ends may both see it first: one inserts)
+            if self.conn.execute("INSERT INTO terminal_seq VALUES (?, ?, ?) ON CONFLICT (terminal) DO NOTHING",
+                                 (terminal, seq, key_id)).rowcount:
+                return None
+            return self._check_seq(terminal, seq, key_id)
         last = row[0]
         return Reply(Refusal(ErrorCode.REPLAY, f"seq {seq} is not greater than the last accepted seq {last}",
                              last_seq=last).body(), True)
 
-    def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any]) -> Reply:
+    def decide(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any], *, forward: bool = True) -> Reply | Forward:
+        """A request whose seq was accepted already (the broker's phase B: ``forward=False``
+        applies a PAYMENT or REVERSAL the marketing system confirmed)."""
+        return self._dispatch(ctx, msg_type, body, forward=forward)
+
+    def store_refusal(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any], reply: Reply) -> Reply:
+        """Store ``reply`` as the txn's final refusal (the marketing system refused it), unless the
+        txn was decided meanwhile (its stored answer wins)."""
+        txn = body["txn"]
+        row = self.conn.execute("SELECT response, error FROM txns WHERE txn = ?", (txn,)).fetchone()
+        if row is not None:
+            return Reply(json.loads(row[0]), bool(row[1]))
+        self.conn.execute("INSERT INTO txns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (txn, ctx.terminal, msg_type, body_hash(body), "rejected",
+                           json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")), 1, ctx.now_iso))
+        return reply
+
+    def _dispatch(self, ctx: Ctx, msg_type: int, body: Mapping[str, Any], *, forward: bool = True) -> Reply:
         try:
             mt = MsgType(msg_type)
         except ValueError:
@@ -216,7 +246,17 @@ class Station:
             return Reply(Refusal(ErrorCode.TXN_CONFLICT,
                                  f"txn {txn} was already used for a different request", txn=txn).body(), True)
         self.conn.execute("SAVEPOINT handler")
-        reply = self._run(handler, ctx, body, txn=txn)
+        try:
+            reply = self._run(handler, ctx, body, txn=txn)
+        except _Decided:  # another front end decided this txn while this one waited for its lock
+            self.conn.execute("ROLLBACK TO handler")
+            self.conn.execute("RELEASE handler")
+            return self._dispatch(ctx, msg_type, body, forward=forward)
+        if forward and self.broker is not None and mt in FORWARDED and not reply.error:
+            # a dry run: the station's rules accept it; the marketing system decides (broker)
+            self.conn.execute("ROLLBACK TO handler")
+            self.conn.execute("RELEASE handler")
+            return self.broker.prepare(self, ctx, msg_type, body, txn)  # type: ignore[return-value]
         if reply.error:
             self.conn.execute("ROLLBACK TO handler")
         self.conn.execute("RELEASE handler")
@@ -254,8 +294,22 @@ class Station:
         return sum(a["amount"] + a["penalty"] for a in arrears)
 
     def _receipt(self, ctx: Ctx) -> str:
-        # 16 digits: business day + a station-wide counter (never reused, gap-free)
+        # 16 digits: business day + a station-wide counter (never reused, gap-free); with several
+        # front ends: business day + the front end's digit + its own counter
+        if self.front_end:
+            return f"{business_day(ctx.now):%Y%m%d}{self.front_end}{next_counter(self.conn, f'receipt@{self.front_end}'):07d}"
         return f"{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'receipt'):08d}"
+
+    def _lock_customer(self, cust: str, txn: str) -> None:
+        """Several front ends on PostgreSQL: hold the customer's row before reading its balance and
+        bills (the second of two payments waits for the first's commit, then sees its effects);
+        then make sure no other front end decided ``txn`` meanwhile.  SQLite has one writer
+        (BEGIN IMMEDIATE): nothing to do."""
+        if getattr(self.conn, "backend", "sqlite") != "postgresql":
+            return
+        self.conn.execute("SELECT 1 FROM customers WHERE cust = ? FOR UPDATE", (cust,))
+        if self.conn.execute("SELECT 1 FROM txns WHERE txn = ?", (txn,)).fetchone():
+            raise _Decided
 
     def _page(self, body: Mapping[str, Any], total: int) -> tuple[int, int, int]:
         page = v.integer(body, "page", 1)
@@ -394,7 +448,10 @@ class Station:
             raise v.bad('code "other" needs a "text"')
         value = v.string(body, "value", v.READING_RE, max_len=13, optional=True)
         at = v.time(body)
-        ref = f"YC{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'abnormal'):06d}"
+        if self.front_end:
+            ref = f"YC{business_day(ctx.now):%Y%m%d}{self.front_end}{next_counter(self.conn, f'abnormal@{self.front_end}'):05d}"
+        else:
+            ref = f"YC{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'abnormal'):06d}"
         self.conn.execute("INSERT INTO abnormal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           (txn, ref, cust, meter, code, text, value, iso(at), ctx.terminal))
         return {"txn": txn, "ref": ref, "at": ctx.now_iso}
@@ -417,6 +474,7 @@ class Station:
         method = v.choice(body, "method", PAYMENT_METHODS)
         at = v.time(body)
         op = v.string(body, "op", max_len=32, optional=True)
+        self._lock_customer(cust, txn)
         row = self._customer(cust)
         # the penalty is counted to the day the customer paid (the receipt's day), never to a day
         # the station has not reached (a terminal clock running ahead must not charge more)
@@ -456,6 +514,10 @@ class Station:
                                 " WHERE txn = ?", (orig,)).fetchone()
         if pay is None:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"payment {orig} is not known at the station", orig=orig)
+        terminal, cust, amount, day, to_balance, reversed_by, receipt = pay
+        self._lock_customer(cust, txn)
+        pay = self.conn.execute("SELECT terminal, cust, amount, day, to_balance, reversed_by, receipt FROM payments"
+                                " WHERE txn = ?", (orig,)).fetchone()  # as of the lock (another reversal?)
         terminal, cust, amount, day, to_balance, reversed_by, receipt = pay
         if terminal != ctx.terminal:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"payment {orig} was taken by another terminal", orig=orig)

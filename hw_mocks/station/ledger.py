@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 
 from hw_mocks.station import audit  # the trail lives in the same file
 from terminal_app.errors import ConfigurationError
@@ -211,6 +212,59 @@ CREATE TABLE IF NOT EXISTS dunning_notices (  -- 催费通知 served: the first 
     txn      TEXT,                     -- the DUNNING_RESULT that reported it (NULL: imported)
     terminal TEXT
 );
+CREATE TABLE IF NOT EXISTS mkt_exchanges (   -- broker: each txn's ONE marketing-system serial (issue 21)
+    txn      TEXT PRIMARY KEY,
+    serial   TEXT NOT NULL UNIQUE,     -- 交易流水号 sent to the marketing system, reused by every retry
+    trade    TEXT NOT NULL,            -- its trade code (2001 payment, 2002 reversal)
+    terminal TEXT NOT NULL,
+    cust     TEXT,
+    amount   INTEGER NOT NULL,         -- fen
+    orig     TEXT,                     -- a reversal's payment txn
+    day      TEXT NOT NULL,            -- business day of the capture time
+    state    TEXT NOT NULL CHECK (state IN ('pending', 'not_sent', 'unknown', 'applied', 'refused')),
+    rc       TEXT,                     -- the marketing system's answer code
+    mkt_receipt TEXT,
+    request  BLOB NOT NULL,            -- the request as on the wire (each retry sends exactly this)
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mkt_messages (    -- every message of the station-marketing hop, raw
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        TEXT NOT NULL,
+    txn       TEXT,
+    serial    TEXT NOT NULL,
+    trade     TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+    raw       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checks (          -- 每日账务核对: one row per run of the check
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    day      TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    station_count INTEGER NOT NULL, station_amount INTEGER NOT NULL,
+    mkt_count INTEGER NOT NULL, mkt_amount INTEGER NOT NULL,
+    alarms   INTEGER NOT NULL,
+    report   TEXT                      -- the report file written
+);
+CREATE TABLE IF NOT EXISTS check_alarms (    -- one row per difference found; never updated or deleted
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id INTEGER NOT NULL REFERENCES checks(id),
+    day      TEXT NOT NULL,
+    kind     TEXT NOT NULL,            -- missing_at_marketing, missing_at_station, amount_differs,
+                                       -- reversed_at_station_only, reversed_at_marketing_only, terminal_reconcile
+    txn      TEXT,
+    terminal TEXT,
+    station_amount INTEGER,
+    mkt_amount INTEGER,
+    detail   TEXT NOT NULL,
+    at       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS check_originals ( -- every original the check used: the marketing system's pages
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id INTEGER NOT NULL REFERENCES checks(id),
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+    raw      BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut, released by payment
     task        TEXT PRIMARY KEY REFERENCES dunning_tasks(task),
     cust        TEXT NOT NULL REFERENCES customers(cust),
@@ -224,8 +278,12 @@ CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut,
 def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open (and create) the ledger with the durability rules; the caller closes it.
 
-    ``check_same_thread=False`` lets another thread take the connection over (the server opens it,
-    then hands it to its ledger worker, the one thread that uses it from then on)."""
+    ``path`` is an SQLite file, or a PostgreSQL URL (``postgresql://…``: hw_mocks.station.pg, the
+    same schema and migrations).  ``check_same_thread=False`` lets another thread take the
+    connection over (the server opens it, then hands it to its ledger worker, the one thread that
+    uses it from then on)."""
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        return _connect_pg(path)  # type: ignore[return-value]
     try:
         conn = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=10.0,
                                check_same_thread=check_same_thread)
@@ -269,14 +327,53 @@ ADDED_COLUMNS = (
     ("audit", "size", "INTEGER"),
     ("audit", "sha256", "TEXT"),
     ("readings", "note", "TEXT"),
+    ("audit", "chain", "INTEGER"),      # issue 21: the front end whose chain holds the row (NULL: 0)
+    ("audit", "chain_seq", "INTEGER"),  # its place in that chain (NULL: the row's id)
 )
 
 
-def _add_columns(conn: sqlite3.Connection) -> None:
+def _connect_pg(dsn: str) -> object:
+    try:
+        from hw_mocks.station import pg
+    except ImportError as e:
+        raise ConfigurationError("PostgreSQL needs psycopg ({error}).", "Install the station extra:"
+                                 " pip install 'handheld-terminal[station]'.", error=str(e)) from e
+    try:
+        conn = pg.PgConnection(dsn)
+    except sqlite3.Error as e:
+        raise ConfigurationError("The station ledger on PostgreSQL cannot be opened ({error}).",
+                                 "Check the URL, that the server runs and that the role may connect.",
+                                 error=str(e)) from e
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(21)")  # front ends starting together: one creates the schema
+        for stmt in pg.pg_schema(_statements(SCHEMA) + list(audit.SCHEMA_STATEMENTS)):
+            conn.execute(stmt)
+        _add_columns(conn, lambda table: pg.columns(conn, table))
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        if version != str(SCHEMA_VERSION):
+            raise ConfigurationError("The station ledger has schema {found}, this station needs {needed}.",
+                                     "Create a new database and import the area again.", found=version,
+                                     needed=SCHEMA_VERSION)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        raise
+    return conn
+
+
+def _add_columns(conn: sqlite3.Connection, columns: Callable[[str], set[str]] | None = None) -> None:
     for table, column, decl in ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        have = columns(table) if columns else {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
+            if columns:
+                decl = decl.replace("INTEGER", "BIGINT")
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+    # the audit chains (one per front end): a second row at the same place of a chain is refused
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS audit_chain ON audit(chain, chain_seq)")
 
 
 def _statements(script: str) -> list[str]:
@@ -285,7 +382,7 @@ def _statements(script: str) -> list[str]:
 
 def next_counter(conn: sqlite3.Connection, name: str) -> int:
     """A gap-free counter (receipt numbers …); call inside the request's transaction."""
-    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1"
+    return conn.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = counters.value + 1"
                         " RETURNING value", (name,)).fetchone()[0]
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -47,8 +48,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hw_mocks.station import audit, ledger
+from hw_mocks.station.broker import FORWARDED, Broker, Forward, Outcome
 from hw_mocks.station.commit import GroupCommit, Job
-from hw_mocks.station.handlers import CardMac, Limits, Reply, Station
+from hw_mocks.station.handlers import CardMac, Ctx, Limits, Reply, Station
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.validate import Refusal
 from terminal_app.errors import ConfigurationError, DeviceError, HandheldError, LocalProtocolError
@@ -112,7 +114,8 @@ class StationServer:
                  idle_timeout: float = 30.0, limits: Limits | None = None, card_mac: CardMac | None = None,
                  header_timeout: float = HEADER_TIMEOUT, min_rate: float = MIN_RATE,
                  unauth_slots: int = UNAUTH_SLOTS, max_batch: int = 512,
-                 on_ready: Callable[[int], None] | None = None) -> None:
+                 on_ready: Callable[[int], None] | None = None, marketing: str | None = None,
+                 marketing_timeout: float = 5.0, front_end: int = 0) -> None:
         if unauth_slots < 1:
             raise ConfigurationError("The station needs at least one unauthenticated slot.", "Raise unauth_slots.")
         self.db_path = os.fspath(db_path)
@@ -129,6 +132,13 @@ class StationServer:
         self.limits = limits or Limits()
         self.card_mac = card_mac
         self.on_ready = on_ready
+        #: "host:port" of the marketing system behind the station (hw_mocks.station.broker), or None
+        self.marketing = marketing
+        self.marketing_timeout = marketing_timeout
+        if not 0 <= front_end <= 9:
+            raise ConfigurationError("The front end's number must be 1 to 9 (0: the only one).", "Give --front-end 1..9.")
+        #: 1…9: one of several front ends on one PostgreSQL ledger (its receipts, serials, audit chain)
+        self.front_end = front_end
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -203,8 +213,12 @@ class StationServer:
         self._stopping = asyncio.Event()
         _raise_fd_limit()
         conn = ledger.connect(self.db_path, check_same_thread=False)  # COMMIT runs in a helper thread
-        self.station = Station(conn, self.clock, self.limits, self.card_mac, self.idle_timeout)
-        self._audit = audit.AuditWriter(conn)
+        self.station = Station(conn, self.clock, self.limits, self.card_mac, self.idle_timeout,
+                               front_end=self.front_end)
+        if self.marketing is not None:
+            self.station.broker = Broker(self.marketing, self.marketing_timeout,
+                                         station_id=f"{self.front_end or 1:04d}")
+        self._audit = audit.AuditWriter(conn, chain=self.front_end)
         self._worker = GroupCommit(conn, loop, max_batch=self.max_batch, on_rollback=self._audit.forget)
         try:
             try:
@@ -268,12 +282,56 @@ class StationServer:
 
     def submit_request(self, c: _Connection, frame: SealedFrame, key: TerminalKey, body: dict[str, Any] | None,
                        bad_body: str | None) -> None:
+        if c.gated:  # a PAYMENT/REVERSAL before it is still with the marketing system
+            c.held.append((frame, key, body, bad_body))
+            return
         peer = c.peer
         assert self._worker is not None
-        self._worker.submit(Job(lambda: self._answer(peer, frame, key, body, bad_body), c.deliver))
+        slot = c.reserve()
+        # a connection's requests take effect in order: one that may go to the marketing system
+        # holds the ones behind it until it is settled (a reversal pipelined behind its payment)
+        gate = self.marketing is not None and frame.msg_type in FORWARDED and bad_body is None
+
+        def finish(result: bytes | None) -> None:
+            c.deliver(slot, result)
+            if gate:
+                c.gated = False
+                while c.held and not c.gated:
+                    if c.closed:
+                        c.held.clear()
+                        break
+                    self.submit_request(c, *c.held.popleft())
+
+        def done(result: bytes | _Forwarding | None) -> None:
+            if isinstance(result, _Forwarding):  # phase A committed: now the marketing system
+                assert self._loop is not None
+                self._loop.create_task(self._forward(result, finish))
+            else:
+                finish(result)
+
+        if gate:
+            c.gated = True
+        self._worker.submit(Job(lambda: self._answer(peer, frame, key, body, bad_body), done))
+
+    async def _forward(self, fw: _Forwarding, finish: Callable[[bytes | None], None]) -> None:
+        """The marketing hop of a PAYMENT/REVERSAL, then its phase B in a batch (broker)."""
+        assert self.station.broker is not None and self._worker is not None
+        try:
+            out = await self.station.broker.exchange(fw.forward)
+        except Exception:  # a bug: the txn stays pending (asked about first next time)
+            log.exception("the marketing exchange of txn %s failed", fw.forward.txn)
+            finish(None)
+            return
+        self._worker.submit(Job(lambda: self._settle(fw, out), finish))
+
+    def _settle(self, fw: _Forwarding, out: Outcome) -> bytes:
+        frame = fw.frame
+        ctx = Ctx(frame.terminal_id, frame.seq, self.clock.now())
+        reply = self.station.broker.settle(self.station, ctx, frame.msg_type, fw.body, fw.forward, out)  # type: ignore[union-attr]
+        return self._seal_out(fw.peer, frame, fw.key, reply, iso(ctx.now))
 
     def _answer(self, peer: str, frame: SealedFrame, key: TerminalKey, body: dict[str, Any] | None,
-                bad_body: str | None) -> bytes:
+                bad_body: str | None) -> bytes | _Forwarding:
         """In the group commit, inside the batch's transaction: audit the request, apply it,
         seal and audit the answer.  An SQLite error ends the batch (nothing of it is answered)."""
         assert self._audit is not None
@@ -284,10 +342,16 @@ class StationServer:
             assert body is not None
             self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, _json(body)))
             reply = self.station.apply(tid, seq, mt, body, kid)
+            if isinstance(reply, Forward):
+                return _Forwarding(peer, frame, key, body, reply)
         else:
             self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, None,
                                                  f"bad body: {bad_body}"))
             reply = self.station.apply_bad_body(tid, seq, "the body is not a valid GT/1 JSON object", kid)
+        return self._seal_out(peer, frame, key, reply, at)
+
+    def _seal_out(self, peer: str, frame: SealedFrame, key: TerminalKey, reply: Reply, at: str) -> bytes:
+        tid, seq, mt = frame.terminal_id, frame.seq, frame.msg_type
         try:
             out = seal(key.key, frame.suite, tid, seq, mt, reply.body, response=True, error=reply.error)
         except LocalProtocolError:  # e.g. a page too large for one frame even deflated
@@ -336,6 +400,17 @@ class StationServer:
             self._tick_handle = self._loop.call_later(BUDGET_TICK, self._tick)
 
 
+@dataclasses.dataclass(slots=True)
+class _Forwarding:
+    """A request whose phase A committed and that now waits for the marketing system."""
+
+    peer: str
+    frame: SealedFrame
+    key: TerminalKey
+    body: dict[str, Any]
+    forward: Forward
+
+
 class _Connection(asyncio.Protocol):
     """One TCP connection: frames in, answers out in order, deadlines (see the module docstring)."""
 
@@ -357,6 +432,13 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
         self._read_paused = self._write_paused = False
+        #: answers go out in request order: a forwarded request answers later than the next one
+        self._slots = 0  # slots handed out
+        self._next = 0  # the slot whose answer goes out next
+        self._ready: dict[int, bytes] = {}
+        self.gated = False  # a request that may go to the marketing system is not settled yet
+        self.held: collections.deque[tuple[SealedFrame, TerminalKey, dict[str, Any] | None, str | None]] = \
+            collections.deque()
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -502,8 +584,13 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ answers
 
-    def deliver(self, out: bytes | None) -> None:
-        """The ledger committed (``out``: the answer) or failed (None: close, answer nothing more)."""
+    def reserve(self) -> int:
+        self._slots += 1
+        return self._slots - 1
+
+    def deliver(self, slot: int, out: bytes | None) -> None:
+        """The ledger committed (``out``: the answer to the request of ``slot``) or failed (None:
+        close, answer nothing more).  Answers are written in request order."""
         self.outstanding -= 1
         if self.closed:
             return  # the terminal left; the ledger has it, TXN_STATUS will tell
@@ -512,7 +599,10 @@ class _Connection(asyncio.Protocol):
             self._close()
             return
         assert self.transport is not None
-        self.transport.write(out)
+        self._ready[slot] = out
+        while self._next in self._ready:
+            self.transport.write(self._ready.pop(self._next))
+            self._next += 1
         if self._close_if_done():
             return
         self._flow()

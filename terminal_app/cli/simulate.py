@@ -1,7 +1,10 @@
 """``handheld --simulate``: the terminal on simulated hardware, on this machine.
 
-This is the one place the core wires in ``hw_mocks``: it starts the reference master station
-(seeded with the demo supply area) and the mock devices on pseudo-terminals, writes the same
+This is the one place the core wires in ``hw_mocks``: it starts the marketing-system stand-in
+(营销系统, holding the demo supply area's accounts; ``$HANDHELD_SIM_MARKETING_SCENARIO`` may name a
+fault scenario for it), the reference master station in front of it (payments and reversals go
+through to it: docs/marketing-interface.md; the station's address of it is written to
+``marketing.addr`` in the site folder, for ``handheld-mocks station check``), and the mock devices on pseudo-terminals, writes the same
 kind of configuration file a real device has (``config.toml`` pointing at the ptys, the
 station's loopback port and a root-only key file), and runs the terminal with it.
 
@@ -79,6 +82,7 @@ class SimulatedSite:
     #: the reference station; its clock and the terminal's (the UI's backend is built with
     #: terminal_clock) are moved together by F9 (next_day)
     station: Any = None
+    marketing: Any = None
     station_clock: Clock | None = None
     terminal_clock: Clock | None = None
 
@@ -87,6 +91,9 @@ class SimulatedSite:
         self._stack = contextlib.ExitStack()
 
     def start(self) -> SimulatedSite:
+        from hw_mocks.marketing.scenario import Scenario
+        from hw_mocks.marketing.server import MarketingServer
+        from hw_mocks.marketing.store import connect as marketing_connect
         from hw_mocks.meter.device import MockMeter
         from hw_mocks.meter.profile import load_profiles
         from hw_mocks.modem.device import MockModem
@@ -108,17 +115,24 @@ class SimulatedSite:
             self.station_clock = Clock()
             self.terminal_clock = Clock()
             db = self.workdir / "station.sqlite"
-            conn = ledger.connect(db)
-            try:
-                if ledger.is_empty(conn):
-                    # issued for today: the penalties the screens show are today's
-                    seed.load(conn, customers=self.customers,
-                              as_of=self.as_of or business_day(self.station_clock.now()))
-            finally:
-                conn.close()
+            mdb = self.workdir / "marketing.sqlite"
+            # the same demo area in both: the marketing system's books, the station's copy (档案)
+            for path, opener in ((mdb, marketing_connect), (db, ledger.connect)):
+                conn = opener(path)
+                try:
+                    if ledger.is_empty(conn):
+                        # issued for today: the penalties the screens show are today's
+                        seed.load(conn, customers=self.customers,
+                                  as_of=self.as_of or business_day(self.station_clock.now()))
+                finally:
+                    conn.close()
+            scenario_file = os.environ.get("HANDHELD_SIM_MARKETING_SCENARIO")
+            self.marketing = self._stack.enter_context(MarketingServer(
+                mdb, clock=self.station_clock, scenario=Scenario.load(scenario_file) if scenario_file else None))
+            (self.workdir / "marketing.addr").write_text(self.marketing.address + "\n", encoding="ascii")
             holder = _card_key_holder()
             station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder,
-                                    clock=self.station_clock)
+                                    clock=self.station_clock, marketing=self.marketing.address)
             self._stack.enter_context(station)
             self.station = station
             self.station_port = station.port

@@ -37,6 +37,16 @@ payments_per_s ÷ the baseline's.
 The last line is one JSON object with the keys above (ours at the top level, the baseline's
 under "baseline").  Targets (issue 15, this 2-core machine): payments_per_s ≥ 500,
 p99_s ≤ 0.5, resets = 0, lost = duplicated = 0.
+
+``--pg`` (issue 21): the station's production setup instead — a PostgreSQL ledger (a throwaway
+cluster started here, fsync on) shared by front-end processes (``--front-end N``), every
+terminal landing on any of them (each payment goes to a front end drawn at random).  The
+baseline is ONE front end, ours TWO, same load, same run: ``payments_per_s`` (two),
+``baseline.payments_per_s`` (one), ``vs_baseline`` their ratio (target ≥ 1.6).  In both runs
+``--provisioned`` terminals (default 10 000) are in the provisioning file the front ends load
+(the provisioning store: that TOML file, read once at start into a dict keyed by terminal id —
+one hash look-up per frame); ``provisioning_load_s`` is how long loading it takes.  lost and
+duplicated are checked against the PostgreSQL ledger as above.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -124,18 +135,55 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
-def start_station(work: Path, n_terminals: int, max_batch: int | None) -> tuple[subprocess.Popen, int]:
-    db = work / "station.sqlite"
-    with closing(ledger.connect(db)) as conn:
-        load_area(conn, n_terminals)
+def write_provisioning(work: Path, n: int) -> Path:
     prov = work / "terminals.toml"
     prov.write_text("".join(f'[[terminal]]\nid = "{tid}"\nsuite = {int(suite_of(i))}\nkey = "{key_of(i).hex()}"\n'
-                            for i, tid in enumerate(terminal_ids(n_terminals))))
+                            for i, tid in enumerate(terminal_ids(n))))
     prov.chmod(0o600)
+    return prov
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, all cores (/proc/stat): how busy it was."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
+
+
+def cluster_cpu(pg: Any) -> float:
+    """CPU seconds of the PostgreSQL cluster: its postmaster and every process it started."""
+    if pg is None:
+        return 0.0
+    try:
+        master = int((pg.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d.name) == master or int(fields[1]) == master:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def start_station(work: Path, n_terminals: int, max_batch: int | None, *, db: str | None = None,
+                  prov: Path | None = None, front_end: int = 0) -> tuple[subprocess.Popen, int]:
+    if db is None:
+        db = str(work / "station.sqlite")
+        with closing(ledger.connect(db)) as conn:
+            load_area(conn, n_terminals)
+    prov = prov or write_provisioning(work, n_terminals)
     cmd = [sys.executable, "-m", "hw_mocks.cli", "station", "--port", "0", "--db", str(db),
            "--terminals", str(prov), "--stats"]
     if max_batch is not None:
         cmd += ["--max-batch", str(max_batch)]
+    if front_end:
+        cmd += ["--front-end", str(front_end)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -159,15 +207,19 @@ def stop_station(proc: subprocess.Popen) -> dict:
     return stats
 
 
-def generator(port: int, first: int, count: int, payments: int, go: Any, out: Any) -> None:
-    """One load-generator process: ``count`` terminals from ``first``, one thread each."""
+def generator(ports: list[int], first: int, count: int, payments: int, go: Any, out: Any) -> None:
+    """One load-generator process: ``count`` terminals from ``first``, one thread each; each
+    payment goes to one of ``ports`` (front ends) drawn at random."""
     results: list[tuple[float, str, str, int]] = []
     lock = threading.Lock()
     local_go = threading.Barrier(count + 1)
 
     def terminal(i: int, tid: str) -> None:
-        client = StationClient(terminal_id=tid, key=key_of(i), suite=suite_of(i), transport=SocketTransport(),
-                               seq=MemorySeq(), host="127.0.0.1", port=port, connect_timeout=30, response_timeout=60)
+        seq = MemorySeq()
+        clients = [StationClient(terminal_id=tid, key=key_of(i), suite=suite_of(i), transport=SocketTransport(),
+                                 seq=seq, host="127.0.0.1", port=port, connect_timeout=30, response_timeout=60)
+                   for port in ports]
+        rng = random.Random(i)
         mine: list[tuple[float, str, str, int]] = []
         local_go.wait()
         for k in range(1, payments + 1):
@@ -175,7 +227,7 @@ def generator(port: int, first: int, count: int, payments: int, go: Any, out: An
             req = Request(MsgType.PAYMENT, {"txn": f"{tid}-{k}", "cust": customer_of(i), "amount": amount,
                                             "method": "cash", "at": iso(now()), "op": "0007"})
             t0 = time.perf_counter()
-            res = client.exchange([req])[0]
+            res = rng.choice(clients).exchange([req])[0]
             mine.append((time.perf_counter() - t0, res.outcome.value, f"{tid}-{k}", amount))
         with lock:
             results.extend(mine)
@@ -193,10 +245,24 @@ def generator(port: int, first: int, count: int, payments: int, go: Any, out: An
     out.close()
 
 
-def run(n_terminals: int, payments: int, max_batch: int | None, label: str, procs: int) -> dict:
+def run(n_terminals: int, payments: int, max_batch: int | None, label: str, procs: int,
+        pg: Any = None, front_ends: int = 1, provisioned: int = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-station-") as d:
         work = Path(d)
-        proc, port = start_station(work, n_terminals, max_batch)
+        dsn = None
+        stations: list[tuple[subprocess.Popen, int]] = []
+        if pg is not None:  # a fresh database of the throwaway cluster, shared by the front ends
+            dsn = pg.create_database(f"bench_{label.replace('-', '_')}")
+            with closing(ledger.connect(dsn)) as conn:
+                conn.execute("BEGIN")
+                load_area(conn, n_terminals)
+                conn.execute("COMMIT")
+            prov = write_provisioning(work, max(provisioned, n_terminals))
+            for fe in range(1, front_ends + 1):
+                stations.append(start_station(work, n_terminals, max_batch, db=dsn, prov=prov, front_end=fe))
+        else:
+            stations.append(start_station(work, n_terminals, max_batch))
+        ports = [port for _p, port in stations]
         try:
             # the terminals are spread over ``procs`` processes (forked before any thread exists)
             mp = multiprocessing.get_context("fork")
@@ -205,21 +271,27 @@ def run(n_terminals: int, payments: int, max_batch: int | None, label: str, proc
             share = -(-n_terminals // procs)
             for first in range(0, n_terminals, share):
                 recv, send = mp.Pipe(duplex=False)
-                w = mp.Process(target=generator, args=(port, first, min(share, n_terminals - first), payments, go,
+                w = mp.Process(target=generator, args=(ports, first, min(share, n_terminals - first), payments, go,
                                                        send))
                 w.start()
                 workers.append(w)
                 pipes.append(recv)
-            cpu0 = cpu_seconds(proc.pid)
+            cpu0 = sum(cpu_seconds(p.pid) for p, _port in stations)
+            db0, mach0 = cluster_cpu(pg), machine_cpu()
             go.wait()
             t0 = time.perf_counter()
             collected = [p.recv() for p in pipes]
             wall = time.perf_counter() - t0
-            cpu = cpu_seconds(proc.pid) - cpu0
+            cpu = sum(cpu_seconds(p.pid) for p, _port in stations) - cpu0
+            db_cpu = cluster_cpu(pg) - db0
+            mach1 = machine_cpu()
+            machine_busy = (mach1[0] - mach0[0]) / max(mach1[1] - mach0[1], 1)
             for w in workers:
                 w.join()
         finally:
-            stats = stop_station(proc)
+            all_stats = [stop_station(p) for p, _port in stations]
+        stats = {k: sum(st.get(k, 0) or 0 for st in all_stats) for k in ("commits", "largest_commit", "commit_s",
+                                                                           "longest_commit_s", "run_s", "connections")}
         latencies: list[float] = []
         outcomes: dict[str, int] = {}
         told: dict[str, int] = {}  # txn -> amount, for every payment the station said applied
@@ -231,8 +303,11 @@ def run(n_terminals: int, payments: int, max_batch: int | None, label: str, proc
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 if outcome == Outcome.OK.value:
                     told[txn] = amount
-        with closing(sqlite3.connect(work / "station.sqlite")) as conn:
-            rows = conn.execute("SELECT txn, amount FROM payments WHERE terminal LIKE '7%'").fetchall()
+        if dsn is not None:
+            rows = ledger_rows_of(dsn, "SELECT txn, amount FROM payments WHERE terminal LIKE '7%'")
+        else:
+            with closing(sqlite3.connect(work / "station.sqlite")) as conn:
+                rows = conn.execute("SELECT txn, amount FROM payments WHERE terminal LIKE '7%'").fetchall()
         ledger_rows = dict(rows)
         lost = sum(1 for txn in told if txn not in ledger_rows)
         duplicated = len(rows) - len(ledger_rows) + sum(1 for txn in ledger_rows if txn not in told)
@@ -254,15 +329,20 @@ def run(n_terminals: int, payments: int, max_batch: int | None, label: str, proc
             "ledger_sum_ok": sum(a for _, a in rows) == sum(told.values()),
             "station_cpu_ms_per_payment": round(cpu * 1000 / max(applied, 1), 3),
             "generator_cpu_ms_per_payment": round(gen * 1000 / max(applied, 1), 3),
+            "db_cpu_ms_per_payment": round(db_cpu * 1000 / max(applied, 1), 3) if pg is not None else None,
+            "machine_busy_pct": round(machine_busy * 100, 1),  # all cores, everyone's processes
             "fsyncs_per_payment": round(stats.get("commits", 0) / max(applied, 1), 3) if stats else None,
             "wall_s": round(wall, 2),
+            "front_ends": front_ends if pg is not None else 1,
+            "db": "postgresql" if pg is not None else "sqlite",
             "station": {k: stats.get(k) for k in ("commits", "largest_commit", "commit_s", "longest_commit_s",
                                                  "run_s", "connections")},
         }
         print(f"{label:>9}: {result['payments_per_s']:7.1f} payments/s, p50 {result['p50_s']:.3f} s, "
               f"p99 {result['p99_s']:.3f} s, max {result['max_s']:.3f} s, resets {result['resets']}, "
               f"lost {lost}, duplicated {duplicated}, station CPU {result['station_cpu_ms_per_payment']:.2f} ms"
-              f"/payment, {result['fsyncs_per_payment']} fsyncs/payment", flush=True)
+              f"/payment, db CPU {result['db_cpu_ms_per_payment']} ms/payment, machine {result['machine_busy_pct']}% busy,"
+              f" {result['fsyncs_per_payment']} fsyncs/payment", flush=True)
         return result
 
 
@@ -272,10 +352,16 @@ def main() -> int:
     ap.add_argument("--payments", type=int, default=25, help="payments per terminal")
     ap.add_argument("--no-baseline", action="store_true", help="skip the one-fsync-per-request baseline run")
     ap.add_argument("--procs", type=int, default=2, help="load-generator processes the terminals are spread over")
+    ap.add_argument("--pg", action="store_true",
+                    help="PostgreSQL with one front end (baseline) and two front ends (issue 21)")
+    ap.add_argument("--provisioned", type=int, default=10_000,
+                    help="with --pg: terminals in the provisioning file the front ends load (default 10 000)")
     args = ap.parse_args()
     load = os.getloadavg()
     print(f"{args.terminals} terminals × {args.payments} payments; {os.cpu_count()} CPUs, load average before:"
           f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    if args.pg:
+        return main_pg(args, load)
     ours = run(args.terminals, args.payments, None, "group", args.procs)
     base = None if args.no_baseline else run(args.terminals, args.payments, 1, "baseline", args.procs)
     out = {k: v for k, v in ours.items() if k != "label"}
@@ -283,6 +369,46 @@ def main() -> int:
         out["baseline"] = {k: v for k, v in base.items() if k != "label"}
         out["vs_baseline"] = round(ours["payments_per_s"] / max(base["payments_per_s"], 0.1), 2)
     out["load_avg_before"] = round(load[0], 2)
+    print(json.dumps(out))
+    return 0
+
+
+def ledger_rows_of(dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    from tests.rigs.station import rows
+
+    return rows(dsn, sql)
+
+
+def main_pg(args: argparse.Namespace, load: tuple[float, float, float]) -> int:
+    from hw_mocks.station.provisioning import load_terminals
+    from tests.rigs.pgcluster import ThrowawayCluster, missing
+
+    why = missing()
+    if why:
+        raise SystemExit(f"--pg: {why}")
+    with tempfile.TemporaryDirectory(prefix="bench-prov-") as d:
+        prov = write_provisioning(Path(d), args.provisioned)
+        t0 = time.perf_counter()
+        keys = load_terminals(prov)
+        prov_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for tid in terminal_ids(args.provisioned):
+            keys[tid]
+        lookup_us = (time.perf_counter() - t0) * 1e6 / args.provisioned
+    print(f"provisioning: {args.provisioned} terminals loaded in {prov_s:.2f} s, {lookup_us:.2f} µs a look-up",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as d, ThrowawayCluster(d) as pg:
+        one = run(args.terminals, args.payments, None, "pg-1fe", args.procs, pg, 1, args.provisioned)
+        two = run(args.terminals, args.payments, None, "pg-2fe", args.procs, pg, 2, args.provisioned)
+    out = {k: v for k, v in two.items() if k != "label"}
+    out["baseline"] = {k: v for k, v in one.items() if k != "label"}
+    out["vs_baseline"] = round(two["payments_per_s"] / max(one["payments_per_s"], 0.1), 2)
+    out["pg_front_ends"] = {"1": one["payments_per_s"], "2": two["payments_per_s"]}
+    out["provisioned_terminals"] = args.provisioned
+    out["provisioning_load_s"] = round(prov_s, 3)
+    out["provisioning_lookup_us"] = round(lookup_us, 3)
+    out["load_avg_before"] = round(load[0], 2)
+    print(f"two front ends vs one: ×{out['vs_baseline']}", flush=True)
     print(json.dumps(out))
     return 0
 

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 
 class Tmux:
-    def __init__(self, workdir: Path, cols: int = 30, rows: int = 16) -> None:
+    def __init__(self, workdir: Path, cols: int = 30, rows: int = 16, env: str = "") -> None:
         self.sock = f"handheld-e2e-{uuid.uuid4().hex[:8]}"
         self.workdir = workdir
         self.size = (cols, rows)
@@ -52,7 +52,7 @@ class Tmux:
         self.notify.bind(str(workdir / "notify.sock"))
         self.notify.setblocking(False)
         self.notified: list[str] = []  # drained while polling: a datagram queue holds only ~10
-        cmd = (f"cd {ROOT} && HANDHELD_SIM_DIR={workdir / 'site'} TERM=xterm LANG=C.UTF-8 "
+        cmd = (f"cd {ROOT} && {env}HANDHELD_SIM_DIR={workdir / 'site'} TERM=xterm LANG=C.UTF-8 "
                f"NOTIFY_SOCKET={workdir / 'notify.sock'} WATCHDOG_USEC=2000000 {HANDHELD} --simulate "
                f"2>{workdir / 'stderr.txt'}; echo HANDHELD-EXIT=$?; sleep 60")
         self._tmux("new-session", "-d", "-s", "day", "-x", str(cols), "-y", str(rows), cmd)
@@ -117,9 +117,18 @@ def write_sample(path: Path, term: Tmux, seconds: float) -> None:
     path.write_text("\n".join(out), encoding="utf-8")
 
 
+#: the 80x24 run's marketing system loses its answer to the day's first payment after applying it
+#: (issue 21): the station resolves it by QUERY, the payment is applied once, the check stays clean
+LOSE_FIRST_ANSWER = '[[fault]]\ntrade = "2001"\nnth = 1\naction = "lose_answer"\n'
+
+
 @pytest.fixture(params=[(30, 16), (80, 24)], ids=["30x16", "80x24"])
 def term(request, tmp_path):
-    t = Tmux(tmp_path, *request.param)
+    env = ""
+    if request.param == (80, 24):
+        (tmp_path / "marketing.toml").write_text(LOSE_FIRST_ANSWER, encoding="utf-8")
+        env = f"HANDHELD_SIM_MARKETING_SCENARIO={tmp_path / 'marketing.toml'} "
+    t = Tmux(tmp_path, *request.param, env=env)
     try:
         yield t
     finally:
@@ -146,8 +155,36 @@ def amount_after(flat: str, label: str) -> Decimal:
     return Decimal(m.group(1))
 
 
+def daily_check(site: Path, day: str) -> dict:
+    """``handheld-mocks station check`` of one business day against the simulator's marketing
+    system, as a station operator runs it; asserts it exits 0 (no alarm)."""
+    import json
+
+    address = (site / "marketing.addr").read_text(encoding="ascii").strip()
+    proc = subprocess.run([str(HANDHELD.parent / "handheld-mocks"), "station", "check", "--day", day, "--db",
+                           str(site / "station.sqlite"), "--marketing", address], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def marketing_rows(site: Path, sql: str) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(site / "marketing.sqlite")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
 def test_a_field_day_on_the_simulated_terminal(term, tmp_path):
+    import datetime as dt
+
+    from terminal_app.timeutil import SHANGHAI
+
     t0 = time.monotonic()
+    first_day = dt.datetime.now(SHANGHAI).date()  # the simulator's station clock starts at today
     site = tmp_path / "site"
     term.wait("登录", "模拟：工号1001，密码123456", timeout=90)  # the on-screen hint a new user follows
     term.shot("The login screen of `handheld --simulate`")
@@ -461,6 +498,19 @@ def test_a_field_day_on_the_simulated_terminal(term, tmp_path):
     assert "尚欠金额" in text and "冲正凭证" in text and "重打/副本" in text and "COPY" not in text
     assert sum("日结单" in t for t in tickets.values()) >= 3  # the slip, its copy, the next day's
     assert "其中违约金（估算）" in text and "违约金差额" in text  # the late fee counted offline, then checked
+
+    # 每日账务核对 (issue 21): both business days against the marketing system behind the station —
+    # no alarm; every payment applied once on both sides
+    checks = [daily_check(site, (first_day + dt.timedelta(days=n)).isoformat()) for n in (0, 1)]
+    assert [c["alarms"] for c in checks] == [0, 0] and all(c["station"]["count"] for c in checks), checks
+    assert all(c["station"] == c["marketing"] for c in checks), checks
+    paid = marketing_rows(site, "SELECT txn, count(*) FROM payments GROUP BY txn")
+    assert paid and all(n == 1 for _t, n in paid)
+    if term.size == (80, 24):  # the lost answer was asked about (QUERY, trade 2101), never paid twice
+        assert marketing_rows(site, "SELECT count(*) FROM mkt_serials WHERE code = '2001'") == [(len(paid),)]
+        queries = [bytes(r) for (r,) in marketing_rows(site, "SELECT raw FROM mkt_log WHERE direction = 'in'")
+                   if b"|2101|" in bytes(r)]
+        assert len(queries) == 1, queries
 
     term.keys("F10")  # simulate mode: quit; every mock and device closes
     deadline = time.monotonic() + 30

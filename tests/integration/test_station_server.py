@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import json
 import socket
-import sqlite3
 from contextlib import closing, contextmanager
 
 import pytest
@@ -16,13 +15,13 @@ import pytest
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import audit_rows, load_tiny, snapshot
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import HEADER_LEN, Suite, decode_frame, open_frame, seal
 from terminal_app.station.seq import FileSeqCounter
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import audit_rows, load_tiny, rows, snapshot
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 K1 = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
@@ -31,11 +30,10 @@ TERMINALS = {"00000001": TerminalKey("00000001", 2, K1), "00000002": TerminalKey
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "station.sqlite"
-    with closing(ledger.connect(path)) as conn:
+def db(ledger_target):  # the whole module on SQLite and on PostgreSQL (issue 21)
+    with closing(ledger.connect(ledger_target)) as conn:
         load_tiny(conn)
-    return path
+    return ledger_target
 
 
 @pytest.fixture
@@ -200,8 +198,7 @@ def test_truncated_frame_is_audited_and_changes_nothing(station, db):
 
 
 def refused_size_and_hash(db) -> tuple[int, str]:
-    with closing(sqlite3.connect(db)) as conn:
-        return conn.execute("SELECT size, sha256 FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    return rows(db, "SELECT size, sha256 FROM audit ORDER BY id DESC LIMIT 1")[0]
 
 
 def test_replayed_frame_gets_e_replay_and_changes_nothing(station, db):

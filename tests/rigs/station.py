@@ -65,13 +65,31 @@ LEDGER_TABLES = ("customers", "meters", "bills", "balance_uses", "txns", "paymen
                  "usage_history", "card_purchases", "terminal_seq", "counters")
 
 
+def _open(db: str | os.PathLike[str]) -> Any:
+    """A plain connection to an SQLite file or, for a postgresql:// URL, hw_mocks.station.pg's."""
+    if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
+        from hw_mocks.station.pg import PgConnection
+
+        return PgConnection(db)
+    return sqlite3.connect(os.fspath(db))
+
+
+def rows(db: str | os.PathLike[str], sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of one query on the ledger (SQLite file or PostgreSQL URL), as tuples."""
+    with closing(_open(db)) as conn:
+        out = [tuple(r) for r in conn.execute(sql, args).fetchall()]
+        if isinstance(conn, sqlite3.Connection):
+            conn.commit()  # a test's UPDATE … RETURNING (PostgreSQL's connection commits each statement)
+        return out
+
+
 def snapshot(db: str | os.PathLike[str]) -> dict[str, list[tuple[Any, ...]]]:
     """Every ledger table's rows (not the audit trail), for before/after comparisons."""
-    with closing(sqlite3.connect(os.fspath(db))) as conn:
+    with closing(_open(db)) as conn:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in LEDGER_TABLES}
 
 
 def audit_rows(db: str | os.PathLike[str]) -> list[tuple[Any, ...]]:
     """(direction, terminal, seq, msg_type, raw, body, note) of every audit row, in order."""
-    with closing(sqlite3.connect(os.fspath(db))) as conn:
+    with closing(_open(db)) as conn:
         return conn.execute("SELECT direction, terminal, seq, msg_type, raw, body, note FROM audit ORDER BY id").fetchall()

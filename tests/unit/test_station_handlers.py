@@ -10,9 +10,9 @@ import pytest
 
 from hw_mocks.station import ledger
 from hw_mocks.station.handlers import Limits, Station
-from tests.rigs.station import load_tiny, snapshot
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import load_tiny, snapshot
 
 T1 = "00000001"
 T2 = "00000002"
@@ -51,8 +51,8 @@ class Harness:
 
 
 @pytest.fixture
-def h(tmp_path):
-    harness = Harness(tmp_path / "station.sqlite")
+def h(ledger_target):  # every rule on SQLite and on PostgreSQL
+    harness = Harness(ledger_target)
     try:
         yield harness
     finally:
