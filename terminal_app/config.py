@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.modem.params import ModemParams
+from terminal_app.domain.ids import TerminalId
 from terminal_app.errors import ConfigurationError
 
 ENV_PREFIX = "HANDHELD_"
@@ -36,10 +37,7 @@ class TerminalSettings:
     id: str = "00000001"  # 8 ASCII digits, the GT/1 terminal id
 
     def __post_init__(self) -> None:
-        if not (len(self.id) == 8 and self.id.isascii() and self.id.isdigit()):
-            raise ConfigurationError(
-                "The terminal id {value!r} is not 8 digits.",
-                "Set [terminal] id to the 8-digit id the utility issued.", value=self.id)
+        TerminalId(self.id, "Set [terminal] id to the 8-digit id the utility issued.")
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,7 @@ def _build(cls: type, data: Mapping[str, Any], env: Mapping[str, str], path: tup
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         sub = path + (f.name,)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             raw = data.get(f.name, {})
             if not isinstance(raw, Mapping):
                 raise ConfigurationError("[{table}] must be a table.", table=".".join(sub))

@@ -115,8 +115,8 @@ class HandheldError(Exception):
 
     def _render(self, translate: Callable[[str], str], raw: bool = False) -> str:
         params = self._params(translate, raw)
-        what = translate(self.what).format(**params) if params else translate(self.what)
-        action = translate(self.action).format(**params) if params else translate(self.action)
+        what = render_sentence(self.what, params, translate, strict=True)
+        action = render_sentence(self.action, params, translate, strict=True)
         return f"{what} — {action}" if action else what
 
     def __str__(self) -> str:
@@ -141,11 +141,24 @@ class HandheldError(Exception):
         return self._render(translate)
 
 
-def _fill(text: str, params: Mapping[str, Any]) -> str:
-    try:
-        return text.format(**params) if params else text
-    except (KeyError, IndexError, ValueError):  # a sentence with braces of its own
+def render_sentence(text: str, params: Mapping[str, Any], translate: Callable[[str], str] = lambda s: s, *,
+                    strict: bool = False) -> str:
+    """THE renderer of a "what with params" sentence — an error's, a reading warning's, a refusal's:
+    translated, then its ``{name}`` fields filled in.  ``strict`` raises for a field the params do
+    not have (KeyError …); otherwise the sentence is returned as it is (one with braces of its own)."""
+    text = translate(text)
+    if not params:
         return text
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        if strict:
+            raise
+        return text
+
+
+def _fill(text: str, params: Mapping[str, Any]) -> str:
+    return render_sentence(text, params)
 
 
 class ConfigurationError(HandheldError):

@@ -35,6 +35,7 @@ import secrets
 import sys
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from terminal_app.errors import BusinessRuleError, ConfigurationError
@@ -49,14 +50,19 @@ class LoginRefusedError(BusinessRuleError):
     default_action = "Check the operator number and PIN, then try again."
 
 
-SUPERVISOR = "supervisor"
+class Role(StrEnum):
+    OPERATOR = "operator"      # 抄表员/收费员
+    SUPERVISOR = "supervisor"  # 主管: unlocks a locked operator on the device
+
+
+SUPERVISOR = Role.SUPERVISOR
 
 
 @dataclass(frozen=True, slots=True)
 class Operator:
     id: str
     name: str
-    role: str = "operator"
+    role: str = Role.OPERATOR
 
 
 def hash_pin(pin: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bytes:
@@ -97,7 +103,7 @@ class OperatorStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    def set_pin(self, op_id: str, name: str, pin: str, role: str = "operator") -> None:
+    def set_pin(self, op_id: str, name: str, pin: str, role: str = Role.OPERATOR) -> None:
         if not (op_id.isascii() and op_id.isdigit() and ID_LEN[0] <= len(op_id) <= ID_LEN[1]):
             raise LoginRefusedError("The operator number must be 1 to 8 digits.", "Type the number again.")
         _check_pin_format(pin)
@@ -127,7 +133,7 @@ class OperatorStore:
             rec = self._record(data, op_id)
             rec["failed"] = 0
             self._save(data)
-            return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
+            return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", Role.OPERATOR)))
 
     @staticmethod
     def _record(data: dict, op_id: str) -> dict:
@@ -162,7 +168,7 @@ class OperatorStore:
                 if failed:
                     rec["failed"] = 0
                     self._save(data)
-                return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", "operator")))
+                return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", Role.OPERATOR)))
             rec["failed"] = failed + 1
             self._save(data)
             left = MAX_FAILURES - rec["failed"]
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if getpass.getpass("PIN again: ") != pin:
         print("the two PINs differ", file=sys.stderr)
         return 1
-    OperatorStore(args.file).set_pin(args.id, args.name, pin, SUPERVISOR if args.supervisor else "operator")
+    OperatorStore(args.file).set_pin(args.id, args.name, pin, Role.SUPERVISOR if args.supervisor else Role.OPERATOR)
     return 0
 
 

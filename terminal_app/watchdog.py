@@ -1,6 +1,6 @@
 """Tell systemd the terminal is up and still alive: ``sd_notify`` over ``$NOTIFY_SOCKET``.
 
-The packaged unit (packaging/handheld.service) is ``Type=notify`` with ``WatchdogSec=``: systemd
+The packaged unit (packaging/systemd/handheld.service) is ``Type=notify`` with ``WatchdogSec=``: systemd
 waits for ``READY=1`` before it counts the service as started, and restarts it when no
 ``WATCHDOG=1`` arrives for WatchdogSec.  The ping must come from the UI's EVENT LOOP (not from a
 helper thread): a loop hung on a blocking call then stops pinging, and systemd restarts it.

@@ -1,8 +1,8 @@
 """What the UI asks of the terminal: one synchronous, bounded call per field action.
 
 :class:`Backend` is the contract the screens use (they run every call in a worker thread through
-``HandheldApp.run_task``).  :class:`ServicesBackend` implements it over the use cases in
-``terminal_app.services`` (the facade built from Settings), converting their results into the
+``HandheldApp.run_task``).  :class:`ui.services_backend.ServicesBackend` implements it with one call
+of the core's field session (``terminal_app.services.session``) per method; the answers are the
 small records of :mod:`ui.model`.  Every call raises ``terminal_app.errors`` types whose
 messages the UI shows translated (what happened — what to do).
 """
@@ -38,6 +38,9 @@ class Backend(Protocol):
     def pending(self) -> int: ...  # entries not yet at the station
     def login(self, operator: str) -> None: ...
     def close(self) -> None: ...
+    def scan(self, timeout: float) -> str | None: ...  # the next barcode of the core's scanner, or None
+    @property
+    def logged_in(self) -> bool: ...  # the core's terminal is open (its scanner may be asked)
     # 抄表
     def download_route(self, segment: str, progress: Progress) -> int: ...
     def segments(self) -> list[tuple[str, str, int]]: ...  # (segment, name, customers)

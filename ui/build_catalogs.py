@@ -5,7 +5,7 @@
 
 msgids come from ``ui/`` (``_("…")`` / ``self._("…")`` / ``N_("…")`` calls, screen ``title``
 attributes, soft-key labels, the first arguments of ``…Error("…", "…")`` raised to the operator)
-and from the modules in :data:`EXTRA_SOURCES` (the same calls, ``default_action`` sentences,
+and from the modules Babel's map (``ui/locale/babel.cfg``, :data:`MAPPING`) selects (the same calls, ``default_action`` sentences,
 ``super().__init__("…", "…")`` in error classes, ``open_serial(url, "…", "…")``, ``*_ACTION``
 constants; built-in exceptions such as ``ValueError("…")`` are program errors and are skipped).
 Compiling uses Babel (a build/test dependency only; the terminal itself reads .mo files with the
@@ -18,53 +18,47 @@ import ast
 import builtins
 import io
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 UI_DIR = Path(__file__).resolve().parent
 ROOT = UI_DIR.parent
-#: where the errors and warnings the operator sees are raised (their msgids are translated too):
-#: every module that raises a HandheldError subclass with literal messages, or defines one with a
-#: ``default_action`` (tests/unit/test_ui_i18n.py sweeps the tree and fails on a module left out).
-#: Not here: hw_mocks (QA's simulators) and terminal_app/cli (prints English/Chinese itself, no gettext).
-EXTRA_SOURCES = tuple(ROOT / p for p in (  # missing files are skipped (a package not built yet)
-    # core: errors, domain rules, configuration, tariffs
-    "terminal_app/errors.py", "terminal_app/config.py", "terminal_app/operators.py",
-    "terminal_app/domain/abnormal.py", "terminal_app/domain/bill.py", "terminal_app/domain/customer.py",
-    "terminal_app/domain/dunning.py", "terminal_app/domain/errors.py", "terminal_app/domain/money.py",
-    "terminal_app/domain/payment.py", "terminal_app/domain/reading.py", "terminal_app/domain/records.py",
-    "terminal_app/domain/tariff.py", "terminal_app/domain/validation.py", "terminal_app/domain/reasons.py",
-    "terminal_app/domain/penalty.py", "terminal_app/domain/allocation.py",
-    "terminal_app/domain/paycode.py",
-    "terminal_app/tariffs/loader.py",
-    # use cases
-    "terminal_app/services/bill_query.py", "terminal_app/services/common.py",
-    "terminal_app/services/dunning.py", "terminal_app/services/payment.py",
-    "terminal_app/services/reading.py", "terminal_app/services/reversal.py",
-    "terminal_app/services/route.py", "terminal_app/services/store.py",
-    "terminal_app/services/terminal.py", "terminal_app/services/topup.py",
-    "terminal_app/services/day_close.py", "terminal_app/services/settlement.py",
-    # master station link and the offline journal
-    "terminal_app/station/client.py", "terminal_app/station/protocol.py", "terminal_app/station/seq.py",
-    "terminal_app/station/transport.py", "terminal_app/station/refusals.py",
-    "offline_queue/journal.py", "offline_queue/lifecycle.py",
-    # device drivers (their protocol errors reach the screen too)
-    "drivers/ic_card/apdu.py", "drivers/ic_card/card.py", "drivers/ic_card/model.py",
-    "drivers/ic_card/pcsc.py", "drivers/ic_card/protocol.py", "drivers/ic_card/reader.py",
-    "drivers/ic_card/sgcc.py",
-    "drivers/ir_meter/di.py", "drivers/ir_meter/driver.py", "drivers/ir_meter/policy.py",
-    "drivers/ir_meter/protocol.py",
-    "drivers/modem/bringup.py", "drivers/modem/driver.py", "drivers/modem/protocol.py",
-    "drivers/modem/transport.py",
-    "drivers/printer/driver.py", "drivers/printer/errors.py", "drivers/printer/layout.py",
-    "drivers/printer/protocol.py", "drivers/printer/raster.py", "drivers/printer/testpage.py",
-    "drivers/printer/ticket.py",
-    "terminal_app/documents/templates.py",
-    "drivers/scanner/__init__.py", "drivers/scanner/camera.py", "drivers/scanner/protocol.py",
-    "drivers/scanner/serial_scanner.py", "drivers/scanner/wedge.py",
-))
+#: Babel's extraction map: which files the extractor below reads (ui/, the core, the drivers, the
+#: journal — every module that raises a HandheldError with literal messages or marks N_(…));
+#: not hw_mocks (QA's simulators) nor terminal_app/cli (prints English/Chinese itself, no gettext).
+#: ``pybabel extract -F ui/locale/babel.cfg -o handheld.pot .`` reads the same map.
+MAPPING = LOCALE_DIR / "babel.cfg"
+
+
+def _method_map() -> tuple[list[tuple[str, str]], dict[str, dict[str, str]]]:
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with MAPPING.open(encoding="utf-8") as fh:
+        return parse_mapping_cfg(fh, filename=str(MAPPING))
+
+
+def mapped(path: Path) -> bool:
+    """``path`` is read by the extractor (the first pattern of the map that matches it decides)."""
+    from babel.util import pathmatch
+
+    rel = path.resolve().relative_to(ROOT).as_posix()
+    for pattern, method in _method_map()[0]:
+        if pathmatch(pattern, rel):
+            return method != "ignore"
+    return False
+
+
+def _sources() -> tuple[Path, ...]:
+    return tuple(p for top in ("terminal_app", "drivers", "offline_queue")
+                 for p in sorted((ROOT / top).rglob("*.py")) if mapped(p))
+
+
+#: the modules outside ui/ the map selects (tests/unit/test_ui_i18n.py checks it misses none
+#: that raises operator-facing errors)
+EXTRA_SOURCES = _sources()
 #: call names whose first two literal arguments are the two sentences of an error
 ERROR_SUFFIXES = ("Error", "Refused", "Pending")
 
@@ -79,43 +73,65 @@ def _call_name(node: ast.Call) -> str:
 
 
 def extract_file(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    found: set[str] = set()
+    return {msg for _line, msg in _messages(ast.parse(path.read_text(encoding="utf-8"), str(path)))}
+
+
+def extract_handheld(fileobj: Any, keywords: Any, comment_tags: Any, options: Any
+                     ) -> Iterator[tuple[int, str | None, str, list[str]]]:
+    """Babel extraction method (``[extractors] handheld = ui.build_catalogs:extract_handheld``)."""
+    tree = ast.parse(fileobj.read().decode(options.get("encoding", "utf-8")))
+    for line, msg in sorted(_messages(tree)):
+        yield line, None, msg, []
+
+
+def _messages(tree: ast.Module) -> set[tuple[int, str]]:
+    found: set[tuple[int, str]] = set()
+
+    def add(node: ast.AST, text: str | None) -> None:
+        if text:
+            found.add((getattr(node, "lineno", 0), text))
+
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == "Reason":  # enum of refusal msgids (services.topup)
-            found.update(s for a in node.body if isinstance(a, ast.Assign) and (s := _str(a.value)))
+            for a in node.body:
+                if isinstance(a, ast.Assign):
+                    add(a, _str(a.value))
         if isinstance(node, ast.Call):
             name = _call_name(node)
             if name in ("_", "N_") and node.args and _str(node.args[0]) is not None:
-                found.add(_str(node.args[0]))  # type: ignore[arg-type]
+                add(node, _str(node.args[0]))
             elif name == "ReadingWarning" and len(node.args) > 1 and _str(node.args[1]):
-                found.add(_str(node.args[1]))  # type: ignore[arg-type]
+                add(node, _str(node.args[1]))
             elif name.endswith(ERROR_SUFFIXES) and not _is_builtin_exception(name):
                 # what failed and what to do: TopupRefused(Reason.X, "action") has only the second
                 # (ValueError("…") and the like are program errors: the UI shows "Unexpected error")
-                found.update(s for a in node.args[:2] if (s := _str(a)))
+                for a in node.args[:2]:
+                    add(node, _str(a))
             elif name == "open_serial":  # open_serial(url, what, action): DeviceNotFoundError(what, action)
-                found.update(s for a in node.args[1:3] if (s := _str(a)))
+                for a in node.args[1:3]:
+                    add(node, _str(a))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = {t.id for t in targets if isinstance(t, ast.Name)}
-            if names & {"title", "default_action"} and node.value is not None and _str(node.value):
-                found.add(_str(node.value))  # type: ignore[arg-type]
+            if names & {"title", "default_action"} and node.value is not None:
+                add(node, _str(node.value))
             if "softkeys" in names and node.value is not None:
-                found.update(_softkey_labels(node.value))
+                for label in _softkey_labels(node.value):
+                    add(node, label)
         elif isinstance(node, ast.FunctionDef) and node.name == "softkeys":
             for sub in node.body:
-                found.update(_softkey_labels(sub))
+                for label in _softkey_labels(sub):
+                    add(sub, label)
         if isinstance(node, ast.ClassDef) and node.name.endswith(ERROR_SUFFIXES):
             # an error class fixing its own sentences: super().__init__("what", "action", **params)
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Call) and _call_name(sub) == "__init__" and _is_super(sub.func):
-                    found.update(s for a in sub.args[:2] if (s := _str(a)))
+                    for a in sub.args[:2]:
+                        add(sub, _str(a))
     for stmt in tree.body:  # module-level advice shared by several raises: AIM_ACTION = "…"
-        if isinstance(stmt, ast.Assign) and (s := _str(stmt.value)) and any(
-                isinstance(t, ast.Name) and t.id.endswith("_ACTION") for t in stmt.targets):
-            found.add(s)
-    found.discard("")
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id.endswith("_ACTION")
+                                                for t in stmt.targets):
+            add(stmt, _str(stmt.value))
     return found
 
 
@@ -136,13 +152,13 @@ def _softkey_labels(node: ast.AST) -> Iterable[str]:
 
 
 def extract() -> set[str]:
-    ids: set[str] = set()
-    for path in sorted(UI_DIR.rglob("*.py")):
-        ids |= extract_file(path)
-    for path in EXTRA_SOURCES:
-        if path.exists():
-            ids |= extract_file(path)
-    return ids
+    """Every msgid of the files Babel's map selects, through Babel's extraction."""
+    from babel.messages.extract import extract_from_dir
+
+    method_map, options_map = _method_map()
+    return {msg for _file, _line, msg, _comments, _context in
+            extract_from_dir(str(ROOT), method_map, options_map, keywords={}, strip_comment_tags=True)
+            if isinstance(msg, str) and msg}
 
 
 def po_path(lang: str) -> Path:

@@ -35,17 +35,16 @@ def run_terminal(args: argparse.Namespace) -> int:
 
 def run_simulated(args: argparse.Namespace, site: Any) -> int:
     """The field UI on a started simulated site, with the simulate-mode keys."""
+    from terminal_app.cli.simulate import SimControls, enrol_demo_operator
     from terminal_app.config import load_settings
     from ui.main import run
     from ui.services_backend import ServicesBackend
-    from ui.sim_controls import SimControls, enrol_demo_operator
 
     enrol_demo_operator(site)
     settings = load_settings(site.config_path, env={})
-    controls = SimControls(site)
-    controls.backend = ServicesBackend(settings, clock=site.terminal_clock)  # F9 moves it with the station's
-    controls.backend.tickets_dir = str(site.workdir / "tickets")  # shown in 设置
-    return run(settings, sim=controls, backend=controls.backend)
+    backend = ServicesBackend(settings, clock=site.terminal_clock)  # F9 moves it with the station's
+    backend.tickets_dir = str(site.workdir / "tickets")  # shown in 设置
+    return run(settings, sim=SimControls(site, backend.session), backend=backend)
 
 
 if __name__ == "__main__":

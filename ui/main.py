@@ -25,13 +25,14 @@ STATUS_EVERY_S = 2.0  # the radio's registration and signal: a lost signal shows
 
 
 class ScannerThread:
-    """Reads barcodes from the configured scanner and hands each to the UI loop."""
+    """Hands each barcode the core's scanner reads (``backend.scan``: the terminal owns and opens
+    the scanner) to the UI loop."""
 
-    def __init__(self, settings: Any, deliver: Any) -> None:
-        self.settings = settings
+    def __init__(self, backend: Any, deliver: Any) -> None:
+        self.backend = backend
         self.deliver = deliver
         self._stop = threading.Event()
-        self.ready = threading.Event()  # set once the scanner is open (or found missing)
+        self.ready = threading.Event()  # set once the scanner answered (opened) or was found missing
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, name="ui-scanner", daemon=True)
 
@@ -44,28 +45,24 @@ class ScannerThread:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        from drivers.scanner import open_scanner
-        from terminal_app.errors import DeviceTimeoutError, HandheldError
+        from terminal_app.errors import ConfigurationError, DeviceNotFoundError, HandheldError
 
-        try:
-            scanner = open_scanner(self.settings)
-        except HandheldError as e:
-            log.warning("no scanner: %s", e)
-            self.error = str(e)
-            self.ready.set()
-            return
-        self.ready.set()
-        with scanner:
-            while not self._stop.is_set():
-                try:
-                    code = scanner.read_code(timeout=0.5)
-                except DeviceTimeoutError:
-                    continue
-                except HandheldError as e:  # a bad code or a hiccup: keep listening
-                    log.warning("scanner: %s", e)
-                    if self._stop.wait(0.5):
-                        break
-                    continue
+        while not self._stop.is_set():
+            try:
+                code = self.backend.scan(0.5)
+            except (ConfigurationError, DeviceNotFoundError) as e:  # no scanner: typing still works
+                log.warning("no scanner: %s", e)
+                self.error = str(e)
+                self.ready.set()
+                return
+            except HandheldError as e:  # a bad code or a hiccup: keep listening
+                log.warning("scanner: %s", e)
+                if self._stop.wait(0.5):
+                    break
+                continue
+            if self.backend.logged_in:
+                self.ready.set()
+            if code is not None:
                 self.deliver(code)
 
 
@@ -82,7 +79,7 @@ def run(settings: Any, *, sim: Any = None, backend: Any = None) -> int:
         backend = ServicesBackend(settings)
     app = HandheldApp(backend, language=settings.ui.language, operators=OperatorStore(settings.ui.operators_file),
                       sim=sim, runner=LoopRunner(loop))
-    app.commands["quit"] = _quit
+    app.commands.add("quit", _quit)
     app.push("login")
     screen = urwid.display.raw.Screen()
     screen.set_terminal_properties(colors=16)
@@ -103,7 +100,7 @@ def run(settings: Any, *, sim: Any = None, backend: Any = None) -> int:
 
     def after_first_draw() -> None:
         nonlocal scanner
-        scanner = ScannerThread(settings.devices.scanner, lambda code: loop.call_soon_threadsafe(app.scanned, code))
+        scanner = ScannerThread(backend, lambda code: loop.call_soon_threadsafe(app.scanned, code))
         scanner.start()
         dog.ready("login screen up")
 

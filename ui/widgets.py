@@ -6,12 +6,7 @@ character is never split across lines, so labels here are plain ``urwid.Text``.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
-
 import urwid
-
-MAX_FEN = 99_999_999  # 999 999.99 yuan: more than any single field payment
 
 
 class Row(urwid.Text):
@@ -99,18 +94,16 @@ class KeypadEdit(urwid.Edit):
         return key  # Enter, Esc, Up/Down, F-keys: for the screen and the keymap
 
 
-_YUAN = re.compile(r"\d{1,6}(\.\d{0,2})?")
-
-
 def parse_yuan(text: str) -> int | None:
-    """"12.3" → 1230 fen; None when it is not an amount of at most two decimals (never float)."""
-    if not _YUAN.fullmatch(text):
-        return None
+    """"12.3" → 1230 fen (the core's money parser); None when it is not an amount the keypad takes
+    (the screen then says so in its own words)."""
+    from terminal_app.domain.errors import InvalidValueError
+    from terminal_app.domain.money import parse_yuan as parse
+
     try:
-        value = int((Decimal(text) * 100).to_integral_exact())
-    except InvalidOperation:
+        return parse(text)
+    except InvalidValueError:
         return None
-    return value if 0 < value <= MAX_FEN else None
 
 
 def listbox(widgets: list[urwid.Widget]) -> urwid.ListBox:

@@ -61,6 +61,13 @@ class MockMeter:
         self._lock = threading.Lock()
         self._thread = DeviceThread(f"mock-meter-{profile.address}", self._step, on_close=link.close)
 
+    def use_profile(self, profile: MeterProfile) -> None:
+        """Become another meter (address, standard, registers) between two requests — the
+        simulator pointing the IR head at the next customer's meter."""
+        with self._lock:
+            self.profile = profile
+            self.registers = dict(profile.registers)
+
     @classmethod
     def on_pty(cls, profile: MeterProfile, path: str | Path | None = None,
                scenario: Scenario | None = None) -> MockMeter:

@@ -67,7 +67,9 @@ def _tables(key: str, config: str | Path | None, default: Path) -> dict[str, Any
     return tables
 
 
-def _profile(name: str, t: dict[str, Any]) -> MeterProfile:
+def profile_from_table(name: str, t: dict[str, Any]) -> MeterProfile:
+    """A meter profile from a table as the meter file gives it (``standard``, ``address``,
+    ``registers`` by DI, ``reply_delay_ms`` …); ConfigurationError names what is wrong."""
     try:
         std = Standard(str(t.get("standard", "2007")))
         address = str(t["address"])
@@ -103,7 +105,7 @@ def _profile(name: str, t: dict[str, Any]) -> MeterProfile:
 
 def load_profiles(config: str | Path | None = None) -> dict[str, MeterProfile]:
     """Meter profiles by name (the packaged ones, overridden by ``config``)."""
-    return {name: _profile(name, t) for name, t in _tables("meters", config, DEFAULT_METERS).items()}
+    return {name: profile_from_table(name, t) for name, t in _tables("meters", config, DEFAULT_METERS).items()}
 
 
 def load_profile(config: str | Path | None = None, standard: str | None = None,

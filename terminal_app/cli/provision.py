@@ -45,6 +45,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.items import Table
+
+from terminal_app.domain.ids import TerminalId
 from terminal_app.errors import ConfigurationError
 
 #: APN: 3GPP TS 23.003 §9 labels (letters, digits, hyphen) joined by dots, at most 100 octets;
@@ -93,10 +98,7 @@ def parse_station(text: str) -> tuple[str, int]:
 
 
 def check_terminal_id(value: str) -> str:
-    if not (len(value) == 8 and value.isascii() and value.isdigit()):
-        raise ConfigurationError("The terminal id {value!r} is not 8 digits.",
-                                 "Give the 8-digit id the utility issued, e.g. 00000001.", value=value[:20])
-    return value
+    return str(TerminalId(value, "Give the 8-digit id the utility issued, e.g. 00000001."))
 
 
 def check_apn(value: str) -> str:
@@ -126,60 +128,20 @@ def parse_key_hex(text: str) -> bytes:
 
 # ----------------------------------------------------------------------------- TOML editing
 
-_HEADER = re.compile(r"^\s*\[(?!\[)([^\[\]]+)\]\s*(#.*)?$")
-_ARRAY_HEADER = re.compile(r"^\s*\[\[")
-
-
-def _table_name(raw: str) -> str:
-    return ".".join(part.strip().strip('"').strip("'") for part in raw.split("."))
-
-
-def toml_value(value: str | int) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    # a JSON string is a TOML basic string (\" \\ \n \t \uXXXX are TOML escapes too)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def set_value(text: str, table: str, key: str, value: str | int) -> str:
-    """``text`` with ``[table] key = value`` set, touching only that line (or adding it).
-
-    The result is verified by the caller (:func:`edit_config`); shapes this line editor does not
-    handle (inline tables, dotted keys) fail that verification instead of being guessed at.
-    """
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    new_line = f"{key} = {toml_value(value)}\n"
-    key_re = re.compile(rf"^(\s*{re.escape(key)}\s*=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s#]+)?(\s*#.*)?$")
-    start = end = None  # the table's lines: (start, end)
-    for i, line in enumerate(lines):
-        m = _HEADER.match(line)
-        if m or _ARRAY_HEADER.match(line):
-            if start is not None and end is None:
-                end = i
-            if m and _table_name(m.group(1)) == table and start is None:
-                start = i + 1
-    if start is not None and end is None:
-        end = len(lines)
-    if start is None:
-        sep = "\n" if lines and lines[-1].strip() else ""
-        return "".join(lines) + f"{sep}[{table}]\n{new_line}"
-    assert end is not None
-    last_kv = start - 1
-    for i in range(start, end):
-        stripped = lines[i].strip()
-        m = key_re.match(lines[i].rstrip("\n"))
-        if m:
-            comment = m.group(3) or ""
-            lines[i] = f"{m.group(1)}{toml_value(value)}{comment}\n"
-            return "".join(lines)
-        if stripped and not stripped.startswith("#"):
-            last_kv = i
-    lines.insert(last_kv + 1, new_line)
-    return "".join(lines)
+def set_value(doc: tomlkit.TOMLDocument, table: str, key: str, value: str | int) -> None:
+    """Set ``[table] key = value`` in ``doc`` (tomlkit keeps every other line, comment and blank as
+    it was), adding the table when it is missing.  Only standard ``[a.b]`` tables are edited: a
+    table written inline (``b = { … }``) or an array of tables is left to a person (ConfigurationError)."""
+    node: Any = doc
+    parts = table.split(".")
+    for i, part in enumerate(parts):
+        if part not in node:
+            node.add(part, tomlkit.table(is_super_table=i < len(parts) - 1))
+        node = node[part]
+        if not isinstance(node, Table):
+            raise ConfigurationError("[{table}] is not a plain table in the configuration.",
+                                     "Set the values by hand in the file, then run provision again.", table=table)
+    node[key] = value
 
 
 def _lookup(data: Mapping[str, Any], table: str, key: str) -> Any:
@@ -193,9 +155,15 @@ def _lookup(data: Mapping[str, Any], table: str, key: str) -> Any:
 
 def edit_config(text: str, changes: list[tuple[str, str, str | int]], source: str) -> str:
     """Apply ``changes`` ((table, key, value)…) and prove the result reads back as intended."""
-    new = text
-    for table, key, value in changes:
-        new = set_value(new, table, key, value)
+    try:
+        doc = tomlkit.parse(text)
+        for table, key, value in changes:
+            set_value(doc, table, key, value)
+        new = tomlkit.dumps(doc)
+    except (tomlkit.exceptions.TOMLKitError, ConfigurationError) as e:
+        raise ConfigurationError("The configuration {path} could not be edited safely ({error}).",
+                                 "Set the values by hand in the file, then run provision with --key only.",
+                                 path=source, error=str(e)) from e
     try:
         data = tomllib.loads(new)
     except tomllib.TOMLDecodeError as e:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 import json
 import os
 import shutil
@@ -374,7 +375,7 @@ def run_checks(settings: Any, *, config_data: Mapping[str, Any] | None = None,
             result = CheckResult(key, Status.SKIP, "未配置 not configured ([devices.card_reader])")
         else:
             func = CHECK_FUNCS[key]
-            result = _run_bounded(key, lambda f=func: f(settings), timeout or TIMEOUTS[key], settings)
+            result = _run_bounded(key, functools.partial(func, settings), timeout or TIMEOUTS[key], settings)
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -10,7 +10,7 @@ station's loopback port and a root-only key file), and runs the terminal with it
 
 On a terminal (a tty) the ``handheld`` command (ui.launch) then runs the field UI on the started
 site with that configuration file — the core hands it the site and never imports ``ui`` — with
-the simulate-mode keys (ui.sim_controls): F6 "scans" the current customer's meter barcode through the mock
+the simulate-mode keys (:class:`SimControls`, below): F6 "scans" the current customer's meter barcode through the mock
 serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
 coverage off and on, F9 moves the simulated date a day on — the station's clock and the
 terminal's (the demo area is issued for today, so its penalties then grow by a day:
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -40,6 +41,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from terminal_app.errors import N_
+from terminal_app.timeutil import Clock
 
 TERMINAL_ID = "00000001"
 DEMO_OPERATOR = ("1001", "王师傅", "123456")
@@ -66,24 +71,24 @@ class SimulatedSite:
     #: ("auto": the terminal identifies the module itself)
     modem_module: str = "sim800"
     modem_dialect: str = "sim800"
-    as_of: object = None  # datetime.date the demo area is seeded for (None: today)
+    as_of: dt.date | None = None  # the day the demo area is seeded for (None: today)
     meter_urls: dict[str, str] = field(default_factory=dict)
     station_port: int = 0
     #: the running mocks, for the simulate-mode keys (scan, card, coverage) and for tests
-    meters: dict[str, object] = field(default_factory=dict)
-    modem: object | None = None
-    printer: object | None = None
-    scanner: object | None = None
+    meters: dict[str, Any] = field(default_factory=dict)
+    modem: Any = None
+    printer: Any = None
+    scanner: Any = None
     #: the IC-card reader with the demo card customer's card in it, and that customer's card meter
-    card_reader: object | None = None
-    card: object | None = None
-    card_meter: object | None = None
+    card_reader: Any = None
+    card: Any = None
+    card_meter: Any = None
     #: the reference station; its clock and the terminal's (the UI's backend is built with
     #: terminal_clock) are moved together by F9 (next_day)
-    station: object | None = None
-    marketing: object | None = None
-    station_clock: object | None = None
-    terminal_clock: object | None = None
+    station: Any = None
+    marketing: Any = None
+    station_clock: Clock | None = None
+    terminal_clock: Clock | None = None
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
@@ -109,7 +114,7 @@ class SimulatedSite:
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write(key.hex() + "\n")
 
-            from terminal_app.timeutil import Clock, business_day
+            from terminal_app.timeutil import business_day
 
             self.station_clock = Clock()
             self.terminal_clock = Clock()
@@ -203,11 +208,9 @@ class SimulatedSite:
         self.card_reader.insert(self.card)
         return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\n\n'
 
-    def next_day(self, days: int = 1) -> object:
+    def next_day(self, days: int = 1) -> dt.date:
         """Move the simulated date ``days`` on: the station's clock and the terminal's together, as
         a real terminal's follows the station's (HELLO); returns the new business day."""
-        import datetime as dt
-
         from terminal_app.timeutil import business_day
 
         for clock in (self.station_clock, self.terminal_clock):
@@ -224,7 +227,88 @@ class SimulatedSite:
         self.stop()
 
 
-def _card_key_holder() -> object | None:
+class SimControls:
+    """The simulate-mode commands of the UI (F6 scan, F7 card, F8 coverage, F9 next day), acting on
+    the running mocks through their public APIs; ``session`` (the UI's
+    :class:`terminal_app.services.session.FieldSession`) says which customer the IR head points at."""
+
+    operator_id, operator_pin = DEMO_OPERATOR[0], DEMO_OPERATOR[2]
+
+    def __init__(self, site: SimulatedSite, session: Any = None) -> None:
+        self.site = site
+        self.session = session
+        self.coverage = True
+        self.outside: object | None = None  # the card while it is in the meter
+
+    def aim(self, customer: str) -> None:
+        """Point the IR head at this customer's meter: the mock meter takes its address, standard
+        and a reading of about the customer's usual use above the downloaded last reading (the
+        station's average daily use × the days since; 0.8–1.2 of it, the same for a customer)."""
+        from decimal import Decimal
+
+        from hw_mocks.meter.profile import profile_from_table
+        from terminal_app.domain.validation import expected_use
+        from terminal_app.errors import BusinessRuleError
+
+        if self.session is None or not self.session.logged_in:
+            return
+        terminal = self.session.terminal
+        try:
+            c = terminal.customer(customer)
+        except BusinessRuleError:
+            return
+        if not c.meter.address:
+            return
+        std = c.meter.standard or "2007"
+        usual = expected_use(c.avg_daily_kwh, c.last_read_at, terminal.clock.now()) or Decimal(80)
+        spread = Decimal(80 + int(customer[-3:]) % 41 if customer[-3:].isdigit() else 100) / 100
+        value = ((c.last_reading or Decimal(0)) + (usual * spread / c.meter.multiplier)) % c.meter.rollover_modulus
+        value = value.quantize(Decimal("0.01"))
+        di = "00010000" if std == "2007" else "9010"
+        profile = profile_from_table(customer, {"standard": std, "address": c.meter.address, "reply_delay_ms": 20,
+                                                "registers": {di: f"{value:.2f}"}})
+        meter = next(iter(self.site.meters.values()))  # the one [devices.ir_meter] url names
+        meter.use_profile(profile)
+
+    def scan(self, code: str) -> None:
+        self.site.scanner.scan(code)
+
+    def next_day(self) -> str:
+        """F9: the station's and the terminal's clocks one day on (penalties grow by a day);
+        returns the new date."""
+        return self.site.next_day(days=1).isoformat()
+
+    def toggle_coverage(self) -> bool:
+        self.coverage = not self.coverage
+        self.site.modem.set_coverage(self.coverage)
+        return self.coverage
+
+    def toggle_card(self, customer: str | None) -> str:
+        """F7: take the card out of the reader and into the customer's meter (which loads what was
+        bought and writes its return data), or put it back into the reader.  Returns a msgid."""
+        reader: Any = self.site.card_reader
+        if reader is None:
+            return N_("Simulate: no card reader in this simulation.")
+        card = reader.remove()
+        if card is not None:
+            self.site.card_meter.insert(card)
+            self.outside = card
+            return N_("Simulate: card removed and inserted into the meter.")
+        reader.insert(self.outside or self.site.card)
+        return N_("Simulate: card inserted.")
+
+
+def enrol_demo_operator(site: SimulatedSite) -> None:
+    """The demo operator of the login screen's hint (1001 / 123456) and the demo supervisor who
+    unlocks operators on the device (9001 / 888888), in the site's operators file."""
+    from terminal_app.operators import SUPERVISOR, OperatorStore
+
+    store = OperatorStore(site.workdir / "operators.json")
+    store.set_pin(*DEMO_OPERATOR)
+    store.set_pin(*DEMO_SUPERVISOR, role=SUPERVISOR)
+
+
+def _card_key_holder() -> Callable[[str, str, int, int, str], str] | None:
     """The station's card key holder (demo master key), when the card mocks are installed."""
     try:
         from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder

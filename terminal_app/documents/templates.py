@@ -177,6 +177,7 @@ def reading_notice(data: ReadingNoticeData, columns: int = layout.COLUMNS_58MM) 
         blocks += _lines(layout.pair("用电量(kWh)", "待核实", w))
         blocks += _lines(layout.pair("本期电费", "待核实", w), bold=True)
     else:
+        assert data.consumption_kwh is not None and data.amount_fen is not None  # not pending
         blocks += _lines(layout.pair("用电量(kWh)", _kwh(data.consumption_kwh), w))
         if data.period_days is not None:
             blocks += _lines(layout.pair("抄表天数", f"{data.period_days}天", w))

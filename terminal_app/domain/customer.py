@@ -82,7 +82,7 @@ class Arrears:
             return cls(period, get_int(d, "amount", "arrears"), get_int(d, "penalty", "arrears", default=0), due,
                        accrual, get_int(d, "from_balance", "arrears", default=0))
         except InvalidValueError as e:
-            raise bad("arrears", e.what.format(**e.params)) from e
+            raise bad("arrears", e.what_text()) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def balance_uses(d: Any) -> tuple[BalanceUse, ...]:
     try:
         return tuple(BalanceUse.from_dict(x) for x in d)
     except InvalidValueError as e:
-        raise bad("balance use", e.what.format(**e.params)) from e
+        raise bad("balance use", e.what_text()) from e
 
 
 def total_arrears(entries: tuple[Arrears, ...] | list[Arrears]) -> int:
@@ -183,7 +183,7 @@ class Meter:
                        get_int(d, "decimal_digits", k, default=2, maximum=4),
                        get_int(d, "multiplier", k, default=1, minimum=1, maximum=100000))
         except InvalidValueError as e:
-            raise bad(k, e.what.format(**e.params)) from e
+            raise bad(k, e.what_text()) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +263,7 @@ class Customer:
                 balance=get_int(d, "balance", k, default=0), category=category,
                 balance_used=balance_uses(d.get("balance_used")))
         except InvalidValueError as e:
-            raise bad(k, e.what.format(**e.params)) from e
+            raise bad(k, e.what_text()) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +302,7 @@ class Segment:
             return cls(get_str(d, "segment", "segment", max_len=32), get_str(d, "name", "segment", default=""),
                        tuple(Customer.from_dict(c) for c in custs))
         except InvalidValueError as e:
-            raise bad("segment", e.what.format(**e.params)) from e
+            raise bad("segment", e.what_text()) from e
 
 
 #: the field's other name for a segment

@@ -115,7 +115,7 @@ class DunningTask:
         except ValueError as e:
             raise bad("dunning task", str(e)) from e
         except InvalidValueError as e:
-            raise bad("dunning task", e.what.format(**e.params)) from e
+            raise bad("dunning task", e.what_text()) from e
 
 
 def apply_oldest_first(arrears: tuple[Arrears, ...], paid: int) -> tuple[Arrears, ...]:

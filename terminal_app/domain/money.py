@@ -1,5 +1,10 @@
 """Money and energy quantities: integer fen, Decimal kWh and prices, and THE rounding rule.
 
+Money has one parser (:func:`parse_yuan`: what is typed, "12.3" → 1230), one formatter
+(:func:`format_fen` "123.45", :func:`format_yuan` "￥123.45") and one set of bounds
+(:data:`MAX_FEN` for any amount the terminal handles, :data:`MAX_KEYPAD_FEN` for one typed
+field); business limits (a payment's maximum, a card purchase's) are rules of their own.
+
 Rounding rule (the only one in the project, printed on bills as ``ROUNDING_RULE``):
     each bill line amount = kWh × price (元/kWh), computed exactly in Decimal, then rounded
     half-up (四舍五入) to the fen; the bill total = the sum of the line amounts in fen.
@@ -17,6 +22,12 @@ from terminal_app.domain.errors import InvalidValueError
 from terminal_app.errors import N_
 
 FEN_PER_YUAN = 100
+#: any amount of money the terminal handles (bills, arrears, totals) is below this in magnitude
+MAX_FEN = 10**12 - 1
+#: the most one amount field on the keypad takes: 999 999.99 yuan (six digits before the point)
+MAX_KEYPAD_FEN = 99_999_999
+YUAN_SIGN = "￥"
+_YUAN_RE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{0,2})?")
 
 ROUNDING_RULE = ("each line amount = kWh × price (yuan/kWh), rounded half-up to the fen; "
                  "total = sum of the line amounts")
@@ -88,7 +99,7 @@ def check_fen(value: object, what: str = N_("Amount (fen)"), *, allow_negative: 
         raise InvalidValueError("{item} {value!r} is not a whole number of fen.", item=what, value=value)
     if value < 0 and not allow_negative:
         raise InvalidValueError("{item} {value} is negative.", item=what, value=value)
-    if abs(value) >= 10**12:
+    if abs(value) > MAX_FEN:
         raise InvalidValueError("{item} {value} is out of range.", item=what, value=value)
     return value
 
@@ -98,6 +109,25 @@ def format_fen(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     q, r = divmod(abs(fen), FEN_PER_YUAN)
     return f"{sign}{q}.{r:02d}"
+
+
+def format_yuan(fen: int, sign: bool = True) -> str:
+    """Fen as 元 for paper: 12345 → '￥123.45', -5 → '-￥0.05' (``sign`` False: without ￥)."""
+    text = format_fen(abs(fen))
+    return ("-" if fen < 0 else "") + (YUAN_SIGN if sign else "") + text
+
+
+def parse_yuan(text: str, what: str = N_("Amount (yuan)"), *, maximum: int = MAX_KEYPAD_FEN) -> int:
+    """An amount typed in yuan → fen: "12.3" → 1230 (at most two decimals, never float), more
+    than 0 and at most ``maximum``; InvalidValueError otherwise."""
+    if not isinstance(text, str) or not _YUAN_RE.fullmatch(text):
+        raise InvalidValueError("{item} {value!r} is not an amount in yuan with at most two decimals.",
+                                "Type the amount again, e.g. 12.30.", item=what, value=str(text)[:16])
+    value = int((Decimal(text) * FEN_PER_YUAN).to_integral_exact())
+    if not 0 < value <= maximum:
+        raise InvalidValueError("{item} {value} is not between 0.01 and {max} yuan.", "Type the amount again.",
+                                item=what, value=text, max=format_fen(maximum))
+    return value
 
 
 def format_kwh(kwh: Decimal) -> str:

@@ -42,7 +42,7 @@ class PayChannel(StrEnum):
     ALIPAY = "alipay"
 
     @property
-    def title(self) -> str:
+    def title(self) -> str:  # type: ignore[override]  # the wallet's name, not str.title()
         """The wallet's name as the operator and the customer know it (a msgid: translate it to show it)."""
         return CHANNEL_TITLES[self]
 

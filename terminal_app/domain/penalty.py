@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Any
+from typing import Any, cast
 
 from terminal_app.domain.errors import InvalidValueError, RecordFormatError
 from terminal_app.domain.records import check_period
@@ -189,7 +189,9 @@ class Accrual:
         if through is None:
             raise bad("through is missing")
         try:
-            return cls(period, due_day, d.get("basis"), category, Decimal(acc), through, d.get("paid", 0))
+            # basis and paid are checked as fen by Accrual itself (InvalidValueError below)
+            return cls(period, due_day, cast(int, d.get("basis")), category, Decimal(acc), through,
+                       cast(int, d.get("paid", 0)))
         except (InvalidValueError, InvalidOperation) as e:
             raise bad(str(e)) from e
 

@@ -3,7 +3,7 @@
 Each is (code, the Chinese text sent to the master station and printed, the screen's msgid).
 The station stores the Chinese the operator chose — never an English msgid — whatever language
 the screen is in; the catalogs' zh_CN translation of each msgid is that same Chinese
-(tests/unit/test_reasons.py checks it).
+(tests/unit/test_ui_i18n.py checks it).
 """
 
 from __future__ import annotations

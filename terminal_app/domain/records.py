@@ -66,7 +66,7 @@ def get_kwh(d: Mapping[str, Any], key: str, kind: str, *, optional: bool = False
     try:
         return parse_kwh(v)
     except InvalidValueError as e:
-        raise bad(kind, f"field {key!r}: {e.what.format(**e.params)}") from e
+        raise bad(kind, f"field {key!r}: {e.what_text()}") from e
 
 
 def get_time(d: Mapping[str, Any], key: str, kind: str) -> dt.datetime:

@@ -29,7 +29,7 @@ from terminal_app.domain.customer import Meter
 from terminal_app.domain.errors import InvalidValueError
 from terminal_app.domain.money import format_kwh
 from terminal_app.domain.reading import Reading, ReadingSource, check_register_value, consumption
-from terminal_app.errors import N_, BusinessRuleError
+from terminal_app.errors import N_, BusinessRuleError, render_sentence
 
 
 class WarningKind(StrEnum):
@@ -71,7 +71,7 @@ class ReadingWarning:
 
     @property
     def message(self) -> str:
-        return self.what.format(**dict(self.params))
+        return render_sentence(self.what, dict(self.params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +245,7 @@ def check_reading(meter: Meter, value: Decimal, *, previous: Decimal | None,
         warnings.append(ReadingWarning(WarningKind.ZERO, "No energy used since the last reading {previous}.",
                                        _p(previous=format_kwh(previous)), AbnormalCode.METER_STOPPED))
     if limit is not None and used > limit:
+        assert expected_kwh is not None  # a limit is the expected use × the jump factor
         warnings.append(ReadingWarning(
             WarningKind.JUMP, "{used} kWh is more than {factor} times the usual {expected} kWh.",
             _p(used=format_kwh(used), factor=format_kwh(policy.jump_factor), expected=format_kwh(expected_kwh))))

@@ -22,10 +22,12 @@ from terminal_app.domain.customer import Arrears, BalanceUse, balance_uses, tota
 from terminal_app.domain.dunning import apply_oldest_first
 from terminal_app.domain.records import get_int, get_str, get_time, need_mapping
 from terminal_app.errors import BusinessRuleError, LinkError
+from terminal_app.services import ports
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.timeutil import business_day
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class BillView:
         return f"离线数据（{hours}小时前下载）" if hours else "离线数据（1小时内下载）"
 
 
-def _payments(journal: Any, cust: str) -> list[Any]:
+def _payments(journal: ports.Journal, cust: str) -> list[Any]:
     """This terminal's payments to ``cust`` that the station has not refused and that are not reversed."""
     entries = journal.entries()
     reversed_ = {e.depends_on for e in entries if e.kind == "reversal" and e.state is not EntryState.REJECTED}
@@ -83,7 +85,7 @@ def _payments(journal: Any, cust: str) -> list[Any]:
             and e.txn not in reversed_ and e.body_dict().get("cust") == cust]
 
 
-def not_included(journal: Any, cust: str, as_of: dt.datetime | None = None) -> int:
+def not_included(journal: ports.Journal, cust: str, as_of: dt.datetime | None = None) -> int:
     """Fen this terminal took from ``cust`` that figures of the station (taken at ``as_of``; None:
     just now) do not show yet: payments still in the journal (or taken after ``as_of``), less
     payments the station has applied whose reversal (冲正) has not reached it yet."""
@@ -98,16 +100,16 @@ def not_included(journal: Any, cust: str, as_of: dt.datetime | None = None) -> i
     return paid - undone
 
 
-def owed_now(arrears: tuple[Arrears, ...], journal: Any, cust: str, as_of: dt.datetime | None = None
+def owed_now(arrears: tuple[Arrears, ...], journal: ports.Journal, cust: str, as_of: dt.datetime | None = None
              ) -> tuple[Arrears, ...]:
     """The arrears still owed once this terminal's payments the figures do not show are taken off,
     period by period as the station allocates them (oldest first, penalty first)."""
     return apply_oldest_first(arrears, max(0, not_included(journal, cust, as_of)))
 
 
-def query_bill(client: Any, store: LocalStore, journal: Any, cust: str, *, clock: Clock,
-               allow_offline: bool = True) -> BillView:
+def query_bill(ctx: UseCaseContext, cust: str, *, allow_offline: bool = True) -> BillView:
     """Ask the station (BILL_QUERY); when the link is down, answer from the downloaded route."""
+    client, store, journal, clock = ctx.link, ctx.store, ctx.journal, ctx.clock
     try:
         body = client.call(Request(MsgType.BILL_QUERY, {"cust": cust}))
     except LinkError:
@@ -132,7 +134,7 @@ def query_bill(client: Any, store: LocalStore, journal: Any, cust: str, *, clock
                     balance_uses(d.get("balance_used")), business_day(as_of))
 
 
-def offline_bill(store: LocalStore, journal: Any, cust: str, *, clock: Clock) -> BillView:
+def offline_bill(store: LocalStore, journal: ports.Journal, cust: str, *, clock: ports.Clock) -> BillView:
     """The bill from the downloaded route data, marked offline with its age."""
     customer = store.customer(cust)
     as_of = store.customer_as_of(cust)

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from terminal_app.domain.ids import TerminalId
 from terminal_app.domain.tariff import Tariff
 from terminal_app.errors import ConfigurationError
+from terminal_app.services import ports
 from terminal_app.services.store import LocalStore
 from terminal_app.tariffs.loader import load_tariff, parse_tariff_text
-from terminal_app.timeutil import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +27,13 @@ class Operator:
     operator: str = "0001"
 
     def __post_init__(self) -> None:
-        if not (len(self.terminal_id) == 8 and self.terminal_id.isdigit()):
-            raise ConfigurationError("The terminal id {value!r} is not 8 digits.", value=self.terminal_id)
+        TerminalId(self.terminal_id)
         if not self.operator or len(self.operator) > 32 or not self.operator.isprintable():
             raise ConfigurationError("The operator id {value!r} is empty or longer than 32 characters.",
                                      "Log in again with your operator number.", value=self.operator)
 
 
-def print_once(printer: Any, store: LocalStore, ticket: Any, clock: Clock) -> Any:
+def print_once(printer: ports.Printer, store: LocalStore, ticket: Any, clock: ports.Clock) -> Any:
     """Print ``ticket``: the original if none may be on paper yet, else a copy marked 重打/副本.
 
     Raises the printer's errors (DeviceError family); what was journaled before stands, and

@@ -35,14 +35,16 @@ from terminal_app.domain.dunning import (
 )
 from terminal_app.domain.records import get_int, get_time, need_mapping
 from terminal_app.errors import N_, BusinessRuleError, LinkError, RemoteProtocolError
+from terminal_app.services import ports
 from terminal_app.services.bill_query import not_included, owed_now
-from terminal_app.services.common import Operator, print_once
+from terminal_app.services.common import print_once
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import encode_body_fast
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.timeutil import business_day
 
 #: what the operator is told for each reason a cut is refused (msgids)
 CUT_REFUSAL_TEXT = {
@@ -58,7 +60,7 @@ class CannotConfirmError(LinkError):
     default_action = "Do NOT disconnect. Move to better signal and check again."
 
 
-def download_dunning_tasks(client: Any, store: LocalStore, segment: str, *, page_size: int = 100
+def download_dunning_tasks(client: ports.Link, store: LocalStore, segment: str, *, page_size: int = 100
                            ) -> list[DunningTask]:
     """Every open dunning task of ``segment`` (DUNNING_TASKS, all pages), stored locally."""
     page, pages, tasks, as_of = 1, 1, [], ""
@@ -104,7 +106,7 @@ class Owed:
         return total_arrears(self.arrears)
 
 
-def _arrears_check(client: Any, cust: str) -> dict[str, Any]:
+def _arrears_check(client: ports.Link, cust: str) -> dict[str, Any]:
     try:
         body = client.call(Request(MsgType.ARREARS_CHECK, {"cust": cust}))
     except LinkError as e:
@@ -113,7 +115,7 @@ def _arrears_check(client: Any, cust: str) -> dict[str, Any]:
     return dict(need_mapping(body, "arrears check"))
 
 
-def owed_by(client: Any, store: LocalStore, journal: Any, cust: str, *, fallback: tuple[Arrears, ...] | None = None,
+def owed_by(client: ports.Link, store: LocalStore, journal: ports.Journal, cust: str, *, fallback: tuple[Arrears, ...] | None = None,
             as_of: dt.datetime | None = None, need_online: bool = False) -> Owed:
     """What ``cust`` owes now: the station's real-time arrears (ARREARS_CHECK) when it answers —
     else, unless ``need_online``, ``fallback`` (downloaded at ``as_of``) — less this terminal's
@@ -124,13 +126,13 @@ def owed_by(client: Any, store: LocalStore, journal: Any, cust: str, *, fallback
         if need_online or fallback is None:
             raise
         return Owed(owed_now(fallback, journal, cust, as_of), False, None)
-    arrears = d.get("arrears") if isinstance(d.get("arrears"), list) else []
+    arrears: list[Any] = d["arrears"] if isinstance(d.get("arrears"), list) else []
     task = d.get("task") if isinstance(d.get("task"), str) else None
     return Owed(owed_now(tuple(Arrears.from_dict(a) for a in arrears[:240]), journal, cust), True,
                 get_time(d, "checked_at", "arrears check"), Notice.from_dict(d.get("notice")), task)
 
 
-def _local_notice(journal: Any, task: str) -> Notice | None:
+def _local_notice(journal: ports.Journal, task: str) -> Notice | None:
     """A notice this terminal printed and reported (maybe not yet at the station)."""
     for e in journal.entries():
         body = e.body_dict()
@@ -150,11 +152,12 @@ class NoticeOutcome:
     printed: Any           # drivers.printer.PrintResult
 
 
-def print_dunning_notice(store: LocalStore, printer: Any, journal: Any, *, task_id: str, operator: Operator,
-                         clock: Clock, sync: Any = None, client: Any = None) -> NoticeOutcome:
+def print_dunning_notice(ctx: UseCaseContext, *, task_id: str) -> NoticeOutcome:
     """Print the task's 催费通知单 for what the customer owes at print time (online when the link
     is up); refused when nothing is owed.  The first notice is reported to the station, journaled
     before it prints."""
+    store, printer, journal, operator = ctx.store, ctx.printer, ctx.journal, ctx.operator
+    clock, sync, client = ctx.clock, ctx.sync, ctx.link
     task, item = _task(store, task_id)
     as_of = store.dunning_as_of(task.task)
     owed = owed_by(client, store, journal, task.customer, fallback=task.arrears, as_of=as_of) if client is not None \
@@ -196,7 +199,7 @@ def print_dunning_notice(store: LocalStore, printer: Any, journal: Any, *, task_
     return NoticeOutcome(task.task, action, owed, pay_by, printed)
 
 
-def _report(journal: Any, store: LocalStore, sync: Any, task: str, result: DunningResult, at: dt.datetime,
+def _report(journal: ports.Journal, store: LocalStore, sync: ports.Sync | None, task: str, result: DunningResult, at: dt.datetime,
             **extra: str) -> str:
     body: dict[str, Any] = {"task": task, "result": result.value, "at": at.isoformat(), **extra}
     entry = journal.capture("dunning", MsgType.DUNNING_RESULT, encode_body_fast(body))
@@ -219,10 +222,10 @@ class ArrearsCheck:
         return self.total - self.unsynced_fen > 0
 
 
-def check_arrears(client: Any, journal: Any, cust: str) -> ArrearsCheck:
+def check_arrears(client: ports.Link, journal: ports.Journal, cust: str) -> ArrearsCheck:
     """ARREARS_CHECK now; raises CannotConfirmError when the station cannot be asked."""
     d = _arrears_check(client, cust)
-    arrears = d.get("arrears") if isinstance(d.get("arrears"), list) else []
+    arrears: list[Any] = d["arrears"] if isinstance(d.get("arrears"), list) else []
     return ArrearsCheck(cust, tuple(Arrears.from_dict(a) for a in arrears[:240]),
                         get_int(d, "total", "arrears check"), not_included(journal, cust),
                         get_time(d, "checked_at", "arrears check"))
@@ -256,9 +259,10 @@ def task_of(store: LocalStore, cust_or_task: str) -> DunningTask:
                             cust=cust_or_task)
 
 
-def check_cut(client: Any, store: LocalStore, journal: Any, *, task_id: str, clock: Clock) -> CutCheck:
+def check_cut(ctx: UseCaseContext, *, task_id: str) -> CutCheck:
     """停电前核查: the lawful-cut rule (domain.dunning.decide_cut) on a real-time ARREARS_CHECK
     made now; raises CannotConfirmError when the station cannot be asked."""
+    client, store, journal, clock = ctx.link, ctx.store, ctx.journal, ctx.clock
     task = task_of(store, task_id)
     owed = owed_by(client, store, journal, task.customer, need_online=True)
     notice = owed.notice or task.notice or _local_notice(journal, task.task)
@@ -274,12 +278,12 @@ class Disconnection:
     txn: str   # the DUNNING_RESULT "disconnected" entry
 
 
-def confirm_disconnection(client: Any, store: LocalStore, journal: Any, *, task_id: str, clock: Clock,
-                          note: str = "", sync: Any = None) -> Disconnection:
+def confirm_disconnection(ctx: UseCaseContext, *, task_id: str, note: str = "") -> Disconnection:
     """Check at the door (:func:`check_cut`), then record the cut (DUNNING_RESULT ``disconnected``)
     and open its reconnection task.  Raises CannotConfirmError offline and BusinessRuleError when
     the cut is not lawful — naming each reason."""
-    check = check_cut(client, store, journal, task_id=task_id, clock=clock)
+    store, journal, clock, sync = ctx.store, ctx.journal, ctx.clock, ctx.sync
+    check = check_cut(ctx, task_id=task_id)
     if not check.allowed:
         reasons = check.decision.refusals
         if CutRefusal.PAID in reasons:
@@ -299,10 +303,10 @@ def confirm_disconnection(client: Any, store: LocalStore, journal: Any, *, task_
     return Disconnection(check.task, check.customer, check, txn)
 
 
-def record_result(client: Any, store: LocalStore, journal: Any, *, task_id: str, result: DunningResult,
-                  clock: Clock, note: str = "", sync: Any = None) -> str:
+def record_result(ctx: UseCaseContext, *, task_id: str, result: DunningResult, note: str = "") -> str:
     """Record 承诺缴费 / 无人 / 已缴清 for the task (DUNNING_RESULT); 已缴清 only when nothing is
     owed now (real time when the link is up, else the downloaded figures less today's payments)."""
+    client, store, journal, clock, sync = ctx.link, ctx.store, ctx.journal, ctx.clock, ctx.sync
     task, _item = _task(store, task_id)
     owed: int | None = None
     if result is DunningResult.PAID:

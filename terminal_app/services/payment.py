@@ -24,23 +24,29 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from terminal_app.documents import templates
 from terminal_app.domain.allocation import Owed, allocate
 from terminal_app.domain.customer import Arrears, total_arrears
 from terminal_app.domain.dunning import reconnection_released
+from terminal_app.domain.ids import txn_terminal
 from terminal_app.domain.money import format_fen
 from terminal_app.domain.payment import MAX_PAYMENT_FEN
 from terminal_app.errors import BusinessRuleError, HandheldError
+from terminal_app.services import ports
 from terminal_app.services.bill_query import BillView, owed_now
-from terminal_app.services.common import Operator, print_once
+from terminal_app.services.common import print_once
 from terminal_app.services.day_close import check_day_open
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import encode_body_fast
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.timeutil import business_day
+
+if TYPE_CHECKING:
+    from drivers.printer.ticket import PrintResult
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +113,8 @@ def check_amount(amount: int, tendered: int | None) -> int:
     return tendered - amount
 
 
-def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, amount: int, operator: Operator,
-                 clock: Clock, bill: BillView | None = None, tendered: int | None = None,
-                 sync: Any = None) -> PaymentResult:
+def take_payment(ctx: UseCaseContext, *, cust: str, amount: int, bill: BillView | None = None,
+                 tendered: int | None = None) -> PaymentResult:
     """Take ``amount`` fen in cash from customer ``cust``: journal, then print the receipt.
 
     ``bill`` is the bill view the operator showed (online or offline); without it the downloaded
@@ -117,6 +122,7 @@ def take_payment(journal: Any, store: LocalStore, printer: Any, *, cust: str, am
     journal cannot record it — in both cases nothing was recorded: do not take the money.
     A printer failure does not undo the payment: ``print_error`` is set, reprint later.
     """
+    journal, store, printer, operator, clock, sync = ctx.journal, ctx.store, ctx.printer, ctx.operator, ctx.clock, ctx.sync
     change = check_amount(amount, tendered)
     at = now_s(clock)
     check_day_open(store, business_day(at))  # after 日结 no money is taken on that day
@@ -183,16 +189,17 @@ def receipt_from_document(data: dict[str, Any]) -> templates.ReceiptData:
                                  periods=tuple(data["periods"]), owed_after_fen=data.get("owed_after_fen"))
 
 
-def reprint_receipt(store: LocalStore, printer: Any, txn: str, clock: Clock, journal: Any = None) -> Any:
+def reprint_receipt(ctx: UseCaseContext, txn: str) -> PrintResult:
     """Print receipt ``txn`` again: a copy (重打/副本) when the original may be on paper.
 
     Also prints a receipt that never printed (the terminal stopped between the journal commit
     and the print): then it is the original, rebuilt from the journaled payment when needed."""
+    store, printer, clock, journal = ctx.store, ctx.printer, ctx.clock, ctx.journal
     doc = store.document(txn)
     if doc is not None and doc[0] == "receipt":
         receipt = receipt_from_document(doc[1])
     else:
-        entry = journal.get(txn) if journal is not None and txn[:9] == journal.terminal_id + "-" else None
+        entry = journal.get(txn) if txn_terminal(txn) == journal.terminal_id else None
         if entry is None or entry.kind != "payment":
             raise BusinessRuleError("No receipt {txn} on this terminal.", "Check the receipt number.", txn=txn)
         body = entry.body_dict()
@@ -205,7 +212,7 @@ def reprint_receipt(store: LocalStore, printer: Any, txn: str, clock: Clock, jou
     return print_once(printer, store, templates.receipt(receipt), clock)
 
 
-def unprinted_receipts(journal: Any, store: LocalStore) -> list[str]:
+def unprinted_receipts(journal: ports.Journal, store: LocalStore) -> list[str]:
     """Payments whose receipt never started printing (printer fault, or the terminal stopped
     between the journal commit and the print): the UI offers to print each one."""
     return [e.txn for e in journal.entries() if e.kind == "payment" and not store.was_printed(e.txn)]

@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from drivers.ir_meter.driver import IrMeter
 from terminal_app.documents import templates
@@ -40,11 +40,16 @@ from terminal_app.domain.validation import (
 )
 from terminal_app.domain.validation import check_reading as _domain_check
 from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
+from terminal_app.services import ports
 from terminal_app.services.common import Operator, TariffBook, print_once
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import encode_body_fast
-from terminal_app.timeutil import SHANGHAI, Clock, business_day
+from terminal_app.timeutil import SHANGHAI, business_day
+
+if TYPE_CHECKING:
+    from drivers.printer.ticket import PrintResult
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +57,8 @@ log = logging.getLogger(__name__)
 TOTAL_ENERGY_DI = "00010000"
 
 
-class MeterReader(Protocol):
-    """Whatever reads a meter's total forward active energy (the IR head in the field)."""
-
-    def read_total(self, meter: Meter) -> Decimal: ...
+#: whatever reads a meter's total forward active energy (the IR head in the field)
+MeterReader = ports.MeterReader
 
 
 class IrHead:
@@ -76,7 +79,7 @@ class IrHead:
         return value
 
 
-def now_s(clock: Clock) -> dt.datetime:
+def now_s(clock: ports.Clock) -> dt.datetime:
     """The clock's time in Asia/Shanghai to the second (the wire's precision)."""
     return clock.now().astimezone(SHANGHAI).replace(microsecond=0)
 
@@ -92,9 +95,13 @@ def find_customer(store: LocalStore, code: str) -> Customer:
     return customer
 
 
-def scan_customer(scanner: Any, store: LocalStore, timeout: float = 30.0) -> Customer:
-    """Wait for one barcode scan (bounded by ``timeout``) and find its customer."""
-    return find_customer(store, scanner.read_code(timeout))
+def scan(scanner: ports.Scanner, store: LocalStore, timeout: float = 30.0) -> tuple[str, Customer | None]:
+    """Wait for one barcode scan (bounded by ``timeout``): the code and its customer, if any."""
+    code = scanner.read_code(timeout)
+    try:
+        return code, find_customer(store, code)
+    except BusinessRuleError:
+        return code, None
 
 
 def read_meter(reader: MeterReader, customer: Customer) -> Decimal:
@@ -166,11 +173,9 @@ def balance_cover(customer: Customer, bill: Bill | None, rule: Any, day: Any) ->
     return allocate(customer.balance, owed).paid_to_bills
 
 
-def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffBook, customer: Customer, *,
-                 check: ReadingCheck | None, source: ReadingSource, operator: Operator, clock: Clock,
+def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck | None, source: ReadingSource,
                  reason: str = "", confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
-                 rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "",
-                 sync: Any = None) -> ReadingResult:
+                 rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "") -> ReadingResult:
     """Accept the reading, journal it, then print the reading notice.
 
     ``check`` None means no value could be taken: ``abnormal`` must say why (门闭 …).  Every
@@ -179,6 +184,8 @@ def save_reading(journal: Any, store: LocalStore, printer: Any, tariffs: TariffB
     for a jump, ``confirmed`` for zero use or a replaced meter) — BusinessRuleError otherwise,
     nothing journaled.  ``sync`` (a SyncEngine) is told about the capture.
     """
+    journal, store, printer, tariffs = ctx.journal, ctx.store, ctx.printer, ctx.tariffs
+    operator, clock, sync = ctx.operator, ctx.clock, ctx.sync
     at = now_s(clock)
     if check is None:
         if abnormal is None:
@@ -252,8 +259,8 @@ def _notice_json(n: templates.ReadingNoticeData) -> dict[str, Any]:
             "period_days": n.period_days, "from_balance_fen": n.from_balance_fen, "no_bill": n.no_bill}
 
 
-def _print_notice(printer: Any, store: LocalStore, notice: templates.ReadingNoticeData,
-                  clock: Clock) -> tuple[Any, HandheldError | None]:
+def _print_notice(printer: ports.Printer, store: LocalStore, notice: templates.ReadingNoticeData,
+                  clock: ports.Clock) -> tuple[Any, HandheldError | None]:
     try:
         return print_once(printer, store, templates.reading_notice(notice), clock), None
     except HandheldError as e:  # the reading is journaled; the notice can be printed again
@@ -261,8 +268,9 @@ def _print_notice(printer: Any, store: LocalStore, notice: templates.ReadingNoti
         return None, e
 
 
-def reprint_notice(store: LocalStore, printer: Any, txn: str, clock: Clock) -> Any:
+def reprint_notice(ctx: UseCaseContext, txn: str) -> PrintResult:
     """Print the reading notice of reading ``txn`` again (a copy if the original may be on paper)."""
+    store, printer, clock = ctx.store, ctx.printer, ctx.clock
     doc = store.document(txn)
     if doc is None or doc[0] != "reading_notice":
         raise BusinessRuleError("No reading notice {txn} on this terminal.", "Check the number.", txn=txn)

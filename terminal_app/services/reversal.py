@@ -22,13 +22,14 @@ from offline_queue.journal import EntryState
 from terminal_app.documents import templates
 from terminal_app.domain.payment import Payment, Reversal, check_reversal_allowed
 from terminal_app.errors import BusinessRuleError, HandheldError
+from terminal_app.services import ports
 from terminal_app.services.common import Operator, print_once
 from terminal_app.services.day_close import check_day_open
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import encode_body_fast
-from terminal_app.timeutil import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class ReversalPreview:
     paid_at: dt.datetime
 
 
-def reversal_of(journal: Any, txn: str) -> Any:
+def reversal_of(journal: ports.Journal, txn: str) -> Any:
     """The live reversal entry of payment ``txn`` (captured, not refused), or None."""
     for e in journal.entries():
         if e.kind == "reversal" and e.depends_on == txn and e.state is not EntryState.REJECTED:
@@ -61,15 +62,15 @@ def reversal_of(journal: Any, txn: str) -> Any:
     return None
 
 
-def preview_reversal(journal: Any, store: LocalStore, *, txn: str, operator: Operator, clock: Clock
-                     ) -> ReversalPreview:
+def preview_reversal(ctx: UseCaseContext, *, txn: str) -> ReversalPreview:
     """What reversing ``txn`` would undo; raises BusinessRuleError when a rule forbids it."""
+    journal, store, operator, clock = ctx.journal, ctx.store, ctx.operator, ctx.clock
     payment = _reversible(journal, store, txn, operator, now_s(clock))
     c = store.customer(payment.customer)
     return ReversalPreview(txn, payment.customer, c.name if c else "", payment.amount, payment.at)
 
 
-def _reversible(journal: Any, store: LocalStore, txn: str, operator: Operator, at: dt.datetime) -> Payment:
+def _reversible(journal: ports.Journal, store: LocalStore, txn: str, operator: Operator, at: dt.datetime) -> Payment:
     entry = journal.get(txn) if txn.startswith(operator.terminal_id + "-") else None
     if entry is None or entry.kind != "payment":
         raise BusinessRuleError("Payment {txn} was not taken on this terminal.",
@@ -85,10 +86,10 @@ def _reversible(journal: Any, store: LocalStore, txn: str, operator: Operator, a
     return payment
 
 
-def reverse_payment(journal: Any, store: LocalStore, *, txn: str, reason: str, operator: Operator, clock: Clock,
-                    sync: Any = None, printer: Any = None) -> ReversalResult:
+def reverse_payment(ctx: UseCaseContext, *, txn: str, reason: str) -> ReversalResult:
     """Reverse payment ``txn`` (冲正): journaled, then the 冲正凭证 printed (when a printer is
     given); raises BusinessRuleError when a rule forbids it (nothing journaled then)."""
+    journal, store, operator, clock, sync, printer = ctx.journal, ctx.store, ctx.operator, ctx.clock, ctx.sync, ctx.printer
     at = now_s(clock)
     payment = _reversible(journal, store, txn, operator, at)
     reversal = Reversal(txn="00000000-0", orig=txn, reason=reason.strip(), at=at)  # validates the reason

@@ -23,10 +23,11 @@ from terminal_app import __version__
 from terminal_app.domain.customer import Customer
 from terminal_app.domain.penalty import PenaltyRule
 from terminal_app.errors import HandheldError, LinkError, RemoteProtocolError
+from terminal_app.services import ports
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.timeutil import business_day
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,30 @@ class RouteSummary:
     tariffs_fetched: tuple[str, ...] = ()
 
 
-def _call(client: Any, msg_type: MsgType, body: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A segment (表段) the station holds: its number, name and how many customers it has."""
+
+    segment: str
+    name: str
+    customers: int
+
+
+#: at most this many segments are listed (a station's answer is bounded before it is shown)
+MAX_SEGMENTS = 100
+
+
+def list_segments(client: ports.Link) -> list[Segment]:
+    """The segments the station holds (SEGMENT_LIST), to choose what to download."""
+    body = _call(client, MsgType.SEGMENT_LIST, {})
+    out = []
+    for s in body.get("segments", [])[:MAX_SEGMENTS]:
+        if isinstance(s, dict) and isinstance(s.get("segment"), str):
+            out.append(Segment(s["segment"][:16], str(s.get("name", ""))[:20], int(s.get("customers", 0))))
+    return out
+
+
+def _call(client: ports.Link, msg_type: MsgType, body: dict[str, Any]) -> dict[str, Any]:
     return client.call(Request(msg_type, body))
 
 
@@ -64,7 +88,7 @@ def _int(body: dict[str, Any], key: str) -> int:
     return v
 
 
-def download_route(client: Any, store: LocalStore, segment: str, *, clock: Clock,
+def download_route(client: ports.Link, store: LocalStore, segment: str, *, clock: ports.Clock,
                    page_size: int = DEFAULT_PAGE_SIZE, progress: Progress | None = None,
                    fresh: bool = False, operator: str = "0000", _restarts: int = 0) -> RouteSummary:
     """Download segment (表段号) ``segment`` page by page into ``store``; resumes an unfinished one.
@@ -114,7 +138,7 @@ def download_route(client: Any, store: LocalStore, segment: str, *, clock: Clock
     return RouteSummary(segment, final.name, len(store.customers(segment)), final.pages, fetched, tariffs)
 
 
-def _page(client: Any, segment: str, page: int, page_size: int) -> dict[str, Any]:
+def _page(client: ports.Link, segment: str, page: int, page_size: int) -> dict[str, Any]:
     try:
         return _call(client, MsgType.ROUTE_DOWNLOAD, {"segment": segment, "page": page, "page_size": page_size})
     except LinkError as e:
@@ -138,7 +162,7 @@ def _store(store: LocalStore, segment: str, page: int, body: dict[str, Any], ver
         versions.update({k: str(v)[:64] for k, v in tariffs.items() if isinstance(k, str)})
 
 
-def fetch_params(client: Any, store: LocalStore, *, operator: str, clock: Clock) -> bool:
+def fetch_params(client: ports.Link, store: LocalStore, *, operator: str, clock: ports.Clock) -> bool:
     """HELLO; keep the rules the terminal applies offline (``params.penalty``).  A failure is logged,
     not raised: the route is stored, and the rule kept earlier (or the packaged one) still applies."""
     try:
@@ -153,7 +177,7 @@ def fetch_params(client: Any, store: LocalStore, *, operator: str, clock: Clock)
     return True
 
 
-def _fetch_tariffs(client: Any, store: LocalStore, segment: str, versions: dict[str, str]) -> tuple[str, ...]:
+def _fetch_tariffs(client: ports.Link, store: LocalStore, segment: str, versions: dict[str, str]) -> tuple[str, ...]:
     """Fetch the tariffs the segment's customers use that the store lacks (or holds in another version)."""
     have = store.tariff_versions()
     used = {c.tariff for c in store.customers(segment)}

@@ -33,6 +33,6 @@ def find_customers(store: LocalStore, query: str, *, limit: int = 50) -> list[Cu
             groups[3].append(c)
     found = [c for g in groups for c in g][:limit]
     if not found:  # not on a downloaded route: a scanned meter or typed number the store knows
-        c = store.customer_by_meter(q) or store.customer(q)
-        found = [c] if c is not None else []
+        hit = store.customer_by_meter(q) or store.customer(q)
+        found = [hit] if hit is not None else []
     return found

@@ -35,17 +35,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline_queue.journal import OPEN, EntryState
+from offline_queue.journal import OPEN, Entry, EntryState
 from terminal_app.documents import templates
-from terminal_app.domain.money import format_fen
+from terminal_app.domain.money import format_fen, format_yuan
 from terminal_app.errors import N_, HandheldError, LinkError, StorageError
-from terminal_app.services.common import Operator, print_once
+from terminal_app.services import ports
+from terminal_app.services.common import print_once
 from terminal_app.services.payment import PaymentKind
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.timeutil import business_day
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +141,10 @@ def _day_of(body: dict[str, Any]) -> dt.date | None:
         return None
 
 
-def day_figures(journal: Any, store: LocalStore, day: dt.date) -> DayFigures:
+def day_figures(journal: ports.Journal, store: LocalStore, day: dt.date) -> DayFigures:
     entries = [e for e in journal.entries() if e.state is not EntryState.REJECTED]
-    payments, cards = {}, {}
+    payments: dict[str, tuple[Entry, int]] = {}
+    cards: dict[str, tuple[Entry, int]] = {}
     for e in entries:
         if e.kind == "payment" or e.msg_type in CARD_ROWS:
             body = e.body_dict()
@@ -183,7 +186,7 @@ class PenaltyCorrection:
         return None if self.station is None else self.station - self.estimated
 
 
-def penalty_corrections(journal: Any, store: LocalStore, txns: list[str]) -> tuple[PenaltyCorrection, ...]:
+def penalty_corrections(journal: ports.Journal, store: LocalStore, txns: list[str]) -> tuple[PenaltyCorrection, ...]:
     """The estimated-penalty payments among ``txns`` and what the station made of them."""
     out = []
     for txn in txns:
@@ -204,21 +207,18 @@ def correction_lines(corrections: tuple[PenaltyCorrection, ...]) -> tuple[tuple[
     """The slip's lines for offline penalty estimates (违约金估算 → 主站核定 → 差额)."""
     if not corrections:
         return ()
-    def yuan(fen: int) -> str:
-        return ("-" if fen < 0 else "") + "￥" + format_fen(abs(fen))
-
     answered = [c for c in corrections if c.station is not None]
     lines = [("违约金估算笔数", str(len(corrections))),
-             ("违约金估算", yuan(sum(c.estimated for c in corrections)))]
+             ("违约金估算", format_yuan(sum(c.estimated for c in corrections)))]
     if answered:
-        lines.append(("主站核定违约金", yuan(sum(c.station or 0 for c in answered))))
-        lines.append(("违约金差额", yuan(sum(c.difference or 0 for c in answered))))
+        lines.append(("主站核定违约金", format_yuan(sum(c.station or 0 for c in answered))))
+        lines.append(("违约金差额", format_yuan(sum(c.difference or 0 for c in answered))))
     if len(answered) < len(corrections):
         lines.append(("违约金待核定笔数", str(len(corrections) - len(answered))))
     return tuple(lines)
 
 
-def reconcile(client: Any, figures: DayFigures) -> tuple[bool | None, dict[str, Any] | None, tuple[str, ...]]:
+def reconcile(client: ports.Link, figures: DayFigures) -> tuple[bool | None, dict[str, Any] | None, tuple[str, ...]]:
     """RECONCILE the day's kept payments; returns (match, station answer, differences in Chinese)."""
     txns = [t for t, _ in figures.kept]
     try:
@@ -234,7 +234,7 @@ def reconcile(client: Any, figures: DayFigures) -> tuple[bool | None, dict[str, 
         diffs.append(f"主站无此笔：{txn} ￥{format_fen(amounts.get(txn, 0))}{note}")
     for txn in body.get("extra", [])[:2000]:
         diffs.append(f"终端无此笔：{txn}")
-    station = body.get("station") if isinstance(body.get("station"), dict) else {}
+    station: dict[str, Any] = body["station"] if isinstance(body.get("station"), dict) else {}
     s_count, s_amount = station.get("count"), station.get("amount")
     if s_count != len(txns) or s_amount != figures.collected_fen:
         amount = format_fen(s_amount) if isinstance(s_amount, int) and not isinstance(s_amount, bool) else "?"
@@ -259,10 +259,10 @@ def _slip_from_json(d: dict[str, Any]) -> templates.SettlementData:
         reversal_count=d["reversal_count"], reversal_fen=d["reversal_fen"],
         cash_to_deliver_fen=d["cash_to_deliver_fen"], printed_at=dt.datetime.fromisoformat(d["printed_at"]),
         station_agrees=d["station_agrees"], differences=tuple(d["differences"]),
-        extra=tuple(tuple(e) for e in d["extra"]))  # type: ignore[arg-type]
+        extra=tuple(tuple(e) for e in d["extra"]))
 
 
-def _again(store: LocalStore, printer: Any, clock: Clock, day: dt.date) -> SettlementResult | None:
+def _again(store: LocalStore, printer: ports.Printer, clock: ports.Clock, day: dt.date) -> SettlementResult | None:
     """A second 日结 of ``day``: the first slip, printed again as a copy (None: not settled yet)."""
     done = store.settlements(day)
     if not done:
@@ -279,10 +279,11 @@ def _again(store: LocalStore, printer: Any, clock: Clock, day: dt.date) -> Settl
     return SettlementResult(slip, None, slip.station_agrees, None, slip.differences, printed, error, again=True)
 
 
-def daily_settlement(journal: Any, store: LocalStore, printer: Any, client: Any, *, operator: Operator,
-                     clock: Clock, day: dt.date | None = None, sync: Any = None) -> SettlementResult:
+def daily_settlement(ctx: UseCaseContext, *, day: dt.date | None = None) -> SettlementResult:
     """Settle ``day`` (default: today): statistics, reconciliation, slip recorded then printed —
     or, when the day is already settled, the same slip again as a copy."""
+    journal, store, printer, client = ctx.journal, ctx.store, ctx.printer, ctx.link
+    operator, clock, sync = ctx.operator, ctx.clock, ctx.sync
     now = now_s(clock)
     day = day or business_day(now)
     again = _again(store, printer, clock, day)

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +217,7 @@ class LocalStore:
             c.execute("INSERT OR REPLACE INTO route_downloads VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                       (segment, name, pages, page_size, total, at.isoformat(), int(pages == 0)))
 
-    def store_page(self, segment: str, page: int, as_of: str, customers: list[tuple[Customer, Mapping[str, Any]]]
+    def store_page(self, segment: str, page: int, as_of: str, customers: Sequence[tuple[Customer, Mapping[str, Any]]]
                    ) -> None:
         """One page of customers and its mark, in ONE transaction: a page is stored whole or not at all."""
         with self._tx() as c:
@@ -343,7 +343,7 @@ class LocalStore:
         sql = "SELECT task, cust, state, released_by FROM reconnections"
         rows = self._query(sql + " WHERE cust = ? ORDER BY task", (cust,)) if cust is not None else \
             self._query(sql + " ORDER BY task")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     def release_reconnections(self, cust: str, by_txn: str) -> list[str]:
         """Release the customer's waiting reconnection tasks (the payment cleared the arrears)."""

@@ -24,7 +24,10 @@ with ``background_sync=True``; otherwise call :meth:`sync_now`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -32,22 +35,39 @@ from offline_queue.journal import Journal
 from offline_queue.state import QueueStatus
 from offline_queue.sync import SyncEngine, SyncReport, SyncThread
 from terminal_app.domain.abnormal import Abnormal
-from terminal_app.domain.customer import Customer
-from terminal_app.domain.dunning import DunningResult, DunningTask
+from terminal_app.domain.customer import Customer, total_arrears
+from terminal_app.domain.dunning import DunningResult, DunningTask, deadline_passed
 from terminal_app.domain.reading import ReadingSource
 from terminal_app.domain.validation import ReadingCheck, ValidationPolicy, WarningKind
-from terminal_app.errors import DeviceError
-from terminal_app.services import bill_query, dunning, payment, reading, reversal, route, settlement, upload
+from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
+from terminal_app.services import (
+    bill_query,
+    dunning,
+    link_status,
+    payment,
+    reading,
+    reversal,
+    route,
+    settlement,
+    today,
+    topup,
+    upload,
+)
 from terminal_app.services.common import Operator, TariffBook
+from terminal_app.services.ports import Printer, Scanner, StationLink, UseCaseContext
+from terminal_app.services.search import find_customers
 from terminal_app.services.store import LocalStore
-from terminal_app.timeutil import Clock
+from terminal_app.services.views import DunningView, PaymentView, PrinterState, ReadingOutcome
+from terminal_app.timeutil import Clock, business_day
+
+log = logging.getLogger(__name__)
 
 
 class Terminal:
     """The use cases with their collaborators; a context manager that closes what it opened."""
 
-    def __init__(self, *, operator: Operator, journal: Journal, store: LocalStore, client: Any, printer: Any,
-                 meter_reader: reading.MeterReader | None = None, scanner: Any = None, clock: Clock | None = None,
+    def __init__(self, *, operator: Operator, journal: Journal, store: LocalStore, client: StationLink, printer: Printer,
+                 meter_reader: reading.MeterReader | None = None, scanner: Scanner | None = None, clock: Clock | None = None,
                  policy: ValidationPolicy | None = None, sync: SyncEngine | None = None) -> None:
         self.operator = operator
         self.journal = journal
@@ -63,6 +83,8 @@ class Terminal:
         self._owned: list[Any] = []
         self._sync_thread: SyncThread | None = None
         self._scanner_settings: Any = None  # opened at the first scan when no scanner was given
+        self._card_reader_settings: Any = None  # opened for each card use (the reader is shared with nobody)
+        self.terminal_id = operator.terminal_id
         self.route_page_size = route.DEFAULT_PAGE_SIZE
 
     @classmethod
@@ -101,6 +123,7 @@ class Terminal:
             raise
         t._owned = owned
         t._scanner_settings = settings.devices.scanner
+        t._card_reader_settings = settings.devices.card_reader
         t.route_page_size = settings.link.route_page_size
         if background_sync:
             t._sync_thread = SyncThread(engine).start()
@@ -114,6 +137,15 @@ class Terminal:
         for thing in reversed(self._owned):
             thing.close()
         self._owned = []
+
+    def switch_operator(self, operator: str) -> None:
+        """Another operator logs in on the open terminal: what they capture and print is theirs."""
+        self.operator = Operator(self.terminal_id, operator)
+
+    def context(self) -> UseCaseContext:
+        """The collaborators a use case takes, for the operator logged in now."""
+        return UseCaseContext(journal=self.journal, store=self.store, link=self.client, printer=self.printer,
+                              clock=self.clock, operator=self.operator, tariffs=self.tariffs, sync=self.sync)
 
     def __enter__(self) -> Terminal:
         return self
@@ -136,12 +168,36 @@ class Terminal:
         """The downloaded customers of a segment, in reading order."""
         return self.store.customers(segment)
 
+    def segments(self) -> list[route.Segment]:
+        """The segments the station holds (SEGMENT_LIST), to choose what to download."""
+        return route.list_segments(self.client)
+
+    def customer(self, number: str) -> Customer:
+        """A downloaded customer by number (户号); refused when the route does not have it."""
+        c = self.store.customer(number)
+        if c is None:
+            raise BusinessRuleError("Customer {cust} is not in the downloaded route.",
+                                    "Download the customer's segment first.", cust=number)
+        return c
+
+    def search(self, query: str) -> list[Customer]:
+        """Customers by number, meter, the last digits of either, or name."""
+        return find_customers(self.store, query)
+
+    def owed_now(self, customer: Customer) -> int:
+        """What the customer owes now: the downloaded arrears less this terminal's payments (fen)."""
+        as_of = self.store.customer_as_of(customer.number)
+        return total_arrears(bill_query.owed_now(customer.arrears, self.journal, customer.number, as_of))
+
+    def read_today(self) -> set[str]:
+        """The customers read (or registered abnormal) on this terminal today: the route's ✓."""
+        return today.read_today(self.journal, self.clock)
+
     def find_customer(self, code: str) -> Customer:
         """A scanned meter barcode (资产编号) or a typed customer number (户号) → the customer."""
         return reading.find_customer(self.store, code)
 
-    def scan_customer(self, timeout: float = 30.0) -> Customer:
-        """Wait for a barcode scan (at most ``timeout`` s) and return its customer."""
+    def _open_scanner(self) -> Any:
         if self.scanner is None:
             if self._scanner_settings is None:
                 raise DeviceError("No barcode scanner is configured.", "Type the customer number instead.")
@@ -149,7 +205,20 @@ class Terminal:
 
             self.scanner = open_scanner(self._scanner_settings)  # DeviceNotFoundError says what to do
             self._owned.append(self.scanner)
-        return reading.scan_customer(self.scanner, self.store, timeout)
+        return self.scanner
+
+    def scan_customer(self, timeout: float = 30.0) -> Customer:
+        """Wait for a barcode scan (at most ``timeout`` s) and return its customer (BusinessRuleError
+        when no downloaded customer has that meter)."""
+        code, customer = self.scan(timeout)
+        return customer if customer is not None else reading.find_customer(self.store, code)
+
+    def scan(self, timeout: float = 30.0) -> tuple[str, Customer | None]:
+        """Wait for a barcode scan (at most ``timeout`` s): the code and its customer (None when no
+        downloaded customer has that meter — a screen may still use the code: the route's search,
+        the customer card's check).  The scanner is opened here, once: the terminal is its one
+        owner (the UI's scanner thread asks this, and so does scan_customer)."""
+        return reading.scan(self._open_scanner(), self.store, timeout)
 
     def read_meter(self, customer: Customer) -> Decimal:
         """Read the customer's meter over the IR head (total forward active energy, kWh)."""
@@ -168,13 +237,43 @@ class Terminal:
                      rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = ""
                      ) -> reading.ReadingResult:
         """Journal the reading (and abnormality), pre-calculate the bill, print the 抄表通知单."""
-        return reading.save_reading(self.journal, self.store, self.printer, self.tariffs, customer, check=check,
-                                    source=source, operator=self.operator, clock=self.clock, reason=reason,
+        return reading.save_reading(self.context(), customer, check=check, source=source, reason=reason,
                                     confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
-                                    jump_reason=jump_reason, sync=self.sync)
+                                    jump_reason=jump_reason)
+
+    def preview_reading(self, customer: Customer, value: Decimal, source: ReadingSource,
+                        reason: str = "") -> ReadingOutcome:
+        """A reading before it is saved: its check, the use, the bill once the warnings are answered
+        (answering them does not change the use) and what the prepayment balance pays of it.
+        ``token`` carries what :meth:`save_previewed` needs."""
+        check = self.check_reading(customer, value)
+        at = reading.now_s(self.clock)
+        bill = no_bill = None
+        if check.consumption is not None:
+            try:
+                preview = check.accept(customer=customer.number, read_at=at, source=source, reason=reason or "-",
+                                       confirmed=check.kinds, reentered=value, jump_reason="-")
+                bill, no_bill = reading.precalculate_or_why(self.tariffs, customer, preview)
+            except HandheldError as e:
+                log.info("no bill preview for %s: %s", customer.number, e)
+        # what the prepayment balance pays (预存抵扣): as the notice will print it
+        from_balance = reading.balance_cover(customer, bill, self.store.penalty_rule(), business_day(at))
+        warnings = tuple((w.what, dict(w.params)) for w in check.warnings)
+        lines = tuple((ln.name, str(ln.kwh), str(ln.price), ln.amount) for ln in bill.lines) if bill else ()
+        return ReadingOutcome(customer.number, str(value), source.value,
+                              str(check.consumption) if check.consumption is not None else "", warnings,
+                              bill.total if bill is not None else None, token=(customer, check, source, reason),
+                              needs=tuple(n.value for n in check.needs()), lines=lines,
+                              rollover_use=str(check.rollover_use) if check.rollover_plausible else "",
+                              kinds=tuple(w.kind.value for w in check.warnings), no_bill=no_bill,
+                              period_days=bill.days if bill is not None else None, from_balance_fen=from_balance)
+
+    def reading_estimate(self, cust: str) -> today.Estimate | None:
+        """Today's reading of the customer on this terminal as its notice printed it, or None."""
+        return today.reading_estimate(self.journal, self.store, cust, self.clock)
 
     def reprint_notice(self, txn: str) -> Any:
-        return reading.reprint_notice(self.store, self.printer, txn, self.clock)
+        return reading.reprint_notice(self.context(), txn)
 
     def upload_readings(self) -> upload.UploadStatus:
         """抄表数据上装: drain the journal now; the status says what is still waiting."""
@@ -183,18 +282,28 @@ class Terminal:
     # ------------------------------------------------------------------ 缴费 charging
     def query_bill(self, cust: str) -> bill_query.BillView:
         """电费查询: real time when the link is up, else the downloaded data (``online`` False, ``age``)."""
-        return bill_query.query_bill(self.client, self.store, self.journal, cust, clock=self.clock)
+        return bill_query.query_bill(self.context(), cust)
 
     def take_payment(self, cust: str, amount: int, *, bill: bill_query.BillView | None = None,
                      tendered: int | None = None) -> payment.PaymentResult:
         """电费收费 in cash (fen): journaled, then the 缴费凭证 printed; ``.change`` is the change due."""
-        return payment.take_payment(self.journal, self.store, self.printer, cust=cust, amount=amount,
-                                    operator=self.operator, clock=self.clock, bill=bill, tendered=tendered,
-                                    sync=self.sync)
+        return payment.take_payment(self.context(), cust=cust, amount=amount, bill=bill, tendered=tendered)
 
     def reprint_receipt(self, txn: str) -> Any:
         """Print a receipt again — marked 重打/副本 when the original may be on paper."""
-        return payment.reprint_receipt(self.store, self.printer, txn, self.clock, self.journal)
+        return payment.reprint_receipt(self.context(), txn)
+
+    def payments_today(self) -> list[PaymentView]:
+        """This operator's payments today (the ones a reversal may pick), reversed ones marked."""
+        return today.payments_today(self.journal, self.operator.operator, self.clock)
+
+    def waiting(self, txn: str) -> bool:
+        """The entry is journaled and not at the station yet (it waits for the link)."""
+        return today.waiting(self.journal, txn)
+
+    def customer_name(self, cust: str) -> str:
+        c = self.store.customer(cust)
+        return c.name if c is not None else ""
 
     def unprinted_receipts(self) -> list[str]:
         """Payments whose receipt never started printing (offer to print each: it is the original)."""
@@ -202,23 +311,36 @@ class Terminal:
 
     def preview_reversal(self, txn: str) -> reversal.ReversalPreview:
         """What reversing ``txn`` would undo (to confirm); refused here already when not allowed."""
-        return reversal.preview_reversal(self.journal, self.store, txn=txn, operator=self.operator, clock=self.clock)
+        return reversal.preview_reversal(self.context(), txn=txn)
 
     def reverse_payment(self, txn: str, reason: str) -> reversal.ReversalResult:
         """电费冲正 of this terminal's payment, the same business day, once, with a reason; the
         冲正凭证 prints."""
-        return reversal.reverse_payment(self.journal, self.store, txn=txn, reason=reason, operator=self.operator,
-                                        clock=self.clock, sync=self.sync, printer=self.printer)
+        return reversal.reverse_payment(self.context(), txn=txn, reason=reason)
 
     # ------------------------------------------------------------------ 催费 dunning
     def download_dunning_tasks(self, segment: str) -> list[DunningTask]:
         return dunning.download_dunning_tasks(self.client, self.store, segment)
 
+    def dunning_view(self, task_id: str, *, task: DunningTask | None = None) -> DunningView:
+        """A dunning task as the list shows it: owed now (less this terminal's payments since the
+        task was downloaded), the last result recorded, the notice's deadline and whether it passed."""
+        if task is None:
+            found = self.store.dunning_task(task_id)
+            if found is None:
+                raise BusinessRuleError("Dunning task {task} is not on this terminal.",
+                                        "Download the segment's dunning tasks first.", task=task_id)
+            task = found[0]
+        results = self.store.dunning_results(task.task)
+        owed = max(0, task.amount_due - bill_query.not_included(self.journal, task.customer,
+                                                                 self.store.dunning_as_of(task.task)))
+        return DunningView(task.customer, self.customer_name(task.customer), owed, results[-1] if results else "",
+                           task.task, task.notice.pay_by if task.notice else None,
+                           deadline_passed(task.notice, business_day(self.clock.now())))
+
     def print_dunning_notice(self, task_id: str) -> dunning.NoticeOutcome:
         """催费通知单 for what is owed at print time; refused for a customer who owes nothing."""
-        return dunning.print_dunning_notice(self.store, self.printer, self.journal, task_id=task_id,
-                                            operator=self.operator, clock=self.clock, sync=self.sync,
-                                            client=self.client)
+        return dunning.print_dunning_notice(self.context(), task_id=task_id)
 
     def check_arrears(self, cust: str) -> dunning.ArrearsCheck:
         """停电前实时欠费核查 (raises CannotConfirmError offline)."""
@@ -226,23 +348,91 @@ class Terminal:
 
     def check_cut(self, task_or_customer: str) -> dunning.CutCheck:
         """The lawful-cut check at the door: notice served, deadline passed, arrears re-checked now."""
-        return dunning.check_cut(self.client, self.store, self.journal, task_id=task_or_customer, clock=self.clock)
+        return dunning.check_cut(self.context(), task_id=task_or_customer)
 
     def confirm_disconnection(self, task_id: str, note: str = "") -> dunning.Disconnection:
         """Record a cut only when the check at the door allows it; opens the reconnection task."""
-        return dunning.confirm_disconnection(self.client, self.store, self.journal, task_id=task_id,
-                                             clock=self.clock, note=note, sync=self.sync)
+        return dunning.confirm_disconnection(self.context(), task_id=task_id, note=note)
 
     def record_dunning_result(self, task_id: str, result: DunningResult, note: str = "") -> str:
         """承诺缴费 / 无人 / 已缴清 for a task (已缴清 only when nothing is owed now)."""
-        return dunning.record_result(self.client, self.store, self.journal, task_id=task_id, result=result,
-                                     clock=self.clock, note=note, sync=self.sync)
+        return dunning.record_result(self.context(), task_id=task_id, result=result, note=note)
+
+    # ------------------------------------------------------------------ 购电 prepaid cards
+    @contextlib.contextmanager
+    def _cards(self) -> Iterator[topup.CardService]:
+        """The card service over the configured reader, opened for this use and closed after it."""
+        if self._card_reader_settings is None:
+            raise DeviceError("No card reader is configured.", "Top up at the counter.")
+        from drivers.ic_card.reader import SerialCardReader
+
+        reader = SerialCardReader.from_settings(self._card_reader_settings).open()
+        try:
+            self.printer.open()
+            yield topup.CardService(reader, self.journal, self.sync, self.client, terminal_id=self.terminal_id,
+                                    operator=self.operator.operator, clock=self.clock, printer=self.printer,
+                                    store=self.store)
+        finally:
+            reader.close()
+
+    def read_card(self) -> tuple[topup.CardInquiry, topup.TopupResult | None]:
+        """余额查询 of the card in the reader; an interrupted purchase on it is finished first
+        (returned second, None when there was none)."""
+        with self._cards() as svc:
+            recovered = svc.finish_unfinished()
+            return svc.inquire(), recovered
+
+    def top_up(self, card: topup.CardIdentity, amount: int) -> topup.TopupResult:
+        """购电: ``amount`` fen onto ``card`` — the card the operator was shown; another card in the
+        reader now is refused.  An unfinished earlier purchase on it is finished instead
+        (``recovered``: no new money is taken)."""
+        with self._cards() as svc:
+            return svc.topup(amount, card=card)
+
+    # ------------------------------------------------------------------ devices
+    def modem(self) -> Any:
+        """The modem driver under the station link (None on a socket link)."""
+        return getattr(getattr(self.client, "transport", None), "driver", None)
+
+    def radio(self) -> link_status.Radio | None:
+        """The modem's registration and signal now (None: no modem, or it cannot say)."""
+        modem = self.modem()
+        return link_status.radio(modem) if modem is not None else None
+
+    def modem_status(self) -> dict[str, Any] | None:
+        """The modem's status fields (SIM, signal, network, data link …); None on a socket link."""
+        d = self.modem()
+        if d is None:
+            return None
+        d.open()
+        try:
+            return dict(d.status().as_dict())
+        finally:
+            d.close()
+
+    def printer_state(self) -> PrinterState:
+        """The printer as the status line shows it (opened here: a printer switched on late is found)."""
+        try:
+            self.printer.open()  # idempotent
+            s = self.printer.status()
+        except HandheldError:
+            return PrinterState.OFFLINE
+        if s.paper_end:
+            return PrinterState.PAPER_OUT
+        if s.cover_open:
+            return PrinterState.COVER_OPEN
+        if s.offline or s.error:
+            return PrinterState.OFFLINE
+        return PrinterState.OK
+
+    def print_test_page(self) -> None:
+        self.printer.open()
+        self.printer.print_test_page(self.terminal_id)
 
     # ------------------------------------------------------------------ 日结 settlement, sync
     def settle_day(self, day: dt.date | None = None) -> settlement.SettlementResult:
         """日结: statistics, 在途资金, 代收对账 with each difference, the 日结单 printed."""
-        return settlement.daily_settlement(self.journal, self.store, self.printer, self.client,
-                                           operator=self.operator, clock=self.clock, day=day, sync=self.sync)
+        return settlement.daily_settlement(self.context(), day=day)
 
     def sync_now(self) -> SyncReport:
         return self.sync.sync_now()
@@ -250,3 +440,7 @@ class Terminal:
     def queue_status(self) -> QueueStatus:
         """For the status bar: entries waiting, in doubt, refused; last success and error."""
         return self.sync.status()
+
+    def poll_sync(self) -> None:
+        """A retry of the journal when its backoff timer is due; never raises for the link."""
+        self.sync.poll()

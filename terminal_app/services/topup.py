@@ -26,26 +26,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
-from drivers.ic_card.card import PrepaidCard
+from drivers.ic_card.card import CardReader, PrepaidCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
 from offline_queue.journal import Entry, EntryState, Journal
 from terminal_app.documents.templates import PurchaseVoucherData, purchase_voucher
 from terminal_app.domain.money import format_fen
 from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
-from terminal_app.station.client import Request, StationClient, StationRefusedError, result_body
+from terminal_app.services import ports
+from terminal_app.station.client import Request, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
 
-KIND_PURCHASE = "card_purchase"
-KIND_RESUME = "card_resume"
-KIND_CONFIRM = "card_confirm"
-KIND_REISSUE = "card_reissue"
+class CardEntry(StrEnum):
+    """The journal entry kinds of the card use cases."""
+
+    PURCHASE = "card_purchase"  # CARD_AUTHORIZE: the money is taken from here on
+    RESUME = "card_resume"      # a new MAC for the same authorization (the write never landed)
+    CONFIRM = "card_confirm"    # CARD_CONFIRM: the card holds the purchase
+    REISSUE = "card_reissue"    # 补卡
+
+
+KIND_PURCHASE, KIND_RESUME, KIND_CONFIRM, KIND_REISSUE = (CardEntry.PURCHASE, CardEntry.RESUME, CardEntry.CONFIRM,
+                                                          CardEntry.REISSUE)
 
 
 class Reason(Enum):
@@ -60,6 +68,7 @@ class Reason(Enum):
     NOT_REISSUE_CARD = "The card in the reader is not a re-issue card (补卡) for customer {cust}."
     ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
     CARD_REPLACED = "This card was replaced by a re-issued card (补卡); its meter no longer accepts it."
+    OTHER_CARD = "The card in the reader is not the card shown (customer {cust})."
 
 
 class TopupRefused(BusinessRuleError):
@@ -101,6 +110,18 @@ class TopupResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CardIdentity:
+    """Which card: its customer, its meter and (when known) its serial number."""
+
+    cust: str
+    meter: str
+    serial: str = ""
+
+    def matches(self, cust: str, meter: str, serial: str) -> bool:
+        return (cust, meter) == (self.cust, self.meter) and (not self.serial or self.serial.upper() == serial.upper())
+
+
+@dataclass(frozen=True, slots=True)
 class CardInquiry:
     """What the card says (余额查询): the meter's remaining credit as the meter last wrote it."""
 
@@ -135,9 +156,9 @@ def _checked(reply: Mapping[str, Any], txn: str) -> Mapping[str, Any]:
 class CardService:
     """Top-up, re-issue and inquiry over a card reader, the journal and the station."""
 
-    def __init__(self, reader: Any, journal: Journal, sync: Any, client: StationClient | Any, *,
-                 terminal_id: str, operator: str = "", clock: Clock | None = None,
-                 limits: CardLimits | None = None, printer: Any = None,
+    def __init__(self, reader: CardReader, journal: Journal, sync: ports.Sync, client: ports.StationLink, *,
+                 terminal_id: str, operator: str = "", clock: ports.Clock | None = None,
+                 limits: CardLimits | None = None, printer: ports.Printer | None = None,
                  fault: Callable[[str], None] | None = None, store: Any = None) -> None:
         self.card = PrepaidCard(reader)
         self.store = store  # services.store.LocalStore: the settled days (日结), when given
@@ -171,13 +192,17 @@ class CardService:
         return self._finish(contents, unfinished)
 
     # ------------------------------------------------------------------ top-up
-    def topup(self, amount: int) -> TopupResult:
+    def topup(self, amount: int, *, card: CardIdentity | None = None) -> TopupResult:
         """Sell ``amount`` fen onto the card in the reader — or, if an earlier purchase on this card
-        is unfinished, finish that one instead (``recovered``; no new money is taken)."""
+        is unfinished, finish that one instead (``recovered``; no new money is taken).  ``card``:
+        the card the operator was shown (and took the money for); another card in the reader now
+        is refused before anything is journaled."""
         contents = self.card.read()
         p = contents.params
         if p.card_type is CardType.BLANK:
             raise TopupRefused(Reason.BLANK_CARD, "Use the customer's card, or re-issue one.")
+        if card is not None and not card.matches(p.cust, p.meter, p.serial):
+            raise TopupRefused(Reason.OTHER_CARD, "Read the card again, then enter the amount.", cust=card.cust)
         unfinished = self._unfinished(p.cust, p.meter)
         finished = self._finish(contents, unfinished) if unfinished is not None else None
         if finished is not None:
@@ -276,7 +301,7 @@ class CardService:
             raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust)
         return customer, station
 
-    def _authorized(self, entry: Entry) -> dict[str, Any]:
+    def _authorized(self, entry: Entry) -> Mapping[str, Any]:
         """Sync the journal and return the station's OK reply for ``entry``."""
         current = self.journal.get(entry.txn)
         if current is None or current.state is not EntryState.APPLIED:

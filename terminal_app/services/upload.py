@@ -8,9 +8,9 @@ offline, or one whose answer was lost, is resolved and resent by the same rules 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from offline_queue.journal import OPEN, EntryState
+from terminal_app.services import ports
 
 READING_KINDS = ("reading", "abnormal")
 
@@ -23,7 +23,7 @@ class UploadStatus:
     error: str | None = None  # why the last attempt stopped, if it did
 
 
-def upload_status(journal: Any, error: str | None = None) -> UploadStatus:
+def upload_status(journal: ports.Journal, error: str | None = None) -> UploadStatus:
     counts = {"open": 0, "applied": 0, "rejected": 0}
     for e in journal.entries():
         if e.kind not in READING_KINDS:
@@ -37,7 +37,7 @@ def upload_status(journal: Any, error: str | None = None) -> UploadStatus:
     return UploadStatus(counts["open"], counts["applied"], counts["rejected"], error)
 
 
-def upload_readings(journal: Any, sync: Any) -> UploadStatus:
+def upload_readings(journal: ports.Journal, sync: ports.Sync) -> UploadStatus:
     """Drain the journal now (readings and anything else waiting, in capture order); never raises
     for link failures — the status says what is still waiting and why."""
     report = sync.sync_now()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline_queue.link import Outcome, Request, Result
+from terminal_app.domain.ids import TerminalId
 from terminal_app.errors import (
     BusinessRuleError,
     ConfigurationError,
@@ -113,9 +114,7 @@ class StationClient:
                  max_body: int = MAX_BODY, retry_replayed: bool = True) -> None:
         check_key(key, suite)  # ConfigurationError for a bad suite or an unusable key
         self.suite = Suite(suite)
-        if not (len(terminal_id) == 8 and terminal_id.isascii() and terminal_id.isdigit()):
-            raise ConfigurationError("The terminal id {value!r} is not 8 digits.", value=terminal_id)
-        self.terminal_id = terminal_id
+        self.terminal_id = TerminalId(terminal_id)
         self._key = bytes(key)
         self.transport = transport
         self.seq = seq

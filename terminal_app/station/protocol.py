@@ -33,6 +33,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from terminal_app.domain.ids import is_terminal_id
 from terminal_app.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 
 MAGIC = b"GT"
@@ -180,7 +181,7 @@ class Header:
         return HEADER_LEN + self.length + _TAG_LEN[self.suite]
 
 
-def parse_header(header: bytes | bytearray, max_body: int = MAX_BODY) -> Header:
+def _parse_header(header: bytes | bytearray, max_body: int = MAX_BODY) -> Header:
     """The fields of a 30-byte header, checked (FrameError otherwise)."""
     if len(header) != HEADER_LEN:
         raise FrameError("A GT/1 header is {n} bytes, not 30.", n=len(header))
@@ -202,8 +203,7 @@ def build_header(suite: Suite, flags: Flags, terminal_id: str, seq: int, salt: b
 
 
 def _check_args(terminal_id: Any, seq: Any, msg_type: Any) -> None:
-    if not (isinstance(terminal_id, str) and len(terminal_id) == 8 and terminal_id.isascii()
-            and terminal_id.isdigit()):
+    if not is_terminal_id(terminal_id):
         raise LocalProtocolError("The terminal id {value!r} is not 8 ASCII digits.", value=terminal_id)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= 0xFFFFFFFF:
         raise LocalProtocolError("The GT/1 seq {value!r} is not a uint32.", value=seq)
@@ -255,7 +255,7 @@ class FrameDecoder:
         """
         if self._error is not None or len(self._buf) < HEADER_LEN:
             return None
-        return parse_header(self._buf[:HEADER_LEN], self.max_body)
+        return _parse_header(self._buf[:HEADER_LEN], self.max_body)
 
     def feed(self, data: bytes) -> list[SealedFrame]:
         if self._error is not None:

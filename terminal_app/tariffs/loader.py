@@ -99,8 +99,8 @@ class _Ctx:
         try:
             return parse(v)
         except InvalidValueError as e:
-            raise self.fail(f"{where}.{key}", e.what.format(**e.params).rstrip("."),
-                            e.action.format(**e.params)) from e
+            raise self.fail(f"{where}.{key}", e.what_text().rstrip("."),
+                            e.action_text) from e
 
 
 def _tiers(ctx: _Ctx, value: Any, where: str) -> tuple[Tier, ...]:
@@ -204,7 +204,7 @@ def parse_tariff(data: Mapping[str, Any], origin: str) -> Tariff:
             raise ctx.fail("tier", "has a single tier", 'A one-price tariff is kind = "flat".')
     else:
         rows = ctx.array(top.get("tou"), "tou", max_len=4)
-        rates = []
+        rates: list[TouRate] = []
         for i, row in enumerate(rows):
             key = f"tou[{i + 1}]"
             t = ctx.table(row, key, {"register", "name", "price"})
@@ -236,8 +236,8 @@ def parse_tariff(data: Mapping[str, Any], origin: str) -> Tariff:
         if verified and not (s.get("title") and date):
             raise ctx.fail("source", "is verified but names no document title and date",
                            "Give title and date of the document the figures were checked against.")
-        source = Source(*(ctx.text(s, k, "source", default="") for k in ("title", "issuer", "url")),
-                        verified=verified, note=ctx.text(s, "note", "source", default=""), date=date)
+        doc_title, issuer, url = (ctx.text(s, k, "source", default="") for k in ("title", "issuer", "url"))
+        source = Source(doc_title, issuer, url, verified=verified, note=ctx.text(s, "note", "source", default=""), date=date)
     return Tariff(name, title, kind, period, seasons, tou, tuple(surcharges), source, version)
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from terminal_app.cli.simulate import simulated_site
+from terminal_app.cli.simulate import SimControls, enrol_demo_operator, simulated_site
 from terminal_app.config import load_settings
 from ui.app import HandheldApp
 from ui.operators import OperatorStore
 from ui.services_backend import ServicesBackend
-from ui.sim_controls import SimControls, enrol_demo_operator
 
 
 @pytest.fixture
@@ -20,9 +19,8 @@ def field(tmp_path):
         # no coverage is found out within a second here (the site's file allows the field's 5 s)
         settings = load_settings(site.config_path, env={},
                                  overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
-        controls = SimControls(site)
         backend = ServicesBackend(settings, clock=site.terminal_clock)  # as ui.launch builds it: F9 moves it
-        controls.backend = backend
+        controls = SimControls(site, backend.session)
         app = HandheldApp(backend, operators=OperatorStore(settings.ui.operators_file), sim=controls)
         try:
             yield app, site

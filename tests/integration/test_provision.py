@@ -181,7 +181,7 @@ def test_key_file_is_root_only_from_its_first_byte(tmp_path, monkeypatch):
     assert seen == [(0o600, "terminal.key")]
 
 
-# ----------------------------------------------------------------------------- the TOML line editor
+# ----------------------------------------------------------------------------- the TOML editor (tomlkit)
 
 def test_set_value_touches_one_line_and_keeps_comments():
     text = '# top\n[terminal]\nid = "00000001"   # issued 2026\n\n[station]\n# where\nhost = "a"\n'
@@ -238,13 +238,13 @@ def test_rekey_restarts_the_seq_of_a_terminal_whose_counter_is_exhausted(tmp_pat
     from hw_mocks.station import ledger
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
-    from tests.rigs.station import load_tiny
     from offline_queue.journal import Journal
     from terminal_app.errors import StorageError
     from terminal_app.station.client import Request, StationClient
     from terminal_app.station.messages import MsgType
     from terminal_app.station.protocol import Suite
     from terminal_app.station.transport import SocketTransport
+    from tests.rigs.station import load_tiny
 
     tid, old, new = "00000003", bytes(range(16)), bytes(range(16, 32))
     db = tmp_path / "station.sqlite"

@@ -13,7 +13,6 @@ import pytest
 
 from drivers.ic_card.reader import CardRemovedError
 from hw_mocks.card.meter import Insertion
-from tests.rigs.card import CUST, METER, START_COUNT, open_terminal, rig
 from offline_queue.journal import EntryState
 from terminal_app.errors import LinkDownError
 from terminal_app.services.topup import (
@@ -24,6 +23,7 @@ from terminal_app.services.topup import (
     TopupRefused,
 )
 from terminal_app.station.transport import SocketTransport
+from tests.rigs.card import CUST, METER, START_COUNT, open_terminal, rig
 
 
 class Killed(BaseException):
@@ -210,3 +210,27 @@ def test_a_blank_card_is_refused(tmp_path):
         with pytest.raises(TopupRefused) as e:
             r.terminal.service.topup(5_000)
         assert e.value.reason is Reason.BLANK_CARD
+
+
+def test_the_top_up_goes_to_the_card_shown_and_another_card_is_refused(tmp_path):
+    """The operator read card A and took the money for it; card B is in the reader now: refused
+    before anything is journaled.  Card A itself (same customer, meter, serial) goes through."""
+    from drivers.ic_card.model import CardType, Purchase
+    from hw_mocks.card.virtual import VirtualCard
+    from terminal_app.services.topup import CardIdentity
+
+    with rig(tmp_path) as r:
+        shown = r.terminal.service.inquire()
+        card = CardIdentity(shown.cust, shown.meter, shown.serial)
+        original = r.device.remove()
+        r.device.insert(VirtualCard.issue(r.holder, CardType.PURCHASE, "0000000000000099", "1003", "A1003",
+                                          Purchase(0, 0)))
+        with pytest.raises(TopupRefused) as e:
+            r.terminal.service.topup(5_000, card=card)
+        assert e.value.reason is Reason.OTHER_CARD and shown.cust in str(e.value)
+        assert r.terminal.journal.entries() == [] and ledger_rows(r.db) == []
+        r.device.remove()
+        r.device.insert(original)
+        res = r.terminal.service.topup(5_000, card=card)
+        assert res.amount == 5_000 and not res.recovered
+        assert_credited_once(r, 5_000)

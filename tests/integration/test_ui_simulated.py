@@ -7,7 +7,6 @@ asyncio path is covered by test_ui_async.py and the tmux end-to-end test.
 
 from __future__ import annotations
 
-from terminal_app.config import load_settings
 from tests.util import wait_for
 from ui.main import ScannerThread
 
@@ -42,7 +41,7 @@ def test_a_short_field_day_through_the_screens(field):
     app.press("down", "enter")
     assert app.top.name == "customer" and customer.number in app.render_text()
     codes: list[str] = []
-    scanner = ScannerThread(load_settings(site.config_path, env={}).devices.scanner, codes.append).start()
+    scanner = ScannerThread(app.backend, codes.append).start()  # the core opens and owns the scanner
     try:
         assert scanner.ready.wait(5) and scanner.error is None, scanner.error
         app.press("f6")  # simulate: the mock serial scanner reads this meter's barcode
@@ -194,7 +193,7 @@ def test_door_locked_is_journaled_for_the_station(field):
     cust = app.top.customer.number
     app.press("f2", "f3", "1")  # keypad entry → abnormal → 门闭, no reading
     assert "抄表异常已登记。" in flat(app.render_text())
-    entries = app.backend.t.journal.entries()
+    entries = app.backend.session.terminal.journal.entries()
     assert [e.body_dict().get("cust") for e in entries if e.kind == "abnormal"] == [cust]
     assert not [e for e in entries if e.kind == "reading"]
 

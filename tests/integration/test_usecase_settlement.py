@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.settlement import daily_settlement
 from tests.integration.test_usecase_rig import Rig
 
@@ -52,7 +53,8 @@ def test_unsynced_payment_shows_as_a_difference(rig):
     t.sync_now()
     unsynced = t.take_payment("2002", 700)
     # settle without draining the journal first: the station has not got the second payment
-    result = daily_settlement(rig.journal, rig.store, rig.printer, rig.client, operator=t.operator, clock=rig.clock)
+    result = daily_settlement(UseCaseContext(journal=rig.journal, store=rig.store, printer=rig.printer, link=rig.client,
+                                             operator=t.operator, clock=rig.clock, tariffs=t.tariffs))
     assert result.reconciled is False
     assert result.differences == (f"主站无此笔：{unsynced.txn} ￥7.00（未上传）",
                                   "笔数金额：终端2笔￥57.00，主站1笔￥50.00")

@@ -31,7 +31,7 @@ def one_frame(hex_text: str):
 
 
 def test_field_facts_read_energy_wildcard():
-    # /work/shared/docs/field-facts.md (DL/T 645 section): read DI 00010000 from AA×6
+    # the field facts (shared docs, DL/T 645 section): read DI 00010000 from AA×6
     golden = "68 AA AA AA AA AA AA 68 11 04 33 33 34 33 AE 16"
     assert encode_read(WILDCARD, "00010000", preamble=b"") == H(golden.replace(" ", ""))
     frame = one_frame(golden)
@@ -40,7 +40,7 @@ def test_field_facts_read_energy_wildcard():
 
 
 def test_field_facts_read_address():
-    # /work/shared/docs/field-facts.md: read address 13H to the wildcard address
+    # the field facts (shared docs): read address 13H to the wildcard address
     golden = "68 AA AA AA AA AA AA 68 13 00 DF 16"
     assert encode_read_address(preamble=b"") == H(golden.replace(" ", ""))
     assert one_frame(golden).data == b""

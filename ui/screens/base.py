@@ -1,4 +1,10 @@
-"""The base of every screen: a name (its key context), soft keys, hooks the app calls."""
+"""The base of every screen: a name (its key context), its commands, soft keys, hooks the app calls.
+
+A screen's actions are commands (methods marked ``@command("name")``, collected per class into
+``commands``); its soft keys (``softkeys``: F1–F4 as (label msgid, command) or None) and its own
+keys (``keys``: (key, command, help msgid)) are bound in its key context when it is shown
+(:meth:`bindings`, ``Keymap.bind_screen``) — every key goes through the keymap to a command.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,37 @@ from typing import Any
 
 import urwid
 
+from ui.commands import command
 from ui.widgets import listbox, title
+
+SOFT_KEYS = ("f1", "f2", "f3", "f4")
 
 
 class Screen:
     name = ""
     kind = ""  # extra key context: "menu" lets digits pick items
     title = ""  # msgid
-    #: F1..F4: (label msgid, action name passed to on_softkey) or None
+    #: F1..F4: (label msgid, command name) or None
     softkeys: tuple[tuple[str, str] | None, ...] = ()
+    #: the screen's own keys besides the soft keys: (key, command, help msgid)
+    keys: tuple[tuple[str, str, str], ...] = ()
+    #: command name → method name, collected from the methods marked with @command
+    commands: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found = dict(getattr(cls, "commands", {}))
+        for attr, value in vars(cls).items():
+            name = getattr(value, "__command__", None)
+            if name is not None:
+                found[name] = attr
+        cls.commands = found
+
+    def bindings(self) -> tuple[tuple[str, str, str], ...]:
+        """The keys of this screen's context now: (key, command, help msgid)."""
+        soft = tuple((key, sk[1], sk[0]) for key, sk in zip(SOFT_KEYS, self.softkeys[:4], strict=False)
+                     if sk is not None)
+        return soft + tuple(self.keys)
 
     def __init__(self, app: Any, **params: Any) -> None:
         self.app = app
@@ -70,9 +98,6 @@ class Screen:
     def on_pick(self, n: int) -> None:
         pass
 
-    def on_softkey(self, action: str) -> None:
-        getattr(self, "do_" + action)()
-
     def on_back(self) -> bool:
         """True when the screen handled Esc itself (otherwise the app pops it)."""
         return False
@@ -84,8 +109,11 @@ class Screen:
         """True when the screen used the barcode (otherwise the app opens that customer)."""
         return False
 
+    @command("back")
     def do_back(self) -> None:
         self.app.back()
 
 
-__all__ = ["Screen", "listbox"]
+Screen.commands = {"back": "do_back"}  # __init_subclass__ collects the subclasses' own
+
+__all__ = ["Screen", "command", "listbox"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
 from ui.widgets import KeypadEdit, parse_yuan
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
@@ -75,6 +76,7 @@ class BillScreen(Screen):
         if self.bill is None and self.app.busy is None:
             self.do_load()
 
+    @command("load")
     def do_load(self) -> None:
         def done(bill: Any) -> None:
             self.bill = bill
@@ -83,6 +85,7 @@ class BillScreen(Screen):
         self.app.run_task(self._("Querying the bill"), self.app.backend.bill, self.customer.number, done=done,
                           cancellable=True)
 
+    @command("pay")
     def do_pay(self) -> None:
         due = self.bill.total_fen if self.bill is not None else 0
         self.app.push("payment", customer=self.customer, due_fen=due)
@@ -142,6 +145,7 @@ class PaymentScreen(Screen):
         elif not self.cash.next_field(self.walker, self.widget.focus):
             self.do_pay()
 
+    @command("pay")
     def do_pay(self) -> None:
         taken = self.cash.read(self.app)
         if taken is None:
@@ -155,12 +159,14 @@ class PaymentScreen(Screen):
         self.app.run_task(self._("Taking the payment"), self.app.backend.pay, self.customer.number, amount, given,
                           done=done)
 
+    @command("reprint")
     def do_reprint(self) -> None:
         def done(_ok: bool) -> None:
             self.app.notify(self._("Receipt printed."))
         self.app.run_task(self._("Printing the receipt"), self.app.backend.reprint_receipt, self.result.txn,
                           done=done)
 
+    @command("done")
     def do_done(self) -> None:
         self.app.pop()  # back to the bill
         self.app.pop()  # …and to the list the customer came from
@@ -269,6 +275,7 @@ class ReversalScreen(Screen):
         self.reason = reason
         self.refresh()
 
+    @command("confirm")
     def do_confirm(self) -> None:
         if self.reason is None or self.preview is None or self.done is not None:
             return

@@ -7,7 +7,8 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from ui.commands import command
 from ui.screens.base import Screen
 
 
@@ -50,12 +51,15 @@ class CustomerCard(Screen):
         rows.append(urwid.Text(("dim", _("F1 reads the meter over infrared."))))
         self.set_rows(rows)
 
+    @command("ir")
     def do_ir(self) -> None:
         self.app.push("reading", customer=self.customer, mode="ir")
 
+    @command("keypad")
     def do_keypad(self) -> None:
         self.app.push("reading", customer=self.customer, mode="keypad")
 
+    @command("bill")
     def do_bill(self) -> None:
         self.app.push("bill", customer=self.customer)
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from terminal_app.errors import render_sentence
+from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit, row
@@ -108,6 +110,7 @@ class DunningList(Screen):
             self.tasks = [fresh if t.task == task else t for t in self.tasks]
         self.refresh()
 
+    @command("notice")
     def do_notice(self) -> None:
         t = self._focused_task()
         if t is None:
@@ -131,12 +134,14 @@ class DunningList(Screen):
         self.app.run_task(self._("Printing the notice"), self.app.backend.print_dunning_notice, t.task,
                           done=done)
 
+    @command("check")
     def do_check(self) -> None:
         t = self.focused_value()
         self.app.push("arrears_check", customer=getattr(t, "customer", ""))
 
     _keep: str | None = None
 
+    @command("result")
     def do_result(self) -> None:
         t = self._focused_task()
         if t is not None:
@@ -209,7 +214,7 @@ class ArrearsCheckScreen(Screen):
         else:
             rows.append(urwid.Text(("error", _("Do NOT cut the power:"))))
             for msgid, params in r.refusals:
-                rows.append(urwid.Text(("error", "· " + _(msgid).format(**params))))
+                rows.append(urwid.Text(("error", "· " + render_sentence(msgid, params, _))))
             if r.arrears_fen:
                 rows.append(urwid.Text(_("Owes {a} yuan.").format(a=fen(r.arrears_fen))))
         self.set_rows(rows, focus=0)
@@ -217,6 +222,7 @@ class ArrearsCheckScreen(Screen):
     def on_select(self) -> None:
         self.do_check()
 
+    @command("check")
     def do_check(self) -> None:
         cust = self.number.edit_text.strip()
         if not cust:
@@ -230,6 +236,7 @@ class ArrearsCheckScreen(Screen):
         self.app.run_task(self._("Checking arrears"), self.app.backend.arrears_check, cust, done=done,
                           cancellable=True)
 
+    @command("cut")
     def do_cut(self) -> None:
         r = self.result
         if r is None or not r.may_disconnect or self.cut_done:

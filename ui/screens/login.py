@@ -8,6 +8,7 @@ from typing import Any
 
 import urwid
 
+from ui.commands import command
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit
 
@@ -38,6 +39,7 @@ class LoginScreen(Screen):
             return
         self.do_login()
 
+    @command("login")
     def do_login(self) -> None:
         op_id, pin = self.op.edit_text, self.pin.edit_text
         if not op_id:
@@ -65,6 +67,7 @@ class LoginScreen(Screen):
             return operator
         self.app.run_task(self._("Checking the PIN"), check, done=ok, failed=bad)
 
+    @command("unlock")
     def do_unlock(self) -> None:
         self.app.push("unlock", operator=self.op.edit_text)
 
@@ -104,6 +107,7 @@ class UnlockScreen(Screen):
             return
         self.do_unlock()
 
+    @command("unlock")
     def do_unlock(self) -> None:
         locked, sup, pin = self.locked.edit_text, self.sup.edit_text, self.sup_pin.edit_text
         if not (locked and sup and pin):

@@ -10,6 +10,7 @@ from typing import Any
 
 import urwid
 
+from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.widgets import row
@@ -50,6 +51,7 @@ class MainMenu(Menu):
     def on_back(self) -> bool:
         return True  # the main menu is the bottom of the stack: Esc does nothing
 
+    @command("sync")
     def do_sync(self) -> None:
         def done(status: Any) -> None:
             self.app.set_status(status)
@@ -60,9 +62,11 @@ class MainMenu(Menu):
                 self.app.notify(self._("Everything is sent to the station."))
         self.app.run_task(self._("Sending to the station"), self.app.backend.sync_now, done=done, cancellable=True)
 
+    @command("messages")
     def do_messages(self) -> None:
         self.app.push("messages")
 
+    @command("logout")
     def do_logout(self) -> None:
         self.app.push("logout")
 
@@ -108,6 +112,7 @@ class LogoutConfirm(Screen):
                 self.refresh()
             self.app.run_task(self._("Counting"), self.app.backend.pending, done=counted)
 
+    @command("logout")
     def do_logout(self) -> None:
         self.app.logout()
 

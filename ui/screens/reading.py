@@ -16,7 +16,9 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from terminal_app.errors import render_sentence
+from ui.commands import command
 from ui.model import ReadingAnswer
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit, row
@@ -103,7 +105,7 @@ class ReadingEntry(Screen):
             if o.from_balance_fen:
                 rows.append(urwid.Text(_("Prepaid balance pays: {a} yuan").format(a=fen(o.from_balance_fen))))
             for msgid, params in o.warnings:
-                rows.append(urwid.Text(("warn", "! " + self._(msgid).format(**params))))
+                rows.append(urwid.Text(("warn", "! " + render_sentence(msgid, params, self._))))
             rows.append(urwid.Text(("dim", self._hint())))
         elif self.mode == "keypad":
             self.value.set_caption(_("Reading: "))
@@ -139,6 +141,7 @@ class ReadingEntry(Screen):
         self.step = step
         self.refresh()
 
+    @command("read")
     def do_read(self) -> None:
         self.outcome = None
         self.answer = ReadingAnswer()
@@ -154,21 +157,26 @@ class ReadingEntry(Screen):
         self.step = None
         self.refresh()
 
+    @command("keypad")
     def do_keypad(self) -> None:
         self.mode = "keypad"
         self.outcome = None
         self.refresh()
 
+    @command("reason")
     def do_reason(self) -> None:
         self._go("reason")
 
+    @command("abnormal")
     def do_abnormal(self) -> None:
         self._go("abnormal")
 
+    @command("rollover")
     def do_rollover(self) -> None:
         if self.outcome is not None and self.outcome.rollover_use:
             self._go("confirm_rollover")
 
+    @command("confirm")
     def do_confirm(self) -> None:
         step = self.step
         if step == "confirm_rollover":
@@ -234,6 +242,7 @@ class ReadingEntry(Screen):
         self.answer = ReadingAnswer(reentered=text)
         self._go("jump_reason")
 
+    @command("enter")
     def do_enter(self) -> None:
         if not self.value.edit_text:
             self.app.set_message(self._("Type the reading first."), "error")
@@ -244,6 +253,7 @@ class ReadingEntry(Screen):
         self.app.run_task(self._("Checking the reading"), self.app.backend.enter_reading, self.customer.number,
                           self.value.edit_text, self.reason[0], done=self._got)
 
+    @command("save")
     def do_save(self) -> None:
         """F1: save if every warning is answered; else ask for what its rule needs next."""
         needs = self.outcome.needs if self.outcome is not None else ()

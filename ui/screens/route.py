@@ -7,6 +7,7 @@ from typing import Any
 
 import urwid
 
+from ui.commands import command
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit, row
 
@@ -36,6 +37,7 @@ class RouteDownload(Screen):
         if getattr(self, "segments", None) is None and not self.failed:
             self.do_load()
 
+    @command("load")
     def do_load(self) -> None:
         def done(segs: list[tuple[str, str, int]]) -> None:
             self.segments = segs
@@ -107,6 +109,7 @@ class RouteList(Screen):
         if focus is not None and focus < len(self.walker):
             self.walker.set_focus(focus)
 
+    @command("all")
     def do_all(self) -> None:
         self.search.set_edit_text("")
         self._load(self.app.backend.route)

@@ -7,6 +7,7 @@ from typing import Any
 
 import urwid
 
+from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.widgets import row
@@ -25,6 +26,8 @@ class SettingsScreen(Screen):
     title = "Settings"
     kind = "menu"
     softkeys = (("Back", "back"),)
+    #: each item's digit runs its command (the rows show the same digits)
+    keys = tuple((str(i), key, label) for i, (key, label) in enumerate(ITEMS, 1))
 
     def __init__(self, app: Any, **params: Any) -> None:
         self.summary: list[tuple[str, str]] | None = None
@@ -49,19 +52,17 @@ class SettingsScreen(Screen):
                 self.summary = []
             self.refresh()
 
-    def on_pick(self, n: int) -> None:
-        if 1 <= n <= len(ITEMS):
-            getattr(self, "item_" + ITEMS[n - 1][0])()
-
     def on_select(self) -> None:
         key = self.focused_value()
         if key:
-            getattr(self, "item_" + key)()
+            self.app.run_command(key)  # the item's command, as its digit runs it
 
+    @command("printer")
     def item_printer(self) -> None:
         self.app.run_task(self._("Printing a test page"), self.app.backend.printer_test,
                           done=lambda text: self.app.notify(self._(text)))
 
+    @command("modem")
     def item_modem(self) -> None:
         def done(report: list[tuple[str, str]]) -> None:
             self.report = report
@@ -69,12 +70,15 @@ class SettingsScreen(Screen):
         self.app.run_task(self._("Asking the modem"), self.app.backend.modem_diagnostics, done=done,
                           cancellable=True)
 
+    @command("language")
     def item_language(self) -> None:
         self.app.set_language("en" if self.app._.language == "zh_CN" else "zh_CN")
 
+    @command("messages")
     def item_messages(self) -> None:
         self.app.push("messages")
 
+    @command("logout")
     def item_logout(self) -> None:
         self.app.push("logout")
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from ui.commands import command
 from ui.screens.base import Screen
 
 
@@ -52,6 +53,7 @@ class SettlementScreen(Screen):
             rows.append(urwid.Text(("dim", _("No more money is taken today; tomorrow is a new day."))))
         self.set_rows(rows)
 
+    @command("settle")
     def do_settle(self) -> None:
         def done(summary: Any) -> None:
             self.summary = summary

@@ -7,7 +7,8 @@ from typing import Any
 
 import urwid
 
-from ui.app import fen
+from terminal_app.domain.money import format_fen as fen
+from ui.commands import command
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
 
@@ -51,6 +52,7 @@ class TopUpScreen(Screen):
             rows += self.cash.rows()
         self.set_rows(rows)
 
+    @command("read")
     def do_read(self) -> None:
         def done(card: Any) -> None:
             self.card = card
@@ -65,6 +67,7 @@ class TopUpScreen(Screen):
         elif not self.cash.next_field(self.walker, self.widget.focus):
             self.do_topup()
 
+    @command("topup")
     def do_topup(self) -> None:
         taken = self.cash.read(self.app)
         if taken is None:
@@ -79,6 +82,7 @@ class TopUpScreen(Screen):
         self.app.run_task(self._("Topping up the card"), self.app.backend.top_up, self.card, amount, given,
                           done=done)
 
+    @command("done")
     def do_done(self) -> None:
         self.card = None
         self.result = None

@@ -1,0 +1,463 @@
+"""One operator's session on the terminal, as the field UI drives it: each device one user at a time.
+
+The :class:`~terminal_app.services.terminal.Terminal` (journal, local store, station client,
+printer, IR head, scanner, card reader) is opened at the first login and kept for the run.  The
+UI calls from worker threads and polls the status from another, so two locks keep the devices
+one thread at a time (the modem driver and the printer are not shared between threads):
+``_link`` around every station exchange, the sync engine's retries and the modem's
+registration/signal; ``_printer`` around everything that prints.  The status poll never waits
+for them: when a lock is busy it reports the last figures it had.  Sync runs from the status
+poll (when its backoff timer is due) and right after anything is captured (a payment, a
+reading …), so the status line's queue depth and "sent or waiting" are true as soon as the
+screen returns.
+
+Every answer is a record of :mod:`terminal_app.services.views` (the UI re-exports them); every
+rule (what a reading needs, when a notice or a cut is allowed, the link state, the day's
+figures, searching) lives in the use cases this calls.  They are imported when the first one
+runs, not with this module: the UI imports it before its login screen is drawn (startup on a
+small ARM board: tests/bench/startup.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, cast
+
+from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
+from terminal_app.services.views import (
+    ArrearsCheck,
+    ArrearsLine,
+    BillView,
+    CardView,
+    CustomerView,
+    DunningView,
+    NoticeView,
+    PaymentOutcome,
+    PaymentView,
+    ReadingAnswer,
+    ReadingOutcome,
+    ReversalView,
+    SettlementView,
+    TerminalStatus,
+)
+from terminal_app.timeutil import Clock, now
+
+if TYPE_CHECKING:
+    from terminal_app.config import Settings
+    from terminal_app.domain.customer import Customer
+    from terminal_app.domain.reading import ReadingSource
+    from terminal_app.domain.validation import ReadingCheck
+    from terminal_app.services.bill_query import BillView as Bill
+    from terminal_app.services.link_status import Radio
+    from terminal_app.services.terminal import Terminal
+
+log = logging.getLogger(__name__)
+
+#: how long a field action waits for the other user of a device before saying it is busy
+BUSY_WAIT_S = 120
+
+Progress = Callable[[int, int], None]
+#: what Terminal.preview_reading keeps in ReadingOutcome.token for the save
+ReadingToken = tuple["Customer", "ReadingCheck", "ReadingSource", str]
+
+
+class FieldSession:
+    """The field actions over the terminal's use cases; every method blocks (run it in a worker)."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.t: Terminal | None = None
+        self._link = threading.Lock()
+        self._printer = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._opened = threading.Event()  # set while the terminal is open (a scan waits for it)
+        self._last = TerminalStatus()
+        self._radio: Radio | None = None  # the last registration/signal read from the modem
+        self._bills: dict[str, Bill] = {}
+        self._link_seen: tuple[dt.datetime, bool] | None = None  # the UI's own last exchange: when, ok
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def login(self, operator: str) -> None:
+        """Open the terminal's journal, store, link and devices for ``operator`` (first login)."""
+        with self._open_lock:
+            if self.t is None:
+                from terminal_app.services.terminal import Terminal
+
+                self.t = Terminal.from_settings(self.settings, operator=operator, clock=self.clock)
+            self.t.switch_operator(operator)
+            self._opened.set()
+
+    def close(self) -> None:
+        with self._open_lock:
+            self._opened.clear()
+            if self.t is not None:
+                with self._link, self._printer:
+                    self.t.close()
+                self.t = None
+
+    @property
+    def logged_in(self) -> bool:
+        """The terminal is open (someone logged in since the start)."""
+        return self.t is not None
+
+    @property
+    def terminal(self) -> Terminal:
+        if self.t is None:
+            raise BusinessRuleError("Nobody is logged in.", "Log in first.")
+        return self.t
+
+    @contextlib.contextmanager
+    def _busy(self, lock: threading.Lock, what: str) -> Iterator[None]:
+        # bounded: an exchange holding the lock ends within the link's own timeouts
+        if not lock.acquire(timeout=BUSY_WAIT_S):
+            raise LinkError("The {item} is busy.", "Try again in a moment.", item=what)
+        try:
+            yield
+        except LinkError:
+            if lock is self._link:
+                self._link_seen = (now(), False)
+            raise
+        else:
+            if lock is self._link:
+                self._link_seen = (now(), True)
+        finally:
+            lock.release()
+
+    def _sent_now(self) -> None:
+        """After a capture: send at once when the link is free (the status line then shows the
+        truth — sent, or waiting — as soon as the screen returns).  Never raises for the link."""
+        if self.t is not None and self._link.acquire(blocking=False):
+            try:
+                report = self.t.sync_now()
+                if report.exchanges:
+                    self._link_seen = (now(), report.error is None)
+            except HandheldError as e:
+                log.warning("sending after a capture: %s", e)
+            finally:
+                self._link.release()
+
+    # ---- status -----------------------------------------------------------------------------
+    def status(self) -> TerminalStatus:
+        """The status line: signal, link, queue, printer (never waits for a busy device)."""
+        from terminal_app.services.link_status import link_state
+
+        t = self.t
+        if t is None:
+            return self._last
+        has_modem = t.modem() is not None
+        if self._link.acquire(blocking=False):
+            try:
+                if has_modem:  # the radio first: no signal is shown as soon as it goes
+                    self._radio = t.radio() or self._radio
+                if not has_modem or (self._radio is not None and self._radio.usable):
+                    try:
+                        t.poll_sync()
+                    except HandheldError as e:
+                        log.warning("sync poll: %s", e)
+            finally:
+                self._link.release()
+        printer = self._last.printer
+        if self._printer.acquire(blocking=False):
+            try:
+                printer = t.printer_state()
+            finally:
+                self._printer.release()
+        q = t.queue_status()
+        seen = [(at, ok) for at, ok in ((q.last_success_at, True), (q.last_error_at, False)) if at is not None]
+        if self._link_seen is not None:
+            seen.append(self._link_seen)
+        link = link_state(self._radio if has_modem else None, syncing=q.syncing, exchanges=seen)
+        age = int(q.oldest_pending_age.total_seconds()) if q.oldest_pending_age is not None else None
+        csq = self._radio.rssi if self._radio is not None else None
+        self._last = TerminalStatus(csq, link, q.depth, age, printer)
+        return self._last
+
+    def pending(self) -> int:
+        """Entries not yet at the station (what logging out leaves behind)."""
+        return self.terminal.queue_status().depth
+
+    def sync_now(self) -> TerminalStatus:
+        with self._busy(self._link, N_("link")):
+            self.terminal.sync_now()
+        return self.status()
+
+    # ---- 抄表 -----------------------------------------------------------------------------
+    def segments(self) -> list[tuple[str, str, int]]:
+        with self._busy(self._link, N_("link")):
+            return [(s.segment, s.name, s.customers) for s in self.terminal.segments()]
+
+    def download_route(self, segment: str, progress: Progress) -> int:
+        with self._busy(self._link, N_("link")):
+            summary = self.terminal.download_route(segment, progress=progress)
+        return summary.customers
+
+    def _view(self, c: Customer, read: set[str] | None = None) -> CustomerView:
+        last = c.last_reading
+        # the arrears follow this terminal's payments (today's included), not only the download
+        return CustomerView(c.number, c.name, c.address, c.meter.number, c.segment, self.terminal.owed_now(c),
+                            str(last) if last is not None else "", bool(read and c.number in read))
+
+    def read_today(self) -> set[str]:
+        """The customers read (or registered abnormal) on this terminal today: the route's ✓."""
+        return self.terminal.read_today()
+
+    def route(self) -> list[CustomerView]:
+        t = self.terminal
+        read = t.read_today()
+        return [self._view(c, read) for seg in t.downloaded_segments() for c in t.route_customers(seg)]
+
+    def search(self, query: str) -> list[CustomerView]:
+        t = self.terminal
+        read = t.read_today()
+        return [self._view(c, read) for c in t.search(query)]
+
+    def customer(self, number: str) -> CustomerView:
+        """The customer as the card shows it now (arrears after today's payments)."""
+        return self._view(self.terminal.customer(number), self.terminal.read_today())
+
+    def customer_by_barcode(self, code: str) -> CustomerView | None:
+        try:
+            return self._view(self.terminal.find_customer(code), self.terminal.read_today())
+        except BusinessRuleError:
+            return None
+
+    def scan(self, timeout: float) -> str | None:
+        """The next barcode from the terminal's scanner (None: none within ``timeout``, or nobody
+        is logged in yet).  Raises the scanner's DeviceError when it is missing or broken."""
+        from terminal_app.errors import DeviceTimeoutError
+
+        if self.t is None:
+            self._opened.wait(timeout)  # before the first login: nothing to scan for yet
+            return None
+        try:
+            code, _customer = self.t.scan(timeout)
+        except DeviceTimeoutError:
+            return None
+        return code
+
+    def read_meter(self, customer: str) -> ReadingOutcome:
+        from terminal_app.domain.reading import ReadingSource
+
+        t = self.terminal
+        c = t.customer(customer)
+        value = t.read_meter(c)  # the IR head is the terminal's own port: no shared lock
+        return t.preview_reading(c, value, ReadingSource.IR)
+
+    @staticmethod
+    def _decimal(value: str) -> Decimal:
+        try:
+            return Decimal(value)
+        except InvalidOperation as e:
+            raise BusinessRuleError("{value} is not a meter reading.", "Type the digits on the meter.",
+                                    value=value[:12]) from e
+
+    def enter_reading(self, customer: str, value: str, reason: str) -> ReadingOutcome:
+        from terminal_app.domain.reading import ReadingSource
+        from terminal_app.domain.reasons import KEYPAD_REASONS, text_of
+
+        t = self.terminal
+        return t.preview_reading(t.customer(customer), self._decimal(value), ReadingSource.KEYPAD,
+                                 text_of(KEYPAD_REASONS, reason))
+
+    def reentry_matches(self, outcome: ReadingOutcome, value: str) -> bool:
+        """The value typed again equals the reading (the rule a jump needs, checked at once)."""
+        try:
+            return Decimal(value) == Decimal(outcome.value)
+        except InvalidOperation:
+            return False
+
+    def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None) -> bool:
+        from terminal_app.domain.abnormal import Abnormal, AbnormalCode
+        from terminal_app.domain.reasons import JUMP_REASONS, text_of
+        from terminal_app.domain.validation import WarningKind
+
+        a = answer or ReadingAnswer()
+        c, check, source, reason = cast(ReadingToken, outcome.token)  # what preview_reading put there
+        ab = Abnormal(AbnormalCode(a.abnormal)) if a.abnormal else None
+        confirmed = tuple(k for k in check.kinds if k in (WarningKind.ZERO, WarningKind.METER_REPLACED)) \
+            if a.confirmed else ()
+        with self._busy(self._printer, N_("printer")):
+            result = self.terminal.save_reading(
+                c, check, source=source, reason=reason, confirmed=confirmed, abnormal=ab, rollover=a.rollover,
+                reentered=self._decimal(a.reentered) if a.reentered else None,
+                jump_reason=text_of(JUMP_REASONS, a.jump_reason) if a.jump_reason else "")
+        self._sent_now()
+        return result.print_error is None and result.txn is not None
+
+    def register_abnormal(self, customer: str, code: str) -> bool:
+        """抄表异常登记 without a reading (门闭, 表计未找到 …): journaled for ABNORMAL_REGISTER."""
+        from terminal_app.domain.abnormal import Abnormal, AbnormalCode
+
+        c = self.terminal.customer(customer)
+        with self._busy(self._printer, N_("printer")):
+            self.terminal.save_reading(c, None, abnormal=Abnormal(AbnormalCode(code)))
+        self._sent_now()
+        return True
+
+    @staticmethod
+    def abnormal_codes(outcome: ReadingOutcome | None = None) -> list[str]:
+        """The codes that fit: without a value, the visits without a reading; with a reading below
+        the last, the codes that account for it (the likeliest first); else every code that goes
+        with a value."""
+        from terminal_app.domain.abnormal import NO_VALUE_CODES, AbnormalCode
+        from terminal_app.domain.validation import REVERSE_ANSWERS, Need
+
+        if outcome is None:
+            return [c.value for c in AbnormalCode if c is not AbnormalCode.OTHER]
+        if Need.ABNORMAL_CODE.value in outcome.needs:
+            order = (AbnormalCode.RUNNING_BACKWARDS, AbnormalCode.METER_REPLACED, AbnormalCode.ESTIMATED,
+                     AbnormalCode.METER_DAMAGED)
+            return [c.value for c in order if c in REVERSE_ANSWERS]
+        return [c.value for c in AbnormalCode if c not in NO_VALUE_CODES and c is not AbnormalCode.OTHER]
+
+    # ---- 收费 -----------------------------------------------------------------------------
+    def bill(self, customer: str) -> BillView:
+        with self._busy(self._link, N_("link")):
+            b = self.terminal.query_bill(customer)
+        if not b.online:  # the use case fell back to the downloaded data: the link failed
+            self._link_seen = (now(), False)
+        self._bills[customer] = b
+        lines = tuple(ArrearsLine(a.period, a.amount, a.penalty, a.from_balance) for a in b.arrears)
+        return BillView(b.customer, b.name, lines, b.still_owed, b.balance, offline=not b.online, as_of=b.as_of,
+                        estimated=b.estimated, penalty_day=b.penalty_day,
+                        balance_used_fen=sum(u.total for u in b.balance_used))
+
+    def reading_estimate(self, customer: str) -> tuple[str, int, tuple[tuple[str, str, str, int], ...]] | None:
+        """Today's reading of the customer on this terminal: (kWh, bill fen, tier lines), or None."""
+        return self.terminal.reading_estimate(customer)
+
+    def pay(self, customer: str, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
+        t = self.terminal
+        with self._busy(self._printer, N_("printer")):
+            r = t.take_payment(customer, amount_fen, bill=self._bills.get(customer), tendered=tendered_fen)
+        self._sent_now()
+        return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, t.waiting(r.txn),
+                              r.owed_after, r.reconnection)
+
+    def reprint_receipt(self, txn: str) -> bool:
+        """The receipt again: the original if it never printed, else a copy marked 重打/副本."""
+        with self._busy(self._printer, N_("printer")):
+            self.terminal.reprint_receipt(txn)
+        return True
+
+    def payments_today(self) -> list[PaymentView]:
+        return self.terminal.payments_today()
+
+    def preview_reversal(self, txn: str) -> ReversalView:
+        p = self.terminal.preview_reversal(txn)
+        return ReversalView(p.orig, p.customer, p.name, p.amount)
+
+    def reverse(self, txn: str, reason: str) -> ReversalView:
+        from terminal_app.domain.reasons import REVERSAL_REASONS, text_of
+
+        t = self.terminal
+        with self._busy(self._printer, N_("printer")):
+            r = t.reverse_payment(txn, text_of(REVERSAL_REASONS, reason))
+        self._sent_now()
+        return ReversalView(r.txn, r.customer, t.customer_name(r.customer), r.amount, r.reason,
+                            r.print_error is None, r.print_error)
+
+    # ---- 催费 -----------------------------------------------------------------------------
+    def dunning_tasks(self, segment: str) -> list[DunningView]:
+        t = self.terminal
+        with self._busy(self._link, N_("link")):
+            tasks = t.download_dunning_tasks(segment)
+        return [t.dunning_view(task.task, task=task) for task in tasks]
+
+    def dunning_task(self, task: str) -> DunningView:
+        return self.terminal.dunning_view(task)
+
+    def print_dunning_notice(self, task: str) -> NoticeView:
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = self.terminal.print_dunning_notice(task)
+        self._sent_now()
+        return NoticeView(r.task, r.action.value, r.owed.total, r.owed.online, r.pay_by)
+
+    def arrears_check(self, customer: str) -> ArrearsCheck:
+        """The check at the door before a cut (the lawful-cut rule, in real time)."""
+        from terminal_app.services.dunning import CUT_REFUSAL_TEXT, CannotConfirmError
+
+        try:
+            with self._busy(self._link, N_("link")):
+                r = self.terminal.check_cut(customer)
+        except CannotConfirmError:
+            return ArrearsCheck(customer, 0, False, online=False)
+        notice = r.decision.notice
+        pay_by = notice.pay_by.isoformat() if notice else ""
+        return ArrearsCheck(r.customer, r.decision.owed, r.allowed, True, r.task,
+                            tuple((CUT_REFUSAL_TEXT[x], {"pay_by": pay_by}) for x in r.decision.refusals),
+                            notice.pay_by if notice else None)
+
+    def confirm_cut(self, task: str) -> str:
+        with self._busy(self._link, N_("link")):
+            cut = self.terminal.confirm_disconnection(task)
+        self._sent_now()
+        return cut.txn
+
+    def record_dunning_result(self, task: str, result: str) -> bool:
+        from terminal_app.domain.dunning import DunningResult
+
+        with self._busy(self._link, N_("link")):
+            self.terminal.record_dunning_result(task, DunningResult(result))
+        self._sent_now()
+        return True
+
+    # ---- 购电 -----------------------------------------------------------------------------
+    def read_card(self) -> CardView:
+        """Read the card in the reader; an interrupted purchase on it is finished first."""
+        t = self.terminal
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            info, recovered = t.read_card()
+        if recovered is not None:
+            log.info("card purchase %s finished on reading the card", recovered.auth_txn)
+        return CardView(info.cust, t.customer_name(info.cust), info.meter, info.purchase.count, info.remaining,
+                        info.serial)
+
+    def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
+        """购电 onto ``card`` (the card shown): another card in the reader is refused."""
+        from terminal_app.domain.money import format_fen
+        from terminal_app.services.topup import CardIdentity
+
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = self.terminal.top_up(CardIdentity(card.customer, card.meter, card.serial), amount_fen)
+        if r.recovered:
+            # an earlier purchase on this card was finished instead: no new money is taken
+            raise BusinessRuleError("An earlier purchase of {amount} yuan on this card was finished instead.",
+                                    "Take no money now; the receipt of that purchase has printed.",
+                                    amount=format_fen(r.amount))
+        return PaymentOutcome(r.auth_txn, r.amount, tendered_fen - r.amount, True)
+
+    # ---- 日结 -----------------------------------------------------------------------------
+    def settlement(self) -> SettlementView:
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = self.terminal.settle_day()
+        lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
+        return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
+                              bool(r.reconciled), printed=r.print_error is None, again=r.again,
+                              print_error=r.print_error, notes=r.notes())
+
+    # ---- 设置 -----------------------------------------------------------------------------
+    def settings_summary(self) -> list[tuple[str, str]]:
+        """(label msgid, value) of the configuration the operator may need to read out."""
+        s = self.settings
+        return [(N_("Terminal"), s.terminal.id), (N_("APN"), s.devices.modem.apn or "-"),
+                (N_("Station"), f"{s.station.host}:{s.station.port}"),
+                (N_("Link"), {"modem": N_("GPRS modem"), "socket": N_("network cable")}.get(s.link.transport,
+                                                                                           s.link.transport))]
+
+    def printer_test(self) -> None:
+        with self._busy(self._printer, N_("printer")):
+            self.terminal.print_test_page()
+
+    def modem_status(self) -> dict[str, Any] | None:
+        """The modem's status fields; None when the link is a socket (no modem)."""
+        if self.t is None or self.t.modem() is None:
+            return None
+        with self._busy(self._link, N_("link")):
+            return self.t.modem_status()

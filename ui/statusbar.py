@@ -1,0 +1,141 @@
+"""The chrome around the screen: the status bar, the message line and the soft-key help line.
+
+Rows 1-2 show the operator, signal bars, link, queue depth + oldest age, printer and time; the
+message line the busy state of a running task or the last result/error; the last row the F1–F4
+labels — built from the key bindings of the top screen's context, so a label is shown exactly
+when its key does something.  Events (status changed, message logged) are blinker signals of
+this instance (never module globals).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import blinker
+from urwid import calc_width
+
+from ui.model import LinkState, PrinterState, TerminalStatus
+
+log = logging.getLogger(__name__)
+
+SOFT_KEYS = ("f1", "f2", "f3", "f4")
+
+
+def signal_bars(csq: int | None) -> int | None:
+    """AT+CSQ RSSI → 0–4 bars (27.007: 0 ≤ −113 dBm … 31 ≥ −51 dBm, 99 unknown)."""
+    if csq is None or csq == 99 or not 0 <= csq <= 31:
+        return None
+    if csq < 2:
+        return 0
+    if csq < 10:
+        return 1
+    if csq < 15:
+        return 2
+    if csq < 20:
+        return 3
+    return 4
+
+
+def emit(signal: blinker.Signal, sender: Any, **values: Any) -> None:
+    """Send ``signal``; a failing receiver is logged and never takes the UI down."""
+    for receiver in signal.receivers_for(sender):
+        try:
+            receiver(sender, **values)
+        except Exception:  # noqa: BLE001
+            log.exception("UI event receiver %r failed", receiver)
+
+
+class StatusBar:
+    """The status, the message log and the drawing of the chrome of one app."""
+
+    def __init__(self, app: Any, clock: Callable[[], dt.datetime]) -> None:
+        self.app = app
+        self.clock = clock
+        self.status = TerminalStatus()
+        self.messages: collections.deque[tuple[dt.datetime, str, bool]] = collections.deque(maxlen=200)
+        self.message: tuple[str, str] = ("", "")  # (text, attr)
+        self.on_status = blinker.Signal("status changed")
+        self.on_message = blinker.Signal("message logged")
+
+    def set_message(self, text: str, attr: str = "") -> None:
+        self.message = (text, attr)
+        if text:
+            self.messages.append((self.clock(), text, attr == "error"))
+            emit(self.on_message, self.app, text=text, attr=attr)
+
+    def set_status(self, status: TerminalStatus) -> None:
+        self.status = status
+        emit(self.on_status, self.app, status=status)
+
+    def status_lines(self, width: int) -> tuple[str, str]:
+        _ = self.app._
+        s = self.status
+        op = self.app.operator.id if self.app.operator else "----"
+        bars = signal_bars(s.csq)
+        sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
+        link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
+                LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
+        clock = self.clock().strftime("%H:%M")
+        row1 = _pad_between(f"{op} {sig} {link}", clock, width)
+        queue = _("Queue {n}").format(n=s.queue_depth)
+        if s.oldest_age_s is not None and s.queue_depth:
+            queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))
+        printer = {PrinterState.OK: _("Printer OK"), PrinterState.PAPER_OUT: _("No paper"),
+                   PrinterState.COVER_OPEN: _("Cover open"), PrinterState.OFFLINE: _("Printer off"),
+                   PrinterState.UNKNOWN: _("Printer ?")}[s.printer]
+        return row1, _pad_between(queue, printer, width)
+
+    def softkey_line(self) -> str:
+        """F1–F4 labels of the top screen: the help of the F-key bindings of its context."""
+        app = self.app
+        if not app.stack:
+            return ""
+        top = app.top
+        app.km.bind_screen(top)  # a screen's soft keys may change with its state
+        labels = []
+        for i, key in enumerate(SOFT_KEYS, start=1):
+            b = app.km.lookup(key, [top.name])
+            if b is not None:
+                labels.append(f"F{i}{app._(b.help)}")
+        return " ".join(labels)
+
+    def draw(self, root: Any, width: int) -> None:
+        app = self.app
+        root.status_text.set_text("\n".join(self.status_lines(width)))
+        busy = app.busy
+        if busy is not None:
+            text = app._("Working: {what}…").format(what=busy.label)
+            if busy.cancellable:
+                text += " " + app._("Esc cancels")
+            if busy.progress is not None:
+                done, total = busy.progress
+                text += "\n" + _bar(done, total, width)
+            root.message_text.set_text(("busy", text))
+        else:
+            text, attr = self.message
+            root.message_text.set_text((attr, text) if attr else text)
+        if app.stack:
+            root.softkey_text.set_text(self.softkey_line())
+
+
+def _pad_between(left: str, right: str, width: int) -> str:
+    gap = width - calc_width(left, 0, len(left)) - calc_width(right, 0, len(right))
+    return left + " " * max(1, gap) + right
+
+
+def _bar(done: int, total: int, width: int) -> str:
+    cells = max(4, width - 10)
+    filled = cells * done // total if total > 0 else 0
+    return "[" + "#" * filled + "." * (cells - filled) + f"] {done}/{total}"
+
+
+def _age(seconds: int, _: Callable[[str], str]) -> str:
+    if seconds < 60:
+        return _("{n}s").format(n=seconds)
+    if seconds < 3600:
+        return _("{n}min").format(n=seconds // 60)
+    return _("{n}h").format(n=seconds // 3600)
