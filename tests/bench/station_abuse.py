@@ -53,11 +53,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from hw_mocks.station import ledger  # noqa: E402
-from tests.rigs.station import load_tiny  # noqa: E402
 from terminal_app.station.client import Outcome, Request, StationClient  # noqa: E402
 from terminal_app.station.messages import MsgType  # noqa: E402
 from terminal_app.station.protocol import Suite, build_header, new_salt, seal  # noqa: E402
 from terminal_app.station.transport import SocketTransport  # noqa: E402
+from tests.rigs.station import load_tiny  # noqa: E402
 
 LEGIT = ("10000001", bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c"))
 DRIPPER = ("10000002", bytes.fromhex("000102030405060708090a0b0c0d0e0f"))

@@ -14,12 +14,12 @@ from drivers.ic_card.model import CardType, Purchase
 from drivers.ic_card.protocol import CardPresence, ReaderProtocolError
 from drivers.ic_card.reader import CardRemovedError, NoCardError, SerialCardReader
 from hw_mocks.card.device import MockCardReader
-from tests.rigs.card import CUST, METER, START_COUNT, issue_card, rig
 from hw_mocks.link import PtyLink
 from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder
 from terminal_app.errors import DeviceTimeoutError
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
+from tests.rigs.card import CUST, METER, START_COUNT, issue_card, rig
 
 HOLDER = CardKeyHolder(DEMO_MASTER_KEY)
 

@@ -10,8 +10,8 @@ import pytest
 
 from drivers.ic_card.model import CardType, Purchase
 from hw_mocks.card.meter import Insertion
-from tests.rigs.card import CUST, METER, START_COUNT, issue_card, rig
 from terminal_app.services.topup import Reason, TopupRefused
+from tests.rigs.card import CUST, METER, START_COUNT, issue_card, rig
 
 NEW_SERIAL = "8610000000002003"
 

@@ -8,10 +8,10 @@ import json
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import audit_rows
 from terminal_app.cli import main
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import SHANGHAI, FixedClock
+from tests.rigs.station import audit_rows
 from tests.util import free_port, write_key_file
 
 KEY = bytes.fromhex("5A5A5A5A000011112222333344445555")

@@ -20,13 +20,13 @@ import pytest
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import audit_rows, load_tiny, snapshot
 from terminal_app.station import protocol as p
 from terminal_app.station.client import Outcome, Request, StationClient
 from terminal_app.station.messages import MsgType
 from terminal_app.station.seq import FileSeqCounter
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock
+from tests.rigs.station import audit_rows, load_tiny, snapshot
 
 TERMINALS = {
     p.Suite.TDES: TerminalKey("10000001", 1, bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")),

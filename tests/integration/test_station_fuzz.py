@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import load_tiny, snapshot
 from terminal_app.errors import ConfigurationError
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite, decode_frame, open_frame, seal
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import load_tiny, snapshot
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")

@@ -23,10 +23,10 @@ import pytest
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import snapshot, tiny_ledger
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import MAX_BODY, Suite, decode_frame, open_frame, seal
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import snapshot, tiny_ledger
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, 30, tzinfo=SHANGHAI)
 K1 = bytes.fromhex("000102030405060708090a0b0c0d0e0f")

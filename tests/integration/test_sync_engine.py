@@ -18,7 +18,6 @@ import pytest
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import audit_rows, load_tiny
 from offline_queue.backoff import Backoff
 from offline_queue.journal import Entry, EntryState, Journal, Settlement
 from offline_queue.sync import SyncEngine, SyncThread
@@ -27,6 +26,7 @@ from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import Suite, encode_body_fast
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import audit_rows, load_tiny
 from tests.util import free_port, wait_for
 
 TID = "40000001"

@@ -52,8 +52,8 @@ def amount(k: int) -> int:
 # --------------------------------------------------------------------------- the child
 
 def child(args: argparse.Namespace) -> int:
-    from tests.rigs.card import open_terminal
     from terminal_app.errors import HandheldError
+    from tests.rigs.card import open_terminal
 
     out = sys.stdout.fileno()
 
@@ -157,10 +157,10 @@ class Child:
 def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
     from hw_mocks.card.device import MockCardReader
     from hw_mocks.card.meter import Insertion, MockCardMeter
-    from tests.rigs.card import CUST, METER, SERIAL, START_COUNT, TID, issue_card, station, station_db
     from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder
     from offline_queue.journal import EntryState, Journal
     from terminal_app.services.topup import KIND_CONFIRM, KIND_PURCHASE, KIND_RESUME
+    from tests.rigs.card import CUST, METER, SERIAL, START_COUNT, TID, issue_card, station, station_db
 
     rng = random.Random(int(os.environ.get("CRASH_SEED", "20261124")))
     holder = CardKeyHolder(DEMO_MASTER_KEY)

@@ -14,11 +14,11 @@ from hw_mocks.printer import MockPrinter
 from hw_mocks.station import ledger
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import load_tiny
 from terminal_app.config import load_settings
 from terminal_app.services.terminal import Terminal
 from terminal_app.timeutil import SHANGHAI, FixedClock
 from tests.integration.test_usecase_rig import KEY, TID
+from tests.rigs.station import load_tiny
 from tests.util import wait_for, write_key_file
 
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from drivers.printer import COPY_MARK, PrintOutcome
-from tests.rigs.station import audit_rows
 from offline_queue.journal import EntryState
 from terminal_app.domain.abnormal import Abnormal, AbnormalCode
 from terminal_app.domain.reading import ReadingSource
@@ -19,6 +18,7 @@ from terminal_app.services.route import RouteDownloadError, download_route
 from terminal_app.station.client import StationRefusedError
 from terminal_app.station.messages import MsgType
 from tests.integration.test_usecase_rig import Rig
+from tests.rigs.station import audit_rows
 
 
 @pytest.fixture

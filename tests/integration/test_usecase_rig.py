@@ -32,7 +32,6 @@ from hw_mocks.scanner.events import MockWedgeScanner
 from hw_mocks.station import ledger, seed
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.server import StationServer
-from tests.rigs.station import load_tiny
 from offline_queue.journal import Journal
 from terminal_app.config import IrMeterSettings
 from terminal_app.domain.customer import Customer
@@ -44,6 +43,7 @@ from terminal_app.station.client import StationClient
 from terminal_app.station.protocol import Suite
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock
+from tests.rigs.station import load_tiny
 from tests.util import free_port
 
 TID = "40000001"

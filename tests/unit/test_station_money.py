@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from hw_mocks.station import ledger
 from hw_mocks.station.handlers import Station
-from tests.rigs.station import load_tiny
 from terminal_app.station.messages import MsgType
 from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.station import load_tiny
 
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
 CUSTS = ("1001", "1002")
