@@ -1,10 +1,10 @@
 """The chrome around the screen: the status bar, the message line and the soft-key help line.
 
-Rows 1-2 show the operator, signal bars, link, queue depth + oldest age, printer and time; the
-message line the busy state of a running task or the last result/error; the last row the F1–F4
-labels — built from the key bindings of the top screen's context, so a label is shown exactly
-when its key does something.  Events (status changed, message logged) are blinker signals of
-this instance (never module globals).
+Rows 1-2 show the operator, the radio technology (4G / 2G, when the modem says) and signal bars,
+link, queue depth + oldest age, printer and time; the message line the busy state of a running
+task or the last result/error; the last row the F1–F4 labels — built from the key bindings of
+the top screen's context, so a label is shown exactly when its key does something.  Events
+(status changed, message logged) are blinker signals of this instance (never module globals).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class StatusBar:
         op = self.app.operator.id if self.app.operator else "----"
         bars = signal_bars(s.csq)
         sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
+        sig = (s.technology or "") + sig  # "4G▁▂▃·": the technology the modem is on, when known
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
                 LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
         clock = self.clock().strftime("%H:%M")

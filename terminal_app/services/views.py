@@ -30,6 +30,7 @@ class TerminalStatus:
     queue_depth: int = 0
     oldest_age_s: int | None = None
     printer: PrinterState = PrinterState.UNKNOWN
+    technology: str | None = None  # the modem's radio technology: "4G" | "2G"; None: unknown / no modem
 
 
 @dataclass(frozen=True, slots=True)
