@@ -40,6 +40,17 @@ def signal_bars(csq: int | None) -> int | None:
     return 4
 
 
+def rsrp_bars(rsrp: int | None) -> int | None:
+    """LTE RSRP (dBm; 3GPP TS 36.133 reports −140 … −44) → 0–4 bars, 10 dB a bar: the driver's
+    0–5 scale (drivers.modem.protocol.rsrp_to_bars) with its top two steps shown as one."""
+    if rsrp is None or not -140 <= rsrp <= -44:
+        return None
+    for bars, floor in ((4, -98), (3, -108), (2, -118), (1, -128)):
+        if rsrp >= floor:
+            return bars
+    return 0
+
+
 def emit(signal: blinker.Signal, sender: Any, **values: Any) -> None:
     """Send ``signal``; a failing receiver is logged and never takes the UI down."""
     for receiver in signal.receivers_for(sender):
@@ -75,7 +86,8 @@ class StatusBar:
         _ = self.app._
         s = self.status
         op = self.app.operator.id if self.app.operator else "----"
-        bars = signal_bars(s.csq)
+        # on 4G the bars are RSRP's (CSQ's RSSI says little on LTE); on 2G, or without RSRP, CSQ's
+        bars = rsrp_bars(s.rsrp) if s.technology == "4G" and s.rsrp is not None else signal_bars(s.csq)
         sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
         sig = (s.technology or "") + sig  # "4G▁▂▃·": the technology the modem is on, when known
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),

@@ -42,6 +42,7 @@ class Radio:
     registered: bool
     rssi: int | None
     technology: str | None = None
+    rsrp: int | None = None  # LTE reference signal received power (dBm, AT+QCSQ): the 4G bars
 
     @property
     def usable(self) -> bool:
@@ -75,11 +76,12 @@ def radio(modem: Any) -> Radio | None:
         try:
             reg = modem.registration()
             rssi = modem.signal()
-            tech, _rsrp, _rsrq = modem.technology(reg)  # LTE modules: AT+QCSQ; 2G ones: no I/O
+            tech, rsrp, _rsrq = modem.technology(reg)  # LTE modules: AT+QCSQ; 2G ones: no I/O
         finally:
             modem.close()
     except HandheldError as e:
         log.info("no radio status: %s", e)
         return None
     registered = bool(reg.registered)
-    return Radio(registered, rssi, tech if registered and tech in TECHNOLOGIES else None)
+    tech = tech if registered and tech in TECHNOLOGIES else None
+    return Radio(registered, rssi, tech, rsrp if tech == "4G" else None)

@@ -176,7 +176,8 @@ class FieldSession:
         age = int(q.oldest_pending_age.total_seconds()) if q.oldest_pending_age is not None else None
         csq = self._radio.rssi if self._radio is not None else None
         tech = self._radio.technology if self._radio is not None else None
-        self._last = TerminalStatus(csq, link, q.depth, age, printer, technology=tech)
+        rsrp = self._radio.rsrp if self._radio is not None else None
+        self._last = TerminalStatus(csq, link, q.depth, age, printer, technology=tech, rsrp=rsrp)
         return self._last
 
     def pending(self) -> int:

@@ -31,6 +31,7 @@ class TerminalStatus:
     oldest_age_s: int | None = None
     printer: PrinterState = PrinterState.UNKNOWN
     technology: str | None = None  # the modem's radio technology: "4G" | "2G"; None: unknown / no modem
+    rsrp: int | None = None  # on 4G: RSRP in dBm (AT+QCSQ), which the bars then show instead of CSQ
 
 
 @dataclass(frozen=True, slots=True)

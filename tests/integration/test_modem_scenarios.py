@@ -471,6 +471,7 @@ def test_the_status_lines_radio_names_the_technology_the_modem_is_on(module, sce
     assert seen is not None
     assert seen.technology == technology
     assert seen.registered == (technology is not None) and seen.usable == (technology is not None)
+    assert (seen.rsrp is not None) == (technology == "4G")  # the 4G bars are RSRP's (AT+QCSQ)
 
 
 def test_the_status_lines_technology_follows_a_handover_and_goes_with_coverage():

@@ -170,6 +170,20 @@ def test_status_bar_names_the_radio_technology_when_the_modem_says(tmp_path):
         assert row1.startswith("1001 4G···· " + worst) and row1.endswith("12:00"), row1
 
 
+def test_on_4g_the_bars_are_rsrps_and_on_2g_csqs(tmp_path):
+    """Issue 20 (3): signal shown honestly per technology — the same weak CSQ reads as a strong 4G
+    cell when its RSRP is strong, and a weak RSRP shows few bars whatever CSQ says."""
+    app = logged_in(tmp_path)
+    for status, shown in (
+            (TerminalStatus(csq=5, link=LinkState.UP, technology="4G", rsrp=-85), "1001 4G▁▂▃▄ "),
+            (TerminalStatus(csq=25, link=LinkState.UP, technology="4G", rsrp=-120), "1001 4G▁··· "),
+            (TerminalStatus(csq=5, link=LinkState.UP, technology="2G", rsrp=-85), "1001 2G▁··· "),
+            (TerminalStatus(csq=25, link=LinkState.UP, technology="4G", rsrp=None), "1001 4G▁▂▃▄ ")):
+        app.set_status(status)
+        row1 = lines(app.render_text((30, 16)))[0]
+        assert row1.startswith(shown), (status, row1)
+
+
 def test_digits_pick_menu_items_and_esc_goes_back(tmp_path):
     app = logged_in(tmp_path)
     text = app.press("1")
