@@ -317,6 +317,9 @@ def test_reversal_lists_todays_payments_asks_why_and_then_for_confirmation(tmp_p
     text = app.press("f1")
     assert ("reverse", "00000001-00000001", "duplicate") in backend.calls
     assert "退还王秀英123.45元。" in text and "冲正凭证已打印。" in text
+    # the result names the payment reversed (…-00000001), not the reversal's own txn (…-00000077)
+    assert "收费001-00000001已冲正" in flat(text) and "冲正单号001-00000077" in flat(text)
+    assert "00000077已冲正" not in flat(text)
     text = app.press("esc")
     assert "今天没有可冲正的收费。" in text
 
