@@ -213,7 +213,8 @@ def test_keypad_reading_needs_a_reason_and_can_be_abnormal(tmp_path):
     assert "手工录入需要原因：按F1选择。" in text
     text = app.press("f1")
     assert "选择原因：" in text and "1 红外抄不到" in text
-    app.press("2")
+    text = flat(app.press("2"))
+    assert "原因：" in text and "手工录入需要原因" not in text  # the stale message goes once answered
     text = app.press("enter")
     assert "! 自上次示数88.00以来零电量。" in text and "第一档 5.00×0.5224=2.61" in text  # the tier line
     text = app.press("f2")  # answer the warning with an abnormal code

@@ -198,6 +198,7 @@ class ReadingEntry(Screen):
         what, self.step = self.step, None
         if what == "reason":
             self.reason = choice
+            self.app.set_message("")  # "a keypad reading needs a reason" is answered now
             self.refresh()
         elif what == "jump_reason":
             self.answer = ReadingAnswer(reentered=self.answer.reentered, jump_reason=choice[0])
