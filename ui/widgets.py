@@ -94,6 +94,33 @@ class KeypadEdit(urwid.Edit):
         return key  # Enter, Esc, Up/Down, F-keys: for the screen and the keymap
 
 
+class TailText(urwid.Text):
+    """One line that keeps the END of a long text (a folder path): "…" plus as much of the tail
+    as fits the width, so the part that tells one folder from another stays readable."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, wrap="clip")
+
+    def rows(self, size: tuple[int], focus: bool = False) -> int:
+        return 1
+
+    def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:
+        (maxcol,) = size
+        return urwid.Text(tail(self.text, maxcol), wrap="clip").render(size, focus)
+
+
+def tail(text: str, width: int) -> str:
+    """``text`` when it fits ``width`` columns, else "…" and its last characters (CJK = 2 columns)."""
+    if urwid.calc_width(text, 0, len(text)) <= width:
+        return text
+    out = ""
+    for ch in reversed(text):
+        if urwid.calc_width("…" + ch + out, 0, len(out) + 2) > width:
+            break
+        out = ch + out
+    return "…" + out
+
+
 def parse_yuan(text: str) -> int | None:
     """"12.3" → 1230 fen (the core's money parser); None when it is not an amount the keypad takes
     (the screen then says so in its own words)."""

@@ -396,6 +396,22 @@ def test_settings_language_switch_and_message_log(tmp_path):
     assert app.top.name == "messages" and "12:00 欢迎，王师傅。" in text
 
 
+def test_settings_shows_the_receipts_folder_tail_at_30_columns(tmp_path):
+    """The receipts path is longer than the screen: its tail (the part that differs) is shown
+    on one line after "…", never cut off at the bottom of the screen."""
+    backend = FakeBackend()
+    folder = "/tmp/handheld-sim-8rp2sg00/tickets-by-day"
+    backend.settings_summary = lambda: [("Terminal", "00000001"), ("APN", "cmiot.sc"),
+                                        ("Station", "127.0.0.1:34659"), ("Channel", "GPRS modem"),
+                                        ("Receipts folder", folder)]
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("6")
+    assert_fits(text, 30, 16)
+    assert "小票目录：" in text
+    shown = [ln.rstrip() for ln in lines(text) if ln.startswith("…")]
+    assert shown == ["…" + folder[-29:]], lines(text)
+
+
 def test_every_screen_fits_30x16_and_40x15(tmp_path):
     app = logged_in(tmp_path)
     c = CUSTOMERS[0]
