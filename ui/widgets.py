@@ -121,6 +121,35 @@ def tail(text: str, width: int) -> str:
     return "…" + out
 
 
+def _decimals(text: str, places: int) -> str:
+    """A decimal string with at least ``places`` decimals ("100" → "100.00" for 2): digits are
+    only ever added, never rounded away; a text that is not a number is shown as it is."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        d = Decimal(str(text))
+    except InvalidOperation:
+        return str(text)
+    if not d.is_finite():
+        return str(text)
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    return format(d.quantize(Decimal(1).scaleb(-places)) if -exp < places else d, "f")
+
+
+def kwh_text(kwh: object) -> str:
+    """kWh on screen, one format everywhere: two decimals ("100" → "100.00")."""
+    return _decimals(str(kwh), 2)
+
+
+def tier_line(name: str, kwh: object, price: object, amount_fen: int) -> str:
+    """One tier of a bill: "第一档 100.00×0.5224=52.24" — kWh with two decimals, the price with
+    four, the money as format_yuan gives it (without ￥): the same format in every line."""
+    from terminal_app.domain.money import format_yuan
+
+    return f"{name} {kwh_text(kwh)}×{_decimals(str(price), 4)}={format_yuan(amount_fen, sign=False)}"
+
+
 def parse_yuan(text: str) -> int | None:
     """"12.3" → 1230 fen (the core's money parser); None when it is not an amount the keypad takes
     (the screen then says so in its own words)."""

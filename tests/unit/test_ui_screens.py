@@ -280,6 +280,19 @@ def test_bill_payment_change_and_receipt(tmp_path):
     assert app.top.name == "route_list"
 
 
+def test_bill_tier_lines_use_one_format_per_column(tmp_path):
+    """A tier width from the tariff ("100") and a remainder ("20.5") are both shown with two
+    decimals; prices with four; money with two (format_yuan): no "100" next to "20.50"."""
+    backend = FakeBackend()
+    backend.reading_estimate = lambda customer: (
+        "120.5", 6397, (("第一档", "100", "0.5224", 5224), ("第二档", "20.5", "0.5724", 1173)))
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("2", "1", "enter")
+    assert app.top.name == "bill"
+    assert "今日已抄：120.50千瓦时，预算63.97元" in flat(text)
+    assert " 第一档 100.00×0.5224=52.24" in text and " 第二档 20.50×0.5724=11.73" in text
+
+
 def test_offline_bill_is_marked_and_payment_queued(tmp_path):
     backend = FakeBackend()
     backend.online = False

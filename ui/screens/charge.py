@@ -14,7 +14,7 @@ from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
 from ui.screens.menu import Menu
-from ui.widgets import row
+from ui.widgets import kwh_text, row, tier_line
 
 
 class ChargeSearch(Menu):
@@ -64,10 +64,10 @@ class BillScreen(Screen):
                 rows.append(urwid.Text(_("Prepaid balance: {a} yuan").format(a=fen(b.balance_fen))))
         if self.estimate is not None:  # read today on this terminal: the new bill, tier by tier
             kwh, total, lines = self.estimate
-            rows.append(urwid.Text(("dim", _("Read today: {kwh} kWh, estimate {a} yuan").format(kwh=kwh,
+            rows.append(urwid.Text(("dim", _("Read today: {kwh} kWh, estimate {a} yuan").format(kwh=kwh_text(kwh),
                                                                                                 a=fen(total)))))
             for name, tkwh, price, amount in lines:
-                rows.append(urwid.Text(("dim", f" {name} {tkwh}×{price}={fen(amount)}")))
+                rows.append(urwid.Text(("dim", " " + tier_line(name, tkwh, price, amount))))
         self.set_rows(rows)
 
     estimate: Any = None
