@@ -8,6 +8,38 @@ from __future__ import annotations
 
 import urwid
 
+#: CJK punctuation that never starts a line (禁则): it stays with the character before it
+NO_LINE_START = frozenset("。，、；：？！）」』》〉】”’…")
+
+
+class KinsokuLayout(urwid.StandardTextLayout):
+    """urwid's layout, except that a line never starts with closing CJK punctuation: a lone
+    "。" at 30 columns takes the character before it along to its line (when that line has
+    room; a line is never made wider than the screen)."""
+
+    def calculate_text_segments(self, text: str | bytes, width: int, wrap: str) -> list[list[tuple]]:
+        lines = super().calculate_text_segments(text, width, wrap)
+        if wrap not in ("space", "any") or not isinstance(text, str):
+            return lines
+        for i in range(1, len(lines)):
+            prev, cur = lines[i - 1], lines[i]
+            if not cur or len(cur[0]) != 3 or not prev or len(prev[-1]) != 3:
+                continue
+            w0, start, end = cur[0]
+            pw, ps, pe = prev[-1]
+            if start >= len(text) or text[start] not in NO_LINE_START or pe != start or pe - ps < 2:
+                continue
+            if text[pe - 1] in NO_LINE_START:
+                continue
+            cw = urwid.calc_width(text, pe - 1, pe)
+            if sum(seg[0] for seg in cur) + cw > width:
+                continue
+            prev[-1] = (pw - cw, ps, pe - 1)
+            cur[0] = (w0 + cw, pe - 1, end)
+        return lines
+
+
+
 
 class Row(urwid.Text):
     """A selectable line (menu item, list entry); Enter goes on to the keymap's ``select``."""

@@ -425,6 +425,20 @@ def test_settings_shows_the_receipts_folder_tail_at_30_columns(tmp_path):
     assert shown == ["…" + folder[-29:]], lines(text)
 
 
+def test_cjk_punctuation_never_starts_a_line_at_30_columns(tmp_path):
+    """A sentence of exactly 30 columns plus "。": the "。" does not wrap onto a line of its own,
+    it takes the character before it along (禁则), on a screen and in any urwid.Text."""
+    sentence = "一二三四五六七八九十一二三四五。"  # 15 CJK = 30 columns, then the full stop
+    app = logged_in(tmp_path)  # the app installs the layout for every urwid.Text
+    shown = [ln.decode("utf-8").rstrip() for ln in urwid.Text(sentence).render((30,)).text]
+    assert shown == ["一二三四五六七八九十一二三四", "五。"]
+    app.press("6")
+    app.top.walker.append(urwid.Text(sentence + "请按F1继续，或按返回键退出"))
+    text = app.press("down", "down", "down", "down", "down")
+    assert "五。请按F1继续" in flat(text)
+    assert not [ln for ln in lines(text) if ln[:1] in "。，、；：？！）"], lines(text)
+
+
 def test_every_screen_fits_30x16_and_40x15(tmp_path):
     app = logged_in(tmp_path)
     c = CUSTOMERS[0]
