@@ -34,6 +34,10 @@ from ui.screenstack import SCREENS, ScreenStack
 from ui.simkeys import SimCommands
 from ui.statusbar import StatusBar, signal_bars
 from ui.tasks import Busy, InlineRunner, LoopRunner, TaskRunner
+from ui.widgets import KinsokuLayout
+
+# every urwid.Text of the app wraps so that no line starts with "。" and the like (禁则)
+urwid.text_layout.default_layout = KinsokuLayout()
 
 log = logging.getLogger(__name__)
 

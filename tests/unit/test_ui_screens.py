@@ -244,7 +244,8 @@ def test_keypad_reading_needs_a_reason_and_can_be_abnormal(tmp_path):
     assert "手工录入需要原因：按F1选择。" in text
     text = app.press("f1")
     assert "选择原因：" in text and "1 红外抄不到" in text
-    app.press("2")
+    text = flat(app.press("2"))
+    assert "原因：" in text and "手工录入需要原因" not in text  # the stale message goes once answered
     text = app.press("enter")
     assert "! 自上次示数88.00以来零电量。" in text and "第一档 5.00×0.5224=2.61" in text  # the tier line
     text = app.press("f2")  # answer the warning with an abnormal code
@@ -310,6 +311,19 @@ def test_bill_payment_change_and_receipt(tmp_path):
     assert app.top.name == "route_list"
 
 
+def test_bill_tier_lines_use_one_format_per_column(tmp_path):
+    """A tier width from the tariff ("100") and a remainder ("20.5") are both shown with two
+    decimals; prices with four; money with two (format_yuan): no "100" next to "20.50"."""
+    backend = FakeBackend()
+    backend.reading_estimate = lambda customer: (
+        "120.5", 6397, (("第一档", "100", "0.5224", 5224), ("第二档", "20.5", "0.5724", 1173)))
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("2", "1", "enter")
+    assert app.top.name == "bill"
+    assert "今日已抄：120.50千瓦时，预算63.97元" in flat(text)
+    assert " 第一档 100.00×0.5224=52.24" in text and " 第二档 20.50×0.5724=11.73" in text
+
+
 def test_offline_bill_is_marked_and_payment_queued(tmp_path):
     backend = FakeBackend()
     backend.online = False
@@ -348,6 +362,9 @@ def test_reversal_lists_todays_payments_asks_why_and_then_for_confirmation(tmp_p
     text = app.press("f1")
     assert ("reverse", "00000001-00000001", "duplicate") in backend.calls
     assert "退还王秀英123.45元。" in text and "冲正凭证已打印。" in text
+    # the result names the payment reversed (…-00000001), not the reversal's own txn (…-00000077)
+    assert "收费001-00000001已冲正" in flat(text) and "冲正单号001-00000077" in flat(text)
+    assert "00000077已冲正" not in flat(text)
     text = app.press("esc")
     assert "今天没有可冲正的收费。" in text
 
@@ -421,6 +438,36 @@ def test_settings_language_switch_and_message_log(tmp_path):
     app.press("6", "3")  # and back to Chinese
     text = app.press("4")
     assert app.top.name == "messages" and "12:00 欢迎，王师傅。" in text
+
+
+def test_settings_shows_the_receipts_folder_tail_at_30_columns(tmp_path):
+    """The receipts path is longer than the screen: its tail (the part that differs) is shown
+    on one line after "…", never cut off at the bottom of the screen."""
+    backend = FakeBackend()
+    folder = "/tmp/handheld-sim-8rp2sg00/tickets-by-day"
+    backend.settings_summary = lambda: [("Terminal", "00000001"), ("APN", "cmiot.sc"),
+                                        ("Station", "127.0.0.1:34659"), ("Channel", "GPRS modem"),
+                                        ("Receipts folder", folder)]
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("6")
+    assert_fits(text, 30, 16)
+    assert "小票目录：" in text
+    shown = [ln.rstrip() for ln in lines(text) if ln.startswith("…")]
+    assert shown == ["…" + folder[-29:]], lines(text)
+
+
+def test_cjk_punctuation_never_starts_a_line_at_30_columns(tmp_path):
+    """A sentence of exactly 30 columns plus "。": the "。" does not wrap onto a line of its own,
+    it takes the character before it along (禁则), on a screen and in any urwid.Text."""
+    sentence = "一二三四五六七八九十一二三四五。"  # 15 CJK = 30 columns, then the full stop
+    app = logged_in(tmp_path)  # the app installs the layout for every urwid.Text
+    shown = [ln.decode("utf-8").rstrip() for ln in urwid.Text(sentence).render((30,)).text]
+    assert shown == ["一二三四五六七八九十一二三四", "五。"]
+    app.press("6")
+    app.top.walker.append(urwid.Text(sentence + "请按F1继续，或按返回键退出"))
+    text = app.press("down", "down", "down", "down", "down")
+    assert "五。请按F1继续" in flat(text)
+    assert not [ln for ln in lines(text) if ln[:1] in "。，、；：？！）"], lines(text)
 
 
 def test_every_screen_fits_30x16_and_40x15(tmp_path):

@@ -14,7 +14,7 @@ from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
 from ui.screens.menu import Menu
-from ui.widgets import row
+from ui.widgets import kwh_text, row, tier_line
 
 
 class ChargeSearch(Menu):
@@ -64,10 +64,10 @@ class BillScreen(Screen):
                 rows.append(urwid.Text(_("Prepaid balance: {a} yuan").format(a=fen(b.balance_fen))))
         if self.estimate is not None:  # read today on this terminal: the new bill, tier by tier
             kwh, total, lines = self.estimate
-            rows.append(urwid.Text(("dim", _("Read today: {kwh} kWh, estimate {a} yuan").format(kwh=kwh,
+            rows.append(urwid.Text(("dim", _("Read today: {kwh} kWh, estimate {a} yuan").format(kwh=kwh_text(kwh),
                                                                                                 a=fen(total)))))
             for name, tkwh, price, amount in lines:
-                rows.append(urwid.Text(("dim", f" {name} {tkwh}×{price}={fen(amount)}")))
+                rows.append(urwid.Text(("dim", " " + tier_line(name, tkwh, price, amount))))
         self.set_rows(rows)
 
     estimate: Any = None
@@ -211,7 +211,9 @@ class ReversalScreen(Screen):
         rows: list[urwid.Widget]
         if self.done is not None:
             d = self.done
-            rows = [urwid.Text(("ok", _("Payment {txn} reversed.").format(txn=d.txn[-12:]))),
+            # the payment undone, then the reversal's own number (d.txn is the reversal's txn)
+            rows = [urwid.Text(("ok", _("Payment {txn} reversed.").format(txn=self.preview.txn[-12:]))),
+                    urwid.Text(_("Reversal no. {txn}").format(txn=d.txn[-12:])),
                     urwid.Text(_("Give back {a} yuan to {name}.").format(a=fen(d.amount_fen), name=d.name or d.customer)),
                     urwid.Text(_("Reversal voucher printed.") if d.voucher_printed else
                                ("warn", _.error(d.print_error) if d.print_error else _("Voucher not printed.")))]
@@ -284,7 +286,7 @@ class ReversalScreen(Screen):
             self.done = r
             self.payments = None
             self.refresh()
-            self.app.notify(self._("Payment {txn} reversed.").format(txn=r.txn[-12:]))
+            self.app.notify(self._("Payment {txn} reversed.").format(txn=self.preview.txn[-12:]))
         # not cancellable: once confirmed, the reversal is journaled and its voucher printed
         self.app.run_task(self._("Reversing"), self.app.backend.reverse, self.preview.txn, self.reason[0], done=done)
 

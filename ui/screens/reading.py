@@ -21,7 +21,7 @@ from terminal_app.errors import render_sentence
 from ui.commands import command
 from ui.model import ReadingAnswer
 from ui.screens.base import Screen
-from ui.widgets import KeypadEdit, row
+from ui.widgets import KeypadEdit, row, tier_line
 
 #: the steps of answering a reading's warnings (what the screen shows besides the outcome)
 LISTS = ("reason", "abnormal", "jump_reason")
@@ -95,7 +95,7 @@ class ReadingEntry(Screen):
             if o.consumption:
                 rows.append(urwid.Text(_("Used: {v} kWh").format(v=o.consumption)))
             for name, kwh, price, amount in o.lines:
-                rows.append(urwid.Text(("dim", f"{name} {kwh}×{price}={fen(amount)}")))
+                rows.append(urwid.Text(("dim", tier_line(name, kwh, price, amount))))
             if o.bill_fen is not None:
                 rows.append(urwid.Text(_("Bill estimate: {a} yuan").format(a=fen(o.bill_fen))))
                 if o.period_days is not None and o.period_days != 30:  # a month: nothing to say
@@ -198,6 +198,7 @@ class ReadingEntry(Screen):
         what, self.step = self.step, None
         if what == "reason":
             self.reason = choice
+            self.app.set_message("")  # "a keypad reading needs a reason" is answered now
             self.refresh()
         elif what == "jump_reason":
             self.answer = ReadingAnswer(reentered=self.answer.reentered, jump_reason=choice[0])

@@ -10,7 +10,7 @@ import urwid
 from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
-from ui.widgets import row
+from ui.widgets import TailText, row
 
 ITEMS = (
     ("printer", N_("Printer test")),
@@ -38,7 +38,10 @@ class SettingsScreen(Screen):
         _ = self._
         rows: list[urwid.Widget] = [row(f"{i} {_(label)}", key) for i, (key, label) in enumerate(ITEMS, 1)]
         for label, value in self.summary or ():
-            rows.append(urwid.Text(f"{_(label)}：{_(value)}"))
+            if value.startswith("/"):  # a folder: its label, then the path's tail on one line
+                rows += [urwid.Text(f"{_(label)}："), TailText(value)]
+            else:
+                rows.append(urwid.Text(f"{_(label)}：{_(value)}"))
         for label, value in self.report or ():  # labels and words are msgids; numbers stay numbers
             rows.append(urwid.Text(("dim", f"{_(label)}：{_(value)}")))
         self.set_rows(rows)
