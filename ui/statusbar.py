@@ -1,6 +1,6 @@
 """The chrome around the screen: the status bar, the message line and the soft-key help line.
 
-Rows 1-2 show the operator, signal bars, link, queue depth + oldest age, printer and time; the
+Rows 1-2 show the operator, signal bars, link, battery, queue depth + oldest age, printer and time; the
 message line the busy state of a running task or the last result/error; the last row the F1–F4
 labels — built from the key bindings of the top screen's context, so a label is shown exactly
 when its key does something.  Events (status changed, message logged) are blinker signals of
@@ -80,7 +80,8 @@ class StatusBar:
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
                 LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
         clock = self.clock().strftime("%H:%M")
-        row1 = _pad_between(f"{op} {sig} {link}", clock, width)
+        battery = battery_text(s, _)
+        row1 = _pad_between(f"{op} {sig} {link}", f"{battery} {clock}" if battery else clock, width)
         queue = _("Queue {n}").format(n=s.queue_depth)
         if s.oldest_age_s is not None and s.queue_depth:
             queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))
@@ -120,6 +121,14 @@ class StatusBar:
             root.message_text.set_text((attr, text) if attr else text)
         if app.stack:
             root.softkey_text.set_text(self.softkey_line())
+
+
+def battery_text(s: TerminalStatus, _: Callable[[str], str]) -> str:
+    """The battery on the status line: 电85%, + while charging, ! when low or critical."""
+    if s.battery is None:
+        return ""
+    mark = "+" if s.charging else ("!" if s.power in ("low", "critical") else "")
+    return _("Bat {n}%").format(n=s.battery) + mark
 
 
 def _pad_between(left: str, right: str, width: int) -> str:

@@ -30,6 +30,9 @@ class TerminalStatus:
     queue_depth: int = 0
     oldest_age_s: int | None = None
     printer: PrinterState = PrinterState.UNKNOWN
+    battery: int | None = None  # % from the power-supply class; None = no battery found
+    charging: bool = False
+    power: str = "unknown"  # terminal_app.domain.battery.PowerLevel value: ok / low / critical / unknown
 
 
 @dataclass(frozen=True, slots=True)
