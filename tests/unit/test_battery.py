@@ -117,3 +117,31 @@ def test_status_bar_shows_the_battery_within_30_columns(tmp_path):
     app.set_status(TerminalStatus(csq=18, link=LinkState.UP))  # no battery found: nothing shown
     row1 = app.render_text((30, 16)).split("\n")[0]
     assert "电" not in row1 and row1.endswith("12:00")
+
+
+def test_below_critical_the_app_uploads_once_and_leaves(tmp_path):
+    app = logged_in(tmp_path)
+    calls: list[str] = []
+    app.commands.add("quit", lambda: calls.append("quit"))
+    sync = app.backend.sync_now
+    app.backend.sync_now = lambda: (calls.append("sync"), sync())[1]
+    app.set_status(TerminalStatus(battery=10, power="low"))
+    assert calls == []  # low: refusals only, the terminal keeps working
+    app.set_status(TerminalStatus(battery=3, power="critical"))
+    assert calls == ["sync", "quit"]  # what waits goes up first, then the main loop ends
+    assert "电池电量耗尽，终端关机。请充电。" in app.render_text((30, 16)).replace("\n", "")
+    app.set_status(TerminalStatus(battery=3, power="critical"))
+    assert calls == ["sync", "quit"]  # once
+
+
+def test_below_critical_the_app_leaves_even_when_the_upload_fails(tmp_path):
+    app = logged_in(tmp_path)
+    calls: list[str] = []
+    app.commands.add("quit", lambda: calls.append("quit"))
+
+    def down():
+        calls.append("sync")
+        raise BusinessRuleError("The link is down.")
+    app.backend.sync_now = down
+    app.set_status(TerminalStatus(battery=1, power="critical"))
+    assert calls == ["sync", "quit"]
