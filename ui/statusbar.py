@@ -1,10 +1,10 @@
 """The chrome around the screen: the status bar, the message line and the soft-key help line.
 
-Rows 1-2 show the operator, signal bars, link, battery, queue depth + oldest age, printer and time; the
-message line the busy state of a running task or the last result/error; the last row the F1–F4
-labels — built from the key bindings of the top screen's context, so a label is shown exactly
-when its key does something.  Events (status changed, message logged) are blinker signals of
-this instance (never module globals).
+Rows 1-2 show the operator, the radio technology (4G / 2G, when the modem says) and signal bars,
+link, battery, queue depth + oldest age, printer and time; the message line the busy state of a running
+task or the last result/error; the last row the F1–F4 labels — built from the key bindings of
+the top screen's context, so a label is shown exactly when its key does something.  Events
+(status changed, message logged) are blinker signals of this instance (never module globals).
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def signal_bars(csq: int | None) -> int | None:
     if csq < 20:
         return 3
     return 4
+
+
+def rsrp_bars(rsrp: int | None) -> int | None:
+    """LTE RSRP (dBm; 3GPP TS 36.133 reports −140 … −44) → 0–4 bars, 10 dB a bar: the driver's
+    0–5 scale (drivers.modem.protocol.rsrp_to_bars) with its top two steps shown as one."""
+    if rsrp is None or not -140 <= rsrp <= -44:
+        return None
+    for bars, floor in ((4, -98), (3, -108), (2, -118), (1, -128)):
+        if rsrp >= floor:
+            return bars
+    return 0
 
 
 def emit(signal: blinker.Signal, sender: Any, **values: Any) -> None:
@@ -75,13 +86,22 @@ class StatusBar:
         _ = self.app._
         s = self.status
         op = self.app.operator.id if self.app.operator else "----"
-        bars = signal_bars(s.csq)
+        # on 4G the bars are RSRP's (CSQ's RSSI says little on LTE); on 2G, or without RSRP, CSQ's
+        bars = rsrp_bars(s.rsrp) if s.technology == "4G" and s.rsrp is not None else signal_bars(s.csq)
         sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
+        sig = (s.technology or "") + sig  # "4G▁▂▃·": the technology the modem is on, when known
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
                 LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
         clock = self.clock().strftime("%H:%M")
-        battery = battery_text(s, _)
-        row1 = _pad_between(f"{op} {sig} {link}", f"{battery} {clock}" if battery else clock, width)
+        left = f"{op} {sig} {link}"
+        # the battery before the clock: 电80%, shortened to 80% (then without its mark) when the
+        # line would pass the screen's width (4G, 同步中 and a full battery charging)
+        right = clock
+        for battery in battery_texts(s, _):
+            right = f"{battery} {clock}"
+            if _width(left) + 1 + _width(right) <= width:
+                break
+        row1 = _pad_between(left, right, width)
         queue = _("Queue {n}").format(n=s.queue_depth)
         if s.oldest_age_s is not None and s.queue_depth:
             queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))
@@ -123,12 +143,17 @@ class StatusBar:
             root.softkey_text.set_text(self.softkey_line())
 
 
-def battery_text(s: TerminalStatus, _: Callable[[str], str]) -> str:
-    """The battery on the status line: 电85%, + while charging, ! when low or critical."""
+def battery_texts(s: TerminalStatus, _: Callable[[str], str]) -> list[str]:
+    """The battery on the status line, longest first: 电85% (+ while charging, ! when low or
+    critical), 85%+, 85%; none when no battery is found."""
     if s.battery is None:
-        return ""
+        return []
     mark = "+" if s.charging else ("!" if s.power in ("low", "critical") else "")
-    return _("Bat {n}%").format(n=s.battery) + mark
+    return [_("Bat {n}%").format(n=s.battery) + mark, f"{s.battery}%{mark}", f"{s.battery}%"]
+
+
+def _width(text: str) -> int:
+    return calc_width(text, 0, len(text))
 
 
 def _pad_between(left: str, right: str, width: int) -> str:

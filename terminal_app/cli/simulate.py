@@ -24,7 +24,8 @@ journal, the station's ledger): ``--sim-dir`` or ``$HANDHELD_SIM_DIR`` name it, 
 ``sim-<date>-<time>`` under ``$XDG_STATE_HOME/handheld`` (``~/.local/state/handheld``).  Its path
 is printed when the simulator starts and again when it ends; ``--sim-discard`` uses a temporary
 folder deleted at exit.  The simulated GPRS link is as slow as a real one by default (0.3 s each
-way, 20 kbit/s: the route download's progress bar shows); ``--sim-link fast`` removes that.  The
+way, 20 kbit/s: the route download's progress bar shows); ``--sim-link fast`` removes that.
+``--sim-modem ec200`` puts an LTE Cat.1 module (Quectel EC200x dialect) in place of the SIM800.  The
 demo area is seeded for today (its last readings a month ago — two months in segment 010301 —,
 its notices two weeks old).
 """
@@ -355,6 +356,9 @@ def register_args(p: argparse.ArgumentParser) -> None:
                         "edit <sim dir>/power_supply/BAT0/capacity while it runs)")
     p.add_argument("--sim-link", choices=sorted(LINKS), default="gprs",
                    help="with --simulate: the simulated GPRS air link (gprs: 0.3 s each way, 20 kbit/s; fast)")
+    p.add_argument("--sim-modem", choices=("sim800", "m26", "ec200"), default="sim800",
+                   help="with --simulate: the simulated modem module and the dialect the terminal speaks to it "
+                        "(sim800, m26: 2G; ec200: LTE Cat.1)")
 
 
 def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, SimulatedSite], int] | None = None) -> int:
@@ -367,7 +371,8 @@ def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, Simulate
             workdir = None
         else:
             workdir = Path(getattr(args, "sim_dir", None) or os.environ.get("HANDHELD_SIM_DIR") or default_sim_dir())
-        with simulated_site(workdir, link=getattr(args, "sim_link", "gprs")) as site:
+        with simulated_site(workdir, link=getattr(args, "sim_link", "gprs"),
+                            modem_module=getattr(args, "sim_modem", "sim800")) as site:
             tickets = site.workdir / "tickets"
             kept = "" if workdir is not None else "（退出时删除 deleted at exit）"
             battery = getattr(args, "sim_battery", None)

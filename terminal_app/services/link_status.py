@@ -8,7 +8,8 @@ than one succeeded → **offline** (离线: the network is there, the station is
 **online** (在线).  While the journal is being sent → **syncing** (上传中).  A terminal on a
 socket link (no modem) knows only its exchanges: **unknown** before the first one.
 
-:func:`link_state` is that rule, pure; :func:`radio` reads the modem's registration and signal.
+:func:`link_state` is that rule, pure; :func:`radio` reads the modem's registration, signal and
+radio technology ("4G" on LTE, "2G" on GSM/GPRS: the status line shows it next to the bars).
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ class LinkState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Radio:
-    """The modem's view: registered on a network (home or roaming) and its RSSI (None: 99/unknown)."""
+    """The modem's view: registered on a network (home or roaming), its RSSI (None: 99/unknown)
+    and the radio technology it is on ("4G" | "2G"; None: no service or the modem cannot say)."""
 
     registered: bool
     rssi: int | None
+    technology: str | None = None
+    rsrp: int | None = None  # LTE reference signal received power (dBm, AT+QCSQ): the 4G bars
 
     @property
     def usable(self) -> bool:
@@ -58,9 +62,13 @@ def link_state(radio: Radio | None, *, syncing: bool,
     return LinkState.UP if radio is not None else LinkState.UNKNOWN
 
 
+#: the technologies the status line names (the driver's ModemStatus.technology; "none" is not one)
+TECHNOLOGIES = frozenset({"4G", "2G"})
+
+
 def radio(modem: Any) -> Radio | None:
     """Ask the modem (a drivers.modem ModemDriver, opened here and closed again) for its
-    registration and signal; None when it cannot say (port busy or broken: logged)."""
+    registration, signal and technology; None when it cannot say (port busy or broken: logged)."""
     from terminal_app.errors import HandheldError
 
     try:
@@ -68,9 +76,12 @@ def radio(modem: Any) -> Radio | None:
         try:
             reg = modem.registration()
             rssi = modem.signal()
+            tech, rsrp, _rsrq = modem.technology(reg)  # LTE modules: AT+QCSQ; 2G ones: no I/O
         finally:
             modem.close()
     except HandheldError as e:
         log.info("no radio status: %s", e)
         return None
-    return Radio(bool(reg.registered), rssi)
+    registered = bool(reg.registered)
+    tech = tech if registered and tech in TECHNOLOGIES else None
+    return Radio(registered, rssi, tech, rsrp if tech == "4G" else None)

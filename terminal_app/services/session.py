@@ -208,7 +208,10 @@ class FieldSession:
         link = link_state(self._radio if has_modem else None, syncing=q.syncing, exchanges=seen)
         age = int(q.oldest_pending_age.total_seconds()) if q.oldest_pending_age is not None else None
         csq = self._radio.rssi if self._radio is not None else None
-        self._last = self._with_battery(TerminalStatus(csq, link, q.depth, age, printer))
+        tech = self._radio.technology if self._radio is not None else None
+        rsrp = self._radio.rsrp if self._radio is not None else None
+        self._last = self._with_battery(TerminalStatus(csq, link, q.depth, age, printer, technology=tech,
+                                                         rsrp=rsrp))
         return self._last
 
     def pending(self) -> int:

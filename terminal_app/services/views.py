@@ -30,6 +30,8 @@ class TerminalStatus:
     queue_depth: int = 0
     oldest_age_s: int | None = None
     printer: PrinterState = PrinterState.UNKNOWN
+    technology: str | None = None  # the modem's radio technology: "4G" | "2G"; None: unknown / no modem
+    rsrp: int | None = None  # on 4G: RSRP in dBm (AT+QCSQ), which the bars then show instead of CSQ
     battery: int | None = None  # % from the power-supply class; None = no battery found
     charging: bool = False
     power: str = "unknown"  # terminal_app.domain.battery.PowerLevel value: ok / low / critical / unknown

@@ -453,3 +453,34 @@ def test_a_send_left_half_done_by_a_dead_process_is_completed_and_the_link_recov
             wait_for(lambda: modem.commands[-1].endswith("200"), what="the send command at the mock")
         with ModemTransport(s) as t:
             assert exchange(t, peer, b"after the crash") == b"after the crash"
+
+
+# --- the status line's radio: technology from the driver, through the core (issue 20, point 3) -----
+
+
+@pytest.mark.parametrize(("module", "scenario", "technology"), [
+    ("ec200", "normal", "4G"), ("ec200", "lte_unavailable", "2G"),
+    ("sim800", "normal", "2G"), ("m26", "normal", "2G"),
+    ("ec200", "no_coverage", None), ("sim800", "no_coverage", None),
+])
+def test_the_status_lines_radio_names_the_technology_the_modem_is_on(module, scenario, technology):
+    from terminal_app.services.link_status import radio
+
+    with MockModem(dialect=module, scenario=scenario) as modem:
+        seen = radio(open_modem(fast_settings(modem, module)))
+    assert seen is not None
+    assert seen.technology == technology
+    assert seen.registered == (technology is not None) and seen.usable == (technology is not None)
+    assert (seen.rsrp is not None) == (technology == "4G")  # the 4G bars are RSRP's (AT+QCSQ)
+
+
+def test_the_status_lines_technology_follows_a_handover_and_goes_with_coverage():
+    from terminal_app.services.link_status import radio
+
+    with MockModem(dialect="ec200") as modem:
+        driver = open_modem(fast_settings(modem, "ec200"))
+        assert radio(driver).technology == "4G"
+        modem.set_technology("GSM")
+        assert radio(driver).technology == "2G"
+        modem.set_coverage(False)
+        assert radio(driver).technology is None

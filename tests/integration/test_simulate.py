@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from terminal_app.cli import main
 from terminal_app.cli.simulate import simulated_site
 from terminal_app.config import load_settings, read_key_file
@@ -84,3 +86,38 @@ def test_the_simulator_says_where_the_receipts_are_and_keeps_them(tmp_path, monk
     assert simulate.run(parser.parse_args(["--simulate", "--sim-discard", "--sim-link", "fast"]), ui) == 0
     assert not seen["dir"].exists() and seen["link"] == "fast" and seen["latency"] == 0
     assert "已删除" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flag", "technology"), [((), "2G"), (("--sim-modem", "ec200"), "4G")])
+def test_the_status_line_says_the_simulated_modems_technology(tmp_path, monkeypatch, flag, technology):
+    """Issue 20 (3): --sim-modem picks the module; its technology reaches the field session's
+    status line from the modem driver; no coverage, none is named."""
+    import sys
+
+    from terminal_app.cli import build_parser, simulate
+    from terminal_app.services.link_status import LinkState
+    from terminal_app.services.session import FieldSession
+
+    monkeypatch.setattr(sys, "stdin", _Tty(sys.stdin))
+    monkeypatch.setattr(sys, "stdout", _Tty(sys.stdout))
+    seen = {}
+
+    def ui(args, site):
+        settings = load_settings(site.config_path, env={},
+                                 overrides={"devices": {"modem": {"registration_timeout_s": 1.0}}})
+        session = FieldSession(settings, clock=site.terminal_clock)
+        try:
+            session.login("1001")
+            seen["dialect"] = (site.modem.dialect, settings.devices.modem.dialect)
+            seen["on"] = session.status()
+            site.modem.set_coverage(False)
+            seen["off"] = session.status()
+        finally:
+            session.close()
+        return 0
+
+    assert simulate.run(build_parser().parse_args(["--simulate", "--sim-discard", *flag]), ui) == 0
+    module = flag[1] if flag else "sim800"
+    assert seen["dialect"] == (module, module)
+    assert seen["on"].technology == technology and seen["on"].link is not LinkState.NO_SIGNAL
+    assert seen["off"].technology is None and seen["off"].link is LinkState.NO_SIGNAL

@@ -114,6 +114,12 @@ def test_status_bar_shows_the_battery_within_30_columns(tmp_path):
         row1 = app.render_text((30, 16)).split("\n")[0]
         assert shown + " 12:00" in row1 and row1.startswith("1001 "), row1
         assert calc_width(row1.rstrip(), 0, len(row1.rstrip())) <= 30
+    # 4G, 同步中 and 100 % charging: 电 gives way so that the clock stays on the line
+    app.set_status(TerminalStatus(csq=18, link=LinkState.SYNCING, technology="4G", rsrp=-80, battery=100,
+                                  charging=True, power="ok"))
+    row1 = app.render_text((30, 16)).split("\n")[0]
+    assert row1.endswith(" 100%+ 12:00") and "4G" in row1 and "电" not in row1, row1
+    assert calc_width(row1, 0, len(row1)) <= 30
     app.set_status(TerminalStatus(csq=18, link=LinkState.UP))  # no battery found: nothing shown
     row1 = app.render_text((30, 16)).split("\n")[0]
     assert "电" not in row1 and row1.endswith("12:00")

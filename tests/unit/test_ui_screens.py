@@ -153,6 +153,37 @@ def test_status_bar_shows_signal_link_queue_printer_and_time(tmp_path):
     assert row2.startswith("待传7 最早2小时") and row2.endswith("缺纸")
 
 
+def test_status_bar_names_the_radio_technology_when_the_modem_says(tmp_path):
+    """Issue 20 (3): "4G" / "2G" before the bars; nothing when unknown; 30 columns in zh and en."""
+    for language, online, worst in (("zh_CN", "在线", "无信号"), ("en", "Online", "No signal")):
+        (tmp_path / language).mkdir()
+        app = logged_in(tmp_path / language, language=language)
+        for tech, shown in (("4G", "1001 4G▁▂▃· "), ("2G", "1001 2G▁▂▃· "), (None, "1001 ▁▂▃· ")):
+            app.set_status(TerminalStatus(csq=18, link=LinkState.UP, queue_depth=0, printer=PrinterState.OK,
+                                          technology=tech))
+            row1 = lines(app.render_text((30, 16)))[0]
+            assert row1.startswith(shown + online) and row1.endswith("12:00"), row1
+            assert tech is not None or ("4G" not in row1 and "2G" not in row1)
+        app.set_status(TerminalStatus(csq=None, link=LinkState.NO_SIGNAL, technology="4G"))  # the widest
+        row1 = lines(app.render_text((30, 16)))[0]
+        assert calc_width(row1, 0, len(row1)) <= 30
+        assert row1.startswith("1001 4G···· " + worst) and row1.endswith("12:00"), row1
+
+
+def test_on_4g_the_bars_are_rsrps_and_on_2g_csqs(tmp_path):
+    """Issue 20 (3): signal shown honestly per technology — the same weak CSQ reads as a strong 4G
+    cell when its RSRP is strong, and a weak RSRP shows few bars whatever CSQ says."""
+    app = logged_in(tmp_path)
+    for status, shown in (
+            (TerminalStatus(csq=5, link=LinkState.UP, technology="4G", rsrp=-85), "1001 4G▁▂▃▄ "),
+            (TerminalStatus(csq=25, link=LinkState.UP, technology="4G", rsrp=-120), "1001 4G▁··· "),
+            (TerminalStatus(csq=5, link=LinkState.UP, technology="2G", rsrp=-85), "1001 2G▁··· "),
+            (TerminalStatus(csq=25, link=LinkState.UP, technology="4G", rsrp=None), "1001 4G▁▂▃▄ ")):
+        app.set_status(status)
+        row1 = lines(app.render_text((30, 16)))[0]
+        assert row1.startswith(shown), (status, row1)
+
+
 def test_digits_pick_menu_items_and_esc_goes_back(tmp_path):
     app = logged_in(tmp_path)
     text = app.press("1")
