@@ -136,12 +136,28 @@ class CardReaderSettings:
 
 
 @dataclass(frozen=True)
+class PowerSettings:
+    """``[devices.power]``: the Linux power-supply class and the battery guard's levels (%)."""
+
+    path: str = "/sys/class/power_supply"  # a directory of supplies (a mock one in tests/simulator)
+    low: int = 15  # below: no card write, no print (charging overrides)
+    critical: int = 5  # below: finish what is in flight, sync, shut down (charging overrides)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.critical < self.low <= 100:
+            raise ConfigurationError("Battery levels low {low} / critical {critical} are out of range.",
+                                     "Set [devices.power] so that 0 <= critical < low <= 100.",
+                                     low=self.low, critical=self.critical)
+
+
+@dataclass(frozen=True)
 class DeviceSettings:
     ir_meter: IrMeterSettings = field(default_factory=IrMeterSettings)
     modem: ModemSettings = field(default_factory=ModemSettings)
     printer: PrinterSettings = field(default_factory=PrinterSettings)
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
     card_reader: CardReaderSettings = field(default_factory=CardReaderSettings)
+    power: PowerSettings = field(default_factory=PowerSettings)
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,26 @@ class HandheldApp:
         self.bar.set_status(status)
         self._draw_chrome()
         self.redraw()
+        if status.power == "critical" and not self._powering_off and self.busy is None:
+            self.power_off()
+
+    _powering_off = False
+
+    def power_off(self) -> None:
+        """Below the critical battery level: nothing is in flight (the status is polled only
+        between tasks), so upload what waits if the link allows, then leave the main loop (ui.main
+        closes the journal and the devices)."""
+        self._powering_off = True
+        sync = getattr(self.backend, "sync_now", None)
+
+        def leave(_result: Any = None) -> None:
+            self.set_message(self._("The battery is empty: the terminal shuts down. Charge it."), "error")
+            self.runner.call_soon(lambda: self.run_command("quit"))
+
+        if sync is None:
+            leave()
+            return
+        self.run_task(self._("Battery empty: uploading"), sync, done=leave, failed=leave)
 
     def refresh_status(self) -> None:
         """Ask the backend for the status in a worker (never blocks the UI)."""

@@ -1,7 +1,7 @@
 """The chrome around the screen: the status bar, the message line and the soft-key help line.
 
 Rows 1-2 show the operator, the radio technology (4G / 2G, when the modem says) and signal bars,
-link, queue depth + oldest age, printer and time; the message line the busy state of a running
+link, battery, queue depth + oldest age, printer and time; the message line the busy state of a running
 task or the last result/error; the last row the F1–F4 labels — built from the key bindings of
 the top screen's context, so a label is shown exactly when its key does something.  Events
 (status changed, message logged) are blinker signals of this instance (never module globals).
@@ -93,7 +93,15 @@ class StatusBar:
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
                 LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
         clock = self.clock().strftime("%H:%M")
-        row1 = _pad_between(f"{op} {sig} {link}", clock, width)
+        left = f"{op} {sig} {link}"
+        # the battery before the clock: 电80%, shortened to 80% (then without its mark) when the
+        # line would pass the screen's width (4G, 同步中 and a full battery charging)
+        right = clock
+        for battery in battery_texts(s, _):
+            right = f"{battery} {clock}"
+            if _width(left) + 1 + _width(right) <= width:
+                break
+        row1 = _pad_between(left, right, width)
         queue = _("Queue {n}").format(n=s.queue_depth)
         if s.oldest_age_s is not None and s.queue_depth:
             queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))
@@ -133,6 +141,19 @@ class StatusBar:
             root.message_text.set_text((attr, text) if attr else text)
         if app.stack:
             root.softkey_text.set_text(self.softkey_line())
+
+
+def battery_texts(s: TerminalStatus, _: Callable[[str], str]) -> list[str]:
+    """The battery on the status line, longest first: 电85% (+ while charging, ! when low or
+    critical), 85%+, 85%; none when no battery is found."""
+    if s.battery is None:
+        return []
+    mark = "+" if s.charging else ("!" if s.power in ("low", "critical") else "")
+    return [_("Bat {n}%").format(n=s.battery) + mark, f"{s.battery}%{mark}", f"{s.battery}%"]
+
+
+def _width(text: str) -> int:
+    return calc_width(text, 0, len(text))
 
 
 def _pad_between(left: str, right: str, width: int) -> str:

@@ -93,6 +93,7 @@ class SimulatedSite:
 
     def __post_init__(self) -> None:
         self.config_path = self.workdir / "config.toml"
+        self.power_dir = self.workdir / "power_supply"  # the mock power-supply class (drivers.power)
         self._stack = contextlib.ExitStack()
 
     def start(self) -> SimulatedSite:
@@ -156,6 +157,10 @@ class SimulatedSite:
                 MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets"))
             self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
             card_lines = self._start_card(holder, db)
+            # the battery: a mock power-supply class directory (edit BAT0/capacity, BAT0/status to drive it)
+            from drivers.power import write_mock_battery
+
+            write_mock_battery(str(self.power_dir), 80)
 
             self.config_path.write_text(
                 "# written by handheld --simulate: the same keys a real device's /etc/handheld/config.toml has\n"
@@ -171,6 +176,7 @@ class SimulatedSite:
                 'registration_timeout_s = 5.0\nattach_timeout_s = 5.0\npdp_timeout_s = 10.0\n\n'
                 f'[devices.printer]\nurl = "{self.printer.path}"\n\n'
                 f'[devices.scanner]\nmode = "serial"\ndevice = "{self.scanner.path}"\n\n'
+                f'[devices.power]\npath = "{self.power_dir}"\n\n'
                 + card_lines +
                 f'[ui]\noperators_file = "{self.workdir / "operators.json"}"\n',
                 encoding="utf-8")
@@ -345,6 +351,9 @@ def register_args(p: argparse.ArgumentParser) -> None:
                         "(default $HANDHELD_SIM_DIR, else a new folder under ~/.local/state/handheld)")
     p.add_argument("--sim-discard", action="store_true",
                    help="with --simulate: use a temporary folder, deleted at exit (receipts too)")
+    p.add_argument("--sim-battery", type=int, metavar="PCT", default=None,
+                   help="with --simulate: the mock battery's level in %% (default 80; "
+                        "edit <sim dir>/power_supply/BAT0/capacity while it runs)")
     p.add_argument("--sim-link", choices=sorted(LINKS), default="gprs",
                    help="with --simulate: the simulated GPRS air link (gprs: 0.3 s each way, 20 kbit/s; fast)")
     p.add_argument("--sim-modem", choices=("sim800", "m26", "ec200"), default="sim800",
@@ -366,6 +375,12 @@ def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, Simulate
                             modem_module=getattr(args, "sim_modem", "sim800")) as site:
             tickets = site.workdir / "tickets"
             kept = "" if workdir is not None else "（退出时删除 deleted at exit）"
+            battery = getattr(args, "sim_battery", None)
+            if isinstance(battery, int) and 0 <= battery <= 100:
+                from drivers.power import write_mock_battery
+
+                write_mock_battery(str(site.power_dir), battery)
+            print(f"模拟电池 battery → {site.power_dir / 'BAT0'}", flush=True)
             print(f"模拟终端 simulated terminal: 小票 receipts → {tickets}{kept}", flush=True)
             try:
                 return run_ui(args, site)

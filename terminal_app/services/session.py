@@ -21,6 +21,7 @@ small ARM board: tests/bench/startup.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -28,6 +29,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 
+from drivers.power import SYSFS_ROOT, read_battery
+from terminal_app.domain.battery import BatteryPolicy, Operation, PowerLevel
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
 from terminal_app.services.views import (
     ArrearsCheck,
@@ -81,6 +84,9 @@ class FieldSession:
         self._radio: Radio | None = None  # the last registration/signal read from the modem
         self._bills: dict[str, Bill] = {}
         self._link_seen: tuple[dt.datetime, bool] | None = None  # the UI's own last exchange: when, ok
+        power = settings.devices.power if settings is not None else None
+        self._power_path = power.path if power is not None else SYSFS_ROOT
+        self._policy = BatteryPolicy(power.low, power.critical) if power is not None else BatteryPolicy()
 
     # ---- lifecycle ------------------------------------------------------------------------
     def login(self, operator: str) -> None:
@@ -142,13 +148,40 @@ class FieldSession:
             finally:
                 self._link.release()
 
+    # ---- battery ----------------------------------------------------------------------------
+    def battery(self) -> tuple[int | None, bool, PowerLevel]:
+        """(capacity %, charging, level) now; capacity None when no battery is found."""
+        r = read_battery(self._power_path)
+        capacity, charging = (r.capacity, r.charging) if r is not None else (None, False)
+        return capacity, charging, self._policy.level(capacity, charging)
+
+    def _power_guard(self, op: Operation) -> None:
+        """Refuse a card write or a print before it starts (nothing journaled) on a low battery."""
+        capacity, charging, level = self.battery()
+        if self._policy.allows(op, capacity, charging):
+            return
+        if level is PowerLevel.CRITICAL:
+            raise BusinessRuleError("The battery is almost empty ({level}%).",
+                                    "Charge the terminal now, then try again.", level=capacity)
+        if op is Operation.CARD_WRITE:
+            raise BusinessRuleError("The battery is low ({level}%): no card is written.",
+                                    "Charge the terminal or connect it to power, then try again.",
+                                    level=capacity)
+        raise BusinessRuleError("The battery is low ({level}%): nothing is printed.",
+                                "Charge the terminal or connect it to power, then try again.", level=capacity)
+
+    def _with_battery(self, status: TerminalStatus) -> TerminalStatus:
+        capacity, charging, level = self.battery()
+        return dataclasses.replace(status, battery=capacity, charging=charging, power=level.value)
+
     # ---- status -----------------------------------------------------------------------------
     def status(self) -> TerminalStatus:
-        """The status line: signal, link, queue, printer (never waits for a busy device)."""
+        """The status line: signal, link, queue, printer, battery (never waits for a busy device)."""
         from terminal_app.services.link_status import link_state
 
         t = self.t
         if t is None:
+            self._last = self._with_battery(self._last)
             return self._last
         has_modem = t.modem() is not None
         if self._link.acquire(blocking=False):
@@ -177,7 +210,8 @@ class FieldSession:
         csq = self._radio.rssi if self._radio is not None else None
         tech = self._radio.technology if self._radio is not None else None
         rsrp = self._radio.rsrp if self._radio is not None else None
-        self._last = TerminalStatus(csq, link, q.depth, age, printer, technology=tech, rsrp=rsrp)
+        self._last = self._with_battery(TerminalStatus(csq, link, q.depth, age, printer, technology=tech,
+                                                         rsrp=rsrp))
         return self._last
 
     def pending(self) -> int:
@@ -336,6 +370,7 @@ class FieldSession:
 
     def pay(self, customer: str, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         t = self.terminal
+        self._power_guard(Operation.PRINT)
         with self._busy(self._printer, N_("printer")):
             r = t.take_payment(customer, amount_fen, bill=self._bills.get(customer), tendered=tendered_fen)
         self._sent_now()
@@ -344,6 +379,7 @@ class FieldSession:
 
     def reprint_receipt(self, txn: str) -> bool:
         """The receipt again: the original if it never printed, else a copy marked 重打/副本."""
+        self._power_guard(Operation.PRINT)
         with self._busy(self._printer, N_("printer")):
             self.terminal.reprint_receipt(txn)
         return True
@@ -376,6 +412,7 @@ class FieldSession:
         return self.terminal.dunning_view(task)
 
     def print_dunning_notice(self, task: str) -> NoticeView:
+        self._power_guard(Operation.PRINT)
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.print_dunning_notice(task)
         self._sent_now()
@@ -426,6 +463,7 @@ class FieldSession:
         from terminal_app.domain.money import format_fen
         from terminal_app.services.topup import CardIdentity
 
+        self._power_guard(Operation.CARD_WRITE)
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.top_up(CardIdentity(card.customer, card.meter, card.serial), amount_fen)
         if r.recovered:
@@ -437,6 +475,7 @@ class FieldSession:
 
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:
+        self._power_guard(Operation.PRINT)
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.settle_day()
         lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
@@ -454,6 +493,7 @@ class FieldSession:
                                                                                            s.link.transport))]
 
     def printer_test(self) -> None:
+        self._power_guard(Operation.PRINT)
         with self._busy(self._printer, N_("printer")):
             self.terminal.print_test_page()
 

@@ -32,6 +32,9 @@ class TerminalStatus:
     printer: PrinterState = PrinterState.UNKNOWN
     technology: str | None = None  # the modem's radio technology: "4G" | "2G"; None: unknown / no modem
     rsrp: int | None = None  # on 4G: RSRP in dBm (AT+QCSQ), which the bars then show instead of CSQ
+    battery: int | None = None  # % from the power-supply class; None = no battery found
+    charging: bool = False
+    power: str = "unknown"  # terminal_app.domain.battery.PowerLevel value: ok / low / critical / unknown
 
 
 @dataclass(frozen=True, slots=True)
