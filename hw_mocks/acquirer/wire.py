@@ -135,6 +135,8 @@ def wx_encode(params: Mapping[str, str]) -> bytes:
 
 
 _FORBIDDEN_XML = re.compile(rb"<!(?!\[CDATA\[)|<\?(?!xml[ ?])", re.IGNORECASE)
+#: a CDATA section's content is text: "<!" or "<?" inside a value is no markup (only outside counts)
+_CDATA = re.compile(rb"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 
 
 def wx_decode(body: bytes) -> dict[str, str]:
@@ -144,7 +146,7 @@ def wx_decode(body: bytes) -> dict[str, str]:
         raise AcquirerProtocolError("An XML message must be bytes.")
     if len(body) > MAX_BODY:
         raise AcquirerProtocolError("An XML message of {n} bytes is longer than {max}.", n=len(body), max=MAX_BODY)
-    if _FORBIDDEN_XML.search(body):
+    if _FORBIDDEN_XML.search(_CDATA.sub(b"", bytes(body))):
         raise AcquirerProtocolError("An XML message carries a DTD, entity or processing instruction.")
     try:
         root = ET.fromstring(bytes(body))

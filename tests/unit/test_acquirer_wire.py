@@ -10,7 +10,7 @@ import pytest
 from Crypto.Hash import SHA256
 from Crypto.PublicKey import RSA
 from Crypto.Signature import pkcs1_15
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hw_mocks.acquirer import wire
@@ -81,6 +81,8 @@ def test_any_bytes_decode_or_raise_the_protocols_error(body):
 @given(st.dictionaries(st.from_regex(r"[a-z][a-z_0-9]{0,15}", fullmatch=True),
                        st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=40).filter(
                            lambda s: "]]>" not in s), max_size=10))
+@example({"a": "<!"})  # markup-like text inside CDATA is a value, not a DTD (hypothesis found it)
+@example({"a": "<?php", "b": "<!DOCTYPE x>"})
 def test_xml_round_trips(fields):
     decoded = wire.wx_decode(wire.wx_encode(fields))
     # XML normalises CR/CRLF to LF inside text; the acquirers' fields never carry them

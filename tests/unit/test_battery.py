@@ -135,7 +135,9 @@ def test_below_critical_the_app_uploads_once_and_leaves(tmp_path):
     assert calls == []  # low: refusals only, the terminal keeps working
     app.set_status(TerminalStatus(battery=3, power="critical"))
     assert calls == ["sync", "quit"]  # what waits goes up first, then the main loop ends
-    assert "电池电量耗尽，终端关机。请充电。" in app.render_text((30, 16)).replace("\n", "")
+    # the message wraps (and keeps 。 with the character before it): read the screen's rows joined
+    screen = "".join(row.rstrip() for row in app.render_text((30, 16)).splitlines())
+    assert "电池电量耗尽，终端关机。请充电。" in screen
     app.set_status(TerminalStatus(battery=3, power="critical"))
     assert calls == ["sync", "quit"]  # once
 
