@@ -42,13 +42,15 @@ class Command:
     func: Callable[..., Any]
     help: str = ""
 
-    @property
-    def __signature__(self) -> inspect.Signature:  # inspect.signature(cmd) is the function's
+    def signature(self) -> inspect.Signature:
+        """The function's signature.  Not a ``__signature__`` property: Debian's Python 3.11.2, the
+        package's interpreter, has ``dataclass`` call ``inspect.signature`` on the class, and a
+        property there makes the import fail (fixed in later 3.11 releases)."""
         return inspect.signature(self.func)
 
     def parse(self, args: list[str]) -> list[Any]:
         """The typed arguments of a command line; CommandError when they do not fit."""
-        sig = inspect.signature(self.func)
+        sig = self.signature()
         try:
             bound = sig.bind(*args)
         except TypeError as e:
