@@ -84,4 +84,7 @@ def radio(modem: Any) -> Radio | None:
         return None
     registered = bool(reg.registered)
     tech = tech if registered and tech in TECHNOLOGIES else None
-    return Radio(registered, rssi, tech, rsrp if tech == "4G" else None)
+    found = Radio(registered, rssi, tech, rsrp if tech == "4G" else None)
+    # registered but no usable signal (the answers to +CREG and +CSQ straddle a change): the status
+    # line says 无信号 and names no technology
+    return found if found.usable else Radio(registered, rssi)

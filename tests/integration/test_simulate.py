@@ -9,6 +9,7 @@ import pytest
 from terminal_app.cli import main
 from terminal_app.cli.simulate import simulated_site
 from terminal_app.config import load_settings, read_key_file
+from tests.util import wait_for
 
 
 def test_simulate_reads_every_mock_meter(capsys):
@@ -110,7 +111,8 @@ def test_the_status_line_says_the_simulated_modems_technology(tmp_path, monkeypa
             session.login("1001")
             seen["dialect"] = (site.modem.dialect, settings.devices.modem.dialect)
             seen["on"] = session.status()
-            site.modem.set_coverage(False)
+            site.modem.set_coverage(False)  # applied by the mock's own thread
+            wait_for(lambda: not site.modem.coverage, what="the mock modem loses coverage")
             seen["off"] = session.status()
         finally:
             session.close()
