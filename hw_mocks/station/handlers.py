@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from hw_mocks.station import billing
+from hw_mocks.station import assignments, billing
 from hw_mocks.station import validate as v
 from hw_mocks.station.broker import Broker, Forward, forwards
 from hw_mocks.station.ledger import next_counter
@@ -387,6 +387,11 @@ class Station:
 
     def _h_route_download(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         seg, seg_name = self._segment(body)
+        op = v.req_string(body, "op", assignments.OPERATOR_RE)
+        if assignments.operator_of(self.conn, seg) != op:
+            # the office decides who reads a segment (表段分配); nobody else gets its customers
+            raise Refusal(ErrorCode.NOT_ASSIGNED, f"segment {seg} is not assigned to operator {op}", segment=seg,
+                          op=op)
         total = self.conn.execute("SELECT count(*) FROM customers WHERE segment = ?", (seg,)).fetchone()[0]
         page, size, pages = self._page(body, total)
         custs = [r[0] for r in self.conn.execute(

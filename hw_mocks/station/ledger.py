@@ -20,7 +20,7 @@ from terminal_app.errors import ConfigurationError
 
 #: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14).
 #: Additions that need no change to existing rows keep the version: new tables are created on open
-#: (usage_history, dunning_notices, reconnections: issue 13) and new columns added in place
+#: (usage_history, dunning_notices, reconnections: issue 13; segment_assignments: issue 18) and new columns added in place
 #: (ADDED_COLUMNS: terminal_seq.key_id, audit.size/sha256 of issue 15, readings.note of issue 13).
 SCHEMA_VERSION = 2
 
@@ -272,6 +272,13 @@ CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut,
     state       TEXT NOT NULL CHECK (state IN ('waiting_payment', 'released')),
     released_at TEXT,
     released_by TEXT                   -- the payment txn that cleared the arrears
+);
+CREATE TABLE IF NOT EXISTS segment_assignments (  -- 表段分配: the latest row per segment holds (issue 18)
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    segment  TEXT NOT NULL REFERENCES segments(segment),
+    operator TEXT NOT NULL,
+    by_user  TEXT NOT NULL,
+    at       TEXT NOT NULL
 );
 """
 
