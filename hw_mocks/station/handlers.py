@@ -435,14 +435,16 @@ class Station:
                 reason = v.string(r, "reason", optional=True)
                 abnormal = v.choice(r, "abnormal", ABNORMAL_CODES, optional=True)
                 note = v.string(r, "note", optional=True)
+                place = v.place(r)
             except Refusal as e:
                 e.extra.setdefault("index", n)
                 raise
             if source == "keypad" and reason is None:
                 raise Refusal(ErrorCode.BAD_REQUEST, f'reading #{n} was keyed in: "reason" is required', index=n)
-            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal, note))
+            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal, note,
+                         None if place is None else json.dumps(place, sort_keys=True, ensure_ascii=False)))
         self.conn.executemany("INSERT INTO readings (txn, n, cust, meter, value, at, source, reason, abnormal,"
-                              " terminal, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                              " terminal, note, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for row in rows:
             # only a newer reading becomes the meter's last one (batches may arrive out of order)
             self.conn.execute("UPDATE meters SET last_value = ?, last_at = ? WHERE asset = ?"

@@ -133,6 +133,7 @@ CREATE TABLE IF NOT EXISTS readings (
     abnormal TEXT,
     terminal TEXT NOT NULL,
     note     TEXT,                     -- the operator's reason for a jump (用电量突增原因)
+    place    TEXT,                     -- the GNSS place of the reading, JSON (issue 18; NULL: none)
     PRIMARY KEY (txn, n)
 );
 CREATE TABLE IF NOT EXISTS abnormal (  -- 抄表异常登记
@@ -334,6 +335,7 @@ ADDED_COLUMNS = (
     ("audit", "size", "INTEGER"),
     ("audit", "sha256", "TEXT"),
     ("readings", "note", "TEXT"),
+    ("readings", "place", "TEXT"),      # issue 18: the GNSS place of a reading
     ("audit", "chain", "INTEGER"),      # issue 21: the front end whose chain holds the row (NULL: 0)
     ("audit", "chain_seq", "INTEGER"),  # its place in that chain (NULL: the row's id)
 )

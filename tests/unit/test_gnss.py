@@ -108,3 +108,18 @@ def test_any_bytes_after_the_prefix_through_the_at_parser(tail, prefix):
                 (parse_cgnsinf if ev.name == "CGNSINF" else parse_qgpsloc)(ev.params)
             except GnssProtocolError:
                 pass
+
+
+def test_the_fix_travels_with_the_reading_as_the_station_expects_it():
+    """GnssFix.as_dict is what READINGS_UPLOAD's "place" carries; the station's check accepts it."""
+    from hw_mocks.station import validate
+    from terminal_app.domain.reading import Reading, ReadingSource
+
+    fix = parse_cgnsinf(info(CGNSINF_FIX).params)
+    at = dt.datetime(2015, 3, 27, 9, 49, 8, tzinfo=SHANGHAI)  # 30 s after the fix
+    reading = Reading("1001", "A1001", at, ReadingSource.IR, Decimal("12.00"), place=fix.as_dict(at))
+    item = reading.upload_item()
+    assert item["place"] == {"lat": "31.221783", "lon": "121.354528", "fix_at": "2015-03-27T01:48:38+00:00",
+                             "age_s": 30, "mode": "3D", "hdop": "1.9", "sats": 6, "source": "CGNSINF"}
+    assert validate.place(item)["fix_at"] == "2015-03-27T09:48:38+08:00"
+    assert reading.to_dict()["place"] == item["place"]

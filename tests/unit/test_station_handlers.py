@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pytest
 
@@ -326,3 +327,21 @@ def test_card_functions_unavailable_without_a_key_holder(h):
     r = h.send(MsgType.CARD_AUTHORIZE, {"txn": h.txn(), "cust": "1003", "meter": "A1003", "amount": 5000,
                                         "card_count": 3, "challenge": "0011223344556677", "at": iso(NOW)})
     assert r["code"] == "E_UNAVAILABLE"
+
+
+PLACE = {"lat": "31.271234", "lon": "106.303456", "fix_at": "2026-11-24T01:59:30+00:00", "age_s": 30, "mode": "3D",
+         "hdop": "1.1", "sats": 11, "source": "CGNSINF"}
+
+
+def test_a_reading_carries_its_gnss_place_validated_and_stored(h):
+    item = {"cust": "1001", "meter": "A1001", "value": "1300.00", "at": iso(h.clock.now()), "source": "ir",
+            "place": PLACE}
+    assert h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [item]})["accepted"] == 1
+    stored = h.conn.execute("SELECT place FROM readings WHERE cust = '1001'").fetchone()[0]
+    assert json.loads(stored) == {**PLACE, "fix_at": "2026-11-24T09:59:30+08:00"}  # kept in Asia/Shanghai
+    for bad in ({**PLACE, "lat": "91.0"}, {**PLACE, "lon": "１06.3"}, {**PLACE, "extra": 1}, {**PLACE, "mode": "4D"},
+                {**PLACE, "age_s": -1}, {**PLACE, "fix_at": "2026-11-24T01:59:30"}, {**PLACE, "sats": 100},
+                {k: v for k, v in PLACE.items() if k != "lat"}, "31.2,106.3"):
+        reply = h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [{**item, "place": bad}]})
+        assert (reply["code"], reply["index"]) == ("E_BAD_REQUEST", 0), bad
+    assert h.conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 1
