@@ -51,6 +51,7 @@ from drivers.modem.bringup import (
     SimLockedError,
     Stage,
 )
+from drivers.modem.gnss import QUECTEL_NOT_FIXED, QUECTEL_SESSION_ONGOING, GnssFix, parse_cgnsinf, parse_qgpsloc
 from drivers.modem.params import ModemParams
 from drivers.modem.protocol import (
     AtParser,
@@ -541,6 +542,15 @@ class ModemDriver:
                 continue
         return lines
 
+    # GNSS (the place of a reading; drivers.modem.gnss) --------------------------------------------
+
+    def gnss_fix(self) -> GnssFix | None:
+        """The module's current (or last) position fix; None while it has none.  A module without a
+        positioning engine (M26) raises DeviceError."""
+        raise DeviceError("The {model} modem has no GNSS receiver.",
+                          "Take the reading without its place; a module with GNSS (SIM808, EC200U) gives it.",
+                          model=self.dialect)
+
     # TCP --------------------------------------------------------------------------------------
 
     def _check_link(self) -> None:
@@ -758,6 +768,15 @@ class Sim800Modem(ModemDriver):
     def _open_command(self, host: str, port: int) -> str:
         return f'+CIPSTART="TCP",{quote(host)},{port}'
 
+    def gnss_fix(self) -> GnssFix | None:
+        """SIM808 (SIM800 Series GNSS Application Note §2.1, §2.3): AT+CGNSPWR=1 (idempotent: the
+        engine keeps running and keeps its almanac), then AT+CGNSINF."""
+        if not self._synced:
+            self.sync()  # echo off, numeric +CME errors
+        if self._info("+CGNSPWR?", "CGNSPWR")[:1] != ("1",):
+            self.transact("+CGNSPWR=1")
+        return parse_cgnsinf(self._info("+CGNSINF", "CGNSINF"))
+
     def _send_command(self, n: int) -> str:
         return f"+CIPSEND={n}"
 
@@ -871,6 +890,23 @@ class Ec200Modem(ModemDriver):
     (AT+NETOPEN, AT+CIPOPEN=<link>,…, ``+CIPOPEN: <link>,<err>``, AT+CIPRXGET) and no module of
     the product's deployments carries it; identify_dialect() refuses it with a clear message.
     """
+
+    def gnss_fix(self) -> GnssFix | None:
+        """Quectel GNSS (EC2x GNSS AT Commands Manual §2.3, §2.5): AT+QGPS=1 (504: the session runs
+        already), then AT+QGPSLOC=2 (±degrees); 516 = not fixed now."""
+        if not self._synced:
+            self.sync()  # echo off, numeric +CME errors (504/516 are told apart by number)
+        try:
+            self.transact("+QGPS=1")
+        except AtCommandError as e:
+            if e.final.code != QUECTEL_SESSION_ONGOING:
+                raise
+        try:
+            return parse_qgpsloc(self._info("+QGPSLOC=2", "QGPSLOC"))
+        except AtCommandError as e:
+            if e.final.code == QUECTEL_NOT_FIXED:
+                return None
+            raise
 
     dialect = "ec200"
     ACTIVE_STATES = frozenset({"ACTIVE"})

@@ -24,6 +24,7 @@ counts bytes as acknowledged one round trip after they went on the air.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import heapq
 import itertools
 import queue
@@ -34,6 +35,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from hw_mocks.link import DeviceThread, PtyLink
@@ -42,7 +44,7 @@ from terminal_app.errors import ConfigurationError
 SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
 MAX_SEND = 1460
 _SIM800_ONLY = frozenset({"cipstatus", "cipqsend", "ciphead", "cipmux", "cstt", "ciicr", "cifsr", "cipshut",
-                          "cipstart", "cipsend", "cipclose", "ccid"})
+                          "cipstart", "cipsend", "cipclose", "ccid", "cgnspwr", "cgnsinf"})
 _M26_ONLY = frozenset({"qistate", "qifgcnt", "qindi", "qimux", "qicsgp", "qiregapp", "qiact", "qilocip",
                        "qideact", "qiopen", "qisend", "qird", "qisack", "qiclose", "qccid"})
 #: LTE Cat.1 dialects (Quectel EC200/EG912 family): their TCP/IP commands are the ``_lte_*`` handlers
@@ -85,6 +87,10 @@ class Scenario:
     latency_ms: int = 0
     kbps: float = 0.0
     lte: bool = True  # the network offers LTE here (an LTE module registers on it; 2G modules ignore it)
+    gnss: str = "fix"  # "fix" | "none" (no fix: SIM808 fix status 0, Quectel 516) | "stale" (the last fix, old)
+    gnss_lat: str = "31.271234"  # WGS-84 degrees as the module prints them (仪陇县)
+    gnss_lon: str = "106.303456"
+    gnss_stale_s: int = 900  # how old the "stale" scenario's fix is
 
     def __post_init__(self) -> None:
         if self.sim not in ("ready", "absent", "pin"):
@@ -93,6 +99,9 @@ class Scenario:
         if not self.registration or any(s not in (0, 1, 2, 3, 4, 5) for s in self.registration):
             raise ConfigurationError("Scenario {name}: registration must list +CREG stat values 0–5.",
                                      name=self.name)
+        if self.gnss not in ("fix", "none", "stale"):
+            raise ConfigurationError("Scenario {name}: gnss {value!r} is not fix/none/stale.", name=self.name,
+                                     value=self.gnss)
         if not (0 <= self.rssi <= 31 or self.rssi == 99):
             raise ConfigurationError("Scenario {name}: rssi {value} is not 0–31 or 99.", name=self.name,
                                      value=self.rssi)
@@ -117,6 +126,13 @@ def load_scenarios(path: str | Path | None = None) -> dict[str, Scenario]:
             values["registration"] = tuple(values["registration"])
         out[name] = Scenario(name=name, **values)
     return out
+
+
+def _ddmm(deg: Decimal, width: int, hemispheres: str) -> str:
+    """Degrees as NMEA's (d)ddmm.mmmm with the hemisphere letter."""
+    whole = int(abs(deg))
+    minutes = ((abs(deg) - whole) * 60).quantize(Decimal("0.0001"))
+    return f"{whole:0{width}d}{minutes:07.4f}{hemispheres[deg < 0]}"
 
 
 @dataclass
@@ -237,6 +253,7 @@ class MockModem:
         self.cip_head = False
         self.qindi = False
         self.coverage = True
+        self.gnss_on = False  # the positioning engine (AT+CGNSPWR / AT+QGPS) is off at power-up
         self.state = self.scenario.initial_state
         self.apn = ""
         self._reg_index = 0
@@ -532,6 +549,66 @@ class MockModem:
         if sim == "absent":
             return self._error(10, "SIM not inserted")
         self._info(f"+CPIN: {'READY' if sim == 'ready' else 'SIM PIN'}")
+
+    # GNSS: SIM808 (SIM800 Series GNSS Application Note V1.00 §2.1 AT+CGNSPWR, §2.3 AT+CGNSINF) and
+    # Quectel (EC2x GNSS AT Commands Manual §2.3 AT+QGPS, §2.5 AT+QGPSLOC); M26 has neither (ERROR)
+
+    def _gnss_time(self) -> dt.datetime | None:
+        """The UTC time of the fix the module reports now, or None without one."""
+        if self.scenario.gnss == "none":
+            return None
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        return now - dt.timedelta(seconds=self.scenario.gnss_stale_s) if self.scenario.gnss == "stale" else now
+
+    def _query_cgnspwr(self, arg: str, stop: threading.Event) -> None:
+        self._info(f"+CGNSPWR: {int(self.gnss_on)}")
+
+    def _cmd_cgnspwr(self, arg: str, stop: threading.Event) -> None:
+        if arg not in ("0", "1"):
+            return self._error()
+        self.gnss_on = arg == "1"
+        self._ok()
+
+    def _cmd_cgnsinf(self, arg: str, stop: threading.Event) -> None:
+        at = self._gnss_time() if self.gnss_on else None
+        if not self.gnss_on:
+            fields = ["0"] + [""] * 20
+        elif at is None:
+            fields = ["1", "0"] + [""] * 19
+        else:
+            sc = self.scenario
+            fields = ["1", "1", at.strftime("%Y%m%d%H%M%S.000"), sc.gnss_lat, sc.gnss_lon, "412.300", "0.00", "0.0",
+                      "1", "", "1.1", "1.4", "0.9", "", "12", "8", "3", "", "43", "", ""]
+        self._info("+CGNSINF: " + ",".join(fields))
+
+    def _lte_cmd_qgps(self, arg: str, stop: threading.Event) -> None:
+        if arg not in ("1",) and not arg.startswith("1,"):
+            return self._error(501, "Invalid parameter")
+        if self.gnss_on:
+            return self._error(504, "Session is ongoing")
+        self.gnss_on = True
+        self._ok()
+
+    def _lte_cmd_qgpsend(self, arg: str, stop: threading.Event) -> None:
+        if not self.gnss_on:
+            return self._error(505, "Session not active")
+        self.gnss_on = False
+        self._ok()
+
+    def _lte_cmd_qgpsloc(self, arg: str, stop: threading.Event) -> None:
+        if arg not in ("0", "1", "2"):
+            return self._error(501, "Invalid parameter")
+        if not self.gnss_on:
+            return self._error(505, "Session not active")
+        at = self._gnss_time()
+        if at is None:
+            return self._error(516, "Not fixed now")
+        lat, lon = Decimal(self.scenario.gnss_lat), Decimal(self.scenario.gnss_lon)
+        if arg == "2":  # ±dd.ddddd / ±ddd.ddddd
+            where = f"{lat.quantize(Decimal('0.00001'))},{lon.quantize(Decimal('0.00001'))}"
+        else:  # 0: ddmm.mmmmN / dddmm.mmmmE (1: the same with more digits; one form serves both here)
+            where = f"{_ddmm(lat, 2, 'NS')},{_ddmm(lon, 3, 'EW')}"
+        self._info(f"+QGPSLOC: {at:%H%M%S}.000,{where},1.1,412.3,3,0.00,0.0,0.0,{at:%d%m%y},08")
 
     def _cmd_csq(self, arg: str, stop: threading.Event) -> None:
         self._info(f"+CSQ: {self._rssi()},{0 if self._rssi() != 99 else 99}")

@@ -27,11 +27,13 @@ from terminal_app.errors import ConfigurationError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("station", help="the reference master station (GT/1 over TCP, SQLite ledger)",
                        description="The reference master station: GT/1 over TCP with an SQLite ledger and audit trail.")
-    p.add_argument("action", nargs="?", choices=("serve", "check", "console", "console-user"), default="serve",
+    p.add_argument("action", nargs="?", choices=("serve", "check", "console", "console-user", "assign",
+                                                 "assignments"), default="serve",
                    help="serve (default): run the station; check: the daily account check of --day against the"
                         " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md);"
                         " console: only the supervisors' console (--console); console-user: add a console user"
-                        " (--user, --role, --password-file)")
+                        " (--user, --role, --password-file); assign: assign segments to operators (--segment and"
+                        " --operator, or --assignments-file; docs/station.md); assignments: list who reads what")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
     p.add_argument("--db", help="ledger: an SQLite file (created if missing) or a PostgreSQL URL"
@@ -71,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--role", choices=("administrator", "supervisor", "auditor"), help="console-user: the role")
     p.add_argument("--password-file", metavar="FILE",
                    help="console-user: a file (mode 600) holding the password on its first line")
+    p.add_argument("--segment", help="assign: the segment (表段号)")
+    p.add_argument("--operator", help="assign: the operator number (操作员号, 1-8 digits) who reads --segment")
+    p.add_argument("--assignments-file", metavar="FILE",
+                   help="assign: a TOML file of segment = operator lines under [assignments] (docs/station.md)")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
     p.set_defaults(func=run)
@@ -98,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             return _check(args, conn)
         if args.action == "console-user":
             return _console_user(args, conn)
+        if args.action in ("assign", "assignments"):
+            return _assign(args, conn)
         if args.verify_audit:
             verdict = audit.verify(conn)
             print(json.dumps({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
@@ -223,4 +231,27 @@ def _console_user(args: argparse.Namespace, conn: object) -> int:
         raise ConfigurationError("A console user {user} exists already.", "Choose another name.",
                                  user=args.user) from e
     print(f"console user {args.user} ({args.role}) added")
+    return 0
+
+
+def _assign(args: argparse.Namespace, conn: object) -> int:
+    """assign: --segment S --operator O, or --assignments-file F (checked whole, written in one
+    transaction); assignments: list every segment with its operator ("-" when nobody reads it)."""
+    from hw_mocks.station import assignments
+
+    if args.action == "assign":
+        if args.assignments_file:
+            if args.segment or args.operator:
+                raise ConfigurationError("Give either --assignments-file or --segment with --operator, not both.",
+                                         "Run again with one of them.")
+            pairs = assignments.read_file(args.assignments_file)
+        elif args.segment and args.operator:
+            pairs = [(args.segment, args.operator)]
+        else:
+            raise ConfigurationError("Nothing to assign.",
+                                     "Pass --segment S --operator O, or --assignments-file FILE.")
+        written = assignments.assign(conn, pairs, by="cli")  # type: ignore[arg-type]
+        print(f"{written} assignment(s) written, {len(pairs) - written} unchanged")
+    for segment, operator in assignments.current(conn).items():  # type: ignore[arg-type]
+        print(f"{segment}\t{operator or '-'}")
     return 0

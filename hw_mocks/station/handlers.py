@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from hw_mocks.station import billing
+from hw_mocks.station import assignments, billing
 from hw_mocks.station import validate as v
 from hw_mocks.station.broker import Broker, Forward, forwards
 from hw_mocks.station.ledger import next_counter
@@ -387,6 +387,11 @@ class Station:
 
     def _h_route_download(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         seg, seg_name = self._segment(body)
+        op = v.req_string(body, "op", assignments.OPERATOR_RE)
+        if assignments.operator_of(self.conn, seg) != op:
+            # the office decides who reads a segment (表段分配); nobody else gets its customers
+            raise Refusal(ErrorCode.NOT_ASSIGNED, f"segment {seg} is not assigned to operator {op}", segment=seg,
+                          op=op)
         total = self.conn.execute("SELECT count(*) FROM customers WHERE segment = ?", (seg,)).fetchone()[0]
         page, size, pages = self._page(body, total)
         custs = [r[0] for r in self.conn.execute(
@@ -430,14 +435,16 @@ class Station:
                 reason = v.string(r, "reason", optional=True)
                 abnormal = v.choice(r, "abnormal", ABNORMAL_CODES, optional=True)
                 note = v.string(r, "note", optional=True)
+                place = v.place(r)
             except Refusal as e:
                 e.extra.setdefault("index", n)
                 raise
             if source == "keypad" and reason is None:
                 raise Refusal(ErrorCode.BAD_REQUEST, f'reading #{n} was keyed in: "reason" is required', index=n)
-            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal, note))
+            rows.append((txn, n, cust, meter, value, iso(at), source, reason, abnormal, ctx.terminal, note,
+                         None if place is None else json.dumps(place, sort_keys=True, ensure_ascii=False)))
         self.conn.executemany("INSERT INTO readings (txn, n, cust, meter, value, at, source, reason, abnormal,"
-                              " terminal, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                              " terminal, note, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for row in rows:
             # only a newer reading becomes the meter's last one (batches may arrive out of order)
             self.conn.execute("UPDATE meters SET last_value = ?, last_at = ? WHERE asset = ?"

@@ -20,7 +20,7 @@ from terminal_app.errors import ConfigurationError
 
 #: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14).
 #: Additions that need no change to existing rows keep the version: new tables are created on open
-#: (usage_history, dunning_notices, reconnections: issue 13) and new columns added in place
+#: (usage_history, dunning_notices, reconnections: issue 13; segment_assignments: issue 18) and new columns added in place
 #: (ADDED_COLUMNS: terminal_seq.key_id, audit.size/sha256 of issue 15, readings.note of issue 13).
 SCHEMA_VERSION = 2
 
@@ -133,6 +133,7 @@ CREATE TABLE IF NOT EXISTS readings (
     abnormal TEXT,
     terminal TEXT NOT NULL,
     note     TEXT,                     -- the operator's reason for a jump (用电量突增原因)
+    place    TEXT,                     -- the GNSS place of the reading, JSON (issue 18; NULL: none)
     PRIMARY KEY (txn, n)
 );
 CREATE TABLE IF NOT EXISTS abnormal (  -- 抄表异常登记
@@ -273,6 +274,13 @@ CREATE TABLE IF NOT EXISTS reconnections (    -- 复电任务: created by a cut,
     released_at TEXT,
     released_by TEXT                   -- the payment txn that cleared the arrears
 );
+CREATE TABLE IF NOT EXISTS segment_assignments (  -- 表段分配: the latest row per segment holds (issue 18)
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    segment  TEXT NOT NULL REFERENCES segments(segment),
+    operator TEXT NOT NULL,
+    by_user  TEXT NOT NULL,
+    at       TEXT NOT NULL
+);
 """
 
 def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -327,6 +335,7 @@ ADDED_COLUMNS = (
     ("audit", "size", "INTEGER"),
     ("audit", "sha256", "TEXT"),
     ("readings", "note", "TEXT"),
+    ("readings", "place", "TEXT"),      # issue 18: the GNSS place of a reading
     ("audit", "chain", "INTEGER"),      # issue 21: the front end whose chain holds the row (NULL: 0)
     ("audit", "chain_seq", "INTEGER"),  # its place in that chain (NULL: the row's id)
 )

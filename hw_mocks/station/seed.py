@@ -39,6 +39,8 @@ MONTHLY_DAYS = 30
 
 
 DEFAULT_AS_OF = dt.date(2026, 11, 24)
+#: the demo operator (the simulator's 1001 / 123456) every demo segment is assigned to
+DEMO_OPERATOR = "1001"
 
 
 def _fen(x: Decimal) -> int:
@@ -147,9 +149,15 @@ def generate_area(seed: int = 1, as_of: dt.date | None = None, customers: int = 
     return custs, bills, tasks, usage
 
 
-def load(conn, seed: int = 1, as_of: dt.date | None = None, customers: int = 600) -> dict[str, int]:
-    """Generate the demo area and insert it (with the packaged tariffs) into an empty ledger."""
+def load(conn, seed: int = 1, as_of: dt.date | None = None, customers: int = 600,
+         operator: str | None = DEMO_OPERATOR) -> dict[str, int]:
+    """Generate the demo area and insert it (with the packaged tariffs) into an empty ledger;
+    every segment is assigned (表段分配) to ``operator`` (None: to nobody yet)."""
     as_of = as_of or DEFAULT_AS_OF
     custs, bills, tasks, usage = generate_area(seed, as_of, customers)
+    from hw_mocks.station import assignments
     from hw_mocks.station.area import insert
-    return insert(conn, packaged_tariffs(), custs, bills, tasks, usage, as_of=as_of)
+    counts = insert(conn, packaged_tariffs(), custs, bills, tasks, usage, as_of=as_of)
+    if operator is not None:
+        assignments.assign(conn, [(seg, operator) for seg in sorted({c.segment for c in custs})], by="seed")
+    return counts

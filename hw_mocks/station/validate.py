@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from terminal_app.station.messages import ErrorCode
@@ -119,3 +120,35 @@ def str_list(body: Mapping[str, Any], key: str, max_items: int) -> list[Any]:
         raise Refusal(ErrorCode.LIMIT, f'"{key}" has more than {max_items} items; send them in several requests',
                       max=max_items)
     return value
+
+
+_LAT_RE = re.compile(r"[+-]?[0-9]{1,2}\.[0-9]{1,8}")  # ASCII digits: Decimal() would read others too
+_LON_RE = re.compile(r"[+-]?[0-9]{1,3}\.[0-9]{1,8}")
+_HDOP_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3})?")
+PLACE_KEYS = frozenset({"lat", "lon", "fix_at", "age_s", "mode", "hdop", "sats", "source"})
+
+
+def place(body: Mapping[str, Any], key: str = "place") -> dict[str, Any] | None:
+    """An optional GNSS place of a reading (docs/protocol.md READINGS_UPLOAD): checked whole and
+    returned with only its known keys, or None when absent."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise bad(f'"{key}" must be an object')
+    unknown = set(value) - PLACE_KEYS
+    if unknown:
+        raise bad(f'"{key}" has unknown keys')
+    lat = req_string(value, "lat", _LAT_RE, max_len=12)
+    lon = req_string(value, "lon", _LON_RE, max_len=13)
+    if abs(Decimal(lat)) > 90 or abs(Decimal(lon)) > 180:
+        raise bad(f'"{key}" is not a place on Earth')
+    fix_at = time(value, "fix_at")
+    out: dict[str, Any] = {"lat": lat, "lon": lon, "fix_at": fix_at.isoformat(),
+                           "age_s": integer(value, "age_s", 0, 10**7), "mode": choice(value, "mode", {"2D", "3D"}),
+                           "source": choice(value, "source", {"CGNSINF", "QGPSLOC", "NMEA"})}
+    if value.get("hdop") is not None:
+        out["hdop"] = req_string(value, "hdop", _HDOP_RE, max_len=7)
+    if value.get("sats") is not None:
+        out["sats"] = integer(value, "sats", 0, 99)
+    return out

@@ -290,6 +290,8 @@ class SettlementData:
     differences: tuple[str, ...] = ()  # one text per difference found by the reconciliation
     issuer: str = DEFAULT_ISSUER
     extra: tuple[tuple[str, str], ...] = field(default=())
+    #: 抄表统计 per segment: (segment, customers, read, unread, abnormal, skipped) — services.reading_stats
+    readings: tuple[tuple[str, int, int, int, int, int], ...] = field(default=())
 
     @property
     def collected_fen(self) -> int:
@@ -329,9 +331,24 @@ def settlement_slip(data: SettlementData, columns: int = layout.COLUMNS_58MM) ->
         blocks += _lines(layout.pair("代收对账", f"不一致 {len(data.differences)} 项", w), bold=True)
         for diff in data.differences:
             blocks += _lines(layout.wrap("· " + diff, w, indent=2))
+    if data.readings:
+        blocks += _reading_table(data.readings, w)
     blocks += _lines(layout.pair("打印时间", _time(data.printed_at), w))
     blocks += [Feed(1), Line("收费员签字："), Feed(1), Line("复核人签字：")]
     return Ticket(data.slip_no, TicketKind.SETTLEMENT_SLIP, tuple(blocks))
+
+
+def _reading_table(rows: tuple[tuple[str, int, int, int, int, int], ...], w: int) -> list[Block]:
+    """抄表统计: one row per segment — customers (应抄), read (已抄), unread (未抄), abnormal (异常),
+    skipped (跳过); a long segment number is cut to its cell, the numbers never are."""
+    num_w = 5
+    name_w = w - 5 * num_w
+    heads = ("应抄", "已抄", "未抄", "异常", "跳过")
+    blocks: list[Block] = [Line(layout.rule(w)), Line("抄表统计", bold=True),
+                           Line(layout.columns_row([("表段", name_w, "<"), *((h, num_w, ">") for h in heads)]))]
+    for seg, *counts in rows:
+        blocks.append(Line(layout.columns_row([(seg, name_w, "<"), *((str(n), num_w, ">") for n in counts)])))
+    return blocks
 
 
 @dataclass(frozen=True)

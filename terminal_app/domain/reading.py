@@ -8,7 +8,7 @@ past its largest value and restarted at zero) or a warning (see validation.py).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -85,6 +85,8 @@ class Reading:
     confirmed: tuple[str, ...] = field(default_factory=tuple)
     abnormal: Abnormal | None = None
     note: str = ""  # why the use is far above the customer's usual (用电量突增原因), as the operator chose
+    #: where and when the fix was (drivers.modem.gnss GnssFix.as_dict: lat, lon, fix_at, age_s, mode …), or None
+    place: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_aware(self.read_at, N_("Reading time"))
@@ -112,6 +114,8 @@ class Reading:
             d["abnormal"] = self.abnormal.code.value
         if self.note:
             d["note"] = self.note
+        if self.place is not None:
+            d["place"] = dict(self.place)
         return d
 
     def abnormal_registration(self) -> dict[str, Any]:
@@ -137,6 +141,7 @@ class Reading:
             "consumption": s(self.consumption), "rollover": self.rollover, "reason": self.reason,
             "confirmed": list(self.confirmed),
             "abnormal": None if self.abnormal is None else self.abnormal.to_dict(), "note": self.note,
+            "place": None if self.place is None else dict(self.place),
         }
 
 

@@ -90,12 +90,13 @@ def _int(body: dict[str, Any], key: str) -> int:
 
 def download_route(client: ports.Link, store: LocalStore, segment: str, *, clock: ports.Clock,
                    page_size: int = DEFAULT_PAGE_SIZE, progress: Progress | None = None,
-                   fresh: bool = False, operator: str = "0000", _restarts: int = 0) -> RouteSummary:
+                   fresh: bool = False, operator: str, _restarts: int = 0) -> RouteSummary:
     """Download segment (表段号) ``segment`` page by page into ``store``; resumes an unfinished one.
 
     ``progress(stored, pages)`` is called after each page.  Raises :class:`RouteDownloadError`
     (a LinkError) when the link fails part way — call again to continue — and
-    StationRefusedError (e.g. ``E_UNKNOWN_SEGMENT``) for a refused request.
+    StationRefusedError (e.g. ``E_UNKNOWN_SEGMENT``; ``E_NOT_ASSIGNED`` when the station has not
+    assigned the segment to ``operator``) for a refused request.
     """
     state = store.route_progress(segment)
     if state is not None and business_day(state.started_at) != business_day(clock.now()):
@@ -103,7 +104,7 @@ def download_route(client: ports.Link, store: LocalStore, segment: str, *, clock
     fetched = 0
     versions: dict[str, str] = {}  # tariff name -> version, as the pages fetched now name them
     if state is None or state.complete or fresh:
-        first = _page(client, segment, 1, page_size)
+        first = _page(client, segment, 1, page_size, operator)
         pages = _int(first, "pages")
         store.start_route(segment, str(first.get("name", ""))[:64], pages, page_size, _int(first, "total"),
                           clock.now())
@@ -116,7 +117,7 @@ def download_route(client: ports.Link, store: LocalStore, segment: str, *, clock
             progress(len(state.stored), state.pages)
     done = len(state.stored)
     for page in state.missing:
-        body = _page(client, segment, page, state.page_size)
+        body = _page(client, segment, page, state.page_size, operator)
         if (_int(body, "pages"), _int(body, "total")) != (state.pages, state.total):
             # the segment changed at the station while we were away: start over, consistently
             if _restarts >= 2:
@@ -138,9 +139,10 @@ def download_route(client: ports.Link, store: LocalStore, segment: str, *, clock
     return RouteSummary(segment, final.name, len(store.customers(segment)), final.pages, fetched, tariffs)
 
 
-def _page(client: ports.Link, segment: str, page: int, page_size: int) -> dict[str, Any]:
+def _page(client: ports.Link, segment: str, page: int, page_size: int, operator: str) -> dict[str, Any]:
     try:
-        return _call(client, MsgType.ROUTE_DOWNLOAD, {"segment": segment, "page": page, "page_size": page_size})
+        return _call(client, MsgType.ROUTE_DOWNLOAD, {"segment": segment, "page": page, "page_size": page_size,
+                                                      "op": operator})
     except LinkError as e:
         raise RouteDownloadError("The route download of segment {segment} stopped at page {page} ({error}).",
                                  segment=segment, page=page, error=e) from e

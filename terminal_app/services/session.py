@@ -481,7 +481,7 @@ class FieldSession:
         lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
         return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
                               bool(r.reconciled), printed=r.print_error is None, again=r.again,
-                              print_error=r.print_error, notes=r.notes())
+                              print_error=r.print_error, notes=r.notes(), readings=r.readings())
 
     # ---- 设置 -----------------------------------------------------------------------------
     def settings_summary(self) -> list[tuple[str, str]]:

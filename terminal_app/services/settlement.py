@@ -44,6 +44,7 @@ from terminal_app.services.common import print_once
 from terminal_app.services.payment import PaymentKind
 from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.reading import now_s
+from terminal_app.services.reading_stats import reading_statistics
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
@@ -127,6 +128,10 @@ class SettlementResult:
         """The rows of the slip (the same the screen shows), reversal row last and negative."""
         return tuple(DayLine(r.kind, ROW_MSGIDS.get(r.kind, r.kind), r.count, r.amount_fen) for r in self.slip.rows) \
             + (DayLine(REVERSAL_ROW, ROW_MSGIDS[REVERSAL_ROW], self.slip.reversal_count, -self.slip.reversal_fen),)
+
+    def readings(self) -> tuple[tuple[str, int, int, int, int, int], ...]:
+        """抄表统计 as the slip prints it: (segment, customers, read, unread, abnormal, skipped)."""
+        return self.slip.readings
 
     def notes(self) -> tuple[tuple[str, str], ...]:
         """The slip's lines below the cash (offline penalty estimates against the station's
@@ -249,7 +254,8 @@ def _slip_json(s: templates.SettlementData) -> dict[str, Any]:
             "terminal_id": s.terminal_id, "rows": [[r.kind, r.count, r.amount_fen] for r in s.rows],
             "reversal_count": s.reversal_count, "reversal_fen": s.reversal_fen,
             "cash_to_deliver_fen": s.cash_to_deliver_fen, "printed_at": s.printed_at.isoformat(),
-            "station_agrees": s.station_agrees, "differences": list(s.differences), "extra": [list(e) for e in s.extra]}
+            "station_agrees": s.station_agrees, "differences": list(s.differences), "extra": [list(e) for e in s.extra],
+            "readings": [list(r) for r in s.readings]}
 
 
 def _slip_from_json(d: dict[str, Any]) -> templates.SettlementData:
@@ -259,7 +265,8 @@ def _slip_from_json(d: dict[str, Any]) -> templates.SettlementData:
         reversal_count=d["reversal_count"], reversal_fen=d["reversal_fen"],
         cash_to_deliver_fen=d["cash_to_deliver_fen"], printed_at=dt.datetime.fromisoformat(d["printed_at"]),
         station_agrees=d["station_agrees"], differences=tuple(d["differences"]),
-        extra=tuple(tuple(e) for e in d["extra"]))
+        extra=tuple(tuple(e) for e in d["extra"]),
+        readings=tuple((str(r[0]), *(int(n) for n in r[1:6])) for r in d.get("readings", [])))  # type: ignore[misc]
 
 
 def _again(store: LocalStore, printer: ports.Printer, clock: ports.Clock, day: dt.date) -> SettlementResult | None:
@@ -305,7 +312,7 @@ def daily_settlement(ctx: UseCaseContext, *, day: dt.date | None = None) -> Sett
         terminal_id=operator.terminal_id, rows=rows, reversal_count=len(figures.reversals),
         reversal_fen=figures.reversal_fen, cash_to_deliver_fen=figures.collected_fen, printed_at=now,
         station_agrees=match, differences=diffs,
-        extra=extra)
+        extra=extra, readings=tuple(r.as_row() for r in reading_statistics(journal, store, day)))
     store.save_document(slip.slip_no, "settlement_slip", _slip_json(slip))
     store.record_settlement(slip.slip_no, day, now, {
         "collected": figures.collected_fen, "count": len(figures.kept), "reversals": len(figures.reversals),

@@ -198,3 +198,5 @@ class SettlementView:
     #: the slip's lines below the cash, not money taken (offline penalty estimates against the
     #: station's figures, entries not sent): (label msgid, value as printed)
     notes: tuple[tuple[str, str], ...] = ()
+    #: 抄表统计 per segment, as the slip prints it: (segment, customers, read, unread, abnormal, skipped)
+    readings: tuple[tuple[str, int, int, int, int, int], ...] = ()

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     CARD_COUNT = "E_CARD_COUNT"  # purchase-count rule of the card meter not met
     CARD_REPLACED = "E_CARD_REPLACED"  # the card was replaced by a re-issue (补卡): its meter refuses it
     UNAVAILABLE = "E_UNAVAILABLE"  # function not offered by this station (e.g. no card key holder)
+    NOT_ASSIGNED = "E_NOT_ASSIGNED"  # the segment is not assigned to the operator asking (表段分配)
 
 
 #: message types whose request carries a "txn" and changes state at the station

@@ -26,6 +26,8 @@ REFUSALS: dict[str, tuple[str, str]] = {
                        N_("Call the technician.")),
     "E_UNKNOWN_SEGMENT": (N_("The master station does not know this segment."),
                           N_("Check the segment number.")),
+    "E_NOT_ASSIGNED": (N_("This segment is not assigned to you at the master station."),
+                       N_("Ask the office to assign it to your operator number, then download again.")),
     "E_UNKNOWN_METER": (N_("The meter is not this customer's meter at the master station."),
                         N_("Check the meter's barcode and the customer number.")),
     "E_CARD_COUNT": (N_("The card's purchase count does not match the master station's."),

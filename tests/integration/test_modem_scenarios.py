@@ -377,7 +377,8 @@ def test_closing_the_port_does_not_hang_up_the_modem():
 
 def test_every_packaged_scenario_has_a_test_here():
     covered = set(FAILURES) | set(SUCCESSES) | {"strict_firmware", "pdp_deact_mid_session",
-                                                "closed_after_request", "slow_gprs"}
+                                                "closed_after_request", "slow_gprs",
+                                                "gnss_no_fix", "gnss_stale_fix"}  # tests/integration/test_modem_gnss.py
     assert covered == set(load_scenarios())
 
 

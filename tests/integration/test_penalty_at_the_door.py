@@ -16,10 +16,11 @@ from decimal import Decimal
 
 import pytest
 
-from hw_mocks.station import ledger
+from hw_mocks.station import assignments, ledger
 from hw_mocks.station.area import Bill, Customer, insert
 from offline_queue.journal import EntryState
 from tests.integration.test_usecase_rig import Rig
+from tests.rigs.station import TINY_OPERATOR
 
 READ_AT = "2026-10-25T10:00:00+08:00"
 BILL = 13112
@@ -41,6 +42,7 @@ def rig(tmp_path):
                           _customer(5, last_at="2026-11-10T10:00:00+08:00"), _customer(6, balance=30000)],
                [Bill("3101", "2026-10", BILL, 0, DUE), Bill("3102", "2026-10", BILL, 0, DUE),
                 Bill("3103", "2026-10", BILL, 0, DUE)], as_of=dt.date(2026, 11, 5))
+        assignments.assign(conn, [("S3", TINY_OPERATOR)], by="test")  # the rig's operator reads S3
     finally:
         conn.close()
     with r:

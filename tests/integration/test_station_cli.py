@@ -47,7 +47,8 @@ def test_station_cli_with_demo_seed(tmp_path):
         assert c.hello("op1", "test")["params"]["tz"] == "Asia/Shanghai"
         segs = c.call(Request(MsgType.SEGMENT_LIST, {}))["segments"]
         assert len(segs) == 6 and sum(s["customers"] for s in segs) == 600
-        route = c.call(Request(MsgType.ROUTE_DOWNLOAD, {"segment": segs[0]["segment"], "page": 1, "page_size": 100}))
+        route = c.call(Request(MsgType.ROUTE_DOWNLOAD, {"segment": segs[0]["segment"], "page": 1, "page_size": 100,
+                                                        "op": "1001"}))  # the demo operator of every demo segment
         cust = next(i for i in route["items"] if i["arrears"])
         owed = sum(a["amount"] + a["penalty"] for a in cust["arrears"])
         paid = c.call(Request(MsgType.PAYMENT, {"txn": "00000042-1", "cust": cust["cust"], "amount": owed,

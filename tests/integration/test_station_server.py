@@ -86,7 +86,7 @@ def test_core_messages_end_to_end(station, tmp_path, db, tid):
                             f"{tid}-4": "unknown"}
     rec = c.call(Request(MsgType.RECONCILE, {"day": "2026-11-24", "count": 1, "amount": 500, "txns": [f"{tid}-3"]}))
     assert rec["match"] is True
-    route = c.call(Request(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 1, "page_size": 100}))
+    route = c.call(Request(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 1, "page_size": 100, "op": "0007"}))
     assert route["total"] == 23 and len(route["items"]) == 23  # large enough to travel deflated
     # the audit trail holds every frame both ways, raw and decrypted, and its chain holds
     rows = audit_rows(db)

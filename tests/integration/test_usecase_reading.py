@@ -18,6 +18,7 @@ from terminal_app.services.route import RouteDownloadError, download_route
 from terminal_app.station.client import StationRefusedError
 from terminal_app.station.messages import MsgType
 from tests.integration.test_usecase_rig import Rig
+from tests.rigs.station import TINY_OPERATOR as OP
 from tests.rigs.station import audit_rows
 
 
@@ -34,7 +35,7 @@ def route_pages_asked(db) -> list[int]:
 
 def test_route_download_is_paged_with_progress_and_stored(rig):
     seen = []
-    summary = download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5,
+    summary = download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5,
                              progress=lambda done, pages: seen.append((done, pages)))
     assert (summary.customers, summary.pages, summary.fetched_pages) == (23, 5, 5)  # ⌈23 / 5⌉ = 5
     assert seen == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
@@ -46,7 +47,7 @@ def test_route_download_is_paged_with_progress_and_stored(rig):
     assert summary.tariffs_fetched == ("flat-agricultural",)
     assert rig.store.tariff_versions() == {"flat-agricultural": rig.station_rows(
         "SELECT version FROM tariffs WHERE name = 'flat-agricultural'")[0][0]}
-    assert download_route(rig.client, rig.store, "S2", clock=rig.clock).tariffs_fetched == ()
+    assert download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock).tariffs_fetched == ()
 
 
 def test_route_download_resumes_after_a_drop_without_refetching_stored_pages(rig):
@@ -55,12 +56,12 @@ def test_route_download_resumes_after_a_drop_without_refetching_stored_pages(rig
             rig.offline()  # coverage lost while page 3 is requested
 
     with pytest.raises(RouteDownloadError) as info:
-        download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5, progress=drop_after_two)
+        download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5, progress=drop_after_two)
     assert "page 3" in str(info.value) and "continues where it stopped" in str(info.value)
     progress = rig.store.route_progress("S2")
     assert progress.stored == {1, 2} and progress.missing == [3, 4, 5] and not progress.complete
     rig.online()
-    summary = download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5)
+    summary = download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5)
     assert summary.fetched_pages == 3 and summary.customers == 23
     assert rig.store.route_progress("S2").complete
     # the failed page was asked for again; the stored ones never were
@@ -183,7 +184,7 @@ def test_a_segment_that_changed_during_the_drop_is_downloaded_afresh(rig):
             rig.offline()
 
     with pytest.raises(RouteDownloadError):
-        download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5, progress=drop_after_two)
+        download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5, progress=drop_after_two)
     conn = ledger.connect(rig.db)  # meanwhile a new customer joins the segment at the station
     try:
         insert(conn, [], [AreaCustomer("2999", "新户", "柏林村3组99号", "S2", "柏林村", "A2999", "000000002999", "2007",
@@ -191,7 +192,7 @@ def test_a_segment_that_changed_during_the_drop_is_downloaded_afresh(rig):
     finally:
         conn.close()
     rig.online()
-    summary = download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5)
+    summary = download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5)
     # 24 customers now: the stored pages belong to the old listing, so all 5 are fetched again
     assert (summary.customers, summary.fetched_pages) == (24, 5)
     assert rig.store.customer("2999").name == "新户"
@@ -204,7 +205,7 @@ def test_a_download_left_unfinished_yesterday_starts_afresh(rig):
         rig.offline()
 
     with pytest.raises(RouteDownloadError):
-        download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5, progress=drop_after_one)
+        download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5, progress=drop_after_one)
     rig.online()
     rig.clock.advance(dt.timedelta(days=1))
-    assert download_route(rig.client, rig.store, "S2", clock=rig.clock, page_size=5).fetched_pages == 5
+    assert download_route(rig.client, rig.store, "S2", operator=OP, clock=rig.clock, page_size=5).fetched_pages == 5

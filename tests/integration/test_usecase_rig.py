@@ -43,7 +43,7 @@ from terminal_app.station.client import StationClient
 from terminal_app.station.protocol import Suite
 from terminal_app.station.transport import SocketTransport
 from terminal_app.timeutil import SHANGHAI, FixedClock
-from tests.rigs.station import load_tiny
+from tests.rigs.station import TINY_OPERATOR, load_tiny
 from tests.util import free_port
 
 TID = "40000001"
@@ -64,7 +64,7 @@ class Rig:
             if customers is None:
                 load_tiny(conn)  # tests/…/testing.py: customers 1001–1003 in S1, fillers in S2
             else:
-                seed.load(conn, customers=customers)
+                seed.load(conn, customers=customers, operator=TINY_OPERATOR)  # the rig's operator reads them
         finally:
             conn.close()
         self._stack = contextlib.ExitStack()

@@ -4,9 +4,12 @@ reconciliation with the station (代收对账) — matching, with differences, a
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
+from terminal_app.domain.abnormal import Abnormal, AbnormalCode
+from terminal_app.domain.reading import ReadingSource
 from terminal_app.services.ports import UseCaseContext
 from terminal_app.services.settlement import daily_settlement
 from tests.integration.test_usecase_rig import Rig
@@ -72,3 +75,29 @@ def test_offline_settlement_prints_the_figures_marked_not_reconciled(rig):
     assert result.reconciled is None and result.slip.cash_to_deliver_fen == 5000
     text = rig.tickets(2)[-1]
     assert "未对账（离线）" in text and "未上传笔数" in text
+
+
+def test_reading_statistics_per_segment_on_the_slip_and_again_on_its_copy(rig):
+    """Issue 18 point 3: per downloaded segment, read / unread / abnormal / skipped of the day, each
+    customer in one class; a refused or another day's reading does not count."""
+    t = rig.terminal
+    c1001, c1002, c1003 = (t.find_customer(n) for n in ("1001", "1002", "1003"))
+    t.save_reading(c1001, t.check_reading(c1001, Decimal("1300.00")), source=ReadingSource.IR)  # read
+    backwards = t.check_reading(c1002, Decimal("80.00"))  # below its last 88.10: read, abnormal
+    t.save_reading(c1002, backwards, source=ReadingSource.IR, abnormal=Abnormal(AbnormalCode.RUNNING_BACKWARDS))
+    t.save_reading(c1003, None, abnormal=Abnormal(AbnormalCode.DOOR_LOCKED))  # visited, no value: skipped
+    s2 = t.find_customer("2001")
+    t.save_reading(s2, t.check_reading(s2, Decimal("1.00")), source=ReadingSource.KEYPAD, reason="红外口被遮挡",
+                   confirmed=tuple(w.kind for w in t.check_reading(s2, Decimal("1.00")).warnings))
+    rig.clock.advance(dt.timedelta(hours=8))
+    result = t.settle_day()
+    assert result.slip.readings == (("S1", 3, 1, 0, 1, 1), ("S2", 23, 1, 22, 0, 0))
+    assert all(total == read + unread + abnormal + skipped
+               for _s, total, read, unread, abnormal, skipped in result.slip.readings)
+    text = rig.tickets(4)[-1]  # three reading notices (the door-locked visit prints none), then the slip
+    assert "抄表统计" in text
+    assert "应抄 已抄 未抄 异常 跳过" in " ".join(text.split())
+    assert "S1 3 1 0 1 1" in " ".join(text.split()) and "S2 23 1 22 0 0" in " ".join(text.split())
+    # the second 日结 prints the same slip, statistics included (a copy: nothing changed it)
+    again = t.settle_day()
+    assert again.again and again.slip.readings == result.slip.readings

@@ -47,8 +47,17 @@ def tiny_area(fillers: int = 23) -> tuple[list[Customer], list[Bill], list[Dunni
 TINY_AS_OF = dt.date(2026, 11, 24)
 
 
-def load_tiny(conn: sqlite3.Connection, fillers: int = 23) -> None:
-    insert(conn, packaged_tariffs(), *tiny_area(fillers), as_of=TINY_AS_OF)
+#: the operator the tiny area's segments S1 and S2 are assigned to (the rigs' operator)
+TINY_OPERATOR = "0007"
+
+
+def load_tiny(conn: sqlite3.Connection, fillers: int = 23, operator: str | None = TINY_OPERATOR) -> None:
+    from hw_mocks.station import assignments
+
+    custs, bills, tasks = tiny_area(fillers)
+    insert(conn, packaged_tariffs(), custs, bills, tasks, as_of=TINY_AS_OF)
+    if operator is not None:
+        assignments.assign(conn, [(seg, operator) for seg in sorted({c.segment for c in custs})], by="test")
 
 
 def tiny_ledger(path: str | os.PathLike[str], fillers: int = 23) -> str | os.PathLike[str]:

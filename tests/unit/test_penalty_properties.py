@@ -18,7 +18,7 @@ from fractions import Fraction
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hw_mocks.station import ledger
+from hw_mocks.station import assignments, ledger
 from hw_mocks.station.area import Bill, Customer, insert, packaged_tariffs
 from hw_mocks.station.handlers import Limits, Station
 from terminal_app.domain.allocation import Owed, allocate
@@ -88,6 +88,7 @@ def _station(category: str, amount: int, period: str, due: dt.date) -> tuple[obj
     cust = Customer("C1", "王秀英", "四川省仪陇县石佛乡桂花村1组1号", "S1", "桂花村", "A1", "000000000001", "2007",
                     False, "sichuan-residential", "100.00", "2020-01-01T10:00:00+08:00", category=category)
     insert(conn, packaged_tariffs(), [cust], [Bill("C1", period, amount, 0, due.isoformat())], as_of=due)
+    assignments.assign(conn, [("S1", "0007")], by="test")
     clock = FixedClock(at=dt.datetime.combine(due, dt.time(9), SHANGHAI))
     # no payment limit: the property is about any arrears, not about E_LIMIT
     return conn, Station(conn, clock, Limits(payment_max=10**12)), clock
@@ -123,7 +124,7 @@ def test_terminal_offline_equals_station_online(category, amount, back, due, par
         day += dt.timedelta(days=download)
         at(day)
         rule = PenaltyRule.from_params(ask(MsgType.HELLO, {"op": "1", "app": "t"})["params"]["penalty"])
-        page = ask(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 10})
+        page = ask(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 10, "op": "0007"})
         offline = TerminalCustomer.from_dict(page["items"][0])
         # … and the customer pays `later` days after: the terminal's estimate vs the station's figures
         pay_day = day + dt.timedelta(days=later)

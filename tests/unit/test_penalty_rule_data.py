@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from hw_mocks.station import ledger
+from hw_mocks.station import assignments, ledger
 from hw_mocks.station.area import Bill, Customer, insert, packaged_tariffs
 from hw_mocks.station.handlers import Station
 from terminal_app.domain.customer import Customer as TerminalCustomer
@@ -77,13 +77,14 @@ def test_the_terminal_counts_with_the_rule_the_station_sent(tmp_path):
                [Customer("C1", "王秀英", "桂花村1组1号", "S1", "桂花村", "A1", "000000000001", "2007", False,
                          "sichuan-residential")],
                [Bill("C1", "2026-10", 10000, 0, "2026-11-15")], as_of=now.date())
+        assignments.assign(conn, [("S1", "0007")], by="test")
         station = Station(conn, FixedClock(at=now), penalty_rule=half)
         assert store.penalty_rule() == DEFAULT_RULE  # nothing received yet: the packaged rule
         client = InProcessClient(station)
         assert route.fetch_params(client, store, operator="0007", clock=FixedClock(at=now))
         assert store.penalty_rule() == half
         item = client.call(Request(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1,
-                                                                             "page_size": 10}))["items"][0]
+                                                                             "page_size": 10, "op": "0007"}))["items"][0]
         arrears = TerminalCustomer.from_dict(item).arrears[0]
         # 9 days × 10000 × 0.5‰ = 45 fen, no minimum: the station's figure and the terminal's
         assert arrears.penalty == 45 and arrears.as_of(store.penalty_rule(), now.date()).penalty == 45

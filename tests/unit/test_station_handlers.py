@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pytest
 
@@ -222,20 +223,20 @@ def test_reconcile_match_and_mismatch(h):
 
 
 def test_route_download_pages_cover_the_segment_exactly_once(h):
-    first = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 1, "page_size": 10})
+    first = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 1, "page_size": 10, "op": "0007"})
     assert first["total"] == 23 and first["pages"] == 3
     seen = [i["cust"] for p in range(1, 4)
-            for i in h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": p, "page_size": 10})["items"]]
+            for i in h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": p, "page_size": 10, "op": "0007"})["items"]]
     assert sorted(seen) == sorted(f"2{n:03d}" for n in range(23)) and len(seen) == len(set(seen))
-    s1 = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 10})
+    s1 = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 10, "op": "0007"})
     item = s1["items"][0]
     assert item["cust"] == "1001" and item["meter"] == {"asset": "A1001", "addr": "000000001001",
                                                         "standard": "2007", "card": False}
     assert item["last"]["value"] == "1234.56" and len(item["arrears"]) == 2
     assert s1["tariffs"].keys() == {"sichuan-residential", "flat-commercial"}
-    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 4, "page_size": 10})["code"] == "E_BAD_REQUEST"
-    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 1, "page_size": 11})["code"] == "E_LIMIT"
-    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S9", "page": 1, "page_size": 5})["code"] == \
+    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 4, "page_size": 10, "op": "0007"})["code"] == "E_BAD_REQUEST"
+    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S2", "page": 1, "page_size": 11, "op": "0007"})["code"] == "E_LIMIT"
+    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S9", "page": 1, "page_size": 5, "op": "0007"})["code"] == \
         "E_UNKNOWN_SEGMENT"
 
 
@@ -251,11 +252,11 @@ def test_readings_upload_is_all_or_nothing_and_keeps_the_newest(h):
     assert h.conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 0
     r = h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [good, {**keyed, "reason": "IR head broken"}]})
     assert r["accepted"] == 2
-    route = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 3})["items"]
+    route = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 3, "op": "0007"})["items"]
     assert route[0]["last"] == {"value": "1300.02", "at": later}
     old = {**good, "value": "1250.00", "at": "2026-11-01T09:00:00+08:00"}
     h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [old]})
-    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 3})["items"][0]["last"]["value"] \
+    assert h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 3, "op": "0007"})["items"][0]["last"]["value"] \
         == "1300.02"
 
 
@@ -326,3 +327,21 @@ def test_card_functions_unavailable_without_a_key_holder(h):
     r = h.send(MsgType.CARD_AUTHORIZE, {"txn": h.txn(), "cust": "1003", "meter": "A1003", "amount": 5000,
                                         "card_count": 3, "challenge": "0011223344556677", "at": iso(NOW)})
     assert r["code"] == "E_UNAVAILABLE"
+
+
+PLACE = {"lat": "31.271234", "lon": "106.303456", "fix_at": "2026-11-24T01:59:30+00:00", "age_s": 30, "mode": "3D",
+         "hdop": "1.1", "sats": 11, "source": "CGNSINF"}
+
+
+def test_a_reading_carries_its_gnss_place_validated_and_stored(h):
+    item = {"cust": "1001", "meter": "A1001", "value": "1300.00", "at": iso(h.clock.now()), "source": "ir",
+            "place": PLACE}
+    assert h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [item]})["accepted"] == 1
+    stored = h.conn.execute("SELECT place FROM readings WHERE cust = '1001'").fetchone()[0]
+    assert json.loads(stored) == {**PLACE, "fix_at": "2026-11-24T09:59:30+08:00"}  # kept in Asia/Shanghai
+    for bad in ({**PLACE, "lat": "91.0"}, {**PLACE, "lon": "１06.3"}, {**PLACE, "extra": 1}, {**PLACE, "mode": "4D"},
+                {**PLACE, "age_s": -1}, {**PLACE, "fix_at": "2026-11-24T01:59:30"}, {**PLACE, "sats": 100},
+                {k: v for k, v in PLACE.items() if k != "lat"}, "31.2,106.3"):
+        reply = h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [{**item, "place": bad}]})
+        assert (reply["code"], reply["index"]) == ("E_BAD_REQUEST", 0), bad
+    assert h.conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 1

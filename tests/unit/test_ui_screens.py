@@ -424,6 +424,22 @@ def test_settlement_rows_are_the_slips_and_a_second_one_is_a_copy(tmp_path):
     assert "今日已日结：补打同一张日结单（副本）。" in text and "日结单已补打（副本）。" in text
 
 
+def test_settlement_shows_the_reading_statistics_per_segment_within_30_columns(tmp_path):
+    from ui.model import SettlementView
+
+    class WithReadings(FakeBackend):
+        def settlement(self):
+            return SettlementView((("Bills paid", 1, 1000), ("Reversals", 0, 0)), 0, 1000, (), True, True,
+                                  readings=(("010101", 100, 85, 12, 2, 1), ("010201", 96, 0, 96, 0, 0)))
+
+    for language, head in (("zh_CN", "抄表 已抄/未抄/异常/跳过："), ("en", "Read/unread/abnormal/skipped:")):
+        app = logged_in(tmp_path, backend=WithReadings(), language=language)
+        app.press("5")
+        text = app.press("f1")
+        assert_fits(text, 30, 16)
+        assert head in text and "010101 85/12/2/1" in text and "010201 0/96/0/0" in text
+
+
 def test_settings_language_switch_and_message_log(tmp_path):
     app = logged_in(tmp_path)
     text = app.press("6")

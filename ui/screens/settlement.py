@@ -38,6 +38,10 @@ class SettlementScreen(Screen):
         # the slip's lines below the cash: not money taken (e.g. 违约金差额), they change nothing above
         for label, value in s.notes:
             rows.append(urwid.Text(("dim", f"{_(label)}：{value}")))
+        if s.readings:  # 抄表统计: what a supervisor checks first
+            rows.append(urwid.Text(_("Read/unread/abnormal/skipped:")))
+            for seg, _total, read, unread, abnormal, skipped in s.readings:
+                rows.append(urwid.Text(f"{seg} {read}/{unread}/{abnormal}/{skipped}"))
         if s.reconciled and not s.differences:
             rows.append(urwid.Text(("ok", _("Station agrees to the fen."))))
         elif not s.reconciled:
