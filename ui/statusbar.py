@@ -90,12 +90,17 @@ class StatusBar:
         bars = rsrp_bars(s.rsrp) if s.technology == "4G" and s.rsrp is not None else signal_bars(s.csq)
         sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
         sig = (s.technology or "") + sig  # "4G▁▂▃·": the technology the modem is on, when known
+        # before the first log-in the terminal's devices are not open: the journal, the modem (and
+        # so the signal) are not asked yet, and "····" would read as "no signal"
+        opened = getattr(self.app.backend, "logged_in", True)
+        if not opened and bars is None:
+            sig = ""
         # a state nobody has asked yet (before the first log-in opens the terminal, a socket link
         # before its first exchange) shows as nothing: "通道?/打印机?" only puzzled the operator
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
                 LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: ""}[s.link]
         clock = self.clock().strftime("%H:%M")
-        left = f"{op} {sig} {link}".rstrip()
+        left = " ".join(part for part in (op, sig, link) if part)
         # the battery before the clock: 电80%, shortened to 80% (then without its mark) when the
         # line would pass the screen's width (4G, 同步中 and a full battery charging)
         right = clock
@@ -105,7 +110,7 @@ class StatusBar:
                 break
         row1 = _pad_between(left, right, width)
         queue = ""
-        if getattr(self.app.backend, "logged_in", True):  # before the first log-in the journal is not open
+        if opened:
             queue = _("Queue {n}").format(n=s.queue_depth)
             if s.oldest_age_s is not None and s.queue_depth:
                 queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))

@@ -32,7 +32,7 @@ def test_before_log_in_the_status_shows_the_battery_and_no_question_marks(tmp_pa
         app.push("login")
         app.run_command("status.refresh")  # what ui.main's clock tick runs every 2 s, from the start
         row1, row2 = rows(app.render_text((30, 16)))[:2]
-        assert row1.startswith("---- ") and "电64% 12:00" in row1, row1
+        assert row1.startswith("---- ") and "电64% 12:00" in row1 and "·" not in row1, row1
         assert "?" not in row1 + row2 and "？" not in row1 + row2
         assert "通道" not in row1 and "打印机" not in row2 and "待传" not in row2, row1 + row2
         write_mock_battery(str(power), 12)  # the battery runs down before anyone logs in
@@ -97,7 +97,7 @@ def test_a_key_pressed_while_a_task_runs_is_refused_and_the_terminal_says_so(tmp
     text = flat(app.render_text())
     assert "正在" in text and "终端忙" not in text
     text = flat(app.press("f1"))  # F1 (pay) while the bill is being asked for
-    assert "终端忙，按键未接收，请等本项完成。" in text, text
+    assert "终端忙，按键未接收，请稍候。" in text, text
     assert app.top.name == "bill" and app.busy is not None
     held.finish()
     text = flat(app.render_text())
