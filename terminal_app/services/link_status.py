@@ -76,7 +76,7 @@ def known_down(state: LinkState) -> bool:
 
 @dataclass
 class ProbeTimer:
-    """When the next background probe of a link shown down (or not known yet) is due: at once the
+    """When the next background probe of a link shown down (离线) is due: at once the
     first time, then after each failed exchange a delay doubling from ``base`` to ``cap`` seconds
     (offline_queue.backoff, with its jitter) — bounded, never a busy loop; an exchange that
     succeeds starts it over.  Times are monotonic seconds, from the caller."""

@@ -196,8 +196,8 @@ class FieldSession:
     # ---- status -----------------------------------------------------------------------------
     def status(self) -> TerminalStatus:
         """The status line: signal, link, queue, printer, battery (never waits for a busy device).
-        A link shown down, or not known yet, is probed here in the background (HELLO, on the
-        probe timer's backoff): 在线 shows again as soon as the station answers."""
+        A link shown down (离线) is probed here in the background (HELLO, on the probe timer's
+        backoff): 在线 shows again as soon as the station answers."""
         from terminal_app.services.link_status import LinkState, ProbeTimer, link_state
 
         t = self.t
@@ -218,7 +218,7 @@ class FieldSession:
                         log.warning("sync poll: %s", e)
                     state = link_state(self._radio if has_modem else None, syncing=False,
                                        exchanges=self._exchanges(t))
-                    if state in (LinkState.DOWN, LinkState.UNKNOWN) and self._probe.due(self.monotonic()):
+                    if state is LinkState.DOWN and self._probe.due(self.monotonic()):
                         try:
                             t.probe_link()
                         except HandheldError as e:
