@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from terminal_app.services.link_status import ProbeTimer
+from tests.util import wait_for
 
 
 def log_in(app) -> None:
@@ -38,6 +39,15 @@ def count_exchanges(session: Any) -> list[int]:
     return calls
 
 
+def status_says(app, word: str) -> str:
+    """Poll the status (as ui.main's tick does) until the status line says ``word``: the mock modem
+    applies a coverage switch on its own thread."""
+    def says() -> str:
+        app.refresh_status()
+        return word in row1(app) and row1(app)
+    return wait_for(says, timeout=20, interval=0.2, what=f"{word} on the status line")
+
+
 def open_bill(app) -> str:
     while app.top.name not in ("route_list", "main"):
         app.press("esc")
@@ -56,8 +66,8 @@ def test_with_no_signal_shown_the_bill_and_a_payment_do_not_wait_for_the_link(fi
     app.press("1", "1", "enter")  # the route: 100 customers downloaded
     app.refresh_status()
     assert "在线" in row1(app)
-    app.press("f8")  # coverage off: the status poll (run by F8) reads the modem's CREG/CSQ
-    assert "无信号" in row1(app), row1(app)
+    app.press("f8")  # coverage off: the status poll reads the modem's CREG/CSQ
+    status_says(app, "无信号")
     session = app.backend.session
     exchanges = count_exchanges(session)
 
@@ -79,9 +89,8 @@ def test_with_no_signal_shown_the_bill_and_a_payment_do_not_wait_for_the_link(fi
     assert bill.total_fen == max(0, lines - bill.collected_fen) == max(0, total_before - 500)
     assert exchanges == []
 
-    app.press("f8")  # coverage back: the next status poll finds the radio and says so
-    app.refresh_status()
-    assert "在线" in row1(app) or "上传中" in row1(app), row1(app)
+    app.press("f8")  # coverage back: a status poll finds the radio and says so
+    status_says(app, "在线")
 
 
 def test_a_link_shown_down_is_probed_in_the_background_and_shows_online_when_back(field):
@@ -98,11 +107,11 @@ def test_a_link_shown_down_is_probed_in_the_background_and_shows_online_when_bac
     session.monotonic = lambda: now[0]
 
     site.modem.set_coverage(False)  # the status line has not seen it yet: the bill tries the station
+    wait_for(lambda: site.modem.coverage is False, what="the mock modem to drop coverage")
     text = open_bill(app)
     assert "离线" in text, text
     site.modem.set_coverage(True)
-    app.refresh_status()
-    assert "离线" in row1(app), row1(app)  # the failure is the latest exchange; the probe is not due yet
+    status_says(app, "离线")  # the radio is back, the failure is the latest exchange, the probe not due
 
     exchanges = count_exchanges(session)
     app.refresh_status()  # polls go on: no probe before its time (bounded, no busy loop)
@@ -112,6 +121,6 @@ def test_a_link_shown_down_is_probed_in_the_background_and_shows_online_when_bac
 
     now[0] += ProbeTimer().cap + 1  # the probe's timer is due
     app.refresh_status()
-    assert exchanges == [1] and "在线" in row1(app), (exchanges, row1(app))
+    assert exchanges == [1] and "在线" in row1(app), (exchanges, row1(app))  # one HELLO, answered
     text = open_bill(app)  # the link is back: the station answers in real time
     assert "离线" not in text and len(exchanges) == 2, (text, exchanges)
