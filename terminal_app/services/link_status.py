@@ -25,7 +25,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from terminal_app.services import ports
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ class ProbeTimer:
         self.due_at = 0.0
 
 
-def probe(link: Any, operator: str) -> None:
+def probe(link: ports.Link, operator: str) -> None:
     """One HELLO to the station (the lightest exchange GT/1 has); raises LinkError when it fails."""
     from terminal_app import __version__
     from terminal_app.station.client import Request
