@@ -122,9 +122,16 @@ class HandheldApp:
         return [c for c in contexts if c]
 
     def handle_key(self, size: tuple[int, ...], key: str) -> str | None:
-        if self.busy is not None:
-            if key == "esc":
+        busy = self.busy
+        if busy is not None:
+            # a key while a task runs is not kept for later (it would land on whatever screen the
+            # task leaves): it is refused, and the message line says so until the task ends
+            if key == "esc" and busy.cancellable:
                 self.cancel_task()
+            else:
+                busy.refused += 1
+                self._draw_chrome()
+                self.redraw()
             return None
         rest = self.root.frame.keypress(size, key)
         if rest is None:
@@ -279,8 +286,9 @@ class HandheldApp:
         self.run_task(self._("Battery empty: uploading"), sync, done=leave, failed=leave)
 
     def refresh_status(self) -> None:
-        """Ask the backend for the status in a worker (never blocks the UI)."""
-        if self.backend is None or self.busy is not None or self.operator is None:
+        """Ask the backend for the status in a worker (never blocks the UI) — from start-up on:
+        before the first log-in it reports the battery (the terminal's devices open at log-in)."""
+        if self.backend is None or self.busy is not None:
             return
         status_fn = getattr(self.backend, "status", None)
         if status_fn is None:

@@ -102,6 +102,7 @@ def run(settings: Any, *, sim: Any = None, backend: Any = None) -> int:
         nonlocal scanner
         scanner = ScannerThread(backend, lambda code: loop.call_soon_threadsafe(app.scanned, code))
         scanner.start()
+        app.refresh_status()  # the battery on the login screen at once, then every STATUS_EVERY_S
         dog.ready("login screen up")
 
     main.set_alarm_in(CLOCK_TICK_S, tick, 1)

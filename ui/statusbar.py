@@ -90,10 +90,17 @@ class StatusBar:
         bars = rsrp_bars(s.rsrp) if s.technology == "4G" and s.rsrp is not None else signal_bars(s.csq)
         sig = "▁▂▃▄"[:bars].ljust(4, "·") if bars is not None else "····"
         sig = (s.technology or "") + sig  # "4G▁▂▃·": the technology the modem is on, when known
+        # before the first log-in the terminal's devices are not open: the journal, the modem (and
+        # so the signal) are not asked yet, and "····" would read as "no signal"
+        opened = getattr(self.app.backend, "logged_in", True)
+        if not opened and bars is None:
+            sig = ""
+        # a state nobody has asked yet (before the first log-in opens the terminal, a socket link
+        # before its first exchange) shows as nothing: "通道?/打印机?" only puzzled the operator
         link = {LinkState.UP: _("Online"), LinkState.DOWN: _("Offline"), LinkState.NO_SIGNAL: _("No signal"),
-                LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: _("Link ?")}[s.link]
+                LinkState.SYNCING: _("Syncing"), LinkState.UNKNOWN: ""}[s.link]
         clock = self.clock().strftime("%H:%M")
-        left = f"{op} {sig} {link}"
+        left = " ".join(part for part in (op, sig, link) if part)
         # the battery before the clock: 电80%, shortened to 80% (then without its mark) when the
         # line would pass the screen's width (4G, 同步中 and a full battery charging)
         right = clock
@@ -102,13 +109,16 @@ class StatusBar:
             if _width(left) + 1 + _width(right) <= width:
                 break
         row1 = _pad_between(left, right, width)
-        queue = _("Queue {n}").format(n=s.queue_depth)
-        if s.oldest_age_s is not None and s.queue_depth:
-            queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))
+        queue = ""
+        if opened:
+            queue = _("Queue {n}").format(n=s.queue_depth)
+            if s.oldest_age_s is not None and s.queue_depth:
+                queue += " " + _("oldest {age}").format(age=_age(s.oldest_age_s, _))
         printer = {PrinterState.OK: _("Printer OK"), PrinterState.PAPER_OUT: _("No paper"),
                    PrinterState.COVER_OPEN: _("Cover open"), PrinterState.OFFLINE: _("Printer off"),
-                   PrinterState.UNKNOWN: _("Printer ?")}[s.printer]
-        return row1, _pad_between(queue, printer, width)
+                   PrinterState.UNKNOWN: ""}[s.printer]
+        row2 = _pad_between(queue, printer, width) if queue or printer else ""
+        return row1, row2
 
     def softkey_line(self) -> str:
         """F1–F4 labels of the top screen: the help of the F-key bindings of its context."""
@@ -135,6 +145,8 @@ class StatusBar:
             if busy.progress is not None:
                 done, total = busy.progress
                 text += "\n" + _bar(done, total, width)
+            if busy.refused:
+                text += "\n" + app._("Busy: that key was not taken. Wait until this ends.")
             root.message_text.set_text(("busy", text))
         else:
             text, attr = self.message

@@ -1,7 +1,8 @@
 """The task runner: slow work (meter reads, printing, card and station exchanges) off the UI loop.
 
 While a task runs the message line says so and only Esc is accepted, which cancels the task when
-the screen says that is safe (the thread's result is then dropped).  :class:`LoopRunner` runs
+the screen says that is safe (the thread's result is then dropped); any other key is refused, and
+the message line then says the terminal is busy and the key was not taken.  :class:`LoopRunner` runs
 tasks with ``asyncio.to_thread`` on the one loop urwid shares with the core; :class:`InlineRunner`
 runs them at once (screen tests: deterministic, no loop).
 """
@@ -20,6 +21,7 @@ class Busy:
     cancellable: bool
     task: Any = None  # asyncio.Task in the loop runner
     progress: tuple[int, int] | None = None
+    refused: int = 0  # keys pressed meanwhile (not taken: the message line says so)
 
 
 class InlineRunner:

@@ -10,6 +10,13 @@ socket link (no modem) knows only its exchanges: **unknown** before the first on
 
 :func:`link_state` is that rule, pure; :func:`radio` reads the modem's registration, signal and
 radio technology ("4G" on LTE, "2G" on GSM/GPRS: the status line shows it next to the bars).
+
+Two consequences for the field session (terminal_app.services.session): while the status line
+says the link is down (无信号, 离线) a bill query answers from the downloaded data at once and a
+capture is not sent straight after (each would wait out the link's timeouts for nothing); and a
+link shown down is re-checked in the background — the radio at every status poll, the station
+by :func:`probe` (HELLO) on a :class:`ProbeTimer` — so 在线 comes back without waiting for the
+operator's next exchange.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from terminal_app.services import ports
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +70,49 @@ def link_state(radio: Radio | None, *, syncing: bool,
     if exchanges:
         return LinkState.UP if max(exchanges, key=lambda e: e[0])[1] else LinkState.DOWN
     return LinkState.UP if radio is not None else LinkState.UNKNOWN
+
+
+def known_down(state: LinkState) -> bool:
+    """The status line says the station cannot be reached now: do not wait for it to time out."""
+    return state in (LinkState.NO_SIGNAL, LinkState.DOWN)
+
+
+@dataclass
+class ProbeTimer:
+    """When the next background probe of a link shown down (离线) is due: at once the
+    first time, then after each failed exchange a delay doubling from ``base`` to ``cap`` seconds
+    (offline_queue.backoff, with its jitter) — bounded, never a busy loop; an exchange that
+    succeeds starts it over.  Times are monotonic seconds, from the caller."""
+
+    base: float = 10.0
+    cap: float = 120.0
+    due_at: float = 0.0
+    backoff: Any = None
+
+    def __post_init__(self) -> None:
+        from offline_queue.backoff import Backoff
+
+        if self.backoff is None:
+            self.backoff = Backoff(self.base, self.cap)
+
+    def due(self, now: float) -> bool:
+        return now >= self.due_at
+
+    def failed(self, now: float) -> None:
+        self.due_at = now + self.backoff.next_delay()
+
+    def succeeded(self) -> None:
+        self.backoff.reset()
+        self.due_at = 0.0
+
+
+def probe(link: ports.Link, operator: str) -> None:
+    """One HELLO to the station (the lightest exchange GT/1 has); raises LinkError when it fails."""
+    from terminal_app import __version__
+    from terminal_app.station.client import Request
+    from terminal_app.station.messages import MsgType
+
+    link.call(Request(MsgType.HELLO, {"op": operator, "app": __version__}))
 
 
 #: the technologies the status line names (the driver's ModemStatus.technology; "none" is not one)

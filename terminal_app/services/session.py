@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
@@ -84,6 +85,8 @@ class FieldSession:
         self._radio: Radio | None = None  # the last registration/signal read from the modem
         self._bills: dict[str, Bill] = {}
         self._link_seen: tuple[dt.datetime, bool] | None = None  # the UI's own last exchange: when, ok
+        self.monotonic: Callable[[], float] = time.monotonic  # the probe timer's time (tests replace it)
+        self._probe: Any = None  # link_status.ProbeTimer, made at the first status poll of an open terminal
         power = settings.devices.power if settings is not None else None
         self._power_path = power.path if power is not None else SYSFS_ROOT
         self._policy = BatteryPolicy(power.low, power.critical) if power is not None else BatteryPolicy()
@@ -127,22 +130,38 @@ class FieldSession:
             yield
         except LinkError:
             if lock is self._link:
-                self._link_seen = (now(), False)
+                self._seen(False)
             raise
         else:
             if lock is self._link:
-                self._link_seen = (now(), True)
+                self._seen(True)
         finally:
             lock.release()
 
+    def _seen(self, ok: bool) -> None:
+        """An exchange with the station ended: the link state's evidence and the probe's timer."""
+        self._link_seen = (now(), ok)
+        if self._probe is not None:
+            if ok:
+                self._probe.succeeded()
+            else:
+                self._probe.failed(self.monotonic())
+
+    def _known_down(self) -> bool:
+        """The status line says 无信号 or 离线 (its last poll): an exchange now would only time out."""
+        from terminal_app.services.link_status import known_down
+
+        return known_down(self._last.link)
+
     def _sent_now(self) -> None:
         """After a capture: send at once when the link is free (the status line then shows the
-        truth — sent, or waiting — as soon as the screen returns).  Never raises for the link."""
-        if self.t is not None and self._link.acquire(blocking=False):
+        truth — sent, or waiting — as soon as the screen returns).  Never raises for the link.
+        Not while the link is known down: the capture waits for the background re-check."""
+        if self.t is not None and not self._known_down() and self._link.acquire(blocking=False):
             try:
                 report = self.t.sync_now()
                 if report.exchanges:
-                    self._link_seen = (now(), report.error is None)
+                    self._seen(report.error is None)
             except HandheldError as e:
                 log.warning("sending after a capture: %s", e)
             finally:
@@ -176,13 +195,17 @@ class FieldSession:
 
     # ---- status -----------------------------------------------------------------------------
     def status(self) -> TerminalStatus:
-        """The status line: signal, link, queue, printer, battery (never waits for a busy device)."""
-        from terminal_app.services.link_status import link_state
+        """The status line: signal, link, queue, printer, battery (never waits for a busy device).
+        A link shown down (离线) is probed here in the background (HELLO, on the probe timer's
+        backoff): 在线 shows again as soon as the station answers."""
+        from terminal_app.services.link_status import LinkState, ProbeTimer, link_state
 
         t = self.t
         if t is None:
             self._last = self._with_battery(self._last)
             return self._last
+        if self._probe is None:
+            self._probe = ProbeTimer()
         has_modem = t.modem() is not None
         if self._link.acquire(blocking=False):
             try:
@@ -193,6 +216,16 @@ class FieldSession:
                         t.poll_sync()
                     except HandheldError as e:
                         log.warning("sync poll: %s", e)
+                    state = link_state(self._radio if has_modem else None, syncing=False,
+                                       exchanges=self._exchanges(t))
+                    if state is LinkState.DOWN and self._probe.due(self.monotonic()):
+                        try:
+                            t.probe_link()
+                        except HandheldError as e:
+                            log.info("link probe: %s", e)
+                            self._seen(False)
+                        else:
+                            self._seen(True)
             finally:
                 self._link.release()
         printer = self._last.printer
@@ -202,10 +235,7 @@ class FieldSession:
             finally:
                 self._printer.release()
         q = t.queue_status()
-        seen = [(at, ok) for at, ok in ((q.last_success_at, True), (q.last_error_at, False)) if at is not None]
-        if self._link_seen is not None:
-            seen.append(self._link_seen)
-        link = link_state(self._radio if has_modem else None, syncing=q.syncing, exchanges=seen)
+        link = link_state(self._radio if has_modem else None, syncing=q.syncing, exchanges=self._exchanges(t))
         age = int(q.oldest_pending_age.total_seconds()) if q.oldest_pending_age is not None else None
         csq = self._radio.rssi if self._radio is not None else None
         tech = self._radio.technology if self._radio is not None else None
@@ -213,6 +243,14 @@ class FieldSession:
         self._last = self._with_battery(TerminalStatus(csq, link, q.depth, age, printer, technology=tech,
                                                          rsrp=rsrp))
         return self._last
+
+    def _exchanges(self, t: Terminal) -> list[tuple[dt.datetime, bool]]:
+        """(when, succeeded) of the latest exchanges known: the sync engine's and the UI's own."""
+        q = t.queue_status()
+        seen = [(at, ok) for at, ok in ((q.last_success_at, True), (q.last_error_at, False)) if at is not None]
+        if self._link_seen is not None:
+            seen.append(self._link_seen)
+        return seen
 
     def pending(self) -> int:
         """Entries not yet at the station (what logging out leaves behind)."""
@@ -354,15 +392,18 @@ class FieldSession:
 
     # ---- 收费 -----------------------------------------------------------------------------
     def bill(self, customer: str) -> BillView:
-        with self._busy(self._link, N_("link")):
-            b = self.terminal.query_bill(customer)
-        if not b.online:  # the use case fell back to the downloaded data: the link failed
-            self._link_seen = (now(), False)
+        if self._known_down():  # 无信号/离线 on the status line: the downloaded data at once (the
+            b = self.terminal.offline_bill(customer)  # status poll keeps re-checking the link)
+        else:
+            with self._busy(self._link, N_("link")):
+                b = self.terminal.query_bill(customer)
+            if not b.online:  # the use case fell back to the downloaded data: the link failed
+                self._seen(False)
         self._bills[customer] = b
         lines = tuple(ArrearsLine(a.period, a.amount, a.penalty, a.from_balance) for a in b.arrears)
         return BillView(b.customer, b.name, lines, b.still_owed, b.balance, offline=not b.online, as_of=b.as_of,
                         estimated=b.estimated, penalty_day=b.penalty_day,
-                        balance_used_fen=sum(u.total for u in b.balance_used))
+                        balance_used_fen=sum(u.total for u in b.balance_used), collected_fen=b.not_included_fen)
 
     def reading_estimate(self, customer: str) -> tuple[str, int, tuple[tuple[str, str, str, int], ...]] | None:
         """Today's reading of the customer on this terminal: (kWh, bill fen, tier lines), or None."""

@@ -284,6 +284,10 @@ class Terminal:
         """电费查询: real time when the link is up, else the downloaded data (``online`` False, ``age``)."""
         return bill_query.query_bill(self.context(), cust)
 
+    def offline_bill(self, cust: str) -> bill_query.BillView:
+        """电费查询 from the downloaded data only (the link is known down: no wait for its timeout)."""
+        return bill_query.offline_bill(self.store, self.journal, cust, clock=self.clock)
+
     def take_payment(self, cust: str, amount: int, *, bill: bill_query.BillView | None = None,
                      tendered: int | None = None) -> payment.PaymentResult:
         """电费收费 in cash (fen): journaled, then the 缴费凭证 printed; ``.change`` is the change due."""
@@ -398,6 +402,10 @@ class Terminal:
         """The modem's registration and signal now (None: no modem, or it cannot say)."""
         modem = self.modem()
         return link_status.radio(modem) if modem is not None else None
+
+    def probe_link(self) -> None:
+        """HELLO to the station: is the link back?  LinkError when not."""
+        link_status.probe(self.client, self.operator.operator)
 
     def modem_status(self) -> dict[str, Any] | None:
         """The modem's status fields (SIM, signal, network, data link …); None on a socket link."""

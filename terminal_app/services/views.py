@@ -100,6 +100,7 @@ class BillView:
     estimated: bool = False  # penalties counted offline on the terminal (估算)
     penalty_day: dt.date | None = None  # the day the penalties are counted to
     balance_used_fen: int = 0  # what the prepayment balance paid lately (预存抵扣)
+    collected_fen: int = 0  # this terminal's payments the lines do not include yet (total = lines − this)
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,6 +260,8 @@ def test_a_field_day_on_the_simulated_terminal(term, tmp_path):
     term.keys("F2")
     term.wait("1表倒走", "2换表", absent=("门闭",))
     term.keys("1")
+    term.wait("异常：表倒走", "F1确认并保存")  # the code picked is confirmed, not saved at once
+    term.keys("F1")
     term.wait("示数已保存，通知单已打印。")
 
     # 10 000 kWh on a household: typed again (wrong, then right), then explained

@@ -191,7 +191,7 @@ def test_door_locked_is_journaled_for_the_station(field):
     app.press("1", "1", "enter")
     app.top.on_select()
     cust = app.top.customer.number
-    app.press("f2", "f3", "1")  # keypad entry → abnormal → 门闭, no reading
+    app.press("f2", "f3", "1", "f1")  # keypad entry → abnormal → 门闭 confirmed, no reading
     assert "抄表异常已登记。" in flat(app.render_text())
     entries = app.backend.session.terminal.journal.entries()
     assert [e.body_dict().get("cust") for e in entries if e.kind == "abnormal"] == [cust]

@@ -29,3 +29,28 @@ def test_with_signal_the_last_exchange_decides():
 def test_a_socket_link_knows_only_its_exchanges():
     assert link_state(None, syncing=False, exchanges=[]) is LinkState.UNKNOWN
     assert link_state(None, syncing=False, exchanges=[(T0, False)]) is LinkState.DOWN
+
+
+def test_the_background_probe_is_due_at_once_then_backs_off_to_its_cap_and_starts_over():
+    """Walk (2): a link shown down is probed — at once the first time, then never in a busy loop:
+    each failure doubles the wait (jitter drawn in [d/2, d]) up to the cap; a success starts over."""
+    from offline_queue.backoff import Backoff
+    from terminal_app.services.link_status import ProbeTimer, known_down
+
+    longest = ProbeTimer(base=10, cap=120, backoff=Backoff(10, 120, uniform=lambda lo, hi: hi))
+    assert longest.due(0.0)
+    t, waits = 0.0, []
+    for _ in range(6):
+        longest.failed(t)
+        assert not longest.due(t) and not longest.due(longest.due_at - 0.001) and longest.due(longest.due_at)
+        waits.append(longest.due_at - t)
+        t = longest.due_at
+    assert waits == [10, 20, 40, 80, 120, 120]
+    longest.succeeded()
+    assert longest.due(t)
+    longest.failed(t)
+    assert longest.due_at - t == 10
+    shortest = ProbeTimer(base=10, cap=120, backoff=Backoff(10, 120, uniform=lambda lo, hi: lo))
+    shortest.failed(0.0)
+    assert shortest.due_at == 5  # never sooner than half the delay
+    assert [s for s in LinkState if known_down(s)] == [LinkState.DOWN, LinkState.NO_SIGNAL]

@@ -250,7 +250,10 @@ def test_keypad_reading_needs_a_reason_and_can_be_abnormal(tmp_path):
     assert "! 自上次示数88.00以来零电量。" in text and "第一档 5.00×0.5224=2.61" in text  # the tier line
     text = app.press("f2")  # answer the warning with an abnormal code
     assert "1 门闭" in text and "2 表停走" in text
-    app.press("2")
+    text = flat(app.press("2"))  # the pick is shown, nothing saved until the operator confirms it
+    assert "异常：表停走" in text and "示数：93" in text and "F1确认" in text
+    assert not [c for c in backend.calls if c[0] == "save_reading"]
+    app.press("f1")
     saved = [c for c in backend.calls if c[0] == "save_reading"]
     assert saved[-1][:3] == ("save_reading", "3101000002", "93") and saved[-1][3].abnormal == "meter_stopped"
 
@@ -552,9 +555,27 @@ def test_door_locked_is_registered_without_a_reading(tmp_path):
     app.press("1", "2", "enter", "f1")
     assert "F3异常" in app.render_text().split("\n")[-1]
     app.press("f3")
-    text = app.press("1")  # 门闭
+    text = flat(app.press("1"))  # 门闭: shown, registered only when confirmed
+    assert "异常：门闭" in text and not [c for c in backend.calls if c[0] == "register_abnormal"]
+    text = app.press("enter")
     assert ("register_abnormal", "3101000001", "door_locked") in backend.calls
     assert app.top.name == "customer" and "抄表异常已登记。" in text
+
+
+def test_an_abnormal_code_picked_by_mistake_saves_nothing(tmp_path):
+    """Walk (6): F2's code is a choice the operator confirms; Esc goes back and nothing is saved."""
+    backend = FakeBackend()
+    backend.online = False
+    app = logged_in(tmp_path, backend=backend)
+    app.press("1", "2", "enter", "f1", "f3")
+    text = flat(app.press("2"))
+    assert "异常：表停走" in text and "不录读数，只登记异常。" in text
+    app.press("esc")
+    assert app.top.name == "reading" and app.top.step is None
+    assert not [c for c in backend.calls if c[0] in ("register_abnormal", "save_reading")]
+    app.press("f3", "1", "f1")
+    assert [c for c in backend.calls if c[0] == "register_abnormal"] == [("register_abnormal", "3101000001",
+                                                                            "door_locked")]
 
 
 def test_a_receipt_can_be_printed_again(tmp_path):

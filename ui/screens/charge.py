@@ -59,6 +59,8 @@ class BillScreen(Screen):
             covered = sum(ln.from_balance_fen for ln in b.lines) or b.balance_used_fen
             if covered:
                 rows.append(urwid.Text(_("Paid from balance: {a} yuan").format(a=fen(covered))))
+            if b.collected_fen:  # taken on this terminal, not in the lines yet: the lines less it is the total
+                rows.append(urwid.Text(_("Collected here: -{a} yuan").format(a=fen(b.collected_fen))))
             rows.append(urwid.Text(_("Total due: {a} yuan").format(a=fen(b.total_fen))))  # also when 0
             if b.balance_fen:
                 rows.append(urwid.Text(_("Prepaid balance: {a} yuan").format(a=fen(b.balance_fen))))

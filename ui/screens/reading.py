@@ -8,7 +8,9 @@ answered the way its rule asks (terminal_app.domain.validation, ``outcome.needs`
 * far above the customer's usual use: the value typed again, then the reason;
 * zero use: confirmed with F1 (once more).
 
-F2 with no reading registers an abnormality alone (门闭, 表计未找到)."""
+F2 with no reading registers an abnormality alone (门闭, 表计未找到).  Either way the code picked is
+shown and saved only when the operator confirms it (F1 or Enter; Esc goes back), as on a keypad
+device: a slip of the finger in the list saves nothing."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class ReadingEntry(Screen):
         self.outcome: Any = None
         self.step: str | None = None  # "reason" | "abnormal" | "jump_reason" (lists), "reentry", "confirm_*"
         self.reason: tuple[str, str] | None = None
+        self.abnormal: tuple[str, str] | None = None  # the abnormal code picked, until it is confirmed
         self.answer = ReadingAnswer()
         self.value = KeypadEdit("", max_len=12, decimal=True)
         self.again = KeypadEdit("", max_len=12, decimal=True)
@@ -82,6 +85,13 @@ class ReadingEntry(Screen):
             return
         elif self.step == "confirm_zero":
             rows.append(urwid.Text(("warn", _("No energy used since the last reading: is that right?"))))
+            rows.append(urwid.Text(("dim", _("F1 confirms and saves, Esc goes back."))))
+        elif self.step == "confirm_abnormal" and self.abnormal is not None:
+            rows.append(urwid.Text(("warn", _("Abnormal: {what}").format(what=self._(self.abnormal[1])))))
+            if o is None:
+                rows.append(urwid.Text(_("Registered without a reading.")))
+            else:
+                rows.append(urwid.Text(_("Reading: {v} kWh").format(v=o.value)))
             rows.append(urwid.Text(("dim", _("F1 confirms and saves, Esc goes back."))))
         elif self.step == "confirm_replaced":
             rows.append(urwid.Text(("warn", _("Was this meter replaced (换表)?"))))
@@ -179,7 +189,13 @@ class ReadingEntry(Screen):
     @command("confirm")
     def do_confirm(self) -> None:
         step = self.step
-        if step == "confirm_rollover":
+        if step == "confirm_abnormal" and self.abnormal is not None:
+            code, self.abnormal, self.step = self.abnormal[0], None, None
+            if self.outcome is None:
+                self._register(code)
+                return
+            self.answer = ReadingAnswer(abnormal=code)
+        elif step == "confirm_rollover":
             self.answer = ReadingAnswer(rollover=True)
         elif step == "confirm_replaced":
             self.answer = ReadingAnswer(abnormal="meter_replaced")
@@ -205,11 +221,9 @@ class ReadingEntry(Screen):
             self.do_save()
         elif choice[0] == "meter_replaced" and self.outcome is not None:
             self._go("confirm_replaced")  # a replacement is confirmed, never picked by mistake
-        elif self.outcome is None:
-            self._register(choice[0])
-        else:
-            self.answer = ReadingAnswer(abnormal=choice[0])
-            self._save()
+        else:  # shown, then saved when the operator confirms it (do_confirm)
+            self.abnormal = choice
+            self._go("confirm_abnormal")
 
     def on_select(self) -> None:
         if self.step in LISTS:
@@ -304,6 +318,7 @@ class ReadingEntry(Screen):
     def on_back(self) -> bool:
         if self.step is not None:
             self.step = None
+            self.abnormal = None
             self.answer = ReadingAnswer()
             self.refresh()
             return True
