@@ -58,7 +58,8 @@ class SgccCardMeter:
     def opened(self) -> bool:
         return self.bound_serial is not None
 
-    def consume(self, fen: int) -> None:
+    def consume(self, fen: int, centi_kwh: int = 0) -> None:
+        """Electricity used: the ESAM wallet goes down (energy is not on this card's return file)."""
         self.remaining -= fen
 
     # ------------------------------------------------------------------ APDUs to the card
