@@ -336,9 +336,9 @@ def read_with_mac(sfi: int, length: int, rnd: bytes) -> CommandApdu:
 
 
 def customer_of(customer_no: str) -> str:
-    """The station's customer number (户号) for the card's 12-digit 客户编号: the digits without the
-    leading zeros the card pads them with (an assumption: docs/card.md)."""
-    return customer_no.lstrip("0") or "0"
+    """What the terminal names the card's customer by: its 12-digit 客户编号 as it is (the station
+    resolves it to its customer number, which the card carries left-padded with zeros)."""
+    return customer_no
 
 
 def customer_no_of(cust: str) -> str:

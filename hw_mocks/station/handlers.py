@@ -304,6 +304,16 @@ class Station:
             return f"{business_day(ctx.now):%Y%m%d}{self.front_end}{next_counter(self.conn, f'receipt@{self.front_end}'):07d}"
         return f"{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'receipt'):08d}"
 
+    def _card_customer(self, cust: str) -> sqlite3.Row | tuple[Any, ...]:
+        """The customer of a card request or BILL_QUERY: the customer number, or the 12-digit 客户编号 a
+        State Grid user card carries (the number left-padded with zeros, docs/card.md); one match only."""
+        if len(cust) == 12 and cust.isdigit():
+            rows = self.conn.execute("SELECT cust FROM customers WHERE length(cust) <= 12 AND"
+                                     " substr('000000000000' || cust, -12) = ? LIMIT 2", (cust,)).fetchall()
+            if len(rows) == 1:
+                return self._customer(rows[0][0])
+        return self._customer(cust)
+
     def _lock_customer(self, cust: str, txn: str) -> None:
         """Several front ends on PostgreSQL: hold the customer's row before reading its balance and
         bills (the second of two payments waits for the first's commit, then sees its effects);
@@ -463,7 +473,7 @@ class Station:
     # ------------------------------------------------------------------ 02xx charging
 
     def _h_bill_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
-        row = self._customer(v.req_string(body, "cust", v.CUST_RE))
+        row = self._card_customer(v.req_string(body, "cust", v.CUST_RE))
         return {"cust": row[0], "name": row[1], "addr": row[2], "segment": row[3], "meter": row[4],
                 "comm_addr": row[7], "card": bool(row[9]), "tariff": row[5], "category": row[14],
                 "arrears": self._arrears(row[0], business_day(ctx.now)), "balance": row[6],
@@ -649,7 +659,8 @@ class Station:
         (the project's card) or the meter's 12-digit address (表号: a State Grid user card)."""
         cust = v.req_string(body, "cust", v.CUST_RE)
         meter = v.req_string(body, "meter", v.ASSET_RE)
-        row = self._customer(cust)
+        row = self._card_customer(cust)
+        cust = row[0]
         if meter not in (row[4], row[7]):
             raise Refusal(ErrorCode.UNKNOWN_METER, f"meter {meter} is not the meter of customer {cust}",
                           cust=cust, meter=meter)

@@ -201,9 +201,10 @@ class CardService:
     def inquire(self) -> CardInquiry:
         c = self.card.read()
         r = c.ret if c.ret.written else None
+        gt1 = self.card.scheme == "gt1"  # the State Grid return-write file has no energy nor status word
         return CardInquiry(c.params.card_type, c.params.serial, c.params.cust, c.params.meter, c.purchase,
-                           r.remaining if r else None, r.energy_centi_kwh if r else None, r.status if r else None,
-                           c.loaded)
+                           r.remaining if r else None, r.energy_centi_kwh if r and gt1 else None,
+                           r.status if r and gt1 else None, c.loaded)
 
     def finish_unfinished(self) -> TopupResult | None:
         """Read the card and finish its interrupted purchase, if the journal has one (else None).

@@ -20,7 +20,6 @@ from hw_mocks.station.card_keys import CardKeyHolder
 from offline_queue.journal import EntryState
 from terminal_app.services.topup import KIND_CONFIRM, KIND_PURCHASE, Reason, TopupRefused
 from tests.rigs.card import (
-    CUST,
     SERIAL,
     SGCC_CUSTOMER_NO,
     SGCC_METER_NO,
@@ -68,7 +67,7 @@ def test_a_purchase_passes_through_the_meter_and_the_return_write_read_shows_it(
             r.card = issue_sgcc_card(r.holder, protocol=1)
             r.device.insert(r.card)
         inq = r.terminal.service.inquire()  # the return-write file as the meter wrote it
-        assert (inq.cust, inq.meter, inq.remaining, inq.loaded) == (CUST, SGCC_METER_NO, 2000, True)
+        assert (inq.cust, inq.meter, inq.remaining, inq.loaded) == (SGCC_CUSTOMER_NO, SGCC_METER_NO, 2000, True)
         frames = r.device.apdus
         res = r.terminal.service.topup(12_300)
         assert r.device.apdus - frames == FLOW_APDUS + protocol * -1  # T=1: no GET RESPONSE
@@ -138,7 +137,7 @@ def test_reissue_carries_the_last_purchase_and_the_old_card_is_refused(tmp_path,
         old = r.device.remove()
         new = issue_sgcc_card(r.holder, serial=NEW_SERIAL, card_type=3, count=0, amount=0, loaded=False)
         r.device.insert(new)
-        res = r.terminal.service.reissue(CUST, SGCC_METER_NO)
+        res = r.terminal.service.reissue(SGCC_CUSTOMER_NO, SGCC_METER_NO)
         assert (res.amount, res.purchase_count, res.confirm_txn) == (0, START_COUNT + 1, None)
         assert held(new) == (START_COUNT + 1, 10_000)
         outcome = r.meter.insert(new)
