@@ -22,6 +22,7 @@ keys, none of the vending side's):
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,8 +98,8 @@ class SgccCardMeter:
         self._ok(chip, sgcc.select_fid(sgcc.DF_USER), Insertion.BLANK)
         self._ok(chip, sgcc.read_file(sgcc.SFI_PARAMS, 4), Insertion.BLANK)
         rnd = os.urandom(8)
-        if self._ok(chip, sgcc.internal_authenticate(rnd)) != \
-                sgcc.encipher(self.esam.card_key(sgcc.KEY_INTERNAL, serial), rnd):
+        if not hmac.compare_digest(self._ok(chip, sgcc.internal_authenticate(rnd)),
+                                   sgcc.encipher(self.esam.card_key(sgcc.KEY_INTERNAL, serial), rnd)):
             self.illegal_cards += 1
             return Insertion.NOT_GENUINE
         try:
@@ -111,7 +112,7 @@ class SgccCardMeter:
         got = self._ok(chip, sgcc.read_with_mac(sgcc.SFI_WALLET, sgcc.WALLET_LEN, rnd4))
         data, mac = got[:sgcc.WALLET_LEN], got[sgcc.WALLET_LEN:]
         if len(got) != sgcc.WALLET_LEN + sgcc.MAC_LEN or \
-                sgcc.mac(self.esam.card_key(sgcc.KEY_METER_MAC, serial), rnd4, data) != mac:
+                not hmac.compare_digest(sgcc.mac(self.esam.card_key(sgcc.KEY_METER_MAC, serial), rnd4, data), mac):
             self.illegal_cards += 1
             return Insertion.NOT_GENUINE
         wallet = sgcc.Wallet.decode(data)
