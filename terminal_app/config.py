@@ -133,6 +133,15 @@ class CardReaderSettings:
     url: str = "/dev/ttyCard"
     baudrate: int = 9600
     timeout_s: float = 2.0  # bound on each reply of the reader module (docs/card.md)
+    #: the card scheme (docs/card.md): "sgcc" the State Grid local-prepay user card; "gt1" the
+    #: project's earlier card, only for a deployment whose cards were issued with it
+    scheme: str = "sgcc"
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("sgcc", "gt1"):
+            raise ConfigurationError("The card scheme {scheme!r} is neither sgcc nor gt1.",
+                                     'Set [devices.card_reader] scheme = "sgcc" (State Grid user cards) or "gt1".',
+                                     scheme=self.scheme)
 
 
 @dataclass(frozen=True)

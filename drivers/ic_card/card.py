@@ -7,11 +7,13 @@ MAC of a write comes from the key holder (the master station) as bytes.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from drivers.ic_card import model, sgcc
-from drivers.ic_card.apdu import CommandApdu, ResponseApdu, StatusWord
-from drivers.ic_card.model import CardContents, Params, Purchase, ReturnData
+from drivers.ic_card.apdu import ApduError, CommandApdu, ResponseApdu, StatusWord, parse_atr
+from drivers.ic_card.model import CardContents, CardType, Params, Purchase, ReturnData
 from terminal_app.errors import DeviceError
 
 
@@ -34,7 +36,9 @@ class CardStatusError(DeviceError):
 
 
 class PrepaidCard:
-    """One card session: ``read()`` then, for a purchase, ``challenge()`` and ``write_purchase()``."""
+    """The project's own card scheme (``gt1``, docs/card.md).  One card session: ``read()`` then, for a purchase, ``challenge()`` and ``write_purchase()``."""
+
+    scheme = "gt1"
 
     def __init__(self, reader: CardReader) -> None:
         self.reader = reader
@@ -81,21 +85,49 @@ class PrepaidCard:
         """UPDATE BINARY of the purchase file with the key holder's MAC (must follow challenge())."""
         self._ok(model.update_purchase(amount, count, mac), "take the purchase")
 
+    def authorization_fields(self) -> dict[str, str]:
+        """What the key holder needs for the write: the card's challenge."""
+        return {"challenge": self.challenge().hex()}
+
+    def write_authorized(self, amount: int, count: int, reply: Mapping[str, Any]) -> None:
+        self.write_purchase(amount, count, bytes.fromhex(str(reply["mac"])))
+
 
 class SgccUserCard:
-    """A State Grid local-prepay user card (:mod:`drivers.ic_card.sgcc`): what the terminal reads
-    without the State Grid keys — the return-write file the meter filled and the wallet file."""
+    """A State Grid local-prepay user card (:mod:`drivers.ic_card.sgcc`, docs/card.md scheme ``sgcc``)
+    through any reader, with the same session interface as :class:`PrepaidCard`: ``read()`` (the
+    parameter, wallet and return-write files, free reads), ``authorization_fields()`` (internal
+    authentication and the challenge the station's key holder answers), ``write_authorized()``
+    (external authentication, then the sale's writes with secure messaging).  It holds no keys."""
+
+    scheme = "sgcc"
 
     def __init__(self, reader: CardReader) -> None:
         self.reader = reader
+        self.user_params: sgcc.UserParams | None = None
+        self.return_write: sgcc.ReturnWrite | None = None
+        self.serial = ""
+        self._count = 0
+        self._retype: bytes | None = None
+
+    def _ok(self, command: CommandApdu, what: str) -> bytes:
+        resp = self.reader.transmit(command)
+        if not resp.ok:
+            raise CardStatusError("The card refused to {step} ({name}, SW {sw}).", step=what, name=resp.name,
+                                  sw=resp.sw)
+        return resp.data
 
     def _open(self) -> bytes:
         atr = self.reader.power_on()
-        for fid, what in ((sgcc.MF, "select its master file"), (sgcc.DF_USER, "open its user application")):
-            resp = self.reader.transmit(sgcc.select_fid(fid))
-            if not resp.ok:
-                raise CardStatusError("The card refused to {step} ({name}, SW {sw}).", step=what, name=resp.name,
-                                      sw=resp.sw)
+        try:
+            hist = parse_atr(atr).historical
+        except ApduError as e:
+            raise sgcc.SgccCardError("The card's answer to reset is not an ISO 7816-3 ATR.") from e
+        if len(hist) < 9:
+            raise sgcc.SgccCardError("The card's answer to reset carries no serial number.")
+        self.serial = hist[1:9].hex().upper()
+        self._ok(sgcc.select_fid(sgcc.MF), "select its master file")
+        self._ok(sgcc.select_fid(sgcc.DF_USER), "open its user application")
         return atr
 
     def _read(self, sfi: int, length: int, what: str) -> bytes:
@@ -104,9 +136,69 @@ class SgccUserCard:
             return resp.data
         raise CardStatusError("The card refused to {step} ({name}, SW {sw}).", step=what, name=resp.name, sw=resp.sw)
 
-    def read(self) -> tuple[sgcc.Wallet, sgcc.ReturnWrite | None]:
+    def read_files(self) -> tuple[sgcc.Wallet, sgcc.ReturnWrite | None]:
         """Power up, select DF01, read the wallet and the return-write file (exact sizes)."""
         self._open()
         wallet = sgcc.Wallet.decode(self._read(sgcc.SFI_WALLET, sgcc.WALLET_LEN, "read its purchase file"))
         ret = sgcc.ReturnWrite.decode(self._read(sgcc.SFI_RETURN, sgcc.RETURN_LEN, "read its return-write file"))
         return wallet, ret
+
+    def read(self) -> CardContents:
+        """Power up; the parameter, wallet and return-write files, as the terminal's card contents:
+        the station's customer number (the card's 客户编号 without its zero padding), the meter
+        number (表号, the meter's 12-digit address), the wallet, what the meter wrote back."""
+        atr = self._open()
+        params = sgcc.UserParams.decode(self._read(sgcc.SFI_PARAMS, sgcc.PARAMS_LEN, "read its parameters"))
+        wallet = sgcc.Wallet.decode(self._read(sgcc.SFI_WALLET, sgcc.WALLET_LEN, "read its purchase file"))
+        ret = sgcc.ReturnWrite.decode(self._read(sgcc.SFI_RETURN, sgcc.RETURN_LEN, "read its return-write file"))
+        self.user_params, self.return_write, self._count = params, ret, wallet.purchase_count
+        card_type = {sgcc.UserCardType.OPEN_ACCOUNT: CardType.OPEN_ACCOUNT, sgcc.UserCardType.PURCHASE:
+                     CardType.PURCHASE, sgcc.UserCardType.REISSUE: CardType.REISSUE}.get(params.card_type,
+                                                                                       CardType.BLANK)
+        if ret is None:
+            back = ReturnData(False, 0, 0, 0, 0)
+        else:
+            remaining = ret.remaining_fen - ret.overdraft_fen
+            back = ReturnData(True, remaining, 0, 1 if remaining <= 0 else 0, ret.purchase_count)
+        return CardContents(atr, Params(card_type, self.serial.lower(), sgcc.customer_of(params.customer_no),
+                                        params.meter_no), Purchase(wallet.amount_fen, wallet.purchase_count), back)
+
+    def read_purchase(self) -> Purchase:
+        w = sgcc.Wallet.decode(self._read(sgcc.SFI_WALLET, sgcc.WALLET_LEN, "read its purchase file"))
+        return Purchase(w.amount_fen, w.purchase_count)
+
+    def authorization_fields(self) -> dict[str, str]:
+        """INTERNAL AUTHENTICATE with the terminal's random (the station checks the card is genuine),
+        then GET CHALLENGE for the key holder's EXTERNAL AUTHENTICATE and MACs.  An open-account
+        card that has already opened its meter (count ≥ 1) is turned into a purchase card by the
+        sale (``retype``: the type byte and the record's new checksum)."""
+        if self.user_params is None:
+            raise CardStatusError("The card was not read before a sale.", sw=StatusWord.CONDITIONS_NOT_SATISFIED)
+        rnd = secrets.token_bytes(8)
+        cryptogram = self._ok(sgcc.internal_authenticate(rnd), "authenticate itself")
+        if len(cryptogram) != 8:
+            raise CardStatusError("The card's authentication answer has {n} bytes.", sw=StatusWord.OK,
+                                  n=len(cryptogram))
+        p = self.user_params
+        self._retype = p.retyped(sgcc.UserCardType.PURCHASE) \
+            if p.card_type is sgcc.UserCardType.OPEN_ACCOUNT and self._count >= 1 else None
+        challenge = self._ok(sgcc.get_challenge(), "give a challenge")
+        if len(challenge) != sgcc.CHALLENGE_LEN:
+            raise CardStatusError("The card's challenge has {n} bytes.", sw=StatusWord.OK, n=len(challenge))
+        fields = {"scheme": self.scheme, "challenge": challenge.hex(), "inauth": rnd.hex(), "incrypt": cryptogram.hex()}
+        if self._retype is not None:
+            fields["retype"] = self._retype.hex()
+        return fields
+
+    def write_authorized(self, amount: int, count: int, reply: Mapping[str, Any]) -> None:
+        """EXTERNAL AUTHENTICATE with the key holder's cryptogram, then the writes of the sale, each
+        with its MAC (must follow :meth:`authorization_fields`, no other command between)."""
+        self._ok(sgcc.external_authenticate(sgcc.KEY_ID_VEND, bytes.fromhex(str(reply["ext_auth"]))),
+                 "accept the station's authentication")
+        writes = sgcc.vend_writes(amount, count, self._retype)
+        macs = list(reply["macs"])
+        if len(macs) != len(writes):
+            raise CardStatusError("The station sent {n} MACs for {m} card writes.", sw=StatusWord.OK, n=len(macs),
+                                  m=len(writes))
+        for write, mac in zip(writes, macs, strict=True):
+            self._ok(write.command(bytes.fromhex(mac)), "take the purchase")

@@ -175,3 +175,173 @@ def select_fid(fid: bytes) -> CommandApdu:
 
 def read_file(sfi: int, length: int) -> CommandApdu:
     return CommandApdu(0x00, 0xB0, 0x80 | sfi, 0x00, le=length)
+
+
+# ---------------------------------------------------------------------- the user parameter record (file 81)
+
+PARAMS_CMD = 0x01  # the record's command byte on a user card (an assumption: docs/card.md)
+PARAMS_TYPE_OFFSET = 42  # the user card type byte, from the record start
+PARAMS_CS_OFFSET = 43
+
+
+@dataclass(frozen=True, slots=True)
+class UserParams:
+    """The parameter file (参数信息文件, 81) as far as the terminal uses it: the meter number
+    (表号), the customer number (客户编号), the user card type; the other bytes as issued."""
+
+    meter_no: str  # 12 digits
+    customer_no: str  # 12 digits
+    card_type: UserCardType
+    raw: bytes  # the whole 45-byte record
+
+    @classmethod
+    def build(cls, meter_no: str, customer_no: str, card_type: UserCardType) -> UserParams:
+        """The record the business hall personalises (the tariff/threshold fields left zero)."""
+        if not (len(meter_no) == 12 and meter_no.isdigit() and len(customer_no) == 12 and customer_no.isdigit()):
+            raise LocalProtocolError("Meter and customer numbers on a State Grid card are 12 digits each.")
+        data = bytearray(39)
+        data[26:32] = bytes.fromhex(meter_no)  # record offsets 30–35
+        data[32:38] = bytes.fromhex(customer_no)  # 36–41
+        data[38] = card_type  # 42
+        return cls.decode(encode_record(PARAMS_CMD, bytes(data)))
+
+    @classmethod
+    def decode(cls, raw: bytes) -> UserParams:
+        if len(raw) != PARAMS_LEN:
+            raise SgccCardError("The card's parameter file has {n} bytes, not 45.", n=len(raw))
+        decode_record(raw)
+        try:
+            card_type = UserCardType(raw[PARAMS_TYPE_OFFSET])
+        except ValueError:
+            raise SgccCardError("The card's user card type {t} is unknown.", t=raw[PARAMS_TYPE_OFFSET]) from None
+        return cls(_bcd(raw[30:36], "meter number"), _bcd(raw[36:42], "customer number"), card_type, bytes(raw))
+
+    def retyped(self, card_type: UserCardType) -> bytes:
+        """The two bytes (type, checksum) at :data:`PARAMS_TYPE_OFFSET` that make this record ``card_type``."""
+        cs = (self.raw[PARAMS_CS_OFFSET] - self.raw[PARAMS_TYPE_OFFSET] + card_type) & 0xFF
+        return bytes((card_type, cs))
+
+
+# ---------------------------------------------------------------------- keys, cryptograms, MACs
+#
+# The reference key holder's algorithm (docs/card.md, "Keys and cryptograms"): two-key triple DES
+# (TDEA, a public cipher; a real 密码机/ESAM uses SM1/SM4 — the card and the key holder only have
+# to agree).  Card keys are diversified from a master key by the card serial (PBOC style:
+# E(serial) ‖ E(~serial)); an authentication cryptogram is E(K, challenge); a secure-messaging
+# MAC is ISO/IEC 9797-1 MAC algorithm 1 (CBC-MAC, TDEA, padding method 2), initial value the
+# challenge of the session, first 4 bytes.  The terminal never calls these with a key: only the
+# station's key holder, the mock card and the mock meter's ESAM hold keys.
+
+KEY_INTERNAL = "internal"  # the card proves it is genuine (内部认证)
+KEY_VEND_AUTH = "vend-auth"  # the vending side proves it may write (外部认证, key id 01)
+KEY_VEND_MAC = "vend-mac"  # MACs of the vending side's writes
+KEY_METER_AUTH = "meter-auth"  # the meter's ESAM (外部认证, key id 02): opens the return-write file
+KEY_METER_MAC = "meter-mac"  # MACs of the meter's write-back and of the reads with MAC
+KEY_NAMES = (KEY_INTERNAL, KEY_VEND_AUTH, KEY_VEND_MAC, KEY_METER_AUTH, KEY_METER_MAC)
+KEY_ID_VEND = 0x01
+KEY_ID_METER = 0x02
+CHALLENGE_LEN = 8
+MAC_LEN = 4
+SM_CLA = 0x04
+
+
+def _tdes(key: bytes) -> object:
+    from Crypto.Cipher import DES3
+
+    return DES3.new(DES3.adjust_key_parity(key), DES3.MODE_ECB)
+
+
+def encipher(key: bytes, block: bytes) -> bytes:
+    """TDEA encryption of one 8-byte block (an authentication cryptogram)."""
+    if len(block) != 8:
+        raise LocalProtocolError("A cryptogram is over one 8-byte block, not {n} bytes.", n=len(block))
+    return _tdes(key).encrypt(block)  # type: ignore[attr-defined,no-any-return]
+
+
+def diversify(master: bytes, serial: bytes) -> bytes:
+    """The card's 16-byte key from a master key and its 8-byte serial (分散因子)."""
+    if len(serial) != 8:
+        raise LocalProtocolError("A card serial is 8 bytes, not {n}.", n=len(serial))
+    return encipher(master, serial) + encipher(master, bytes(b ^ 0xFF for b in serial))
+
+
+def mac(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """ISO/IEC 9797-1 MAC algorithm 1 over TDEA, padding method 2 (80 00 …), IV ``iv`` (8 bytes; a
+    4-byte challenge is extended with 00s), the first :data:`MAC_LEN` bytes."""
+    iv = iv.ljust(8, b"\x00")
+    if len(iv) != 8:
+        raise LocalProtocolError("A MAC's initial value is at most 8 bytes.")
+    padded = data + b"\x80" + bytes((-len(data) - 1) % 8)
+    cipher = _tdes(key)
+    state = iv
+    for i in range(0, len(padded), 8):
+        state = cipher.encrypt(bytes(a ^ b for a, b in zip(state, padded[i:i + 8], strict=True)))  # type: ignore[attr-defined]
+    return state[:MAC_LEN]
+
+
+def sm_input(cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:
+    """What a secure-messaging MAC covers: the header, Lc (data + MAC) and the data (ISO 7816-4 §10)."""
+    return bytes((cla, ins, p1, p2, len(data) + MAC_LEN)) + data
+
+
+# ---------------------------------------------------------------------- the vending writes
+
+@dataclass(frozen=True, slots=True)
+class SmWrite:
+    """One UPDATE BINARY with secure messaging: file ``sfi`` from ``offset``, ``data`` (MAC appended)."""
+
+    sfi: int
+    offset: int
+    data: bytes
+
+    def mac_input(self) -> bytes:
+        return sm_input(SM_CLA, 0xD6, 0x80 | self.sfi, self.offset, self.data)
+
+    def command(self, mac_: bytes) -> CommandApdu:
+        if len(mac_) != MAC_LEN:
+            raise LocalProtocolError("A card write MAC is 4 bytes, not {n}.", n=len(mac_))
+        return CommandApdu(SM_CLA, 0xD6, 0x80 | self.sfi, self.offset, self.data + mac_)
+
+
+def vend_writes(amount_fen: int, count: int, retype: bytes | None) -> list[SmWrite]:
+    """The writes of a sale, in order (docs/card.md): the card type (an open-account card that
+    has opened its meter becomes a purchase card: type and checksum of file 81), the return-write
+    file emptied (the meter refuses a new purchase over a full one), the wallet last — the write
+    that carries the money, so a card pulled before it holds no new purchase."""
+    writes = []
+    if retype is not None:
+        if len(retype) != 2:
+            raise LocalProtocolError("A card type change is the type and the checksum (2 bytes).")
+        writes.append(SmWrite(SFI_PARAMS, PARAMS_TYPE_OFFSET, retype))
+    writes.append(SmWrite(SFI_RETURN, 0, bytes(RETURN_LEN)))
+    writes.append(SmWrite(SFI_WALLET, 0, Wallet(amount_fen, count).encode()))
+    return writes
+
+
+def internal_authenticate(rnd: bytes) -> CommandApdu:
+    return CommandApdu(0x00, 0x88, 0x00, 0x01, rnd, le=8)
+
+
+def get_challenge(n: int = CHALLENGE_LEN) -> CommandApdu:
+    return CommandApdu(0x00, 0x84, 0x00, 0x00, le=n)
+
+
+def external_authenticate(key_id: int, cryptogram: bytes) -> CommandApdu:
+    return CommandApdu(0x00, 0x82, 0x00, key_id, cryptogram)
+
+
+def read_with_mac(sfi: int, length: int, rnd: bytes) -> CommandApdu:
+    """READ BINARY with MAC (the meter's): the data comes back followed by MAC(K, rnd, data)."""
+    return CommandApdu(SM_CLA, 0xB0, 0x80 | sfi, 0x00, rnd, le=length + MAC_LEN)
+
+
+def customer_of(customer_no: str) -> str:
+    """What the terminal names the card's customer by: its 12-digit 客户编号 as it is (the station
+    resolves it to its customer number, which the card carries left-padded with zeros)."""
+    return customer_no
+
+
+def customer_no_of(cust: str) -> str:
+    if not (cust.isdigit() and cust.isascii() and len(cust) <= 12):
+        raise LocalProtocolError("Customer {cust} has no 12-digit number for a State Grid card.", cust=cust)
+    return cust.rjust(12, "0")

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--master-key-file", help="the station's card master key (hex); default the demo key")
     p.add_argument("--pull-after", type=int, metavar="N", help="fault: pull the card after N more APDUs")
     p.add_argument("--no-card", action="store_true", help="start with the slot empty")
+    p.add_argument("--scheme", choices=("sgcc", "gt1"), default="sgcc",
+                   help="sgcc: a State Grid user card and its meter (docs/card.md; the card carries --cust padded to"
+                        " 12 digits and --meter-no); gt1: the project's earlier card")
+    p.add_argument("--meter-no", default="000000001003", help="sgcc: the meter's 12-digit number (表号, its address)")
     p.set_defaults(func=run)
 
 
@@ -47,10 +51,25 @@ def run(args: argparse.Namespace) -> int:
     holder = CardKeyHolder.from_file(args.master_key_file) if args.master_key_file else CardKeyHolder(DEMO_MASTER_KEY)
     kind = {"open": CardType.OPEN_ACCOUNT, "purchase": CardType.PURCHASE, "reissue": CardType.REISSUE,
             "blank": CardType.BLANK}[args.type]
-    card = VirtualCard.issue(holder, kind, args.serial, args.cust, args.meter, Purchase(args.amount, args.count),
-                             ReturnData(True, args.remaining, 0, 0, args.count))
-    meter = MockCardMeter(args.cust, args.meter, count=args.count, remaining=args.remaining,
-                          bound_serial=args.serial)
+    card: Any
+    meter: Any
+    if args.scheme == "sgcc":
+        from drivers.ic_card import sgcc
+        from hw_mocks.card.sgcc import SgccUserCardChip
+        from hw_mocks.card.sgcc_meter import SgccCardMeter
+
+        customer_no = sgcc.customer_no_of(args.cust)
+        card = SgccUserCardChip.issue(
+            holder.sgcc, args.meter_no, customer_no, sgcc.UserCardType(int(kind) if kind else 0), args.serial,
+            sgcc.Wallet(args.amount, args.count),
+            sgcc.ReturnWrite(1, 1, args.meter_no, customer_no, args.remaining, args.count, 0, 0, "2611201000"))
+        meter = SgccCardMeter(holder.sgcc.esam(), args.meter_no, customer_no, count=args.count,
+                              remaining=args.remaining, bound_serial=args.serial.upper())
+    else:
+        card = VirtualCard.issue(holder, kind, args.serial, args.cust, args.meter, Purchase(args.amount, args.count),
+                                 ReturnData(True, args.remaining, 0, 0, args.count))
+        meter = MockCardMeter(args.cust, args.meter, count=args.count, remaining=args.remaining,
+                              bound_serial=args.serial)
     device = MockCardReader.on_pty(args.link) if args.link else MockCardReader.on_tcp(args.tcp)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,13 +81,20 @@ def run(args: argparse.Namespace) -> int:
     if args.pull_after is not None:
         device.pull_after(args.pull_after)
     with device:
-        print(f"card reader on {device.url}: {card!r}, purchase {card.purchase.count}/{card.purchase.amount} fen;"
+        count, amount = _held(card)
+        print(f"card reader on {device.url}: {card!r}, purchase {count}/{amount} fen;"
               " commands: remove, insert, meter, pull N [executed], show", file=sys.stderr, flush=True)
         reader = threading.Thread(target=_commands, args=(device, card, meter, done), name="card-cli", daemon=True)
         reader.start()
         while not done.wait(0.5):
             pass
     return 0
+
+
+def _held(card: Any) -> tuple[int, int]:
+    if hasattr(card, "wallet"):
+        return card.wallet.purchase_count, card.wallet.amount_fen
+    return card.purchase.count, card.purchase.amount
 
 
 def _commands(device: Any, card: Any, meter: Any, done: threading.Event) -> None:
@@ -88,7 +114,8 @@ def _commands(device: Any, card: Any, meter: Any, done: threading.Event) -> None
         elif cmd == "pull" and len(words) >= 2 and words[1].isdigit():
             device.pull_after(int(words[1]), executed=len(words) > 2 and words[2] == "executed")
         elif cmd == "show":
-            print(f"{card!r} purchase {card.purchase} return {card.ret} in slot: {device.card is not None}",
+            ret = card.return_write if hasattr(card, "return_write") else card.ret
+            print(f"{card!r} purchase {_held(card)} return {ret} in slot: {device.card is not None}",
                   file=sys.stderr, flush=True)
         else:
             print(f"unknown command {line.strip()!r}", file=sys.stderr, flush=True)

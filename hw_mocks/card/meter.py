@@ -25,6 +25,10 @@ class Insertion(Enum):
     BAD_COUNT = "refused: purchase count"
     OVER_LIMIT = "refused: credit limit"
     BLANK = "refused: blank card"
+    # the State Grid user card's meter (hw_mocks.card.sgcc_meter)
+    NOT_GENUINE = "refused: authentication failed (not a genuine card)"
+    NOT_OPENED = "refused: the meter is not opened (开户) yet"
+    RETURN_NOT_EMPTY = "refused: the card's return-write file is not empty (返写不为空)"
 
 
 @dataclass

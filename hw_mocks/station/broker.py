@@ -144,11 +144,14 @@ class Broker:
                             method=body["method"], at=at)
             cust, amount, orig = body["cust"], body["amount"], None
         elif mt in (MsgType.CARD_AUTHORIZE, MsgType.CARD_REISSUE):
+            # the customer and meter by the station's numbers (a State Grid card names them by its
+            # 客户编号 and 表号: docs/card.md); the dry run has just accepted them
+            cust, meter, _count = st._card_meter(body)
             req = p.request(p.Trade.PURCHASE, serial, now, txn=txn, terminal=ctx.terminal,
-                            operator=_text(body.get("op") or "", 32), cust=body["cust"], meter=body["meter"],
+                            operator=_text(body.get("op") or "", 32), cust=cust, meter=meter,
                             amount=str(body["amount"]),
                             kind="purchase" if mt is MsgType.CARD_AUTHORIZE else "reissue", at=at)
-            cust, amount, orig = body["cust"], body["amount"], None
+            amount, orig = body["amount"], None
         else:
             req = p.request(p.Trade.REVERSAL, serial, now, txn=txn, terminal=ctx.terminal, orig=body["orig"],
                             reason=_text(body.get("reason") or "", 60), at=at)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hmac
 import os
 from pathlib import Path
+from typing import Any
 
+from drivers.ic_card import sgcc
 from drivers.ic_card.model import purchase_mac
 from terminal_app.errors import ConfigurationError
 
@@ -36,6 +38,8 @@ class CardKeyHolder:
             raise ConfigurationError("The card master key has {n} bytes; AES needs 16, 24 or 32.",
                                      "Give the key holder a 128/192/256-bit key.", n=len(master_key))
         self._master = bytes(master_key)
+        #: the State Grid user card's side of the same key holder (docs/card.md, scheme "sgcc")
+        self.sgcc = SgccKeyHolder(self._master)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CardKeyHolder:
@@ -65,3 +69,59 @@ class CardKeyHolder:
 
     def verify(self, cust: str, meter: str, amount: int, count: int, challenge: str, mac: str) -> bool:
         return hmac.compare_digest(self(cust, meter, amount, count, challenge), mac.lower())
+
+
+class SgccKeyHolder:
+    """The key holder of the State Grid user card (scheme ``sgcc``, docs/card.md): the reference
+    station's stand-in for the encryption machine (密码机).  Its algorithm is two-key triple DES
+    (a public cipher, :mod:`drivers.ic_card.sgcc`); a real one uses the utility's SM1/SM4 keys.
+
+    Master keys, one per key of the card (internal authentication, the vending side's external
+    authentication and MAC, the meter's external authentication and MAC), are derived from the
+    station's master key; each card's keys are diversified by its serial, so one card's keys tell
+    nothing about another's.  ``esam()`` is the meter's share (no vending keys)."""
+
+    def __init__(self, master_key: bytes, names: tuple[str, ...] = sgcc.KEY_NAMES) -> None:
+        from Crypto.Cipher import AES
+        from Crypto.Hash import CMAC
+
+        self._masters = {name: CMAC.new(master_key, b"SGCC-USER-CARD\x00" + name.encode("ascii"),
+                                        ciphermod=AES).digest() for name in names}
+
+    def __repr__(self) -> str:
+        return "SgccKeyHolder(<keys hidden>)"
+
+    def esam(self) -> SgccKeyHolder:
+        """What a meter's ESAM holds: the internal-authentication and the meter's keys only."""
+        esam = SgccKeyHolder.__new__(SgccKeyHolder)
+        esam._masters = {k: v for k, v in self._masters.items()
+                         if k in (sgcc.KEY_INTERNAL, sgcc.KEY_METER_AUTH, sgcc.KEY_METER_MAC)}
+        return esam
+
+    def card_key(self, name: str, serial: str) -> bytes:
+        """Card key ``name`` of the card ``serial`` (16 hex digits): personalisation and the ESAM."""
+        try:
+            master = self._masters[name]
+        except KeyError:
+            raise ConfigurationError("This key holder has no {name} key.", name=name) from None
+        return sgcc.diversify(master, bytes.fromhex(serial))
+
+    def card_keys(self, serial: str) -> dict[str, bytes]:
+        """Every key a card is personalised with (the business hall's card issuing)."""
+        return {name: self.card_key(name, serial) for name in self._masters}
+
+    def internal_ok(self, serial: str, rnd: bytes, cryptogram: bytes) -> bool:
+        """Did the card answer INTERNAL AUTHENTICATE of ``rnd`` with its own key? (constant time)"""
+        want = sgcc.encipher(self.card_key(sgcc.KEY_INTERNAL, serial), rnd)
+        return hmac.compare_digest(want, cryptogram)
+
+    def vend(self, serial: str, challenge: bytes, amount: int, count: int, retype: bytes | None) -> dict[str, Any]:
+        """The cryptograms of one sale onto card ``serial``: EXTERNAL AUTHENTICATE of its challenge
+        (``ext_auth``) and the MAC of each write of :func:`drivers.ic_card.sgcc.vend_writes` (``macs``,
+        hex, in order; the wallet's is also ``mac``)."""
+        if len(challenge) != sgcc.CHALLENGE_LEN:
+            raise ValueError("the card's challenge is 8 bytes")
+        key = self.card_key(sgcc.KEY_VEND_MAC, serial)
+        macs = [sgcc.mac(key, challenge, w.mac_input()).hex() for w in sgcc.vend_writes(amount, count, retype)]
+        return {"ext_auth": sgcc.encipher(self.card_key(sgcc.KEY_VEND_AUTH, serial), challenge).hex(),
+                "macs": macs, "mac": macs[-1]}

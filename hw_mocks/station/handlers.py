@@ -304,6 +304,16 @@ class Station:
             return f"{business_day(ctx.now):%Y%m%d}{self.front_end}{next_counter(self.conn, f'receipt@{self.front_end}'):07d}"
         return f"{business_day(ctx.now):%Y%m%d}{next_counter(self.conn, 'receipt'):08d}"
 
+    def _card_customer(self, cust: str) -> sqlite3.Row | tuple[Any, ...]:
+        """The customer of a card request or BILL_QUERY: the customer number, or the 12-digit 客户编号 a
+        State Grid user card carries (the number left-padded with zeros, docs/card.md); one match only."""
+        if len(cust) == 12 and cust.isdigit():
+            rows = self.conn.execute("SELECT cust FROM customers WHERE length(cust) <= 12 AND"
+                                     " substr('000000000000' || cust, -12) = ? LIMIT 2", (cust,)).fetchall()
+            if len(rows) == 1:
+                return self._customer(rows[0][0])
+        return self._customer(cust)
+
     def _lock_customer(self, cust: str, txn: str) -> None:
         """Several front ends on PostgreSQL: hold the customer's row before reading its balance and
         bills (the second of two payments waits for the first's commit, then sees its effects);
@@ -470,9 +480,9 @@ class Station:
     # ------------------------------------------------------------------ 02xx charging
 
     def _h_bill_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
-        row = self._customer(v.req_string(body, "cust", v.CUST_RE))
+        row = self._card_customer(v.req_string(body, "cust", v.CUST_RE))
         return {"cust": row[0], "name": row[1], "addr": row[2], "segment": row[3], "meter": row[4],
-                "card": bool(row[9]), "tariff": row[5], "category": row[14],
+                "comm_addr": row[7], "card": bool(row[9]), "tariff": row[5], "category": row[14],
                 "arrears": self._arrears(row[0], business_day(ctx.now)), "balance": row[6],
                 "balance_used": billing.balance_uses(self.conn, row[0]), "as_of": ctx.now_iso}
 
@@ -652,8 +662,16 @@ class Station:
     # ------------------------------------------------------------------ 04xx prepaid card
 
     def _card_meter(self, body: Mapping[str, Any]) -> tuple[str, str, int]:
-        cust, meter = self._meter_of(body)
-        row = self._customer(cust)
+        """(cust, meter asset, purchase count) of a card request.  ``meter`` is the asset number
+        (the project's card) or the meter's 12-digit address (表号: a State Grid user card)."""
+        cust = v.req_string(body, "cust", v.CUST_RE)
+        meter = v.req_string(body, "meter", v.ASSET_RE)
+        row = self._card_customer(cust)
+        cust = row[0]
+        if meter not in (row[4], row[7]):
+            raise Refusal(ErrorCode.UNKNOWN_METER, f"meter {meter} is not the meter of customer {cust}",
+                          cust=cust, meter=meter)
+        meter = row[4]
         if not row[9]:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"meter {meter} is not a prepaid card meter", meter=meter)
         return cust, meter, row[12]
@@ -689,19 +707,19 @@ class Station:
             last = self.conn.execute("SELECT amount FROM card_purchases WHERE meter = ? AND purchase_count = ?"
                                      " ORDER BY rowid DESC LIMIT 1", (meter, count)).fetchone()
             card_amount = last[0] if last else 0
-            mac = self.card_mac(cust, meter, card_amount, count, challenge.lower())
+            crypto = self._card_crypto(body, cust, meter, card_amount, count, challenge)
             return {"txn": txn, "cust": cust, "meter": meter, "amount": 0, "card_amount": card_amount,
-                    "purchase_count": count, "mac": mac, "receipt": self._receipt(ctx), "at": ctx.now_iso}
+                    "purchase_count": count, **crypto, "receipt": self._receipt(ctx), "at": ctx.now_iso}
         # a re-issued card (补卡) carries the station's count; with credit on it, one more purchase
         new_count = count + 1 if amount else count
-        mac = self.card_mac(cust, meter, amount, new_count, challenge.lower())
+        crypto = self._card_crypto(body, cust, meter, amount, new_count, challenge)
         receipt = self._receipt(ctx)
         self.conn.execute("INSERT INTO card_purchases VALUES (?, ?, ?, ?, ?, ?, 'authorized', ?, ?, ?, ?, NULL)",
                           (txn, cust, meter, amount, new_count, kind, receipt, ctx.terminal, iso(at),
                            business_day(at).isoformat()))
         self.conn.execute("UPDATE meters SET purchase_count = ? WHERE asset = ?", (new_count, meter))
         return {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "card_amount": amount,
-                "purchase_count": new_count, "mac": mac, "receipt": receipt, "at": ctx.now_iso}
+                "purchase_count": new_count, **crypto, "receipt": receipt, "at": ctx.now_iso}
 
     def _card_serial(self, body: Mapping[str, Any], meter: str, kind: str) -> str:
         """The card's serial; a purchase onto a card its meter no longer accepts is refused.
@@ -718,6 +736,31 @@ class Station:
                 raise Refusal(ErrorCode.CARD_REPLACED, f"card {serial} of meter {meter} was replaced by card"
                               f" {row[0]} (补卡): the meter refuses it", current=row[0])
         return serial
+
+    def _card_crypto(self, body: Mapping[str, Any], cust: str, meter: str, amount: int, count: int,
+                     challenge: str) -> dict[str, Any]:
+        """The key holder's answer for the card's write: the project's card (``gt1``): the MAC; a State
+        Grid user card (``scheme`` ``sgcc``, docs/card.md): the card must have passed internal
+        authentication, then EXTERNAL AUTHENTICATE's cryptogram and the MAC of each write."""
+        assert self.card_mac is not None
+        if v.choice(body, "scheme", frozenset({"gt1", "sgcc"}), optional=True) != "sgcc":
+            return {"mac": self.card_mac(cust, meter, amount, count, challenge.lower())}
+        holder = getattr(self.card_mac, "sgcc", None)
+        if holder is None:
+            raise Refusal(ErrorCode.UNAVAILABLE, "this station's key holder has no State Grid user card keys")
+        serial = v.req_string(body, "serial", v.CARD_SERIAL_RE).upper()
+        try:
+            rnd, crypt = (bytes.fromhex(v.req_string(body, k, max_len=16)) for k in ("inauth", "incrypt"))
+            retype_hex = v.string(body, "retype", max_len=4, optional=True)
+            retype = bytes.fromhex(retype_hex) if retype_hex else None
+            if len(rnd) != 8 or len(crypt) != 8 or len(bytes.fromhex(challenge)) != 8 or \
+                    (retype is not None and (len(retype) != 2 or retype[0] != 0x02)):
+                raise ValueError
+        except ValueError:
+            raise v.bad('"inauth", "incrypt", "challenge" must be 16 hex digits, "retype" 02 and a checksum') from None
+        if not holder.internal_ok(serial, rnd, crypt):
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card {serial} failed internal authentication: not a genuine card")
+        return dict(holder.vend(serial, bytes.fromhex(challenge), amount, count, retype))
 
     @staticmethod
     def _challenge(body: Mapping[str, Any]) -> str:
@@ -747,9 +790,9 @@ class Station:
         if card_count >= row[3]:
             raise Refusal(ErrorCode.CARD_COUNT, f"the card already holds count {card_count}: confirm {auth} instead",
                           station_count=row[3])
-        mac = self.card_mac(cust, meter, row[2], row[3], challenge.lower())
+        crypto = self._card_crypto(body, cust, meter, row[2], row[3], challenge)
         return {"txn": body["txn"], "cust": cust, "meter": meter, "amount": row[2], "card_amount": row[2],
-                "purchase_count": row[3], "mac": mac, "receipt": row[6], "resumes": auth, "at": ctx.now_iso}
+                "purchase_count": row[3], **crypto, "receipt": row[6], "resumes": auth, "at": ctx.now_iso}
 
     def _h_card_authorize(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         return self._authorize(ctx, body, txn, "purchase")

@@ -84,6 +84,10 @@ class SimulatedSite:
     card_reader: Any = None
     card: Any = None
     card_meter: Any = None
+    #: the card scheme of the simulated card, reader setting and meter (docs/card.md): "sgcc" the
+    #: State Grid user card, "gt1" the project's earlier card
+    card_scheme: str = "sgcc"
+    card_cust: str = ""  # the customer the simulated card belongs to
     #: the reference station; its clock and the terminal's (the UI's backend is built with
     #: terminal_clock) are moved together by F9 (next_day)
     station: Any = None
@@ -199,21 +203,36 @@ class SimulatedSite:
 
         conn = sqlite3.connect(db)
         try:
-            row = conn.execute("SELECT c.cust, m.asset, m.purchase_count FROM customers c JOIN meters m "
+            row = conn.execute("SELECT c.cust, m.asset, m.purchase_count, m.comm_addr FROM customers c JOIN meters m "
                                "ON m.asset = c.meter WHERE m.card = 1 ORDER BY c.cust LIMIT 1").fetchone()
         finally:
             conn.close()
         if row is None:
             return ""
-        cust, asset, count = row[0], row[1], int(row[2])
+        cust, asset, count, comm_addr = row[0], row[1], int(row[2]), row[3]
         serial = "8610" + cust[-12:].rjust(12, "0")
-        self.card = VirtualCard.issue(holder, CardType.PURCHASE, serial, cust, asset, Purchase(5000, count),
-                                      ReturnData(True, 2000, 123456, 0, count))
-        self.card_meter = MockCardMeter(cust, asset, count=count, remaining=2000, energy_centi_kwh=123456,
-                                        bound_serial=serial)
+        self.card_cust = cust
+        if self.card_scheme == "sgcc":
+            from drivers.ic_card import sgcc
+            from hw_mocks.card.sgcc import SgccUserCardChip
+            from hw_mocks.card.sgcc_meter import SgccCardMeter
+
+            keys = holder.sgcc  # type: ignore[attr-defined]
+            customer_no = sgcc.customer_no_of(cust)
+            self.card_cust = customer_no  # what the card (and so the screen) names the customer by
+            self.card = SgccUserCardChip.issue(
+                keys, comm_addr, customer_no, sgcc.UserCardType.PURCHASE, serial, sgcc.Wallet(5000, count),
+                sgcc.ReturnWrite(1, 1, comm_addr, customer_no, 2000, count, 0, 0, "2611201000"))
+            self.card_meter = SgccCardMeter(keys.esam(), comm_addr, customer_no, count=count, remaining=2000,
+                                            bound_serial=serial)
+        else:
+            self.card = VirtualCard.issue(holder, CardType.PURCHASE, serial, cust, asset, Purchase(5000, count),
+                                          ReturnData(True, 2000, 123456, 0, count))
+            self.card_meter = MockCardMeter(cust, asset, count=count, remaining=2000, energy_centi_kwh=123456,
+                                            bound_serial=serial)
         self.card_reader = self._stack.enter_context(MockCardReader.on_pty(str(self.workdir / "tty-card")))
         self.card_reader.insert(self.card)
-        return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\n\n'
+        return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\nscheme = "{self.card_scheme}"\n\n'
 
     def next_day(self, days: int = 1) -> dt.date:
         """Move the simulated date ``days`` on: the station's clock and the terminal's together, as
@@ -326,14 +345,15 @@ def _card_key_holder() -> Callable[[str, str, int, int, str], str] | None:
 
 @contextlib.contextmanager
 def simulated_site(workdir: str | os.PathLike[str] | None = None, *, link: str = "fast",
-                   modem_module: str = "sim800", modem_dialect: str | None = None) -> Iterator[SimulatedSite]:
+                   modem_module: str = "sim800", modem_dialect: str | None = None,
+                   card_scheme: str = "sgcc") -> Iterator[SimulatedSite]:
     """A started site in ``workdir`` (kept), or in a temporary folder deleted at exit.  Tests get
     the fast link by default; the ``handheld --simulate`` command the field's."""
     with contextlib.ExitStack() as stack:
         path = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="handheld-sim-")))
         path.mkdir(parents=True, exist_ok=True)
         with SimulatedSite(path, link=link, modem_module=modem_module,
-                           modem_dialect=modem_dialect or modem_module) as site:
+                           modem_dialect=modem_dialect or modem_module, card_scheme=card_scheme) as site:
             yield site
 
 
@@ -359,6 +379,9 @@ def register_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-modem", choices=("sim800", "m26", "ec200"), default="sim800",
                    help="with --simulate: the simulated modem module and the dialect the terminal speaks to it "
                         "(sim800, m26: 2G; ec200: LTE Cat.1)")
+    p.add_argument("--sim-card", choices=("sgcc", "gt1"), default="sgcc",
+                   help="with --simulate: the card scheme of the simulated card and reader (sgcc: the State Grid "
+                        "user card; gt1: the project's earlier card)")
 
 
 def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, SimulatedSite], int] | None = None) -> int:
@@ -372,7 +395,8 @@ def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, Simulate
         else:
             workdir = Path(getattr(args, "sim_dir", None) or os.environ.get("HANDHELD_SIM_DIR") or default_sim_dir())
         with simulated_site(workdir, link=getattr(args, "sim_link", "gprs"),
-                            modem_module=getattr(args, "sim_modem", "sim800")) as site:
+                            modem_module=getattr(args, "sim_modem", "sim800"),
+                            card_scheme=getattr(args, "sim_card", "sgcc")) as site:
             tickets = site.workdir / "tickets"
             kept = "" if workdir is not None else "（退出时删除 deleted at exit）"
             battery = getattr(args, "sim_battery", None)

@@ -375,7 +375,7 @@ class Terminal:
             self.printer.open()
             yield topup.CardService(reader, self.journal, self.sync, self.client, terminal_id=self.terminal_id,
                                     operator=self.operator.operator, clock=self.clock, printer=self.printer,
-                                    store=self.store)
+                                    store=self.store, scheme=self._card_reader_settings.scheme)
         finally:
             reader.close()
 

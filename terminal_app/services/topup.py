@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
-from drivers.ic_card.card import CardReader, PrepaidCard
+from drivers.ic_card.card import CardReader, PrepaidCard, SgccUserCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
 from offline_queue.journal import Entry, EntryState, Journal
 from terminal_app.documents.templates import PurchaseVoucherData, purchase_voucher
 from terminal_app.domain.money import format_fen
-from terminal_app.errors import BusinessRuleError, DeviceError, LinkError, RemoteProtocolError
+from terminal_app.errors import BusinessRuleError, ConfigurationError, DeviceError, LinkError, RemoteProtocolError
 from terminal_app.services import ports
 from terminal_app.station.client import Request, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
@@ -42,6 +42,9 @@ from terminal_app.station.protocol import encode_body_fast
 from terminal_app.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
+
+#: card schemes (docs/card.md): the State Grid user card, and the project's earlier card
+SCHEMES = ("sgcc", "gt1")
 
 class CardEntry(StrEnum):
     """The journal entry kinds of the card use cases."""
@@ -153,14 +156,35 @@ def _checked(reply: Mapping[str, Any], txn: str) -> Mapping[str, Any]:
     return reply
 
 
+def _checked_card(reply: Mapping[str, Any], txn: str, scheme: str) -> Mapping[str, Any]:
+    """The State Grid card's cryptograms in the authorization (EXTERNAL AUTHENTICATE's, one MAC a
+    write: 2 or 3 writes), bounded before a byte goes to the card; the project's card: ``mac``."""
+    if scheme != "sgcc":
+        return reply
+
+    def hexes(value: Any, n: int) -> bool:
+        return isinstance(value, str) and len(value) == 2 * n and all(c in "0123456789abcdefABCDEF" for c in value)
+
+    macs = reply.get("macs")
+    if not (hexes(reply.get("ext_auth"), 8) and isinstance(macs, list) and 2 <= len(macs) <= 3
+            and all(hexes(m, MAC_LEN) for m in macs)):
+        raise RemoteProtocolError("The master station's authorization of {txn} carries no State Grid card cryptograms.",
+                                  "Report it to the station's operator; nothing was written to the card.", txn=txn)
+    return reply
+
+
 class CardService:
     """Top-up, re-issue and inquiry over a card reader, the journal and the station."""
 
     def __init__(self, reader: CardReader, journal: Journal, sync: ports.Sync, client: ports.StationLink, *,
                  terminal_id: str, operator: str = "", clock: ports.Clock | None = None,
                  limits: CardLimits | None = None, printer: ports.Printer | None = None,
-                 fault: Callable[[str], None] | None = None, store: Any = None) -> None:
-        self.card = PrepaidCard(reader)
+                 fault: Callable[[str], None] | None = None, store: Any = None, scheme: str = "gt1") -> None:
+        if scheme not in SCHEMES:
+            raise ConfigurationError("The card scheme {scheme!r} is not one of {schemes}.",
+                                     "Set [devices.card_reader] scheme.", scheme=scheme, schemes=", ".join(SCHEMES))
+        #: the card scheme (docs/card.md): "sgcc" the State Grid user card, "gt1" the project's earlier one
+        self.card: PrepaidCard | SgccUserCard = SgccUserCard(reader) if scheme == "sgcc" else PrepaidCard(reader)
         self.store = store  # services.store.LocalStore: the settled days (日结), when given
         self.journal = journal
         self.sync = sync
@@ -177,9 +201,10 @@ class CardService:
     def inquire(self) -> CardInquiry:
         c = self.card.read()
         r = c.ret if c.ret.written else None
+        gt1 = self.card.scheme == "gt1"  # the State Grid return-write file has no energy nor status word
         return CardInquiry(c.params.card_type, c.params.serial, c.params.cust, c.params.meter, c.purchase,
-                           r.remaining if r else None, r.energy_centi_kwh if r else None, r.status if r else None,
-                           c.loaded)
+                           r.remaining if r else None, r.energy_centi_kwh if r and gt1 else None,
+                           r.status if r and gt1 else None, c.loaded)
 
     def finish_unfinished(self) -> TopupResult | None:
         """Read the card and finish its interrupted purchase, if the journal has one (else None).
@@ -231,10 +256,10 @@ class CardService:
             raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.",
                                min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
         self._day_open()
-        challenge = self.card.challenge()
+        auth = self.card.authorization_fields()
         entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, encode_body_fast({
             "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
-            "serial": p.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())}))
+            "serial": p.serial, **auth, "at": iso(self.clock.now())}))
         self._fault("captured")
         reply = self._authorized(entry)
         self._fault("authorized")
@@ -273,10 +298,10 @@ class CardService:
                                min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
         if amount:
             self._day_open()
-        challenge = self.card.challenge()
+        auth = self.card.authorization_fields()
         entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, encode_body_fast({
             "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,
-            "serial": contents.params.serial, "challenge": challenge.hex(), "at": iso(self.clock.now())}))
+            "serial": contents.params.serial, **auth, "at": iso(self.clock.now())}))
         self._fault("captured")
         reply = self._authorized(entry)
         self._fault("authorized")
@@ -294,7 +319,8 @@ class CardService:
             if e.code in ("E_UNKNOWN_CUSTOMER", "E_UNKNOWN_METER", "E_NOT_ALLOWED", "E_BAD_REQUEST"):
                 raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust) from e
             raise
-        if customer.get("meter") != meter or customer.get("card") is not True:
+        # the project's card names the meter's asset number, a State Grid card its address (表号)
+        if meter not in (customer.get("meter"), customer.get("comm_addr")) or customer.get("card") is not True:
             raise TopupRefused(Reason.WRONG_CARD, "Check the card with the customer.", cust=cust)
         count = station.get("purchase_count")
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_COUNT:
@@ -322,8 +348,8 @@ class CardService:
                            mac_reply: Mapping[str, Any] | None = None) -> TopupResult:
         count = int(reply["purchase_count"])
         card_amount = int(reply.get("card_amount", reply["amount"]))
-        mac_src = mac_reply or reply
-        self.card.write_purchase(card_amount, count, bytes.fromhex(str(mac_src["mac"])))
+        mac_src = _checked_card(mac_reply or reply, auth.txn, self.card.scheme)
+        self.card.write_authorized(card_amount, count, mac_src)
         self._fault("written")
         self._verify(card_amount, count)
         self._fault("verified")
@@ -395,11 +421,12 @@ class CardService:
                                amount=held.amount, txn=auth.txn)
         # the write never landed: a fresh MAC for the same authorization, then write it
         log.info("purchase %s never reached the card: resuming it", auth.txn)
-        challenge = self.card.challenge()
+        fields = self.card.authorization_fields()
         body = auth.body_dict()
         resume = self.journal.capture(KIND_RESUME, MsgType.CARD_AUTHORIZE, encode_body_fast({
             "cust": body["cust"], "meter": body["meter"], "card_count": held.count,
-            "serial": contents.params.serial, "challenge": challenge.hex(), "resume": auth.txn, "at": iso(self.clock.now())}), depends_on=auth.txn)
+            "serial": contents.params.serial, **fields, "resume": auth.txn, "at": iso(self.clock.now())}),
+            depends_on=auth.txn)
         self._fault("captured")
         mac_reply = self._authorized(resume)
         self._fault("authorized")

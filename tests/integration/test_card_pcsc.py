@@ -157,6 +157,46 @@ def test_the_topup_flow_end_to_end_through_pcscd(tmp_path, pcscd, vicc, protocol
     assert meter.insert(card) is Insertion.LOADED and meter.remaining == before + 12_300
 
 
+@pytest.mark.parametrize("protocol", [0, 1], ids=["T=0", "T=1"])
+def test_a_state_grid_card_purchase_end_to_end_through_pcscd(tmp_path, pcscd, vicc, protocol):
+    """Scheme sgcc (docs/card.md): internal/external authentication and the MAC'd writes through
+    pcscd, then the mock card meter loads the purchase."""
+    from hw_mocks.card.meter import Insertion
+    from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder
+    from tests.rigs.card import (
+        SGCC_CUSTOMER_NO,
+        SGCC_METER_NO,
+        START_COUNT,
+        held,
+        issue_sgcc_card,
+        open_terminal,
+        sgcc_meter,
+        station,
+        station_db,
+    )
+
+    holder = CardKeyHolder(DEMO_MASTER_KEY)
+    db = station_db(tmp_path / "station.sqlite")
+    card, meter = issue_sgcc_card(holder, protocol=protocol), sgcc_meter(holder)
+    vicc.insert(card)
+    reader = _open_with_card(pcscd)
+    with station(db, holder) as st:
+        term = open_terminal(tmp_path / "journal.sqlite", st.port, "", reader=reader, scheme="sgcc")
+        try:
+            inq = term.service.inquire()
+            assert (inq.cust, inq.meter, inq.remaining, inq.loaded) == (SGCC_CUSTOMER_NO, SGCC_METER_NO, 2000, True)
+            res = term.service.topup(12_300)
+            assert (res.amount, res.purchase_count) == (12_300, START_COUNT + 1)
+            with sqlite3.connect(db) as c:
+                rows = c.execute("SELECT amount, purchase_count, state FROM card_purchases").fetchall()
+            assert rows == [(12_300, START_COUNT + 1, "confirmed")]
+            assert held(card) == (START_COUNT + 1, 12_300) and card.log.refused_writes == 0
+        finally:
+            term.close()
+    vicc.remove()
+    assert meter.insert(card) is Insertion.LOADED and meter.remaining == 2000 + 12_300
+
+
 def test_a_card_pulled_mid_topup_through_pcscd_is_credited_once_on_retry(tmp_path, pcscd, vicc):
     from drivers.ic_card.reader import CardRemovedError
     from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder

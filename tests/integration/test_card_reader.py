@@ -160,11 +160,11 @@ def test_a_state_grid_user_card_s_return_write_file_is_read(device, reader, prot
     params = sgcc.encode_record(0x01, bytes(39))
     chip = SgccUserCardChip("8610000000001003", params, sgcc.Wallet(5_000, 3), ret, protocol=protocol)
     device.insert(chip)
-    wallet, got = SgccUserCard(reader).read()
+    wallet, got = SgccUserCard(reader).read_files()
     assert wallet == sgcc.Wallet(5_000, 3) and got == ret
-    assert chip.log == ["00A40000", "00A40000", "00B08200", "00B08500"]  # exact sizes: no re-send
+    assert chip.apdus == ["00A40000", "00A40000", "00B08200", "00B08500"]  # exact sizes: no re-send
     # a card no meter has seen yet: empty return file
     device.remove()
     fresh = SgccUserCardChip("8610000000001004", params, sgcc.Wallet(5_000, 1), None, protocol=protocol)
     device.insert(fresh)
-    assert SgccUserCard(reader).read() == (sgcc.Wallet(5_000, 1), None)
+    assert SgccUserCard(reader).read_files() == (sgcc.Wallet(5_000, 1), None)

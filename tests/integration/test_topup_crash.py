@@ -32,6 +32,9 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -42,7 +45,8 @@ N = 100
 #: machine is slow, not wrong; each top-up must converge within 30 attempts instead)
 STALL_S = 60.0
 POINTS = ("captured", "authorized", "written", "verified", "confirm_captured")
-FLOW_APDUS = 8  # frames of an uninterrupted top-up (tests/integration/test_topup_flow.py)
+#: frames of an uninterrupted top-up (tests/integration/test_topup_flow.py, test_card_sgcc.py)
+FLOW_APDUS = {"gt1": 8, "sgcc": 12}
 
 
 def amount(k: int) -> int:
@@ -67,7 +71,7 @@ def child(args: argparse.Namespace) -> int:
             say(f"X {point}")
             os._exit(77)
 
-    term = open_terminal(Path(args.journal), args.port, args.reader, fault=fault)
+    term = open_terminal(Path(args.journal), args.port, args.reader, fault=fault, scheme=args.scheme)
     say("R")
     for line in sys.stdin:
         cmd, *rest = line.split()
@@ -94,11 +98,11 @@ def child(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- the parent
 
 class Child:
-    def __init__(self, journal: Path, port: int, reader: str) -> None:
+    def __init__(self, journal: Path, port: int, reader: str, scheme: str) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--child", "--journal", str(journal), "--port", str(port),
-             "--reader", reader], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+             "--reader", reader, "--scheme", scheme], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=ROOT, env=env)
         self._buf = b""
         self.lines: list[str] = []
@@ -154,19 +158,37 @@ class Child:
         return rc, err
 
 
-def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
+@pytest.mark.parametrize("scheme", ["gt1", "sgcc"])
+def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path, scheme):
     from hw_mocks.card.device import MockCardReader
     from hw_mocks.card.meter import Insertion, MockCardMeter
     from hw_mocks.station.card_keys import DEMO_MASTER_KEY, CardKeyHolder
     from offline_queue.journal import EntryState, Journal
     from terminal_app.services.topup import KIND_CONFIRM, KIND_PURCHASE, KIND_RESUME
-    from tests.rigs.card import CUST, METER, SERIAL, START_COUNT, TID, issue_card, station, station_db
+    from tests.rigs.card import (
+        CUST,
+        METER,
+        SERIAL,
+        START_COUNT,
+        TID,
+        held,
+        issue_card,
+        issue_sgcc_card,
+        sgcc_meter,
+        station,
+        station_db,
+    )
 
     rng = random.Random(int(os.environ.get("CRASH_SEED", "20261124")))
     holder = CardKeyHolder(DEMO_MASTER_KEY)
     db = station_db(tmp_path / "station.sqlite")
-    card = issue_card(holder)
-    meter = MockCardMeter(CUST, METER, count=START_COUNT, remaining=2000, bound_serial=SERIAL)
+    card: Any
+    meter: Any
+    if scheme == "sgcc":  # the State Grid user card and its meter (docs/card.md)
+        card, meter = issue_sgcc_card(holder), sgcc_meter(holder)
+    else:
+        card = issue_card(holder)
+        meter = MockCardMeter(CUST, METER, count=START_COUNT, remaining=2000, bound_serial=SERIAL)
     start_remaining, consumed = meter.remaining, 0
     journal_path = tmp_path / "journal.sqlite"
     stats: Counter[str] = Counter()
@@ -178,7 +200,7 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
             for k in range(1, N + 1):
                 want = START_COUNT + k
                 attempt = 0
-                while card.purchase.count != want or dev.card is None:
+                while held(card)[0] != want or dev.card is None:
                     attempt += 1
                     assert attempt < 30, f"top-up {k} does not converge: {proc.lines[-5:] if proc else ''}"
                     if dev.card is None:
@@ -187,14 +209,14 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
                         if proc is not None:
                             rc, err = proc.close()
                             assert rc in (77, -signal.SIGKILL), f"child died with {rc}:\n{err}"
-                        proc = Child(journal_path, st.port, dev.url)
+                        proc = Child(journal_path, st.port, dev.url, scheme)
                         assert proc.line(STALL_S) == "R", proc.lines
                         stats["children"] += 1
                     kind = rng.choices(("pull", "exit", "sigkill", "none"), (30, 30, 25, 15))[0] \
                         if attempt == 1 or rng.random() < 0.3 else "none"
                     point = rng.choice(POINTS) if kind == "exit" else "-"
                     if kind == "pull":
-                        dev.pull_after(rng.randrange(FLOW_APDUS), executed=rng.random() < 0.5)
+                        dev.pull_after(rng.randrange(FLOW_APDUS[scheme]), executed=rng.random() < 0.5)
                     try:
                         proc.send(f"T {amount(k)} {point}")
                     except BrokenPipeError:
@@ -234,9 +256,9 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
                         # the card whose confirmation is being delivered
                         assert rest[0] in ("CardRemovedError", "TopupRefused", "AuthorizationPending"), answer
                         if rest[0] == "TopupRefused":
-                            assert rest[1] == "NOT_LOADED" and card.purchase.count == want, answer
+                            assert rest[1] == "NOT_LOADED" and held(card)[0] == want, answer
                 # purchase k is on the card: the customer takes it to the meter
-                assert meter.insert(card) is Insertion.LOADED, (k, card.purchase, meter)
+                assert meter.insert(card) is Insertion.LOADED, (k, held(card), meter)
                 use = rng.randrange(0, 3000)
                 meter.consume(use, use // 5)
                 consumed += use
@@ -244,7 +266,7 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
             # card (by a fresh terminal if the last one died) finishes it, then the journal drains
             if proc.proc.poll() is not None:
                 proc.close()
-                proc = Child(journal_path, st.port, dev.url)
+                proc = Child(journal_path, st.port, dev.url, scheme)
                 assert proc.line(STALL_S) == "R", proc.lines
             proc.send("F")
             assert (proc.line(STALL_S) or "").startswith("F "), proc.lines[-3:]
@@ -270,12 +292,12 @@ def test_100_interrupted_topups_credit_every_amount_exactly_once(tmp_path):
     assert {e.txn: e.reply["purchase_count"] for e in auths} == {t: n for t, _, n, _, _ in rows}  # journal = ledger
     assert sorted(e.depends_on for e in confirms) == sorted(e.txn for e in auths)  # one confirmation each
     assert all(e.state in (EntryState.APPLIED, EntryState.REJECTED) for e in entries if e.kind == KIND_RESUME)
-    assert (card.purchase.count, card.purchase.amount) == (START_COUNT + N, paid[START_COUNT + N])
+    assert held(card) == (START_COUNT + N, paid[START_COUNT + N])
     assert meter.loaded == sorted(paid.items())  # the meter: every amount credited exactly once
     assert meter.remaining == start_remaining + sum(paid.values()) - consumed
     stats["seconds"] = round(time.monotonic() - started)
     stats["resumes"] = sum(1 for e in entries if e.kind == KIND_RESUME)
-    print(f"\ncard crash test: {N} top-ups, each credited once; {dict(stats)}")
+    print(f"\ncard crash test ({scheme}): {N} top-ups, each credited once; {dict(stats)}")
     assert stats["pulled"] >= 15 and stats["sigkill"] >= 3 and stats["recovered"] >= 20
     assert all(stats["exit_" + p] >= 1 for p in POINTS), dict(stats)
 
@@ -286,4 +308,5 @@ if __name__ == "__main__":
     ap.add_argument("--journal")
     ap.add_argument("--port", type=int)
     ap.add_argument("--reader")
+    ap.add_argument("--scheme", default="gt1")
     sys.exit(child(ap.parse_args()))

@@ -25,6 +25,42 @@ TID = "30000007"
 KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 CUST, METER, SERIAL = "1003", "A1003", "8610000000001003"
 START_COUNT = 3
+#: the State Grid user card (scheme "sgcc") of the same customer: 客户编号 = the customer number
+#: padded to 12 digits, 表号 = the meter's 12-digit address (comm_addr of A1003)
+SGCC_CUSTOMER_NO, SGCC_METER_NO = "000000001003", "000000001003"
+
+
+def issue_sgcc_card(holder: CardKeyHolder, serial: str = SERIAL, card_type: int = 2, count: int = START_COUNT,
+                    amount: int = 5000, loaded: bool = True, protocol: int = 0) -> Any:
+    """Customer 1003's State Grid user card (type 02 purchase card by default) holding purchase
+    ``count``; ``loaded``: its meter has written it back since (else the return file is empty)."""
+    from drivers.ic_card import sgcc
+    from hw_mocks.card.sgcc import SgccUserCardChip
+
+    ret = sgcc.ReturnWrite(1, 1, SGCC_METER_NO, SGCC_CUSTOMER_NO, 2000, count, 0, 0, "2611201000") if loaded else None
+    return SgccUserCardChip.issue(holder.sgcc, SGCC_METER_NO, SGCC_CUSTOMER_NO, sgcc.UserCardType(card_type), serial,
+                                  sgcc.Wallet(amount, count), ret, protocol=protocol)
+
+
+def sgcc_meter(holder: CardKeyHolder, count: int = START_COUNT, remaining: int = 2000,
+               bound_serial: str | None = SERIAL, limit: int = 0) -> Any:
+    """Customer 1003's State Grid card meter (opened with the card ``bound_serial``)."""
+    from hw_mocks.card.sgcc_meter import SgccCardMeter
+
+    return SgccCardMeter(holder.sgcc.esam(), SGCC_METER_NO, SGCC_CUSTOMER_NO if bound_serial else "", count=count,
+                         remaining=remaining, limit=limit, bound_serial=bound_serial)
+
+
+def held(card: Any) -> tuple[int, int]:
+    """(count, amount) of the purchase the card holds, either scheme."""
+    if hasattr(card, "wallet"):
+        return card.wallet.purchase_count, card.wallet.amount_fen
+    return card.purchase.count, card.purchase.amount
+
+
+def card_meter_of(scheme: str) -> str:
+    """What the terminal names the meter by: the asset number (gt1) or the meter's address (sgcc)."""
+    return SGCC_METER_NO if scheme == "sgcc" else METER
 
 
 def issue_card(holder: CardKeyHolder, serial: str = SERIAL, card_type: CardType = CardType.PURCHASE,
@@ -71,7 +107,8 @@ class Terminal:
 
 
 def open_terminal(journal_path: Path, port: int, reader_url: str, *, fault: Callable[[str], None] | None = None,
-                  transport: Any = None, printer: Any = None, timeout: float = 5.0, reader: Any = None) -> Terminal:
+                  transport: Any = None, printer: Any = None, timeout: float = 5.0, reader: Any = None,
+                  scheme: str = "gt1") -> Terminal:
     """The terminal's side; ``reader`` (already open) replaces the serial reader at ``reader_url``."""
     from drivers.ic_card.reader import SerialCardReader
     from offline_queue.journal import Journal
@@ -92,7 +129,7 @@ def open_terminal(journal_path: Path, port: int, reader_url: str, *, fault: Call
         journal.close()
         raise
     service = CardService(reader, journal, sync, client, terminal_id=TID, operator="op1", fault=fault,
-                          printer=printer)
+                          printer=printer, scheme=scheme)
     return Terminal(journal, client, sync, reader, service)
 
 
@@ -103,10 +140,11 @@ class Rig:
     holder: CardKeyHolder
     station: Any
     device: MockCardReader
-    card: VirtualCard
-    meter: MockCardMeter
+    card: Any  # VirtualCard (gt1) or SgccUserCardChip (sgcc)
+    meter: Any  # MockCardMeter or SgccCardMeter
     terminal: Terminal
     db: Path
+    scheme: str = "gt1"
 
     def insert_into_meter(self) -> Any:
         """Take the card out of the reader, put it into the meter, give it back to the reader."""
@@ -117,16 +155,21 @@ class Rig:
 
 
 @contextlib.contextmanager
-def rig(tmp: Path, **terminal_kw: Any) -> Iterator[Rig]:
+def rig(tmp: Path, scheme: str = "gt1", **terminal_kw: Any) -> Iterator[Rig]:
     holder = CardKeyHolder(DEMO_MASTER_KEY)
     db = station_db(tmp / "station.sqlite")
-    card = issue_card(holder)
-    meter = MockCardMeter(CUST, METER, count=START_COUNT, remaining=2000, energy_centi_kwh=123456,
-                          bound_serial=SERIAL)
+    card: Any
+    meter: Any
+    if scheme == "sgcc":
+        card, meter = issue_sgcc_card(holder), sgcc_meter(holder)
+    else:
+        card = issue_card(holder)
+        meter = MockCardMeter(CUST, METER, count=START_COUNT, remaining=2000, energy_centi_kwh=123456,
+                              bound_serial=SERIAL)
     with station(db, holder) as st, MockCardReader.on_pty(os.fspath(tmp / "ttyCard")) as dev:
         dev.insert(card)
-        r = Rig(holder, st, dev, card, meter, open_terminal(tmp / "journal.sqlite", st.port, dev.url, **terminal_kw),
-                db)
+        r = Rig(holder, st, dev, card, meter, open_terminal(tmp / "journal.sqlite", st.port, dev.url, scheme=scheme,
+                                                            **terminal_kw), db, scheme)
         try:
             yield r
         finally:

@@ -68,3 +68,34 @@ def test_hoarding_limit():
     assert sgcc.hoarding_ok(2_000, 8_000, 10_000) and not sgcc.hoarding_ok(2_001, 8_000, 10_000)
     assert sgcc.hoarding_ok(2_000, 8_000, 0)  # no limit set
     assert not sgcc.hoarding_ok(sgcc.MAX_MONEY_FEN, 1, 0)  # never above 999999.99 元
+
+
+@given(st.binary(max_size=60))
+def test_any_parameter_file_bytes_decode_or_raise_the_card_error(raw):
+    try:
+        p = sgcc.UserParams.decode(raw)
+    except sgcc.SgccCardError:
+        return
+    assert len(p.meter_no) == 12 and p.raw == raw
+
+
+@given(st.sampled_from(list(sgcc.UserCardType)), st.sampled_from(list(sgcc.UserCardType)))
+def test_a_retyped_parameter_record_keeps_its_checksum(old, new):
+    p = sgcc.UserParams.build("000000001003", "000000001003", old)
+    raw = p.raw[:sgcc.PARAMS_TYPE_OFFSET] + p.retyped(new) + p.raw[sgcc.PARAMS_TYPE_OFFSET + 2:]
+    assert sgcc.UserParams.decode(raw).card_type is new
+
+
+def test_the_reference_mac_is_iso_9797_1_algorithm_1_over_tdea():
+    """CBC-MAC with padding method 2, checked against an independent CBC encryption."""
+    from Crypto.Cipher import DES3
+
+    key, iv = bytes.fromhex("0123456789abcdeffedcba9876543210"), bytes.fromhex("1122334455667788")
+    data = bytes(range(13))
+    padded = data + b"\x80" + bytes(2)
+    want = DES3.new(DES3.adjust_key_parity(key), DES3.MODE_CBC, iv=iv).encrypt(padded)[-8:][:4]
+    assert sgcc.mac(key, iv, data) == want
+    # the diversified keys of two cards differ, and differ from the master
+    master = bytes(range(16))
+    a, b = sgcc.diversify(master, bytes(8)), sgcc.diversify(master, bytes(7) + b"\x01")
+    assert len(a) == 16 and a != b and a != master
