@@ -17,6 +17,7 @@ from ui.model import (
     BillView,
     CardView,
     CustomerView,
+    DocumentView,
     DunningView,
     NoticeView,
     PaymentOutcome,
@@ -63,6 +64,12 @@ class Backend(Protocol):
     def pay(self, customer: str, amount_fen: int, tendered_fen: int) -> PaymentOutcome: ...
     def reprint_receipt(self, txn: str) -> bool: ...
     def payments_today(self) -> list[PaymentView]: ...
+    # 打印记录
+    def documents(self, customer: str = "") -> list[DocumentView]: ...  # newest first; by customer number
+    def unprinted_originals(self) -> list[DocumentView]: ...  # originals never on paper (local, fast)
+    def print_document(self, identity: str) -> bool: ...  # original if never started, else 副本
+    @property
+    def print_failures(self) -> int: ...  # prints failed since the start (the offer comes after each)
     def reversal_reasons(self) -> list[tuple[str, str]]: ...
     def preview_reversal(self, txn: str) -> ReversalView: ...
     def reverse(self, txn: str, reason: str) -> ReversalView: ...

@@ -31,6 +31,8 @@ SCREENS: dict[str, str] = {
     "settlement": "ui.screens.settlement:SettlementScreen",
     "settings": "ui.screens.settings:SettingsScreen",
     "messages": "ui.screens.settings:MessageLog",
+    "documents": "ui.screens.documents:DocumentHistory",
+    "unprinted": "ui.screens.documents:UnprintedOffer",
 }
 
 

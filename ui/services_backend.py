@@ -19,6 +19,7 @@ from ui.model import (
     BillView,
     CardView,
     CustomerView,
+    DocumentView,
     DunningView,
     NoticeView,
     PaymentOutcome,
@@ -144,6 +145,19 @@ class ServicesBackend:
 
     def reprint_receipt(self, txn: str) -> bool:
         return self.session.reprint_receipt(txn)
+
+    def documents(self, customer: str = "") -> list[DocumentView]:
+        return self.session.documents(customer)
+
+    def unprinted_originals(self) -> list[DocumentView]:
+        return self.session.unprinted_originals()
+
+    def print_document(self, identity: str) -> bool:
+        return self.session.print_document(identity)
+
+    @property
+    def print_failures(self) -> int:
+        return self.session.print_failures
 
     def payments_today(self) -> list[PaymentView]:
         return self.session.payments_today()

@@ -374,6 +374,16 @@ class LocalStore:
             c.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
                       (identity, kind, json.dumps(dict(data), ensure_ascii=False)))
 
+    def documents(self, kinds: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(identity, kind, data) of every saved document of ``kinds`` (the print history's source)."""
+        marks = ",".join("?" * len(kinds))
+        rows = self._query(f"SELECT identity, kind, data FROM documents WHERE kind IN ({marks})", kinds)
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def printed_marks(self) -> set[str]:
+        """Identities whose original may be on paper (one query for a whole list)."""
+        return {r[0] for r in self._query("SELECT identity FROM printed")}
+
     def document(self, identity: str) -> tuple[str, dict[str, Any]] | None:
         rows = self._query("SELECT kind, data FROM documents WHERE identity = ?", (identity,))
         return (rows[0][0], json.loads(rows[0][1])) if rows else None

@@ -43,6 +43,7 @@ from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
 from terminal_app.services import (
     bill_query,
     dunning,
+    history,
     link_status,
     payment,
     reading,
@@ -57,7 +58,7 @@ from terminal_app.services.common import Operator, TariffBook
 from terminal_app.services.ports import Printer, Scanner, StationLink, UseCaseContext
 from terminal_app.services.search import find_customers
 from terminal_app.services.store import LocalStore
-from terminal_app.services.views import DunningView, PaymentView, PrinterState, ReadingOutcome
+from terminal_app.services.views import DocumentView, DunningView, PaymentView, PrinterState, ReadingOutcome
 from terminal_app.timeutil import Clock, business_day
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,19 @@ class Terminal:
     def unprinted_receipts(self) -> list[str]:
         """Payments whose receipt never started printing (offer to print each: it is the original)."""
         return payment.unprinted_receipts(self.journal, self.store)
+
+    # ---- 打印记录 (print history) ------------------------------------------------------------
+    def documents(self, customer: str = "") -> list[DocumentView]:
+        """Documents printed (or journaled and not printed) in the journal's keep period, newest first."""
+        return history.history(self.journal, self.store, self.clock, customer)
+
+    def unprinted_originals(self) -> list[DocumentView]:
+        """Originals that never started printing, oldest first (offer each: it prints as the original)."""
+        return history.unprinted_originals(self.journal, self.store)
+
+    def print_document(self, identity: str) -> Any:
+        """Print a document of the history: the original if it never started, else a copy (副本)."""
+        return history.print_document(self.context(), identity)
 
     def preview_reversal(self, txn: str) -> reversal.ReversalPreview:
         """What reversing ``txn`` would undo (to confirm); refused here already when not allowed."""

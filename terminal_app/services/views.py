@@ -198,3 +198,16 @@ class SettlementView:
     #: the slip's lines below the cash, not money taken (offline penalty estimates against the
     #: station's figures, entries not sent): (label msgid, value as printed)
     notes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentView:
+    """A document in the print history (打印记录): a receipt, a reading notice or a settlement slip."""
+
+    identity: str  # the receipt / notice / slip number (a receipt's and a notice's is the txn)
+    kind: str  # "receipt" | "reading_notice" | "settlement_slip"
+    customer: str  # "" for a settlement slip
+    name: str
+    at: dt.datetime
+    amount_fen: int | None
+    printed: bool  # the original may be on paper: printing again makes a copy (副本)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from terminal_app.errors import LinkDownError
+from terminal_app.errors import DeviceError, LinkDownError
 from terminal_app.timeutil import SHANGHAI
 from ui.app import HandheldApp
 from ui.model import (
@@ -119,6 +119,27 @@ class FakeBackend:
 
     def reprint_receipt(self, txn):
         self.calls.append(("reprint", txn))
+        return True
+
+    # the print history: ``docs`` (DocumentView) as the core would list them; a print marks it printed
+    docs: list = []
+    print_failures = 0
+    printer_fails = False
+
+    def documents(self, customer=""):
+        return sorted((d for d in self.docs if customer in d.customer), key=lambda d: d.at, reverse=True)
+
+    def unprinted_originals(self):
+        return sorted((d for d in self.docs if not d.printed), key=lambda d: d.at)
+
+    def print_document(self, identity):
+        import dataclasses
+
+        if self.printer_fails:
+            self.print_failures += 1
+            raise DeviceError("The printer is out of paper.", "Load paper, then print again.")
+        self.calls.append(("print_document", identity))
+        self.docs = [dataclasses.replace(d, printed=True) if d.identity == identity else d for d in self.docs]
         return True
 
     def abnormal_codes(self, outcome=None):
