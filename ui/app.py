@@ -86,6 +86,8 @@ class HandheldApp:
         self.operator: Any = None
         #: the backend's print_failures when unprinted originals were last offered (None: not since log-in)
         self.unprinted_offered_at: int | None = None
+        #: (visited, customers) of the segment being walked, on the status line; None off the route
+        self.walk_progress: tuple[int, int] | None = None
         self.loop: urwid.MainLoop | None = None
         self.screens = ScreenStack(self)
         self.bar = StatusBar(self, self.clock)

@@ -19,6 +19,7 @@ SCREENS: dict[str, str] = {
     "reading_menu": "ui.screens.menu:ReadingMenu",
     "route_download": "ui.screens.route:RouteDownload",
     "route_list": "ui.screens.route:RouteList",
+    "skip": "ui.screens.route:SkipVisit",
     "customer": "ui.screens.customer:CustomerCard",
     "reading": "ui.screens.reading:ReadingEntry",
     "charge": "ui.screens.charge:ChargeSearch",

@@ -100,6 +100,12 @@ class ServicesBackend:
     def route(self) -> list[CustomerView]:
         return self.session.route()
 
+    def visits_today(self) -> dict[str, str]:
+        return self.session.visits_today()
+
+    def set_walk_order(self, segment: str, customers: list[str]) -> None:
+        self.session.set_walk_order(segment, customers)
+
     def search(self, query: str) -> list[CustomerView]:
         return self.session.search(query)
 

@@ -247,9 +247,19 @@ class FieldSession:
         return self.terminal.read_today()
 
     def route(self) -> list[CustomerView]:
+        """Every downloaded customer, segment by segment, in walking order, each with today's visit."""
         t = self.terminal
-        read = t.read_today()
-        return [self._view(c, read) for seg in t.downloaded_segments() for c in t.route_customers(seg)]
+        visits = t.visits_today()
+        read = set(visits)
+        return [dataclasses.replace(self._view(c, read), skipped=visits.get(c.number) == "skipped")
+                for seg in t.downloaded_segments() for c in t.route_customers(seg)]
+
+    def visits_today(self) -> dict[str, str]:
+        """Customer → "read" | "skipped" today on this terminal (local, fast)."""
+        return self.terminal.visits_today()
+
+    def set_walk_order(self, segment: str, customers: list[str]) -> None:
+        self.terminal.set_walk_order(segment, customers)
 
     def search(self, query: str) -> list[CustomerView]:
         t = self.terminal

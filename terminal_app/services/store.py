@@ -77,6 +77,12 @@ CREATE TABLE IF NOT EXISTS dunning_tasks (
     data        TEXT NOT NULL,
     as_of       TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS walk_order (
+    segment     TEXT NOT NULL,
+    cust        TEXT NOT NULL,
+    pos         INTEGER NOT NULL,   -- the electrician's walking order (走访顺序), kept across downloads
+    PRIMARY KEY (segment, cust)
+);
 CREATE TABLE IF NOT EXISTS printed (
     identity    TEXT PRIMARY KEY,
     at          TEXT NOT NULL
@@ -257,9 +263,19 @@ class LocalStore:
         return self._customer(rows[0]) if rows else None
 
     def customers(self, segment: str) -> list[Customer]:
-        rows = self._query("SELECT data, segment, as_of FROM customers WHERE segment = ? ORDER BY seq, cust",
-                           (segment,))
+        """The segment's customers in walking order: the electrician's order where set (it outlives
+        every download), then the customers it does not name (new ones) in the station's order."""
+        rows = self._query("SELECT c.data, c.segment, c.as_of FROM customers c LEFT JOIN walk_order w"
+                           " ON w.segment = c.segment AND w.cust = c.cust WHERE c.segment = ?"
+                           " ORDER BY w.pos IS NULL, w.pos, c.seq, c.cust", (segment,))
         return [self._customer(r) for r in rows]
+
+    def set_walk_order(self, segment: str, customers: Sequence[str]) -> None:
+        """The walking order of ``segment`` as the electrician set it (replaces the earlier one)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM walk_order WHERE segment = ?", (segment,))
+            c.executemany("INSERT OR IGNORE INTO walk_order VALUES (?, ?, ?)",
+                          [(segment, cust, i) for i, cust in enumerate(customers)])
 
     # ------------------------------------------------------------------ tariffs
     def tariff_versions(self) -> dict[str, str]:

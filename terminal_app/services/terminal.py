@@ -194,6 +194,14 @@ class Terminal:
         """The customers read (or registered abnormal) on this terminal today: the route's ✓."""
         return today.read_today(self.journal, self.clock)
 
+    def visits_today(self) -> dict[str, str]:
+        """Customer → "read" | "skipped" (abnormal code, no reading) for today's visits on this terminal."""
+        return today.visits_today(self.journal, self.clock)
+
+    def set_walk_order(self, segment: str, customers: list[str]) -> None:
+        """Keep the electrician's walking order of ``segment`` (走访顺序): later downloads keep it."""
+        self.store.set_walk_order(segment, customers)
+
     def find_customer(self, code: str) -> Customer:
         """A scanned meter barcode (资产编号) or a typed customer number (户号) → the customer."""
         return reading.find_customer(self.store, code)

@@ -46,7 +46,8 @@ class CustomerView:  # arrears_fen: owed now (the downloaded figures less this t
     segment: str = ""
     arrears_fen: int = 0
     last_reading: str = ""
-    read_today: bool = False
+    read_today: bool = False  # visited today: read, or skipped with an abnormal code
+    skipped: bool = False  # visited today without a reading (门闭 …): the abnormal code says why
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,11 @@ class FakeBackend:
         return 2
 
     def route(self):
-        return list(CUSTOMERS)
+        import dataclasses
+
+        visits = self.visits_today()  # as the core marks them: read, or skipped with a reason
+        return [dataclasses.replace(c, read_today=c.number in visits, skipped=visits.get(c.number) == "skipped")
+                for c in CUSTOMERS]
 
     def search(self, query):
         return [c for c in CUSTOMERS if query in (c.number, c.meter) or query in c.name
@@ -80,6 +84,13 @@ class FakeBackend:
 
     def read_today(self):
         return {c[1] for c in self.calls if c[0] == "save_reading"}
+
+    def visits_today(self):
+        skipped = {c[1]: "skipped" for c in self.calls if c[0] == "register_abnormal"}
+        return {**skipped, **{c: "read" for c in self.read_today()}}
+
+    def set_walk_order(self, segment, customers):
+        self.calls.append(("walk_order", segment, list(customers)))
 
     def pending(self):
         return self.status_value.queue_depth

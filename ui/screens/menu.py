@@ -55,6 +55,7 @@ class MainMenu(Menu):
     def on_show(self) -> None:
         """At the first start, and back here after a print failed: offer every original that never
         reached paper (journaled; the printer was off or out of paper, or the terminal stopped)."""
+        self.app.walk_progress = None  # off the route: the status line shows the queue alone
         backend = self.app.backend
         failures = getattr(backend, "print_failures", 0)
         if self.app.unprinted_offered_at == failures or self.app.busy is not None:
