@@ -21,6 +21,7 @@ SCREENS: dict[str, str] = {
     "route_list": "ui.screens.route:RouteList",
     "skip": "ui.screens.route:SkipVisit",
     "customer": "ui.screens.customer:CustomerCard",
+    "note": "ui.screens.customer:PremiseNoteEdit",
     "reading": "ui.screens.reading:ReadingEntry",
     "charge": "ui.screens.charge:ChargeSearch",
     "bill": "ui.screens.charge:BillScreen",

@@ -106,6 +106,9 @@ class ServicesBackend:
     def set_walk_order(self, segment: str, customers: list[str]) -> None:
         self.session.set_walk_order(segment, customers)
 
+    def edit_premise_note(self, customer: str, text: str) -> bool:
+        return self.session.edit_premise_note(customer, text)
+
     def search(self, query: str) -> list[CustomerView]:
         return self.session.search(query)
 

@@ -267,8 +267,15 @@ class FieldSession:
         return [self._view(c, read) for c in t.search(query)]
 
     def customer(self, number: str) -> CustomerView:
-        """The customer as the card shows it now (arrears after today's payments)."""
-        return self._view(self.terminal.customer(number), self.terminal.read_today())
+        """The customer as the card shows it now (arrears after today's payments, the premise note)."""
+        t = self.terminal
+        return dataclasses.replace(self._view(t.customer(number), t.read_today()), note=t.premise_note(number))
+
+    def edit_premise_note(self, customer: str, text: str) -> bool:
+        """门牌/注意事项 edited: journaled, then uploaded like a reading (PREMISE_NOTE)."""
+        self.terminal.edit_premise_note(customer, text)
+        self._sent_now()
+        return True
 
     def customer_by_barcode(self, code: str) -> CustomerView | None:
         try:

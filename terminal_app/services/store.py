@@ -34,6 +34,7 @@ from typing import Any
 
 from terminal_app.domain.customer import Customer
 from terminal_app.domain.dunning import DunningTask
+from terminal_app.domain.premise import PremiseNote, newest
 from terminal_app.errors import StorageError
 
 SCHEMA_VERSION = 1
@@ -82,6 +83,12 @@ CREATE TABLE IF NOT EXISTS walk_order (
     cust        TEXT NOT NULL,
     pos         INTEGER NOT NULL,   -- the electrician's walking order (走访顺序), kept across downloads
     PRIMARY KEY (segment, cust)
+);
+CREATE TABLE IF NOT EXISTS premise_notes (
+    cust        TEXT PRIMARY KEY,
+    text        TEXT NOT NULL,      -- the electrician's own edit (门牌/注意事项); '' clears
+    at          TEXT NOT NULL,
+    txn         TEXT NOT NULL       -- its PREMISE_NOTE journal entry
 );
 CREATE TABLE IF NOT EXISTS printed (
     identity    TEXT PRIMARY KEY,
@@ -269,6 +276,22 @@ class LocalStore:
                            " ON w.segment = c.segment AND w.cust = c.cust WHERE c.segment = ?"
                            " ORDER BY w.pos IS NULL, w.pos, c.seq, c.cust", (segment,))
         return [self._customer(r) for r in rows]
+
+    def premise_note(self, cust: str) -> PremiseNote | None:
+        """The customer's premise note: the newest of the downloaded one and this terminal's edit."""
+        down = None
+        rows = self._query("SELECT data FROM customers WHERE cust = ?", (cust,))
+        if rows:
+            item = json.loads(rows[0][0]).get("note")
+            down = PremiseNote.from_dict(item) if item is not None else None
+        mine = self._query("SELECT text, at FROM premise_notes WHERE cust = ?", (cust,))
+        local = PremiseNote(mine[0][0], dt.datetime.fromisoformat(mine[0][1])) if mine else None
+        return newest(down, local)
+
+    def save_premise_note(self, cust: str, note: PremiseNote, txn: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO premise_notes VALUES (?, ?, ?, ?)",
+                      (cust, note.text, note.at.isoformat(), txn))
 
     def set_walk_order(self, segment: str, customers: Sequence[str]) -> None:
         """The walking order of ``segment`` as the electrician set it (replaces the earlier one)."""

@@ -45,6 +45,7 @@ from terminal_app.services import (
     dunning,
     history,
     link_status,
+    notes,
     payment,
     reading,
     reversal,
@@ -197,6 +198,15 @@ class Terminal:
     def visits_today(self) -> dict[str, str]:
         """Customer → "read" | "skipped" (abnormal code, no reading) for today's visits on this terminal."""
         return today.visits_today(self.journal, self.clock)
+
+    def premise_note(self, cust: str) -> str:
+        """The customer's premise note (门牌/注意事项): the newest of the station's and this terminal's."""
+        note = self.store.premise_note(cust)
+        return note.text if note is not None else ""
+
+    def edit_premise_note(self, cust: str, text: str) -> str:
+        """Set the premise note ("" clears it): journaled, then uploaded (PREMISE_NOTE); the txn."""
+        return notes.edit_note(self.context(), cust, text)
 
     def set_walk_order(self, segment: str, customers: list[str]) -> None:
         """Keep the electrician's walking order of ``segment`` (走访顺序): later downloads keep it."""

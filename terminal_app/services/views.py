@@ -48,6 +48,7 @@ class CustomerView:  # arrears_fen: owed now (the downloaded figures less this t
     last_reading: str = ""
     read_today: bool = False  # visited today: read, or skipped with an abnormal code
     skipped: bool = False  # visited today without a reading (门闭 …): the abnormal code says why
+    note: str = ""  # the premise note (门牌/注意事项), shown when the customer opens
 
 
 @dataclass(frozen=True, slots=True)

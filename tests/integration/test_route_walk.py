@@ -43,3 +43,37 @@ def test_a_skipped_door_is_visited_not_read(rig):
     t.save_reading(t.find_customer("1002"), None, abnormal=Abnormal(AbnormalCode.DOOR_LOCKED))
     assert t.visits_today() == {"1002": "skipped"}
     assert t.read_today() == {"1002"}  # the route's visited set counts it
+
+
+def test_a_premise_note_edited_here_reaches_the_station_once_and_comes_back_with_the_route(rig):
+    import datetime as dt
+
+    from offline_queue.journal import EntryState
+    from terminal_app.errors import BusinessRuleError
+
+    t = rig.terminal
+    assert t.premise_note("1001") == ""
+    rig.offline()
+    txn = t.edit_premise_note("1001", "  狗凶，先敲门；表在后院  ")
+    assert t.premise_note("1001") == "狗凶，先敲门；表在后院"  # trimmed, shown at once, offline
+    t.sync_now()
+    assert rig.journal.get(txn).state is not EntryState.APPLIED  # waits for the link
+    rig.online()
+    t.sync_now()
+    t.sync_now()  # a second drain sends nothing again
+    assert rig.journal.get(txn).state is EntryState.APPLIED
+    assert rig.station_rows("SELECT cust, text, txn FROM premise_notes") == [("1001", "狗凶，先敲门；表在后院", txn)]
+    # the office writes a newer note at the station: the next download shows it
+    later = (rig.clock.now() + dt.timedelta(hours=1)).isoformat()
+    rig.station_rows("UPDATE premise_notes SET text = '钥匙在邻居家', at = ?, terminal = '' WHERE cust = '1001'", later)
+    t.download_route("S1")
+    assert t.premise_note("1001") == "钥匙在邻居家"
+    # an older edit arriving late does not overwrite the newer note at the station
+    rig.clock.advance(dt.timedelta(minutes=10))  # still before the office's note
+    t.edit_premise_note("1001", "旧的")
+    t.sync_now()
+    assert rig.station_rows("SELECT text FROM premise_notes") == [("钥匙在邻居家",)]
+    with pytest.raises(BusinessRuleError):
+        t.edit_premise_note("1001", "x" * 201)
+    with pytest.raises(BusinessRuleError):
+        t.edit_premise_note("9999", "无此户")

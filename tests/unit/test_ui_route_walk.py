@@ -69,3 +69,21 @@ def test_leaving_the_route_clears_the_progress_from_the_status_line(tmp_path):
     app = on_route(tmp_path)
     app.press("esc", "esc")
     assert app.top.name == "main" and "抄0/2" not in app.render_text()
+
+
+def test_the_premise_note_shows_when_the_customer_opens_and_is_edited_with_the_dot(tmp_path):
+    backend = FakeBackend()
+    backend.notes = {"3101000001": "狗凶，先敲门"}
+    app = on_route(tmp_path, backend)
+    screen = app.press("enter")  # open the first customer
+    assert app.top.name == "customer" and "注意：狗凶，先敲门" in screen
+    app.press(".")
+    assert app.top.name == "note"
+    app.press("delete")  # the keypad's 清除 empties the field
+    app.type("钥匙在邻居家")
+    screen = app.press("f1")
+    assert ("note", "3101000001", "钥匙在邻居家") in backend.calls
+    assert app.top.name == "customer" and "注意：钥匙在邻居家" in screen and "注意事项已保存" in screen
+    app.press(".", "delete", "enter")  # an empty note clears it
+    assert ("note", "3101000001", "") in backend.calls
+    assert "注意：" not in app.render_text()

@@ -80,7 +80,9 @@ class FakeBackend:
                 or (query.isdigit() and len(query) >= 3 and c.number.endswith(query))]
 
     def customer(self, number):
-        return next(c for c in CUSTOMERS if c.number == number)
+        import dataclasses
+
+        return dataclasses.replace(next(c for c in CUSTOMERS if c.number == number), note=self.notes.get(number, ""))
 
     def read_today(self):
         return {c[1] for c in self.calls if c[0] == "save_reading"}
@@ -91,6 +93,13 @@ class FakeBackend:
 
     def set_walk_order(self, segment, customers):
         self.calls.append(("walk_order", segment, list(customers)))
+
+    notes: dict = {}
+
+    def edit_premise_note(self, customer, text):
+        self.calls.append(("note", customer, text))
+        self.notes = {**self.notes, customer: text}
+        return True
 
     def pending(self):
         return self.status_value.queue_depth
