@@ -100,21 +100,23 @@ def walk(term: Tmux, site: Path) -> None:
         term.wait("用户信息", number, timeout=30)
         if i == SKIPPED:
             term.keys("Escape")
-            term.wait(f"已走访{i - 1}/100")
+            term.wait(f"抄{i - 1}/100", number, "F3下一户")  # back on the list, on that customer
             term.keys("F4")
             term.wait("为什么没抄？", number)
             term.keys("1")  # 门闭
-            term.wait(f"{number}已跳过", f"已走访{i}/100", timeout=30)
+            term.wait(f"{number}已跳过", f"×{number}", f"抄{i}/100", timeout=30)
             continue
         term.keys("F1")  # IR read
         term.wait("F1保存", timeout=30)
         term.keys("F1")
         term.wait("示数已保存", "用户信息", timeout=30)
         term.keys("Escape")
-        term.wait(f"已走访{i}/100", f"抄{i}/100", timeout=30)
+        # the list (its segment line scrolls away on a long route) and the status line count it
+        term.wait(f"✓{number}", f"抄{i}/100", timeout=30)
     term.keys("F3")
-    flat = term.wait("今天本线路的用户都已走访。", "已走访100/100", "抄100/100")
-    assert f"×{SEGMENT}{SKIPPED:04d}" in flat
+    term.wait("今天本线路的用户都已走访。", "抄100/100")
+    term.keys("F2")  # the whole list from the top: the segment's line
+    term.wait(f"表段{SEGMENT}：已走访100/100")
 
     # yesterday's receipt: found by the customer's number, printed again as 副本
     term.keys("Escape", "Escape", "Escape")

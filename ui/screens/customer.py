@@ -55,6 +55,7 @@ class CustomerCard(Screen):
         if c.read_today:
             rows.append(urwid.Text(("ok", _("Read today."))))
         rows.append(urwid.Text(("dim", _("F1 reads the meter over infrared."))))
+        rows.append(urwid.Text(("dim", _("'.' edits the premise note."))))
         self.set_rows(rows)
 
     @command("note")

@@ -307,6 +307,7 @@ class SkipVisit(Screen):
     name = "skip"
     title = "Skip with a reason"
     kind = "menu"
+    softkeys = (None, None, None, ("Back", "back"))
 
     def __init__(self, app: Any, customer: Any, **params: Any) -> None:
         self.customer = customer
