@@ -69,11 +69,11 @@ def walk(term: Tmux, site: Path) -> None:
 
     # day 1: a payment, its receipt printed
     term.keys("2", "1")
-    term.wait("查找：")
+    term.wait("查找：", f"{SEGMENT}0001")  # the list is there: Up goes to the search field
     term.keys("Up")
     term.type(PAYER)
     term.keys("Enter")
-    term.wait("合计应缴", "F1收费", timeout=30)
+    term.wait("合计应缴", "F1收费", PAYER, timeout=30)
     term.keys("F1")
     term.wait("金额：", "实收：")
     term.keys("DC")
@@ -115,22 +115,22 @@ def walk(term: Tmux, site: Path) -> None:
         term.wait(f"✓{number}", f"抄{i}/100", timeout=30)
     term.keys("F3")
     term.wait("今天本线路的用户都已走访。", "抄100/100")
-    term.keys("F2")  # the whole list from the top: the segment's line
-    term.wait(f"表段{SEGMENT}：已走访100/100")
 
     # yesterday's receipt: found by the customer's number, printed again as 副本
     term.keys("Escape", "Escape", "Escape")
     term.wait("主菜单", "7打印记录")
     term.keys("7")
-    term.wait("打印记录", "户号：")
+    term.wait("打印记录", "户号：", "抄表")  # loaded (keys typed while it loads are not taken)
     term.type(PAYER)
     term.keys("Enter")
-    term.wait("收据", PAYER, "20.00")
-    term.keys("Enter")
+    flat = term.wait("收据", PAYER, "20.00", "抄表")
+    # newest first: today's reading notice, then yesterday's receipt
+    assert flat.index("抄表" + PAYER) < flat.index("收据" + PAYER), flat
+    term.keys("Down", "Enter")
     term.wait("已打印（副本）。", timeout=30)
 
     tickets = [p.read_text(encoding="utf-8").replace(" ", "") for p in (site / "tickets").glob("*.txt")]
-    mine = [t for t in tickets if receipt in t and "缴费凭证" in t]
+    mine = [t for t in tickets if f"收据号{receipt}" in t and "缴费凭证" in t]
     assert len(mine) == 2 and sum("副本" in t for t in mine) == 1, mine
     notices = [t for t in tickets if "抄表通知单" in t]
     assert len(notices) == 99  # every door read, the skipped one not
