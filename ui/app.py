@@ -84,6 +84,10 @@ class HandheldApp:
         self._ = Translator(language)
         self.clock = clock or _shanghai_now
         self.operator: Any = None
+        #: the backend's print_failures when unprinted originals were last offered (None: not since log-in)
+        self.unprinted_offered_at: int | None = None
+        #: (visited, customers) of the segment being walked, on the status line; None off the route
+        self.walk_progress: tuple[int, int] | None = None
         self.loop: urwid.MainLoop | None = None
         self.screens = ScreenStack(self)
         self.bar = StatusBar(self, self.clock)
@@ -189,6 +193,7 @@ class HandheldApp:
 
     def logout(self) -> None:
         self.operator = None
+        self.unprinted_offered_at = None
         self.screens.clear()
         self.push("login")
 

@@ -9,6 +9,7 @@ from terminal_app.services.views import (
     BillView,
     CardView,
     CustomerView,
+    DocumentView,
     DunningView,
     LinkState,
     NoticeView,
@@ -22,4 +23,4 @@ from terminal_app.services.views import (
     TerminalStatus,
 )
 
-__all__ = ["ArrearsCheck", "ArrearsLine", "BillView", "CardView", "CustomerView", "DunningView", "LinkState", "NoticeView", "PaymentOutcome", "PaymentView", "PrinterState", "ReadingAnswer", "ReadingOutcome", "ReversalView", "SettlementView", "TerminalStatus"]
+__all__ = ["ArrearsCheck", "ArrearsLine", "BillView", "CardView", "CustomerView", "DocumentView", "DunningView", "LinkState", "NoticeView", "PaymentOutcome", "PaymentView", "PrinterState", "ReadingAnswer", "ReadingOutcome", "ReversalView", "SettlementView", "TerminalStatus"]

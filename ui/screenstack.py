@@ -19,7 +19,9 @@ SCREENS: dict[str, str] = {
     "reading_menu": "ui.screens.menu:ReadingMenu",
     "route_download": "ui.screens.route:RouteDownload",
     "route_list": "ui.screens.route:RouteList",
+    "skip": "ui.screens.route:SkipVisit",
     "customer": "ui.screens.customer:CustomerCard",
+    "note": "ui.screens.customer:PremiseNoteEdit",
     "reading": "ui.screens.reading:ReadingEntry",
     "charge": "ui.screens.charge:ChargeSearch",
     "bill": "ui.screens.charge:BillScreen",
@@ -31,6 +33,8 @@ SCREENS: dict[str, str] = {
     "settlement": "ui.screens.settlement:SettlementScreen",
     "settings": "ui.screens.settings:SettingsScreen",
     "messages": "ui.screens.settings:MessageLog",
+    "documents": "ui.screens.documents:DocumentHistory",
+    "unprinted": "ui.screens.documents:UnprintedOffer",
 }
 
 

@@ -19,6 +19,7 @@ from ui.model import (
     BillView,
     CardView,
     CustomerView,
+    DocumentView,
     DunningView,
     NoticeView,
     PaymentOutcome,
@@ -99,6 +100,15 @@ class ServicesBackend:
     def route(self) -> list[CustomerView]:
         return self.session.route()
 
+    def visits_today(self) -> dict[str, str]:
+        return self.session.visits_today()
+
+    def set_walk_order(self, segment: str, customers: list[str]) -> None:
+        self.session.set_walk_order(segment, customers)
+
+    def edit_premise_note(self, customer: str, text: str) -> bool:
+        return self.session.edit_premise_note(customer, text)
+
     def search(self, query: str) -> list[CustomerView]:
         return self.session.search(query)
 
@@ -144,6 +154,19 @@ class ServicesBackend:
 
     def reprint_receipt(self, txn: str) -> bool:
         return self.session.reprint_receipt(txn)
+
+    def documents(self, customer: str = "") -> list[DocumentView]:
+        return self.session.documents(customer)
+
+    def unprinted_originals(self) -> list[DocumentView]:
+        return self.session.unprinted_originals()
+
+    def print_document(self, identity: str) -> bool:
+        return self.session.print_document(identity)
+
+    @property
+    def print_failures(self) -> int:
+        return self.session.print_failures
 
     def payments_today(self) -> list[PaymentView]:
         return self.session.payments_today()

@@ -117,8 +117,16 @@ class StatusBar:
         printer = {PrinterState.OK: _("Printer OK"), PrinterState.PAPER_OUT: _("No paper"),
                    PrinterState.COVER_OPEN: _("Cover open"), PrinterState.OFFLINE: _("Printer off"),
                    PrinterState.UNKNOWN: ""}[s.printer]
-        row2 = _pad_between(queue, printer, width) if queue or printer else ""
-        return row1, row2
+        walk = getattr(self.app, "walk_progress", None)
+        if walk is not None:  # on the route walk: 抄37/100 first, the queue shortened to fit
+            done, total = walk
+            left2 = _("Read {done}/{total}").format(done=done, total=total)
+            short = _("Queue {n}").format(n=s.queue_depth)
+            for q in (queue, short):
+                if _width(f"{left2} {q}") + 1 + _width(printer) <= width:
+                    return row1, _pad_between(f"{left2} {q}", printer, width)
+            return row1, _pad_between(left2, printer, width)
+        return row1, _pad_between(queue, printer, width) if queue or printer else ""
 
     def softkey_line(self) -> str:
         """F1–F4 labels of the top screen: the help of the F-key bindings of its context."""

@@ -390,6 +390,9 @@ class Station:
             "tariff": row[5], "category": row[14], "arrears": arrears, "balance": row[6],
             "avg_daily": self._avg_daily(row[0]),
         }
+        note = self.conn.execute("SELECT text, at FROM premise_notes WHERE cust = ?", (row[0],)).fetchone()
+        if note is not None and note[0]:
+            item["note"] = {"text": note[0], "at": note[1]}
         used = billing.balance_uses(self.conn, row[0])
         if used:
             item["balance_used"] = used
@@ -476,6 +479,20 @@ class Station:
         self.conn.execute("INSERT INTO abnormal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           (txn, ref, cust, meter, code, text, value, iso(at), ctx.terminal))
         return {"txn": txn, "ref": ref, "at": ctx.now_iso}
+
+    def _h_premise_note(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        """门牌/注意事项 of a customer's premises: the newest (by ``at``) is kept; "" clears it."""
+        cust = v.req_string(body, "cust", v.CUST_RE)
+        self._customer(cust)  # E_UNKNOWN_CUSTOMER
+        text = body.get("text")
+        if not isinstance(text, str) or len(text) > v.MAX_TEXT or not (text == "" or text.strip()) \
+                or not all(ch.isprintable() for ch in text):
+            raise v.bad(f'"text" must be 0..{v.MAX_TEXT} printable characters')
+        at = iso(v.time(body))
+        self.conn.execute("INSERT INTO premise_notes VALUES (?, ?, ?, ?, ?) ON CONFLICT (cust) DO UPDATE SET"
+                          " text = excluded.text, at = excluded.at, txn = excluded.txn, terminal = excluded.terminal"
+                          " WHERE excluded.at > premise_notes.at", (cust, text, at, txn, ctx.terminal))
+        return {"txn": txn, "at": ctx.now_iso}
 
     # ------------------------------------------------------------------ 02xx charging
 

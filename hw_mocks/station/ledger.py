@@ -147,6 +147,13 @@ CREATE TABLE IF NOT EXISTS abnormal (  -- 抄表异常登记
     at       TEXT NOT NULL,
     terminal TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS premise_notes (  -- 门牌/注意事项: the newest note of each customer's premises
+    cust     TEXT PRIMARY KEY,
+    text     TEXT NOT NULL,     -- '' when cleared
+    at       TEXT NOT NULL,     -- when it was written (the terminal's time): the newest wins
+    txn      TEXT NOT NULL,     -- the PREMISE_NOTE that wrote it ('' for the office's own)
+    terminal TEXT NOT NULL      -- who wrote it ('' for the office)
+);
 CREATE TABLE IF NOT EXISTS dunning_tasks (
     task    TEXT PRIMARY KEY,
     cust    TEXT NOT NULL REFERENCES customers(cust),

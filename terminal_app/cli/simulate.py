@@ -108,6 +108,7 @@ class SimulatedSite:
         from hw_mocks.meter.profile import load_profiles
         from hw_mocks.modem.device import MockModem
         from hw_mocks.printer.device import MockPrinter
+        from hw_mocks.printer.scenario import load_scenario
         from hw_mocks.scanner.serial import MockSerialScanner
         from hw_mocks.station import ledger, seed
         from hw_mocks.station.provisioning import TerminalKey
@@ -157,8 +158,12 @@ class SimulatedSite:
             latency_ms, kbps = LINKS[self.link]
             self.modem = self._stack.enter_context(
                 MockModem(self.workdir / "tty-modem", dialect=self.modem_module, latency_ms=latency_ms, kbps=kbps))
+            # $HANDHELD_SIM_PRINTER_SCENARIO: a printer scenario file (hw_mocks/printer/scenario.py: paper
+            # out, cover open, offline, paper running out after n lines) to walk the print failures
+            printer_scenario = os.environ.get("HANDHELD_SIM_PRINTER_SCENARIO")
             self.printer = self._stack.enter_context(
-                MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets"))
+                MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets",
+                            scenario=load_scenario(printer_scenario) if printer_scenario else None))
             self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
             card_lines = self._start_card(holder, db)
             # the battery: a mock power-supply class directory (edit BAT0/capacity, BAT0/status to drive it)

@@ -22,6 +22,7 @@ from typing import Any
 from terminal_app import __version__
 from terminal_app.domain.customer import Customer
 from terminal_app.domain.penalty import PenaltyRule
+from terminal_app.domain.premise import PremiseNote
 from terminal_app.errors import HandheldError, LinkError, RemoteProtocolError
 from terminal_app.services import ports
 from terminal_app.services.store import LocalStore
@@ -157,6 +158,8 @@ def _store(store: LocalStore, segment: str, page: int, body: dict[str, Any], ver
     for item in items:
         if not isinstance(item, dict):
             raise RemoteProtocolError("The station's route page {page} holds a non-object item.", page=page)
+        if item.get("note") is not None:
+            PremiseNote.from_dict(item["note"])  # a malformed note refuses the page (RemoteProtocolError)
         parsed.append((Customer.from_dict({**item, "segment": segment}), item))
     store.store_page(segment, page, as_of, parsed)
     tariffs = body.get("tariffs")

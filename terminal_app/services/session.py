@@ -39,6 +39,7 @@ from terminal_app.services.views import (
     BillView,
     CardView,
     CustomerView,
+    DocumentView,
     DunningView,
     NoticeView,
     PaymentOutcome,
@@ -87,6 +88,8 @@ class FieldSession:
         self._link_seen: tuple[dt.datetime, bool] | None = None  # the UI's own last exchange: when, ok
         self.monotonic: Callable[[], float] = time.monotonic  # the probe timer's time (tests replace it)
         self._probe: Any = None  # link_status.ProbeTimer, made at the first status poll of an open terminal
+        #: prints that failed since the start: the UI offers the originals not on paper after each
+        self.print_failures = 0
         power = settings.devices.power if settings is not None else None
         self._power_path = power.path if power is not None else SYSFS_ROOT
         self._policy = BatteryPolicy(power.low, power.critical) if power is not None else BatteryPolicy()
@@ -282,9 +285,19 @@ class FieldSession:
         return self.terminal.read_today()
 
     def route(self) -> list[CustomerView]:
+        """Every downloaded customer, segment by segment, in walking order, each with today's visit."""
         t = self.terminal
-        read = t.read_today()
-        return [self._view(c, read) for seg in t.downloaded_segments() for c in t.route_customers(seg)]
+        visits = t.visits_today()
+        read = set(visits)
+        return [dataclasses.replace(self._view(c, read), skipped=visits.get(c.number) == "skipped")
+                for seg in t.downloaded_segments() for c in t.route_customers(seg)]
+
+    def visits_today(self) -> dict[str, str]:
+        """Customer → "read" | "skipped" today on this terminal (local, fast)."""
+        return self.terminal.visits_today()
+
+    def set_walk_order(self, segment: str, customers: list[str]) -> None:
+        self.terminal.set_walk_order(segment, customers)
 
     def search(self, query: str) -> list[CustomerView]:
         t = self.terminal
@@ -292,8 +305,15 @@ class FieldSession:
         return [self._view(c, read) for c in t.search(query)]
 
     def customer(self, number: str) -> CustomerView:
-        """The customer as the card shows it now (arrears after today's payments)."""
-        return self._view(self.terminal.customer(number), self.terminal.read_today())
+        """The customer as the card shows it now (arrears after today's payments, the premise note)."""
+        t = self.terminal
+        return dataclasses.replace(self._view(t.customer(number), t.read_today()), note=t.premise_note(number))
+
+    def edit_premise_note(self, customer: str, text: str) -> bool:
+        """门牌/注意事项 edited: journaled, then uploaded like a reading (PREMISE_NOTE)."""
+        self.terminal.edit_premise_note(customer, text)
+        self._sent_now()
+        return True
 
     def customer_by_barcode(self, code: str) -> CustomerView | None:
         try:
@@ -361,6 +381,8 @@ class FieldSession:
                 c, check, source=source, reason=reason, confirmed=confirmed, abnormal=ab, rollover=a.rollover,
                 reentered=self._decimal(a.reentered) if a.reentered else None,
                 jump_reason=text_of(JUMP_REASONS, a.jump_reason) if a.jump_reason else "")
+        if result.print_error is not None:
+            self.print_failures += 1
         self._sent_now()
         return result.print_error is None and result.txn is not None
 
@@ -414,6 +436,8 @@ class FieldSession:
         self._power_guard(Operation.PRINT)
         with self._busy(self._printer, N_("printer")):
             r = t.take_payment(customer, amount_fen, bill=self._bills.get(customer), tendered=tendered_fen)
+        if r.print_error is not None:
+            self.print_failures += 1
         self._sent_now()
         return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, t.waiting(r.txn),
                               r.owed_after, r.reconnection)
@@ -421,8 +445,33 @@ class FieldSession:
     def reprint_receipt(self, txn: str) -> bool:
         """The receipt again: the original if it never printed, else a copy marked 重打/副本."""
         self._power_guard(Operation.PRINT)
-        with self._busy(self._printer, N_("printer")):
+        with self._busy(self._printer, N_("printer")), self._counting_failures():
             self.terminal.reprint_receipt(txn)
+        return True
+
+    @contextlib.contextmanager
+    def _counting_failures(self) -> Iterator[None]:
+        try:
+            yield
+        except HandheldError as e:
+            if not isinstance(e, BusinessRuleError):  # a device fault, not a refusal
+                self.print_failures += 1
+            raise
+
+    # ---- 打印记录 (print history) ------------------------------------------------------------
+    def documents(self, customer: str = "") -> list[DocumentView]:
+        """The print history, newest first; ``customer``: its number or last digits."""
+        return self.terminal.documents(customer)
+
+    def unprinted_originals(self) -> list[DocumentView]:
+        """Originals that never started printing (journaled, the printer failed or the terminal stopped)."""
+        return self.terminal.unprinted_originals()
+
+    def print_document(self, identity: str) -> bool:
+        """Print a document of the history: the original if it never started, else a copy (副本)."""
+        self._power_guard(Operation.PRINT)
+        with self._busy(self._printer, N_("printer")), self._counting_failures():
+            self.terminal.print_document(identity)
         return True
 
     def payments_today(self) -> list[PaymentView]:
@@ -454,7 +503,8 @@ class FieldSession:
 
     def print_dunning_notice(self, task: str) -> NoticeView:
         self._power_guard(Operation.PRINT)
-        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")), \
+                self._counting_failures():
             r = self.terminal.print_dunning_notice(task)
         self._sent_now()
         return NoticeView(r.task, r.action.value, r.owed.total, r.owed.online, r.pay_by)
@@ -519,6 +569,8 @@ class FieldSession:
         self._power_guard(Operation.PRINT)
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.settle_day()
+        if r.print_error is not None:
+            self.print_failures += 1
         lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
         return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
                               bool(r.reconciled), printed=r.print_error is None, again=r.again,

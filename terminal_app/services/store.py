@@ -34,6 +34,7 @@ from typing import Any
 
 from terminal_app.domain.customer import Customer
 from terminal_app.domain.dunning import DunningTask
+from terminal_app.domain.premise import PremiseNote, newest
 from terminal_app.errors import StorageError
 
 SCHEMA_VERSION = 1
@@ -76,6 +77,18 @@ CREATE TABLE IF NOT EXISTS dunning_tasks (
     cust        TEXT NOT NULL,
     data        TEXT NOT NULL,
     as_of       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS walk_order (
+    segment     TEXT NOT NULL,
+    cust        TEXT NOT NULL,
+    pos         INTEGER NOT NULL,   -- the electrician's walking order (走访顺序), kept across downloads
+    PRIMARY KEY (segment, cust)
+);
+CREATE TABLE IF NOT EXISTS premise_notes (
+    cust        TEXT PRIMARY KEY,
+    text        TEXT NOT NULL,      -- the electrician's own edit (门牌/注意事项); '' clears
+    at          TEXT NOT NULL,
+    txn         TEXT NOT NULL       -- its PREMISE_NOTE journal entry
 );
 CREATE TABLE IF NOT EXISTS printed (
     identity    TEXT PRIMARY KEY,
@@ -257,9 +270,35 @@ class LocalStore:
         return self._customer(rows[0]) if rows else None
 
     def customers(self, segment: str) -> list[Customer]:
-        rows = self._query("SELECT data, segment, as_of FROM customers WHERE segment = ? ORDER BY seq, cust",
-                           (segment,))
+        """The segment's customers in walking order: the electrician's order where set (it outlives
+        every download), then the customers it does not name (new ones) in the station's order."""
+        rows = self._query("SELECT c.data, c.segment, c.as_of FROM customers c LEFT JOIN walk_order w"
+                           " ON w.segment = c.segment AND w.cust = c.cust WHERE c.segment = ?"
+                           " ORDER BY w.pos IS NULL, w.pos, c.seq, c.cust", (segment,))
         return [self._customer(r) for r in rows]
+
+    def premise_note(self, cust: str) -> PremiseNote | None:
+        """The customer's premise note: the newest of the downloaded one and this terminal's edit."""
+        down = None
+        rows = self._query("SELECT data FROM customers WHERE cust = ?", (cust,))
+        if rows:
+            item = json.loads(rows[0][0]).get("note")
+            down = PremiseNote.from_dict(item) if item is not None else None
+        mine = self._query("SELECT text, at FROM premise_notes WHERE cust = ?", (cust,))
+        local = PremiseNote(mine[0][0], dt.datetime.fromisoformat(mine[0][1])) if mine else None
+        return newest(down, local)
+
+    def save_premise_note(self, cust: str, note: PremiseNote, txn: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO premise_notes VALUES (?, ?, ?, ?)",
+                      (cust, note.text, note.at.isoformat(), txn))
+
+    def set_walk_order(self, segment: str, customers: Sequence[str]) -> None:
+        """The walking order of ``segment`` as the electrician set it (replaces the earlier one)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM walk_order WHERE segment = ?", (segment,))
+            c.executemany("INSERT OR IGNORE INTO walk_order VALUES (?, ?, ?)",
+                          [(segment, cust, i) for i, cust in enumerate(customers)])
 
     # ------------------------------------------------------------------ tariffs
     def tariff_versions(self) -> dict[str, str]:
@@ -373,6 +412,16 @@ class LocalStore:
         with self._tx() as c:
             c.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
                       (identity, kind, json.dumps(dict(data), ensure_ascii=False)))
+
+    def documents(self, kinds: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(identity, kind, data) of every saved document of ``kinds`` (the print history's source)."""
+        marks = ",".join("?" * len(kinds))
+        rows = self._query(f"SELECT identity, kind, data FROM documents WHERE kind IN ({marks})", kinds)
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def printed_marks(self) -> set[str]:
+        """Identities whose original may be on paper (one query for a whole list)."""
+        return {r[0] for r in self._query("SELECT identity FROM printed")}
 
     def document(self, identity: str) -> tuple[str, dict[str, Any]] | None:
         rows = self._query("SELECT kind, data FROM documents WHERE identity = ?", (identity,))

@@ -43,7 +43,9 @@ from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
 from terminal_app.services import (
     bill_query,
     dunning,
+    history,
     link_status,
+    notes,
     payment,
     reading,
     reversal,
@@ -57,7 +59,7 @@ from terminal_app.services.common import Operator, TariffBook
 from terminal_app.services.ports import Printer, Scanner, StationLink, UseCaseContext
 from terminal_app.services.search import find_customers
 from terminal_app.services.store import LocalStore
-from terminal_app.services.views import DunningView, PaymentView, PrinterState, ReadingOutcome
+from terminal_app.services.views import DocumentView, DunningView, PaymentView, PrinterState, ReadingOutcome
 from terminal_app.timeutil import Clock, business_day
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,23 @@ class Terminal:
         """The customers read (or registered abnormal) on this terminal today: the route's ✓."""
         return today.read_today(self.journal, self.clock)
 
+    def visits_today(self) -> dict[str, str]:
+        """Customer → "read" | "skipped" (abnormal code, no reading) for today's visits on this terminal."""
+        return today.visits_today(self.journal, self.clock)
+
+    def premise_note(self, cust: str) -> str:
+        """The customer's premise note (门牌/注意事项): the newest of the station's and this terminal's."""
+        note = self.store.premise_note(cust)
+        return note.text if note is not None else ""
+
+    def edit_premise_note(self, cust: str, text: str) -> str:
+        """Set the premise note ("" clears it): journaled, then uploaded (PREMISE_NOTE); the txn."""
+        return notes.edit_note(self.context(), cust, text)
+
+    def set_walk_order(self, segment: str, customers: list[str]) -> None:
+        """Keep the electrician's walking order of ``segment`` (走访顺序): later downloads keep it."""
+        self.store.set_walk_order(segment, customers)
+
     def find_customer(self, code: str) -> Customer:
         """A scanned meter barcode (资产编号) or a typed customer number (户号) → the customer."""
         return reading.find_customer(self.store, code)
@@ -312,6 +331,19 @@ class Terminal:
     def unprinted_receipts(self) -> list[str]:
         """Payments whose receipt never started printing (offer to print each: it is the original)."""
         return payment.unprinted_receipts(self.journal, self.store)
+
+    # ---- 打印记录 (print history) ------------------------------------------------------------
+    def documents(self, customer: str = "") -> list[DocumentView]:
+        """Documents printed (or journaled and not printed) in the journal's keep period, newest first."""
+        return history.history(self.journal, self.store, self.clock, customer)
+
+    def unprinted_originals(self) -> list[DocumentView]:
+        """Originals that never started printing, oldest first (offer each: it prints as the original)."""
+        return history.unprinted_originals(self.journal, self.store)
+
+    def print_document(self, identity: str) -> Any:
+        """Print a document of the history: the original if it never started, else a copy (副本)."""
+        return history.print_document(self.context(), identity)
 
     def preview_reversal(self, txn: str) -> reversal.ReversalPreview:
         """What reversing ``txn`` would undo (to confirm); refused here already when not allowed."""

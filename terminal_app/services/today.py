@@ -33,6 +33,21 @@ def read_today(journal: ports.Journal, clock: ports.Clock) -> set[str]:
     return out
 
 
+def visits_today(journal: ports.Journal, clock: ports.Clock) -> dict[str, str]:
+    """Today's visits on this terminal: customer → "read" (a reading journaled) or "skipped"
+    (only an abnormality registered — 门闭, 表计未找到 …: visited, no value)."""
+    today = business_day(clock.now())
+    read: set[str] = set()
+    abnormal: set[str] = set()
+    for e in journal.entries():
+        if e.kind in ("reading", "abnormal") and business_day(e.captured_at) == today:
+            body = e.body_dict()
+            read.update(item.get("cust") for item in body.get("readings", []))
+            if "cust" in body:
+                abnormal.add(body["cust"])
+    return {**{c: "skipped" for c in abnormal - read}, **{c: "read" for c in read}}
+
+
 def payments_today(journal: ports.Journal, operator: str, clock: ports.Clock) -> list[PaymentView]:
     """This operator's payments of the business day (not refused), each marked when reversed."""
     today = business_day(clock.now())

@@ -46,7 +46,9 @@ class CustomerView:  # arrears_fen: owed now (the downloaded figures less this t
     segment: str = ""
     arrears_fen: int = 0
     last_reading: str = ""
-    read_today: bool = False
+    read_today: bool = False  # visited today: read, or skipped with an abnormal code
+    skipped: bool = False  # visited today without a reading (门闭 …): the abnormal code says why
+    note: str = ""  # the premise note (门牌/注意事项), shown when the customer opens
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,3 +203,16 @@ class SettlementView:
     notes: tuple[tuple[str, str], ...] = ()
     #: 抄表统计 per segment, as the slip prints it: (segment, customers, read, unread, abnormal, skipped)
     readings: tuple[tuple[str, int, int, int, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentView:
+    """A document in the print history (打印记录): a receipt, a reading notice or a settlement slip."""
+
+    identity: str  # the receipt / notice / slip number (a receipt's and a notice's is the txn)
+    kind: str  # "receipt" | "reading_notice" | "settlement_slip"
+    customer: str  # "" for a settlement slip
+    name: str
+    at: dt.datetime
+    amount_fen: int | None
+    printed: bool  # the original may be on paper: printing again makes a copy (副本)

@@ -227,12 +227,12 @@ def test_the_meter_reads_again_and_the_screens_follow_the_money(field):
     log_in(app)
     app.press("1", "1", "enter")
     for n in range(3):  # three customers, then the first one again
-        app.top.walker.set_focus(n + 2)  # (0: the title, 1: the search field)
+        app.top.walker.set_focus(n + 3)  # (0: the title, 1: the search field, 2: the segment's progress)
         app.press("enter", "f1")
         text = flat(app.render_text())
         assert "示数：" in text and "预算电费" in text and "无法打开" not in text, text
         app.press("esc", "esc")
-    app.top.walker.set_focus(2)
+    app.top.walker.set_focus(3)
     app.press("enter", "f1")
     assert "示数：" in flat(app.render_text()), app.render_text()
     app.press("f1")  # saved: the notice prints

@@ -345,3 +345,25 @@ def test_a_reading_carries_its_gnss_place_validated_and_stored(h):
         reply = h.send(MsgType.READINGS_UPLOAD, {"txn": h.txn(), "readings": [{**item, "place": bad}]})
         assert (reply["code"], reply["index"]) == ("E_BAD_REQUEST", 0), bad
     assert h.conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 1
+
+
+def test_premise_note_newest_wins_is_idempotent_and_bounded(h):
+    at = iso(h.clock.now())
+    body = {"txn": h.txn(), "cust": "1001", "text": "狗凶，先敲门", "at": at}
+    first = h.send(MsgType.PREMISE_NOTE, body)
+    assert first["ok"] and h.send(MsgType.PREMISE_NOTE, body) == first  # the same txn: the same answer
+    page = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 10, "op": "0007"})
+    notes = {i["cust"]: i.get("note") for i in page["items"]}
+    assert notes["1001"] == {"text": "狗凶，先敲门", "at": at} and notes["1002"] is None
+    older = iso(h.clock.now() - dt.timedelta(hours=1))
+    assert h.send(MsgType.PREMISE_NOTE, {"txn": h.txn(), "cust": "1001", "text": "旧", "at": older})["ok"]
+    assert h.conn.execute("SELECT text FROM premise_notes").fetchall() == [("狗凶，先敲门",)]
+    newer = iso(h.clock.now() + dt.timedelta(minutes=1))
+    assert h.send(MsgType.PREMISE_NOTE, {"txn": h.txn(), "cust": "1001", "text": "", "at": newer})["ok"]
+    page = h.send(MsgType.ROUTE_DOWNLOAD, {"segment": "S1", "page": 1, "page_size": 10, "op": "0007"})
+    assert all("note" not in i for i in page["items"])  # cleared
+    for bad_text in ("x" * 201, "两行\n文字", "   ", 7):
+        r = h.send(MsgType.PREMISE_NOTE, {"txn": h.txn(), "cust": "1001", "text": bad_text, "at": at})
+        assert r["code"] == "E_BAD_REQUEST", bad_text
+    r = h.send(MsgType.PREMISE_NOTE, {"txn": h.txn(), "cust": "9999", "text": "x", "at": at})
+    assert r["code"] == "E_UNKNOWN_CUSTOMER"

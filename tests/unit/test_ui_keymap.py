@@ -51,7 +51,8 @@ def test_unbound_keys_do_nothing(tmp_path):
 
 # ---- one dispatch path: every key of every screen resolves to a command ----------------------
 SCREEN_PARAMS = {"route_list": {"purpose": "read"}, "customer": {"customer": "C"}, "bill": {"customer": "C"},
-                 "reading": {"customer": "C", "mode": "keypad"}, "payment": {"customer": "C", "due_fen": 100}}
+                 "reading": {"customer": "C", "mode": "keypad"}, "payment": {"customer": "C", "due_fen": 100},
+                 "skip": {"customer": "C"}, "note": {"customer": "C"}}
 
 
 class SimStub:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from terminal_app.errors import LinkDownError
+from terminal_app.errors import DeviceError, LinkDownError
 from terminal_app.timeutil import SHANGHAI
 from ui.app import HandheldApp
 from ui.model import (
@@ -69,17 +69,37 @@ class FakeBackend:
         return 2
 
     def route(self):
-        return list(CUSTOMERS)
+        import dataclasses
+
+        visits = self.visits_today()  # as the core marks them: read, or skipped with a reason
+        return [dataclasses.replace(c, read_today=c.number in visits, skipped=visits.get(c.number) == "skipped")
+                for c in CUSTOMERS]
 
     def search(self, query):
         return [c for c in CUSTOMERS if query in (c.number, c.meter) or query in c.name
                 or (query.isdigit() and len(query) >= 3 and c.number.endswith(query))]
 
     def customer(self, number):
-        return next(c for c in CUSTOMERS if c.number == number)
+        import dataclasses
+
+        return dataclasses.replace(next(c for c in CUSTOMERS if c.number == number), note=self.notes.get(number, ""))
 
     def read_today(self):
         return {c[1] for c in self.calls if c[0] == "save_reading"}
+
+    def visits_today(self):
+        skipped = {c[1]: "skipped" for c in self.calls if c[0] == "register_abnormal"}
+        return {**skipped, **{c: "read" for c in self.read_today()}}
+
+    def set_walk_order(self, segment, customers):
+        self.calls.append(("walk_order", segment, list(customers)))
+
+    notes: dict = {}
+
+    def edit_premise_note(self, customer, text):
+        self.calls.append(("note", customer, text))
+        self.notes = {**self.notes, customer: text}
+        return True
 
     def pending(self):
         return self.status_value.queue_depth
@@ -119,6 +139,27 @@ class FakeBackend:
 
     def reprint_receipt(self, txn):
         self.calls.append(("reprint", txn))
+        return True
+
+    # the print history: ``docs`` (DocumentView) as the core would list them; a print marks it printed
+    docs: list = []
+    print_failures = 0
+    printer_fails = False
+
+    def documents(self, customer=""):
+        return sorted((d for d in self.docs if customer in d.customer), key=lambda d: d.at, reverse=True)
+
+    def unprinted_originals(self):
+        return sorted((d for d in self.docs if not d.printed), key=lambda d: d.at)
+
+    def print_document(self, identity):
+        import dataclasses
+
+        if self.printer_fails:
+            self.print_failures += 1
+            raise DeviceError("The printer is out of paper.", "Load paper, then print again.")
+        self.calls.append(("print_document", identity))
+        self.docs = [dataclasses.replace(d, printed=True) if d.identity == identity else d for d in self.docs]
         return True
 
     def abnormal_codes(self, outcome=None):

@@ -45,11 +45,29 @@ class MainMenu(Menu):
         (N_("Card top-up"), "topup", {}),
         (N_("Daily settlement"), "settlement", {}),
         (N_("Settings"), "settings", {}),
+        (N_("Printed documents"), "documents", {}),
     )
     softkeys = (("Sync", "sync"), ("Messages", "messages"), None, ("Log out", "logout"))
 
     def on_back(self) -> bool:
         return True  # the main menu is the bottom of the stack: Esc does nothing
+
+    def on_show(self) -> None:
+        """At the first start, and back here after a print failed: offer every original that never
+        reached paper (journaled; the printer was off or out of paper, or the terminal stopped)."""
+        self.app.walk_progress = None  # off the route: the status line shows the queue alone
+        backend = self.app.backend
+        failures = getattr(backend, "print_failures", 0)
+        if self.app.unprinted_offered_at == failures or self.app.busy is not None:
+            return
+        try:
+            docs = backend.unprinted_originals()  # local store and journal: no device, no link
+        except Exception as e:  # noqa: BLE001 — shown; the menu works on
+            self.app.show_error(e)
+            return
+        self.app.unprinted_offered_at = failures
+        if docs:
+            self.app.push("unprinted", documents=docs)
 
     @command("sync")
     def do_sync(self) -> None:
