@@ -240,7 +240,7 @@ def run_crash(tmp: Path, n: int, seed: int) -> dict[str, int]:
         try:
             while True:
                 # run for a random while (waiting on the child's output, never a blind sleep) …
-                said = term.read_until(time.monotonic() + rng.uniform(0.05, 1.5), want="D")
+                said = term.read_until(time.monotonic() + rng.uniform(0.05, 3.0), want="D")
                 if said or not term.alive():
                     done = any(x.startswith("D") for x in term.lines)
                     stats["offline_refusals"] += sum(x.startswith("O") for x in term.lines)
