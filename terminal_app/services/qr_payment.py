@@ -44,7 +44,7 @@ from terminal_app.timeutil import business_day
 
 if TYPE_CHECKING:
     from terminal_app.services.bill_query import BillView
-    from terminal_app.services.ports import StationLink
+    from terminal_app.services.ports import Link, StationLink
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,15 @@ def wallet_text(code: PayCode) -> str:
 
 
 @contextlib.contextmanager
-def _response_timeout(link: Any, seconds: float) -> Iterator[None]:
+def _response_timeout(link: Link, seconds: float) -> Iterator[None]:
     old = getattr(link, "response_timeout", None)
     if old is not None:
-        link.response_timeout = seconds
+        link.response_timeout = seconds  # type: ignore[attr-defined]  # the station client's own setting
     try:
         yield
     finally:
         if old is not None:
-            link.response_timeout = old
+            link.response_timeout = old  # type: ignore[attr-defined]
 
 
 def _entry_reply(ctx: UseCaseContext, txn: str) -> tuple[EntryState | None, dict[str, Any] | None, str | None]:
