@@ -49,6 +49,7 @@ class ReceiptData:
     penalty_fen: int | None = None  # part of the amount that pays penalties (违约金), as of the day paid
     penalty_estimated: bool = False  # counted offline on the terminal: 估算, the station's figure rules
     from_balance_fen: int = 0  # what the prepayment balance had already paid of these bills (预存抵扣)
+    acquirer_id: str = ""  # a QR payment's transaction id at WeChat Pay / Alipay (支付单号); method = wallet + masked code
 
 
 def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
@@ -61,7 +62,13 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
     if data.periods:
         blocks += _lines(layout.field("电费年月", "，".join(data.periods), w))
     blocks += _lines(layout.pair("缴费项目", data.kind, w))
-    blocks += _lines(layout.pair("缴费方式", data.method, w))
+    if data.acquirer_id:  # QR: the wallet and the masked code may not fit one line; the acquirer's id never does
+        blocks += _lines(layout.field("缴费方式", data.method, w))
+        # the id on a line of its own (28 characters): a person reads it out to the acquirer's hotline
+        blocks += _lines(["支付单号：", data.acquirer_id] if len(data.acquirer_id) <= w
+                         else layout.field("支付单号", data.acquirer_id, w))
+    else:
+        blocks += _lines(layout.pair("缴费方式", data.method, w))
     if data.from_balance_fen:
         blocks += _lines(layout.pair("预存抵扣", layout.yuan(data.from_balance_fen), w))
     if data.arrears_fen is not None:
@@ -292,6 +299,8 @@ class SettlementData:
     extra: tuple[tuple[str, str], ...] = field(default=())
     #: 抄表统计 per segment: (segment, customers, read, unread, abnormal, skipped) — services.reading_stats
     readings: tuple[tuple[str, int, int, int, int, int], ...] = field(default=())
+    #: QR payments (付款码) of the day, not reversed: (channel's name, count, fen) — held by the acquirer, not cash
+    qr_rows: tuple[tuple[str, int, int], ...] = field(default=())
 
     @property
     def collected_fen(self) -> int:
@@ -320,6 +329,13 @@ def settlement_slip(data: SettlementData, columns: int = layout.COLUMNS_58MM) ->
     blocks += _lines(layout.pair("实收合计", layout.yuan(data.collected_fen), w), bold=True)
     blocks += _lines(layout.pair("应交在途资金", layout.yuan(data.cash_to_deliver_fen), w), bold=True)
     blocks += _lines(layout.field("大写", layout.yuan_in_words(data.cash_to_deliver_fen), w))
+    if data.qr_rows:  # apart from the cash: the acquirer holds this money, nobody hands it in
+        blocks.append(Line(layout.rule(w)))
+        blocks += _lines(layout.wrap("扫码收款（不含在应交现金内）", w))
+        for name, count, fen in data.qr_rows:
+            blocks.append(Line(layout.columns_row([
+                (name, name_w, "<"), (str(count), count_w, ">"),
+                (layout.yuan(fen, sign=False), w - name_w - count_w, ">")])))
     for label, value in data.extra:
         blocks += _lines(layout.pair(label, value, w))
     blocks.append(Line(layout.rule(w)))

@@ -442,6 +442,18 @@ class FieldSession:
         return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, t.waiting(r.txn),
                               r.owed_after, r.reconnection)
 
+    def pay_qr(self, customer: str, amount_fen: int, code_text: str) -> PaymentOutcome:
+        """The customer pays ``amount_fen`` from WeChat Pay / Alipay by the scanned code (付款码).
+
+        Blocks until the station answers (up to qr_payment.QR_RESPONSE_TIMEOUT_S: the UI shows
+        "顾客支付中…").  Refused offline (QrOfflineError), never queued nor turned into cash."""
+        t = self.terminal
+        self._power_guard(Operation.PRINT)
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = t.take_qr_payment(customer, amount_fen, code_text, bill=self._bills.get(customer))
+        return PaymentOutcome(r.txn, r.amount, 0, r.print_error is None, r.print_error, False, r.owed_after,
+                              channel=r.channel.value, code=r.code, acquirer_id=r.acquirer_id)
+
     def reprint_receipt(self, txn: str) -> bool:
         """The receipt again: the original if it never printed, else a copy marked 重打/副本."""
         self._power_guard(Operation.PRINT)
@@ -566,6 +578,8 @@ class FieldSession:
 
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:
+        from terminal_app.services.settlement import QR_MSGIDS
+
         self._power_guard(Operation.PRINT)
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.settle_day()
@@ -574,7 +588,8 @@ class FieldSession:
         lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
         return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
                               bool(r.reconciled), printed=r.print_error is None, again=r.again,
-                              print_error=r.print_error, notes=r.notes(), readings=r.readings())
+                              print_error=r.print_error, notes=r.notes(), readings=r.readings(),
+                              qr=tuple((QR_MSGIDS.get(name, name), n, fen) for name, n, fen in r.slip.qr_rows))
 
     # ---- 设置 -----------------------------------------------------------------------------
     def settings_summary(self) -> list[tuple[str, str]]:
