@@ -382,6 +382,28 @@ class Terminal:
             recovered = svc.finish_unfinished()
             return svc.inquire(), recovered
 
+    def card_allowance(self) -> topup.Allowance | None:
+        """The most that can be bought onto the (user) card in the reader now — the card limit, the
+        meter's hoarding limit, the operator's cash limit; None when the station cannot be asked."""
+        from drivers.ic_card.model import CardType
+        from terminal_app.errors import LinkError
+
+        with self._cards() as svc:
+            contents = svc.card.read()
+            if contents.params.card_type is CardType.BLANK:
+                return None
+            try:
+                return svc.allowance(contents)
+            except (LinkError, BusinessRuleError) as e:
+                log.info("card allowance not known: %s", e)
+                return None
+
+    def reissue_card(self, cust: str, meter: str, amount: int = 0) -> topup.TopupResult:
+        """补卡 onto the re-issue card in the reader, personalised for ``cust`` / ``meter``; with
+        ``amount`` fen one more purchase (cash taken), without it the meter's last purchase again."""
+        with self._cards() as svc:
+            return svc.reissue(cust, meter, amount)
+
     def top_up(self, card: topup.CardIdentity, amount: int) -> topup.TopupResult:
         """购电: ``amount`` fen onto ``card`` — the card the operator was shown; another card in the
         reader now is refused.  An unfinished earlier purchase on it is finished instead

@@ -1,6 +1,9 @@
 """Benchmark: the supervisors' console's page times while the station is under station_load.py's load.
 
-    .venv/bin/python tests/bench/console_pages.py [--terminals 100] [--payments 25]
+    .venv/bin/python tests/bench/console_pages.py [--terminals 200] [--payments 25] [--pg]
+
+``--pg``: the ledger is a database of the tests' throwaway PostgreSQL cluster (tests/rigs/pgcluster.py),
+the station's production setup, with one front end; without it, an SQLite ledger.
 
 Runs tests/bench/station_load.py's load (its ``run``, group commit, no baseline run of its own) and,
 on the same ledger, the console as its own process (``handheld-mocks station console``, the CLI a
@@ -125,10 +128,25 @@ class Console:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--terminals", type=int, default=100)
+    ap.add_argument("--terminals", type=int, default=200)
     ap.add_argument("--payments", type=int, default=25)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--pg", action="store_true", help="a PostgreSQL ledger (the tests' throwaway cluster)")
     args = ap.parse_args()
+    if args.pg:
+        import tempfile
+
+        from tests.rigs.pgcluster import ThrowawayCluster, missing
+
+        why = missing()
+        if why:
+            raise SystemExit(f"--pg: {why}")
+        with tempfile.TemporaryDirectory(prefix="bench-console-pg-") as d, ThrowawayCluster(d) as pg:
+            return bench(args, pg)
+    return bench(args, None)
+
+
+def bench(args: argparse.Namespace, pg: object) -> int:
     con = Console()
     original_start, original_stop = station_load.start_station, station_load.stop_station
 
@@ -142,12 +160,14 @@ def main() -> int:
         return original_stop(proc)
 
     station_load.start_station, station_load.stop_station = start_station, stop_station
-    load = station_load.run(args.terminals, args.payments, None, "group", args.procs)
+    load = station_load.run(args.terminals, args.payments, None, "pg-1fe" if pg is not None else "group", args.procs,
+                            pg, 1, args.terminals if pg is not None else 0)
     idle_p99 = pct(con.idle, 0.99)
     out = {"p50_s": pct(con.loaded, 0.50), "p99_s": pct(con.loaded, 0.99), "max_s": round(max(con.loaded, default=0), 4),
            "idle_p99_s": idle_p99, "vs_baseline": round(pct(con.loaded, 0.99) / max(idle_p99, 1e-6), 2),
            "pages": len(con.loaded), "errors": len(con.errors),
-           "load_payments_per_s": load.get("payments_per_s"), "load_p99_s": load.get("p99_s")}
+           "load_payments_per_s": load.get("payments_per_s"), "load_p99_s": load.get("p99_s"),
+           "terminals": args.terminals, "payments_per_terminal": args.payments, "db": load.get("db")}
     print(f"console pages under load: {out['pages']} fetched, p99 {out['p99_s']} s (idle p99 {idle_p99} s)")
     print(json.dumps(out))
     return 0
