@@ -459,7 +459,9 @@ class FieldSession:
         if recovered is not None:
             log.info("card purchase %s finished on reading the card", recovered.auth_txn)
         return CardView(info.cust, t.customer_name(info.cust), info.meter, info.purchase.count, info.remaining,
-                        info.serial, reissue=info.card_type is CardType.REISSUE,
+                        # a re-issue card not yet written (count 0) is for 补卡; once it carries the
+                        # meter's purchases it buys like the customer's card
+                        info.serial, reissue=info.card_type is CardType.REISSUE and info.purchase.count == 0,
                         max_fen=allowance.most if allowance else None,
                         hoard_limit_fen=allowance.hoard_limit if allowance else None)
 

@@ -76,6 +76,8 @@ class TopUpScreen(Screen):
     @command("read")
     def do_read(self) -> None:
         def done(card: Any) -> None:
+            if card != self.card:
+                self.cash.clear()  # another card (or the same one after the meter): its own amount
             self.card = card
             self.refresh()
         self.app.run_task(self._("Reading the card"), self.app.backend.read_card, done=done, cancellable=True)
