@@ -361,7 +361,20 @@ class Station:
         # the agent cash limit of the operator named (代收款限额; null: none set for them)
         row = self.conn.execute("SELECT cash_limit FROM operator_limits WHERE op = ?", (op,)).fetchone()
         params["cash_limit"] = row[0] if row else None
+        if "unsynced" in body:  # the terminal's report of its journal, for the console's 在途资金
+            self._unsynced_report(ctx, op, body["unsynced"])
         return {"time": ctx.now_iso, "params": params}
+
+    def _unsynced_report(self, ctx: Ctx, op: str, report: Any) -> None:
+        if not isinstance(report, dict):
+            raise v.bad('"unsynced" is not an object')
+        waiting = v.integer(report, "count", 0, 10 ** 9)
+        oldest = None if report.get("oldest") is None else iso(v.time(report, "oldest"))
+        if (oldest is None) != (waiting == 0):
+            raise v.bad('"unsynced": "oldest" is null exactly when "count" is 0')
+        self.conn.execute("INSERT INTO terminal_reports VALUES (?, ?, ?, ?, ?) ON CONFLICT(terminal) DO UPDATE SET"
+                          " reported_at = excluded.reported_at, op = excluded.op, oldest = excluded.oldest,"
+                          " waiting = excluded.waiting", (ctx.terminal, ctx.now_iso, op, oldest, waiting))
 
     # ------------------------------------------------------------------ 01xx reading
 

@@ -192,6 +192,13 @@ CREATE TABLE IF NOT EXISTS operator_limits (  -- agent cash limit (代收款限�
     cash_limit  INTEGER NOT NULL CHECK (cash_limit > 0),   -- fen of cash in hand the operator may hold
     set_at      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS terminal_reports ( -- each terminal's last report of its own journal (HELLO "unsynced")
+    terminal    TEXT PRIMARY KEY,
+    reported_at TEXT NOT NULL,         -- station time of the HELLO that carried it
+    op          TEXT NOT NULL,
+    oldest      TEXT,                  -- capture time of its oldest entry not at the station; NULL: none
+    waiting     INTEGER NOT NULL       -- how many such entries
+);
 CREATE TABLE IF NOT EXISTS reconciliations (   -- 代收对账, with an alarm flag on any difference
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     terminal TEXT NOT NULL,

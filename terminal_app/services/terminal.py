@@ -27,13 +27,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from offline_queue.journal import Journal
+from offline_queue.journal import Entry, Journal
+from offline_queue.link import Request
 from offline_queue.state import QueueStatus
 from offline_queue.sync import SyncEngine, SyncReport, SyncThread
+from terminal_app import __version__
 from terminal_app.domain.abnormal import Abnormal
 from terminal_app.domain.customer import Customer, total_arrears
 from terminal_app.domain.dunning import DunningResult, DunningTask, deadline_passed
@@ -58,7 +60,8 @@ from terminal_app.services.ports import Printer, Scanner, StationLink, UseCaseCo
 from terminal_app.services.search import find_customers
 from terminal_app.services.store import LocalStore
 from terminal_app.services.views import DunningView, PaymentView, PrinterState, ReadingOutcome
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.station.messages import MsgType
+from terminal_app.timeutil import Clock, business_day, iso
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,7 @@ class Terminal:
             engine = SyncEngine.from_settings(journal, client, settings)
             t = cls(operator=Operator(settings.terminal.id, operator), journal=journal, store=store, client=client,
                     printer=printer, meter_reader=meter_reader, scanner=scanner, clock=clock, sync=engine)
+            engine.report = t.unsynced_report  # the station's console shows the oldest entry not sent
         except BaseException:
             for thing in reversed(owned):
                 thing.close()
@@ -128,6 +132,17 @@ class Terminal:
         if background_sync:
             t._sync_thread = SyncThread(engine).start()
         return t
+
+    def unsynced_report(self, batch: Sequence[Entry]) -> Request:
+        """HELLO pipelined behind a sync batch: the journal's entries that stay unsynced if the
+        batch is applied — how many, and the capture time of the oldest (the console's 在途资金
+        shows it; docs/protocol.md, HELLO)."""
+        sending = {e.txn for e in batch}
+        rest = [e for e in self.journal.open_entries() if e.txn not in sending]
+        oldest = min((e.captured_at for e in rest), default=None)
+        return Request(MsgType.HELLO, {"op": self.operator.operator, "app": __version__,
+                                       "unsynced": {"count": len(rest),
+                                                    "oldest": iso(oldest) if oldest is not None else None}})
 
     def close(self) -> None:
         if self._sync_thread is not None:
