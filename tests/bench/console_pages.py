@@ -14,7 +14,8 @@ open: /transit.json (what the 在途资金 page polls), /transit, /checks, /coll
 Baseline (same run): the same client against the same console on the same ledger before the load
 starts (the station idle).  Figures: ``p50_s``, ``p99_s``, ``max_s`` of each page fetch under load;
 ``idle_p99_s``; ``vs_baseline`` = p99 under load ÷ idle p99; ``pages`` fetched under load; ``errors``
-(any answer but 200); plus the load's own ``payments_per_s`` and ``p99_s`` (as ``load_…``).
+(any answer but 200, or no answer within 30 s); per page ``page_p99_s`` and ``page_errors``; plus the
+load's own ``payments_per_s`` and ``p99_s`` (as ``load_…``) and how busy the machine was.
 The last line is one JSON object with those keys.
 """
 
@@ -64,16 +65,22 @@ class Browser:
         with self.opener.open(self.base + "/login", data=data, timeout=30) as r:
             assert r.status == 200 and "/transit" in r.url, r.url
 
-    def round(self, times: list[float], errors: list[int]) -> None:
+    def round(self, times: list[float], errors: list[int], per_page: dict[str, list[float]] | None = None,
+              page_errors: dict[str, int] | None = None) -> None:
         for p in PAGES:
             t0 = time.perf_counter()
             try:
                 status, _ = self.get(p)
             except Exception:  # noqa: BLE001 — counted, the bench goes on
                 status = 0
-            times.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            times.append(took)
+            if per_page is not None:
+                per_page.setdefault(p, []).append(took)
             if status != 200:
                 errors.append(status)
+                if page_errors is not None:
+                    page_errors[p] = page_errors.get(p, 0) + 1
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -90,6 +97,8 @@ class Console:
         self.idle: list[float] = []
         self.loaded: list[float] = []
         self.errors: list[int] = []
+        self.per_page: dict[str, list[float]] = {}
+        self.page_errors: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -115,7 +124,7 @@ class Console:
     def _poll(self) -> None:
         assert self.browser is not None
         while not self.stop.is_set():
-            self.browser.round(self.loaded, self.errors)
+            self.browser.round(self.loaded, self.errors, self.per_page, self.page_errors)
 
     def finish(self) -> None:
         self.stop.set()
@@ -167,7 +176,9 @@ def bench(args: argparse.Namespace, pg: object) -> int:
            "idle_p99_s": idle_p99, "vs_baseline": round(pct(con.loaded, 0.99) / max(idle_p99, 1e-6), 2),
            "pages": len(con.loaded), "errors": len(con.errors),
            "load_payments_per_s": load.get("payments_per_s"), "load_p99_s": load.get("p99_s"),
-           "terminals": args.terminals, "payments_per_terminal": args.payments, "db": load.get("db")}
+           "terminals": args.terminals, "payments_per_terminal": args.payments, "db": load.get("db"),
+           "page_p99_s": {p: pct(ts, 0.99) for p, ts in con.per_page.items()}, "page_errors": con.page_errors,
+           "machine_busy_pct": load.get("machine_busy_pct")}
     print(f"console pages under load: {out['pages']} fetched, p99 {out['p99_s']} s (idle p99 {idle_p99} s)")
     print(json.dumps(out))
     return 0
