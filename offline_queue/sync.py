@@ -71,7 +71,8 @@ class SyncEngine:
 
     def __init__(self, journal: Journal, client: Link, *, backoff: Backoff | None = None,
                  monotonic: Callable[[], float] = time.monotonic, max_batch: int = 200,
-                 fault_hook: Callable[[str], None] | None = None) -> None:
+                 fault_hook: Callable[[str], None] | None = None,
+                 report: Callable[[Sequence[Entry]], Request | None] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.journal = journal
@@ -81,6 +82,9 @@ class SyncEngine:
         self.max_batch = max_batch
         #: test seam: called with "in_flight", "exchanged", "settled" (the crash test exits there)
         self._fault = fault_hook or (lambda point: None)
+        #: a query pipelined behind each batch (the terminal's HELLO reporting what stays unsynced,
+        #: issue 22): built from the batch, its answer only logged — it never settles an entry
+        self.report = report
         self._drain_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._next_due: float | None = self.monotonic() if journal.open_entries(limit=1) else None
@@ -258,10 +262,17 @@ class SyncEngine:
     def _send(self, batch: list[Entry], report: SyncReport) -> bool:
         txns = [e.txn for e in batch]
         # in flight + seqs, one transaction — a crash from here on is "outcome unknown"
-        self.journal.mark_in_flight(txns, seqs_needed=len(batch))
+        extra = self.report(batch) if self.report is not None else None
+        self.journal.mark_in_flight(txns, seqs_needed=len(batch) + (extra is not None))
         self._fault("in_flight")
         try:
-            results = self.client.exchange([Request(e.msg_type, e.body_dict()) for e in batch])
+            results = self.client.exchange([Request(e.msg_type, e.body_dict()) for e in batch]
+                                           + ([extra] if extra is not None else []))
+            if extra is not None:
+                tail = results[-1]
+                results = results[:-1]
+                if tail.outcome is not Outcome.OK:
+                    log.info("the journal report was not answered: %s", _describe(tail))
         except HandheldError as e:
             self.journal.settle([Settlement(t, EntryState.UNKNOWN) for t in txns], error=str(e))
             report.unknown += len(txns)

@@ -121,6 +121,7 @@ DEFAULT_BINDINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("f8", "sim.coverage", ("simulate",), N_("Simulate: switch the GPRS coverage off or on")),
     ("f9", "sim.next_day", ("simulate",), N_("Simulate: the next day (station and terminal clocks)")),
     ("f10", "quit", ("simulate",), N_("Simulate: quit the terminal")),
+    ("f11", "sim.reissue_card", ("simulate",), N_("Simulate: the customer lost the card: a re-issue card in the reader")),
 )
 
 

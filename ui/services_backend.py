@@ -209,6 +209,9 @@ class ServicesBackend:
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         return self.session.top_up(card, amount_fen, tendered_fen)
 
+    def reissue(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
+        return self.session.reissue(card, amount_fen, tendered_fen)
+
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:
         return self.session.settlement()

@@ -1,4 +1,4 @@
-"""The simulate-mode commands (F6 scan, F7 card, F8 coverage, F9 next day) of the app.
+"""The simulate-mode commands (F6 scan, F7 card, F8 coverage, F9 next day, F11 re-issue card) of the app.
 
 ``sim`` is the launcher's :class:`terminal_app.cli.simulate.SimControls` (None outside
 ``handheld --simulate``: the commands then do nothing, and their keys are not in any context).
@@ -18,6 +18,7 @@ class SimCommands:
         commands.add("sim.card", self.card)
         commands.add("sim.coverage", self.coverage)
         commands.add("sim.next_day", self.next_day)
+        commands.add("sim.reissue_card", self.reissue_card)
 
     def scan(self) -> None:
         app = self.app
@@ -51,3 +52,9 @@ class SimCommands:
             return
         day = app.sim.next_day()
         app.set_message(app._("Simulate: the date is now {day}.").format(day=day), "ok")
+
+    def reissue_card(self) -> None:
+        app = self.app
+        if app.sim is None:
+            return
+        app.set_message(app._(app.sim.reissue_card()), "ok")

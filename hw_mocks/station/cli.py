@@ -29,12 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("station", help="the reference master station (GT/1 over TCP, SQLite ledger)",
                        description="The reference master station: GT/1 over TCP with an SQLite ledger and audit trail.")
     p.add_argument("action", nargs="?", choices=("serve", "check", "console", "console-user", "assign",
-                                                 "assignments"), default="serve",
+                                                 "assignments", "limit"), default="serve",
                    help="serve (default): run the station; check: the daily account check of --day against the"
                         " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md);"
                         " console: only the supervisors' console (--console); console-user: add a console user"
                         " (--user, --role, --password-file); assign: assign segments to operators (--segment and"
-                        " --operator, or --assignments-file; docs/station.md); assignments: list who reads what")
+                        " --operator, or --assignments-file; docs/station.md); assignments: list who reads what;"
+                        " limit: set an operator's agent cash limit (--operator, --cash-limit) or a card meter's"
+                        " hoarding limit (--meter, --hoard-limit)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
     p.add_argument("--db", help="ledger: an SQLite file (created if missing) or a PostgreSQL URL"
@@ -85,9 +87,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--password-file", metavar="FILE",
                    help="console-user: a file (mode 600) holding the password on its first line")
     p.add_argument("--segment", help="assign: the segment (表段号)")
-    p.add_argument("--operator", help="assign: the operator number (操作员号, 1-8 digits) who reads --segment")
+    p.add_argument("--operator", help="assign: the operator number (操作员号, 1-8 digits) who reads --segment;"
+                                      " limit: the operator whose agent cash limit is set")
     p.add_argument("--assignments-file", metavar="FILE",
                    help="assign: a TOML file of segment = operator lines under [assignments] (docs/station.md)")
+    p.add_argument("--cash-limit", type=int, metavar="FEN",
+                   help="limit: the operator's agent cash limit in fen (0 removes it); sent in HELLO")
+    p.add_argument("--meter", help="limit: the card meter's asset number")
+    p.add_argument("--hoard-limit", type=int, metavar="FEN",
+                   help="limit: the card meter's hoarding limit (囤积上限) in fen (0 removes it); sent with CARD_QUERY")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
     p.set_defaults(func=run)
@@ -117,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
             return _console_user(args, conn)
         if args.action in ("assign", "assignments"):
             return _assign(args, conn)
+        if args.action == "limit":
+            return _limit(args, conn)
         if args.verify_audit:
             verdict = audit.verify(conn)
             print(json.dumps({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
@@ -307,4 +317,22 @@ def _assign(args: argparse.Namespace, conn: object) -> int:
         print(f"{written} assignment(s) written, {len(pairs) - written} unchanged")
     for segment, operator in assignments.current(conn).items():  # type: ignore[arg-type]
         print(f"{segment}\t{operator or '-'}")
+    return 0
+
+
+def _limit(args: argparse.Namespace, conn: object) -> int:
+    from hw_mocks.station import limits
+
+    done = False
+    if args.operator is not None and args.cash_limit is not None:
+        limits.set_cash_limit(conn, args.operator, args.cash_limit)  # type: ignore[arg-type]
+        print(f"operator {args.operator}: cash limit {args.cash_limit or 'none'}")
+        done = True
+    if args.meter is not None and args.hoard_limit is not None:
+        limits.set_hoard_limit(conn, args.meter, args.hoard_limit)  # type: ignore[arg-type]
+        print(f"meter {args.meter}: hoarding limit {args.hoard_limit or 'none'}")
+        done = True
+    if not done:
+        raise ConfigurationError("Nothing to set.", "Pass --operator OP --cash-limit FEN and/or"
+                                 " --meter ASSET --hoard-limit FEN.")
     return 0

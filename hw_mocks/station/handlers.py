@@ -470,9 +470,26 @@ class Station:
         }
 
     def _h_hello(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
-        v.req_string(body, "op", max_len=32)
+        op = v.req_string(body, "op", max_len=32)
         v.req_string(body, "app", max_len=32)
-        return {"time": ctx.now_iso, "params": self.params(ctx.now)}
+        params = self.params(ctx.now)
+        # the agent cash limit of the operator named (代收款限额; null: none set for them)
+        row = self.conn.execute("SELECT cash_limit FROM operator_limits WHERE op = ?", (op,)).fetchone()
+        params["cash_limit"] = row[0] if row else None
+        if "unsynced" in body:  # the terminal's report of its journal, for the console's 在途资金
+            self._unsynced_report(ctx, op, body["unsynced"])
+        return {"time": ctx.now_iso, "params": params}
+
+    def _unsynced_report(self, ctx: Ctx, op: str, report: Any) -> None:
+        if not isinstance(report, dict):
+            raise v.bad('"unsynced" is not an object')
+        waiting = v.integer(report, "count", 0, 10 ** 9)
+        oldest = None if report.get("oldest") is None else iso(v.time(report, "oldest"))
+        if (oldest is None) != (waiting == 0):
+            raise v.bad('"unsynced": "oldest" is null exactly when "count" is 0')
+        self.conn.execute("INSERT INTO terminal_reports VALUES (?, ?, ?, ?, ?) ON CONFLICT(terminal) DO UPDATE SET"
+                          " reported_at = excluded.reported_at, op = excluded.op, oldest = excluded.oldest,"
+                          " waiting = excluded.waiting", (ctx.terminal, ctx.now_iso, op, oldest, waiting))
 
     # ------------------------------------------------------------------ 01xx reading
 
@@ -1016,8 +1033,9 @@ class Station:
         last = self.conn.execute("SELECT txn, amount, purchase_count, kind, state, at FROM card_purchases"
                                  " WHERE meter = ? ORDER BY rowid DESC LIMIT 1", (meter,)).fetchone()
         serial = self.conn.execute("SELECT serial FROM card_serials WHERE meter = ?", (meter,)).fetchone()
+        hoard = self.conn.execute("SELECT hoard_limit FROM meter_limits WHERE meter = ?", (meter,)).fetchone()
         return {"cust": cust, "meter": meter, "purchase_count": count,
-                "card_serial": serial[0] if serial else None,
+                "card_serial": serial[0] if serial else None, "hoard_limit": hoard[0] if hoard else None,
                 "last": None if last is None else dict(zip(("txn", "amount", "purchase_count", "kind", "state", "at"),
                                                            last, strict=True))}
 

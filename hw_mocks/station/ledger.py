@@ -191,6 +191,23 @@ CREATE TABLE IF NOT EXISTS card_serials (     -- the card each card meter accept
     serial   TEXT NOT NULL,            -- 16 hex digits, as printed on the card
     since    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meter_limits (     -- 囤积上限 of a card meter (its parameter set), sent with CARD_QUERY
+    meter       TEXT PRIMARY KEY REFERENCES meters(asset),
+    hoard_limit INTEGER NOT NULL CHECK (hoard_limit > 0),  -- fen the meter may hold at most (wallet + purchase)
+    set_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operator_limits (  -- agent cash limit (代收款限额) per operator, sent with HELLO
+    op          TEXT PRIMARY KEY,      -- the operator number the terminal sends in HELLO
+    cash_limit  INTEGER NOT NULL CHECK (cash_limit > 0),   -- fen of cash in hand the operator may hold
+    set_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_reports ( -- each terminal's last report of its own journal (HELLO "unsynced")
+    terminal    TEXT PRIMARY KEY,
+    reported_at TEXT NOT NULL,         -- station time of the HELLO that carried it
+    op          TEXT NOT NULL,
+    oldest      TEXT,                  -- capture time of its oldest entry not at the station; NULL: none
+    waiting     INTEGER NOT NULL       -- how many such entries
+);
 CREATE TABLE IF NOT EXISTS reconciliations (   -- 代收对账, with an alarm flag on any difference
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     terminal TEXT NOT NULL,

@@ -49,6 +49,9 @@ from terminal_app.timeutil import Clock
 
 TERMINAL_ID = "00000001"
 DEMO_OPERATOR = ("1001", "王师傅", "123456")
+#: the demo card meter's hoarding limit (囤积上限) and the demo operator's agent cash limit, fen
+SIM_HOARD_LIMIT = 200_000
+SIM_CASH_LIMIT = 500_000
 DEMO_SUPERVISOR = ("9001", "李主管", "888888")
 #: the simulated air link by --sim-link: (one-way latency ms, kbit/s); "gprs" is what the field sees
 LINKS = {"gprs": (300, 20.0), "fast": (0, 0.0)}
@@ -88,6 +91,7 @@ class SimulatedSite:
     #: State Grid user card, "gt1" the project's earlier card
     card_scheme: str = "sgcc"
     card_cust: str = ""  # the customer the simulated card belongs to
+    card_holder: Any = None  # the station's card key holder (a re-issue card is issued with it)
     #: the reference station; its clock and the terminal's (the UI's backend is built with
     #: terminal_clock) are moved together by F9 (next_day)
     station: Any = None
@@ -229,12 +233,23 @@ class SimulatedSite:
                 keys, comm_addr, customer_no, sgcc.UserCardType.PURCHASE, serial, sgcc.Wallet(5000, count),
                 sgcc.ReturnWrite(1, 1, comm_addr, customer_no, 2000, count, 0, 0, "2611201000"))
             self.card_meter = SgccCardMeter(keys.esam(), comm_addr, customer_no, count=count, remaining=2000,
-                                            bound_serial=serial)
+                                            bound_serial=serial, limit=SIM_HOARD_LIMIT)
         else:
             self.card = VirtualCard.issue(holder, CardType.PURCHASE, serial, cust, asset, Purchase(5000, count),
                                           ReturnData(True, 2000, 123456, 0, count))
             self.card_meter = MockCardMeter(cust, asset, count=count, remaining=2000, energy_centi_kwh=123456,
-                                            bound_serial=serial)
+                                            bound_serial=serial, limit=SIM_HOARD_LIMIT)
+        self.card_holder = holder
+        # the meter's hoarding limit (囤积上限) and the demo operator's cash limit, as a utility sets
+        # them: the station sends them (CARD_QUERY, HELLO) and the terminal refuses before money
+        from hw_mocks.station import ledger, limits
+
+        lconn = ledger.connect(db)
+        try:
+            limits.set_hoard_limit(lconn, asset, SIM_HOARD_LIMIT)
+            limits.set_cash_limit(lconn, DEMO_OPERATOR[0], SIM_CASH_LIMIT)
+        finally:
+            lconn.close()
         self.card_reader = self._stack.enter_context(MockCardReader.on_pty(str(self.workdir / "tty-card")))
         self.card_reader.insert(self.card)
         return f'[devices.card_reader]\nurl = "{self.card_reader.url}"\nscheme = "{self.card_scheme}"\n\n'
@@ -327,6 +342,26 @@ class SimControls:
             return N_("Simulate: card removed and inserted into the meter.")
         reader.insert(self.outside or self.site.card)
         return N_("Simulate: card inserted.")
+
+    def reissue_card(self) -> str:
+        """F11: the customer lost the card: the business hall's blank re-issue card (补卡卡),
+        personalised for the demo card customer, goes into the reader in its place (from then on
+        F7 moves the new card).  Returns a msgid."""
+        from drivers.ic_card.model import CardType, Purchase, ReturnData
+        from hw_mocks.card.virtual import VirtualCard
+
+        site = self.site
+        reader: Any = site.card_reader
+        if reader is None or site.card_holder is None:
+            return N_("Simulate: no card reader in this simulation.")
+        reader.remove()
+        p = site.card.params
+        serial = format(int(p.serial, 16) + 1, "016x")
+        site.card = VirtualCard.issue(site.card_holder, CardType.REISSUE, serial, p.cust, p.meter, Purchase(0, 0),
+                                      ReturnData(False, 0, 0, 0, 0))
+        self.outside = None
+        reader.insert(site.card)
+        return N_("Simulate: a re-issue card for the card customer is in the reader.")
 
 
 def enrol_demo_operator(site: SimulatedSite) -> None:

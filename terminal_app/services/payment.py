@@ -34,7 +34,7 @@ from terminal_app.domain.ids import txn_terminal
 from terminal_app.domain.money import format_fen
 from terminal_app.domain.payment import MAX_PAYMENT_FEN
 from terminal_app.errors import BusinessRuleError, HandheldError
-from terminal_app.services import ports
+from terminal_app.services import cash_limit, ports
 from terminal_app.services.bill_query import BillView, owed_now
 from terminal_app.services.common import print_once
 from terminal_app.services.day_close import check_day_open
@@ -126,6 +126,7 @@ def take_payment(ctx: UseCaseContext, *, cust: str, amount: int, bill: BillView 
     change = check_amount(amount, tendered)
     at = now_s(clock)
     check_day_open(store, business_day(at))  # after 日结 no money is taken on that day
+    cash_limit.check(journal, store, operator.operator, amount)  # the agent cash limit, before any money
     customer = store.customer(cust)
     if bill is None and customer is None:
         raise BusinessRuleError("Customer {cust} is not in the downloaded routes.",

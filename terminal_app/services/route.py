@@ -24,7 +24,7 @@ from terminal_app.domain.customer import Customer
 from terminal_app.domain.penalty import PenaltyRule
 from terminal_app.domain.premise import PremiseNote
 from terminal_app.errors import HandheldError, LinkError, RemoteProtocolError
-from terminal_app.services import ports
+from terminal_app.services import cash_limit, ports
 from terminal_app.services.store import LocalStore
 from terminal_app.station.client import Request
 from terminal_app.station.messages import MsgType
@@ -173,6 +173,8 @@ def fetch_params(client: ports.Link, store: LocalStore, *, operator: str, clock:
     try:
         body = _call(client, MsgType.HELLO, {"op": operator, "app": __version__})
         params = body.get("params")
+        if isinstance(params, dict):  # the operator's agent cash limit (services.cash_limit)
+            cash_limit.store_limit(store, operator, params, clock.now())
         rule = params.get("penalty") if isinstance(params, dict) else None
         PenaltyRule.from_params(rule)  # refuse a rule this terminal would misread
     except HandheldError as e:

@@ -553,13 +553,20 @@ class FieldSession:
     # ---- 购电 -----------------------------------------------------------------------------
     def read_card(self) -> CardView:
         """Read the card in the reader; an interrupted purchase on it is finished first."""
+        from drivers.ic_card.model import CardType
+
         t = self.terminal
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             info, recovered = t.read_card()
+            allowance = t.card_allowance() if info.card_type is not CardType.BLANK else None
         if recovered is not None:
             log.info("card purchase %s finished on reading the card", recovered.auth_txn)
         return CardView(info.cust, t.customer_name(info.cust), info.meter, info.purchase.count, info.remaining,
-                        info.serial)
+                        # a re-issue card not yet written (count 0) is for 补卡; once it carries the
+                        # meter's purchases it buys like the customer's card
+                        info.serial, reissue=info.card_type is CardType.REISSUE and info.purchase.count == 0,
+                        max_fen=allowance.most if allowance else None,
+                        hoard_limit_fen=allowance.hoard_limit if allowance else None)
 
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         """购电 onto ``card`` (the card shown): another card in the reader is refused."""
@@ -575,6 +582,21 @@ class FieldSession:
                                     "Take no money now; the receipt of that purchase has printed.",
                                     amount=format_fen(r.amount))
         return PaymentOutcome(r.auth_txn, r.amount, tendered_fen - r.amount, True)
+
+    def reissue(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
+        """补卡 onto the re-issue card in the reader (``card`` as read): without money the meter's
+        last purchase again, with ``amount_fen`` one more purchase."""
+        self._power_guard(Operation.CARD_WRITE)
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = self.terminal.reissue_card(card.customer, card.meter, amount_fen)
+        self._sent_now()
+        if r.recovered and r.amount:  # an earlier re-issue with money was finished: that money was taken then
+            from terminal_app.domain.money import format_fen
+
+            raise BusinessRuleError("An earlier re-issue of {amount} yuan on this card was finished instead.",
+                                    "Take no money now; the receipt of that re-issue has printed.",
+                                    amount=format_fen(r.amount))
+        return PaymentOutcome(r.auth_txn, r.amount, max(0, tendered_fen - r.amount), True)
 
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:

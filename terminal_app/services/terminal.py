@@ -27,13 +27,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from offline_queue.journal import Journal
+from offline_queue.journal import Entry, Journal
+from offline_queue.link import Request
 from offline_queue.state import QueueStatus
 from offline_queue.sync import SyncEngine, SyncReport, SyncThread
+from terminal_app import __version__
 from terminal_app.domain.abnormal import Abnormal
 from terminal_app.domain.customer import Customer, total_arrears
 from terminal_app.domain.dunning import DunningResult, DunningTask, deadline_passed
@@ -60,7 +62,8 @@ from terminal_app.services.ports import Printer, Scanner, StationLink, UseCaseCo
 from terminal_app.services.search import find_customers
 from terminal_app.services.store import LocalStore
 from terminal_app.services.views import DocumentView, DunningView, PaymentView, PrinterState, ReadingOutcome
-from terminal_app.timeutil import Clock, business_day
+from terminal_app.station.messages import MsgType
+from terminal_app.timeutil import Clock, business_day, iso
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,7 @@ class Terminal:
             engine = SyncEngine.from_settings(journal, client, settings)
             t = cls(operator=Operator(settings.terminal.id, operator), journal=journal, store=store, client=client,
                     printer=printer, meter_reader=meter_reader, scanner=scanner, clock=clock, sync=engine)
+            engine.report = t.unsynced_report  # the station's console shows the oldest entry not sent
         except BaseException:
             for thing in reversed(owned):
                 thing.close()
@@ -130,6 +134,17 @@ class Terminal:
         if background_sync:
             t._sync_thread = SyncThread(engine).start()
         return t
+
+    def unsynced_report(self, batch: Sequence[Entry]) -> Request:
+        """HELLO pipelined behind a sync batch: the journal's entries that stay unsynced if the
+        batch is applied — how many, and the capture time of the oldest (the console's 在途资金
+        shows it; docs/protocol.md, HELLO)."""
+        sending = {e.txn for e in batch}
+        rest = [e for e in self.journal.open_entries() if e.txn not in sending]
+        oldest = min((e.captured_at for e in rest), default=None)
+        return Request(MsgType.HELLO, {"op": self.operator.operator, "app": __version__,
+                                       "unsynced": {"count": len(rest),
+                                                    "oldest": iso(oldest) if oldest is not None else None}})
 
     def close(self) -> None:
         if self._sync_thread is not None:
@@ -425,6 +440,28 @@ class Terminal:
         with self._cards() as svc:
             recovered = svc.finish_unfinished()
             return svc.inquire(), recovered
+
+    def card_allowance(self) -> topup.Allowance | None:
+        """The most that can be bought onto the (user) card in the reader now — the card limit, the
+        meter's hoarding limit, the operator's cash limit; None when the station cannot be asked."""
+        from drivers.ic_card.model import CardType
+        from terminal_app.errors import LinkError
+
+        with self._cards() as svc:
+            contents = svc.card.read()
+            if contents.params.card_type is CardType.BLANK:
+                return None
+            try:
+                return svc.allowance(contents)
+            except (LinkError, BusinessRuleError) as e:
+                log.info("card allowance not known: %s", e)
+                return None
+
+    def reissue_card(self, cust: str, meter: str, amount: int = 0) -> topup.TopupResult:
+        """补卡 onto the re-issue card in the reader, personalised for ``cust`` / ``meter``; with
+        ``amount`` fen one more purchase (cash taken), without it the meter's last purchase again."""
+        with self._cards() as svc:
+            return svc.reissue(cust, meter, amount)
 
     def top_up(self, card: topup.CardIdentity, amount: int) -> topup.TopupResult:
         """购电: ``amount`` fen onto ``card`` — the card the operator was shown; another card in the

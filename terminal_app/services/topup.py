@@ -31,11 +31,12 @@ from typing import Any
 
 from drivers.ic_card.card import CardReader, PrepaidCard, SgccUserCard
 from drivers.ic_card.model import MAC_LEN, MAX_COUNT, CardContents, CardType, Purchase
+from drivers.ic_card.sgcc import MAX_MONEY_FEN
 from offline_queue.journal import Entry, EntryState, Journal
 from terminal_app.documents.templates import PurchaseVoucherData, purchase_voucher
 from terminal_app.domain.money import format_fen
 from terminal_app.errors import BusinessRuleError, ConfigurationError, DeviceError, LinkError, RemoteProtocolError
-from terminal_app.services import ports
+from terminal_app.services import cash_limit, ports
 from terminal_app.station.client import Request, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
 from terminal_app.station.protocol import encode_body_fast
@@ -72,6 +73,8 @@ class Reason(Enum):
     ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
     CARD_REPLACED = "This card was replaced by a re-issued card (补卡); its meter no longer accepts it."
     OTHER_CARD = "The card in the reader is not the card shown (customer {cust})."
+    HOARDING = ("The meter may hold at most {limit} yuan and held {remaining} yuan when the card was last in it:"
+                " at most {room} yuan can be bought now.")
 
 
 class TopupRefused(BusinessRuleError):
@@ -137,6 +140,31 @@ class CardInquiry:
     energy_centi_kwh: int | None
     meter_status: int | None
     loaded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What may be bought onto a card now (fen): ``most`` under every limit known."""
+
+    most: int
+    hoard_limit: int | None  # the meter's 囤积上限 (None: the station sets none)
+    cash_room: int | None  # the operator's cash limit less the cash in hand (None: no limit)
+
+
+def _remaining(contents: CardContents) -> int:
+    """The credit the meter held when it last wrote the card back (0 for a card never in a meter).
+    The meter only spends from it since (the card is the only way credit comes in), so the check
+    is on the safe side."""
+    return max(0, contents.ret.remaining) if contents.ret.written else 0
+
+
+def hoarding_room(remaining: int, hoard_limit: Any) -> int:
+    """Fen the meter can still take: up to its hoarding limit when the station gives one, never
+    above 999 999.99 元 (the wallet's size)."""
+    cap = MAX_MONEY_FEN
+    if isinstance(hoard_limit, int) and not isinstance(hoard_limit, bool) and hoard_limit > 0:
+        cap = min(cap, hoard_limit)
+    return max(0, cap - remaining)
 
 
 def _checked(reply: Mapping[str, Any], txn: str) -> Mapping[str, Any]:
@@ -255,7 +283,9 @@ class CardService:
                 not self.limits.card_min <= amount <= self.limits.card_max:
             raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.",
                                min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
+        self._hoarding(amount, _remaining(contents), station)
         self._day_open()
+        self._cash_limit(amount)
         auth = self.card.authorization_fields()
         entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, encode_body_fast({
             "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
@@ -272,6 +302,31 @@ class CardService:
             from terminal_app.timeutil import business_day
 
             check_day_open(self.store, business_day(self.clock.now()))
+
+    def _hoarding(self, amount: int, remaining: int, station: Mapping[str, Any]) -> None:
+        """囤积上限: the meter refuses a card that would take it above its hoarding limit (and above
+        999 999.99 元), and the money would be taken for nothing — refused before it is taken."""
+        room = hoarding_room(remaining, station.get("hoard_limit"))
+        if amount > room:
+            limit = station.get("hoard_limit")
+            raise TopupRefused(Reason.HOARDING, "Enter at most {room} yuan, or top up after the customer has used"
+                               " some credit.", limit=format_fen(limit if isinstance(limit, int) else MAX_MONEY_FEN),
+                               remaining=format_fen(remaining), room=format_fen(room))
+
+    def _cash_limit(self, amount: int) -> None:
+        if self.store is not None:
+            cash_limit.check(self.journal, self.store, self.operator, amount)
+
+    def allowance(self, contents: CardContents) -> Allowance:
+        """The most that can be bought onto this card now: the station's card limit, the meter's
+        hoarding limit (CARD_QUERY) and the operator's cash limit (None where nothing is known)."""
+        p = contents.params
+        _customer, station = self._lookup(p.cust, p.meter)
+        hoard = station.get("hoard_limit")
+        room = hoarding_room(_remaining(contents), hoard)
+        cash = cash_limit.room(self.journal, self.store, self.operator) if self.store is not None else None
+        most = min(self.limits.card_max, room, cash if cash is not None else self.limits.card_max)
+        return Allowance(most, hoard if isinstance(hoard, int) and not isinstance(hoard, bool) else None, cash)
 
     # ------------------------------------------------------------------ re-issue
     def reissue(self, cust: str, meter: str, amount: int = 0) -> TopupResult:
@@ -297,7 +352,10 @@ class CardService:
             raise TopupRefused(Reason.LIMIT, "Enter an amount within the limits.",
                                min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
         if amount:
+            # the lost card's credit in the meter is unknown here: the new purchase alone is checked
+            self._hoarding(amount, 0, station)
             self._day_open()
+            self._cash_limit(amount)
         auth = self.card.authorization_fields()
         entry = self.journal.capture(KIND_REISSUE, MsgType.CARD_REISSUE, encode_body_fast({
             "cust": cust, "meter": meter, "amount": amount, "card_count": contents.purchase.count,

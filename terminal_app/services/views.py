@@ -186,6 +186,9 @@ class CardView:
     purchase_count: int
     remaining_fen: int | None = None
     serial: str = ""  # the card's serial number: a top-up goes to this card only
+    reissue: bool = False  # a re-issue card (补卡卡) personalised for this customer: 补卡, not 购电
+    max_fen: int | None = None  # the most that can be bought now (card, hoarding, cash limits); None: unknown
+    hoard_limit_fen: int | None = None  # the meter's 囤积上限, when the station sets one
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,9 @@
 """Benchmark: the supervisors' console's page times while the station is under station_load.py's load.
 
-    .venv/bin/python tests/bench/console_pages.py [--terminals 100] [--payments 25]
+    .venv/bin/python tests/bench/console_pages.py [--terminals 200] [--payments 25] [--pg]
+
+``--pg``: the ledger is a database of the tests' throwaway PostgreSQL cluster (tests/rigs/pgcluster.py),
+the station's production setup, with one front end; without it, an SQLite ledger.
 
 Runs tests/bench/station_load.py's load (its ``run``, group commit, no baseline run of its own) and,
 on the same ledger, the console as its own process (``handheld-mocks station console``, the CLI a
@@ -11,7 +14,8 @@ open: /transit.json (what the 在途资金 page polls), /transit, /checks, /coll
 Baseline (same run): the same client against the same console on the same ledger before the load
 starts (the station idle).  Figures: ``p50_s``, ``p99_s``, ``max_s`` of each page fetch under load;
 ``idle_p99_s``; ``vs_baseline`` = p99 under load ÷ idle p99; ``pages`` fetched under load; ``errors``
-(any answer but 200); plus the load's own ``payments_per_s`` and ``p99_s`` (as ``load_…``).
+(any answer but 200, or no answer within 30 s); per page ``page_p99_s`` and ``page_errors``; plus the
+load's own ``payments_per_s`` and ``p99_s`` (as ``load_…``) and how busy the machine was.
 The last line is one JSON object with those keys.
 """
 
@@ -61,16 +65,22 @@ class Browser:
         with self.opener.open(self.base + "/login", data=data, timeout=30) as r:
             assert r.status == 200 and "/transit" in r.url, r.url
 
-    def round(self, times: list[float], errors: list[int]) -> None:
+    def round(self, times: list[float], errors: list[int], per_page: dict[str, list[float]] | None = None,
+              page_errors: dict[str, int] | None = None) -> None:
         for p in PAGES:
             t0 = time.perf_counter()
             try:
                 status, _ = self.get(p)
             except Exception:  # noqa: BLE001 — counted, the bench goes on
                 status = 0
-            times.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            times.append(took)
+            if per_page is not None:
+                per_page.setdefault(p, []).append(took)
             if status != 200:
                 errors.append(status)
+                if page_errors is not None:
+                    page_errors[p] = page_errors.get(p, 0) + 1
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -87,6 +97,8 @@ class Console:
         self.idle: list[float] = []
         self.loaded: list[float] = []
         self.errors: list[int] = []
+        self.per_page: dict[str, list[float]] = {}
+        self.page_errors: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -112,7 +124,7 @@ class Console:
     def _poll(self) -> None:
         assert self.browser is not None
         while not self.stop.is_set():
-            self.browser.round(self.loaded, self.errors)
+            self.browser.round(self.loaded, self.errors, self.per_page, self.page_errors)
 
     def finish(self) -> None:
         self.stop.set()
@@ -125,10 +137,25 @@ class Console:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--terminals", type=int, default=100)
+    ap.add_argument("--terminals", type=int, default=200)
     ap.add_argument("--payments", type=int, default=25)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--pg", action="store_true", help="a PostgreSQL ledger (the tests' throwaway cluster)")
     args = ap.parse_args()
+    if args.pg:
+        import tempfile
+
+        from tests.rigs.pgcluster import ThrowawayCluster, missing
+
+        why = missing()
+        if why:
+            raise SystemExit(f"--pg: {why}")
+        with tempfile.TemporaryDirectory(prefix="bench-console-pg-") as d, ThrowawayCluster(d) as pg:
+            return bench(args, pg)
+    return bench(args, None)
+
+
+def bench(args: argparse.Namespace, pg: object) -> int:
     con = Console()
     original_start, original_stop = station_load.start_station, station_load.stop_station
 
@@ -142,12 +169,16 @@ def main() -> int:
         return original_stop(proc)
 
     station_load.start_station, station_load.stop_station = start_station, stop_station
-    load = station_load.run(args.terminals, args.payments, None, "group", args.procs)
+    load = station_load.run(args.terminals, args.payments, None, "pg-1fe" if pg is not None else "group", args.procs,
+                            pg, 1, args.terminals if pg is not None else 0)
     idle_p99 = pct(con.idle, 0.99)
     out = {"p50_s": pct(con.loaded, 0.50), "p99_s": pct(con.loaded, 0.99), "max_s": round(max(con.loaded, default=0), 4),
            "idle_p99_s": idle_p99, "vs_baseline": round(pct(con.loaded, 0.99) / max(idle_p99, 1e-6), 2),
            "pages": len(con.loaded), "errors": len(con.errors),
-           "load_payments_per_s": load.get("payments_per_s"), "load_p99_s": load.get("p99_s")}
+           "load_payments_per_s": load.get("payments_per_s"), "load_p99_s": load.get("p99_s"),
+           "terminals": args.terminals, "payments_per_terminal": args.payments, "db": load.get("db"),
+           "page_p99_s": {p: pct(ts, 0.99) for p, ts in con.per_page.items()}, "page_errors": con.page_errors,
+           "machine_busy_pct": load.get("machine_busy_pct")}
     print(f"console pages under load: {out['pages']} fetched, p99 {out['p99_s']} s (idle p99 {idle_p99} s)")
     print(json.dumps(out))
     return 0

@@ -1,7 +1,8 @@
 """The supervisors' console in a real headless browser (Playwright driving Debian's chromium): the
 reference station serves terminals over TCP and the console over HTTP in the same test; a terminal's
 PAYMENT (StationClient, the terminal's own client code) appears in 在途资金 without a reload; a
-supervisor records the hand-in and acknowledges an alarm; an auditor finds the txn in the audit
+supervisor records the hand-in and acknowledges an alarm the station's daily check raised on a
+real discrepancy (a payment the marketing system never booked); an auditor finds the txn in the audit
 and verifies the chain; an administrator assigns a segment; each role is refused another's page.
 
 Every wait is Playwright's own bounded wait on what the page shows (expect(...) with a timeout),
@@ -30,7 +31,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 from werkzeug.serving import make_server  # noqa: E402
 
+from hw_mocks.marketing.server import MarketingServer  # noqa: E402
+from hw_mocks.marketing.store import connect as mkt_connect  # noqa: E402
 from hw_mocks.station import ledger  # noqa: E402
+from hw_mocks.station.check import run_check  # noqa: E402
 from hw_mocks.station.console import app as console  # noqa: E402
 from hw_mocks.station.console import store, terminals  # noqa: E402
 from hw_mocks.station.provisioning import TerminalKey  # noqa: E402
@@ -52,6 +56,27 @@ WAIT_MS = 15_000
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 
+def day_before(tmp_path, db):
+    """The day before, for real: a front end run without the marketing system (no ``--marketing``)
+    applied a payment the marketing system never booked; the station's daily check against the
+    marketing system (hw_mocks.station.check, the code ``handheld-mocks station check`` runs) finds
+    it — the alarm the supervisor acknowledges; the cash was handed in that evening."""
+    yesterday = NOW - dt.timedelta(days=1)
+    mdb = tmp_path / "marketing.sqlite"
+    with closing(mkt_connect(mdb)) as conn:
+        load_tiny(conn)
+    mkt = MarketingServer(mdb, clock=FixedClock(at=NOW)).start()
+    try:
+        with StationServer(db, TERMINALS, clock=FixedClock(at=yesterday), idle_timeout=5.0) as old:
+            pay_at(old.port, tmp_path, "00000001-100", 5000, yesterday)
+        with closing(ledger.connect(db)) as conn:
+            res = run_check(conn, yesterday.date(), mkt.address, report_dir=tmp_path, clock=FixedClock(at=NOW))
+            assert [(a.kind, a.txn) for a in res.alarms] == [("missing_at_marketing", "00000001-100")]
+            store.record_handin(conn, "00000001", 5000, "sup", "昨日交款")
+    finally:
+        mkt.stop()
+
+
 @pytest.fixture
 def rig(tmp_path):
     db = tmp_path / "station.sqlite"
@@ -60,14 +85,7 @@ def rig(tmp_path):
         store.ensure_schema(conn)
         for name, role in (("admin", "administrator"), ("sup", "supervisor"), ("aud", "auditor")):
             console.add_user(conn, name, role, PASSWORD, "test")
-        # the day's account check found one difference (the check itself is tested in test_daily_check)
-        conn.execute("BEGIN")
-        conn.execute("INSERT INTO checks (day, at, station_count, station_amount, mkt_count, mkt_amount, alarms)"
-                     " VALUES ('2026-11-23', '2026-11-24T01:00:00+08:00', 1, 5000, 0, 0, 1)")
-        conn.execute("INSERT INTO check_alarms (check_id, day, kind, txn, terminal, station_amount, mkt_amount,"
-                     " detail, at) VALUES (1, '2026-11-23', 'missing_at_marketing', '00000001-0', '00000001',"
-                     " 5000, NULL, '营销系统明细中没有这一笔', '2026-11-24T01:00:00+08:00')")
-        conn.execute("COMMIT")
+    day_before(tmp_path, db)
     terms = tmp_path / "terminals.toml"
     terminals.write(terms, TERMINALS)
     with StationServer(db, TERMINALS, clock=FixedClock(at=NOW), idle_timeout=5.0) as station:
@@ -112,13 +130,25 @@ def log_in(browser, rig, user):
 
 
 def pay(rig, txn, amount):
+    return pay_at(rig["station"].port, rig["tmp"], txn, amount, NOW)
+
+
+def report_unsynced(rig, count, oldest):
     t = TERMINALS["00000001"]
     c = StationClient(terminal_id="00000001", key=t.key, suite=Suite(t.suite), transport=SocketTransport(),
                       seq=FileSeqCounter(rig["tmp"] / "seq"), host="127.0.0.1", port=rig["station"].port,
                       connect_timeout=5, response_timeout=5, clock=FixedClock(at=NOW))
+    c.call(Request(MsgType.HELLO, {"op": "7", "app": "0.1.0", "unsynced": {"count": count, "oldest": oldest}}))
+
+
+def pay_at(port, tmp, txn, amount, at):
+    t = TERMINALS["00000001"]
+    c = StationClient(terminal_id="00000001", key=t.key, suite=Suite(t.suite), transport=SocketTransport(),
+                      seq=FileSeqCounter(tmp / "seq"), host="127.0.0.1", port=port,
+                      connect_timeout=5, response_timeout=5, clock=FixedClock(at=at))
     c.hello("7", "0.1.0")
     return c.call(Request(MsgType.PAYMENT, {"txn": txn, "cust": "1001", "amount": amount, "method": "cash",
-                                            "at": iso(NOW), "op": "7"}))
+                                            "at": iso(at), "op": "7"}))
 
 
 def test_supervisor_sees_a_payment_arrive_without_reloading_and_records_the_handin(browser, rig):
@@ -135,14 +165,24 @@ def test_supervisor_sees_a_payment_arrive_without_reloading_and_records_the_hand
     pay(rig, "00000001-2", 2000)
     expect(row.locator("td.cash")).to_have_text("123.00", timeout=WAIT_MS)
     assert page.evaluate("window.__sameDocument") is True
+    expect(row.locator("td.unsynced")).to_have_text("?")  # the terminal never reported its journal
+    report_unsynced(rig, 3, "2026-11-24T09:41:07+08:00")  # as the terminal's sync does behind a batch
+    expect(row.locator("td.unsynced")).to_have_text("2026-11-24T09:41:07+08:00 (3)", timeout=WAIT_MS)
     shoot(page, rig, "transit")
     row.locator("input[name=note]").fill("王师傅交款")
     row.locator("button[type=submit]").click()
     expect(page.locator(".flash")).to_contain_text("已登记交款", timeout=WAIT_MS)
+    # the cash is handed in, but the terminal still holds entries unsent: it stays listed
+    expect(row.locator("td.cash")).to_have_text("0.00")
+    expect(row.locator("td.unsynced")).to_have_text("2026-11-24T09:41:07+08:00 (3)")
+    assert row.locator("form.handin").count() == 0
+    report_unsynced(rig, 0, None)  # its next sync got everything through: nothing in transit
+    expect(row).to_have_count(0, timeout=WAIT_MS)
+    page.reload()
     expect(page.locator("#transit tbody")).to_contain_text("没有在途资金")
     with closing(ledger.connect(rig["db"])) as conn:
-        assert conn.execute("SELECT terminal, amount, count, by_user, note FROM handins").fetchall() == [
-            ("00000001", 12300, 2, "sup", "王师傅交款")]
+        assert conn.execute("SELECT terminal, amount, count, by_user, note FROM handins ORDER BY id").fetchall() == [
+            ("00000001", 5000, 1, "sup", "昨日交款"), ("00000001", 12300, 2, "sup", "王师傅交款")]
 
 
 def test_supervisor_acknowledges_an_alarm_and_browses_collections(browser, rig):

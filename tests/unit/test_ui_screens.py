@@ -414,6 +414,38 @@ def test_card_top_up(tmp_path):
     assert "已写卡50.00元。" in text and "找零：50.00元" in text
 
 
+def test_card_shows_the_most_that_can_be_bought(tmp_path):
+    import dataclasses
+
+    backend = FakeBackend()
+    backend.card = dataclasses.replace(backend.card, max_fen=198_000, hoard_limit_fen=200_000)
+    app = logged_in(tmp_path, backend=backend)
+    app.press("4", "f1")
+    text = app.render_text()
+    assert "本次最多可购1980.00元" in text and lines(text)[-1].startswith("F1读卡 F2充值")
+
+
+@pytest.mark.parametrize("amount, keys", [(0, ()), (3000, ("30", "enter", "50"))])
+def test_reissue_card_on_screen(tmp_path, amount, keys):
+    import dataclasses
+
+    backend = FakeBackend()
+    backend.card = dataclasses.replace(backend.card, purchase_count=0, remaining_fen=None, reissue=True)
+    app = logged_in(tmp_path, backend=backend)
+    app.press("4", "f1")
+    text = app.render_text()
+    assert "补卡卡" in text and "不输金额：重写上次购电。" in text and "表内余额" not in text
+    assert lines(text)[-1].startswith("F1读卡 F2补卡"), lines(text)[-1]
+    for k in keys:
+        app.press(k) if k == "enter" else app.type(k)
+    text = app.press("f2")
+    assert ("reissue", "3101000009", amount) in backend.calls and ("top_up", "3101000009", amount) not in backend.calls
+    if amount:
+        assert "补卡已写入30.00元。" in text and "找零：20.00元" in text
+    else:
+        assert "补卡已写：带上次购电。" in text
+
+
 def test_settlement_rows_are_the_slips_and_a_second_one_is_a_copy(tmp_path):
     app = logged_in(tmp_path)
     text = app.press("5")

@@ -240,12 +240,18 @@ class FakeBackend:
         self.dunning_status = result
         return True
 
+    card = CardView("3101000009", "张建平", "6001000000000000000009", 3, 2000)
+
     def read_card(self):
-        return CardView("3101000009", "张建平", "6001000000000000000009", 3, 2000)
+        return self.card
 
     def top_up(self, card, amount_fen, tendered_fen):
         self.calls.append(("top_up", card.customer, amount_fen))
         return PaymentOutcome("00000001-00000099", amount_fen, tendered_fen - amount_fen, True)
+
+    def reissue(self, card, amount_fen, tendered_fen):
+        self.calls.append(("reissue", card.customer, amount_fen))
+        return PaymentOutcome("00000001-00000100", amount_fen, tendered_fen - amount_fen, True)
 
     def settlement(self):
         self.settled += 1

@@ -254,7 +254,8 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
         rows = store.transit(db())
         return jsonify(rows=[{"terminal": r.terminal, "operator": r.operator, "cash": yuan(r.cash),
                               "cash_fen": r.cash, "count": r.cash_count, "qr": yuan(r.qr), "oldest": r.oldest or "-",
-                              "last_sync": r.last_sync or "-"} for r in rows],
+                              "last_sync": r.last_sync or "-", "unsynced": r.unsynced_text,
+                              "reported_at": r.reported_at or ""} for r in rows],
                        totals={k: yuan(v) for k, v in _totals(rows).items()}, at=iso(now()))
 
     @app.route("/transit/handin", methods=["POST"])

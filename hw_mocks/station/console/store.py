@@ -158,6 +158,18 @@ class Transit:
     qr: int              # fen, QR payments since the last hand-in (settled by the acquirer, not handed in)
     oldest: str | None   # capture time of the oldest payment not yet handed in
     last_sync: str | None
+    #: the terminal's own report (HELLO "unsynced", sent behind each sync batch): the capture time
+    #: of its oldest journal entry not at the station, how many, and when it reported; None: never
+    unsynced: str | None = None
+    unsynced_count: int | None = None
+    reported_at: str | None = None
+
+    @property
+    def unsynced_text(self) -> str:
+        """'?' never reported, '-' nothing waiting, else 'oldest (count)'."""
+        if self.unsynced_count is None:
+            return "?"
+        return f"{self.unsynced} ({self.unsynced_count})" if self.unsynced_count else "-"
 
 
 def transit(conn: sqlite3.Connection) -> list[Transit]:
@@ -177,7 +189,17 @@ def transit(conn: sqlite3.Connection) -> list[Transit]:
             a["count"] += int(count)
             a["oldest"] = min(filter(None, (a["oldest"], oldest)), default=None)
         a["sync"] = max(filter(None, (a["sync"], synced)), default=None)
-    return [Transit(t, o, a["cash"], a["count"], a["qr"], a["oldest"], a["sync"]) for (t, o), a in sorted(acc.items())]
+    reports = {r[0]: r[1:] for r in conn.execute("SELECT terminal, reported_at, op, oldest, waiting"
+                                                  " FROM terminal_reports").fetchall()}
+    for term, (_at, op, _oldest, waiting) in reports.items():  # entries waiting, nothing at the station yet
+        if waiting and not any(t == term for t, _o in acc):
+            acc[(term, op)] = {"cash": 0, "count": 0, "qr": 0, "oldest": None, "sync": None}
+    out = []
+    for (t, o), a in sorted(acc.items()):
+        rep = reports.get(t)
+        out.append(Transit(t, o, a["cash"], a["count"], a["qr"], a["oldest"], a["sync"],
+                           rep[2] if rep else None, int(rep[3]) if rep else None, rep[0] if rep else None))
+    return out
 
 
 def record_handin(conn: sqlite3.Connection, terminal: str, expected: int, by_user: str, note: str) -> tuple[int, int]:

@@ -32,6 +32,7 @@
       if (!seen[r.terminal + "/" + r.cash]) tr.className = "fresh";
       cell(tr, r.terminal); cell(tr, r.operator || "-"); cell(tr, r.cash, "num cash"); cell(tr, String(r.count), "num");
       cell(tr, r.qr, "num"); cell(tr, r.oldest); cell(tr, r.last_sync);
+      cell(tr, r.unsynced, "unsynced").title = r.reported_at;
       var td = cell(tr, "", "act");
       var f = forms[r.terminal];
       if (r.cash_fen > 0) {
