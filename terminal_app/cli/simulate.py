@@ -92,6 +92,7 @@ class SimulatedSite:
     card_scheme: str = "sgcc"
     card_cust: str = ""  # the customer the simulated card belongs to
     card_holder: Any = None  # the station's card key holder (a re-issue card is issued with it)
+    card_meter_no: str = ""  # the State Grid card's meter number (the meter's address): a re-issue card names it
     #: the reference station; its clock and the terminal's (the UI's backend is built with
     #: terminal_clock) are moved together by F9 (next_day)
     station: Any = None
@@ -228,6 +229,7 @@ class SimulatedSite:
 
             keys = holder.sgcc  # type: ignore[attr-defined]
             customer_no = sgcc.customer_no_of(cust)
+            self.card_meter_no = comm_addr
             self.card_cust = customer_no  # what the card (and so the screen) names the customer by
             self.card = SgccUserCardChip.issue(
                 keys, comm_addr, customer_no, sgcc.UserCardType.PURCHASE, serial, sgcc.Wallet(5000, count),
@@ -355,6 +357,16 @@ class SimControls:
         if reader is None or site.card_holder is None:
             return N_("Simulate: no card reader in this simulation.")
         reader.remove()
+        if site.card_scheme == "sgcc":
+            from drivers.ic_card import sgcc
+            from hw_mocks.card.sgcc import SgccUserCardChip
+
+            serial = format(int(site.card.serial, 16) + 1, "016x")
+            site.card = SgccUserCardChip.issue(site.card_holder.sgcc, site.card_meter_no, site.card_cust,
+                                               sgcc.UserCardType.REISSUE, serial, sgcc.Wallet(0, 0))
+            self.outside = None
+            reader.insert(site.card)
+            return N_("Simulate: a re-issue card for the card customer is in the reader.")
         p = site.card.params
         serial = format(int(p.serial, 16) + 1, "016x")
         site.card = VirtualCard.issue(site.card_holder, CardType.REISSUE, serial, p.cust, p.meter, Purchase(0, 0),

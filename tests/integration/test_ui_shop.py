@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from terminal_app.cli.simulate import SIM_CASH_LIMIT, SIM_HOARD_LIMIT
 from tests.integration.test_ui_simulated import flat, log_in
+from tests.rigs.card import held
 
 
 def card_purchases(site):
@@ -28,7 +29,7 @@ def test_hoarding_limit_shown_and_enforced_before_money(field):
     app.type("2000")
     text = flat(app.press("enter"))
     assert "电表囤积上限2000.00元" in text and "现最多可购1980.00元" in text, text
-    assert card_purchases(site) == [] and site.card.purchase.count == card.purchase_count  # nothing taken, nothing written
+    assert card_purchases(site) == [] and held(site.card)[0] == card.purchase_count  # nothing taken, nothing written
     assert app.backend.session.terminal.journal.entries() == []
     app.press("f4")
     app.press("4", "f1")
@@ -48,7 +49,7 @@ def test_lost_card_is_reissued_on_screen_and_the_meter_loads_its_purchase_once(f
     app.press("enter")
     text = flat(app.press("enter"))
     assert "已写卡50.00元。" in text, text
-    count = site.card.purchase.count
+    count = held(site.card)[0]
     app.press("f1")  # done; the customer loses the card before inserting it into the meter
     app.press("f11")  # the business hall's re-issue card goes into the reader
     app.press("f1")  # read it
@@ -56,7 +57,7 @@ def test_lost_card_is_reissued_on_screen_and_the_meter_loads_its_purchase_once(f
     assert "补卡卡" in text and "F2补卡" in text, text
     text = flat(app.press("f2"))  # no amount: the meter's last purchase again
     assert "补卡已写：带上次购电。" in text, text
-    assert (site.card.purchase.amount, site.card.purchase.count) == (5000, count)
+    assert held(site.card) == (count, 5000)
     remaining = site.card_meter.remaining
     app.press("f7")  # the new card into the meter: it loads the purchase the old card never brought
     assert site.card_meter.remaining == remaining + 5000
