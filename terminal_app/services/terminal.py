@@ -348,8 +348,14 @@ class Terminal:
         return today.waiting(self.journal, txn)
 
     def customer_name(self, cust: str) -> str:
-        c = self.store.customer(cust)
-        return c.name if c is not None else ""
+        """The downloaded customer's name; a State Grid card names the customer by the station's
+        number left-padded with zeros to 12 digits (docs/card.md), so those zeros are tried off too."""
+        candidates = [cust] + [cust[i:] for i in range(1, len(cust)) if set(cust[:i]) == {"0"}]
+        for number in candidates:
+            c = self.store.customer(number)
+            if c is not None:
+                return c.name
+        return ""
 
     def unprinted_receipts(self) -> list[str]:
         """Payments whose receipt never started printing (offer to print each: it is the original)."""

@@ -82,3 +82,19 @@ def test_cash_limit_refuses_a_payment_with_the_most_that_can_be_taken(field):
     assert [e for e in session.terminal.journal.entries() if e.kind == "payment"] == []  # nothing journaled
     app.press("esc", "esc", "esc")
     assert session.pay(customer, SIM_CASH_LIMIT, SIM_CASH_LIMIT).amount_fen == SIM_CASH_LIMIT  # up to it: taken
+
+
+def test_the_card_screen_names_the_customer_of_a_state_grid_card(field):
+    """A State Grid card names its customer by the station's number left-padded to 12 digits: the
+    screen still finds the downloaded customer's name."""
+    app, site = field
+    log_in(app)
+    app.press("4", "f1")
+    assert app.top.card.name == ""  # nothing downloaded yet: no name to show
+    app.press("f4", "1", "1", "enter")  # the card customer's segment (010101)
+    app.press("esc", "esc", "esc", "4", "f1")
+    card = app.top.card
+    store = app.backend.session.terminal.store
+    want = next(c.name for c in store.customers("010101") if c.number.rjust(12, "0") == site.card_cust)
+    assert card.customer == site.card_cust != card.customer.lstrip("0")
+    assert want and card.name == want and want in flat(app.render_text())
