@@ -123,7 +123,7 @@ def child(args: argparse.Namespace) -> int:
     say(f"R {st.unknown}")
     if store.customer(customer(1)) is None:
         try:
-            download_route(client, store, "S2", clock=clock)
+            download_route(client, store, "S2", clock=clock, operator="0007")  # S2 is 0007's (tiny area)
         except LinkError:
             say("O route")
             return 4
