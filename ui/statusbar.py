@@ -132,6 +132,8 @@ class StatusBar:
             text = app._("Working: {what}…").format(what=busy.label)
             if busy.cancellable:
                 text += " " + app._("Esc cancels")
+            elif busy.keys_note and busy.key_pressed:
+                text += "\n" + app._(busy.keys_note)
             if busy.progress is not None:
                 done, total = busy.progress
                 text += "\n" + _bar(done, total, width)
