@@ -31,6 +31,7 @@ SCREENS: dict[str, str] = {
     "settlement": "ui.screens.settlement:SettlementScreen",
     "settings": "ui.screens.settings:SettingsScreen",
     "messages": "ui.screens.settings:MessageLog",
+    "sim_paycode": "ui.screens.qrpay:SimPayCodes",
 }
 
 

@@ -250,3 +250,37 @@ def test_the_day_end_shows_the_wallets_apart_from_the_cash(tmp_path):
     assert "应交款：380.00元" in f and "扫码收款（不计入现金）：" in f
     assert "微信支付：1笔，35.50元" in f and "支付宝：2笔，40.00元" in f
     assert all(len(line) for line in text.splitlines())
+
+
+class SimPresenter:
+    """The simulate-mode controls as the UI sees them: F5's choices, and the customer's code handed
+    to the scanner (here straight to the app, as the scanner thread would)."""
+
+    operator_id, operator_pin = "1001", "123456"
+    PAYCODES = (("WeChat: paid at once", "wechat", "success"), ("Alipay: not enough money", "alipay",
+                                                                 "insufficient_funds"))
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.shown: list[int] = []
+
+    def present_code(self, choice: int) -> str:
+        self.shown.append(choice)
+        self.app.scanned(WECHAT if choice == 0 else ALIPAY)
+        return self.PAYCODES[choice][0]
+
+
+def test_f5_in_simulate_mode_picks_the_code_the_customer_shows(tmp_path):
+    backend, sim = QrBackend(), SimPresenter()
+    app = logged_in(tmp_path, backend=backend, sim=sim)
+    sim.app = app
+    text = app.press("f5")  # not waiting for a code: says what to do first
+    assert "先在收费或购电界面按扫码支付" in flat(text) and app.top.name == "main"
+    to_payment(app)
+    app.press("f2")
+    text = app.press("f5")
+    assert app.top.name == "sim_paycode" and "1微信：当即付款成功" in flat(text) and "2支付宝：余额不足" in flat(text)
+    app.press("1")
+    assert sim.shown == [0] and app.top.name == "payment"
+    assert [c[3] for c in backend.calls if c[0] == "pay_qr"] == [WECHAT]
+    assert "已收123.45元。" in flat(app.render_text())

@@ -32,6 +32,8 @@ from terminal_app.domain.paycode import CHANNEL_TITLES, PayChannel, PayCode, Pay
 from terminal_app.errors import HandheldError
 from ui.i18n import N_
 from ui.model import LinkState
+from ui.screens.base import Screen
+from ui.widgets import row
 
 #: the progress bar's length in seconds: the station's query budget for a customer who types a
 #: password (docs/acquirer.md: ≈ 5 s + 5 × 10 s), after which it reverses and answers
@@ -180,3 +182,26 @@ def outcome_rows(_: Any, r: Any, code: PayCode | None) -> list[urwid.Widget]:
     if acquirer_id:
         rows.append(urwid.Text(_("Wallet txn: {id}").format(id=acquirer_id)))
     return rows
+
+
+class SimPayCodes(Screen):
+    """Simulate mode (F5): which payment code the customer shows — a wallet and what its acquirer
+    will answer; the pick goes back to the waiting screen and the code arrives by the scanner."""
+
+    name = "sim_paycode"
+    kind = "menu"
+    title = "Simulate: customer's code"
+    softkeys = (("Back", "back"),)
+
+    def build(self) -> None:
+        choices = getattr(self.app.sim, "PAYCODES", ())
+        self.set_rows([row(f"{i} {self._(label)}", i - 1) for i, (label, _c, _s) in enumerate(choices, start=1)])
+
+    def on_pick(self, n: int) -> None:
+        if 1 <= n <= len(getattr(self.app.sim, "PAYCODES", ())):
+            self.app.simulator.present(n - 1)
+
+    def on_select(self) -> None:
+        n = self.focused_value()
+        if n is not None:
+            self.app.simulator.present(n)
