@@ -284,3 +284,24 @@ def test_f5_in_simulate_mode_picks_the_code_the_customer_shows(tmp_path):
     assert sim.shown == [0] and app.top.name == "payment"
     assert [c[3] for c in backend.calls if c[0] == "pay_qr"] == [WECHAT]
     assert "已收123.45元。" in flat(app.render_text())
+
+
+def test_reversing_a_qr_payment_says_the_money_goes_back_to_the_wallet_not_cash(tmp_path):
+    backend = QrBackend()
+    base_reverse = backend.reverse
+
+    def reverse(txn, reason):
+        r = base_reverse(txn, reason)
+
+        class WithChannel:  # the service's ReversalView of a QR payment names its wallet
+            channel = "wechat"
+
+            def __getattr__(self, name):
+                return getattr(r, name)
+        return WithChannel()
+    backend.reverse = reverse
+    app = logged_in(tmp_path, backend=backend)
+    app.press("2", "1", "enter", "f1", "enter", "enter", "f1", "esc")  # a payment to reverse
+    app.press("2", "enter", "3")
+    text = flat(app.press("f1"))
+    assert "123.45元已原路退回顾客的微信支付，不退现金。" in text and "退还王秀英" not in text

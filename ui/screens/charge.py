@@ -15,7 +15,7 @@ from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
 from ui.screens.menu import Menu
-from ui.screens.qrpay import QrPay, is_paycode, outcome_rows
+from ui.screens.qrpay import QrPay, channel_title, is_paycode, outcome_rows
 from ui.widgets import kwh_text, row, tier_line
 
 
@@ -258,7 +258,7 @@ class ReversalScreen(Screen):
             # the payment undone, then the reversal's own number (d.txn is the reversal's txn)
             rows = [urwid.Text(("ok", _("Payment {txn} reversed.").format(txn=self.preview.txn[-12:]))),
                     urwid.Text(_("Reversal no. {txn}").format(txn=d.txn[-12:])),
-                    urwid.Text(_("Give back {a} yuan to {name}.").format(a=fen(d.amount_fen), name=d.name or d.customer)),
+                    urwid.Text(self._given_back(d)),
                     urwid.Text(_("Reversal voucher printed.") if d.voucher_printed else
                                ("warn", _.error(d.print_error) if d.print_error else _("Voucher not printed.")))]
         elif self.reason is not None:
@@ -283,6 +283,16 @@ class ReversalScreen(Screen):
                 if not p.reversed:
                     rows.append(row(f"{p.at.strftime('%H:%M')} {p.customer} {fen(p.amount_fen)}", p))
         self.set_rows(rows)
+
+    def _given_back(self, d: Any) -> str:
+        """Cash goes back from the operator's hand; a QR payment's money goes back to the wallet
+        (the acquirer's refund): no cash is handed over for it."""
+        _ = self._
+        wallet = channel_title(getattr(d, "channel", None) or getattr(self.preview, "channel", None))
+        if wallet is not None:
+            return _("{a} yuan refunded to the customer's {wallet}: give no cash.").format(
+                a=fen(d.amount_fen), wallet=_(wallet))
+        return _("Give back {a} yuan to {name}.").format(a=fen(d.amount_fen), name=d.name or d.customer)
 
     def on_show(self) -> None:
         if self.payments is None:
