@@ -107,6 +107,7 @@ def test_without_signal_scan_to_pay_is_refused_at_once_and_never_becomes_cash(tm
     app.set_status(TerminalStatus(csq=None, link=LinkState.NO_SIGNAL))
     text = app.press("f2")
     assert "需要联网" in flat(text) and not app.top.qr.active
+    assert not [ln for ln in text.split("\n") if ln[:1] in "。，、；：？！）"], text  # 禁则 at 30 columns
     assert not [c for c in backend.calls if c[0] in ("pay", "pay_qr")]
     # signal goes while the code is awaited: the scan is refused too, still no cash
     app.set_status(TerminalStatus(csq=18, link=LinkState.UP))
