@@ -96,7 +96,7 @@ FIELDS: dict[tuple[Trade, Kind], FieldSpec] = {
     (Trade.BILL_QUERY, Kind.ANSWER): (("cust", _CUST), ("name", _text(40)), ("arrears", _AMOUNT),
                                       ("balance", _AMOUNT), ("n", r"[0-9]{1,3}")),
     (Trade.PAYMENT, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("operator", _text(32)), ("cust", _CUST),
-                                    ("amount", _AMOUNT), ("method", r"cash"), ("at", _TIME)),
+                                    ("amount", _AMOUNT), ("method", r"cash|wechat|alipay"), ("at", _TIME)),
     (Trade.PAYMENT, Kind.ANSWER): (("receipt", r"[0-9A-Z]{0,24}"), ("amount", _AMOUNT), ("to_balance", _AMOUNT),
                                    ("balance", _AMOUNT), ("arrears", _AMOUNT), ("msg", _text(120))),
     (Trade.PURCHASE, Kind.REQUEST): (("txn", _TXN), ("terminal", _TERM), ("operator", _text(32)), ("cust", _CUST),

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from hw_mocks.acquirer import wire
 from hw_mocks.station.acquirer_policy import Action, ActionKind, Event, Outcome, Params, State, step
+from hw_mocks.station.qr_schema import SCHEMA
 from terminal_app.domain.paycode import PayChannel, PayCode, redact
 from terminal_app.errors import BusinessRuleError, ConfigurationError, StorageError
 from terminal_app.timeutil import SHANGHAI, iso
@@ -426,38 +427,20 @@ def load_channels(base_url: str, keys_dir: Path, timeout: float = 10.0) -> dict[
 
 # ------------------------------------------------------------------------------------------ journal
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS qr_orders (
-    txn          TEXT PRIMARY KEY,        -- the terminal's txn; the merchant's order number derives from it
-    channel      TEXT NOT NULL,           -- wechat | alipay
-    amount       INTEGER NOT NULL,        -- fen
-    code         TEXT NOT NULL,           -- the payment code REDACTED (channel + masked), never whole
-    phase        TEXT NOT NULL,           -- the policy's phase when last written
-    outcome      TEXT,                    -- NULL while running; then PAID | NOT_PAID | REVERSED | UNRESOLVED
-    acquirer_id  TEXT NOT NULL DEFAULT '',
-    detail       TEXT NOT NULL DEFAULT '',
-    created      TEXT NOT NULL,
-    updated      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS qr_refunds (
-    refund_no    TEXT PRIMARY KEY,        -- the reversal's own txn: the refund number at the acquirer
-    txn          TEXT NOT NULL REFERENCES qr_orders(txn),
-    amount       INTEGER NOT NULL,
-    outcome      TEXT,                    -- NULL while running; REFUNDED | REFUND_REFUSED | REFUND_UNRESOLVED
-    acquirer_id  TEXT NOT NULL DEFAULT '',
-    detail       TEXT NOT NULL DEFAULT '',
-    created      TEXT NOT NULL,
-    updated      TEXT NOT NULL
-);
-"""
 
 
 class OrderJournal:
     """The station's record of every QR order, written before each request goes out."""
 
-    def __init__(self, path: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(SHANGHAI)) -> None:
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(SHANGHAI),
+                 *, conn: sqlite3.Connection | None = None) -> None:
+        """A stand-alone journal file at ``path``, or (``conn``) the station's own ledger — an SQLite
+        file or PostgreSQL (:meth:`on_ledger`), whose schema already holds the tables."""
         self.clock = clock
         self._lock = threading.Lock()
+        if conn is not None:
+            self._db = conn
+            return
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -466,13 +449,24 @@ class OrderJournal:
         except sqlite3.Error as e:
             raise StorageError("The QR order journal {path} cannot be opened.", path=str(path), error=e) from e
 
+    @classmethod
+    def on_ledger(cls, target: str, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(SHANGHAI)
+                  ) -> OrderJournal:
+        """The journal in the station's ledger (``--db``: an SQLite file or a PostgreSQL URL), on a
+        connection of its own: each write commits at once (autocommit), before its request goes out,
+        independently of the station's group commit."""
+        from hw_mocks.station import ledger
+
+        return cls(Path(target), clock, conn=ledger.connect(target, check_same_thread=False))
+
     def close(self) -> None:
         self._db.close()
 
     def _exec(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
             try:
-                return self._db.execute(sql, args).fetchall()
+                cur = self._db.execute(sql, args)
+                return cur.fetchall() if cur.description else []
             except sqlite3.Error as e:
                 raise StorageError("The QR order journal cannot be written.", error=e) from e
 

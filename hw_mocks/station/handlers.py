@@ -43,10 +43,12 @@ from typing import Any
 
 from hw_mocks.station import billing
 from hw_mocks.station import validate as v
+from hw_mocks.station.acquirer import QrOrderConflict, QrPayments
 from hw_mocks.station.broker import Broker, Forward, forwards
 from hw_mocks.station.ledger import next_counter
 from hw_mocks.station.validate import Refusal
 from terminal_app.domain import allocation
+from terminal_app.domain.paycode import PayCode, PayCodeError, parse_paycode, redact
 from terminal_app.domain.penalty import DEFAULT_RULE, PenaltyRule
 from terminal_app.station.messages import STATEFUL, ErrorCode, MsgType
 from terminal_app.timeutil import Clock, business_day, iso
@@ -57,12 +59,24 @@ ABNORMAL_CODES = frozenset({"door_locked", "meter_stopped", "meter_damaged", "ru
                             "meter_not_found", "meter_replaced", "other"})
 DUNNING_RESULTS = frozenset({"notice_printed", "promised", "paid", "not_home", "disconnected"})
 PAYMENT_METHODS = frozenset({"cash"})
+#: paid by the customer's payment code (付款码) through the acquirer (issue 17; docs/acquirer.md)
+QR_METHODS = frozenset({"wechat", "alipay"})
 #: a notice reported without its "pay_by" gives the customer this many days
 DEFAULT_PAY_WITHIN_DAYS = 7
 #: refusals that are a final answer for a txn (stored, TXN_STATUS "rejected")
 FINAL_CODES = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_CUSTOMER, ErrorCode.NOT_ALLOWED, ErrorCode.LIMIT,
                          ErrorCode.UNKNOWN_METER, ErrorCode.UNKNOWN_SEGMENT, ErrorCode.CARD_COUNT,
-                         ErrorCode.UNAVAILABLE})
+                         ErrorCode.UNAVAILABLE, ErrorCode.PAY_REFUSED})
+
+#: the acquirer's last word on a QR order that ended NOT_PAID → the refusal's "reason"
+QR_REASONS = {
+    "NOTENOUGH": "insufficient_funds", "ACQ.BUYER_BALANCE_NOT_ENOUGH": "insufficient_funds",
+    "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH": "insufficient_funds",
+    "AUTH_CODE_INVALID": "code_invalid", "AUTHCODEEXPIRE": "code_invalid", "AUTH_CODE_ERROR": "code_invalid",
+    "ACQ.PAYMENT_AUTH_CODE_INVALID": "code_invalid",
+    "TRADE_ERROR": "user_cancels", "PAYERROR": "user_cancels", "CLOSED": "user_cancels", "REVOKED": "user_cancels",
+    "TRADE_CLOSED": "user_cancels", "ACQ.PAYMENT_FAIL": "user_cancels",
+}
 
 #: card key holder: (cust, meter, amount, purchase_count, challenge hex) -> MAC hex (issue 6)
 CardMac = Callable[[str, str, int, int, str], str]
@@ -70,6 +84,38 @@ CardMac = Callable[[str, str, int, int, str], str]
 
 class _Decided(Exception):  # noqa: N818 (a signal, not an error)
     """The txn was decided by another front end while this one waited for a row lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class QrJob:
+    """A QR payment (or the refund a QR payment's reversal is) the acquirer must do before the
+    station can decide the txn.  :meth:`run` blocks (the acquirer's policy waits up to a minute):
+    the server runs it outside the ledger's write transaction, then decides the txn again
+    (:meth:`Station.after_acquirer`), which now finds the order's outcome in ``qr_orders``."""
+
+    txn: str
+    kind: str                 # "charge" | "refund"
+    amount: int               # fen
+    code: PayCode | None = None   # charge: the customer's code (its secret only ever goes to the acquirer)
+    orig: str = ""            # refund: the payment's txn
+
+    def run(self, qr: QrPayments) -> None:
+        try:
+            if self.kind == "charge":
+                assert self.code is not None
+                qr.charge(self.txn, self.code, self.amount)
+            else:
+                qr.refund(self.orig, self.txn, self.amount)
+        except QrOrderConflict:
+            raise
+        except Exception:  # the order stays unfinished in qr_orders: decided again, resumed at start-up
+            log.exception("the acquirer's part of txn %s failed", self.txn)
+
+
+class _NeedsAcquirer(Exception):  # noqa: N818 (a signal, not an error)
+    def __init__(self, job: QrJob) -> None:
+        super().__init__(job.txn)
+        self.job = job
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +173,51 @@ class Station:
     #: 1…9 when several front ends share one PostgreSQL ledger: its own receipt counter (the digit
     #: after the day in its receipt numbers) and serials; 0: the only writer (SQLite)
     front_end: int = 0
+    #: the acquirer (issue 17): PAYMENT with method wechat/alipay; None: cash only
+    qr: QrPayments | None = None
+    #: True while a txn is decided again after its acquirer job ran (no second job for it)
+    _acquired: bool = False
 
     # ------------------------------------------------------------------ entry points
 
     def process(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any],
                 key_id: str | None = None) -> Reply:
         """Handle one authenticated request in its own transaction; commits before returning."""
-        return self._committed(lambda: self.apply(terminal, seq, msg_type, body, key_id))
+        reply = self._committed(lambda: self.apply(terminal, seq, msg_type, body, key_id))
+        if isinstance(reply, QrJob):  # the acquirer's part outside the transaction, then decide again
+            self.run_acquirer(reply)
+            reply = self._committed(lambda: self.after_acquirer(terminal, seq, msg_type, body))
+        return reply  # type: ignore[return-value]
+
+    def run_acquirer(self, job: QrJob) -> None:
+        """The acquirer's part of a txn (blocks; never inside the ledger's write transaction)."""
+        assert self.qr is not None
+        job.run(self.qr)
+
+    def after_acquirer(self, terminal: str, seq: int, msg_type: int, body: Mapping[str, Any]) -> Reply | Forward:
+        """Decide a txn again once its :class:`QrJob` ran (inside the caller's open transaction; the
+        request's seq was accepted by the first pass)."""
+        ctx = Ctx(terminal, seq, self.clock.now())
+        conn = self.conn
+        conn.execute("SAVEPOINT request")
+        self._acquired = True
+        try:
+            reply = self._dispatch(ctx, msg_type, body)
+        except Exception:
+            if not conn.in_transaction:
+                raise
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            log.exception("request %s-%d failed inside the station", terminal, seq)
+            return Reply(Refusal(ErrorCode.INTERNAL, "the station failed to process the request; ask TXN_STATUS"
+                                 " later").body(), True)
+        finally:
+            self._acquired = False
+        conn.execute("RELEASE request")
+        if isinstance(reply, QrJob):  # cannot happen: the handler never asks twice
+            return Reply(Refusal(ErrorCode.INTERNAL, "the acquirer's outcome is not known yet; ask TXN_STATUS"
+                                 " later").body(), True)
+        return reply
 
     def refuse_body(self, terminal: str, seq: int, reason: str, key_id: str | None = None) -> Reply:
         """An authenticated request whose body is unusable: consume the seq, answer E_BAD_REQUEST."""
@@ -256,6 +340,10 @@ class Station:
             self.conn.execute("ROLLBACK TO handler")
             self.conn.execute("RELEASE handler")
             return self._dispatch(ctx, msg_type, body, forward=forward)
+        except _NeedsAcquirer as n:  # the station's rules accept it; the acquirer goes first (QrJob)
+            self.conn.execute("ROLLBACK TO handler")
+            self.conn.execute("RELEASE handler")
+            return n.job  # type: ignore[return-value]
         if forward and self.broker is not None and forwards(mt, body) and not reply.error:
             # a dry run: the station's rules accept it; the marketing system decides (broker)
             self.conn.execute("ROLLBACK TO handler")
@@ -347,7 +435,7 @@ class Station:
             "allocation": allocation.RULE,
             "reversal": "same_business_day;own_terminal;once",
             "penalty": self.penalty_rule.to_params(),
-            "payment_methods": sorted(PAYMENT_METHODS),
+            "payment_methods": sorted(PAYMENT_METHODS | (QR_METHODS if self.qr is not None else frozenset())),
             "abnormal_codes": sorted(ABNORMAL_CODES),
             "dunning_results": sorted(DUNNING_RESULTS),
             "card": self.card_mac is not None,
@@ -475,9 +563,10 @@ class Station:
         if amount > self.limits.payment_max:
             raise Refusal(ErrorCode.LIMIT, f"a cash payment is at most {self.limits.payment_max} fen",
                           max=self.limits.payment_max)
-        method = v.choice(body, "method", PAYMENT_METHODS)
+        method = v.choice(body, "method", PAYMENT_METHODS | QR_METHODS)
         at = v.time(body)
         op = v.string(body, "op", max_len=32, optional=True)
+        acquirer_id = self._qr_paid(body, txn, method, amount) if method in QR_METHODS else None
         self._lock_customer(cust, txn)
         row = self._customer(cust)
         # the penalty is counted to the day the customer paid (the receipt's day), never to a day
@@ -488,8 +577,10 @@ class Station:
         rest = alloc.rest
         receipt = self._receipt(ctx)
         day = business_day(at).isoformat()
-        self.conn.execute("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                          (txn, ctx.terminal, op, cust, amount, method, iso(at), day, receipt, rest, ctx.now_iso))
+        self.conn.execute("INSERT INTO payments (txn, terminal, operator, cust, amount, method, at, day, receipt,"
+                          " to_balance, applied_at, reversed_by, acquirer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                          " NULL, ?)", (txn, ctx.terminal, op, cust, amount, method, iso(at), day, receipt, rest,
+                                        ctx.now_iso, acquirer_id))
         billing.apply(self.penalty_rule, self.conn, cust, alloc, penalty_day)
         for a in alloc.applied:
             self.conn.execute("INSERT INTO allocations VALUES (?, ?, ?, ?, ?)",
@@ -501,6 +592,8 @@ class Station:
                  "applied": [{"period": a.period, "amount": a.total, "penalty": a.penalty} for a in alloc.applied],
                  "to_balance": rest, "balance": balance, "arrears": owed,
                  "penalty_day": penalty_day.isoformat(), "at": ctx.now_iso, "day": day}
+        if acquirer_id is not None:
+            reply["method"], reply["acquirer_id"] = method, acquirer_id
         if owed == 0:  # the arrears are cleared: a cut customer's reconnection task is released
             released = [r[0] for r in self.conn.execute(
                 "SELECT task FROM reconnections WHERE cust = ? AND state = 'waiting_payment'", (cust,))]
@@ -509,6 +602,57 @@ class Station:
             if released:
                 reply["reconnection"] = {"tasks": released, "state": "released"}
         return reply
+
+    def _qr_paid(self, body: Mapping[str, Any], txn: str, method: str, amount: int) -> str:
+        """The acquirer's id of QR payment ``txn`` once the acquirer charged it; a refusal when it
+        did not; :class:`_NeedsAcquirer` while the order has not been run (or not to its end)."""
+        if self.qr is None or method not in {c.value for c in self.qr.channels}:
+            raise Refusal(ErrorCode.UNAVAILABLE, f"this station takes no {method} payments (no acquirer)")
+        raw = body.get("auth_code")
+        if not isinstance(raw, str) or len(raw) > 32:
+            raise v.bad('"auth_code" must be the payment code\'s digits')
+        try:
+            code = parse_paycode(raw)
+        except PayCodeError:
+            raise v.bad('"auth_code" is not a WeChat Pay or Alipay payment code') from None
+        if code.channel.value != method:
+            raise v.bad(f'"auth_code" is a {code.channel.value} code, not {method}')
+        row = self.conn.execute("SELECT channel, amount, outcome, acquirer_id, detail FROM qr_orders WHERE txn = ?",
+                                (txn,)).fetchone()
+        if row is not None and (row[0], row[1]) != (method, amount):
+            raise Refusal(ErrorCode.TXN_CONFLICT, f"txn {txn} was already used for another QR payment", txn=txn)
+        outcome = row[2] if row is not None else None
+        if outcome == "PAID":
+            return str(row[3])
+        if outcome == "NOT_PAID":
+            reason = QR_REASONS.get(str(row[4]), "refused")
+            raise Refusal(ErrorCode.PAY_REFUSED, f"the acquirer did not charge {redact(code)}: {reason}",
+                          reason=reason)
+        if outcome == "REVERSED":
+            raise Refusal(ErrorCode.PAY_REFUSED, "no definite answer from the acquirer: the order was reversed, the"
+                          " customer is not charged", reason="not_charged")
+        if outcome == "UNRESOLVED":
+            raise Refusal(ErrorCode.PAY_REFUSED, "no definite answer from the acquirer: the order is being reversed"
+                          " (the daily check lists it), the customer is not charged", reason="reversing")
+        if self._acquired:  # the job ran and left no outcome (it failed): not a decision
+            raise Refusal(ErrorCode.INTERNAL, "the acquirer's outcome is not known yet; ask TXN_STATUS later")
+        raise _NeedsAcquirer(QrJob(txn, "charge", amount, code=code))
+
+    def _qr_refunded(self, txn: str, orig: str, amount: int) -> None:
+        """A QR payment's reversal (冲正) is a refund through the acquirer: done, refused, or to be run."""
+        row = self.conn.execute("SELECT outcome FROM qr_refunds WHERE refund_no = ?", (txn,)).fetchone()
+        outcome = row[0] if row is not None else None
+        if outcome == "REFUNDED":
+            return
+        if outcome == "REFUND_REFUSED":
+            raise Refusal(ErrorCode.PAY_REFUSED, f"the acquirer refused to refund payment {orig}", orig=orig,
+                          reason="refund_refused")
+        if self._acquired:  # REFUND_UNRESOLVED, or the job failed: not a decision; the refund number is idempotent
+            raise Refusal(ErrorCode.INTERNAL, f"the acquirer's answer to the refund of {orig} is outstanding; send"
+                          " the reversal again later (it is refunded at most once)", orig=orig)
+        if self.qr is None:
+            raise Refusal(ErrorCode.UNAVAILABLE, f"payment {orig} was a QR payment and this station has no acquirer")
+        raise _NeedsAcquirer(QrJob(txn, "refund", amount, orig=orig))
 
     def _h_reversal(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
         orig = v.txn(body, ctx.terminal, "orig", own=False)
@@ -534,6 +678,9 @@ class Station:
         balance = self.conn.execute("SELECT balance FROM customers WHERE cust = ?", (cust,)).fetchone()[0]
         if balance < to_balance:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"the prepayment of payment {orig} has been used since", orig=orig)
+        method = self.conn.execute("SELECT method FROM payments WHERE txn = ?", (orig,)).fetchone()[0]
+        if method in QR_METHODS:
+            self._qr_refunded(txn, orig, amount)
         for period, pen, amt in self.conn.execute("SELECT period, penalty, amount FROM allocations WHERE txn = ?",
                                                   (orig,)).fetchall():
             self.conn.execute("UPDATE bills SET paid_penalty = paid_penalty - ?, paid_amount = paid_amount - ?"

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable
 
 from hw_mocks.station import audit  # the trail lives in the same file
+from hw_mocks.station.qr_schema import SCHEMA as QR_SCHEMA  # the QR order journal too (issue 17)
 from terminal_app.errors import ConfigurationError
 
 #: 2: customers.category, bills' penalty accrual (accrued, accrued_through), balance_uses (issue 14).
@@ -296,7 +297,7 @@ def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> 
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("BEGIN IMMEDIATE")
-        for stmt in _statements(SCHEMA):
+        for stmt in _statements(SCHEMA) + _statements(QR_SCHEMA):
             conn.execute(stmt)
         for stmt in audit.SCHEMA_STATEMENTS:
             conn.execute(stmt)
@@ -329,6 +330,7 @@ ADDED_COLUMNS = (
     ("readings", "note", "TEXT"),
     ("audit", "chain", "INTEGER"),      # issue 21: the front end whose chain holds the row (NULL: 0)
     ("audit", "chain_seq", "INTEGER"),  # its place in that chain (NULL: the row's id)
+    ("payments", "acquirer_id", "TEXT"),  # issue 17: a QR payment's id at the acquirer (NULL: cash)
 )
 
 
@@ -347,7 +349,7 @@ def _connect_pg(dsn: str) -> object:
     try:
         conn.execute("BEGIN")
         conn.execute("SELECT pg_advisory_xact_lock(21)")  # front ends starting together: one creates the schema
-        for stmt in pg.pg_schema(_statements(SCHEMA) + list(audit.SCHEMA_STATEMENTS)):
+        for stmt in pg.pg_schema(_statements(SCHEMA) + _statements(QR_SCHEMA) + list(audit.SCHEMA_STATEMENTS)):
             conn.execute(stmt)
         _add_columns(conn, lambda table: pg.columns(conn, table))
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))

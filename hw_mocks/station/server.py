@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
@@ -50,9 +51,10 @@ from typing import Any
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.broker import FORWARDED, Broker, Forward, Lookup, Outcome
 from hw_mocks.station.commit import GroupCommit, Job
-from hw_mocks.station.handlers import CardMac, Ctx, Limits, Reply, Station
+from hw_mocks.station.handlers import CardMac, Ctx, Limits, QrJob, Reply, Station
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.validate import Refusal
+from terminal_app.domain.paycode import redact
 from terminal_app.errors import ConfigurationError, DeviceError, HandheldError, LocalProtocolError
 from terminal_app.station.messages import ErrorCode, MsgType
 from terminal_app.station.protocol import (
@@ -94,7 +96,10 @@ def _what(e: HandheldError) -> str:
 
 
 def _json(body: Mapping[str, Any]) -> str:
-    # the audit's copy of a body already checked by the codec (decoded, or about to be sealed)
+    # the audit's copy of a body already checked by the codec (decoded, or about to be sealed);
+    # a payment code (付款码) is a bearer token for the customer's money: the audit keeps it redacted
+    if "auth_code" in body:
+        body = {**body, "auth_code": redact(body["auth_code"]) if isinstance(body["auth_code"], str) else "?"}
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -115,7 +120,9 @@ class StationServer:
                  header_timeout: float = HEADER_TIMEOUT, min_rate: float = MIN_RATE,
                  unauth_slots: int = UNAUTH_SLOTS, max_batch: int = 512,
                  on_ready: Callable[[int], None] | None = None, marketing: str | None = None,
-                 marketing_timeout: float = 5.0, front_end: int = 0) -> None:
+                 marketing_timeout: float = 5.0, front_end: int = 0,
+                 acquirer: Mapping[Any, Any] | None = None, acquirer_params: Any = None,
+                 acquirer_sleep: Callable[[float], None] | None = None) -> None:
         if unauth_slots < 1:
             raise ConfigurationError("The station needs at least one unauthenticated slot.", "Raise unauth_slots.")
         self.db_path = os.fspath(db_path)
@@ -139,6 +146,12 @@ class StationServer:
             raise ConfigurationError("The front end's number must be 1 to 9 (0: the only one).", "Give --front-end 1..9.")
         #: 1…9: one of several front ends on one PostgreSQL ledger (its receipts, serials, audit chain)
         self.front_end = front_end
+        #: the acquirer's channels (hw_mocks.station.acquirer.load_channels) for QR payments, or None
+        self.acquirer = dict(acquirer) if acquirer is not None else None
+        self.acquirer_params = acquirer_params
+        self.acquirer_sleep = acquirer_sleep
+        #: threads for the acquirer's calls (each QR order may wait on it for about a minute)
+        self._qr_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -225,6 +238,8 @@ class StationServer:
         if self.marketing is not None:
             self.station.broker = Broker(self.marketing, self.marketing_timeout,
                                          station_id=f"{self.front_end or 1:04d}")
+        if self.acquirer is not None:
+            self._start_acquirer(loop)
         self._audit = audit.AuditWriter(conn, chain=self.front_end)
         self._worker = GroupCommit(conn, loop, max_batch=self.max_batch, on_rollback=self._audit.forget)
         try:
@@ -255,6 +270,26 @@ class StationServer:
             finally:
                 self._worker.close()
                 conn.close()
+                if self._qr_pool is not None:
+                    self._qr_pool.shutdown(wait=False, cancel_futures=True)
+                if self.station.qr is not None:
+                    self.station.qr.journal.close()
+
+    def _start_acquirer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """QR payments (issue 17): the order journal in the ledger, and every order a previous run
+        left unfinished resumed at once (queried first, never paid again; or reversed again)."""
+        from hw_mocks.station.acquirer import OrderJournal, QrPayments
+
+        assert self.acquirer is not None
+        journal = OrderJournal.on_ledger(self.db_path, self.clock.now)
+        kw = {"sleep": self.acquirer_sleep} if self.acquirer_sleep is not None else {}
+        self.station.qr = QrPayments(journal, self.acquirer, self.acquirer_params, **kw)
+        self._qr_pool = concurrent.futures.ThreadPoolExecutor(64, thread_name_prefix="acquirer")
+        for txn in journal.unfinished():
+            log.info("resuming QR order %s left unfinished", txn)
+            fut = loop.run_in_executor(self._qr_pool, self.station.qr.resume, txn)
+            fut.add_done_callback(lambda f, t=txn: f.exception() and log.error(
+                "resuming QR order %s failed: %s", t, f.exception()))
 
     # ------------------------------------------------------------------ connections
 
@@ -297,8 +332,9 @@ class StationServer:
         slot = c.reserve()
         # a connection's requests take effect in order: one that may go to the marketing system
         # holds the ones behind it until it is settled (a reversal pipelined behind its payment)
-        gate = self.marketing is not None and (frame.msg_type in FORWARDED or frame.msg_type == MsgType.BILL_QUERY) \
-            and bad_body is None
+        gate = bad_body is None and (
+            (self.marketing is not None and (frame.msg_type in FORWARDED or frame.msg_type == MsgType.BILL_QUERY))
+            or (self.acquirer is not None and frame.msg_type in (MsgType.PAYMENT, MsgType.REVERSAL)))
 
         def finish(result: bytes | None) -> None:
             c.deliver(slot, result)
@@ -311,7 +347,10 @@ class StationServer:
                     self.submit_request(c, *c.held.popleft())
 
         def done(result: bytes | _Forwarding | None) -> None:
-            if isinstance(result, _Forwarding):  # phase A committed: now the marketing system
+            if isinstance(result, _Forwarding) and isinstance(result.forward, QrJob):
+                assert self._loop is not None  # its seq is committed: now the acquirer, then decide again
+                self._loop.create_task(self._acquire(result, done, finish))
+            elif isinstance(result, _Forwarding):  # phase A committed: now the marketing system
                 assert self._loop is not None
                 self._loop.create_task(self._forward(result, finish))
             else:
@@ -332,6 +371,32 @@ class StationServer:
             return
         self._worker.submit(Job(lambda: self._settle(fw, out), finish))
 
+    async def _acquire(self, fw: _Forwarding, done: Callable[[Any], None],
+                       finish: Callable[[bytes | None], None]) -> None:
+        """The acquirer's part of a QR PAYMENT or of its reversal (a refund), in a thread of its own
+        (it may take a minute), then the txn decided again in a batch — which may go on to the
+        marketing system like every payment."""
+        assert self._loop is not None and self._worker is not None and isinstance(fw.forward, QrJob)
+        job = fw.forward
+        try:
+            await self._loop.run_in_executor(self._qr_pool, self.station.run_acquirer, job)
+        except Exception as e:  # QrOrderConflict: the txn's order was for another channel or amount
+            log.warning("QR txn %s refused by the acquirer's journal: %s", job.txn, type(e).__name__)
+            reply = Reply(Refusal(ErrorCode.TXN_CONFLICT, f"txn {job.txn} was already used for another QR payment",
+                                  txn=job.txn).body(), True)
+            self._worker.submit(Job(lambda: self._seal_out(fw.peer, fw.frame, fw.key, reply,
+                                                           iso(self.clock.now())), finish))
+            return
+        self._worker.submit(Job(lambda: self._after_acquirer(fw), done))
+
+    def _after_acquirer(self, fw: _Forwarding) -> bytes | _Forwarding:
+        frame = fw.frame
+        at = iso(self.clock.now())
+        reply = self.station.after_acquirer(frame.terminal_id, frame.seq, frame.msg_type, fw.body)
+        if isinstance(reply, Forward):
+            return _Forwarding(fw.peer, frame, fw.key, fw.body, reply)
+        return self._seal_out(fw.peer, frame, fw.key, reply, at)
+
     def _settle(self, fw: _Forwarding, out: Outcome) -> bytes:
         frame = fw.frame
         ctx = Ctx(frame.terminal_id, frame.seq, self.clock.now())
@@ -350,7 +415,7 @@ class StationServer:
             assert body is not None
             self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, _json(body)))
             reply = self.station.apply(tid, seq, mt, body, kid)
-            if isinstance(reply, Forward | Lookup):
+            if isinstance(reply, Forward | Lookup | QrJob):
                 return _Forwarding(peer, frame, key, body, reply)
         else:
             self._audit.append(audit.AuditRecord(at, peer, "in", tid, seq, mt, frame.raw, None,
@@ -416,7 +481,7 @@ class _Forwarding:
     frame: SealedFrame
     key: TerminalKey
     body: dict[str, Any]
-    forward: Forward | Lookup
+    forward: Forward | Lookup | QrJob
 
 
 class _Connection(asyncio.Protocol):

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     CARD_COUNT = "E_CARD_COUNT"  # purchase-count rule of the card meter not met
     CARD_REPLACED = "E_CARD_REPLACED"  # the card was replaced by a re-issue (补卡): its meter refuses it
     UNAVAILABLE = "E_UNAVAILABLE"  # function not offered by this station (e.g. no card key holder)
+    PAY_REFUSED = "E_PAY_REFUSED"  # a QR payment (付款码) not charged, or its refund refused: "reason" says why
 
 
 #: message types whose request carries a "txn" and changes state at the station

@@ -40,7 +40,7 @@ def db(ledger_target):  # the whole module on SQLite and on PostgreSQL
         conn.execute("BEGIN")
         for txn, term, amount in (("T-1", "00000001", 1200), ("T-2", "00000001", 800), ("T-3", "00000002", 500)):
             conn.execute("INSERT INTO payments VALUES (?, ?, '7', '1001', ?, 'cash', '2026-11-24T10:00:00+08:00',"
-                         " '2026-11-24', ?, 0, '2026-11-24T10:05:00+08:00', NULL)", (txn, term, amount, "R" + txn))
+                         " '2026-11-24', ?, 0, '2026-11-24T10:05:00+08:00', NULL, NULL)", (txn, term, amount, "R" + txn))
         conn.execute("INSERT INTO checks (day, at, station_count, station_amount, mkt_count, mkt_amount, alarms)"
                      " VALUES ('2026-11-24', '2026-11-25T01:00:00+08:00', 3, 2500, 2, 2000, 1)")
         conn.execute("INSERT INTO check_alarms (check_id, day, kind, txn, terminal, station_amount, mkt_amount,"

@@ -1,0 +1,157 @@
+"""QR payments (付款码) at the station (issue 17): PAYMENT ``method: wechat|alipay`` with ``auth_code``
+through the real station server, its ledger (SQLite and PostgreSQL) and the mock acquirer as a process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from contextlib import closing
+
+import pytest
+
+from hw_mocks.station import ledger
+from hw_mocks.station.acquirer import OrderJournal, load_channels
+from hw_mocks.station.acquirer_policy import Params
+from hw_mocks.station.provisioning import TerminalKey
+from hw_mocks.station.server import StationServer
+from terminal_app.domain.paycode import PayChannel
+from terminal_app.station.client import Outcome, Request, StationClient
+from terminal_app.station.messages import MsgType
+from terminal_app.station.protocol import Suite
+from terminal_app.station.seq import FileSeqCounter
+from terminal_app.station.transport import SocketTransport
+from terminal_app.timeutil import SHANGHAI, FixedClock, iso
+from tests.rigs.acquirer import WHOLE_CODE, code_for, make_keys, order_of, running_acquirer
+from tests.rigs.station import audit_rows, load_tiny, rows
+from tests.util import wait_for
+
+NOW = dt.datetime.now(SHANGHAI).replace(microsecond=0)
+TID = "00000001"
+KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+FAST = Params(query_interval=0.05, query_limit=12, unknown_wait=0.05, reverse_interval=0.05, reverse_limit=4,
+              refund_interval=0.05, refund_limit=3)
+_serial = itertools.count(50_000_000)
+
+
+@pytest.fixture(scope="module")
+def acquirer(tmp_path_factory):
+    keys = make_keys(tmp_path_factory.mktemp("acq-keys"))
+    with running_acquirer(keys) as acq:
+        yield acq
+    assert not WHOLE_CODE.search(acq["log"].read_text(encoding="utf-8"))
+
+
+class Rig:
+    def __init__(self, tmp_path, target, acquirer) -> None:
+        self.db, self.acq = target, acquirer
+        with closing(ledger.connect(target)) as conn:
+            load_tiny(conn)
+        self.clock = FixedClock(at=NOW)
+        self.channels = load_channels(acquirer["url"], acquirer["keys"], timeout=0.5)
+        self.tmp = tmp_path
+        self.start()
+
+    def start(self) -> None:
+        self.st = StationServer(self.db, {TID: TerminalKey(TID, 2, KEY)}, clock=self.clock, acquirer=self.channels,
+                                acquirer_params=FAST).start()
+        self.client = StationClient(terminal_id=TID, key=KEY, suite=Suite.AES_GCM, transport=SocketTransport(),
+                                    seq=FileSeqCounter(self.tmp / "seq"), host="127.0.0.1", port=self.st.port,
+                                    connect_timeout=5, response_timeout=60, clock=FixedClock(at=NOW))
+
+    def one(self, mt: MsgType, body: dict):
+        return self.client.exchange([Request(mt, body)])[0]
+
+
+@pytest.fixture
+def rig(tmp_path, ledger_target, acquirer):
+    r = Rig(tmp_path, ledger_target, acquirer)
+    yield r
+    r.st.stop()
+
+
+_txn = itertools.count(1)
+
+
+def qr_pay(channel: PayChannel, digits: str, amount: int = 10300, cust: str = "1001") -> dict:
+    return {"txn": f"{TID}-{next(_txn)}", "cust": cust, "amount": amount, "method": channel.value,
+            "auth_code": code_for(channel, next(_serial), digits), "at": iso(NOW)}
+
+
+@pytest.mark.parametrize("channel", [PayChannel.WECHAT, PayChannel.ALIPAY])
+def test_paid_once_on_the_ledger_with_the_acquirer_id(rig, channel):
+    hello = rig.one(MsgType.HELLO, {"op": "7", "app": "t"})
+    assert {"cash", "wechat", "alipay"} <= set(hello.body["params"]["payment_methods"])
+    body = qr_pay(channel, "0001")  # USERPAYING for 0.3 s, then paid
+    r = rig.one(MsgType.PAYMENT, body)
+    assert r.outcome is Outcome.OK, r.body
+    assert r.body["acquirer_id"] and r.body["method"] == channel.value
+    assert rows(rig.db, "SELECT method, acquirer_id, amount FROM payments WHERE txn = ?", body["txn"]) == \
+        [(channel.value, r.body["acquirer_id"], 10300)]
+    order = order_of(rig.acq["url"], channel, body["txn"])
+    assert order["charges"] == 1 and order["held"] == 10300
+    again = rig.one(MsgType.PAYMENT, body)  # a repeat: the stored answer, nothing sent to the acquirer
+    assert again.body["receipt"] == r.body["receipt"] and again.body["acquirer_id"] == r.body["acquirer_id"]
+    after = order_of(rig.acq["url"], channel, body["txn"])
+    assert after["charges"] == 1 and after["queries"] == order["queries"]
+    # the audit keeps the request's body with the code redacted, never whole
+    bodies = [a[5] for a in audit_rows(rig.db) if a[5]]
+    assert any("auth_code" in b for b in bodies)
+    assert not any(WHOLE_CODE.search(b) for b in bodies)
+
+
+@pytest.mark.parametrize(("channel", "digits", "reason"), [
+    (PayChannel.ALIPAY, "0003", "insufficient_funds"), (PayChannel.WECHAT, "0002", "user_cancels"),
+    (PayChannel.WECHAT, "0008", "code_invalid"), (PayChannel.ALIPAY, "0007", "not_charged"),
+])
+def test_refused_is_the_txns_decision(rig, channel, digits, reason):
+    body = qr_pay(channel, digits)
+    r = rig.one(MsgType.PAYMENT, body)
+    assert r.body["code"] == "E_PAY_REFUSED" and r.body["reason"] == reason, r.body
+    assert not rows(rig.db, "SELECT * FROM payments WHERE txn = ?", body["txn"])
+    order = order_of(rig.acq["url"], channel, body["txn"])
+    assert order["held"] == 0
+    st = rig.one(MsgType.TXN_STATUS, {"txns": [body["txn"]]})
+    assert st.body["status"][body["txn"]] == "rejected"
+    again = rig.one(MsgType.PAYMENT, body)
+    assert again.body == r.body
+    assert order_of(rig.acq["url"], channel, body["txn"])["charges"] == order["charges"]
+
+
+def test_a_code_of_the_other_channel_or_no_code_is_a_bad_request(rig):
+    body = qr_pay(PayChannel.WECHAT, "0000")
+    body["method"] = "alipay"
+    assert rig.one(MsgType.PAYMENT, body).body["code"] == "E_BAD_REQUEST"
+    body = qr_pay(PayChannel.WECHAT, "0000")
+    body["auth_code"] = "1234"
+    assert rig.one(MsgType.PAYMENT, body).body["code"] == "E_BAD_REQUEST"
+    assert order_of(rig.acq["url"], PayChannel.WECHAT, body["txn"]) is None
+
+
+@pytest.mark.parametrize("channel", [PayChannel.WECHAT, PayChannel.ALIPAY])
+def test_reversal_of_a_qr_payment_is_a_refund_once(rig, channel):
+    body = qr_pay(channel, "0010")  # paid; the first refund call fails
+    assert rig.one(MsgType.PAYMENT, body).outcome is Outcome.OK
+    rev = {"txn": f"{TID}-{next(_txn)}", "orig": body["txn"], "reason": "录错金额", "at": iso(NOW)}
+    r = rig.one(MsgType.REVERSAL, rev)
+    assert r.outcome is Outcome.OK, r.body
+    order = order_of(rig.acq["url"], channel, body["txn"])
+    assert order["held"] == 0 and order["refunded"] == 10300
+    assert rig.one(MsgType.REVERSAL, rev).body == r.body
+    again = {**rev, "txn": f"{TID}-{next(_txn)}"}
+    assert rig.one(MsgType.REVERSAL, again).body["code"] == "E_NOT_ALLOWED"
+    assert order_of(rig.acq["url"], channel, body["txn"])["refunded"] == 10300
+
+
+def test_unfinished_orders_are_resumed_at_start_up(rig):
+    """An order the station journaled but never finished (it died mid-flight) is queried first at
+    start-up, never paid again; here the acquirer never saw it, so it is reversed (a tombstone)."""
+    rig.st.stop()
+    txn = f"{TID}-{next(_txn)}"
+    journal = OrderJournal.on_ledger(rig.db, rig.clock.now)
+    journal.begin(txn, PayChannel.WECHAT, 500, "wechat:13************0000")
+    journal.close()
+    rig.start()
+    wait_for(lambda: rows(rig.db, "SELECT outcome FROM qr_orders WHERE txn = ?", txn)[0][0] == "REVERSED",
+             timeout=30, what="the unfinished order resumed")
+    order = order_of(rig.acq["url"], PayChannel.WECHAT, txn)
+    assert order is None or order["charges"] == 0  # the tombstone: a late pay under it cannot charge
