@@ -26,11 +26,15 @@ from terminal_app.errors import DeviceError
 from terminal_app.timeutil import SHANGHAI, Clock, iso
 
 KINDS = ("missing_at_marketing", "missing_at_station", "amount_differs", "reversed_at_station_only",
-         "reversed_at_marketing_only", "terminal_reconcile")
+         "reversed_at_marketing_only", "terminal_reconcile",
+         # QR payments against the acquirers' statement files (hw_mocks.station.qr_check; issue 17)
+         "qr_not_on_station", "qr_not_at_acquirer", "qr_amount", "qr_unresolved")
 #: Chinese names of the kinds, for the report (the people who settle differences read it)
 KIND_ZH = {"missing_at_marketing": "营销系统无此笔", "missing_at_station": "主站无此笔", "amount_differs": "金额不符",
            "reversed_at_station_only": "仅主站已冲正", "reversed_at_marketing_only": "仅营销系统已冲正",
-           "terminal_reconcile": "终端对账不符"}
+           "terminal_reconcile": "终端对账不符", "qr_not_on_station": "收单机构有款、主站无此笔",
+           "qr_not_at_acquirer": "主站有款、收单机构无此笔", "qr_amount": "扫码金额不符",
+           "qr_unresolved": "扫码订单未决（撤销未完成）"}
 MAX_PAGES = 10_000
 
 
@@ -136,12 +140,28 @@ def compare(conn: sqlite3.Connection, day: dt.date, lines: list[dict[str, str]])
     return alarms, (len(live_s), sum(live_s)), (len(live_m), sum(live_m))
 
 
+def qr_alarms(journal: Any, channels: Any, day: dt.date) -> list[Alarm]:
+    """The day's QR payments (the station's order journal) against both acquirers' statement files
+    (:func:`hw_mocks.station.qr_check.daily_check`): one alarm per difference.  ``station_amount`` is
+    what the station's record moved that day, ``mkt_amount`` what the acquirer's file moved."""
+    from hw_mocks.station.qr_check import daily_check
+
+    return [Alarm("qr_" + d.kind, d.txn or None, d.txn[:8] if d.txn else None, d.station_fen, d.acquirer_fen,
+                  f"{d.channel.value} order {d.order_number}: {d.station_fen} fen moved by the station's record,"
+                  f" {d.acquirer_fen} fen by the acquirer's statement")
+            for d in daily_check(journal, channels, day)]
+
+
 def run_check(conn: sqlite3.Connection, day: dt.date, address: str, *, report: str | os.PathLike[str] | None = None,
               report_dir: str | os.PathLike[str] = ".", clock: Clock | None = None,
-              timeout: float = 10.0) -> CheckResult:
+              timeout: float = 10.0, qr: tuple[Any, Any] | None = None) -> CheckResult:
+    """``qr``: (the station's QR order journal, the acquirer's channels) — the QR payments are checked
+    against the acquirers' statement files in the same run (their alarms are ``qr_*``)."""
     clock = clock or Clock()
     lines, wire = fetch_detail(address, day, timeout, clock)
     alarms, st, mk = compare(conn, day, lines)
+    if qr is not None:
+        alarms += qr_alarms(qr[0], qr[1], day)
     at = iso(clock.now())
     conn.execute("BEGIN IMMEDIATE")
     try:

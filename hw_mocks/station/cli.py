@@ -20,6 +20,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from terminal_app.errors import ConfigurationError
 
@@ -63,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         " are applied there first; without it the station is the system of record")
     p.add_argument("--marketing-timeout", type=float, default=5.0, metavar="S",
                    help="seconds to wait for the marketing system's answer (default 5)")
+    p.add_argument("--acquirer", metavar="URL",
+                   help="the acquirer for QR payments (付款码; handheld-mocks acquirer), http://HOST:PORT: PAYMENT"
+                        " method wechat/alipay is offered, and `check` compares the acquirers' statement files")
+    p.add_argument("--acquirer-keys", metavar="DIR",
+                   help="the merchant key set for --acquirer (handheld-mocks acquirer --make-keys; files mode 600)")
+    p.add_argument("--acquirer-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for each answer of the acquirer (default 10)")
     p.add_argument("--day", help="check: the business day, YYYY-MM-DD")
     p.add_argument("--report", metavar="FILE", help="check: the report file (default check-DAY-N.txt beside the --db)")
     p.add_argument("--console", metavar="HOST:PORT",
@@ -135,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     server = StationServer(args.db, load_terminals(args.terminals), host=args.host, port=args.port,
                            idle_timeout=args.idle_timeout, card_mac=card_mac, max_batch=args.max_batch,
                            marketing=args.marketing, marketing_timeout=args.marketing_timeout,
-                           front_end=args.front_end,
+                           front_end=args.front_end, acquirer=_acquirer_channels(args),
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
@@ -151,18 +159,47 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace, conn: object) -> int:
-    from hw_mocks.station.check import run_check, summary
+def _acquirer_channels(args: argparse.Namespace) -> dict[Any, Any] | None:
+    if not args.acquirer:
+        return None
+    if not args.acquirer_keys:
+        raise ConfigurationError("--acquirer needs the merchant's keys.", "Pass --acquirer-keys DIR.")
+    from hw_mocks.station.acquirer import load_channels
 
-    if not args.day or not args.marketing:
-        raise ConfigurationError("The check needs the day and the marketing system.",
-                                 "Pass --day YYYY-MM-DD and --marketing HOST:PORT.")
+    return dict(load_channels(args.acquirer, Path(args.acquirer_keys), timeout=args.acquirer_timeout))
+
+
+def _check(args: argparse.Namespace, conn: object) -> int:
+    from hw_mocks.station.check import qr_alarms, run_check, summary
+
+    if not args.day or not (args.marketing or args.acquirer):
+        raise ConfigurationError("The check needs the day and the marketing system (or the acquirer).",
+                                 "Pass --day YYYY-MM-DD and --marketing HOST:PORT (and/or --acquirer URL).")
     try:
         day = dt.date.fromisoformat(args.day)
     except ValueError:
         raise ConfigurationError("--day {day} is not a date.", "Give it as YYYY-MM-DD.", day=args.day) from None
-    res = run_check(conn, day, args.marketing, report=args.report,  # type: ignore[arg-type]
-                    report_dir=Path(args.db).resolve().parent if not args.db.startswith("postgres") else Path.cwd(), timeout=args.marketing_timeout * 2)
+    qr = None
+    channels = _acquirer_channels(args)
+    if channels is not None:
+        from hw_mocks.station.acquirer import OrderJournal
+
+        qr = (OrderJournal.on_ledger(args.db), channels)
+    try:
+        if not args.marketing:  # the QR part alone: its differences, no check row
+            assert qr is not None
+            alarms = qr_alarms(qr[0], qr[1], day)
+            for a in alarms:
+                print(f"ALARM {a.kind} txn={a.txn or '-'} terminal={a.terminal or '-'}: {a.detail}", file=sys.stderr)
+            print(json.dumps({"day": day.isoformat(), "alarms": len(alarms), "txns": [a.txn for a in alarms]},
+                             ensure_ascii=False), flush=True)
+            return 3 if alarms else 0
+        res = run_check(conn, day, args.marketing, report=args.report,  # type: ignore[arg-type]
+                        report_dir=Path(args.db).resolve().parent if not args.db.startswith("postgres")
+                        else Path.cwd(), timeout=args.marketing_timeout * 2, qr=qr)
+    finally:
+        if qr is not None:
+            qr[0].close()
     for a in res.alarms:
         print(f"ALARM {a.kind} txn={a.txn or '-'} terminal={a.terminal or '-'}: {a.detail}", file=sys.stderr)
     print(json.dumps(summary(res), ensure_ascii=False), flush=True)

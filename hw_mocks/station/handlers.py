@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -151,7 +152,16 @@ class Ctx:
         return iso(self.now)
 
 
+#: a payment code as the terminal's journal keeps it (paycode.redact): what it resends after a crash
+REDACTED_CODE_RE = re.compile(r"(wechat|alipay):[0-9]{2}\*{6,18}[0-9]{4}")
+
+
 def body_hash(body: Mapping[str, Any]) -> str:
+    """The sha256 of the canonical body.  A QR payment's ``auth_code`` counts redacted: the terminal
+    sends the whole code once, and after a crash resends its journaled copy, which holds only the
+    redacted code — the same request (the repeat gets the stored answer, never a second charge)."""
+    if isinstance(body.get("auth_code"), str):
+        body = {**body, "auth_code": redact(body["auth_code"])}
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
@@ -611,12 +621,19 @@ class Station:
         raw = body.get("auth_code")
         if not isinstance(raw, str) or len(raw) > 32:
             raise v.bad('"auth_code" must be the payment code\'s digits')
-        try:
-            code = parse_paycode(raw)
-        except PayCodeError:
-            raise v.bad('"auth_code" is not a WeChat Pay or Alipay payment code') from None
-        if code.channel.value != method:
-            raise v.bad(f'"auth_code" is a {code.channel.value} code, not {method}')
+        code: PayCode | None = None
+        m = REDACTED_CODE_RE.fullmatch(raw)
+        if m is not None:  # the terminal's journaled copy, resent after a crash: never charges anything
+            channel = m.group(1)
+        else:
+            try:
+                code = parse_paycode(raw)
+            except PayCodeError:
+                raise v.bad('"auth_code" is not a WeChat Pay or Alipay payment code') from None
+            channel = code.channel.value
+        if channel != method:
+            raise v.bad(f'"auth_code" is a {channel} code, not {method}')
+        shown = redact(code) if code is not None else raw
         row = self.conn.execute("SELECT channel, amount, outcome, acquirer_id, detail FROM qr_orders WHERE txn = ?",
                                 (txn,)).fetchone()
         if row is not None and (row[0], row[1]) != (method, amount):
@@ -626,7 +643,7 @@ class Station:
             return str(row[3])
         if outcome == "NOT_PAID":
             reason = QR_REASONS.get(str(row[4]), "refused")
-            raise Refusal(ErrorCode.PAY_REFUSED, f"the acquirer did not charge {redact(code)}: {reason}",
+            raise Refusal(ErrorCode.PAY_REFUSED, f"the acquirer did not charge {shown}: {reason}",
                           reason=reason)
         if outcome == "REVERSED":
             raise Refusal(ErrorCode.PAY_REFUSED, "no definite answer from the acquirer: the order was reversed, the"
@@ -634,8 +651,13 @@ class Station:
         if outcome == "UNRESOLVED":
             raise Refusal(ErrorCode.PAY_REFUSED, "no definite answer from the acquirer: the order is being reversed"
                           " (the daily check lists it), the customer is not charged", reason="reversing")
-        if self._acquired:  # the job ran and left no outcome (it failed): not a decision
+        if self._acquired or (row is not None and code is None):
+            # the job ran and left no outcome (it failed), or the order is still running / waits to be
+            # resumed and this is the journaled copy: not a decision, ask again later
             raise Refusal(ErrorCode.INTERNAL, "the acquirer's outcome is not known yet; ask TXN_STATUS later")
+        if code is None:  # the station never received the code: it never asked the acquirer for money
+            raise Refusal(ErrorCode.PAY_REFUSED, "the station never received this payment's code: the customer"
+                          " was not charged", reason="not_charged")
         raise _NeedsAcquirer(QrJob(txn, "charge", amount, code=code))
 
     def _qr_refunded(self, txn: str, orig: str, amount: int) -> None:

@@ -49,6 +49,7 @@ class ReceiptData:
     penalty_fen: int | None = None  # part of the amount that pays penalties (违约金), as of the day paid
     penalty_estimated: bool = False  # counted offline on the terminal: 估算, the station's figure rules
     from_balance_fen: int = 0  # what the prepayment balance had already paid of these bills (预存抵扣)
+    acquirer_id: str = ""  # a QR payment's transaction id at WeChat Pay / Alipay (支付单号); method = wallet + masked code
 
 
 def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
@@ -61,7 +62,13 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
     if data.periods:
         blocks += _lines(layout.field("电费年月", "，".join(data.periods), w))
     blocks += _lines(layout.pair("缴费项目", data.kind, w))
-    blocks += _lines(layout.pair("缴费方式", data.method, w))
+    if data.acquirer_id:  # QR: the wallet and the masked code may not fit one line; the acquirer's id never does
+        blocks += _lines(layout.field("缴费方式", data.method, w))
+        # the id on a line of its own (28 characters): a person reads it out to the acquirer's hotline
+        blocks += _lines(["支付单号：", data.acquirer_id] if len(data.acquirer_id) <= w
+                         else layout.field("支付单号", data.acquirer_id, w))
+    else:
+        blocks += _lines(layout.pair("缴费方式", data.method, w))
     if data.from_balance_fen:
         blocks += _lines(layout.pair("预存抵扣", layout.yuan(data.from_balance_fen), w))
     if data.arrears_fen is not None:

@@ -177,14 +177,16 @@ def _receipt_json(r: templates.ReceiptData) -> dict[str, Any]:
             "operator": r.operator, "terminal_id": r.terminal_id, "periods": list(r.periods), "kind": r.kind,
             "method": r.method, "arrears_fen": r.arrears_fen, "balance_fen": r.balance_fen,
             "owed_after_fen": r.owed_after_fen, "penalty_fen": r.penalty_fen,
-            "penalty_estimated": r.penalty_estimated, "from_balance_fen": r.from_balance_fen}
+            "penalty_estimated": r.penalty_estimated, "from_balance_fen": r.from_balance_fen,
+            "acquirer_id": r.acquirer_id}
 
 
 def receipt_from_document(data: dict[str, Any]) -> templates.ReceiptData:
     fields = {k: data[k] for k in ("receipt_no", "customer_no", "customer_name", "address", "amount_fen",
                                    "operator", "terminal_id", "kind", "method", "arrears_fen", "balance_fen")}
     # receipts saved before issue 14 carry no penalty fields
-    fields.update({k: data[k] for k in ("penalty_fen", "penalty_estimated", "from_balance_fen") if k in data})
+    fields.update({k: data[k] for k in ("penalty_fen", "penalty_estimated", "from_balance_fen", "acquirer_id")
+                   if k in data})
     return templates.ReceiptData(**fields, paid_at=dt.datetime.fromisoformat(data["paid_at"]),
                                  periods=tuple(data["periods"]), owed_after_fen=data.get("owed_after_fen"))
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from drivers.printer.protocol import PrinterStatus
     from drivers.printer.ticket import PrintResult, Ticket
-    from offline_queue.journal import Entry, EntryState
+    from offline_queue.journal import Entry, EntryState, Settlement
     from offline_queue.sync import SyncReport
     from terminal_app.domain.customer import Meter
     from terminal_app.services.common import Operator, TariffBook
@@ -47,6 +47,12 @@ class Journal(Protocol):
     def entries(self, states: Iterable[EntryState] | None = None) -> list[Entry]: ...
 
     def open_entries(self, limit: int | None = None) -> list[Entry]: ...
+
+    # a use case that sends its entry itself (a QR payment: the station must answer now)
+    def mark_in_flight(self, txns: Sequence[str], seqs_needed: int = 0) -> None: ...
+
+    def settle(self, settlements: Sequence[Settlement], *, success: bool | None = None,
+               error: str | None = None) -> None: ...
 
 
 class Link(Protocol):

@@ -377,6 +377,18 @@ class FieldSession:
         return PaymentOutcome(r.txn, r.amount, r.change, r.print_error is None, r.print_error, t.waiting(r.txn),
                               r.owed_after, r.reconnection)
 
+    def pay_qr(self, customer: str, amount_fen: int, code_text: str) -> PaymentOutcome:
+        """The customer pays ``amount_fen`` from WeChat Pay / Alipay by the scanned code (付款码).
+
+        Blocks until the station answers (up to qr_payment.QR_RESPONSE_TIMEOUT_S: the UI shows
+        "顾客支付中…").  Refused offline (QrOfflineError), never queued nor turned into cash."""
+        t = self.terminal
+        self._power_guard(Operation.PRINT)
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = t.take_qr_payment(customer, amount_fen, code_text, bill=self._bills.get(customer))
+        return PaymentOutcome(r.txn, r.amount, 0, r.print_error is None, r.print_error, False, r.owed_after,
+                              channel=r.channel.value, code=r.code, acquirer_id=r.acquirer_id)
+
     def reprint_receipt(self, txn: str) -> bool:
         """The receipt again: the original if it never printed, else a copy marked 重打/副本."""
         self._power_guard(Operation.PRINT)

@@ -289,6 +289,14 @@ class Terminal:
         """电费收费 in cash (fen): journaled, then the 缴费凭证 printed; ``.change`` is the change due."""
         return payment.take_payment(self.context(), cust=cust, amount=amount, bill=bill, tendered=tendered)
 
+    def take_qr_payment(self, cust: str, amount: int, code_text: str, *,
+                        bill: bill_query.BillView | None = None) -> Any:
+        """电费收费 by the customer's payment code (付款码): journaled (code redacted), sent now, answered
+        once the station heard from the acquirer (terminal_app.services.qr_payment)."""
+        from terminal_app.services import qr_payment
+
+        return qr_payment.take_qr_payment(self.context(), cust=cust, amount=amount, code_text=code_text, bill=bill)
+
     def reprint_receipt(self, txn: str) -> Any:
         """Print a receipt again — marked 重打/副本 when the original may be on paper."""
         return payment.reprint_receipt(self.context(), txn)

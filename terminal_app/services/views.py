@@ -112,6 +112,9 @@ class PaymentOutcome:
     queued: bool = False  # journaled, and not at the station yet (no signal): waits for the link
     owed_after_fen: int = 0  # still owed after this payment (a partial payment)
     reconnection: tuple[str, ...] = ()  # reconnection tasks (复电) the payment released
+    channel: str = "cash"  # cash, or the wallet of a QR payment: wechat | alipay
+    code: str = ""  # a QR payment's code, redacted (wechat:13************3456)
+    acquirer_id: str = ""  # a QR payment's transaction id at the acquirer
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,8 +55,10 @@ FAST_IR = IrMeterSettings(url="", baudrate=9600, reply_timeout_s=0.2, byte_gap_s
 class Rig:
     """Station + mocks + a Terminal wired to them; a context manager."""
 
-    def __init__(self, tmp_path: Path, *, customers: int | None = None, at: dt.datetime = MORNING) -> None:
+    def __init__(self, tmp_path: Path, *, customers: int | None = None, at: dt.datetime = MORNING,
+                 station_kw: dict | None = None) -> None:
         self.tmp = tmp_path
+        self.station_kw = station_kw or {}  # e.g. the acquirer's channels (QR payments)
         self.clock = FixedClock(at=at)
         self.db = tmp_path / "station.sqlite"
         conn = ledger.connect(self.db)
@@ -73,7 +75,7 @@ class Rig:
     def __enter__(self) -> Rig:
         try:
             self.station = self._stack.enter_context(
-                StationServer(self.db, {TID: TerminalKey(TID, 2, KEY)}, clock=self.clock))
+                StationServer(self.db, {TID: TerminalKey(TID, 2, KEY)}, clock=self.clock, **self.station_kw))
             self.printer_mock = self._stack.enter_context(MockPrinter(link=self.tmp / "ttyPrinter"))
             self.printer = self._stack.enter_context(ThermalPrinter(self.printer_mock.path, status_timeout=0.5))
             self.journal = self._stack.enter_context(Journal.open(self.tmp / "journal.sqlite", TID, clock=self.clock))

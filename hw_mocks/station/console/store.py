@@ -146,7 +146,7 @@ def verify_actions(conn: sqlite3.Connection) -> audit.Verdict:
 
 # -- 在途资金 -----------------------------------------------------------------------------------------
 
-QR_METHODS = frozenset({"qr", "wechat", "alipay"})  # the station accepts only "cash" today (handlers.PAYMENT_METHODS)
+QR_METHODS = frozenset({"qr", "wechat", "alipay"})  # paid by payment code through the acquirer (handlers.QR_METHODS)
 
 
 @dataclass(frozen=True, slots=True)
