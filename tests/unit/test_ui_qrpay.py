@@ -306,3 +306,21 @@ def test_reversing_a_qr_payment_says_the_money_goes_back_to_the_wallet_not_cash(
     app.press("2", "enter", "3")
     text = flat(app.press("f1"))
     assert "123.45元已原路退回顾客的微信支付，不退现金。" in text and "退还王秀英" not in text
+
+
+def test_an_unknown_outcome_is_not_called_not_paid_and_takes_no_new_code_nor_cash(tmp_path):
+    from terminal_app.services.qr_payment import QrOutcomeUnknownError
+
+    backend = QrBackend()
+    backend.refuse.append(QrOutcomeUnknownError("The station's answer to QR payment {txn} did not come.",
+                                                txn="00000001-00000042"))
+    app = logged_in(tmp_path, backend=backend)
+    to_payment(app)
+    app.press("f2")
+    app.scanned(WECHAT)
+    f = flat(app.render_text())
+    assert "结果未知" in f and "未收款" not in f and "00000001-00000042" in f, f
+    app.scanned(ALIPAY)  # a new code could charge twice: refused until the answer is known
+    assert [c[3] for c in backend.calls if c[0] == "pay_qr"] == [WECHAT]
+    app.press("esc")  # leaves the payment, not to the cash form
+    assert app.top.name == "bill" and not [c for c in backend.calls if c[0] == "pay"]

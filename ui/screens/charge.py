@@ -215,6 +215,8 @@ class PaymentScreen(Screen):
         if self.result is not None:
             self.do_done()
             return True
+        if self.qr.unknown:  # the outcome is not known: not the cash form — leave the screen
+            return False
         if self.qr.active:  # back to the cash form: the operator takes cash with F1, never by itself
             self.qr.close()
             self.refresh()

@@ -30,6 +30,7 @@ import urwid
 from terminal_app.domain.money import format_fen as fen
 from terminal_app.domain.paycode import CHANNEL_TITLES, PayChannel, PayCode, PayCodeError, channel_of, parse_paycode
 from terminal_app.errors import HandheldError
+from terminal_app.services.qr_payment import QrOutcomeUnknownError
 from ui.i18n import N_
 from ui.model import LinkState
 from ui.screens.base import Screen
@@ -42,6 +43,7 @@ WAIT_BUDGET_S = 60
 #: offline, with what to do (shown before anything is journaled or sent)
 OFFLINE = N_("Scan-to-pay needs the link to the station now: there is no signal. Take cash, or try again "
              "where there is signal.")
+UNKNOWN = N_("The outcome is not known yet: take no cash and scan no new code for this payment.")
 BUSY_KEYS = N_("The customer is paying: wait for the result (keys do nothing now).")
 
 
@@ -76,6 +78,7 @@ class QrPay:
         self.amount_fen = 0
         self.code: PayCode | None = None
         self.refusal: str | None = None  # translated: the last code refused, by us or by the wallet
+        self.unknown: str | None = None  # translated: the station's answer did not come (outcome unknown)
         self.paying = False
 
     def open(self, amount_fen: int) -> bool:
@@ -88,7 +91,7 @@ class QrPay:
         return True
 
     def close(self) -> None:
-        self.active, self.code, self.refusal = False, None, None
+        self.active, self.code, self.refusal, self.unknown = False, None, None, None
 
     def _offline(self) -> bool:
         return self.app.status.link == LinkState.NO_SIGNAL
@@ -105,6 +108,8 @@ class QrPay:
                                  "then scan it.")))
         if self.code is not None:
             rows.append(urwid.Text(_("Code: {code}").format(code=self.code.describe(_))))
+        if self.unknown:
+            return rows + [urwid.Text(("warn", self.unknown))]
         if self.refusal:
             rows.append(urwid.Text(("error", self.refusal)))
         rows.append(urwid.Text(("dim", _("Esc: back to cash. No money is taken until a code is scanned."))))
@@ -113,6 +118,9 @@ class QrPay:
     def scanned(self, text: str) -> None:
         """A code from the scanner while waiting: recognised, then paid (or refused, said)."""
         _ = self._
+        if self.unknown:  # a new code could charge the customer a second time: not before the answer
+            self.app.set_message(_(UNKNOWN), "warn")
+            return
         try:
             code = parse_paycode(text)
         except PayCodeError as e:
@@ -125,6 +133,13 @@ class QrPay:
 
         def finished(outcome: Any) -> None:
             self.paying = False
+            if isinstance(outcome, QrOutcomeUnknownError):
+                # maybe charged, maybe not: no "not paid", no new code, no cash — the terminal asks the
+                # station again (the payment list shows the outcome once known)
+                self.code, self.unknown = code, _.error(outcome)
+                self.app.set_message(_(UNKNOWN), "warn")
+                self.changed()
+                return
             if isinstance(outcome, HandheldError):
                 # the wallet refused, or nothing was charged: why and what to do, on the screen;
                 # it waits for a new code (or Esc: cash)

@@ -108,6 +108,8 @@ class TopUpScreen(Screen):
         self.refresh()
 
     def on_back(self) -> bool:
+        if self.qr.unknown:  # the outcome is not known: not the cash form — leave the screen
+            return False
         if self.qr.active and self.result is None:  # back to the cash form, never cash by itself
             self.qr.close()
             self.refresh()
