@@ -235,13 +235,13 @@ def test_the_day_end_shows_the_wallets_apart_from_the_cash(tmp_path):
 
     def settlement():
         s = base()
-        qr = ((PayChannel.WECHAT.value, 1, 3550), (PayChannel.ALIPAY.value, 2, 4000))
+        qr = ((PayChannel.WECHAT.title, 1, 3550), (PayChannel.ALIPAY.value, 2, 4000), ("Alipay", 0, 0))
         try:
-            return dataclasses.replace(s, qr_lines=qr)
+            return dataclasses.replace(s, qr=qr)
         except TypeError:  # before the service's view has the field
             class WithQr:
                 def __getattr__(self, name):
-                    return qr if name == "qr_lines" else getattr(s, name)
+                    return qr if name == "qr" else getattr(s, name)
             return WithQr()
     backend.settlement = settlement
     app = logged_in(tmp_path, backend=backend)

@@ -16,8 +16,9 @@ from ui.screens.qrpay import channel_title
 def qr_rows(_: Any, s: Any) -> list[urwid.Widget]:
     """The day's scan-to-pay takings per wallet, apart from the cash (not handed in: the acquirer
     pays them to the company).  Worded "N笔，X元" so that no QR row reads as one of the cash rows."""
-    lines = [(channel_title(channel), count, amount) for channel, count, amount in getattr(s, "qr_lines", ())]
-    lines = [(title, count, amount) for title, count, amount in lines if title is not None and count]
+    # SettlementView.qr: (the wallet's msgid — or its channel value —, count, fen)
+    lines = [(channel_title(wallet) or wallet, count, amount) for wallet, count, amount in getattr(s, "qr", ())
+             if count]
     if not lines:
         return []
     rows: list[urwid.Widget] = [urwid.Text(_("Scan-to-pay, not in the cash:"))]
