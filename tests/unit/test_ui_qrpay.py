@@ -324,3 +324,29 @@ def test_an_unknown_outcome_is_not_called_not_paid_and_takes_no_new_code_nor_cas
     assert [c[3] for c in backend.calls if c[0] == "pay_qr"] == [WECHAT]
     app.press("esc")  # leaves the payment, not to the cash form
     assert app.top.name == "bill" and not [c for c in backend.calls if c[0] == "pay"]
+
+
+def test_the_scan_to_pay_states_fit_30x16_and_40x15(tmp_path):
+    from tests.unit.test_ui_screens import assert_fits
+
+    for size in ((30, 16), (40, 15)):
+        backend = QrBackend()
+        backend.refuse.append(BusinessRuleError("The customer's wallet has not enough money; the customer was "
+                                                "not charged."))
+        (tmp_path / f"{size[0]}").mkdir()
+        app = logged_in(tmp_path / f"{size[0]}", backend=backend)
+        to_payment(app)
+        assert_fits(app.press("f2", size=size), *size)
+        app.scanned("6001000000000000000001")
+        assert_fits(app.render_text(size), *size)
+        app.scanned(WECHAT)
+        assert_fits(app.render_text(size), *size)
+        runner = HeldRunner()
+        app.runner = runner
+        app.scanned(ALIPAY)
+        app.progress(30, 60)
+        assert_fits(app.press("enter", size=size), *size)
+        runner.finish()
+        text = app.render_text(size)
+        assert_fits(text, *size)
+        assert "支付宝" in flat(text) and "已收123.45元。" in flat(text)
