@@ -465,8 +465,21 @@ class OrderJournal:
     def _exec(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
             try:
-                cur = self._db.execute(sql, args)
-                return cur.fetchall() if cur.description else []
+                if sql.startswith("SELECT"):
+                    return self._db.execute(sql, args).fetchall()
+                # a write takes the write lock first (waiting on the busy timeout): in autocommit an
+                # UPDATE that starts as a read fails at once when another connection — the station's
+                # group commit, on the same ledger — committed meanwhile (SQLITE_BUSY_SNAPSHOT)
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = self._db.execute(sql, args)
+                    rows = cur.fetchall() if cur.description else []
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                return rows
             except sqlite3.Error as e:
                 raise StorageError("The QR order journal cannot be written.", error=e) from e
 

@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the merchant key set for --acquirer (handheld-mocks acquirer --make-keys; files mode 600)")
     p.add_argument("--acquirer-timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for each answer of the acquirer (default 10)")
+    p.add_argument("--acquirer-policy", metavar="JSON",
+                   help='QA: the acquirer policy\'s intervals and limits (acquirer_policy.Params), e.g.'
+                        ' \'{"query_interval": 0.05, "unknown_wait": 0.05}\' (default: the acquirers\' advice)')
     p.add_argument("--day", help="check: the business day, YYYY-MM-DD")
     p.add_argument("--report", metavar="FILE", help="check: the report file (default check-DAY-N.txt beside the --db)")
     p.add_argument("--console", metavar="HOST:PORT",
@@ -144,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
                            idle_timeout=args.idle_timeout, card_mac=card_mac, max_batch=args.max_batch,
                            marketing=args.marketing, marketing_timeout=args.marketing_timeout,
                            front_end=args.front_end, acquirer=_acquirer_channels(args),
+                           acquirer_params=_acquirer_params(args),
                            on_ready=lambda port: print(f"station listening on {args.host}:{port} for"
                                                        f" {len(server.terminals)} terminal(s); Ctrl-C stops",
                                                        flush=True))
@@ -167,6 +171,18 @@ def _acquirer_channels(args: argparse.Namespace) -> dict[Any, Any] | None:
     from hw_mocks.station.acquirer import load_channels
 
     return dict(load_channels(args.acquirer, Path(args.acquirer_keys), timeout=args.acquirer_timeout))
+
+
+def _acquirer_params(args: argparse.Namespace) -> Any:
+    if not args.acquirer_policy:
+        return None
+    from hw_mocks.station.acquirer_policy import Params
+
+    try:
+        return Params(**json.loads(args.acquirer_policy))
+    except (ValueError, TypeError) as e:
+        raise ConfigurationError("--acquirer-policy is not a JSON object of the policy's settings ({error}).",
+                                 "See hw_mocks.station.acquirer_policy.Params for the names.", error=str(e)) from e
 
 
 def _check(args: argparse.Namespace, conn: object) -> int:

@@ -95,7 +95,7 @@ class QrJob:
     (:meth:`Station.after_acquirer`), which now finds the order's outcome in ``qr_orders``."""
 
     txn: str
-    kind: str                 # "charge" | "refund"
+    kind: str                 # "charge" | "resume" (an unfinished order, asked again) | "refund"
     amount: int               # fen
     code: PayCode | None = None   # charge: the customer's code (its secret only ever goes to the acquirer)
     orig: str = ""            # refund: the payment's txn
@@ -105,6 +105,8 @@ class QrJob:
             if self.kind == "charge":
                 assert self.code is not None
                 qr.charge(self.txn, self.code, self.amount)
+            elif self.kind == "resume":  # waits for a run in progress (its lock), or finishes the order
+                qr.resume(self.txn)
             else:
                 qr.refund(self.orig, self.txn, self.amount)
         except QrOrderConflict:
@@ -160,8 +162,9 @@ def body_hash(body: Mapping[str, Any]) -> str:
     """The sha256 of the canonical body.  A QR payment's ``auth_code`` counts redacted: the terminal
     sends the whole code once, and after a crash resends its journaled copy, which holds only the
     redacted code — the same request (the repeat gets the stored answer, never a second charge)."""
-    if isinstance(body.get("auth_code"), str):
-        body = {**body, "auth_code": redact(body["auth_code"])}
+    code = body.get("auth_code")
+    if isinstance(code, str) and not REDACTED_CODE_RE.fullmatch(code):
+        body = {**body, "auth_code": redact(code)}
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
@@ -655,10 +658,12 @@ class Station:
         if outcome == "UNRESOLVED":
             raise Refusal(ErrorCode.PAY_REFUSED, "no definite answer from the acquirer: the order is being reversed"
                           " (the daily check lists it), the customer is not charged", reason="reversing")
-        if self._acquired or (row is not None and code is None):
-            # the job ran and left no outcome (it failed), or the order is still running / waits to be
-            # resumed and this is the journaled copy: not a decision, ask again later
+        if self._acquired:  # the job ran and left no outcome (it failed): not a decision, ask again later
             raise Refusal(ErrorCode.INTERNAL, "the acquirer's outcome is not known yet; ask TXN_STATUS later")
+        if row is not None and code is None:
+            # the journaled copy of an order still running, or left unfinished: wait for it / finish it
+            # (queried first, never paid again), then decide
+            raise _NeedsAcquirer(QrJob(txn, "resume", amount))
         if code is None:  # the station never received the code: it never asked the acquirer for money
             raise Refusal(ErrorCode.PAY_REFUSED, "the station never received this payment's code: the customer"
                           " was not charged", reason="not_charged")

@@ -51,7 +51,7 @@ from typing import Any
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.broker import FORWARDED, Broker, Forward, Lookup, Outcome
 from hw_mocks.station.commit import GroupCommit, Job
-from hw_mocks.station.handlers import CardMac, Ctx, Limits, QrJob, Reply, Station
+from hw_mocks.station.handlers import REDACTED_CODE_RE, CardMac, Ctx, Limits, QrJob, Reply, Station
 from hw_mocks.station.provisioning import TerminalKey
 from hw_mocks.station.validate import Refusal
 from terminal_app.domain.paycode import redact
@@ -98,8 +98,9 @@ def _what(e: HandheldError) -> str:
 def _json(body: Mapping[str, Any]) -> str:
     # the audit's copy of a body already checked by the codec (decoded, or about to be sealed);
     # a payment code (付款码) is a bearer token for the customer's money: the audit keeps it redacted
-    if "auth_code" in body:
-        body = {**body, "auth_code": redact(body["auth_code"]) if isinstance(body["auth_code"], str) else "?"}
+    code = body.get("auth_code")
+    if code is not None and not (isinstance(code, str) and REDACTED_CODE_RE.fullmatch(code)):
+        body = {**body, "auth_code": redact(code) if isinstance(code, str) else "?"}
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 

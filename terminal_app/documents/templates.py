@@ -297,6 +297,8 @@ class SettlementData:
     differences: tuple[str, ...] = ()  # one text per difference found by the reconciliation
     issuer: str = DEFAULT_ISSUER
     extra: tuple[tuple[str, str], ...] = field(default=())
+    #: QR payments (付款码) of the day, not reversed: (channel's name, count, fen) — held by the acquirer, not cash
+    qr_rows: tuple[tuple[str, int, int], ...] = field(default=())
 
     @property
     def collected_fen(self) -> int:
@@ -325,6 +327,13 @@ def settlement_slip(data: SettlementData, columns: int = layout.COLUMNS_58MM) ->
     blocks += _lines(layout.pair("实收合计", layout.yuan(data.collected_fen), w), bold=True)
     blocks += _lines(layout.pair("应交在途资金", layout.yuan(data.cash_to_deliver_fen), w), bold=True)
     blocks += _lines(layout.field("大写", layout.yuan_in_words(data.cash_to_deliver_fen), w))
+    if data.qr_rows:  # apart from the cash: the acquirer holds this money, nobody hands it in
+        blocks.append(Line(layout.rule(w)))
+        blocks += _lines(layout.wrap("扫码收款（不含在应交现金内）", w))
+        for name, count, fen in data.qr_rows:
+            blocks.append(Line(layout.columns_row([
+                (name, name_w, "<"), (str(count), count_w, ">"),
+                (layout.yuan(fen, sign=False), w - name_w - count_w, ">")])))
     for label, value in data.extra:
         blocks += _lines(layout.pair(label, value, w))
     blocks.append(Line(layout.rule(w)))

@@ -27,6 +27,12 @@ MAX_PAYMENT_FEN = 10_000_000
 
 class PaymentMethod(StrEnum):
     CASH = "cash"
+    WECHAT = "wechat"  # the customer's payment code (付款码), charged by the station through the acquirer
+    ALIPAY = "alipay"
+
+    @property
+    def is_qr(self) -> bool:
+        return self is not PaymentMethod.CASH
 
 
 def check_txn(txn: str, what: str = N_("Transaction id")) -> str:

@@ -487,13 +487,16 @@ class FieldSession:
 
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:
+        from terminal_app.services.settlement import QR_MSGIDS
+
         self._power_guard(Operation.PRINT)
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             r = self.terminal.settle_day()
         lines = tuple((line.msgid, line.count, line.fen) for line in r.lines())
         return SettlementView(lines, r.slip.reversal_count, r.slip.cash_to_deliver_fen, tuple(r.differences),
                               bool(r.reconciled), printed=r.print_error is None, again=r.again,
-                              print_error=r.print_error, notes=r.notes())
+                              print_error=r.print_error, notes=r.notes(),
+                              qr=tuple((QR_MSGIDS.get(name, name), n, fen) for name, n, fen in r.slip.qr_rows))
 
     # ---- 设置 -----------------------------------------------------------------------------
     def settings_summary(self) -> list[tuple[str, str]]:

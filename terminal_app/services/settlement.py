@@ -10,7 +10,10 @@ the station agrees, difference by difference.  Before reconciling, the journal i
 
 Counting rules: a payment counts on the business day of its ``at`` (Asia/Shanghai) unless the
 station refused it; a reversal (冲正) counts against its payment's day unless refused.  Cash to
-hand in = payments + card purchases − reversals (cash is the only method).
+hand in = cash payments + card purchases − their reversals.  QR payments (付款码: WeChat Pay,
+Alipay; issue 17) are money the acquirer holds, not cash: they are counted apart, per channel
+(:attr:`DayFigures.qr_by_channel`, the slip's 扫码收款 lines below the cash to hand in), never in the
+cash, and listed to the station's RECONCILE like every payment.
 
 One source of figures: :meth:`DayFigures.lines` is the list of rows — one per kind of money
 taken, then the reversals as a negative row — that both the screen and the slip show, and they
@@ -57,6 +60,10 @@ ROW_NAMES = OrderedDict([(PaymentKind.FULL, "电费缴费"), (PaymentKind.PARTIA
 CARD_ROWS = OrderedDict([(MsgType.CARD_AUTHORIZE, "购电"), (MsgType.CARD_REISSUE, "补卡购电")])
 ROW_ORDER = tuple(ROW_NAMES.values()) + tuple(CARD_ROWS.values())
 REVERSAL_ROW = "冲正"
+#: QR payments' channels (a payment's "method") and their names on the slip
+QR_CHANNELS = {"wechat": "微信支付", "alipay": "支付宝"}
+#: the screen's names of the slip's QR lines
+QR_MSGIDS = {"微信支付": N_("WeChat Pay"), "支付宝": N_("Alipay")}
 #: the screen's names of the slip's rows (msgids of the catalogs, whose Chinese is the slip's)
 ROW_MSGIDS = {"电费缴费": N_("Bills paid"), "部分缴费": N_("Partial payments"), "缴费并预存": N_("Paid with prepayment"),
               "预收电费": N_("Prepayments"), "购电": N_("Card top-ups"), "补卡购电": N_("Card re-issues with credit"),
@@ -88,6 +95,23 @@ class DayFigures:
     reversals: tuple[tuple[str, int], ...]       # (payment txn, fen) reversed
     kept: tuple[tuple[str, int], ...]            # (payment txn, fen) not reversed: what RECONCILE lists
     unsynced: frozenset[str]                     # txns (payments, reversals) the station has not confirmed
+    #: QR payments (txn, fen, channel) not reversed / reversed: apart from the cash (issue 17)
+    qr_kept: tuple[tuple[str, int, str], ...] = ()
+    qr_reversals: tuple[tuple[str, int, str], ...] = ()
+
+    @property
+    def qr_by_channel(self) -> dict[str, tuple[int, int]]:
+        """channel (wechat, alipay) → (count, fen) of the day's QR payments not reversed."""
+        out: dict[str, tuple[int, int]] = {}
+        for _t, fen, ch in self.qr_kept:
+            n, total = out.get(ch, (0, 0))
+            out[ch] = (n + 1, total + fen)
+        return out
+
+    @property
+    def reconciled_payments(self) -> tuple[tuple[str, int], ...]:
+        """Every payment the station should hold for the day (cash and QR, not reversed): RECONCILE's list."""
+        return self.kept + tuple((t, fen) for t, fen, _ch in self.qr_kept)
 
     @property
     def reversal_fen(self) -> int:
@@ -145,12 +169,17 @@ def day_figures(journal: ports.Journal, store: LocalStore, day: dt.date) -> DayF
     entries = [e for e in journal.entries() if e.state is not EntryState.REJECTED]
     payments: dict[str, tuple[Entry, int]] = {}
     cards: dict[str, tuple[Entry, int]] = {}
+    qr: dict[str, tuple[Entry, int, str]] = {}
     for e in entries:
         if e.kind == "payment" or e.msg_type in CARD_ROWS:
             body = e.body_dict()
             amount = body.get("amount")
             if _day_of(body) == day and isinstance(amount, int) and amount > 0:
-                (payments if e.kind == "payment" else cards)[e.txn] = (e, amount)
+                if e.kind == "payment" and body.get("method", "cash") in QR_CHANNELS:
+                    qr[e.txn] = (e, amount, str(body["method"]))
+                else:
+                    (payments if e.kind == "payment" else cards)[e.txn] = (e, amount)
+    qr_reversed = {e.depends_on: e for e in entries if e.kind == "reversal" and e.depends_on in qr}
     reversed_by = {e.depends_on: e for e in entries if e.kind == "reversal" and e.depends_on in payments}
     by_kind: dict[PaymentKind, tuple[int, int]] = {}
     by_row: dict[str, tuple[int, int]] = {}
@@ -169,8 +198,12 @@ def day_figures(journal: ports.Journal, store: LocalStore, day: dt.date) -> DayF
     collected = {**payments, **cards}
     unsynced = {t for t, (e, _) in collected.items() if e.state in OPEN}
     unsynced |= {r.txn for r in reversed_by.values() if r.state in OPEN}
+    unsynced |= {t for t, (e, _a, _c) in qr.items() if e.state in OPEN}
+    unsynced |= {r.txn for r in qr_reversed.values() if r.state in OPEN}
     return DayFigures(day, by_kind, by_row, tuple((t, payments[t][1]) for t in payments if t in reversed_by),
-                      tuple((t, a) for t, (_e, a) in collected.items() if t not in reversed_by), frozenset(unsynced))
+                      tuple((t, a) for t, (_e, a) in collected.items() if t not in reversed_by), frozenset(unsynced),
+                      tuple((t, a, c) for t, (_e, a, c) in qr.items() if t not in qr_reversed),
+                      tuple((t, a, c) for t, (_e, a, c) in qr.items() if t in qr_reversed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +253,16 @@ def correction_lines(corrections: tuple[PenaltyCorrection, ...]) -> tuple[tuple[
 
 def reconcile(client: ports.Link, figures: DayFigures) -> tuple[bool | None, dict[str, Any] | None, tuple[str, ...]]:
     """RECONCILE the day's kept payments; returns (match, station answer, differences in Chinese)."""
-    txns = [t for t, _ in figures.kept]
+    listed = figures.reconciled_payments  # cash and QR: the station holds both
+    txns = [t for t, _ in listed]
+    total = sum(a for _, a in listed)
     try:
         body = client.call(Request(MsgType.RECONCILE, {"day": figures.day.isoformat(), "count": len(txns),
-                                                       "amount": figures.collected_fen, "txns": txns}))
+                                                       "amount": total, "txns": txns}))
     except LinkError as e:
         log.warning("reconciliation of %s not possible: %s", figures.day, e)
         return None, None, ()
-    amounts = dict(figures.kept)
+    amounts = dict(listed)
     diffs = []
     for txn in body.get("missing", [])[:2000]:
         note = "（未上传）" if txn in figures.unsynced else ""
@@ -236,9 +271,9 @@ def reconcile(client: ports.Link, figures: DayFigures) -> tuple[bool | None, dic
         diffs.append(f"终端无此笔：{txn}")
     station: dict[str, Any] = body["station"] if isinstance(body.get("station"), dict) else {}
     s_count, s_amount = station.get("count"), station.get("amount")
-    if s_count != len(txns) or s_amount != figures.collected_fen:
+    if s_count != len(txns) or s_amount != total:
         amount = format_fen(s_amount) if isinstance(s_amount, int) and not isinstance(s_amount, bool) else "?"
-        diffs.append(f"笔数金额：终端{len(txns)}笔￥{format_fen(figures.collected_fen)}，"
+        diffs.append(f"笔数金额：终端{len(txns)}笔￥{format_fen(total)}，"
                      f"主站{s_count}笔￥{amount}")
     match = body.get("match") is True and not diffs
     return match, body, tuple(diffs)
@@ -249,7 +284,8 @@ def _slip_json(s: templates.SettlementData) -> dict[str, Any]:
             "terminal_id": s.terminal_id, "rows": [[r.kind, r.count, r.amount_fen] for r in s.rows],
             "reversal_count": s.reversal_count, "reversal_fen": s.reversal_fen,
             "cash_to_deliver_fen": s.cash_to_deliver_fen, "printed_at": s.printed_at.isoformat(),
-            "station_agrees": s.station_agrees, "differences": list(s.differences), "extra": [list(e) for e in s.extra]}
+            "station_agrees": s.station_agrees, "differences": list(s.differences), "extra": [list(e) for e in s.extra],
+            "qr_rows": [list(r) for r in s.qr_rows]}
 
 
 def _slip_from_json(d: dict[str, Any]) -> templates.SettlementData:
@@ -259,7 +295,8 @@ def _slip_from_json(d: dict[str, Any]) -> templates.SettlementData:
         reversal_count=d["reversal_count"], reversal_fen=d["reversal_fen"],
         cash_to_deliver_fen=d["cash_to_deliver_fen"], printed_at=dt.datetime.fromisoformat(d["printed_at"]),
         station_agrees=d["station_agrees"], differences=tuple(d["differences"]),
-        extra=tuple(tuple(e) for e in d["extra"]))
+        extra=tuple(tuple(e) for e in d["extra"]),
+        qr_rows=tuple((str(a), int(b), int(c)) for a, b, c in d.get("qr_rows", ())))  # none before issue 17
 
 
 def _again(store: LocalStore, printer: ports.Printer, clock: ports.Clock, day: dt.date) -> SettlementResult | None:
@@ -305,12 +342,14 @@ def daily_settlement(ctx: UseCaseContext, *, day: dt.date | None = None) -> Sett
         terminal_id=operator.terminal_id, rows=rows, reversal_count=len(figures.reversals),
         reversal_fen=figures.reversal_fen, cash_to_deliver_fen=figures.collected_fen, printed_at=now,
         station_agrees=match, differences=diffs,
-        extra=extra)
+        extra=extra, qr_rows=tuple((QR_CHANNELS[ch], n, fen) for ch, (n, fen) in sorted(figures.qr_by_channel.items())))
     store.save_document(slip.slip_no, "settlement_slip", _slip_json(slip))
     store.record_settlement(slip.slip_no, day, now, {
         "collected": figures.collected_fen, "count": len(figures.kept), "reversals": len(figures.reversals),
         "reversal_fen": figures.reversal_fen, "match": match, "differences": list(diffs),
-        "penalty_corrections": [[c.txn, c.estimated, c.station] for c in corrections]})
+        "penalty_corrections": [[c.txn, c.estimated, c.station] for c in corrections],
+        "qr": {ch: [n, fen] for ch, (n, fen) in figures.qr_by_channel.items()},
+        "qr_reversals": len(figures.qr_reversals)})
     printed = error = None
     try:
         printed = print_once(printer, store, templates.settlement_slip(slip), clock)

@@ -201,3 +201,5 @@ class SettlementView:
     #: the slip's lines below the cash, not money taken (offline penalty estimates against the
     #: station's figures, entries not sent): (label msgid, value as printed)
     notes: tuple[tuple[str, str], ...] = ()
+    #: QR payments of the day, apart from the cash: (channel msgid, count, fen)
+    qr: tuple[tuple[str, int, int], ...] = ()
