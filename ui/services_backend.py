@@ -189,9 +189,6 @@ class ServicesBackend:
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         return self.session.top_up(card, amount_fen, tendered_fen)
 
-    def top_up_qr(self, card: CardView, amount_fen: int, code_text: str) -> PaymentOutcome:
-        return self.session.top_up_qr(card, amount_fen, code_text)
-
     # ---- 日结 -----------------------------------------------------------------------------
     def settlement(self) -> SettlementView:
         return self.session.settlement()

@@ -350,3 +350,16 @@ def test_the_scan_to_pay_states_fit_30x16_and_40x15(tmp_path):
         text = app.render_text(size)
         assert_fits(text, *size)
         assert "支付宝" in flat(text) and "已收123.45元。" in flat(text)
+
+
+def test_top_up_offers_no_scan_to_pay_when_the_backend_has_no_qr_purchase(tmp_path):
+    backend = FakeBackend()  # like the core today: no top_up_qr
+    app = logged_in(tmp_path, backend=backend)
+    text = app.press("4", "f1")
+    assert "扫码支付" not in text.splitlines()[-1]
+    app.top.cash.amount.set_edit_text("50")
+    app.press("f3")
+    assert not app.top.qr.active
+    app.scanned(ALIPAY)
+    f = flat(app.render_text())
+    assert "购电在本机只收现金。" in f and ALIPAY not in f

@@ -38,7 +38,14 @@ class TopUpScreen(Screen):
             return ()  # nothing to press until the wallet answers
         if self.qr.active:
             return (None, None, None, ("Back", "back"))
+        if not self.qr_offered:
+            return (("Read card", "read"), ("Top up", "topup"), None, ("Back", "back"))
         return (("Read card", "read"), ("Top up", "topup"), ("Scan code", "qr"), ("Back", "back"))
+
+    @property
+    def qr_offered(self) -> bool:
+        """The backend takes a card purchase by payment code (not yet the core's: docs/acquirer.md)."""
+        return callable(getattr(self.app.backend, "top_up_qr", None))
 
     def build(self) -> None:
         _ = self._
@@ -86,7 +93,7 @@ class TopUpScreen(Screen):
     @command("qr")
     def do_qr(self) -> None:
         """F3: the top-up paid by the customer's payment code (扫码支付)."""
-        if self.result is not None or self.card is None or self.qr.active:
+        if self.result is not None or self.card is None or self.qr.active or not self.qr_offered:
             return
         amount = self.cash.read_amount(self.app)
         if amount is not None and self.qr.open(amount):
@@ -98,8 +105,8 @@ class TopUpScreen(Screen):
                 self.qr.scanned(code)
             return True
         if is_paycode(code):
-            self.app.set_message(self._("That was a payment code: press F3 (scan-to-pay), then scan it again."),
-                                 "warn")
+            self.app.set_message(self._("That was a payment code: press F3 (scan-to-pay), then scan it again.")
+                                 if self.qr_offered else self._("A card top-up is paid in cash here."), "warn")
             return True
         return False
 
