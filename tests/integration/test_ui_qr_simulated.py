@@ -127,3 +127,29 @@ def test_f5_codes_reach_the_terminal_through_the_camera_path_and_the_scanner(fie
                 assert channel_of(code) is PayChannel(channel) and code.endswith(selector(scenario, book)), code
     finally:
         scanner.stop()
+
+
+def test_reversing_a_wechat_payment_refunds_the_wallet_and_says_no_cash(field):
+    app, site = field
+    app.push("login")
+    app.type("1001")
+    app.press("enter")
+    app.type("123456")
+    app.press("enter")
+    app.press("1", "1")
+    app.press("enter")
+    app.press("esc", "esc")
+    app.press("2", "1", "enter", "f1")
+    app.top.cash.amount.set_edit_text("25")
+    app.press("f2")
+    scan_shown_code(app, 1)
+    assert "已收25.00元。" in flat(app.render_text())
+    app.press("f1", "esc")  # done: the list; Esc: the charging menu
+    assert app.top.name == "charge"
+    app.press("2")  # 冲正: today's payments
+    app.press("enter", "1")  # the WeChat payment, the first reason
+    text = flat(app.press("f1"))
+    assert "25.00元已原路退回顾客的微信支付，不退现金。" in text and "冲正凭证已打印。" in text, text
+    orders = acquirer_orders(site)
+    orders = orders if isinstance(orders, list) else orders.get("orders", [])
+    assert [(o["charges"], o["refunded"], o["held"]) for o in orders] == [(1, 2500, 0)], orders
