@@ -22,6 +22,10 @@ Rules (docs/protocol.md states them for other implementations):
 * Reversal (冲正): only the terminal that took the payment, only while the station's business
   day (Asia/Shanghai) is the payment's business day, only once, and only if the prepayment it
   created has not been spent since; it restores each bill and the balance exactly.
+* QR payment (付款码, issue 17): a PAYMENT with ``method`` wechat/alipay is decided only after the
+  acquirer ran the order (:class:`QrJob`, outside the write transaction; the order's outcome is in
+  ``qr_orders``): paid → applied like cash with the acquirer's id; not charged → ``E_PAY_REFUSED``
+  with a reason, stored.  Its reversal is a refund through the acquirer first.
 * Lawful cut (停电): a DUNNING_RESULT ``disconnected`` is accepted only when a notice of the task
   was served (the first ``notice_printed`` fixes its ``pay_by``), that day is over, and the
   customer still owes money; it opens a reconnection task (复电) that the payment clearing the

@@ -205,16 +205,45 @@ def reprint_receipt(ctx: UseCaseContext, txn: str) -> PrintResult:
         if entry is None or entry.kind != "payment":
             raise BusinessRuleError("No receipt {txn} on this terminal.", "Check the receipt number.", txn=txn)
         body = entry.body_dict()
+        qr = _qr_of(body, entry)
         customer = store.customer(body["cust"])
         receipt = templates.ReceiptData(
             receipt_no=txn, customer_no=body["cust"], customer_name=customer.name if customer else body["cust"],
             address=customer.address if customer else "", amount_fen=body["amount"],
             paid_at=dt.datetime.fromisoformat(body["at"]), operator=str(body.get("op", "")),
-            terminal_id=journal.terminal_id)
+            terminal_id=journal.terminal_id, **qr)
     return print_once(printer, store, templates.receipt(receipt), clock)
+
+
+#: a QR payment's wallet on paper (qr_payment.WALLET_ZH; here to keep this module free of that one)
+_WALLET_ZH = {"wechat": "微信支付", "alipay": "支付宝"}
+
+
+def _is_qr(body: dict[str, Any]) -> bool:
+    return body.get("method") in _WALLET_ZH
+
+
+def _qr_of(body: dict[str, Any], entry: Any) -> dict[str, Any]:
+    """The receipt fields of a journaled QR payment (wallet, masked code, acquirer id); {} for cash.
+    Refused unless the station confirmed the charge: a QR receipt is proof the customer paid."""
+    if not _is_qr(body):
+        return {}
+    from offline_queue.journal import EntryState
+
+    reply = entry.reply if isinstance(getattr(entry, "reply", None), dict) else {}
+    if entry.state is not EntryState.APPLIED or not reply.get("acquirer_id"):
+        raise BusinessRuleError("QR payment {txn} is not confirmed as charged; it has no receipt.",
+                                "Check the payment list: it is refused, or its outcome is still being asked.",
+                                txn=entry.txn)
+    masked = str(body.get("auth_code", "")).partition(":")[2]
+    return {"method": f"{_WALLET_ZH[body['method']]} {masked}", "acquirer_id": str(reply["acquirer_id"])}
 
 
 def unprinted_receipts(journal: ports.Journal, store: LocalStore) -> list[str]:
     """Payments whose receipt never started printing (printer fault, or the terminal stopped
-    between the journal commit and the print): the UI offers to print each one."""
-    return [e.txn for e in journal.entries() if e.kind == "payment" and not store.was_printed(e.txn)]
+    between the journal commit and the print): the UI offers to print each one.  A QR payment has a
+    receipt only once the station confirmed the charge (a refused or still unknown one has none)."""
+    from offline_queue.journal import EntryState
+
+    return [e.txn for e in journal.entries() if e.kind == "payment" and not store.was_printed(e.txn)
+            and not (_is_qr(e.body_dict()) and e.state is not EntryState.APPLIED)]

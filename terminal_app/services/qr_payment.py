@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any, cast
 from offline_queue.journal import EntryState, Settlement
 from offline_queue.link import Outcome, Request
 from terminal_app.documents import templates
+from terminal_app.domain.customer import total_arrears
 from terminal_app.domain.paycode import PayChannel, PayCode, parse_paycode, redact
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
+from terminal_app.services.bill_query import owed_now
 from terminal_app.services.common import print_once
 from terminal_app.services.day_close import check_day_open
 from terminal_app.services.payment import PaymentKind, _receipt_json, check_amount, classify, covered_periods
@@ -143,8 +145,11 @@ def take_qr_payment(ctx: UseCaseContext, *, cust: str, amount: int, code_text: s
                                 "Query the bill first (电费查询), then take the payment.", cust=cust)
     name = bill.name if bill is not None else customer.name  # type: ignore[union-attr]
     address = bill.address if bill is not None else customer.address  # type: ignore[union-attr]
-    arrears = bill.arrears if bill is not None else customer.arrears  # type: ignore[union-attr]
-    owed = sum(a.amount + a.penalty for a in arrears)
+    if bill is not None:  # what the operator was shown, less what this terminal took since (as for cash)
+        arrears = owed_now(bill.arrears, journal, cust, None if bill.online else bill.as_of)
+    else:
+        arrears = owed_now(customer.arrears, journal, cust, store.customer_as_of(cust))  # type: ignore[union-attr]
+    owed = total_arrears(arrears)
     body = {"cust": cust, "amount": amount, "method": code.channel.value, "auth_code": redact(code),
             "at": at.isoformat(), "op": ctx.operator.operator}
     entry = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(body))  # before anything is sent

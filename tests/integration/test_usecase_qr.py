@@ -152,3 +152,19 @@ def test_day_end_hands_in_cash_only_and_shows_qr_per_channel_apart(rig):
     text = rig.tickets(6)[5]  # 3 receipts, 1 receipt reversed and its voucher, then the slip
     assert "日结单" in text
     assert "扫码收款" in text and "微信支付" in text and "￥10.00" in text and not WHOLE_CODE.search(text)
+
+
+def test_a_qr_payment_not_charged_has_no_receipt_to_print(rig):
+    from terminal_app.errors import BusinessRuleError
+
+    t = rig.terminal
+    with pytest.raises(QrRefusedError):
+        t.take_qr_payment("1001", 5000, code(PayChannel.WECHAT, "0003"))
+    rig.offline()
+    with pytest.raises(QrOfflineError):
+        t.take_qr_payment("1001", 5000, code(PayChannel.WECHAT, "0000"))
+    refused, offline = (e.txn for e in rig.journal.entries())
+    assert t.unprinted_receipts() == []  # never offered for printing
+    for txn in (refused, offline):
+        with pytest.raises(BusinessRuleError, match="not confirmed as charged"):
+            t.reprint_receipt(txn)
