@@ -134,6 +134,7 @@ class HandheldApp:
                 self.cancel_task()
             else:
                 busy.refused += 1
+                self.tasks.key_while_busy()
                 self._draw_chrome()
                 self.redraw()
             return None
@@ -220,9 +221,10 @@ class HandheldApp:
         self.tasks.runner = value
 
     def run_task(self, label: str, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None],
-                 failed: Callable[[BaseException], None] | None = None, cancellable: bool = False) -> None:
+                 failed: Callable[[BaseException], None] | None = None, cancellable: bool = False,
+                 keys_note: str | None = None) -> None:
         """Run ``fn(*args)`` off the UI thread; ``done(result)`` or the error shows on return."""
-        self.tasks.run(label, fn, *args, done=done, failed=failed, cancellable=cancellable)
+        self.tasks.run(label, fn, *args, done=done, failed=failed, cancellable=cancellable, keys_note=keys_note)
 
     def progress(self, done: int, total: int) -> None:
         self.tasks.progress(done, total)
@@ -336,8 +338,16 @@ class HandheldApp:
         if self.busy is not None or not self.stack:
             return
         if not self.top.on_scan(code):
-            if self.operator is not None:
-                self.open_by_barcode(code)
+            if self.operator is None:
+                return
+            from terminal_app.domain.paycode import channel_of
+
+            if channel_of(code.strip(" \t\r\n")) is not None:
+                # a customer's payment code outside scan-to-pay: never shown, never looked up
+                self.set_message(self._("That was a payment code: open the payment or top-up screen and "
+                                        "press F2 (scan-to-pay) first."), "warn")
+                return
+            self.open_by_barcode(code)
 
     def open_by_barcode(self, code: str) -> None:
         def found(c: Any) -> None:

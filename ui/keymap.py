@@ -12,7 +12,7 @@ A screen's context is bound when the screen is shown (:meth:`Keymap.bind_screen`
 settings item's digit) run the screen's commands (:func:`ui.commands.command`).
 
 The handheld's keypad has digits, ``.``, Enter, Esc (back), the arrows and F1–F4 (soft keys).
-Simulate mode adds F6–F10 on the desktop keyboard.
+Simulate mode adds F5–F10 on the desktop keyboard.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ DEFAULT_BINDINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("f3", "softkey 3", ("global",), N_("Soft key 3 (labelled on the bottom line)")),
     ("f4", "softkey 4", ("global",), N_("Soft key 4 (labelled on the bottom line)")),
     *((str(n), f"menu.pick {n}", ("menu",), N_("Pick the numbered item")) for n in range(1, 10)),
+    ("f5", "sim.paycode", ("simulate",), N_("Simulate: the customer shows a payment code (pick which)")),
     ("f6", "sim.scan", ("simulate",), N_("Simulate: scan the current customer's meter barcode")),
     ("f7", "sim.card", ("simulate",), N_("Simulate: insert or remove the IC card")),
     ("f8", "sim.coverage", ("simulate",), N_("Simulate: switch the GPRS coverage off or on")),

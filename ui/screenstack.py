@@ -35,6 +35,7 @@ SCREENS: dict[str, str] = {
     "messages": "ui.screens.settings:MessageLog",
     "documents": "ui.screens.documents:DocumentHistory",
     "unprinted": "ui.screens.documents:UnprintedOffer",
+    "sim_paycode": "ui.screens.qrpay:SimPayCodes",
 }
 
 

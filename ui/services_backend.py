@@ -152,6 +152,9 @@ class ServicesBackend:
     def pay(self, customer: str, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         return self.session.pay(customer, amount_fen, tendered_fen)
 
+    def pay_qr(self, customer: str, amount_fen: int, code_text: str) -> PaymentOutcome:
+        return self.session.pay_qr(customer, amount_fen, code_text)
+
     def reprint_receipt(self, txn: str) -> bool:
         return self.session.reprint_receipt(txn)
 

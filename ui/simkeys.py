@@ -1,4 +1,5 @@
-"""The simulate-mode commands (F6 scan, F7 card, F8 coverage, F9 next day, F11 re-issue card) of the app.
+"""The simulate-mode commands (F5 a customer's payment code, F6 scan, F7 card, F8 coverage, F9 next
+day, F11 re-issue card) of the app.
 
 ``sim`` is the launcher's :class:`terminal_app.cli.simulate.SimControls` (None outside
 ``handheld --simulate``: the commands then do nothing, and their keys are not in any context).
@@ -14,6 +15,7 @@ class SimCommands:
         self.app = app
 
     def register(self, commands: Any) -> None:
+        commands.add("sim.paycode", self.paycode)
         commands.add("sim.scan", self.scan)
         commands.add("sim.card", self.card)
         commands.add("sim.coverage", self.coverage)
@@ -30,6 +32,24 @@ class SimCommands:
             return
         app.sim.scan(code)
         app.set_message(app._("Simulate: scanned {code}.").format(code=code), "ok")
+
+    def paycode(self) -> None:
+        """F5: pick the payment code the customer shows (wallet and what the acquirer will answer);
+        it reaches the screen below through the camera path and the scanner, like a real one."""
+        app = self.app
+        if app.sim is None:
+            return
+        if not getattr(getattr(app.top, "qr", None), "active", False):
+            app.set_message(app._("Simulate: on the payment or top-up screen press scan-to-pay first, "
+                                  "then F5 shows a customer's payment code."), "warn")
+            return
+        app.push("sim_paycode")
+
+    def present(self, choice: int) -> None:
+        app = self.app
+        app.pop()  # back to the screen waiting for the code, before the scanner delivers it
+        app.set_message(app._("Simulate: the customer shows {what}.").format(
+            what=app._(app.sim.present_code(choice))), "ok")
 
     def card(self) -> None:
         app = self.app

@@ -150,10 +150,12 @@ class StatusBar:
             text = app._("Working: {what}…").format(what=busy.label)
             if busy.cancellable:
                 text += " " + app._("Esc cancels")
+            elif busy.keys_note and busy.key_pressed:
+                text += "\n" + app._(busy.keys_note)
             if busy.progress is not None:
                 done, total = busy.progress
                 text += "\n" + _bar(done, total, width)
-            if busy.refused:
+            if busy.refused and not busy.keys_note:  # a task with its own note says it
                 text += "\n" + app._("Busy: that key was not taken. Wait until this ends.")
             root.message_text.set_text(("busy", text))
         else:

@@ -22,6 +22,10 @@ class Busy:
     task: Any = None  # asyncio.Task in the loop runner
     progress: tuple[int, int] | None = None
     refused: int = 0  # keys pressed meanwhile (not taken: the message line says so)
+    #: for a task that cannot be cancelled: what a key pressed during it is answered with (msgid),
+    #: shown under the busy line once a key came — the key itself does nothing (never queued)
+    keys_note: str | None = None
+    key_pressed: bool = False
 
 
 class InlineRunner:
@@ -75,10 +79,11 @@ class TaskRunner:
         self.busy: Busy | None = None
 
     def run(self, label: str, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None],
-            failed: Callable[[BaseException], None] | None = None, cancellable: bool = False) -> None:
+            failed: Callable[[BaseException], None] | None = None, cancellable: bool = False,
+            keys_note: str | None = None) -> None:
         """Run ``fn(*args)`` off the UI thread; ``done(result)`` or the error shows on return."""
         app = self.app
-        busy = Busy(label, cancellable)
+        busy = Busy(label, cancellable, keys_note=keys_note)
         self.busy = busy
 
         def on_done(result: Any) -> None:
@@ -111,10 +116,19 @@ class TaskRunner:
                 self.app.redraw()
         self.runner.call_soon(update)
 
+    def key_while_busy(self) -> None:
+        """A key came during the task (not Esc on a cancellable one): it does nothing; a task
+        with a ``keys_note`` says why on the busy line."""
+        busy = self.busy
+        if busy is not None and busy.keys_note and not busy.key_pressed:
+            busy.key_pressed = True
+            self.app._draw_chrome()
+
     def cancel(self) -> None:
         app = self.app
         busy = self.busy
         if busy is None or not busy.cancellable:
+            self.key_while_busy()
             return
         self.busy = None
         if busy.task is not None:

@@ -192,6 +192,9 @@ class Station:
     front_end: int = 0
     #: the acquirer (issue 17): PAYMENT with method wechat/alipay; None: cash only
     qr: QrPayments | None = None
+    #: the books of the system behind a station (the marketing stand-in): a QR payment, or its
+    #: refund, arrives done by the station's acquirer already — recorded here, never charged here
+    qr_recorded: bool = False
     #: True while a txn is decided again after its acquirer job ran (no second job for it)
     _acquired: bool = False
 
@@ -634,7 +637,8 @@ class Station:
         method = v.choice(body, "method", PAYMENT_METHODS | QR_METHODS)
         at = v.time(body)
         op = v.string(body, "op", max_len=32, optional=True)
-        acquirer_id = self._qr_paid(body, txn, method, amount) if method in QR_METHODS else None
+        acquirer_id = self._qr_paid(body, txn, method, amount) if method in QR_METHODS and not self.qr_recorded \
+            else None
         self._lock_customer(cust, txn)
         row = self._customer(cust)
         # the penalty is counted to the day the customer paid (the receipt's day), never to a day
@@ -761,7 +765,7 @@ class Station:
         if balance < to_balance:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"the prepayment of payment {orig} has been used since", orig=orig)
         method = self.conn.execute("SELECT method FROM payments WHERE txn = ?", (orig,)).fetchone()[0]
-        if method in QR_METHODS:
+        if method in QR_METHODS and not self.qr_recorded:
             self._qr_refunded(txn, orig, amount)
         for period, pen, amt in self.conn.execute("SELECT period, penalty, amount FROM allocations WHERE txn = ?",
                                                   (orig,)).fetchall():

@@ -4,13 +4,17 @@ This is the one place the core wires in ``hw_mocks``: it starts the marketing-sy
 (营销系统, holding the demo supply area's accounts; ``$HANDHELD_SIM_MARKETING_SCENARIO`` may name a
 fault scenario for it), the reference master station in front of it (payments and reversals go
 through to it: docs/marketing-interface.md; the station's address of it is written to
-``marketing.addr`` in the site folder, for ``handheld-mocks station check``), and the mock devices on pseudo-terminals, writes the same
+``marketing.addr`` in the site folder, for ``handheld-mocks station check``), the mock acquirer (WeChat Pay and Alipay, issue 17) behind the
+station for scan-to-pay (its address in ``acquirer.addr``, its merchant key set in ``acquirer/``),
+and the mock devices on pseudo-terminals, writes the same
 kind of configuration file a real device has (``config.toml`` pointing at the ptys, the
 station's loopback port and a root-only key file), and runs the terminal with it.
 
 On a terminal (a tty) the ``handheld`` command (ui.launch) then runs the field UI on the started
 site with that configuration file — the core hands it the site and never imports ``ui`` — with
-the simulate-mode keys (:class:`SimControls`, below): F6 "scans" the current customer's meter barcode through the mock
+the simulate-mode keys (:class:`SimControls`, below): F5 shows a customer's payment code of a chosen
+wallet and scenario (drawn as a QR picture, read back by the camera path, sent through the mock
+scanner), F6 "scans" the current customer's meter barcode through the mock
 serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
 coverage off and on, F9 moves the simulated date a day on — the station's clock and the
 terminal's (the demo area is issued for today, so its penalties then grow by a day:
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terminal_app.errors import N_
+from terminal_app.errors import N_, ConfigurationError
 from terminal_app.timeutil import Clock
 
 TERMINAL_ID = "00000001"
@@ -97,6 +101,9 @@ class SimulatedSite:
     #: terminal_clock) are moved together by F9 (next_day)
     station: Any = None
     marketing: Any = None
+    #: the mock acquirer (WeChat Pay / Alipay) behind the station, for scan-to-pay (issue 17)
+    acquirer: Any = None
+    acquirer_url: str = ""
     station_clock: Clock | None = None
     terminal_clock: Clock | None = None
 
@@ -147,8 +154,9 @@ class SimulatedSite:
                 mdb, clock=self.station_clock, scenario=Scenario.load(scenario_file) if scenario_file else None))
             (self.workdir / "marketing.addr").write_text(self.marketing.address + "\n", encoding="ascii")
             holder = _card_key_holder()
+            channels = self._start_acquirer()
             station = StationServer(db, {TERMINAL_ID: TerminalKey(TERMINAL_ID, self.suite, key)}, card_mac=holder,
-                                    clock=self.station_clock, marketing=self.marketing.address)
+                                    clock=self.station_clock, marketing=self.marketing.address, acquirer=channels)
             self._stack.enter_context(station)
             self.station = station
             self.station_port = station.port
@@ -198,6 +206,37 @@ class SimulatedSite:
             self._stack.close()
             raise
         return self
+
+    def _start_acquirer(self) -> dict[Any, Any]:
+        """The mock acquirer on a loopback port, with the merchant's key set in ``acquirer/`` (mode
+        600, made once per site), and the station's channels to it.  Which way a payment goes is
+        picked by the customer's code (its last four digits: docs/acquirer.md, scenarios)."""
+        import threading
+
+        from hw_mocks.acquirer import scenarios
+        from hw_mocks.acquirer.books import Books
+        from hw_mocks.acquirer.cli import load_keys, make_keys
+        from hw_mocks.acquirer.server import AcquirerServer
+        from hw_mocks.station.acquirer import load_channels
+
+        keys_dir = self.workdir / "acquirer"
+        if not (keys_dir / "merchant.toml").exists():
+            make_keys(keys_dir)
+        # a lost answer is held 12 s: longer than the station's 10 s per call, as a dead GPRS reply
+        server = AcquirerServer(("127.0.0.1", 0), Books(scenarios.load()), load_keys(keys_dir), hang_seconds=12.0)
+        thread = threading.Thread(target=server.serve_forever, name="sim-acquirer", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+        self._stack.callback(stop)
+        self.acquirer = server
+        self.acquirer_url = f"http://127.0.0.1:{server.server_address[1]}"
+        (self.workdir / "acquirer.addr").write_text(self.acquirer_url + "\n", encoding="ascii")
+        return dict(load_channels(self.acquirer_url, keys_dir))
 
     def _start_card(self, holder: object, db: Path) -> str:
         """The card reader on a pty holding the card of the first card-meter customer of the
@@ -276,7 +315,7 @@ class SimulatedSite:
 
 
 class SimControls:
-    """The simulate-mode commands of the UI (F6 scan, F7 card, F8 coverage, F9 next day), acting on
+    """The simulate-mode commands of the UI (F5 payment code, F6 scan, F7 card, F8 coverage, F9 next day), acting on
     the running mocks through their public APIs; ``session`` (the UI's
     :class:`terminal_app.services.session.FieldSession`) says which customer the IR head points at."""
 
@@ -320,6 +359,45 @@ class SimControls:
 
     def scan(self, code: str) -> None:
         self.site.scanner.scan(code)
+
+    #: F5's choices: (label msgid, channel or None, scenario) — a customer's code of that wallet whose
+    #: last four digits make the mock acquirer answer so (docs/acquirer.md); None: not a payment code
+    PAYCODES: tuple[tuple[str, str | None, str], ...] = (
+        (N_("WeChat: paid at once"), "wechat", "success"),
+        (N_("Alipay: paid at once"), "alipay", "success"),
+        (N_("WeChat: types a password, then paid"), "wechat", "user_paying_then_success"),
+        (N_("Alipay: not enough money"), "alipay", "insufficient_funds"),
+        (N_("WeChat: customer cancels"), "wechat", "user_cancels"),
+        (N_("Alipay: never finishes (reversed)"), "alipay", "user_paying_forever"),
+        (N_("Not a payment code (a bill's barcode)"), None, ""),
+    )
+
+    def present_code(self, choice: int) -> str:
+        """F5: the customer shows a payment code (``PAYCODES[choice]``).  It is drawn as the QR picture
+        a phone shows, read back through the camera path (zbar: ``drivers.scanner.camera``), and
+        handed to the terminal by the mock serial scanner.  Returns a msgid saying what was shown."""
+        import random
+
+        from hw_mocks.acquirer.codes import code_png, customer_code
+        from terminal_app.domain.paycode import PayChannel
+
+        label, channel, scenario = self.PAYCODES[choice]
+        if channel is None:
+            self.site.scanner.scan("6901234567892", "EAN13")  # a shop's goods: neither wallet's format
+            return label
+        code = customer_code(PayChannel(channel), scenario, rng=random.Random())
+        try:
+            import io
+
+            from drivers.scanner.camera import decode_image
+
+            found = [b.data for b in decode_image(io.BytesIO(code_png(code))) if b.symbology == "QRCODE"]
+        except ConfigurationError:  # no zbar on this desktop: the scanner reads the code as text
+            found = [code]
+        if not found:
+            return N_("Simulate: the camera read no code in the picture.")
+        self.site.scanner.scan(found[0], "QRCODE")
+        return label
 
     def next_day(self) -> str:
         """F9: the station's and the terminal's clocks one day on (penalties grow by a day);

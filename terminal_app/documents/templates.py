@@ -63,7 +63,11 @@ def receipt(data: ReceiptData, columns: int = layout.COLUMNS_58MM) -> Ticket:
         blocks += _lines(layout.field("电费年月", "，".join(data.periods), w))
     blocks += _lines(layout.pair("缴费项目", data.kind, w))
     if data.acquirer_id:  # QR: the wallet and the masked code may not fit one line; the acquirer's id never does
-        blocks += _lines(layout.field("缴费方式", data.method, w))
+        # the masked code whole on a line of its own (an Alipay code masks to 24 characters: indented
+        # after 缴费方式 it would break in two)
+        wallet, _sp, masked = data.method.partition(" ")
+        blocks += _lines([f"缴费方式：{wallet}", masked] if masked and len(masked) <= w
+                         else layout.field("缴费方式", data.method, w))
         # the id on a line of its own (28 characters): a person reads it out to the acquirer's hotline
         blocks += _lines(["支付单号：", data.acquirer_id] if len(data.acquirer_id) <= w
                          else layout.field("支付单号", data.acquirer_id, w))

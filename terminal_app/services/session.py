@@ -491,7 +491,13 @@ class FieldSession:
 
     def preview_reversal(self, txn: str) -> ReversalView:
         p = self.terminal.preview_reversal(txn)
-        return ReversalView(p.orig, p.customer, p.name, p.amount)
+        return ReversalView(p.orig, p.customer, p.name, p.amount, channel=self._paid_by(p.orig))
+
+    def _paid_by(self, txn: str) -> str:
+        """cash, or the wallet (wechat / alipay) of QR payment ``txn`` (its journaled body's method)."""
+        entry = self.terminal.journal.get(txn)
+        method = entry.body_dict().get("method") if entry is not None else None
+        return method if method in ("wechat", "alipay") else "cash"
 
     def reverse(self, txn: str, reason: str) -> ReversalView:
         from terminal_app.domain.reasons import REVERSAL_REASONS, text_of
@@ -501,7 +507,7 @@ class FieldSession:
             r = t.reverse_payment(txn, text_of(REVERSAL_REASONS, reason))
         self._sent_now()
         return ReversalView(r.txn, r.customer, t.customer_name(r.customer), r.amount, r.reason,
-                            r.print_error is None, r.print_error)
+                            r.print_error is None, r.print_error, channel=self._paid_by(txn))
 
     # ---- 催费 -----------------------------------------------------------------------------
     def dunning_tasks(self, segment: str) -> list[DunningView]:

@@ -176,6 +176,7 @@ class ReversalView:
     reason: str = ""
     voucher_printed: bool = False
     print_error: BaseException | None = None
+    channel: str = "cash"  # how the payment reversed was paid: cash, or wechat | alipay (refunded to the wallet)
 
 
 @dataclass(frozen=True, slots=True)

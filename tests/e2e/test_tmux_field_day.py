@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 
 class Tmux:
-    def __init__(self, workdir: Path, cols: int = 30, rows: int = 16, env: str = "") -> None:
+    def __init__(self, workdir: Path, cols: int = 30, rows: int = 16, env: str = "", args: str = "") -> None:
         self.sock = f"handheld-e2e-{uuid.uuid4().hex[:8]}"
         self.workdir = workdir
         self.size = (cols, rows)
@@ -53,7 +53,7 @@ class Tmux:
         self.notify.setblocking(False)
         self.notified: list[str] = []  # drained while polling: a datagram queue holds only ~10
         cmd = (f"cd {ROOT} && {env}HANDHELD_SIM_DIR={workdir / 'site'} TERM=xterm LANG=C.UTF-8 "
-               f"NOTIFY_SOCKET={workdir / 'notify.sock'} WATCHDOG_USEC=2000000 {HANDHELD} --simulate "
+               f"NOTIFY_SOCKET={workdir / 'notify.sock'} WATCHDOG_USEC=2000000 {HANDHELD} --simulate {args} "
                f"2>{workdir / 'stderr.txt'}; echo HANDHELD-EXIT=$?; sleep 60")
         self._tmux("new-session", "-d", "-s", "day", "-x", str(cols), "-y", str(rows), cmd)
 

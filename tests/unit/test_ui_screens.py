@@ -529,7 +529,8 @@ def test_every_screen_fits_30x16_and_40x15(tmp_path):
                ("charge", {}), ("bill", {"customer": c}), ("payment", {"customer": c, "due_fen": 100}),
                ("reversal", {}), ("dunning", {}), ("arrears_check", {}), ("topup", {}), ("settlement", {}),
                ("settings", {}), ("messages", {}), ("logout", {}), ("unlock", {}), ("documents", {}),
-               ("unprinted", {"documents": []}), ("skip", {"customer": c}), ("note", {"customer": c})]
+               ("unprinted", {"documents": []}), ("skip", {"customer": c}), ("note", {"customer": c}),
+               ("sim_paycode", {})]
     from ui.app import SCREENS
     assert {name for name, _ in screens} | {"login"} == set(SCREENS)
     for name, params in screens:

@@ -49,6 +49,14 @@ class CashEntry:
             return True
         return False
 
+    def read_amount(self, app: Any) -> int | None:
+        """The amount in fen (more than 0), or None after telling the operator what to correct."""
+        amount = parse_yuan(self.amount.edit_text)
+        if amount is None or amount <= 0:
+            app.set_message(self._("Type the amount in yuan, e.g. 35.50."), "error")
+            return None
+        return amount
+
     def read(self, app: Any) -> tuple[int, int] | None:
         """(amount, cash given) in fen, or None after telling the operator what to correct.
         Empty cash means exact money."""

@@ -9,11 +9,13 @@ from typing import Any
 import urwid
 
 from terminal_app.domain.money import format_fen as fen
+from terminal_app.domain.paycode import PayCode
 from ui.commands import command
 from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
 from ui.screens.menu import Menu
+from ui.screens.qrpay import QrPay, channel_title, is_paycode, outcome_rows
 from ui.widgets import kwh_text, row, tier_line
 
 
@@ -107,27 +109,37 @@ class PaymentScreen(Screen):
         self.customer = customer
         self.due_fen = due_fen
         self.result: Any = None
+        self.paid_with: PayCode | None = None  # the customer's code of a QR payment (shown masked)
         self.cash = CashEntry(app._, due_fen)
+        self.qr = QrPay(app, lambda code, amount: app.backend.pay_qr(customer.number, amount, code),
+                        self._qr_paid, self.refresh)
         super().__init__(app, customer=customer, due_fen=due_fen, **params)
 
     @property
     def softkeys(self) -> tuple[tuple[str, str] | None, ...]:  # type: ignore[override]
         if self.result is not None:
             return (("Done", "done"), ("Reprint", "reprint"))
-        return (("Take cash", "pay"), None, None, ("Back", "back"))
+        if self.qr.paying:
+            return ()  # nothing to press until the wallet answers
+        if self.qr.active:
+            return (None, None, None, ("Back", "back"))
+        return (("Take cash", "pay"), ("Scan code", "qr"), None, ("Back", "back"))
 
     def build(self) -> None:
         _ = self._
         c = self.customer
         rows: list[urwid.Widget] = [urwid.Text(f"{c.number} {c.name}")]
-        if self.result is None:
+        if self.result is None and self.qr.active:
+            self.set_rows(rows + self.qr.rows())
+        elif self.result is None:
             rows.append(urwid.Text(_("Due: {a} yuan").format(a=fen(self.due_fen))))
             rows += [*self.cash.rows(), urwid.Text(("dim", _("Amount, Enter, cash, Enter. '.' for jiao/fen.")))]
             self.set_rows(rows, focus=2)
         else:
             r = self.result
             rows.append(urwid.Text(("ok", _("Paid {a} yuan.").format(a=fen(r.amount_fen)))))
-            rows.append(urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen))))
+            qr = outcome_rows(_, r, self.paid_with)
+            rows += qr or [urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen)))]
             if r.owed_after_fen:
                 rows.append(urwid.Text(("warn", _("Still owed: {a} yuan").format(a=fen(r.owed_after_fen)))))
             if r.reconnection:
@@ -144,11 +156,39 @@ class PaymentScreen(Screen):
     def on_select(self) -> None:
         if self.result is not None:
             self.do_done()
+        elif self.qr.active:
+            return  # waiting for the customer's code: Enter takes no money
         elif not self.cash.next_field(self.walker, self.widget.focus):
             self.do_pay()
 
+    @command("qr")
+    def do_qr(self) -> None:
+        """F2: take the amount by the customer's payment code (扫码支付)."""
+        if self.result is not None or self.qr.active:
+            return
+        amount = self.cash.read_amount(self.app)
+        if amount is not None and self.qr.open(amount):
+            self.refresh()
+
+    def on_scan(self, code: str) -> bool:
+        if self.result is None and self.qr.active:
+            if not self.qr.paying:
+                self.qr.scanned(code)
+            return True
+        if is_paycode(code):
+            self.app.set_message(self._("That was a payment code: press F2 (scan-to-pay), then scan it again."),
+                                 "warn")
+            return True
+        return False
+
+    def _qr_paid(self, result: Any, code: PayCode) -> None:
+        self.result, self.paid_with = result, code
+        self.refresh()
+
     @command("pay")
     def do_pay(self) -> None:
+        if self.qr.active:
+            return  # never cash by a stray F1 while the customer's code is awaited
         taken = self.cash.read(self.app)
         if taken is None:
             return
@@ -176,6 +216,12 @@ class PaymentScreen(Screen):
     def on_back(self) -> bool:
         if self.result is not None:
             self.do_done()
+            return True
+        if self.qr.unknown:  # the outcome is not known: not the cash form — leave the screen
+            return False
+        if self.qr.active:  # back to the cash form: the operator takes cash with F1, never by itself
+            self.qr.close()
+            self.refresh()
             return True
         return False
 
@@ -216,7 +262,7 @@ class ReversalScreen(Screen):
             # the payment undone, then the reversal's own number (d.txn is the reversal's txn)
             rows = [urwid.Text(("ok", _("Payment {txn} reversed.").format(txn=self.preview.txn[-12:]))),
                     urwid.Text(_("Reversal no. {txn}").format(txn=d.txn[-12:])),
-                    urwid.Text(_("Give back {a} yuan to {name}.").format(a=fen(d.amount_fen), name=d.name or d.customer)),
+                    urwid.Text(self._given_back(d)),
                     urwid.Text(_("Reversal voucher printed.") if d.voucher_printed else
                                ("warn", _.error(d.print_error) if d.print_error else _("Voucher not printed.")))]
         elif self.reason is not None:
@@ -241,6 +287,16 @@ class ReversalScreen(Screen):
                 if not p.reversed:
                     rows.append(row(f"{p.at.strftime('%H:%M')} {p.customer} {fen(p.amount_fen)}", p))
         self.set_rows(rows)
+
+    def _given_back(self, d: Any) -> str:
+        """Cash goes back from the operator's hand; a QR payment's money goes back to the wallet
+        (the acquirer's refund): no cash is handed over for it."""
+        _ = self._
+        wallet = channel_title(getattr(d, "channel", None) or getattr(self.preview, "channel", None))
+        if wallet is not None:
+            return _("{a} yuan refunded to the customer's {wallet}: give no cash.").format(
+                a=fen(d.amount_fen), wallet=_(wallet))
+        return _("Give back {a} yuan to {name}.").format(a=fen(d.amount_fen), name=d.name or d.customer)
 
     def on_show(self) -> None:
         if self.payments is None:

@@ -29,7 +29,7 @@ class LoginScreen(Screen):
         if self.app.sim is not None:
             rows.append(urwid.Text(("warn", _("Simulated: operator {op}, PIN {pin}.").format(
                 op=self.app.sim.operator_id, pin=self.app.sim.operator_pin))))
-            rows.append(urwid.Text(("dim", _("F6 scan, F7 card, F8 coverage, F9 next day, F10 quit"))))
+            rows.append(urwid.Text(("dim", _("F5 payment code, F6 scan, F7 card, F8 coverage, F9 next day, F10 quit"))))
         self.set_rows(rows, focus=1)
 
     def on_select(self) -> None:

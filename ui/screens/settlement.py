@@ -10,6 +10,21 @@ import urwid
 from terminal_app.domain.money import format_fen as fen
 from ui.commands import command
 from ui.screens.base import Screen
+from ui.screens.qrpay import channel_title
+
+
+def qr_rows(_: Any, s: Any) -> list[urwid.Widget]:
+    """The day's scan-to-pay takings per wallet, apart from the cash (not handed in: the acquirer
+    pays them to the company).  Worded "N笔，X元" so that no QR row reads as one of the cash rows."""
+    # SettlementView.qr: (the wallet's msgid — or its channel value —, count, fen)
+    lines = [(channel_title(wallet) or wallet, count, amount) for wallet, count, amount in getattr(s, "qr", ())
+             if count]
+    if not lines:
+        return []
+    rows: list[urwid.Widget] = [urwid.Text(_("Scan-to-pay, not in the cash:"))]
+    for title, count, amount in lines:
+        rows.append(urwid.Text(_("{wallet}: {n}, {a} yuan").format(wallet=_(title), n=count, a=fen(amount))))
+    return rows
 
 
 class SettlementScreen(Screen):
@@ -35,6 +50,7 @@ class SettlementScreen(Screen):
         for kind, count, amount in s.lines:
             rows.append(urwid.Text(_("{what} {n} × {a} yuan").format(what=self._(kind), n=count, a=fen(amount))))
         rows.append(urwid.Text(_("Cash to hand in: {a} yuan").format(a=fen(s.cash_fen))))
+        rows += qr_rows(_, s)
         # the slip's lines below the cash: not money taken (e.g. 违约金差额), they change nothing above
         for label, value in s.notes:
             rows.append(urwid.Text(("dim", f"{_(label)}：{value}")))

@@ -14,9 +14,11 @@ from typing import Any
 import urwid
 
 from terminal_app.domain.money import format_fen as fen
+from terminal_app.domain.paycode import PayCode
 from ui.commands import command
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
+from ui.screens.qrpay import QrPay, is_paycode, outcome_rows
 
 
 class TopUpScreen(Screen):
@@ -27,7 +29,10 @@ class TopUpScreen(Screen):
         self.card: Any = None
         self.result: Any = None
         self.reissued = False
+        self.paid_with: PayCode | None = None  # the customer's code of a QR top-up (shown masked)
         self.cash = CashEntry(app._)
+        self.qr = QrPay(app, lambda code, amount: app.backend.top_up_qr(self.card, amount, code),
+                        self._qr_paid, self.refresh)
         super().__init__(app, **params)
 
     @property
@@ -36,13 +41,28 @@ class TopUpScreen(Screen):
             return (("Done", "done"),)
         if self.card is None:
             return (("Read card", "read"), None, None, ("Back", "back"))
+        if self.qr.paying:
+            return ()  # nothing to press until the wallet answers
+        if self.qr.active:
+            return (None, None, None, ("Back", "back"))
         if self.card.reissue:
             return (("Read card", "read"), ("Re-issue", "reissue"), None, ("Back", "back"))
-        return (("Read card", "read"), ("Top up", "topup"), None, ("Back", "back"))
+        if not self.qr_offered:
+            return (("Read card", "read"), ("Top up", "topup"), None, ("Back", "back"))
+        return (("Read card", "read"), ("Top up", "topup"), ("Scan code", "qr"), ("Back", "back"))
+
+    @property
+    def qr_offered(self) -> bool:
+        """The backend takes a card purchase by payment code (not yet the core's: docs/acquirer.md)."""
+        return callable(getattr(self.app.backend, "top_up_qr", None))
 
     def build(self) -> None:
         _ = self._
         rows: list[urwid.Widget] = []
+        if self.result is None and self.card is not None and self.qr.active:
+            c = self.card
+            self.set_rows([urwid.Text(f"{c.customer} {c.name}"), *self.qr.rows()])
+            return
         if self.result is not None:
             r = self.result
             if self.reissued and not r.amount_fen:
@@ -51,7 +71,8 @@ class TopUpScreen(Screen):
                 rows.append(urwid.Text(("ok", _("Re-issue card loaded with {a} yuan.").format(a=fen(r.amount_fen)))))
             else:
                 rows.append(urwid.Text(("ok", _("Card loaded with {a} yuan.").format(a=fen(r.amount_fen)))))
-            rows.append(urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen))))
+            qr = outcome_rows(_, r, self.paid_with)
+            rows += qr or [urwid.Text(_("Change: {a} yuan").format(a=fen(r.change_fen)))]
             rows.append(urwid.Text(_("Receipt printed.") if r.printed
                                    else _.error(r.print_error) if r.print_error else _("Receipt not printed.")))
             rows.append(urwid.Text(("dim", _("Give the card back: insert it in the meter."))))
@@ -85,13 +106,50 @@ class TopUpScreen(Screen):
     def on_select(self) -> None:
         if self.result is not None:
             self.do_done()
+        elif self.qr.active:
+            return  # waiting for the customer's code: Enter takes no money
         elif self.card is None:
             self.do_read()
         elif not self.cash.next_field(self.walker, self.widget.focus):
             self.do_reissue() if self.card.reissue else self.do_topup()
 
+    @command("qr")
+    def do_qr(self) -> None:
+        """F3: the top-up paid by the customer's payment code (扫码支付)."""
+        if self.result is not None or self.card is None or self.qr.active or not self.qr_offered:
+            return
+        amount = self.cash.read_amount(self.app)
+        if amount is not None and self.qr.open(amount):
+            self.refresh()
+
+    def on_scan(self, code: str) -> bool:
+        if self.result is None and self.qr.active:
+            if not self.qr.paying:
+                self.qr.scanned(code)
+            return True
+        if is_paycode(code):
+            self.app.set_message(self._("That was a payment code: press F3 (scan-to-pay), then scan it again.")
+                                 if self.qr_offered else self._("A card top-up is paid in cash here."), "warn")
+            return True
+        return False
+
+    def _qr_paid(self, result: Any, code: PayCode) -> None:
+        self.result, self.paid_with = result, code
+        self.refresh()
+
+    def on_back(self) -> bool:
+        if self.qr.unknown:  # the outcome is not known: not the cash form — leave the screen
+            return False
+        if self.qr.active and self.result is None:  # back to the cash form, never cash by itself
+            self.qr.close()
+            self.refresh()
+            return True
+        return False
+
     @command("topup")
     def do_topup(self) -> None:
+        if self.qr.active:
+            return
         taken = self.cash.read(self.app)
         if taken is None:
             return
@@ -127,8 +185,9 @@ class TopUpScreen(Screen):
     @command("done")
     def do_done(self) -> None:
         self.card = None
-        self.result = None
+        self.result = self.paid_with = None
         self.reissued = False
+        self.qr.close()
         self.cash.clear()
         self.refresh()
 
