@@ -534,6 +534,19 @@ class OrderJournal:
         return [r[0] for r in self._exec("SELECT txn FROM qr_orders WHERE outcome IS NULL OR outcome = 'UNRESOLVED'"
                                          " ORDER BY created")]
 
+    def charged_but_refused(self) -> list[tuple[str, int]]:
+        """(txn, fen) of QR payments the acquirer charged whose txn the station then refused — the
+        marketing system behind it refused the payment, say — and whose money is not given back yet."""
+        return [(str(t), int(a)) for t, a in self._exec(
+            "SELECT o.txn, o.amount FROM qr_orders o JOIN txns t ON t.txn = o.txn WHERE o.outcome = 'PAID'"
+            " AND t.error = 1 AND NOT EXISTS (SELECT 1 FROM qr_refunds r WHERE r.txn = o.txn"
+            " AND r.outcome IN ('REFUNDED', 'REFUND_REFUSED')) ORDER BY o.created")]
+
+
+def give_back_no(txn: str) -> str:
+    """The refund number of a charged QR payment the station refused (one per txn: given back once)."""
+    return txn + "-R"
+
 
 # ------------------------------------------------------------------------------------------ the driver
 
@@ -628,6 +641,20 @@ class QrPayments:
                 acquirer_id = reply.acquirer_id or acquirer_id
                 log.info("qr %s %s: %s → %s %s", txn, action.kind.value, channel.value, event.value, detail)
             state, actions = step(state, event, self.params)
+
+    def give_back(self) -> list[Result]:
+        """Refund every QR payment that was charged and then refused (nothing kept for a payment the
+        books do not hold); each once (its refund number is the txn's), safe to run at any time."""
+        done = []
+        for txn, amount in self.journal.charged_but_refused():
+            try:
+                r = self.refund(txn, give_back_no(txn), amount)
+            except Exception:  # noqa: BLE001 — tried again at the next sweep (start-up, next refusal)
+                log.exception("giving back QR payment %s failed; it is tried again", txn)
+                continue
+            log.warning("QR payment %s was charged and then refused: given back (%s)", txn, r.outcome.value)
+            done.append(r)
+        return done
 
     def refund(self, txn: str, refund_no: str, amount: int) -> Result:
         """Give ``amount`` fen of a paid order back (a same-day 冲正), once per ``refund_no``."""

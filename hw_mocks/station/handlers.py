@@ -637,6 +637,8 @@ class Station:
         method = v.choice(body, "method", PAYMENT_METHODS | QR_METHODS)
         at = v.time(body)
         op = v.string(body, "op", max_len=32, optional=True)
+        if method in QR_METHODS and not self.qr_recorded:
+            self._customer(cust)  # known here before anyone's wallet is charged
         acquirer_id = self._qr_paid(body, txn, method, amount) if method in QR_METHODS and not self.qr_recorded \
             else None
         self._lock_customer(cust, txn)

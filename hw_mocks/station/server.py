@@ -291,6 +291,23 @@ class StationServer:
             fut = loop.run_in_executor(self._qr_pool, self.station.qr.resume, txn)
             fut.add_done_callback(lambda f, t=txn: f.exception() and log.error(
                 "resuming QR order %s failed: %s", t, f.exception()))
+        self._give_back()  # what a previous run charged and then refused, before it could give it back
+
+    def _give_back(self) -> None:
+        """Refund, in the acquirer's pool, every QR payment charged and then refused (the marketing
+        system refused it after the customer's wallet paid): the customer never pays for nothing."""
+        if self.station.qr is not None and self._qr_pool is not None:
+            with contextlib.suppress(RuntimeError):  # the station is stopping: the next start sweeps
+                self._qr_pool.submit(self.station.qr.give_back)
+
+    def _after_qr_decision(self, body: Mapping[str, Any], msg_type: int,
+                           then: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``then``, and once a QR PAYMENT's decision is committed, the give-back sweep."""
+        def done(result: Any) -> None:
+            then(result)
+            if msg_type == MsgType.PAYMENT and body.get("method") in ("wechat", "alipay"):
+                self._give_back()
+        return done
 
     # ------------------------------------------------------------------ connections
 
@@ -370,7 +387,8 @@ class StationServer:
             log.exception("the marketing exchange of %s failed", getattr(fw.forward, "txn", fw.forward.request.serial))
             finish(None)
             return
-        self._worker.submit(Job(lambda: self._settle(fw, out), finish))
+        self._worker.submit(Job(lambda: self._settle(fw, out),
+                                self._after_qr_decision(fw.body, fw.frame.msg_type, finish)))
 
     async def _acquire(self, fw: _Forwarding, done: Callable[[Any], None],
                        finish: Callable[[bytes | None], None]) -> None:
@@ -388,7 +406,8 @@ class StationServer:
             self._worker.submit(Job(lambda: self._seal_out(fw.peer, fw.frame, fw.key, reply,
                                                            iso(self.clock.now())), finish))
             return
-        self._worker.submit(Job(lambda: self._after_acquirer(fw), done))
+        self._worker.submit(Job(lambda: self._after_acquirer(fw), self._after_qr_decision(fw.body, fw.frame.msg_type,
+                                                                                          done)))
 
     def _after_acquirer(self, fw: _Forwarding) -> bytes | _Forwarding:
         frame = fw.frame

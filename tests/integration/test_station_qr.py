@@ -204,3 +204,46 @@ def test_the_daily_check_compares_qr_payments_with_the_statement_files(tmp_path,
     assert out.returncode == 3, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["txns"] == [paid["txn"]]
     assert "ALARM qr_not_on_station" in out.stderr and not WHOLE_CODE.search(out.stderr + out.stdout)
+
+
+def test_an_unknown_customer_is_refused_before_any_wallet_is_charged(rig):
+    body = qr_pay(PayChannel.WECHAT, "0000", cust="9999")
+    assert rig.one(MsgType.PAYMENT, body).body["code"] == "E_UNKNOWN_CUSTOMER"
+    assert order_of(rig.acq["url"], PayChannel.WECHAT, body["txn"]) is None  # the acquirer was never asked
+    assert not rows(rig.db, "SELECT * FROM qr_orders WHERE txn = ?", body["txn"])
+
+
+@pytest.mark.parametrize("channel", [PayChannel.WECHAT, PayChannel.ALIPAY])
+def test_a_payment_charged_then_refused_is_given_back_once(rig, channel):
+    """The wallet paid, then the books refused the payment (the marketing system behind the station,
+    say) and the station died before it could give the money back: its next start refunds it, once."""
+    from hw_mocks.station.acquirer import Outcome as QrOutcome
+    from hw_mocks.station.acquirer import QrPayments, give_back_no
+    from hw_mocks.station.handlers import body_hash
+    from terminal_app.domain.paycode import parse_paycode
+
+    rig.st.stop()
+    body = qr_pay(channel, "0000")
+    journal = OrderJournal.on_ledger(rig.db, rig.clock.now)
+    try:
+        paid = QrPayments(journal, rig.channels, FAST).charge(body["txn"], parse_paycode(body["auth_code"]), 10300)
+    finally:
+        journal.close()
+    assert paid.outcome is QrOutcome.PAID and order_of(rig.acq["url"], channel, body["txn"])["held"] == 10300
+    with closing(ledger.connect(rig.db)) as conn:  # the refusal the broker stores for the txn
+        conn.execute("INSERT INTO txns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (body["txn"], TID, int(MsgType.PAYMENT), body_hash(body), "rejected",
+                      '{"ok":false,"code":"E_NOT_ALLOWED"}', 1, iso(NOW)))
+        if hasattr(conn, "commit"):  # sqlite3 (the PostgreSQL connection commits each statement)
+            conn.commit()
+    rig.start()
+    wait_for(lambda: rows(rig.db, "SELECT outcome FROM qr_refunds WHERE refund_no = ?",
+                          give_back_no(body["txn"])) == [("REFUNDED",)], timeout=30, what="the money given back")
+    order = order_of(rig.acq["url"], channel, body["txn"])
+    assert order["charges"] == 1 and order["held"] == 0 and order["refunded"] == 10300
+    assert rig.one(MsgType.PAYMENT, body).body["code"] == "E_NOT_ALLOWED"  # the stored decision, not a new charge
+    rig.st.stop()
+    rig.start()  # a second start finds nothing left to give back
+    assert rig.one(MsgType.HELLO, {"op": "7", "app": "t"}).outcome is Outcome.OK
+    assert rows(rig.db, "SELECT count(*) FROM qr_refunds WHERE txn = ?", body["txn"]) == [(1,)]
+    assert order_of(rig.acq["url"], channel, body["txn"])["refunded"] == 10300
