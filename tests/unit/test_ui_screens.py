@@ -220,6 +220,17 @@ def test_route_list_search_by_name_number_and_barcode(tmp_path):
     assert app.top.name == "customer" and app.top.customer.number == "3101000001"
 
 
+def test_digits_typed_on_the_route_list_go_to_its_search(tmp_path):
+    """A keypad device: digits typed with a customer focused search at once (no Up first)."""
+    app = logged_in(tmp_path)
+    app.press("1", "2")
+    assert app.top.widget.focus is not app.top.search  # the first customer is focused
+    text = app.type("0002")
+    assert "查找：0002" in text
+    app.press("enter")
+    assert app.top.name == "customer" and app.top.customer.number == "3101000002"
+
+
 def test_customer_card_and_ir_reading_saved(tmp_path):
     backend = FakeBackend()
     app = logged_in(tmp_path, backend=backend)

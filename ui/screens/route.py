@@ -76,6 +76,11 @@ class MoveListBox(urwid.ListBox):
     def keypress(self, size: tuple[int, int], key: str) -> str | None:  # type: ignore[override]
         if self.screen.moving is not None and key in ("up", "down"):
             return key
+        search = self.screen.search
+        if len(key) == 1 and key.isascii() and key.isalnum() and self.focus is not search \
+                and self.screen.moving is None and search in self.body:
+            # a digit typed on the list starts the search (as on a keypad device: no Up first)
+            self.set_focus(self.body.index(search))
         return super().keypress(size, key)  # type: ignore[no-any-return]
 
 
