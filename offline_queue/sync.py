@@ -16,6 +16,10 @@ One drain:
    ``max_batch`` when the backlog is larger).  A reversal (``depends_on``) travels only after
    its payment: in the same batch right behind it, or once the payment is applied; if the
    payment was refused, the reversal is parked too.
+   Photos (kind ``photo``, one entry per chunk: terminal_app.services.photo) travel in their own
+   lane: only once nothing else is sendable, ONE chunk per exchange, after the reading they prove
+   (``depends_on``).  So a payment captured while photos upload waits at most for the chunk
+   already on the wire, and goes before the next one (tests/bench/photo_lane.py measures it).
 3. Before the send, one transaction marks the batch in flight and reserves its seqs (fsynced
    when it moves the journal's durable send or seq mark — see offline_queue.journal: either way
    a power cut cannot make a sent entry look never sent); after it, one transaction records
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 UNKNOWN_CODES = frozenset({"E_INTERNAL"})
 #: txns asked about per TXN_STATUS request (keeps each body far below the frame limit)
 STATUS_CHUNK = 200
+#: the journal kind of a photo chunk: the photo lane (module docstring)
+PHOTO_KIND = "photo"
 
 
 @dataclass
@@ -238,9 +244,12 @@ class SyncEngine:
         open_entries = self.journal.open_entries()
         deps = {e.depends_on for e in open_entries if e.depends_on}
         dep_states = self.journal.states_of(deps) if deps else {}
+        photo: Entry | None = None  # the photo lane's next chunk, sent only when nothing else is
         for e in open_entries:
             if e.state is not EntryState.PENDING:
                 continue  # doubtful entries wait for TXN_STATUS
+            if e.kind == PHOTO_KIND and (photo is not None or batch):
+                continue
             if e.depends_on is not None and e.depends_on not in in_batch:
                 dep = dep_states.get(e.depends_on)
                 if dep is EntryState.REJECTED:
@@ -250,10 +259,15 @@ class SyncEngine:
                 if dep is not None and dep is not EntryState.APPLIED:
                     continue  # a reversal never travels before the payment it reverses
                 # dep None: pruned long after it settled — let the station judge
+            if e.kind == PHOTO_KIND:
+                photo = e  # kept back: money and readings captured after it still go first
+                continue
             batch.append(e)
             in_batch.add(e.txn)
             if len(batch) >= self.max_batch:
                 break
+        if not batch and photo is not None:
+            batch.append(photo)
         if parked:
             report.rejected += len(parked)
             self.journal.settle(parked)

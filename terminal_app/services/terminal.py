@@ -49,6 +49,7 @@ from terminal_app.services import (
     link_status,
     notes,
     payment,
+    photo,
     reading,
     reversal,
     route,
@@ -222,6 +223,11 @@ class Terminal:
     def edit_premise_note(self, cust: str, text: str) -> str:
         """Set the premise note ("" clears it): journaled, then uploaded (PREMISE_NOTE); the txn."""
         return notes.edit_note(self.context(), cust, text)
+
+    def attach_photo(self, reading_txn: str, jpeg: bytes) -> list[str]:
+        """Journal ``jpeg`` (photo.compress's output) as the photo of a journaled reading; it
+        uploads in the sync engine's photo lane after money and readings.  The chunks' txns."""
+        return photo.attach_photo(self.context(), reading_txn, jpeg)
 
     def set_walk_order(self, segment: str, customers: list[str]) -> None:
         """Keep the electrician's walking order of ``segment`` (走访顺序): later downloads keep it."""
