@@ -19,7 +19,12 @@ One drain:
    Photos (kind ``photo``, one entry per chunk: terminal_app.services.photo) travel in their own
    lane: only once nothing else is sendable, ONE chunk per exchange, after the reading they prove
    (``depends_on``).  So a payment captured while photos upload waits at most for the chunk
-   already on the wire, and goes before the next one (tests/bench/photo_lane.py measures it).
+   already on the wire, and goes before the next one.  And the lane is paced: after a chunk that
+   took d seconds the next one waits d·(1/photo_duty − 1), so the link carries a chunk at most
+   ``photo_duty`` of the time (default 10 %) — a payment meets a chunk on the wire rarely, and
+   then for half a chunk on average (tests/bench/photo_lane.py measures it).  A capture wakes the
+   engine at once; only the next chunk waits.  On GPRS a 30 KB photo then takes ~4 minutes: proof
+   of a reading is not urgent, money is.
 3. Before the send, one transaction marks the batch in flight and reserves its seqs (fsynced
    when it moves the journal's durable send or seq mark — see offline_queue.journal: either way
    a power cut cannot make a sent entry look never sent); after it, one transaction records
@@ -53,6 +58,8 @@ UNKNOWN_CODES = frozenset({"E_INTERNAL"})
 STATUS_CHUNK = 200
 #: the journal kind of a photo chunk: the photo lane (module docstring)
 PHOTO_KIND = "photo"
+#: the share of the time the photo lane may keep the link busy (module docstring)
+PHOTO_DUTY = 0.1
 
 
 @dataclass
@@ -66,6 +73,7 @@ class SyncReport:
     resolved: dict[str, str] = field(default_factory=dict)  # txn -> station's TXN_STATUS answer
     exchanges: int = 0  # StationClient.exchange calls (each at most one connection)
     error: str | None = None
+    photo_due: float | None = None  # the photo lane paused until then (monotonic), chunks still waiting
 
     @property
     def ok(self) -> bool:
@@ -78,9 +86,14 @@ class SyncEngine:
     def __init__(self, journal: Journal, client: Link, *, backoff: Backoff | None = None,
                  monotonic: Callable[[], float] = time.monotonic, max_batch: int = 200,
                  fault_hook: Callable[[str], None] | None = None,
-                 report: Callable[[Sequence[Entry]], Request | None] | None = None) -> None:
+                 report: Callable[[Sequence[Entry]], Request | None] | None = None,
+                 photo_duty: float = PHOTO_DUTY) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if not 0 < photo_duty <= 1:
+            raise ValueError("photo_duty must be in (0, 1]")
+        self.photo_duty = photo_duty
+        self._photo_not_before: float | None = None
         self.journal = journal
         self.client = client
         self.backoff = backoff if backoff is not None else Backoff()
@@ -175,7 +188,12 @@ class SyncEngine:
                 # left over after a good drain = captured meanwhile: go again at once (unless this
                 # drain moved nothing, which must not turn into a busy loop)
                 progressed = report.applied + report.rejected > 0
-                self._next_due = None if not remaining else now + (0.0 if progressed else self.backoff.base)
+                if not remaining:
+                    self._next_due = None
+                elif report.photo_due is not None:  # only paced photo chunks wait: wake for the next
+                    self._next_due = report.photo_due
+                else:
+                    self._next_due = now + (0.0 if progressed else self.backoff.base)
             else:
                 self._last_failure = now
                 self._next_due = now + self.backoff.next_delay()
@@ -195,7 +213,18 @@ class SyncEngine:
             batch = self._select_batch(report)
             if not batch:
                 return
-            if not self._send(batch, report):
+            if batch[0].kind != PHOTO_KIND:
+                if not self._send(batch, report):
+                    return
+                continue
+            start = self.monotonic()
+            if self._photo_not_before is not None and start < self._photo_not_before:
+                report.photo_due = self._photo_not_before
+                return
+            sent = self._send(batch, report)
+            end = self.monotonic()
+            self._photo_not_before = end + (end - start) * (1 / self.photo_duty - 1)
+            if not sent:
                 return
 
     def _resolve(self, entries: Sequence[Entry], report: SyncReport) -> bool:

@@ -56,6 +56,7 @@ def test_a_photo_reaches_the_station_whole_decodable_and_listed_with_its_reading
     assert 3 * photo_service.CHUNK_BYTES < len(jpeg) <= PHOTO_BUDGET  # several chunks, within budget
     reading_txn = _read(rig, "1001", "1300.00")
     txns = rig.terminal.attach_photo(reading_txn, jpeg)
+    rig.terminal.sync.photo_duty = 1.0  # unpaced: the whole photo in this one drain
     assert len(txns) == -(-len(jpeg) // photo_service.CHUNK_BYTES)
     status = rig.terminal.upload_readings()
     assert (status.waiting, status.refused) == (0, 0)
@@ -86,7 +87,7 @@ def test_photo_chunks_go_after_money_and_readings_one_per_exchange(rig):
             sent.append([r.msg_type for r in requests])
             return rig.client.exchange(requests)
 
-    engine = SyncEngine(rig.journal, Recording())
+    engine = SyncEngine(rig.journal, Recording(), photo_duty=1.0)
     try:
         report = engine.sync_now()
     finally:
@@ -112,7 +113,7 @@ def test_a_restart_sends_only_the_chunks_the_station_lacks(rig):
                 rig.offline()
             return rig.client.exchange(requests)
 
-    engine = SyncEngine(rig.journal, DropsAfterTwoChunks())
+    engine = SyncEngine(rig.journal, DropsAfterTwoChunks(), photo_duty=1.0)
     try:
         assert not engine.sync_now().ok
     finally:
@@ -128,7 +129,7 @@ def test_a_restart_sends_only_the_chunks_the_station_lacks(rig):
             asked.extend(r.body.get("index", -1) for r in requests if r.msg_type == MsgType.PHOTO_UPLOAD)
             return rig.client.exchange(requests)
 
-    engine = SyncEngine(rig.journal, Counting())
+    engine = SyncEngine(rig.journal, Counting(), photo_duty=1.0)
     try:
         assert engine.sync_now().ok
     finally:
@@ -147,3 +148,36 @@ def test_the_terminal_refuses_what_is_not_a_photo_of_a_journaled_reading(rig):
     with pytest.raises(BusinessRuleError):
         rig.terminal.attach_photo(rig.journal.terminal_id + "-999999", meter_display())
     assert not [e for e in rig.journal.entries() if e.kind == PHOTO_KIND]
+
+
+def test_the_photo_lane_is_paced_and_a_capture_does_not_wait_for_it(rig):
+    t = rig.terminal
+    t.download_route("S1")
+    reading_txn = _read(rig, "1001", "1300.00")
+    chunks = t.attach_photo(reading_txn, meter_display())
+    now = [0.0]
+    sent: list[list[int]] = []
+
+    class OneSecondPerExchange:
+        def exchange(self, requests):
+            sent.append([r.msg_type for r in requests])
+            now[0] += 1.0
+            return rig.client.exchange(requests)
+
+    engine = SyncEngine(rig.journal, OneSecondPerExchange(), monotonic=lambda: now[0], photo_duty=0.25)
+    try:
+        report = engine.sync_now()  # the reading, then one chunk (1 s): the next chunk waits 3 s
+        assert sent == [[MsgType.READINGS_UPLOAD], [MsgType.PHOTO_UPLOAD]]
+        assert report.ok and report.photo_due == 5.0 and engine.next_attempt_in() == 3.0
+        assert engine.poll() is None  # not due yet
+        later = _read(rig, "1002", "95.10")
+        engine.notify_captured()
+        assert engine.next_attempt_in() == 0.0  # a capture goes at once, past the paused lane
+        engine.poll()
+        assert sent[2:] == [[MsgType.READINGS_UPLOAD]] and rig.journal.get(later).state is EntryState.APPLIED
+        now[0] = 5.0
+        engine.poll()
+        assert sent[3:] == [[MsgType.PHOTO_UPLOAD]]
+        assert [rig.journal.get(c).state for c in chunks[:2]] == [EntryState.APPLIED] * 2
+    finally:
+        engine.close()
