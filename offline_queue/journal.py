@@ -611,14 +611,30 @@ class Journal:
             row = self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (self._id(txn),)).fetchone()
         return None if row is None else _row_to_entry(self.terminal_id, row)
 
-    def open_entries(self, limit: int | None = None) -> list[Entry]:
-        """Entries not yet settled, in capture order."""
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE id >= ? AND state IN {_OPEN_SQL} ORDER BY id"
+    def open_entries(self, limit: int | None = None, *, kind: str | None = None, not_kind: str | None = None,
+                     doubtful: bool = False) -> list[Entry]:
+        """Entries not yet settled, in capture order; only those of ``kind``, or all but ``not_kind``
+        (the sync engine's photo lane keeps its many large chunks out of the money lane's reads), or
+        only the doubtful ones (in flight or unknown)."""
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE id >= ? AND state IN {_OPEN_SQL}"
+        params: list[Any] = [self._open_floor]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if not_kind is not None:
+            sql += " AND kind != ?"
+            params.append(not_kind)
+        if doubtful:
+            sql += f" AND state IN ('{EntryState.IN_FLIGHT.value}', '{EntryState.UNKNOWN.value}')"
+        sql += " ORDER BY id"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        filtered = kind is not None or not_kind is not None or doubtful
         with self._lock:
-            rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""),
-                                      (self._open_floor, limit) if limit else (self._open_floor,)).fetchall()
-            # what was found is where the open entries start now
-            self._open_floor = rows[0][0] if rows else self._txn_next
+            rows = self._conn.execute(sql, params).fetchall()
+            if not filtered:  # what was found is where the open entries start now
+                self._open_floor = rows[0][0] if rows else self._txn_next
         return [_row_to_entry(self.terminal_id, r) for r in rows]
 
     def entries(self, states: Iterable[EntryState] | None = None) -> list[Entry]:

@@ -58,6 +58,8 @@ UNKNOWN_CODES = frozenset({"E_INTERNAL"})
 STATUS_CHUNK = 200
 #: the journal kind of a photo chunk: the photo lane (module docstring)
 PHOTO_KIND = "photo"
+#: photo chunks read per batch selection (the lane sends one; the others may wait on their reading)
+PHOTO_SCAN = 8
 #: the share of the time the photo lane may keep the link busy (module docstring)
 PHOTO_DUTY = 0.1
 
@@ -205,22 +207,21 @@ class SyncEngine:
         self._emit()
 
     def _drain(self, report: SyncReport) -> None:
-        doubtful = [e for e in self.journal.open_entries()
-                    if e.state in (EntryState.UNKNOWN, EntryState.IN_FLIGHT)]
+        doubtful = self.journal.open_entries(doubtful=True)
         if doubtful and not self._resolve(doubtful, report):
             return
         while True:
-            batch = self._select_batch(report)
+            paused = self._photo_not_before is not None and self.monotonic() < self._photo_not_before
+            batch = self._select_batch(report, photos=not paused)
             if not batch:
+                if paused and self.journal.open_entries(1, kind=PHOTO_KIND):
+                    report.photo_due = self._photo_not_before
                 return
             if batch[0].kind != PHOTO_KIND:
                 if not self._send(batch, report):
                     return
                 continue
             start = self.monotonic()
-            if self._photo_not_before is not None and start < self._photo_not_before:
-                report.photo_due = self._photo_not_before
-                return
             sent = self._send(batch, report)
             end = self.monotonic()
             self._photo_not_before = end + (end - start) * (1 / self.photo_duty - 1)
@@ -266,11 +267,15 @@ class SyncEngine:
             return False
         return True
 
-    def _select_batch(self, report: SyncReport) -> list[Entry]:
+    def _select_batch(self, report: SyncReport, *, photos: bool = True) -> list[Entry]:
         batch: list[Entry] = []
         in_batch: set[str] = set()
         parked: list[Settlement] = []
-        open_entries = self.journal.open_entries()
+        # the money lane first; the photo lane (its chunks read only when the money lane is empty,
+        # PHOTO_SCAN at a time: they are many and large) only when nothing else is sendable
+        open_entries = self.journal.open_entries(not_kind=PHOTO_KIND)
+        if photos and not any(e.state is EntryState.PENDING for e in open_entries):
+            open_entries += self.journal.open_entries(PHOTO_SCAN, kind=PHOTO_KIND)
         deps = {e.depends_on for e in open_entries if e.depends_on}
         dep_states = self.journal.states_of(deps) if deps else {}
         photo: Entry | None = None  # the photo lane's next chunk, sent only when nothing else is
