@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
@@ -72,6 +76,15 @@ def test_a_photo_reaches_the_station_whole_decodable_and_listed_with_its_reading
         assert img.format == "JPEG" and max(img.size) <= 640
     # the last chunk's answer lists every chunk the station holds
     assert rig.journal.get(txns[-1]).reply["have"] == list(range(len(txns)))
+    # the station's CLI lists the photo with its reading and serves the JPEG as stored
+    out = subprocess.run([sys.executable, "-m", "hw_mocks.cli", "station", "photos", "--db", str(rig.db),
+                          "--out", str(rig.tmp / "photos")], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    listed = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(i["reading"], i["cust"], i["value"], i["size"]) for i in listed] == \
+        [(reading_txn, "1001", "1300.00", len(jpeg))]
+    assert Path(listed[0]["file"]).read_bytes() == jpeg
 
 
 def test_photo_chunks_go_after_money_and_readings_one_per_exchange(rig):
