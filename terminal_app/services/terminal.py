@@ -34,7 +34,7 @@ from typing import Any
 from offline_queue.journal import Entry, Journal
 from offline_queue.link import Request
 from offline_queue.state import QueueStatus
-from offline_queue.sync import SyncEngine, SyncReport, SyncThread
+from offline_queue.sync import PHOTO_KIND, SyncEngine, SyncReport, SyncThread
 from terminal_app import __version__
 from terminal_app.domain.abnormal import Abnormal
 from terminal_app.domain.customer import Customer, total_arrears
@@ -139,9 +139,10 @@ class Terminal:
     def unsynced_report(self, batch: Sequence[Entry]) -> Request:
         """HELLO pipelined behind a sync batch: the journal's entries that stay unsynced if the
         batch is applied — how many, and the capture time of the oldest (the console's 在途资金
-        shows it; docs/protocol.md, HELLO)."""
+        shows it; docs/protocol.md, HELLO).  Photo chunks are not counted: they are no money, and
+        reading them all (large, many) behind every batch would slow the payments' lane."""
         sending = {e.txn for e in batch}
-        rest = [e for e in self.journal.open_entries() if e.txn not in sending]
+        rest = [e for e in self.journal.open_entries(not_kind=PHOTO_KIND) if e.txn not in sending]
         oldest = min((e.captured_at for e in rest), default=None)
         return Request(MsgType.HELLO, {"op": self.operator.operator, "app": __version__,
                                        "unsynced": {"count": len(rest),

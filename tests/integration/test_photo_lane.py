@@ -194,3 +194,12 @@ def test_the_photo_lane_is_paced_and_a_capture_does_not_wait_for_it(rig):
         assert [rig.journal.get(c).state for c in chunks[:2]] == [EntryState.APPLIED] * 2
     finally:
         engine.close()
+
+
+def test_photo_chunks_are_not_reported_as_unsynced_money(rig):
+    t = rig.terminal
+    t.download_route("S1")
+    reading_txn = _read(rig, "1001", "1300.00")
+    t.attach_photo(reading_txn, meter_display())
+    report = t.unsynced_report([])
+    assert report.body["unsynced"]["count"] == 1  # the reading, not its photo's chunks
