@@ -4,9 +4,10 @@
 
 The production pieces, in one process: the reference station (hw_mocks.station, its TCP server on
 127.0.0.1, SQLite ledger), the StationClient, the journal and the sync engine run by its
-SyncThread — as the terminal runs them.  A payment is journaled as the payment use case does
-(PAYMENT captured, then ``notify_captured``); its round trip is from that capture until the
-journal holds the station's answer (state applied), waited for on the journal's change signal.
+SyncThread, with the HELLO unsynced report behind every batch — as the terminal runs them.  A
+payment is journaled as the payment use case does (PAYMENT captured, then ``notify_captured``);
+its round trip is from that capture until the journal holds the station's answer (state
+applied), waited for on the journal's change signal.
 
 Runs, in this order: A1 — payments with an empty photo lane; B — the same payments while 20 reading
 photos (photo.compress JPEGs of a mock meter display, ~7 chunks each) upload in the photo lane;
@@ -120,6 +121,7 @@ def main() -> None:
         jpegs = [display(n) for n in range(PHOTOS)]
         print(f"{PHOTOS} photos: {min(map(len, jpegs))}–{max(map(len, jpegs))} bytes", flush=True)
         engine = t.sync
+        engine.report = t.unsynced_report  # as Terminal.from_settings wires it: a HELLO behind every batch
         with SyncThread(engine, idle_check_s=1.0):
             payments(rig, 3, rng)  # warm-up (connections, caches)
             a1 = payments(rig, args.payments, rng)
