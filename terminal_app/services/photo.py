@@ -16,6 +16,7 @@ import base64
 import hashlib
 
 from drivers.scanner.photo import PHOTO_BUDGET
+from offline_queue.sync import PHOTO_KIND
 from terminal_app.errors import BusinessRuleError
 from terminal_app.services.ports import UseCaseContext
 from terminal_app.station.messages import MsgType
@@ -23,7 +24,6 @@ from terminal_app.station.protocol import encode_body_fast
 
 #: bytes of JPEG per PHOTO_UPLOAD: 4 KB ≈ 3 s of one GPRS slot — the most a payment can wait
 CHUNK_BYTES = 4096
-PHOTO_KIND = "photo"  # == offline_queue.sync.PHOTO_KIND (the lane); a unit test pins the two equal
 
 
 def chunk_bodies(reading_txn: str, jpeg: bytes, chunk: int = CHUNK_BYTES) -> list[dict[str, object]]:

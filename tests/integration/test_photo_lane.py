@@ -50,10 +50,6 @@ def _read(rig, cust: str, value: str) -> str:
     return res.txn
 
 
-def test_the_lane_kind_is_the_services_kind():
-    assert photo_service.PHOTO_KIND == PHOTO_KIND
-
-
 def test_a_photo_reaches_the_station_whole_decodable_and_listed_with_its_reading(rig):
     rig.terminal.download_route("S1")
     jpeg = meter_display()
