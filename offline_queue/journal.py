@@ -570,20 +570,71 @@ class Journal:
                      depends_on=depends_on, state=EntryState.PENDING, captured_at=at, attempts=0,
                      reply=None, reject_code=None, reject_msg=None, settled_at=None)
 
+    def capture_group(self, kind: str, msg_type: int, bodies: Sequence[bytes],
+                      depends_on: str | None = None) -> list[Entry]:
+        """Journal several operations in ONE transaction (all or none), in order, each with its own
+        txn — the chunks of a photo (terminal_app.services.photo): a crash never leaves part of
+        them journaled.  Each body as for :meth:`capture`."""
+        rests = [_check_body(b) for b in bodies]
+        if not rests or not kind or not 0 <= int(msg_type) <= 0xFFFF:
+            raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
+                                     kind=kind, msg_type=msg_type)
+        for rest in rests:
+            if len(rest) + 40 > MAX_BODY_BYTES:
+                raise LocalProtocolError("The operation is too large to send ({size} bytes).", size=len(rest))
+        self._check_free_space()
+        at = self.clock.now().astimezone(SHANGHAI)
+        rows: list[tuple[int, str, bytes]] = []
+        with self._lock:  # (an RLock) held until _txn_next has moved past the committed ids
+            with self._write("capture") as conn:
+                if depends_on is not None and conn.execute(
+                        "SELECT 1 FROM entries WHERE id = ?", (self._id(depends_on),)).fetchone() is None:
+                    raise LocalProtocolError("Operation {txn} depends on {dep}, which is not in the journal.",
+                                             txn=f"{self.terminal_id}-{self._txn_next}", dep=depends_on)
+                counter = self._txn_next
+                for rest in rests:
+                    txn = f"{self.terminal_id}-{counter}"
+                    data = b'{"txn":"' + txn.encode("ascii") + (b'"}' if rest == b"{}" else b'",' + rest[1:])
+                    conn.execute("INSERT INTO entries (id, kind, msg_type, body, depends_on, captured_at) "
+                                 "VALUES (?,?,?,?,?,?)",
+                                 (counter, kind, int(msg_type), data, depends_on, at.isoformat()))
+                    rows.append((counter, txn, data))
+                    counter += 1
+            self._txn_next = counter  # only once committed
+        return [Entry(id=id_, txn=txn, kind=kind, msg_type=int(msg_type), body=data, depends_on=depends_on,
+                      state=EntryState.PENDING, captured_at=at, attempts=0, reply=None, reject_code=None,
+                      reject_msg=None, settled_at=None) for id_, txn, data in rows]
+
     # ------------------------------------------------------------------ reading
     def get(self, txn: str) -> Entry | None:
         with self._lock:
             row = self._conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (self._id(txn),)).fetchone()
         return None if row is None else _row_to_entry(self.terminal_id, row)
 
-    def open_entries(self, limit: int | None = None) -> list[Entry]:
-        """Entries not yet settled, in capture order."""
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE id >= ? AND state IN {_OPEN_SQL} ORDER BY id"
+    def open_entries(self, limit: int | None = None, *, kind: str | None = None, not_kind: str | None = None,
+                     doubtful: bool = False) -> list[Entry]:
+        """Entries not yet settled, in capture order; only those of ``kind``, or all but ``not_kind``
+        (the sync engine's photo lane keeps its many large chunks out of the money lane's reads), or
+        only the doubtful ones (in flight or unknown)."""
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE id >= ? AND state IN {_OPEN_SQL}"
+        params: list[Any] = [self._open_floor]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if not_kind is not None:
+            sql += " AND kind != ?"
+            params.append(not_kind)
+        if doubtful:
+            sql += f" AND state IN ('{EntryState.IN_FLIGHT.value}', '{EntryState.UNKNOWN.value}')"
+        sql += " ORDER BY id"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        filtered = kind is not None or not_kind is not None or doubtful
         with self._lock:
-            rows = self._conn.execute(sql + (" LIMIT ?" if limit else ""),
-                                      (self._open_floor, limit) if limit else (self._open_floor,)).fetchall()
-            # what was found is where the open entries start now
-            self._open_floor = rows[0][0] if rows else self._txn_next
+            rows = self._conn.execute(sql, params).fetchall()
+            if not filtered:  # what was found is where the open entries start now
+                self._open_floor = rows[0][0] if rows else self._txn_next
         return [_row_to_entry(self.terminal_id, r) for r in rows]
 
     def entries(self, states: Iterable[EntryState] | None = None) -> list[Entry]:

@@ -16,6 +16,15 @@ One drain:
    ``max_batch`` when the backlog is larger).  A reversal (``depends_on``) travels only after
    its payment: in the same batch right behind it, or once the payment is applied; if the
    payment was refused, the reversal is parked too.
+   Photos (kind ``photo``, one entry per chunk: terminal_app.services.photo) travel in their own
+   lane: only once nothing else is sendable, ONE chunk per exchange, after the reading they prove
+   (``depends_on``).  So a payment captured while photos upload waits at most for the chunk
+   already on the wire, and goes before the next one.  And the lane is paced: after a chunk that
+   took d seconds the next one waits d·(1/photo_duty − 1), so the link carries a chunk at most
+   ``photo_duty`` of the time (default 10 %) — a payment meets a chunk on the wire rarely, and
+   then for half a chunk on average (tests/bench/photo_lane.py measures it).  A capture wakes the
+   engine at once; only the next chunk waits.  On GPRS a 30 KB photo then takes ~4 minutes: proof
+   of a reading is not urgent, money is.
 3. Before the send, one transaction marks the batch in flight and reserves its seqs (fsynced
    when it moves the journal's durable send or seq mark — see offline_queue.journal: either way
    a power cut cannot make a sent entry look never sent); after it, one transaction records
@@ -47,6 +56,12 @@ log = logging.getLogger(__name__)
 UNKNOWN_CODES = frozenset({"E_INTERNAL"})
 #: txns asked about per TXN_STATUS request (keeps each body far below the frame limit)
 STATUS_CHUNK = 200
+#: the journal kind of a photo chunk: the photo lane (module docstring)
+PHOTO_KIND = "photo"
+#: photo chunks read per batch selection (the lane sends one; the others may wait on their reading)
+PHOTO_SCAN = 8
+#: the share of the time the photo lane may keep the link busy (module docstring)
+PHOTO_DUTY = 0.1
 
 
 @dataclass
@@ -60,6 +75,7 @@ class SyncReport:
     resolved: dict[str, str] = field(default_factory=dict)  # txn -> station's TXN_STATUS answer
     exchanges: int = 0  # StationClient.exchange calls (each at most one connection)
     error: str | None = None
+    photo_due: float | None = None  # the photo lane paused until then (monotonic), chunks still waiting
 
     @property
     def ok(self) -> bool:
@@ -72,9 +88,14 @@ class SyncEngine:
     def __init__(self, journal: Journal, client: Link, *, backoff: Backoff | None = None,
                  monotonic: Callable[[], float] = time.monotonic, max_batch: int = 200,
                  fault_hook: Callable[[str], None] | None = None,
-                 report: Callable[[Sequence[Entry]], Request | None] | None = None) -> None:
+                 report: Callable[[Sequence[Entry]], Request | None] | None = None,
+                 photo_duty: float = PHOTO_DUTY) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if not 0 < photo_duty <= 1:
+            raise ValueError("photo_duty must be in (0, 1]")
+        self.photo_duty = photo_duty
+        self._photo_not_before: float | None = None
         self.journal = journal
         self.client = client
         self.backoff = backoff if backoff is not None else Backoff()
@@ -169,7 +190,12 @@ class SyncEngine:
                 # left over after a good drain = captured meanwhile: go again at once (unless this
                 # drain moved nothing, which must not turn into a busy loop)
                 progressed = report.applied + report.rejected > 0
-                self._next_due = None if not remaining else now + (0.0 if progressed else self.backoff.base)
+                if not remaining:
+                    self._next_due = None
+                elif report.photo_due is not None:  # only paced photo chunks wait: wake for the next
+                    self._next_due = report.photo_due
+                else:
+                    self._next_due = now + (0.0 if progressed else self.backoff.base)
             else:
                 self._last_failure = now
                 self._next_due = now + self.backoff.next_delay()
@@ -181,15 +207,25 @@ class SyncEngine:
         self._emit()
 
     def _drain(self, report: SyncReport) -> None:
-        doubtful = [e for e in self.journal.open_entries()
-                    if e.state in (EntryState.UNKNOWN, EntryState.IN_FLIGHT)]
+        doubtful = self.journal.open_entries(doubtful=True)
         if doubtful and not self._resolve(doubtful, report):
             return
         while True:
-            batch = self._select_batch(report)
+            paused = self._photo_not_before is not None and self.monotonic() < self._photo_not_before
+            batch = self._select_batch(report, photos=not paused)
             if not batch:
+                if paused and self.journal.open_entries(1, kind=PHOTO_KIND):
+                    report.photo_due = self._photo_not_before
                 return
-            if not self._send(batch, report):
+            if batch[0].kind != PHOTO_KIND:
+                if not self._send(batch, report):
+                    return
+                continue
+            start = self.monotonic()
+            sent = self._send(batch, report)
+            end = self.monotonic()
+            self._photo_not_before = end + (end - start) * (1 / self.photo_duty - 1)
+            if not sent:
                 return
 
     def _resolve(self, entries: Sequence[Entry], report: SyncReport) -> bool:
@@ -231,16 +267,23 @@ class SyncEngine:
             return False
         return True
 
-    def _select_batch(self, report: SyncReport) -> list[Entry]:
+    def _select_batch(self, report: SyncReport, *, photos: bool = True) -> list[Entry]:
         batch: list[Entry] = []
         in_batch: set[str] = set()
         parked: list[Settlement] = []
-        open_entries = self.journal.open_entries()
+        # the money lane first; the photo lane (its chunks read only when the money lane is empty,
+        # PHOTO_SCAN at a time: they are many and large) only when nothing else is sendable
+        open_entries = self.journal.open_entries(not_kind=PHOTO_KIND)
+        if photos and not any(e.state is EntryState.PENDING for e in open_entries):
+            open_entries += self.journal.open_entries(PHOTO_SCAN, kind=PHOTO_KIND)
         deps = {e.depends_on for e in open_entries if e.depends_on}
         dep_states = self.journal.states_of(deps) if deps else {}
+        photo: Entry | None = None  # the photo lane's next chunk, sent only when nothing else is
         for e in open_entries:
             if e.state is not EntryState.PENDING:
                 continue  # doubtful entries wait for TXN_STATUS
+            if e.kind == PHOTO_KIND and (photo is not None or batch):
+                continue
             if e.depends_on is not None and e.depends_on not in in_batch:
                 dep = dep_states.get(e.depends_on)
                 if dep is EntryState.REJECTED:
@@ -250,10 +293,15 @@ class SyncEngine:
                 if dep is not None and dep is not EntryState.APPLIED:
                     continue  # a reversal never travels before the payment it reverses
                 # dep None: pruned long after it settled — let the station judge
+            if e.kind == PHOTO_KIND:
+                photo = e  # kept back: money and readings captured after it still go first
+                continue
             batch.append(e)
             in_batch.add(e.txn)
             if len(batch) >= self.max_batch:
                 break
+        if not batch and photo is not None:
+            batch.append(photo)
         if parked:
             report.rejected += len(parked)
             self.journal.settle(parked)

@@ -29,14 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("station", help="the reference master station (GT/1 over TCP, SQLite ledger)",
                        description="The reference master station: GT/1 over TCP with an SQLite ledger and audit trail.")
     p.add_argument("action", nargs="?", choices=("serve", "check", "console", "console-user", "assign",
-                                                 "assignments", "limit"), default="serve",
+                                                 "assignments", "limit", "photos"), default="serve",
                    help="serve (default): run the station; check: the daily account check of --day against the"
                         " marketing system (exit 0: no alarm, 3: alarms; docs/marketing-interface.md);"
                         " console: only the supervisors' console (--console); console-user: add a console user"
                         " (--user, --role, --password-file); assign: assign segments to operators (--segment and"
                         " --operator, or --assignments-file; docs/station.md); assignments: list who reads what;"
                         " limit: set an operator's agent cash limit (--operator, --cash-limit) or a card meter's"
-                        " hoarding limit (--meter, --hoard-limit)")
+                        " hoarding limit (--meter, --hoard-limit); photos: list the readings' photos (抄表照片) with"
+                        " their readings, and with --out DIR write each as DIR/<reading txn>.jpg")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7600, help="TCP port (0 = any free port; default 7600)")
     p.add_argument("--db", help="ledger: an SQLite file (created if missing) or a PostgreSQL URL"
@@ -96,6 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meter", help="limit: the card meter's asset number")
     p.add_argument("--hoard-limit", type=int, metavar="FEN",
                    help="limit: the card meter's hoarding limit (囤积上限) in fen (0 removes it); sent with CARD_QUERY")
+    p.add_argument("--out", metavar="DIR", help="photos: write each photo as DIR/<reading txn>.jpg")
     p.add_argument("--verify-audit", action="store_true", help="check the audit trail's hash chain and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log every refused frame and connection")
     p.set_defaults(func=run)
@@ -127,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
             return _assign(args, conn)
         if args.action == "limit":
             return _limit(args, conn)
+        if args.action == "photos":
+            return _photos(args, conn)
         if args.verify_audit:
             verdict = audit.verify(conn)
             print(json.dumps({"ok": verdict.ok, "rows": verdict.rows, "head": verdict.head,
@@ -335,4 +339,24 @@ def _limit(args: argparse.Namespace, conn: object) -> int:
     if not done:
         raise ConfigurationError("Nothing to set.", "Pass --operator OP --cash-limit FEN and/or"
                                  " --meter ASSET --hoard-limit FEN.")
+    return 0
+
+
+def _photos(args: argparse.Namespace, conn: Any) -> int:
+    """Each reading's photo with its reading (one JSON line each); the JPEG as stored (decoded and
+    hash-checked on arrival) written to --out when given."""
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    rows = conn.execute("SELECT p.reading, r.cust, r.meter, r.value, r.at, p.size, p.sha256, p.terminal, p.at, p.jpeg"
+                        " FROM photos p JOIN readings r ON r.txn = p.reading AND r.n = 0"
+                        " ORDER BY r.at, p.reading").fetchall()
+    for reading, cust, meter, value, at, size, digest, terminal, stored_at, jpeg in rows:
+        item = {"reading": reading, "cust": cust, "meter": meter, "value": value, "read_at": at, "size": size,
+                "sha256": digest, "terminal": terminal, "stored_at": stored_at}
+        if out is not None:
+            path = out / f"{reading}.jpg"
+            path.write_bytes(bytes(jpeg))
+            item["file"] = str(path)
+        print(json.dumps(item, ensure_ascii=False))
     return 0

@@ -34,8 +34,10 @@ Rules (docs/protocol.md states them for other implementations):
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import math
@@ -66,6 +68,12 @@ DUNNING_RESULTS = frozenset({"notice_printed", "promised", "paid", "not_home", "
 PAYMENT_METHODS = frozenset({"cash"})
 #: paid by the customer's payment code (付款码) through the acquirer (issue 17; docs/acquirer.md)
 QR_METHODS = frozenset({"wechat", "alipay"})
+#: PHOTO_UPLOAD bounds: the terminal's budget (drivers.scanner.photo.PHOTO_BUDGET) with room to spare
+PHOTO_MAX_BYTES = 64 * 1024
+PHOTO_CHUNK_MAX = 8 * 1024
+PHOTO_MAX_CHUNKS = 64
+PHOTO_SHA_RE = re.compile(r"[0-9a-f]{64}")
+PHOTO_B64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 #: a notice reported without its "pay_by" gives the customer this many days
 DEFAULT_PAY_WITHIN_DAYS = 7
 #: refusals that are a final answer for a txn (stored, TXN_STATUS "rejected")
@@ -85,6 +93,20 @@ QR_REASONS = {
 
 #: card key holder: (cust, meter, amount, purchase_count, challenge hex) -> MAC hex (issue 6)
 CardMac = Callable[[str, str, int, int, str], str]
+
+
+def _decodes(jpeg: bytes) -> bool:
+    """Whether ``jpeg`` is a JPEG that Pillow decodes whole (the photo is served as stored)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            if img.format != "JPEG":
+                return False
+            img.load()
+    except Exception:  # any decoder failure: not a photo (nothing of it is kept)
+        return False
+    return True
 
 
 class _Decided(Exception):  # noqa: N818 (a signal, not an error)
@@ -618,6 +640,44 @@ class Station:
                           " text = excluded.text, at = excluded.at, txn = excluded.txn, terminal = excluded.terminal"
                           " WHERE excluded.at > premise_notes.at", (cust, text, at, txn, ctx.terminal))
         return {"txn": txn, "at": ctx.now_iso}
+
+    def _h_photo_upload(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        """One chunk of a reading's photo (抄表照片): stored once per (reading, sha256, index) — a
+        chunk sent again under another txn is no second copy; when the last one is in, the photo is
+        assembled, its size and sha256 checked and the JPEG decoded (a photo that does not decode
+        is refused, its chunks kept for a resend).  The answer lists the chunks the station holds,
+        so a terminal that restarted sends only what is missing."""
+        reading = v.txn(body, ctx.terminal, key="reading")
+        if self.conn.execute("SELECT 1 FROM readings WHERE txn = ? LIMIT 1", (reading,)).fetchone() is None:
+            raise v.bad(f"reading {reading} is not at the station: send it before its photo")
+        digest = v.req_string(body, "sha256", PHOTO_SHA_RE, max_len=64)
+        size = v.integer(body, "size", 1, PHOTO_MAX_BYTES)
+        count = v.integer(body, "count", 1, PHOTO_MAX_CHUNKS)
+        index = v.integer(body, "index", 0, count - 1)
+        raw = v.req_string(body, "data", PHOTO_B64_RE, max_len=(PHOTO_CHUNK_MAX + 2) // 3 * 4)
+        try:
+            chunk = base64.b64decode(raw, validate=True)
+        except ValueError as e:
+            raise v.bad('"data" is not base64') from e
+        if not chunk or len(chunk) > PHOTO_CHUNK_MAX or count * PHOTO_CHUNK_MAX < size:
+            raise v.bad(f'"data" must be 1..{PHOTO_CHUNK_MAX} bytes, "count" chunks must hold "size"')
+        self.conn.execute("INSERT INTO photo_chunks VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          (reading, digest, index, chunk))
+        have = [r[0] for r in self.conn.execute(
+            "SELECT idx FROM photo_chunks WHERE reading = ? AND sha256 = ? ORDER BY idx", (reading, digest))]
+        complete = self.conn.execute("SELECT 1 FROM photos WHERE reading = ? AND sha256 = ?",
+                                     (reading, digest)).fetchone() is not None
+        if not complete and have == list(range(count)):
+            jpeg = b"".join(bytes(r[0]) for r in self.conn.execute(
+                "SELECT data FROM photo_chunks WHERE reading = ? AND sha256 = ? ORDER BY idx", (reading, digest)))
+            if len(jpeg) != size or hashlib.sha256(jpeg).hexdigest() != digest:
+                raise v.bad(f"the photo's {count} chunks do not add up to its size and sha256")
+            if not _decodes(jpeg):
+                raise v.bad("the photo is not a JPEG that decodes")
+            self.conn.execute("INSERT INTO photos VALUES (?, ?, ?, ?, ?, ?)",
+                              (reading, digest, size, jpeg, ctx.terminal, ctx.now_iso))
+            complete = True
+        return {"txn": txn, "reading": reading, "have": have, "complete": complete, "at": ctx.now_iso}
 
     # ------------------------------------------------------------------ 02xx charging
 

@@ -155,6 +155,22 @@ CREATE TABLE IF NOT EXISTS premise_notes (  -- 门牌/注意事项: the newest n
     txn      TEXT NOT NULL,     -- the PREMISE_NOTE that wrote it ('' for the office's own)
     terminal TEXT NOT NULL      -- who wrote it ('' for the office)
 );
+CREATE TABLE IF NOT EXISTS photo_chunks (  -- 抄表照片 as it arrives: one row per chunk, stored once
+    reading  TEXT NOT NULL,     -- the txn of the READINGS_UPLOAD the photo proves
+    sha256   TEXT NOT NULL,     -- of the whole JPEG
+    idx      INTEGER NOT NULL,
+    data     BLOB NOT NULL,
+    PRIMARY KEY (reading, sha256, idx)
+);
+CREATE TABLE IF NOT EXISTS photos (  -- a reading's photo, assembled once every chunk is in and its hash checks
+    reading  TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    jpeg     BLOB NOT NULL,
+    terminal TEXT NOT NULL,
+    at       TEXT NOT NULL,     -- station time of assembly
+    PRIMARY KEY (reading, sha256)
+);
 CREATE TABLE IF NOT EXISTS dunning_tasks (
     task    TEXT PRIMARY KEY,
     cust    TEXT NOT NULL REFERENCES customers(cust),

@@ -34,7 +34,7 @@ from typing import Any
 from offline_queue.journal import Entry, Journal
 from offline_queue.link import Request
 from offline_queue.state import QueueStatus
-from offline_queue.sync import SyncEngine, SyncReport, SyncThread
+from offline_queue.sync import PHOTO_KIND, SyncEngine, SyncReport, SyncThread
 from terminal_app import __version__
 from terminal_app.domain.abnormal import Abnormal
 from terminal_app.domain.customer import Customer, total_arrears
@@ -49,6 +49,7 @@ from terminal_app.services import (
     link_status,
     notes,
     payment,
+    photo,
     reading,
     reversal,
     route,
@@ -138,9 +139,10 @@ class Terminal:
     def unsynced_report(self, batch: Sequence[Entry]) -> Request:
         """HELLO pipelined behind a sync batch: the journal's entries that stay unsynced if the
         batch is applied — how many, and the capture time of the oldest (the console's 在途资金
-        shows it; docs/protocol.md, HELLO)."""
+        shows it; docs/protocol.md, HELLO).  Photo chunks are not counted: they are no money, and
+        reading them all (large, many) behind every batch would slow the payments' lane."""
         sending = {e.txn for e in batch}
-        rest = [e for e in self.journal.open_entries() if e.txn not in sending]
+        rest = [e for e in self.journal.open_entries(not_kind=PHOTO_KIND) if e.txn not in sending]
         oldest = min((e.captured_at for e in rest), default=None)
         return Request(MsgType.HELLO, {"op": self.operator.operator, "app": __version__,
                                        "unsynced": {"count": len(rest),
@@ -222,6 +224,11 @@ class Terminal:
     def edit_premise_note(self, cust: str, text: str) -> str:
         """Set the premise note ("" clears it): journaled, then uploaded (PREMISE_NOTE); the txn."""
         return notes.edit_note(self.context(), cust, text)
+
+    def attach_photo(self, reading_txn: str, jpeg: bytes) -> list[str]:
+        """Journal ``jpeg`` (photo.compress's output) as the photo of a journaled reading; it
+        uploads in the sync engine's photo lane after money and readings.  The chunks' txns."""
+        return photo.attach_photo(self.context(), reading_txn, jpeg)
 
     def set_walk_order(self, segment: str, customers: list[str]) -> None:
         """Keep the electrician's walking order of ``segment`` (走访顺序): later downloads keep it."""

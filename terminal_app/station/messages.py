@@ -17,6 +17,7 @@ class MsgType(IntEnum):
     ABNORMAL_REGISTER = 0x0103  # 抄表异常登记
     SEGMENT_LIST = 0x0104  # the segments (表段) the station holds, to choose what to download
     PREMISE_NOTE = 0x0105  # 门牌/注意事项 of a customer's premises, as the electrician edited it
+    PHOTO_UPLOAD = 0x0106  # one chunk of a reading's photo (抄表照片), its own sync lane
     # 02xx charging (缴费)
     BILL_QUERY = 0x0201
     PAYMENT = 0x0202
@@ -60,6 +61,7 @@ class ErrorCode(StrEnum):
 
 #: message types whose request carries a "txn" and changes state at the station
 STATEFUL = frozenset({
-    MsgType.READINGS_UPLOAD, MsgType.ABNORMAL_REGISTER, MsgType.PREMISE_NOTE, MsgType.PAYMENT, MsgType.REVERSAL,
+    MsgType.READINGS_UPLOAD, MsgType.ABNORMAL_REGISTER, MsgType.PREMISE_NOTE, MsgType.PHOTO_UPLOAD,
+    MsgType.PAYMENT, MsgType.REVERSAL,
     MsgType.DUNNING_RESULT, MsgType.CARD_AUTHORIZE, MsgType.CARD_CONFIRM, MsgType.CARD_REISSUE,
 })

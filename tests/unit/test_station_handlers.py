@@ -367,3 +367,75 @@ def test_premise_note_newest_wins_is_idempotent_and_bounded(h):
         assert r["code"] == "E_BAD_REQUEST", bad_text
     r = h.send(MsgType.PREMISE_NOTE, {"txn": h.txn(), "cust": "9999", "text": "x", "at": at})
     assert r["code"] == "E_UNKNOWN_CUSTOMER"
+
+
+def _photo_jpeg() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (320, 240), (30, 40, 30))
+    d = ImageDraw.Draw(img)
+    for y in range(0, 240, 5):
+        d.line([(0, y), (320, (y * 31) % 240)], fill=((y * 11) % 255, (y * 5) % 255, 90), width=2)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_photo_upload_stores_chunks_once_assembles_checks_and_bounds(h):
+    import base64
+    import hashlib
+
+    from terminal_app.services.photo import chunk_bodies
+
+    reading = h.txn()
+    item = {"cust": "1001", "meter": "A1001", "value": "1300.00", "at": iso(h.clock.now()), "source": "ir"}
+    assert h.send(MsgType.READINGS_UPLOAD, {"txn": reading, "readings": [item]})["ok"]
+    jpeg = _photo_jpeg()
+    bodies = chunk_bodies(reading, jpeg, chunk=2048)
+    assert len(bodies) >= 3
+    first = {"txn": h.txn(), **bodies[0]}
+    r = h.send(MsgType.PHOTO_UPLOAD, first)
+    assert (r["have"], r["complete"]) == ([0], False)
+    assert h.send(MsgType.PHOTO_UPLOAD, first) == r  # the same txn: the same answer
+    # the same chunk under another txn (a terminal that lost its journal entry's answer) is no second copy
+    assert h.send(MsgType.PHOTO_UPLOAD, {"txn": h.txn(), **bodies[0]})["have"] == [0]
+    for b in bodies[1:]:
+        r = h.send(MsgType.PHOTO_UPLOAD, {"txn": h.txn(), **b})
+    assert r["complete"] and r["have"] == list(range(len(bodies)))
+    stored = h.conn.execute("SELECT jpeg, size, sha256 FROM photos WHERE reading = ?", (reading,)).fetchall()
+    assert [(bytes(j), s, d) for j, s, d in stored] == [(jpeg, len(jpeg), hashlib.sha256(jpeg).hexdigest())]
+    # bounds: every field checked, refusals are final (E_BAD_REQUEST) and store nothing
+    good = {"txn": "", **chunk_bodies(reading, jpeg + b"another", chunk=4096)[0]}  # the first of several
+    bad_fields = [{"reading": "00000001-999"}, {"reading": "00000002-1"}, {"sha256": "ab"}, {"size": 0},
+                  {"size": 70_000}, {"count": 0}, {"count": 65}, {"index": good["count"]}, {"index": -1},
+                  {"data": ""}, {"data": "!!!!"}, {"data": base64.b64encode(bytes(9000)).decode()},
+                  {"size": str(good["size"])}, {"data": 7}, {"count": True}, {"count": 1}]
+    for change in bad_fields:
+        r = h.send(MsgType.PHOTO_UPLOAD, {**good, "txn": h.txn(), **change})
+        assert r["code"] == "E_BAD_REQUEST", change
+    assert h.conn.execute("SELECT count(*) FROM photo_chunks").fetchone()[0] == len(bodies)
+    r = h.send(MsgType.PHOTO_UPLOAD, {**good, "txn": h.txn()})  # unchanged, the same chunk is accepted
+    assert (r["have"], r["complete"]) == ([0], False)
+
+
+def test_photo_upload_refuses_chunks_that_do_not_make_the_photo_they_claim(h):
+    from terminal_app.services.photo import chunk_bodies
+
+    reading = h.txn()
+    item = {"cust": "1001", "meter": "A1001", "value": "1300.00", "at": iso(h.clock.now()), "source": "ir"}
+    assert h.send(MsgType.READINGS_UPLOAD, {"txn": reading, "readings": [item]})["ok"]
+    jpeg = _photo_jpeg()
+    bodies = chunk_bodies(reading, jpeg, chunk=4096)
+    forged = chunk_bodies(reading, bytes(len(jpeg)), chunk=4096)  # same size, other bytes, the claimed hash
+    for b in bodies[:-1]:
+        assert h.send(MsgType.PHOTO_UPLOAD, {"txn": h.txn(), **b})["ok"]
+    r = h.send(MsgType.PHOTO_UPLOAD, {"txn": h.txn(), **bodies[-1], "data": forged[-1]["data"]})
+    assert r["code"] == "E_BAD_REQUEST" and "sha256" in r["msg"]
+    assert h.conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 0
+    r = h.send(MsgType.PHOTO_UPLOAD, {"txn": h.txn(), **bodies[-1]})  # the true last chunk: the photo is whole
+    assert r["complete"]
+    # not a JPEG, even with a matching hash: refused
+    junk = bytes(range(256)) * 4
+    assert h.send(MsgType.PHOTO_UPLOAD, {"txn": h.txn(), **chunk_bodies(reading, junk)[0]})["code"] == "E_BAD_REQUEST"

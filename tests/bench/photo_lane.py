@@ -1,0 +1,163 @@
+"""Benchmark: a payment's round trip while 20 photos wait to upload vs with an empty photo lane.
+
+    .venv/bin/python tests/bench/photo_lane.py [--payments 60]
+
+The production pieces, in one process: the reference station (hw_mocks.station, its TCP server on
+127.0.0.1, SQLite ledger), the StationClient, the journal and the sync engine run by its
+SyncThread, with the HELLO unsynced report behind every batch — as the terminal runs them.  A
+payment is journaled as the payment use case does (PAYMENT captured, then ``notify_captured``);
+its round trip is from that capture until the journal holds the station's answer (state
+applied), waited for on the journal's change signal.
+
+Runs, in this order: A1 — payments with an empty photo lane; B — the same payments while 20 reading
+photos (photo.compress JPEGs of a mock meter display, ~7 chunks each) upload in the photo lane;
+A2 — empty lane again.  The baseline is the mean of A1 and A2 (drift on a shared machine cancels).
+Payments arrive at random gaps (0–40 ms, seeded), so they meet the lane at random points of its
+chunk cycle.  B is valid only if photos were still waiting when its last payment was applied
+(checked; the run fails otherwise).
+
+The last line is one JSON object:
+    {"payment_latency_ratio_with_photos": mean(B) ÷ mean(A), "p90_ratio", "payments",
+     "chunks_during_b", "photo_duty", "baseline_ms"}
+Target (issue 18): ratio ≤ 1.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]  # (queue.py shadows queue)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from PIL import Image, ImageDraw  # noqa: E402
+
+from drivers.scanner.photo import compress  # noqa: E402
+from offline_queue.journal import EntryState  # noqa: E402
+from offline_queue.sync import PHOTO_KIND, SyncThread  # noqa: E402
+from terminal_app.domain.reading import ReadingSource  # noqa: E402
+from terminal_app.station.messages import MsgType  # noqa: E402
+from terminal_app.station.protocol import encode_body_fast  # noqa: E402
+from terminal_app.timeutil import iso  # noqa: E402
+from tests.integration.test_usecase_rig import Rig  # noqa: E402
+
+PHOTOS = 20
+
+
+def display(n: int) -> bytes:
+    img = Image.new("RGB", (1280, 960), (40, 60, 40))
+    d = ImageDraw.Draw(img)
+    for y in range(0, 960, 7):
+        d.line([(0, y), (1280, (y * (37 + n)) % 960)], fill=((y * 13) % 255, (y * 7) % 255, (y * 3 + n) % 255),
+               width=3)
+    d.rectangle([200, 350, 1080, 610], fill=(150, 190, 150))
+    d.text((260, 420), f"{n:05d}.00", fill=(0, 0, 0))
+    return compress(img)
+
+
+def photo_chunks_waiting(rig: Rig) -> int:
+    return sum(1 for e in rig.journal.open_entries() if e.kind == PHOTO_KIND)
+
+
+def payments(rig: Rig, count: int, rng: random.Random) -> list[float]:
+    """Round trips (s) of ``count`` payments, one after the other, at random gaps."""
+    applied = threading.Event()
+    gap = threading.Event()  # never set: its wait is the arrival gap
+    out = []
+    disconnect = rig.journal.changed.connect(lambda _reason: applied.set())
+    try:
+        for n in range(count):
+            gap.wait(rng.uniform(0.0, 0.04))
+            applied.clear()
+            t0 = time.perf_counter()
+            e = rig.journal.capture("payment", MsgType.PAYMENT, encode_body_fast(
+                {"cust": "1001", "amount": 100 + n, "method": "cash", "at": iso(rig.clock.now()), "op": "0007"}))
+            rig.terminal.sync.notify_captured()
+            while True:
+                state = rig.journal.get(e.txn).state  # type: ignore[union-attr]
+                if state is EntryState.APPLIED:
+                    break
+                if state is EntryState.REJECTED:
+                    raise SystemExit(f"the station refused payment {e.txn}")
+                if not applied.wait(30.0):
+                    raise SystemExit(f"payment {e.txn} not applied within 30 s")
+                applied.clear()
+            out.append(time.perf_counter() - t0)
+    finally:
+        disconnect()
+    return out
+
+
+def p90(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=10)[-1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--payments", type=int, default=60)
+    args = ap.parse_args()
+    rng = random.Random(18)
+    with tempfile.TemporaryDirectory() as tmp, Rig(Path(tmp)) as rig:
+        t = rig.terminal
+        t.download_route("S2")
+        readings = []
+        for c in t.route_customers("S2")[:PHOTOS]:
+            value = (c.last_reading or Decimal(0)) + 10
+            res = t.save_reading(c, t.check_reading(c, value), source=ReadingSource.IR)
+            assert res.txn is not None
+            readings.append(res.txn)
+        t.upload_readings()  # the readings are at the station: only photos will wait
+        jpegs = [display(n) for n in range(PHOTOS)]
+        print(f"{PHOTOS} photos: {min(map(len, jpegs))}–{max(map(len, jpegs))} bytes", flush=True)
+        engine = t.sync
+        engine.report = t.unsynced_report  # as Terminal.from_settings wires it: a HELLO behind every batch
+        with SyncThread(engine, idle_check_s=1.0):
+            payments(rig, 3, rng)  # warm-up (connections, caches)
+            a1 = payments(rig, args.payments, rng)
+            for txn, jpeg in zip(readings, jpegs, strict=True):
+                t.attach_photo(txn, jpeg)
+            waiting = photo_chunks_waiting(rig)
+            b = payments(rig, args.payments, rng)
+            left = photo_chunks_waiting(rig)
+            if left == 0:
+                raise SystemExit("the photo lane emptied during run B: the measurement is void")
+            # empty the lane unpaced (photo_duty 1), then the second baseline
+            engine.photo_duty = 1.0
+            engine.notify_captured()
+            done = threading.Event()
+            disconnect = rig.journal.changed.connect(
+                lambda _r: done.set() if photo_chunks_waiting(rig) == 0 else None)
+            try:
+                if photo_chunks_waiting(rig) and not done.wait(300.0):
+                    raise SystemExit("the photo lane did not drain within 300 s")
+            finally:
+                disconnect()
+            complete = rig.station_rows("SELECT count(*) FROM photos")[0][0]
+            engine.photo_duty = 0.1
+            a2 = payments(rig, args.payments, rng)
+        base = a1 + a2
+        ratio = statistics.mean(b) / statistics.mean(base)
+        print(f"A (empty lane, {len(base)} payments): mean {statistics.mean(base) * 1e3:.2f} ms, "
+              f"p90 {p90(base) * 1e3:.2f} ms (A1 {statistics.mean(a1) * 1e3:.2f}, A2 {statistics.mean(a2) * 1e3:.2f})")
+        print(f"B ({PHOTOS} photos, {waiting} chunks waiting, {waiting - left} sent during B): "
+              f"mean {statistics.mean(b) * 1e3:.2f} ms, p90 {p90(b) * 1e3:.2f} ms")
+        print(f"photos complete at the station afterwards: {complete} of {PHOTOS}")
+        print(json.dumps({"payment_latency_ratio_with_photos": round(ratio, 3),
+                          "p90_ratio": round(p90(b) / p90(base), 3), "payments": args.payments,
+                          "chunks_during_b": waiting - left, "photo_duty": 0.1,
+                          "baseline_ms": round(statistics.mean(base) * 1e3, 2)}))
+
+
+if __name__ == "__main__":
+    main()
