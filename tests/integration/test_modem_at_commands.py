@@ -109,6 +109,14 @@ TCP = {  # the dialect's status, PDP and TCP commands, in an order that works; b
         ("AT+CIPSEND=5", r"\r\n> "),
         (DATA, r"\r\nSEND OK\r\n\r\n\+IPD,5:hello"),
         ("AT+CIPCLOSE=1", r"\r\nCLOSE OK\r\n"),
+        # GNSS (the SIM808, a SIM800 with a GNSS engine; docs/modem-at.md): engine off, on, a fix, off
+        ("AT+CGNSPWR?", info(r"\+CGNSPWR: 0")),
+        ("AT+CGNSINF", info(r"\+CGNSINF: 0" + "," * 20)),
+        ("AT+CGNSPWR=1", OK),
+        ("AT+CGNSPWR?", info(r"\+CGNSPWR: 1")),
+        ("AT+CGNSINF", info(r"\+CGNSINF: 1,1,\d{14}\.000,31\.271234,106\.303456,412\.300,0\.00,0\.0,1,,1\.1,1\.4,"
+                            r"0\.9,,12,8,3,,43,,")),
+        ("AT+CGNSPWR=0", OK),
     ],
     "m26": [
         ("AT+QIFGCNT=0", OK),
@@ -147,6 +155,12 @@ TCP = {  # the dialect's status, PDP and TCP commands, in an order that works; b
         ("AT+QISEND=0,0", info(r"\+QISEND: 5,\d,\d")),
         ("AT+QICLOSE=0", OK),
         ("AT+QIDEACT=1", OK),
+        # GNSS (EC200U; docs/modem-at.md): no session yet, then a session with a fix
+        ("AT+QGPSLOC=2", r"\r\n\+CME ERROR: 505\r\n"),  # no session (+CMEE=1 above)
+        ("AT+QGPS=1", OK),
+        ("AT+QGPSLOC=2", info(r"\+QGPSLOC: \d{6}\.\d{3},31\.27123,106\.30346,1\.1,412\.3,3,0\.00,0\.0,0\.0,\d{6},08")),
+        ("AT+QGPSLOC=0", info(r"\+QGPSLOC: \d{6}\.\d{3},3116\.2740N,10618\.2074E,1\.1,412\.3,3,[0-9.,]+")),
+        ("AT+QGPSEND", OK),
     ],
 }
 
