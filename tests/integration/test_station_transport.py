@@ -140,7 +140,10 @@ def test_a_trickled_body_cannot_extend_the_frame_deadline(db):
         sent = drip(s, frame[30:], every=0.1)
         assert sent < len(frame) - 30
         note, _raw, size, _d, terminal = last_audit(db)
-        assert note.startswith("truncated: frame not complete") and terminal == "00000001" and size == 30 + sent
+        assert note.startswith("truncated: frame not complete") and terminal == "00000001"
+        # what the station read by its deadline: every byte sent but, on a busy machine, the one
+        # sent as the deadline passed (it arrives after the station stopped reading)
+        assert 30 + sent - 1 <= size <= 30 + sent, (size, sent)
         assert snapshot(db)["payments"] == []
 
 
