@@ -1,7 +1,7 @@
 """The supervisors' console's own tables in the station ledger, and its queries (issue 22).
 
 Every table here is insert-only: a hand-in, an alarm's acknowledgement, a segment assignment, a
-PIN reset is a new row, never an edit.  ``console_actions`` is the console's audit trail: one row
+PIN reset (``pin_resets``, in the ledger's schema: the station's HELLO reads it) is a new row, never an edit.  ``console_actions`` is the console's audit trail: one row
 per action (log-in, failed log-in, hand-in, acknowledgement …), hash-chained exactly like the
 station's frame trail (:func:`hw_mocks.station.audit.row_hash`), with triggers that refuse UPDATE
 and DELETE, and :func:`verify_actions` walks it.  It is a chain of its own because the station's
@@ -67,14 +67,6 @@ SCHEMA = (
         operator TEXT NOT NULL,
         by_user  TEXT NOT NULL,
         at       TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS pin_resets (   -- an operator's one-time PIN (重置操作员密码)
-        id         TEXT PRIMARY KEY,     -- random, public: the terminal remembers the ids it applied
-        operator   TEXT NOT NULL,
-        pin_hash   TEXT NOT NULL,        -- argon2id (argon2-cffi); the PIN itself is never stored
-        expires_at TEXT NOT NULL,
-        by_user    TEXT NOT NULL,
-        at         TEXT NOT NULL
     )""",
 )
 _TRIGGERS = [f"""CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}
