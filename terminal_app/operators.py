@@ -52,6 +52,7 @@ from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from terminal_app.errors import BusinessRuleError, ConfigurationError
+from terminal_app.timeutil import now
 
 MAX_FAILURES = 5
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
@@ -266,9 +267,13 @@ def _operator(op_id: str, rec: dict) -> Operator:
                     bool(rec.get("must_change", False)))
 
 
+def _utcnow() -> dt.datetime:
+    return now()
+
+
 def _reset_expired(reset: dict) -> bool:
     try:
-        return dt.datetime.fromisoformat(str(reset["expires"])) <= dt.datetime.now(dt.UTC)
+        return dt.datetime.fromisoformat(str(reset["expires"])) <= _utcnow()
     except (KeyError, ValueError, TypeError):
         return True
 
