@@ -117,7 +117,7 @@ class FieldSession:
 
                 self.t = Terminal.from_settings(self.settings, operator=operator, clock=self.clock)
         with self._busy(self._link, N_("link")):
-            return pin_reset.fetch_pin_resets(self.terminal.client, operators, operator=operator, clock=self.clock)
+            return pin_reset.fetch_pin_resets(self.terminal.client, operators, operator=operator, clock=self.terminal.clock)
 
     def close(self) -> None:
         with self._open_lock:
