@@ -19,6 +19,15 @@ unlocks themself, a wrong supervisor PIN counts against the supervisor), or sets
     python -m ui.operators set --file /etc/handheld/operators.json 1001 王师傅    # asks the PIN
     python -m ui.operators set --supervisor --file … 9001 李主管                  # a supervisor
 
+A supervisor or administrator may also reset a PIN from the station's console (重置操作员密码):
+the console makes a one-time 6-digit PIN and keeps only its argon2id hash, which every terminal
+fetches with HELLO (``params.pin_resets``).  :meth:`OperatorStore.apply_resets` files each reset
+under its operator (``"reset": {"id", "hash", "expires"}``), clears the lock-out and remembers the
+id (``"applied_resets"``), so a reset is applied once only.  While a reset is pending and not
+expired, only the one-time PIN logs the operator in; that log-in consumes it and marks the operator
+``must_change``: the login screen then asks for a new own PIN (:meth:`OperatorStore.change_own_pin`).
+An expired reset is dropped and the old PIN holds again.
+
 The file is rewritten atomically (temp file + rename) after every attempt, so a power cut never
 loses the failure count.  PINs and hashes are never logged.
 """
@@ -26,6 +35,7 @@ loses the failure count.  PINs and hashes are never logged.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import hashlib
 import hmac
@@ -38,12 +48,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import InvalidHashError, VerificationError
+
 from terminal_app.errors import BusinessRuleError, ConfigurationError
+from terminal_app.timeutil import now
 
 MAX_FAILURES = 5
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
 ID_LEN = (1, 8)
 PIN_LEN = (4, 8)
+#: bounds on a reset's argon2id hash as received (a hash asking for more would stall the terminal)
+RESET_HASH_MAX_LEN, RESET_MEMORY_MAX_KIB, RESET_TIME_MAX = 200, 256 * 1024, 10
+RESET_ID_MAX, APPLIED_KEPT = 32, 500
 
 
 class LoginRefusedError(BusinessRuleError):
@@ -63,6 +80,8 @@ class Operator:
     id: str
     name: str
     role: str = Role.OPERATOR
+    #: logged in with a console's one-time PIN: must set a new own PIN now
+    must_change: bool = False
 
 
 def hash_pin(pin: str, salt: bytes, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> bytes:
@@ -152,6 +171,12 @@ class OperatorStore:
             if failed >= MAX_FAILURES:
                 raise LoginRefusedError("Operator {id} is locked after 5 wrong PINs.",
                                         "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
+            reset = rec.get("reset")
+            if isinstance(reset, dict) and not _reset_expired(reset):
+                return self._verify_reset(data, rec, op_id, pin, reset, failed)
+            if reset is not None:  # expired: the old PIN holds again
+                rec.pop("reset")
+                self._save(data)
             ok = False
             if pin.isascii() and pin.isdigit() and PIN_LEN[0] <= len(pin) <= PIN_LEN[1]:
                 try:
@@ -168,14 +193,112 @@ class OperatorStore:
                 if failed:
                     rec["failed"] = 0
                     self._save(data)
-                return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", Role.OPERATOR)))
-            rec["failed"] = failed + 1
+                return _operator(op_id, rec)
+            return self._failed(data, rec, op_id, failed)
+
+    def _failed(self, data: dict, rec: dict, op_id: str, failed: int) -> Operator:
+        rec["failed"] = failed + 1
+        self._save(data)
+        left = MAX_FAILURES - rec["failed"]
+        if left <= 0:
+            raise LoginRefusedError("Wrong PIN; operator {id} is now locked.",
+                                    "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
+        raise LoginRefusedError("Wrong PIN; {left} tries left.", "Type the PIN again.", left=left)
+
+    def _verify_reset(self, data: dict, rec: dict, op_id: str, pin: str, reset: dict, failed: int) -> Operator:
+        """Check ``pin`` against a pending one-time PIN (lock held); a match consumes it."""
+        ok = False
+        if pin.isascii() and pin.isdigit() and PIN_LEN[0] <= len(pin) <= PIN_LEN[1]:
+            try:
+                ok = PasswordHasher().verify(str(reset.get("hash", "")), pin)
+            except (VerificationError, InvalidHashError):
+                ok = False
+        if not ok:
+            return self._failed(data, rec, op_id, failed)
+        rec.pop("reset")
+        rec["failed"] = 0
+        rec["must_change"] = True
+        self._save(data)
+        return _operator(op_id, rec)
+
+    def apply_resets(self, resets: object, now: dt.datetime) -> list[str]:
+        """File the console's PIN resets (HELLO ``params.pin_resets``) under the operators this
+        terminal holds: each id once only; an expired, malformed or foreign one is skipped.  A reset
+        clears the operator's lock-out.  Returns the operators reset now (never a hash or PIN)."""
+        if not isinstance(resets, list):
+            return []
+        done: list[str] = []
+        with self._lock:
+            data = self._load()
+            applied = data.setdefault("applied_resets", [])
+            for r in resets[:1000]:
+                parsed = _parse_reset(r, now)
+                if parsed is None or parsed["id"] in applied:
+                    continue
+                op_id = str(r["op"])
+                rec = data["operators"].get(op_id)
+                if not isinstance(rec, dict):
+                    continue  # an operator of another terminal
+                rec["reset"] = parsed
+                rec["failed"] = 0
+                applied.append(parsed["id"])
+                done.append(op_id)
+            if done:
+                del applied[:-APPLIED_KEPT]
+                self._save(data)
+        return done
+
+    def change_own_pin(self, op_id: str, new_pin: str) -> None:
+        """The operator's new own PIN (after a reset's log-in): name and role kept, must_change cleared."""
+        _check_pin_format(new_pin)
+        salt = secrets.token_bytes(16)
+        with self._lock:
+            data = self._load()
+            rec = self._record(data, op_id)
+            rec.update(salt=salt.hex(), hash=hash_pin(new_pin, salt).hex(), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                       failed=0)
+            rec.pop("must_change", None)
+            rec.pop("reset", None)
             self._save(data)
-            left = MAX_FAILURES - rec["failed"]
-            if left <= 0:
-                raise LoginRefusedError("Wrong PIN; operator {id} is now locked.",
-                                        "Ask a supervisor to unlock it on this terminal (F3).", id=op_id)
-            raise LoginRefusedError("Wrong PIN; {left} tries left.", "Type the PIN again.", left=left)
+
+
+def _operator(op_id: str, rec: dict) -> Operator:
+    return Operator(op_id, str(rec.get("name", "")), str(rec.get("role", Role.OPERATOR)),
+                    bool(rec.get("must_change", False)))
+
+
+def _utcnow() -> dt.datetime:
+    return now()
+
+
+def _reset_expired(reset: dict) -> bool:
+    try:
+        return dt.datetime.fromisoformat(str(reset["expires"])) <= _utcnow()
+    except (KeyError, ValueError, TypeError):
+        return True
+
+
+def _parse_reset(r: object, now: dt.datetime) -> dict | None:
+    """A reset as received, validated and bounded, or None."""
+    if not isinstance(r, dict):
+        return None
+    rid, op, h, exp = r.get("id"), r.get("op"), r.get("hash"), r.get("expires")
+    if not (isinstance(rid, str) and 1 <= len(rid) <= RESET_ID_MAX and rid.isascii() and rid.isalnum()):
+        return None
+    if not (isinstance(op, str) and op.isascii() and op.isdigit() and ID_LEN[0] <= len(op) <= ID_LEN[1]):
+        return None
+    if not (isinstance(h, str) and h.startswith("$argon2id$") and len(h) <= RESET_HASH_MAX_LEN):
+        return None
+    try:
+        params = extract_parameters(h)
+        expires = dt.datetime.fromisoformat(exp) if isinstance(exp, str) and len(exp) <= 40 else None
+    except (InvalidHashError, ValueError):
+        return None
+    if params.memory_cost > RESET_MEMORY_MAX_KIB or params.time_cost > RESET_TIME_MAX:
+        return None
+    if expires is None or expires.tzinfo is None or expires <= now:
+        return None
+    return {"id": rid, "hash": h, "expires": exp}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ SCREENS: dict[str, str] = {
     "main": "ui.screens.menu:MainMenu",
     "logout": "ui.screens.menu:LogoutConfirm",
     "unlock": "ui.screens.login:UnlockScreen",
+    "new_pin": "ui.screens.login:NewPinScreen",
     "reading_menu": "ui.screens.menu:ReadingMenu",
     "route_download": "ui.screens.route:RouteDownload",
     "route_list": "ui.screens.route:RouteList",

@@ -68,6 +68,9 @@ class ServicesBackend:
     def login(self, operator: str) -> None:
         self.session.login(operator)
 
+    def fetch_pin_resets(self, operators: Any, operator: str) -> list[str]:
+        return self.session.fetch_pin_resets(operators, operator)
+
     def close(self) -> None:
         self.session.close()
 

@@ -501,6 +501,12 @@ class Station:
         # the agent cash limit of the operator named (代收款限额; null: none set for them)
         row = self.conn.execute("SELECT cash_limit FROM operator_limits WHERE op = ?", (op,)).fetchone()
         params["cash_limit"] = row[0] if row else None
+        # operators' one-time PINs from the console, not yet expired: every terminal gets them all
+        # (the station does not know which operators a terminal holds); each applies its own once
+        params["pin_resets"] = [
+            {"id": r[0], "op": r[1], "hash": r[2], "expires": r[3]} for r in self.conn.execute(
+                "SELECT id, operator, pin_hash, expires_at FROM pin_resets WHERE expires_at > ? ORDER BY at, id",
+                (ctx.now_iso,)).fetchall()]
         if "unsynced" in body:  # the terminal's report of its journal, for the console's 在途资金
             self._unsynced_report(ctx, op, body["unsynced"])
         return {"time": ctx.now_iso, "params": params}

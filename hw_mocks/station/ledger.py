@@ -217,6 +217,14 @@ CREATE TABLE IF NOT EXISTS operator_limits (  -- agent cash limit (代收款限�
     cash_limit  INTEGER NOT NULL CHECK (cash_limit > 0),   -- fen of cash in hand the operator may hold
     set_at      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pin_resets (  -- an operator's one-time PIN from the console (重置操作员密码), sent with HELLO
+    id         TEXT PRIMARY KEY,     -- random, public: the terminal remembers the ids it applied
+    operator   TEXT NOT NULL,
+    pin_hash   TEXT NOT NULL,        -- argon2id (argon2-cffi); the PIN itself is never stored
+    expires_at TEXT NOT NULL,
+    by_user    TEXT NOT NULL,
+    at         TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS terminal_reports ( -- each terminal's last report of its own journal (HELLO "unsynced")
     terminal    TEXT PRIMARY KEY,
     reported_at TEXT NOT NULL,         -- station time of the HELLO that carried it

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 from drivers.power import SYSFS_ROOT, read_battery
 from terminal_app.domain.battery import BatteryPolicy, Operation, PowerLevel
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
+from terminal_app.services import pin_reset
 from terminal_app.services.views import (
     ArrearsCheck,
     ArrearsLine,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from terminal_app.domain.customer import Customer
     from terminal_app.domain.reading import ReadingSource
     from terminal_app.domain.validation import ReadingCheck
+    from terminal_app.operators import OperatorStore
     from terminal_app.services.bill_query import BillView as Bill
     from terminal_app.services.link_status import Radio
     from terminal_app.services.terminal import Terminal
@@ -104,6 +106,18 @@ class FieldSession:
                 self.t = Terminal.from_settings(self.settings, operator=operator, clock=self.clock)
             self.t.switch_operator(operator)
             self._opened.set()
+
+    def fetch_pin_resets(self, operators: OperatorStore, operator: str) -> list[str]:
+        """Ask the station for the console's PIN resets (HELLO) and file them in ``operators``;
+        returns the operators reset.  Opens the terminal's journal and link as a login does (the
+        request's sequence number comes from the journal's durable counter); a link failure raises."""
+        with self._open_lock:
+            if self.t is None:
+                from terminal_app.services.terminal import Terminal
+
+                self.t = Terminal.from_settings(self.settings, operator=operator, clock=self.clock)
+        with self._busy(self._link, N_("link")):
+            return pin_reset.fetch_pin_resets(self.terminal.client, operators, operator=operator, clock=self.terminal.clock)
 
     def close(self) -> None:
         with self._open_lock:

@@ -103,6 +103,7 @@ REQUESTS = {
     "routes": ("GET", "/routes", None),
     "assign_segment": ("POST", "/routes/assign", {"segment": "S1", "operator": "7"}),
     "users": ("GET", "/users", None),
+    "pin_reset": ("POST", "/pin-reset", {"operator": "1001"}),
     "terminals_page": ("GET", "/terminals", None),
     "terminal_change": ("POST", "/terminals/change", {"terminal": "00000009", "what": "provision", "suite": "2"}),
 }
@@ -381,3 +382,25 @@ def test_five_wrong_passwords_lock_the_user_for_a_while(app, db, monkeypatch):
     later = console.now() + console.LOCKOUT + dt.timedelta(seconds=1)
     monkeypatch.setattr(console, "now", lambda: later)
     assert login(app.test_client(), "sup").status_code == 302
+
+
+def test_pin_reset_shows_the_pin_once_and_keeps_only_its_argon2_hash(app, db):
+    client = app.test_client()
+    login(client, "sup")
+    assert client.get("/pin-reset").status_code == 200
+    page = client.post("/pin-reset", data={"operator": "1001", "csrf_token": _token(client)}).get_data(as_text=True)
+    pin = re.search(r'id="pinonce".*?<code>(\d+)</code>', page, re.S).group(1)
+    assert len(pin) == 6
+    (rid, op, pin_hash, expires, by), = rows(db, "SELECT id, operator, pin_hash, expires_at, by_user FROM pin_resets")
+    assert (op, by) == ("1001", "sup") and pin_hash.startswith("$argon2id$") and pin not in pin_hash
+    from argon2 import PasswordHasher
+    assert PasswordHasher().verify(pin_hash, pin)
+    left = dt.datetime.fromisoformat(expires) - console.now()
+    assert dt.timedelta(hours=23) < left <= dt.timedelta(hours=24)
+    # audited with the operator, id and expiry, never the PIN; the list page never shows it again
+    trail = [(a[1], a[2]) for a in actions(db) if a[1] == "pin_reset"]
+    assert len(trail) == 1 and rid in trail[0][1] and pin not in trail[0][1]
+    assert pin not in client.get("/pin-reset").get_data(as_text=True)
+    # a bad operator number is refused with nothing stored
+    client.post("/pin-reset", data={"operator": "12ab", "csrf_token": _token(client)})
+    assert rows(db, "SELECT count(*) FROM pin_resets") == [(1,)]

@@ -90,3 +90,64 @@ def test_a_supervisor_unlocks_with_their_own_pin(tmp_path):
     assert store.is_locked("1001")
     assert store.unlock("9001", "888888", "1001").id == "1001"
     assert not store.is_locked("1001") and store.verify("1001", "123456").name == "王师傅"
+
+
+# -- PIN resets from the station's console (issue 22 point 6) -----------------------------------------
+
+def _reset(rid="r1", op="1001", pin="246810", hours=24, **kw):
+    import datetime as dt
+
+    from argon2 import PasswordHasher
+
+    from terminal_app.timeutil import iso, now
+    h = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(pin)
+    return {"id": rid, "op": op, "hash": h, "expires": iso(now() + dt.timedelta(hours=hours)), **kw}
+
+
+def test_a_reset_unlocks_logs_in_once_and_asks_for_a_new_pin(tmp_path):
+    from terminal_app.timeutil import now
+    store = OperatorStore(tmp_path / "ops.json")
+    store.set_pin("1001", "王师傅", "1357")
+    for _ in range(5):
+        with pytest.raises(LoginRefusedError):
+            store.verify("1001", "0000")
+    assert store.apply_resets([_reset()], now()) == ["1001"]
+    assert not store.is_locked("1001")
+    assert store.apply_resets([_reset()], now()) == []  # the same id: once only
+    with pytest.raises(LoginRefusedError):
+        store.verify("1001", "1357")  # the old PIN is replaced while the reset is pending
+    assert store.verify("1001", "246810").must_change
+    with pytest.raises(LoginRefusedError):
+        store.verify("1001", "246810")  # spent
+    store.change_own_pin("1001", "9753")
+    op = store.verify("1001", "9753")
+    assert not op.must_change and op.name == "王师傅"
+
+
+def test_expired_foreign_or_malformed_resets_are_skipped(tmp_path):
+    from terminal_app.timeutil import now
+    store = OperatorStore(tmp_path / "ops.json")
+    store.set_pin("1001", "王师傅", "1357")
+    bad = [_reset(hours=-1), _reset(op="2002"), _reset(op="10a1"), _reset(rid="x" * 33), _reset(rid="a b"),
+           {**_reset(), "hash": "$argon2i$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"},
+           {**_reset(), "hash": "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"},  # 4 GiB: refused
+           {**_reset(), "expires": "2099-01-01T00:00:00"},  # naive time
+           {**_reset(), "expires": None}, "not a dict", None]
+    assert store.apply_resets(bad, now()) == []
+    assert store.apply_resets("nonsense", now()) == []
+    assert store.verify("1001", "1357").name == "王师傅"
+
+
+def test_an_expired_pending_reset_gives_the_old_pin_back(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from terminal_app import operators
+    from terminal_app.timeutil import now
+    store = OperatorStore(tmp_path / "ops.json")
+    store.set_pin("1001", "王师傅", "1357")
+    store.apply_resets([_reset(hours=1)], now())
+    later = now() + dt.timedelta(hours=2)
+    monkeypatch.setattr(operators, "_utcnow", lambda: later)
+    assert not store.verify("1001", "1357").must_change
+    with pytest.raises(LoginRefusedError):
+        store.verify("1001", "246810")

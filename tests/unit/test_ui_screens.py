@@ -31,7 +31,7 @@ def test_login_screen_at_30x16_in_chinese(tmp_path):
     text = app.render_text((30, 16))
     assert_fits(text, 30, 16)
     assert "登录" in lines(text)[2] and "工号：" in text and "密码：" in text
-    assert lines(text)[-1].startswith("F3主管解锁 F4登录")  # the soft keys are labelled on the bottom line
+    assert lines(text)[-1].startswith("F2取重置 F3主管解锁 F4登录")  # the soft keys are labelled on the bottom line
 
 
 def test_login_masks_the_pin_and_opens_the_main_menu(tmp_path):
@@ -539,7 +539,8 @@ def test_every_screen_fits_30x16_and_40x15(tmp_path):
                ("customer", {"customer": c}), ("reading", {"customer": c, "mode": "keypad"}),
                ("charge", {}), ("bill", {"customer": c}), ("payment", {"customer": c, "due_fen": 100}),
                ("reversal", {}), ("dunning", {}), ("arrears_check", {}), ("topup", {}), ("settlement", {}),
-               ("settings", {}), ("messages", {}), ("logout", {}), ("unlock", {}), ("documents", {}),
+               ("settings", {}), ("messages", {}), ("logout", {}), ("unlock", {}), ("new_pin", {"operator": "1001"}),
+               ("documents", {}),
                ("unprinted", {"documents": []}), ("skip", {"customer": c}), ("note", {"customer": c}),
                ("sim_paycode", {})]
     from ui.app import SCREENS

@@ -359,7 +359,7 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
             abort(400)
         return Response(stats.bar_chart_svg(stats.collections(db(), by)), mimetype="image/svg+xml")
 
-    # -- routes: segments to operators, PIN resets ----------------------------------------------
+    # -- routes: segments to operators ----------------------------------------------
     @app.route("/routes")
     @role("administrator")
     def routes() -> Any:
@@ -386,6 +386,22 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
                 conn.execute("ROLLBACK")
         flash(g.t.gettext("Segment %(s)s assigned to operator %(o)s.") % {"s": segment, "o": operator})
         return redirect(url_for("routes"))
+
+    @app.route("/pin-reset", methods=["GET", "POST"])
+    @role("administrator", "supervisor")
+    def pin_reset() -> Any:
+        """重置操作员密码: a one-time 6-digit PIN, shown on this answer only (no-store), stored as an
+        argon2id hash with an expiry; the terminals fetch it with HELLO (params.pin_resets)."""
+        shown = None
+        if request.method == "POST":
+            operator = _bounded("operator", 8)
+            if not (operator.isascii() and operator.isdigit() and 1 <= len(operator) <= 8):
+                flash(g.t.gettext("The operator number is 1 to 8 digits."))
+                return redirect(url_for("pin_reset"))
+            pin = f"{secrets.randbelow(10 ** 6):06d}"
+            reset_id, expires = store.record_pin_reset(db(), operator, hash_password(pin), g.user)
+            shown = {"operator": operator, "pin": pin, "id": reset_id, "expires": expires}
+        return render_template("pin_reset.html", shown=shown, resets=store.pin_resets(db()))
 
     @app.route("/users", methods=["GET", "POST"])
     @role("administrator")

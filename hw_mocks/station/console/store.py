@@ -1,7 +1,7 @@
 """The supervisors' console's own tables in the station ledger, and its queries (issue 22).
 
 Every table here is insert-only: a hand-in, an alarm's acknowledgement, a segment assignment, a
-PIN reset is a new row, never an edit.  ``console_actions`` is the console's audit trail: one row
+PIN reset (``pin_resets``, in the ledger's schema: the station's HELLO reads it) is a new row, never an edit.  ``console_actions`` is the console's audit trail: one row
 per action (log-in, failed log-in, hand-in, acknowledgement …), hash-chained exactly like the
 station's frame trail (:func:`hw_mocks.station.audit.row_hash`), with triggers that refuse UPDATE
 and DELETE, and :func:`verify_actions` walks it.  It is a chain of its own because the station's
@@ -13,7 +13,9 @@ Money is integer fen throughout; times are ISO 8601 with +08:00 (terminal_app.ti
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +71,8 @@ SCHEMA = (
 )
 _TRIGGERS = [f"""CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}
        BEGIN SELECT RAISE(ABORT, 'console rows are never changed'); END"""
-             for t in ("console_actions", "handins", "handin_items", "alarm_acks", "segment_assignments")
+             for t in ("console_actions", "handins", "handin_items", "alarm_acks", "segment_assignments",
+                       "pin_resets")
              for op in ("UPDATE", "DELETE")]
 
 
@@ -77,7 +80,7 @@ _PG_TRIGGERS = ["""CREATE OR REPLACE FUNCTION console_append_only() RETURNS trig
        BEGIN RAISE EXCEPTION 'console rows are never changed'; END $$"""] + [
     f"""CREATE OR REPLACE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t}
        FOR EACH ROW EXECUTE FUNCTION console_append_only()"""
-    for t in ("console_actions", "handins", "handin_items", "alarm_acks", "segment_assignments")]
+    for t in ("console_actions", "handins", "handin_items", "alarm_acks", "segment_assignments", "pin_resets")]
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -142,6 +145,36 @@ def verify_actions(conn: sqlite3.Connection) -> audit.Verdict:
             problems.append(f"action {row_id}: contents do not match its hash (altered)")
         prev = digest
     return audit.Verdict(not problems, n, prev, tuple(problems))
+
+
+# -- operators' PIN resets --------------------------------------------------------------------------
+
+PIN_RESET_TTL_H = 24
+
+
+def record_pin_reset(conn: sqlite3.Connection, operator: str, pin_hash: str, by_user: str,
+                     ttl: dt.timedelta = dt.timedelta(hours=PIN_RESET_TTL_H)) -> tuple[str, str]:
+    """Store a one-time PIN's hash for ``operator`` (the PIN is never stored nor logged); returns
+    (reset id, expiry).  Audited as ``pin_reset`` with the operator, id and expiry only."""
+    reset_id, t = secrets.token_hex(8), now()
+    expires = iso(t + ttl)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT INTO pin_resets VALUES (?, ?, ?, ?, ?, ?)",
+                     (reset_id, operator, pin_hash, expires, by_user, iso(t)))
+        log_action(conn, by_user, "pin_reset", operator=operator, reset=reset_id, expires=expires)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return reset_id, expires
+
+
+def pin_resets(conn: sqlite3.Connection, limit: int = 50) -> list[tuple[str, str, str, str, str]]:
+    """The latest resets (id, operator, expires_at, by_user, at), newest first — never the hashes."""
+    return conn.execute("SELECT id, operator, expires_at, by_user, at FROM pin_resets ORDER BY at DESC, id"
+                        " LIMIT ?", (limit,)).fetchall()
 
 
 # -- 在途资金 -----------------------------------------------------------------------------------------
