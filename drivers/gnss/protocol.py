@@ -65,7 +65,6 @@ _LON = re.compile(r"(\d{3})(\d{2}\.\d{1,6})", re.ASCII)
 _DEC = re.compile(r"\d{1,3}(\.\d{1,3})?", re.ASCII)
 _INT = re.compile(r"\d{1,3}", re.ASCII)
 _ALT = re.compile(r"-?\d{1,5}(\.\d{1,3})?", re.ASCII)
-_DEGREE_PLACES = Decimal("0.0000001")  # 1e-7 degree ≈ 1 cm: finer than any receiver's ddmm.mmmmmm
 
 
 class NmeaProtocolError(RemoteProtocolError):
@@ -224,7 +223,11 @@ def _degrees(value: str, hemisphere: str, pattern: re.Pattern[str], limit: int, 
     minutes = Decimal(m.group(2))
     if minutes >= 60:
         raise _bad(what, value)
-    deg = (Decimal(int(m.group(1))) + minutes / 60).quantize(_DEGREE_PLACES)
+    # to 1e-7° (≈ 1 cm), rounded half-even; under 1e-6° (0.1 m from the equator or the prime
+    # meridian) as 0.000000: str() of a smaller Decimal is exponent notation ("0E-7"), not a place
+    deg = Decimal(f"{Decimal(int(m.group(1))) + minutes / 60:.7f}")
+    if deg.adjusted() < -6:
+        deg = Decimal("0.000000")
     if deg > limit:
         raise _bad(what, value)
     return -deg if hemisphere == signs[1] else deg

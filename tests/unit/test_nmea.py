@@ -196,3 +196,10 @@ def test_well_framed_sentences_with_any_fields_fix_or_raise_the_protocols_error(
             t.update(ev)
         except NmeaProtocolError:
             pass
+
+
+def test_zero_degrees_is_fixed_point_text_the_station_accepts():
+    (fix,) = FixTracker().feed(NmeaDecoder().feed(sentence("GPRMC,120000,A,0000.000,N,00000.000,E,0,0,010126,,")))
+    assert (str(fix.latitude), str(fix.longitude)) == ("0.000000", "0.000000")  # never "0E-7"
+    (fix,) = FixTracker().feed(NmeaDecoder().feed(sentence("GPRMC,120000,A,0000.00001,S,00000.0001,W,0,0,010126,,")))
+    assert (str(fix.latitude), str(fix.longitude)) == ("0.000000", "-0.0000017")
