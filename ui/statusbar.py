@@ -1,7 +1,7 @@
 """The chrome around the screen: the status bar, the message line and the soft-key help line.
 
 Rows 1-2 show the operator, the radio technology (4G / 2G, when the modem says) and signal bars,
-link, battery, queue depth + oldest age, the place's fix (3D / 2D / 无定位 / 旧定位), printer and time; the message line the busy state of a running
+link, battery, queue depth + oldest age, the place's fix (3D / 2D / 无星 / 旧位), printer and time; the message line the busy state of a running
 task or the last result/error; the last row the F1–F4 labels — built from the key bindings of
 the top screen's context, so a label is shown exactly when its key does something.  Events
 (status changed, message logged) are blinker signals of this instance (never module globals).
@@ -118,21 +118,25 @@ class StatusBar:
                    PrinterState.COVER_OPEN: _("Cover open"), PrinterState.OFFLINE: _("Printer off"),
                    PrinterState.UNKNOWN: ""}[s.printer]
         fix = fix_text(s.fix, _)
-        right2 = [f"{fix} {printer}".strip(), printer] if fix else [printer]
+        fix_printer = f"{fix} {printer}".strip()
         short = _("Queue {n}").format(n=s.queue_depth) if opened else ""
         walk = getattr(self.app, "walk_progress", None)
         if walk is not None:  # on the route walk: 抄37/100 first, the queue shortened to fit
             done, total = walk
             left2 = _("Read {done}/{total}").format(done=done, total=total)
-            lefts = [f"{left2} {queue}", f"{left2} {short}", left2]
+            lefts = [f"{left2} {queue}".strip(), f"{left2} {short}".strip()]
         else:
-            lefts = [queue, short] if queue != short else [queue]
-        # the fix (3D / 2D / 无定位 / 旧定位) beside the printer while it fits; the queue's age goes first
-        for right in right2:
-            for left in lefts:
-                if _width(left) + 1 + _width(right) <= width:
-                    return row1, _pad_between(left, right, width) if left or right else ""
-        return row1, _pad_between(lefts[-1], printer, width) if lefts[-1] or printer else ""
+            lefts = [queue, short]
+        # what gives way, first to last: the queue's age, the fix (3D / 2D / 无星 / 旧位), the queue
+        rights = [fix_printer, printer] if fix else [printer]
+        tries = [(left, right) for right in rights for left in lefts]
+        if walk is not None:
+            tries += [(left2, right) for right in rights]
+        for left, right in tries:
+            if _width(left) + 1 + _width(right) <= width:
+                return row1, _pad_between(left, right, width) if left or right else ""
+        left, right = tries[-1]
+        return row1, _pad_between(left, right, width) if left or right else ""
 
     def softkey_line(self) -> str:
         """F1–F4 labels of the top screen: the help of the F-key bindings of its context."""

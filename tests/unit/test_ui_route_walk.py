@@ -115,13 +115,19 @@ def test_the_fix_of_the_place_source_on_the_status_line(tmp_path):
 
     backend = FakeBackend()
     app = on_route(tmp_path, backend)
-    for fix, word in (("3D", "3D"), ("2D", "2D"), ("none", "无定位"), ("stale", "旧定位")):
+    for fix, word in (("3D", "3D"), ("2D", "2D"), ("none", "无星"), ("stale", "旧位")):
         backend.status_value = dataclasses.replace(backend.status_value, fix=fix, queue_depth=12, oldest_age_s=600)
         app.refresh_status()
         screen = app.render_text()
         row2 = screen.splitlines()[1]
-        assert word in row2 and "抄0/2" in row2, row2
+        # the queue's age gives way to the fix; the queue itself stays
+        assert word in row2 and "抄0/2 待传12" in row2 and "最早" not in row2, row2
         assert all(calc_width(ln, 0, len(ln)) <= 30 for ln in screen.splitlines())
+    app.walk_progress = (100, 100)  # no room for the fix beside 抄100/100 and the queue: the fix gives way
+    app.refresh_status()
+    row2 = app.render_text().splitlines()[1]
+    assert "抄100/100 待传12" in row2 and "旧位" not in row2 and calc_width(row2, 0, len(row2)) <= 30
+    app.walk_progress = (0, 2)
     backend.status_value = dataclasses.replace(backend.status_value, fix="")
     app.refresh_status()
-    assert "定位" not in app.render_text().splitlines()[1]  # no source answered: nothing shown
+    assert not any(w in app.render_text().splitlines()[1] for w in ("3D", "2D", "无星", "旧位"))  # nothing answered
