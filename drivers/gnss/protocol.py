@@ -271,6 +271,7 @@ class FixTracker:
         self._gsa_hdop: Decimal | None = None
         self.acks: list[tuple[str, int]] = []  # (command, flag) of PMTK001, oldest first (bounded)
         self.system: list[str] = []  # PMTK010 system messages (001 start-up …), bounded
+        self.startups = 0  # PMTK010,001 seen: the module (re)started
 
     def feed(self, events: Iterable[Event]) -> list[GnssFix]:
         """Every event of ``events`` (malformed sentences skipped): the fixes they gave."""
@@ -301,6 +302,7 @@ class FixTracker:
         elif p.command == "010" and p.args:
             self.system = [*self.system[-31:], p.args[0]]
             if p.args[0] == "001":  # start-up (after a restart): what it knew is gone
+                self.startups += 1
                 self._gsa_mode = self._gsa_hdop = None
                 self._in_view.clear()
                 if self.state is FixState.FIXED:

@@ -150,6 +150,25 @@ class NmeaReceiver:
                               "module's protocol specification.", cmd=body[:7], flag=ACK_FLAGS.get(flag, str(flag)))
         return ACK_FLAGS[flag]
 
+    RESTARTS = {"hot": "PMTK101", "warm": "PMTK102", "cold": "PMTK103", "full": "PMTK104"}
+
+    def restart(self, kind: str = "hot", timeout: float = 5.0) -> None:
+        """Hot / warm / cold / full cold restart (PMTK101–104): no PMTK001 answers these (the
+        manual's list), the module's start-up message (PMTK010,001) does.  The last fix is kept,
+        aging, until the new one comes."""
+        port = self._port
+        if port is None or self._thread is None:
+            raise DeviceError("The GNSS receiver is not open.", "Open it first.")
+        body = self.RESTARTS[kind]
+        with self._cond:
+            before = self.tracker.startups
+        port.write(sentence(body))
+        port.flush()
+        if not self.wait(lambda r: r.tracker.startups > before, timeout):
+            raise DeviceTimeoutError("The GNSS receiver did not restart after {cmd}.",
+                                     "Check that the receiver is an MTK-based module (L76) at {baud} baud.",
+                                     cmd=body, baud=self.baudrate)
+
     def query(self, body: str, answer: str, timeout: float = 2.0) -> tuple[str, ...]:
         """Send a query packet (``PMTK414``) and wait for its answer type (``"514"``): its fields."""
         if not body.startswith("PMTK") or len(answer) != 3 or not answer.isdigit():

@@ -68,10 +68,10 @@ def test_cold_start_searches_then_fixes_and_pmtk103_starts_over():
         assert r.wait(lambda r: mock.epochs >= 10, WAIT)
         assert r.state is FixState.SEARCHING and r.fix() is None
         assert r.wait(fixed, WAIT)
-        assert mock._since_start >= 35
-        r._port.write(b"$PMTK103*30\r\n")  # cold restart, as the manual gives it (no PMTK001: a start-up message)
-        assert r.wait(lambda r: "001" in r.tracker.system, WAIT)
-        assert r.state is FixState.LOST  # the last fix stays, aging, until the new one
+        assert mock.epochs >= 35
+        r.restart("cold")  # $PMTK103*30: no PMTK001 answers it, the start-up message PMTK010,001 does
+        assert mock.commands == ["PMTK103"] and r.tracker.system == ["001"]
+        assert r.state is FixState.LOST and r.fix() is not None  # the last fix stays, aging, until the new one
         assert r.wait(lambda r: r.state is FixState.FIXED, WAIT)
 
 
