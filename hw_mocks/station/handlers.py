@@ -1007,7 +1007,7 @@ class Station:
             # 补卡 without money (docs/card.md): the new card carries the meter's last purchase
             # again (amount and count); the meter loads it only if it never loaded it (count rule)
             last = self.conn.execute("SELECT amount FROM card_purchases WHERE meter = ? AND purchase_count = ?"
-                                     " ORDER BY rowid DESC LIMIT 1", (meter, count)).fetchone()
+                                     " AND cancelled_at IS NULL ORDER BY rowid DESC LIMIT 1", (meter, count)).fetchone()
             card_amount = last[0] if last else 0
             crypto = self._card_crypto(body, cust, meter, card_amount, count, challenge)
             return {"txn": txn, "cust": cust, "meter": meter, "amount": 0, "card_amount": card_amount,
@@ -1197,8 +1197,9 @@ class Station:
 
     def _h_card_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         cust, meter, count = self._card_meter(body)
-        last = self.conn.execute("SELECT txn, amount, purchase_count, kind, state, at FROM card_purchases"
-                                 " WHERE meter = ? ORDER BY rowid DESC LIMIT 1", (meter,)).fetchone()
+        last = self.conn.execute("SELECT txn, amount, purchase_count, kind, CASE WHEN cancelled_at IS NULL THEN state"
+                                 " ELSE 'cancelled' END, at FROM card_purchases WHERE meter = ? ORDER BY rowid DESC"
+                                 " LIMIT 1", (meter,)).fetchone()
         serial = self.conn.execute("SELECT serial FROM card_serials WHERE meter = ?", (meter,)).fetchone()
         hoard = self.conn.execute("SELECT hoard_limit FROM meter_limits WHERE meter = ?", (meter,)).fetchone()
         return {"cust": cust, "meter": meter, "purchase_count": count,

@@ -121,6 +121,19 @@ class PaymentOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class GiveUpOutcome:
+    """A card purchase given up (放弃购电): the money goes back — to the wallet by the station's refund
+    (``method`` wechat/alipay, ``refund_id`` the acquirer's id), or as cash by the operator."""
+
+    auth_txn: str
+    amount_fen: int
+    method: str  # cash | wechat | alipay
+    refund_id: str = ""
+    pending: bool = False  # the cancellation waits in the journal for the link (the refund follows it)
+    confirmed: bool = False  # the card held the purchase after all: confirmed, nothing given up
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentView:
     txn: str
     customer: str
