@@ -580,14 +580,17 @@ class FieldSession:
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             info, recovered = t.read_card()
             allowance = t.card_allowance() if info.card_type is not CardType.BLANK else None
+        finished = None
         if recovered is not None:
             log.info("card purchase %s finished on reading the card", recovered.auth_txn)
+            finished = PaymentOutcome(recovered.auth_txn, recovered.amount, 0, True, channel=recovered.method,
+                                      code=recovered.code, acquirer_id=recovered.acquirer_id)
         return CardView(info.cust, t.customer_name(info.cust), info.meter, info.purchase.count, info.remaining,
                         # a re-issue card not yet written (count 0) is for 补卡; once it carries the
                         # meter's purchases it buys like the customer's card
                         info.serial, reissue=info.card_type is CardType.REISSUE and info.purchase.count == 0,
                         max_fen=allowance.most if allowance else None,
-                        hoard_limit_fen=allowance.hoard_limit if allowance else None)
+                        hoard_limit_fen=allowance.hoard_limit if allowance else None, finished=finished)
 
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         """购电 onto ``card`` (the card shown): another card in the reader is refused."""

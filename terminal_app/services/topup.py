@@ -88,6 +88,15 @@ class TopupRefused(BusinessRuleError):
         super().__init__(reason.value, action, **params)
 
 
+class PaidNotWrittenError(DeviceError):
+    """A purchase paid by payment code whose card write did not land (the card was pulled, the
+    write failed): the wallet is charged, the purchase is authorized and waits for the same card."""
+
+    default_action = ("Insert the same card again and read it (F1): the purchase is finished, nothing is charged"
+                      " twice. If the card cannot be written, give the purchase up (F2): the money goes back to the"
+                      " wallet.")
+
+
 class AuthorizationPending(LinkError):
     default_action = ("Keep the money and the card's details; insert the same card again when the link is back"
                       " and the purchase will be finished.")
@@ -331,7 +340,17 @@ class CardService:
                              response_timeout or qp.QR_RESPONSE_TIMEOUT_S, what="QR card purchase")
         reply = _checked(answer, entry.txn)
         self._fault("authorized")
-        return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+        count, card_amount = int(reply["purchase_count"]), int(reply.get("card_amount", reply["amount"]))
+        try:
+            self.card.write_authorized(card_amount, count, _checked_card(reply, entry.txn, self.card.scheme))
+            self._fault("written")
+            self._verify(card_amount, count)
+        except DeviceError as e:  # charged, not on the card: the same card again finishes it (or give it up)
+            log.warning("QR card purchase %s paid, the card write did not land: %s", entry.txn, e)
+            raise PaidNotWrittenError("The customer paid {amount} yuan; the card was not written.",
+                                 amount=format_fen(amount)) from e
+        self._fault("verified")
+        return self._confirm(entry, reply, customer.get("name", ""), recovered=False)
 
     def abandon(self, *, card: CardIdentity | None = None, reason: str = "given_up") -> AbandonResult:
         """放弃购电: give up the unfinished purchase of the card in the reader (its write never landed:

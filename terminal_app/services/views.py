@@ -203,6 +203,7 @@ class CardView:
     reissue: bool = False  # a re-issue card (补卡卡) personalised for this customer: 补卡, not 购电
     max_fen: int | None = None  # the most that can be bought now (card, hoarding, cash limits); None: unknown
     hoard_limit_fen: int | None = None  # the meter's 囤积上限, when the station sets one
+    finished: PaymentOutcome | None = None  # an interrupted purchase on this card, finished by this read
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from hw_mocks.station.acquirer import give_back_no, load_channels
 from offline_queue.journal import EntryState
 from terminal_app.domain.paycode import PayChannel, PayCodeError
 from terminal_app.services.qr_payment import QrOfflineError, QrRefusedError
-from terminal_app.services.topup import KIND_CANCEL, KIND_CONFIRM, KIND_PURCHASE, CardIdentity
+from terminal_app.services.topup import KIND_CANCEL, KIND_CONFIRM, KIND_PURCHASE, CardIdentity, PaidNotWrittenError
 from tests.integration.test_usecase_qr import FAST, code
 from tests.rigs.acquirer import WHOLE_CODE, make_keys, order_of, running_acquirer
 from tests.rigs.card import CUST, METER, SERIAL, START_COUNT, rig
@@ -97,8 +97,9 @@ def test_not_a_payment_code_and_offline_are_refused_before_anything_is_charged(q
 def test_a_card_pulled_after_the_charge_is_finished_by_the_same_card_and_charged_once(qrig):
     r = qrig
     r.device.pull_after(6)  # the write APDU never reaches the chip
-    with pytest.raises(CardRemovedError):
+    with pytest.raises(PaidNotWrittenError) as e:
         r.terminal.service.topup_qr(8_800, code(PayChannel.WECHAT, "0000"), card=CARD)
+    assert isinstance(e.value.__cause__, CardRemovedError)  # the card left the reader mid-write
     [auth] = [x for x in r.terminal.journal.entries() if x.kind == KIND_PURCHASE]
     assert auth.state is EntryState.APPLIED and r.card.purchase.count == START_COUNT
     r.device.insert(r.card)
@@ -114,7 +115,7 @@ def test_a_card_pulled_after_the_charge_is_finished_by_the_same_card_and_charged
 def test_a_charged_purchase_given_up_is_refunded_once_and_leaves_the_day(qrig):
     r = qrig
     r.device.pull_after(6)
-    with pytest.raises(CardRemovedError):
+    with pytest.raises(PaidNotWrittenError):
         r.terminal.service.topup_qr(6_600, code(PayChannel.ALIPAY, "0010"), card=CARD)  # refund fails once
     r.device.insert(r.card)
     out = r.terminal.service.abandon(card=CARD)
@@ -134,7 +135,7 @@ def test_a_charged_purchase_given_up_is_refunded_once_and_leaves_the_day(qrig):
 def test_giving_up_a_purchase_the_card_holds_confirms_it_instead(qrig):
     r = qrig
     r.device.pull_after(6, executed=True)  # the write landed on the chip, its answer was lost
-    with pytest.raises(CardRemovedError):
+    with pytest.raises(PaidNotWrittenError):
         r.terminal.service.topup_qr(4_400, code(PayChannel.WECHAT, "0000"), card=CARD)
     r.device.insert(r.card)
     out = r.terminal.service.abandon(card=CARD)
