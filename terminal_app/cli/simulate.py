@@ -369,9 +369,9 @@ class SimControls:
         (N_("Alipay: not enough money"), "alipay", "insufficient_funds"),
         (N_("WeChat: customer cancels"), "wechat", "user_cancels"),
         (N_("Alipay: never finishes (reversed)"), "alipay", "user_paying_forever"),
+        (N_("Not a payment code (a bill's barcode)"), None, ""),
         # a card top-up only: paid at once, and the customer pulls the card while it is written
         (N_("WeChat: paid, card pulled during the write"), "wechat", "success+pull"),
-        (N_("Not a payment code (a bill's barcode)"), None, ""),
     )
 
     def present_code(self, choice: int) -> str:

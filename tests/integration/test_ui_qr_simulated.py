@@ -100,7 +100,7 @@ def test_wechat_and_alipay_by_code_then_the_day_end_keeps_them_apart_from_cash(f
 
 def test_f5_codes_reach_the_terminal_through_the_camera_path_and_the_scanner(field):
     """Each F5 choice: a code of the named wallet whose last four digits pick the named scenario
-    (the mock acquirer's [select]), read by the terminal's SerialScanner driver; the last choice is
+    (the mock acquirer's [select]), read by the terminal's SerialScanner driver; one choice is
     no payment code at all."""
     from hw_mocks.acquirer import scenarios
     from hw_mocks.acquirer.codes import selector
@@ -195,7 +195,7 @@ def test_a_card_top_up_by_code_a_refusal_and_a_card_pulled_after_the_charge(fiel
 
     app.top.cash.amount.set_edit_text("40")
     app.press("f3")
-    scan_shown_code(app, 7)  # WeChat paid, the card pulled while it is written
+    scan_shown_code(app, 8)  # WeChat paid, the card pulled while it is written
     text = flat(app.render_text())
     assert "支付40.00元，但卡未写入" in text and "请重新插入同一张卡" in text, text
     assert app.top.result is None and app.top.unwritten is not None
