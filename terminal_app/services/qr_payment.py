@@ -32,6 +32,7 @@ from terminal_app.documents import templates
 from terminal_app.domain.customer import total_arrears
 from terminal_app.domain.paycode import PayChannel, PayCode, parse_paycode, redact
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
+from terminal_app.services import ports
 from terminal_app.services.bill_query import owed_now
 from terminal_app.services.common import print_once
 from terminal_app.services.day_close import check_day_open
@@ -115,7 +116,7 @@ def _response_timeout(link: Link, seconds: float) -> Iterator[None]:
             link.response_timeout = old  # type: ignore[attr-defined]
 
 
-def _entry_reply(journal: Any, txn: str) -> tuple[EntryState | None, dict[str, Any] | None, str | None]:
+def _entry_reply(journal: ports.Journal, txn: str) -> tuple[EntryState | None, dict[str, Any] | None, str | None]:
     e = journal.get(txn)
     if e is None:
         return None, None, None
@@ -182,7 +183,7 @@ UNKNOWN_TEXT = {MsgType.PAYMENT: N_("The station's answer to QR payment {txn} di
                 MsgType.CARD_AUTHORIZE: N_("The station's answer to card purchase {txn} (paid by code) did not come.")}
 
 
-def send_now(journal: Any, link: Any, sync: Any, txn: str, msg_type: MsgType, wire: dict[str, Any],
+def send_now(journal: ports.Journal, link: ports.Link, sync: ports.Sync | None, txn: str, msg_type: MsgType, wire: dict[str, Any],
              response_timeout: float, what: str = "QR payment") -> dict[str, Any]:
     """Send journaled entry ``txn`` (``wire``: its body with the whole code) to the station now and
     settle it from the answer: the station's OK reply; or QrOfflineError (no connection: the station
