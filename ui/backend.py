@@ -92,8 +92,10 @@ class Backend(Protocol):
     def read_card(self) -> CardView: ...
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome: ...
     def reissue(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome: ...  # 补卡
-    # optional: ``top_up_qr(card, amount_fen, code_text) -> PaymentOutcome`` — a backend that has it
-    # offers scan-to-pay on the top-up screen (the core has no QR card purchase yet: docs/acquirer.md)
+    # optional: ``top_up_qr(card, amount_fen, code_text) -> PaymentOutcome`` (购电 by payment code:
+    # online only, can take a minute) and ``abandon_top_up(card) -> GiveUpOutcome`` (放弃购电: an
+    # unwritten purchase given up, a QR one refunded) — a backend that has them offers them on the
+    # top-up screen
     # 日结
     def settlement(self) -> SettlementView: ...
     # 设置

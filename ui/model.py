@@ -11,6 +11,7 @@ from terminal_app.services.views import (
     CustomerView,
     DocumentView,
     DunningView,
+    GiveUpOutcome,
     LinkState,
     NoticeView,
     PaymentOutcome,
@@ -23,4 +24,4 @@ from terminal_app.services.views import (
     TerminalStatus,
 )
 
-__all__ = ["ArrearsCheck", "ArrearsLine", "BillView", "CardView", "CustomerView", "DocumentView", "DunningView", "LinkState", "NoticeView", "PaymentOutcome", "PaymentView", "PrinterState", "ReadingAnswer", "ReadingOutcome", "ReversalView", "SettlementView", "TerminalStatus"]
+__all__ = ["ArrearsCheck", "ArrearsLine", "BillView", "CardView", "CustomerView", "DocumentView", "DunningView", "GiveUpOutcome", "LinkState", "NoticeView", "PaymentOutcome", "PaymentView", "PrinterState", "ReadingAnswer", "ReadingOutcome", "ReversalView", "SettlementView", "TerminalStatus"]

@@ -21,6 +21,7 @@ from ui.model import (
     CustomerView,
     DocumentView,
     DunningView,
+    GiveUpOutcome,
     NoticeView,
     PaymentOutcome,
     PaymentView,
@@ -214,6 +215,12 @@ class ServicesBackend:
 
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         return self.session.top_up(card, amount_fen, tendered_fen)
+
+    def top_up_qr(self, card: CardView, amount_fen: int, code_text: str) -> PaymentOutcome:
+        return self.session.top_up_qr(card, amount_fen, code_text)
+
+    def abandon_top_up(self, card: CardView) -> GiveUpOutcome:
+        return self.session.abandon_top_up(card)
 
     def reissue(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         return self.session.reissue(card, amount_fen, tendered_fen)

@@ -33,6 +33,7 @@ INTER_BYTE_TIMEOUT = 0.1
 class PullFault:
     after: int  # APDUs answered normally before the pull
     executed: bool  # True: the chip runs the next APDU, then the card leaves (answer lost)
+    at_write: bool = False  # True: ``after`` counts nothing; the card leaves at the first write (UPDATE BINARY)
 
 
 class MockCardReader:
@@ -102,6 +103,13 @@ class MockCardReader:
             self._fault = PullFault(apdus, executed)
             self.pulled.clear()
 
+    def pull_at_write(self, *, executed: bool = False) -> None:
+        """Arm the fault: the card leaves at the next write (UPDATE BINARY) — a customer who pulls
+        the card while the terminal writes the purchase onto it — whatever is read before."""
+        with self._lock:
+            self._fault = PullFault(0, executed, at_write=True)
+            self.pulled.clear()
+
     def disarm(self) -> None:
         with self._lock:
             self._fault = None
@@ -151,7 +159,9 @@ class MockCardReader:
         if not self._powered:
             return encode_reply(cmd, ReaderStatus.NOT_POWERED)
         fault = self._fault
-        if fault is not None:
+        if fault is not None and fault.at_write and (len(data) < 2 or data[1] != 0xD6):
+            pass  # not the write yet: answered normally
+        elif fault is not None:
             if fault.after > 0:
                 fault.after -= 1
             else:

@@ -125,12 +125,13 @@ class QrJob:
     amount: int               # fen
     code: PayCode | None = None   # charge: the customer's code (its secret only ever goes to the acquirer)
     orig: str = ""            # refund: the payment's txn
+    subject: str = "电费"      # charge: what the customer's wallet shows (购电 for a card top-up)
 
     def run(self, qr: QrPayments) -> None:
         try:
             if self.kind == "charge":
                 assert self.code is not None
-                qr.charge(self.txn, self.code, self.amount)
+                qr.charge(self.txn, self.code, self.amount, self.subject)
             elif self.kind == "resume":  # waits for a run in progress (its lock), or finishes the order
                 qr.resume(self.txn)
             else:
@@ -142,9 +143,13 @@ class QrJob:
 
 
 class _NeedsAcquirer(Exception):  # noqa: N818 (a signal, not an error)
-    def __init__(self, job: QrJob) -> None:
+    def __init__(self, job: QrJob, hold: tuple[str, tuple[Any, ...]] | None = None) -> None:
         super().__init__(job.txn)
         self.job = job
+        #: a statement kept although the handler's other effects are rolled back: it is committed
+        #: with the request's seq BEFORE the acquirer is asked (a card purchase marked as being
+        #: cancelled, so that no resume or confirm can slip in while its refund runs)
+        self.hold = hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +187,12 @@ class Ctx:
 
 #: a payment code as the terminal's journal keeps it (paycode.redact): what it resends after a crash
 REDACTED_CODE_RE = re.compile(r"(wechat|alipay):[0-9]{2}\*{6,18}[0-9]{4}")
+
+
+def method_of(body: Mapping[str, Any]) -> str:
+    """A request's "method" when it is a string ("cash" when absent); validated by the handler."""
+    m = body.get("method", "cash")
+    return m if isinstance(m, str) else ""
 
 
 def body_hash(body: Mapping[str, Any]) -> str:
@@ -385,6 +396,8 @@ class Station:
         except _NeedsAcquirer as n:  # the station's rules accept it; the acquirer goes first (QrJob)
             self.conn.execute("ROLLBACK TO handler")
             self.conn.execute("RELEASE handler")
+            if n.hold is not None:  # committed with the seq, before the acquirer is asked (CARD_CANCEL)
+                self.conn.execute(*n.hold)
             return n.job  # type: ignore[return-value]
         if forward and self.broker is not None and forwards(mt, body) and not reply.error:
             # a dry run: the station's rules accept it; the marketing system decides (broker)
@@ -743,11 +756,10 @@ class Station:
                 reply["reconnection"] = {"tasks": released, "state": "released"}
         return reply
 
-    def _qr_paid(self, body: Mapping[str, Any], txn: str, method: str, amount: int) -> str:
+    def _qr_paid(self, body: Mapping[str, Any], txn: str, method: str, amount: int, subject: str = "电费") -> str:
         """The acquirer's id of QR payment ``txn`` once the acquirer charged it; a refusal when it
         did not; :class:`_NeedsAcquirer` while the order has not been run (or not to its end)."""
-        if self.qr is None or method not in {c.value for c in self.qr.channels}:
-            raise Refusal(ErrorCode.UNAVAILABLE, f"this station takes no {method} payments (no acquirer)")
+        self._qr_channel(method)
         raw = body.get("auth_code")
         if not isinstance(raw, str) or len(raw) > 32:
             raise v.bad('"auth_code" must be the payment code\'s digits')
@@ -790,7 +802,11 @@ class Station:
         if code is None:  # the station never received the code: it never asked the acquirer for money
             raise Refusal(ErrorCode.PAY_REFUSED, "the station never received this payment's code: the customer"
                           " was not charged", reason="not_charged")
-        raise _NeedsAcquirer(QrJob(txn, "charge", amount, code=code))
+        raise _NeedsAcquirer(QrJob(txn, "charge", amount, code=code, subject=subject))
+
+    def _qr_channel(self, method: str) -> None:
+        if self.qr is None or method not in {c.value for c in self.qr.channels}:
+            raise Refusal(ErrorCode.UNAVAILABLE, f"this station takes no {method} payments (no acquirer)")
 
     def _qr_refunded(self, txn: str, orig: str, amount: int) -> None:
         """A QR payment's reversal (冲正) is a refund through the acquirer: done, refused, or to be run."""
@@ -967,6 +983,8 @@ class Station:
         if kind == "purchase" and "resume" in body:
             return self._resume(ctx, body, cust, meter)
         amount = v.integer(body, "amount", 0 if kind == "reissue" else 1)
+        if kind == "purchase" and method_of(body) in QR_METHODS and not self.qr_recorded:
+            self._qr_channel(method_of(body))  # no acquirer: refused before anything else is looked at
         if (amount or kind == "purchase") and not self.limits.card_min <= amount <= self.limits.card_max:
             raise Refusal(ErrorCode.LIMIT, f"a card purchase is {self.limits.card_min}..{self.limits.card_max} fen",
                           min=self.limits.card_min, max=self.limits.card_max)
@@ -974,8 +992,8 @@ class Station:
         serial = self._card_serial(body, meter, kind)
         challenge = self._challenge(body)
         at = v.time(body)
-        pending = self.conn.execute("SELECT txn FROM card_purchases WHERE meter = ? AND state = 'authorized'",
-                                    (meter,)).fetchone()
+        pending = self.conn.execute("SELECT txn FROM card_purchases WHERE meter = ? AND state = 'authorized'"
+                                    " AND cancelled_at IS NULL", (meter,)).fetchone()
         if pending is not None:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"purchase {pending[0]} on this card is not confirmed yet",
                           pending=pending[0])
@@ -989,7 +1007,7 @@ class Station:
             # 补卡 without money (docs/card.md): the new card carries the meter's last purchase
             # again (amount and count); the meter loads it only if it never loaded it (count rule)
             last = self.conn.execute("SELECT amount FROM card_purchases WHERE meter = ? AND purchase_count = ?"
-                                     " ORDER BY rowid DESC LIMIT 1", (meter, count)).fetchone()
+                                     " AND cancelled_at IS NULL ORDER BY rowid DESC LIMIT 1", (meter, count)).fetchone()
             card_amount = last[0] if last else 0
             crypto = self._card_crypto(body, cust, meter, card_amount, count, challenge)
             return {"txn": txn, "cust": cust, "meter": meter, "amount": 0, "card_amount": card_amount,
@@ -997,13 +1015,25 @@ class Station:
         # a re-issued card (补卡) carries the station's count; with credit on it, one more purchase
         new_count = count + 1 if amount else count
         crypto = self._card_crypto(body, cust, meter, amount, new_count, challenge)
+        method = v.choice(body, "method", PAYMENT_METHODS | QR_METHODS, optional=True) or "cash"
+        if method in QR_METHODS and kind != "purchase":
+            raise v.bad("a re-issue (补卡) is paid in cash")
+        # paid by the customer's code: the wallet is charged (the acquirer's run, outside the write
+        # transaction) before a MAC exists; not charged → E_PAY_REFUSED and nothing else happens
+        acquirer_id = self._qr_paid(body, txn, method, amount, "购电") if method in QR_METHODS \
+            and not self.qr_recorded else None
         receipt = self._receipt(ctx)
-        self.conn.execute("INSERT INTO card_purchases VALUES (?, ?, ?, ?, ?, ?, 'authorized', ?, ?, ?, ?, NULL)",
+        self.conn.execute("INSERT INTO card_purchases (txn, cust, meter, amount, purchase_count, kind, state, receipt,"
+                          " terminal, at, day, confirmed_by, method, acquirer_id) VALUES (?, ?, ?, ?, ?, ?, 'authorized',"
+                          " ?, ?, ?, ?, NULL, ?, ?)",
                           (txn, cust, meter, amount, new_count, kind, receipt, ctx.terminal, iso(at),
-                           business_day(at).isoformat()))
+                           business_day(at).isoformat(), None if method == "cash" else method, acquirer_id))
         self.conn.execute("UPDATE meters SET purchase_count = ? WHERE asset = ?", (new_count, meter))
-        return {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "card_amount": amount,
-                "purchase_count": new_count, **crypto, "receipt": receipt, "at": ctx.now_iso}
+        reply = {"txn": txn, "cust": cust, "meter": meter, "amount": amount, "card_amount": amount,
+                 "purchase_count": new_count, **crypto, "receipt": receipt, "at": ctx.now_iso}
+        if acquirer_id is not None:
+            reply["method"], reply["acquirer_id"] = method, acquirer_id
+        return reply
 
     def _card_serial(self, body: Mapping[str, Any], meter: str, kind: str) -> str:
         """The card's serial; a purchase onto a card its meter no longer accepts is refused.
@@ -1065,12 +1095,15 @@ class Station:
         self._card_serial(body, meter, "purchase")
         challenge = self._challenge(body)
         v.time(body)
-        row = self.conn.execute("SELECT cust, meter, amount, purchase_count, state, terminal, receipt"
+        row = self.conn.execute("SELECT cust, meter, amount, purchase_count, state, terminal, receipt, cancelled_by"
                                 " FROM card_purchases WHERE txn = ?", (auth,)).fetchone()
         if row is None or row[5] != ctx.terminal or (row[0], row[1]) != (cust, meter):
             raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is not known for this terminal and card")
         if row[4] != "authorized":
             raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is already confirmed")
+        if row[7] is not None:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} was given up ({row[7]})",
+                          cancelled_by=row[7])
         if card_count >= row[3]:
             raise Refusal(ErrorCode.CARD_COUNT, f"the card already holds count {card_count}: confirm {auth} instead",
                           station_count=row[3])
@@ -1088,22 +1121,85 @@ class Station:
         auth = v.txn(body, ctx.terminal, "auth")
         count = v.integer(body, "purchase_count", 0, 0xFFFF_FFFF)
         v.time(body)
-        row = self.conn.execute("SELECT state, purchase_count, terminal FROM card_purchases WHERE txn = ?",
-                                (auth,)).fetchone()
+        row = self.conn.execute("SELECT state, purchase_count, terminal, cancelled_by FROM card_purchases"
+                                " WHERE txn = ?", (auth,)).fetchone()
         if row is None or row[2] != ctx.terminal:
             raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is not known for this terminal")
         if row[0] != "authorized":
             raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is already confirmed")
+        if row[3] is not None:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} was given up ({row[3]})",
+                          cancelled_by=row[3])
         if row[1] != count:
             raise Refusal(ErrorCode.CARD_COUNT, f"the card holds count {count}, the authorization wrote {row[1]}",
                           station_count=row[1])
         self.conn.execute("UPDATE card_purchases SET state = 'confirmed', confirmed_by = ? WHERE txn = ?", (txn, auth))
         return {"txn": txn, "auth": auth, "at": ctx.now_iso}
 
+    def _h_card_cancel(self, ctx: Ctx, body: Mapping[str, Any], txn: str) -> dict[str, Any]:
+        """An authorized purchase given up (放弃购电): its write never reached the card and the
+        operator stops (the card is unusable here, the customer leaves).  The card as read now must
+        show it does not hold the purchase (``card_count`` below the authorized count).  A purchase
+        paid by payment code is refunded first, through the acquirer, under the refund number
+        ``auth + "-R"`` (the give-back's: at most one refund of a charge, whichever path asks);
+        the purchase is marked as being given up before the refund is sent, so no resume or
+        confirmation can slip in.  Then the meter's count goes back and the purchase leaves the
+        day's collections (RECONCILE)."""
+        auth = v.txn(body, ctx.terminal, "auth")
+        card_count = v.integer(body, "card_count", 0, 0xFFFF_FFFF)
+        serial = v.req_string(body, "serial", v.CARD_SERIAL_RE).upper()
+        v.string(body, "reason", max_len=60)
+        v.time(body)
+        if self.broker is not None:
+            raise Refusal(ErrorCode.UNAVAILABLE, "the marketing system behind this station takes no cancellation of a"
+                          " card purchase: the supervisor gives it up there")
+        row = self.conn.execute("SELECT cust, meter, amount, purchase_count, kind, state, terminal, method,"
+                                " cancelled_by, receipt FROM card_purchases WHERE txn = ?", (auth,)).fetchone()
+        if row is None or row[6] != ctx.terminal:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is not known for this terminal")
+        cust, meter, amount, count, kind, state, _term, method, cancelled_by, receipt = row
+        self._lock_customer(cust, txn)
+        if kind != "purchase":
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"{auth} is a re-issue (补卡): it is not given up, the card is"
+                          " re-issued again")
+        if state != "authorized":
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} is already confirmed: the card holds it")
+        if cancelled_by is not None and cancelled_by != txn:
+            raise Refusal(ErrorCode.NOT_ALLOWED, f"card authorization {auth} was already given up by {cancelled_by}",
+                          cancelled_by=cancelled_by)
+        current = self.conn.execute("SELECT serial FROM card_serials WHERE meter = ?", (meter,)).fetchone()
+        if current is not None and current[0] != serial:
+            raise Refusal(ErrorCode.CARD_REPLACED, f"card {serial} is not the card of meter {meter}", current=current[0])
+        if card_count >= count:
+            raise Refusal(ErrorCode.CARD_COUNT, f"the card holds count {card_count}: it holds purchase {auth}; confirm"
+                          " it instead", station_count=count)
+        refunded = None
+        if method in QR_METHODS and not self.qr_recorded:
+            from hw_mocks.station.acquirer import give_back_no
+
+            refund_no = give_back_no(auth)
+            try:
+                self._qr_refunded(refund_no, auth, amount)
+            except _NeedsAcquirer as n:
+                raise _NeedsAcquirer(n.job, ("UPDATE card_purchases SET cancelled_by = ? WHERE txn = ?"
+                                             " AND cancelled_by IS NULL", (txn, auth))) from None
+            refunded = refund_no
+        self.conn.execute("UPDATE card_purchases SET cancelled_by = ?, cancelled_at = ? WHERE txn = ?",
+                          (txn, ctx.now_iso, auth))
+        self.conn.execute("UPDATE meters SET purchase_count = ? WHERE asset = ? AND purchase_count = ?",
+                          (count - 1, meter, count))
+        reply = {"txn": txn, "auth": auth, "orig_receipt": receipt, "amount": amount, "cust": cust, "meter": meter,
+                 "purchase_count": count - 1, "at": ctx.now_iso}
+        if refunded is not None:
+            acq = self.conn.execute("SELECT acquirer_id FROM qr_refunds WHERE refund_no = ?", (refunded,)).fetchone()
+            reply.update(method=method, refund_no=refunded, refund_id=str(acq[0] or "") if acq else "")
+        return reply
+
     def _h_card_query(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         cust, meter, count = self._card_meter(body)
-        last = self.conn.execute("SELECT txn, amount, purchase_count, kind, state, at FROM card_purchases"
-                                 " WHERE meter = ? ORDER BY rowid DESC LIMIT 1", (meter,)).fetchone()
+        last = self.conn.execute("SELECT txn, amount, purchase_count, kind, CASE WHEN cancelled_at IS NULL THEN state"
+                                 " ELSE 'cancelled' END, at FROM card_purchases WHERE meter = ? ORDER BY rowid DESC"
+                                 " LIMIT 1", (meter,)).fetchone()
         serial = self.conn.execute("SELECT serial FROM card_serials WHERE meter = ?", (meter,)).fetchone()
         hoard = self.conn.execute("SELECT hoard_limit FROM meter_limits WHERE meter = ?", (meter,)).fetchone()
         return {"cust": cust, "meter": meter, "purchase_count": count,
@@ -1136,7 +1232,8 @@ class Station:
             raise v.bad('"txns" lists a txn twice')
         station = dict(self.conn.execute(
             "SELECT txn, amount FROM payments WHERE terminal = ? AND day = ? AND reversed_by IS NULL"
-            " UNION ALL SELECT txn, amount FROM card_purchases WHERE terminal = ? AND day = ? AND amount > 0",
+            " UNION ALL SELECT txn, amount FROM card_purchases WHERE terminal = ? AND day = ? AND amount > 0"
+            " AND cancelled_at IS NULL",
             (ctx.terminal, day, ctx.terminal, day)).fetchall())
         rev = self.conn.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments WHERE terminal = ? AND day = ?"
                                 " AND reversed_by IS NOT NULL", (ctx.terminal, day)).fetchone()

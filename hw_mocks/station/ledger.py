@@ -388,6 +388,10 @@ ADDED_COLUMNS = (
     ("audit", "chain", "INTEGER"),      # issue 21: the front end whose chain holds the row (NULL: 0)
     ("audit", "chain_seq", "INTEGER"),  # its place in that chain (NULL: the row's id)
     ("payments", "acquirer_id", "TEXT"),  # issue 17: a QR payment's id at the acquirer (NULL: cash)
+    ("card_purchases", "method", "TEXT"),       # issue 17: wechat / alipay (NULL: cash)
+    ("card_purchases", "acquirer_id", "TEXT"),  # the acquirer's id of a purchase paid by payment code
+    ("card_purchases", "cancelled_by", "TEXT"),  # the CARD_CANCEL txn that holds it (refund under way or done)
+    ("card_purchases", "cancelled_at", "TEXT"),  # when that cancellation was applied (NULL: not cancelled)
 )
 
 

@@ -302,10 +302,10 @@ class StationServer:
 
     def _after_qr_decision(self, body: Mapping[str, Any], msg_type: int,
                            then: Callable[[Any], None]) -> Callable[[Any], None]:
-        """``then``, and once a QR PAYMENT's decision is committed, the give-back sweep."""
+        """``then``, and once a QR PAYMENT's (or QR card purchase's) decision is committed, the give-back sweep."""
         def done(result: Any) -> None:
             then(result)
-            if msg_type == MsgType.PAYMENT and body.get("method") in ("wechat", "alipay"):
+            if msg_type in (MsgType.PAYMENT, MsgType.CARD_AUTHORIZE) and body.get("method") in ("wechat", "alipay"):
                 self._give_back()
         return done
 
@@ -352,7 +352,8 @@ class StationServer:
         # holds the ones behind it until it is settled (a reversal pipelined behind its payment)
         gate = bad_body is None and (
             (self.marketing is not None and (frame.msg_type in FORWARDED or frame.msg_type == MsgType.BILL_QUERY))
-            or (self.acquirer is not None and frame.msg_type in (MsgType.PAYMENT, MsgType.REVERSAL)))
+            or (self.acquirer is not None and frame.msg_type in (MsgType.PAYMENT, MsgType.REVERSAL,
+                                                                 MsgType.CARD_AUTHORIZE, MsgType.CARD_CANCEL)))
 
         def finish(result: bytes | None) -> None:
             c.deliver(slot, result)

@@ -385,6 +385,8 @@ class SimControls:
         (N_("WeChat: customer cancels"), "wechat", "user_cancels"),
         (N_("Alipay: never finishes (reversed)"), "alipay", "user_paying_forever"),
         (N_("Not a payment code (a bill's barcode)"), None, ""),
+        # a card top-up only: paid at once, and the customer pulls the card while it is written
+        (N_("WeChat: paid, card pulled during the write"), "wechat", "success+pull"),
     )
 
     def present_code(self, choice: int) -> str:
@@ -397,6 +399,11 @@ class SimControls:
         from terminal_app.domain.paycode import PayChannel
 
         label, channel, scenario = self.PAYCODES[choice]
+        if scenario.endswith("+pull"):
+            scenario = scenario.removesuffix("+pull")
+            reader: Any = self.site.card_reader
+            if reader is not None:
+                reader.pull_at_write()  # the card leaves the reader at the top-up's write
         if channel is None:
             self.site.scanner.scan("6901234567892", "EAN13")  # a shop's goods: neither wallet's format
             return label
@@ -430,6 +437,7 @@ class SimControls:
         reader: Any = self.site.card_reader
         if reader is None:
             return N_("Simulate: no card reader in this simulation.")
+        reader.disarm()  # an armed pull (F5) that never fired ends with the operator's own F7
         card = reader.remove()
         if card is not None:
             self.site.card_meter.insert(card)

@@ -385,6 +385,8 @@ class PurchaseVoucherData:
     kind: str = "购电"  # 购电 / 补卡
     remaining_fen: int | None = None  # 表内剩余金额 from the card's return data, when known
     issuer: str = DEFAULT_ISSUER
+    method: str = ""  # paid by payment code: the wallet and the masked code (微信支付 13************3456)
+    acquirer_id: str = ""  # its transaction id at WeChat Pay / Alipay (支付单号)
 
 
 def purchase_voucher(data: PurchaseVoucherData, columns: int = layout.COLUMNS_58MM) -> Ticket:
@@ -403,6 +405,12 @@ def purchase_voucher(data: PurchaseVoucherData, columns: int = layout.COLUMNS_58
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("购电金额", layout.yuan(data.amount_fen), w), bold=True)
     blocks += _lines(layout.field("大写", layout.yuan_in_words(data.amount_fen), w))
+    if data.acquirer_id:  # paid by payment code: as on the payment receipt, each on a line of its own
+        wallet, _sp, masked = data.method.partition(" ")
+        blocks += _lines([f"支付方式：{wallet}", masked] if masked and len(masked) <= w
+                         else layout.field("支付方式", data.method, w))
+        blocks += _lines(["支付单号：", data.acquirer_id] if len(data.acquirer_id) <= w
+                         else layout.field("支付单号", data.acquirer_id, w))
     blocks.append(Line(layout.rule(w)))
     blocks += _lines(layout.pair("收费员", data.operator, w))
     blocks += _lines(layout.pair("终端号", data.terminal_id, w))

@@ -66,10 +66,12 @@ def cash_in_hand(journal: ports.Journal, store: LocalStore) -> int:
     for e in journal.entries():
         if e.state is EntryState.REJECTED:
             continue
-        if e.kind == "reversal" and e.depends_on:
+        if e.kind in ("reversal", "card_cancel") and e.depends_on:  # 冲正, or a card purchase given up
             reversals.append(e.depends_on)
         elif e.kind == "payment" or e.msg_type in _CARD_MONEY:
             body = e.body_dict()
+            if e.msg_type in _CARD_MONEY and body.get("method") in ("wechat", "alipay"):
+                continue  # a card purchase paid by payment code: the acquirer holds that money, not the operator
             amount, day = body.get("amount"), _day(body)
             if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0 and day is not None:
                 taken[e.txn] = (day, amount)

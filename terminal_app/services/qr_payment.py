@@ -32,6 +32,7 @@ from terminal_app.documents import templates
 from terminal_app.domain.customer import total_arrears
 from terminal_app.domain.paycode import PayChannel, PayCode, parse_paycode, redact
 from terminal_app.errors import N_, BusinessRuleError, HandheldError, LinkError
+from terminal_app.services import ports
 from terminal_app.services.bill_query import owed_now
 from terminal_app.services.common import print_once
 from terminal_app.services.day_close import check_day_open
@@ -115,8 +116,8 @@ def _response_timeout(link: Link, seconds: float) -> Iterator[None]:
             link.response_timeout = old  # type: ignore[attr-defined]
 
 
-def _entry_reply(ctx: UseCaseContext, txn: str) -> tuple[EntryState | None, dict[str, Any] | None, str | None]:
-    e = ctx.journal.get(txn)
+def _entry_reply(journal: ports.Journal, txn: str) -> tuple[EntryState | None, dict[str, Any] | None, str | None]:
+    e = journal.get(txn)
     if e is None:
         return None, None, None
     reply = getattr(e, "reply", None)
@@ -155,38 +156,7 @@ def take_qr_payment(ctx: UseCaseContext, *, cust: str, amount: int, code_text: s
     entry = journal.capture("payment", MsgType.PAYMENT, encode_body_fast(body))  # before anything is sent
     log.info("QR payment %s journaled (%s, %d fen)", entry.txn, redact(code), amount)
     wire = {**entry.body_dict(), "auth_code": code.secret}  # the whole code: only in the encrypted frame
-    journal.mark_in_flight([entry.txn], seqs_needed=1)
-    try:
-        with _response_timeout(ctx.link, response_timeout):
-            res = cast("StationLink", ctx.link).exchange([Request(MsgType.PAYMENT, wire)])[0]
-    except HandheldError as e:
-        journal.settle([Settlement(entry.txn, EntryState.UNKNOWN)], error=str(e))
-        raise QrOutcomeUnknownError("The station's answer to QR payment {txn} did not come.", txn=entry.txn) from e
-    reply: dict[str, Any] | None
-    if res.outcome is Outcome.OK:
-        journal.settle([Settlement(entry.txn, EntryState.APPLIED, reply=res.body)], success=True)
-        reply = res.body
-    elif res.outcome is Outcome.NOT_SENT and res.code is None:
-        # no connection: the station never saw the txn, so nothing was charged; the entry is closed
-        # here (never queued: a QR payment needs the customer at the door and the station now)
-        journal.settle([Settlement(entry.txn, EntryState.REJECTED,
-                                   code="E_OFFLINE", msg="not sent: no connection to the station")],
-                       error="QR payment not sent: no connection")
-        raise QrOfflineError("QR payments need the station now, and it cannot be reached.")
-    elif res.outcome is Outcome.REFUSED and res.code != "E_INTERNAL":
-        journal.settle([Settlement(entry.txn, EntryState.REJECTED, reply=res.body, code=res.code, msg=res.msg)])
-        raise _refusal(res.code, res.body or {})
-    else:  # no verified answer (timeout, E_INTERNAL): outcome unknown → TXN_STATUS first, then the stored answer
-        journal.settle([Settlement(entry.txn, EntryState.UNKNOWN)], error="QR payment: outcome unknown")
-        if ctx.sync is not None:
-            with contextlib.suppress(HandheldError):
-                ctx.sync.sync_now()
-        state, reply, rcode = _entry_reply(ctx, entry.txn)
-        if state is EntryState.REJECTED:
-            raise _refusal(rcode, reply or {})
-        if state is not EntryState.APPLIED or reply is None:
-            raise QrOutcomeUnknownError("The station's answer to QR payment {txn} did not come.", txn=entry.txn)
-    assert reply is not None
+    reply = send_now(journal, ctx.link, ctx.sync, entry.txn, MsgType.PAYMENT, wire, response_timeout)
     acquirer_id = str(reply.get("acquirer_id", ""))
     kind = classify(amount, owed)
     receipt = templates.ReceiptData(
@@ -208,7 +178,52 @@ def take_qr_payment(ctx: UseCaseContext, *, cust: str, amount: int, code_text: s
                            max(0, owed - amount))
 
 
-def _refusal(code: str | None, body: dict[str, Any]) -> HandheldError:
+#: the operator's words for an answer that did not come (msgids), by message type
+UNKNOWN_TEXT = {MsgType.PAYMENT: N_("The station's answer to QR payment {txn} did not come."),
+                MsgType.CARD_AUTHORIZE: N_("The station's answer to card purchase {txn} (paid by code) did not come.")}
+
+
+def send_now(journal: ports.Journal, link: ports.Link, sync: ports.Sync | None, txn: str, msg_type: MsgType, wire: dict[str, Any],
+             response_timeout: float, what: str = "QR payment") -> dict[str, Any]:
+    """Send journaled entry ``txn`` (``wire``: its body with the whole code) to the station now and
+    settle it from the answer: the station's OK reply; or QrOfflineError (no connection: the station
+    never saw it, the entry is closed here — never queued), QrRefusedError (the customer was not
+    charged), QrOutcomeUnknownError (no verified answer, and TXN_STATUS first did not settle it).
+    A QR PAYMENT and a QR card purchase (CARD_AUTHORIZE) alike."""
+    journal.mark_in_flight([txn], seqs_needed=1)
+    try:
+        with _response_timeout(link, response_timeout):
+            res = cast("StationLink", link).exchange([Request(msg_type, wire)])[0]
+    except HandheldError as e:
+        journal.settle([Settlement(txn, EntryState.UNKNOWN)], error=str(e))
+        raise QrOutcomeUnknownError(UNKNOWN_TEXT[msg_type], txn=txn) from e
+    if res.outcome is Outcome.OK:
+        journal.settle([Settlement(txn, EntryState.APPLIED, reply=res.body)], success=True)
+        return dict(res.body or {})
+    if res.outcome is Outcome.NOT_SENT and res.code is None:
+        # no connection: the station never saw the txn, so nothing was charged; the entry is closed
+        # here (never queued: a QR payment needs the customer at the door and the station now)
+        journal.settle([Settlement(txn, EntryState.REJECTED,
+                                   code="E_OFFLINE", msg="not sent: no connection to the station")],
+                       error=f"{what} not sent: no connection")
+        raise QrOfflineError("QR payments need the station now, and it cannot be reached.")
+    if res.outcome is Outcome.REFUSED and res.code != "E_INTERNAL":
+        journal.settle([Settlement(txn, EntryState.REJECTED, reply=res.body, code=res.code, msg=res.msg)])
+        raise refusal(res.code, res.body or {})
+    # no verified answer (timeout, E_INTERNAL): outcome unknown → TXN_STATUS first, then the stored answer
+    journal.settle([Settlement(txn, EntryState.UNKNOWN)], error=f"{what}: outcome unknown")
+    if sync is not None:
+        with contextlib.suppress(HandheldError):
+            sync.sync_now()
+    state, reply, rcode = _entry_reply(journal, txn)
+    if state is EntryState.REJECTED:
+        raise refusal(rcode, reply or {})
+    if state is not EntryState.APPLIED or reply is None:
+        raise QrOutcomeUnknownError(UNKNOWN_TEXT[msg_type], txn=txn)
+    return reply
+
+
+def refusal(code: str | None, body: dict[str, Any]) -> HandheldError:
     reason = str(body.get("reason", ""))
     if code == "E_PAY_REFUSED" and reason in REFUSAL_TEXT:
         return QrRefusedError(REFUSAL_TEXT[reason], reason=reason)

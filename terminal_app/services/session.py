@@ -42,6 +42,7 @@ from terminal_app.services.views import (
     CustomerView,
     DocumentView,
     DunningView,
+    GiveUpOutcome,
     NoticeView,
     PaymentOutcome,
     PaymentView,
@@ -605,14 +606,17 @@ class FieldSession:
         with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
             info, recovered = t.read_card()
             allowance = t.card_allowance() if info.card_type is not CardType.BLANK else None
+        finished = None
         if recovered is not None:
             log.info("card purchase %s finished on reading the card", recovered.auth_txn)
+            finished = PaymentOutcome(recovered.auth_txn, recovered.amount, 0, True, channel=recovered.method,
+                                      code=recovered.code, acquirer_id=recovered.acquirer_id)
         return CardView(info.cust, t.customer_name(info.cust), info.meter, info.purchase.count, info.remaining,
                         # a re-issue card not yet written (count 0) is for 补卡; once it carries the
                         # meter's purchases it buys like the customer's card
                         info.serial, reissue=info.card_type is CardType.REISSUE and info.purchase.count == 0,
                         max_fen=allowance.most if allowance else None,
-                        hoard_limit_fen=allowance.hoard_limit if allowance else None)
+                        hoard_limit_fen=allowance.hoard_limit if allowance else None, finished=finished)
 
     def top_up(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         """购电 onto ``card`` (the card shown): another card in the reader is refused."""
@@ -628,6 +632,34 @@ class FieldSession:
                                     "Take no money now; the receipt of that purchase has printed.",
                                     amount=format_fen(r.amount))
         return PaymentOutcome(r.auth_txn, r.amount, tendered_fen - r.amount, True)
+
+    def top_up_qr(self, card: CardView, amount_fen: int, code_text: str) -> PaymentOutcome:
+        """购电 onto ``card`` paid by the customer's payment code (付款码).  Blocks until the station
+        answers (up to qr_payment.QR_RESPONSE_TIMEOUT_S: the UI shows "顾客支付中…"); refused offline
+        (QrOfflineError), never queued nor turned into cash.  A card pulled after the charge: the
+        DeviceError says to insert the same card again (a fresh MAC, nothing charged twice)."""
+        from terminal_app.domain.money import format_fen
+        from terminal_app.services.topup import CardIdentity
+
+        self._power_guard(Operation.CARD_WRITE)
+        with self._busy(self._link, N_("link")), self._busy(self._printer, N_("printer")):
+            r = self.terminal.top_up_qr(CardIdentity(card.customer, card.meter, card.serial), amount_fen, code_text)
+        self._sent_now()
+        if r.recovered:  # an earlier purchase on this card was finished instead: the code was not used
+            raise BusinessRuleError("An earlier purchase of {amount} yuan on this card was finished instead.",
+                                    "The customer's code was not used: nothing was charged now.",
+                                    amount=format_fen(r.amount))
+        return PaymentOutcome(r.auth_txn, r.amount, 0, True, channel=r.method, code=r.code,
+                              acquirer_id=r.acquirer_id)
+
+    def abandon_top_up(self, card: CardView) -> GiveUpOutcome:
+        """放弃购电: give up the unfinished purchase of the card in the reader (its write never landed);
+        paid by code → the station refunds the wallet once; cash → the operator gives the cash back."""
+        from terminal_app.services.topup import CardIdentity
+
+        with self._busy(self._link, N_("link")):
+            r = self.terminal.abandon_top_up(CardIdentity(card.customer, card.meter, card.serial))
+        return GiveUpOutcome(r.auth_txn, r.amount, r.method, r.refund_id, r.pending, r.confirmed is not None)
 
     def reissue(self, card: CardView, amount_fen: int, tendered_fen: int) -> PaymentOutcome:
         """补卡 onto the re-issue card in the reader (``card`` as read): without money the meter's

@@ -175,12 +175,14 @@ def day_figures(journal: ports.Journal, store: LocalStore, day: dt.date) -> DayF
     payments: dict[str, tuple[Entry, int]] = {}
     cards: dict[str, tuple[Entry, int]] = {}
     qr: dict[str, tuple[Entry, int, str]] = {}
+    # card purchases given up (CARD_CANCEL, 放弃购电): no money taken — cash given back, a wallet refunded
+    given_up = {e.depends_on for e in entries if e.kind == "card_cancel" and e.depends_on}
     for e in entries:
         if e.kind == "payment" or e.msg_type in CARD_ROWS:
             body = e.body_dict()
             amount = body.get("amount")
-            if _day_of(body) == day and isinstance(amount, int) and amount > 0:
-                if e.kind == "payment" and body.get("method", "cash") in QR_CHANNELS:
+            if _day_of(body) == day and isinstance(amount, int) and amount > 0 and e.txn not in given_up:
+                if body.get("method", "cash") in QR_CHANNELS:  # a payment or a card purchase by payment code
                     qr[e.txn] = (e, amount, str(body["method"]))
                 else:
                     (payments if e.kind == "payment" else cards)[e.txn] = (e, amount)

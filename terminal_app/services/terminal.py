@@ -504,6 +504,17 @@ class Terminal:
         with self._cards() as svc:
             return svc.topup(amount, card=card)
 
+    def top_up_qr(self, card: topup.CardIdentity, amount: int, code_text: str) -> topup.TopupResult:
+        """购电 paid by the customer's payment code (付款码): the station charges the wallet before it
+        authorizes the write (services.topup.CardService.topup_qr)."""
+        with self._cards() as svc:
+            return svc.topup_qr(amount, code_text, card=card)
+
+    def abandon_top_up(self, card: topup.CardIdentity) -> topup.AbandonResult:
+        """放弃购电: the unfinished purchase of the card in the reader given up (a QR one refunded)."""
+        with self._cards() as svc:
+            return svc.abandon(card=card)
+
     # ------------------------------------------------------------------ devices
     def modem(self) -> Any:
         """The modem driver under the station link (None on a socket link)."""

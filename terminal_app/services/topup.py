@@ -53,11 +53,12 @@ class CardEntry(StrEnum):
     PURCHASE = "card_purchase"  # CARD_AUTHORIZE: the money is taken from here on
     RESUME = "card_resume"      # a new MAC for the same authorization (the write never landed)
     CONFIRM = "card_confirm"    # CARD_CONFIRM: the card holds the purchase
+    CANCEL = "card_cancel"      # CARD_CANCEL: an unwritten purchase given up (a QR one refunded)
     REISSUE = "card_reissue"    # 补卡
 
 
-KIND_PURCHASE, KIND_RESUME, KIND_CONFIRM, KIND_REISSUE = (CardEntry.PURCHASE, CardEntry.RESUME, CardEntry.CONFIRM,
-                                                          CardEntry.REISSUE)
+KIND_PURCHASE, KIND_RESUME, KIND_CONFIRM, KIND_REISSUE, KIND_CANCEL = (
+    CardEntry.PURCHASE, CardEntry.RESUME, CardEntry.CONFIRM, CardEntry.REISSUE, CardEntry.CANCEL)
 
 
 class Reason(Enum):
@@ -73,6 +74,8 @@ class Reason(Enum):
     ALREADY_REISSUED = "This re-issue card already carries the meter's purchase {count}; it is ready for the meter."
     CARD_REPLACED = "This card was replaced by a re-issued card (补卡); its meter no longer accepts it."
     OTHER_CARD = "The card in the reader is not the card shown (customer {cust})."
+    NOTHING_TO_GIVE_UP = "This card has no unfinished purchase to give up."
+    NOT_GIVEN_UP = "The master station did not give up purchase {txn} ({code})."
     HOARDING = ("The meter may hold at most {limit} yuan and held {remaining} yuan when the card was last in it:"
                 " at most {room} yuan can be bought now.")
 
@@ -83,6 +86,15 @@ class TopupRefused(BusinessRuleError):
     def __init__(self, reason: Reason, action: str | None = None, **params: Any) -> None:
         self.reason = reason
         super().__init__(reason.value, action, **params)
+
+
+class PaidNotWrittenError(DeviceError):
+    """A purchase paid by payment code whose card write did not land (the card was pulled, the
+    write failed): the wallet is charged, the purchase is authorized and waits for the same card."""
+
+    default_action = ("Insert the same card again and read it (F1): the purchase is finished, nothing is charged"
+                      " twice. If the card cannot be written, give the purchase up (F2): the money goes back to the"
+                      " wallet.")
 
 
 class AuthorizationPending(LinkError):
@@ -113,6 +125,23 @@ class TopupResult:
     confirm_txn: str | None
     recovered: bool  # True: this finished an earlier, interrupted purchase (no new money taken)
     voucher: Any  # the 购电凭证 ticket
+    method: str = "cash"  # wechat / alipay: paid by the customer's payment code
+    acquirer_id: str = ""  # its id at the acquirer (支付单号)
+    code: str = ""  # the code redacted, as journaled (wechat:13************3456)
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonResult:
+    """A purchase given up (放弃购电): ``cancel_txn`` None while the cancellation waits for the link
+    (``pending``); ``confirmed`` when the card held it after all (finished, not given up)."""
+
+    auth_txn: str
+    amount: int
+    cancel_txn: str | None
+    method: str  # "cash", "wechat", "alipay": a QR purchase is refunded to the wallet, cash is given back
+    refund_id: str
+    confirmed: TopupResult | None
+    pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +230,18 @@ def _checked_card(reply: Mapping[str, Any], txn: str, scheme: str) -> Mapping[st
     return reply
 
 
+def _paid_by(body: Mapping[str, Any], reply: Mapping[str, Any], wallets: Mapping[Any, str]) -> dict[str, str]:
+    """The voucher's 支付方式 (wallet + the journal's masked code) and 支付单号 of a QR purchase."""
+    from terminal_app.domain.paycode import PayChannel
+
+    method, acquirer_id = body.get("method"), reply.get("acquirer_id")
+    if method not in ("wechat", "alipay") or not isinstance(acquirer_id, str):
+        return {}
+    code = str(body.get("auth_code", ""))
+    masked = code.partition(":")[2] if ":" in code else ""
+    return {"method": f"{wallets[PayChannel(method)]} {masked}".strip(), "acquirer_id": acquirer_id[:64]}
+
+
 class CardService:
     """Top-up, re-issue and inquiry over a card reader, the journal and the station."""
 
@@ -250,6 +291,112 @@ class CardService:
         is unfinished, finish that one instead (``recovered``; no new money is taken).  ``card``:
         the card the operator was shown (and took the money for); another card in the reader now
         is refused before anything is journaled."""
+        contents, customer, finished = self._sale(amount, card, cash=True)
+        if finished is not None:
+            return finished
+        p = contents.params
+        auth = self.card.authorization_fields()
+        entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, encode_body_fast({
+            "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
+            "serial": p.serial, **auth, "at": iso(self.clock.now())}))
+        self._fault("captured")
+        reply = self._authorized(entry)
+        self._fault("authorized")
+        return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+
+    def topup_qr(self, amount: int, code_text: str, *, card: CardIdentity | None = None,
+                 response_timeout: float | None = None) -> TopupResult:
+        """购电 paid by the customer's payment code (付款码): the rules of :meth:`topup`, then the rules
+        of a QR payment (services.qr_payment): the code recognised first; the purchase journaled with
+        the code redacted before anything is sent; sent now with the whole code and a long response
+        timeout (the station charges the wallet before it gives the MAC); no connection → refused
+        here (QrOfflineError, never cash, never queued); refused → QrRefusedError (nothing charged,
+        nothing written); no answer → TXN_STATUS first, else QrOutcomeUnknownError.  Then the card
+        is written and confirmed as for cash; a pulled card is finished by the next read of the same
+        card (a fresh MAC for the same purchase: nothing charged twice) or given up (:meth:`abandon`:
+        refunded).  An unfinished earlier purchase on this card is finished instead (``recovered``)."""
+        from terminal_app.domain.paycode import parse_paycode, redact
+        from terminal_app.services import qr_payment as qp
+
+        code = parse_paycode(code_text)  # anything else is refused before anything is read or written
+        try:
+            contents, customer, finished = self._sale(amount, card, cash=False)
+        except AuthorizationPending:
+            raise
+        except LinkError as e:  # the station cannot be asked now: a QR purchase needs it now (never cash)
+            raise qp.QrOfflineError("QR payments need the station now, and it cannot be reached.") from e
+        if finished is not None:
+            return finished
+        p = contents.params
+        auth = self.card.authorization_fields()
+        entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, encode_body_fast({
+            "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
+            "serial": p.serial, **auth, "method": code.channel.value, "auth_code": redact(code),
+            "at": iso(self.clock.now())}))
+        log.info("QR card purchase %s journaled (%s, %d fen)", entry.txn, redact(code), amount)
+        self._fault("captured")
+        wire = {**entry.body_dict(), "auth_code": code.secret}  # the whole code: only in the encrypted frame
+        answer = qp.send_now(self.journal, self.client, self.sync, entry.txn, MsgType.CARD_AUTHORIZE, wire,
+                             response_timeout or qp.QR_RESPONSE_TIMEOUT_S, what="QR card purchase")
+        reply = _checked(answer, entry.txn)
+        self._fault("authorized")
+        count, card_amount = int(reply["purchase_count"]), int(reply.get("card_amount", reply["amount"]))
+        try:
+            self.card.write_authorized(card_amount, count, _checked_card(reply, entry.txn, self.card.scheme))
+            self._fault("written")
+            self._verify(card_amount, count)
+        except DeviceError as e:  # charged, not on the card: the same card again finishes it (or give it up)
+            log.warning("QR card purchase %s paid, the card write did not land: %s", entry.txn, e)
+            raise PaidNotWrittenError("The customer paid {amount} yuan; the card was not written.",
+                                 amount=format_fen(amount)) from e
+        self._fault("verified")
+        return self._confirm(entry, reply, customer.get("name", ""), recovered=False)
+
+    def abandon(self, *, card: CardIdentity | None = None, reason: str = "given_up") -> AbandonResult:
+        """放弃购电: give up the unfinished purchase of the card in the reader (its write never landed:
+        the card cannot be written here, the customer leaves).  The card read now proves it does not
+        hold the purchase; one that holds it is confirmed instead (``confirmed``).  CARD_CANCEL goes
+        through the journal; a purchase paid by payment code is refunded by the station (once).
+        ``card``: the card the operator was shown."""
+        contents = self.card.read()
+        p = contents.params
+        if p.card_type is CardType.BLANK:
+            raise TopupRefused(Reason.BLANK_CARD, "Use the customer's card, or re-issue one.")
+        if card is not None and not card.matches(p.cust, p.meter, p.serial):
+            raise TopupRefused(Reason.OTHER_CARD, "Read the card again, then enter the amount.", cust=card.cust)
+        auth = self._unfinished(p.cust, p.meter)
+        if auth is None:
+            raise TopupRefused(Reason.NOTHING_TO_GIVE_UP, "Read the card: it holds its last purchase.")
+        reply = self._authorized(auth)
+        count = int(reply["purchase_count"])
+        card_amount = int(reply.get("card_amount", reply["amount"]))
+        if contents.purchase == Purchase(card_amount, count) or auth.kind != KIND_PURCHASE:
+            return AbandonResult(auth.txn, int(reply["amount"]), None, "", "",
+                                 self._finish(contents, auth))  # on the card already: confirmed, not given up
+        body = auth.body_dict()
+        cancel = self.journal.capture(KIND_CANCEL, MsgType.CARD_CANCEL, encode_body_fast({
+            "auth": auth.txn, "card_count": contents.purchase.count, "serial": p.serial, "reason": reason[:60],
+            "at": iso(self.clock.now())}), depends_on=auth.txn)
+        self._fault("cancel_captured")
+        self.sync.notify_captured()
+        try:
+            self.sync.sync_now()
+        except LinkError as e:
+            log.warning("card purchase %s given up: the cancellation waits in the journal: %s", auth.txn, e)
+        done = self.journal.get(cancel.txn)
+        assert done is not None
+        if done.state is EntryState.REJECTED:
+            raise TopupRefused(Reason.NOT_GIVEN_UP, "Insert the same card again to finish the purchase, or call the"
+                               " supervisor.", txn=auth.txn, code=done.reject_code)
+        answer = done.reply if done.state is EntryState.APPLIED else None
+        method = str(body.get("method", "cash"))
+        return AbandonResult(auth.txn, int(reply["amount"]), cancel.txn if answer is not None else None,
+                             method, str((answer or {}).get("refund_id", "")), None, pending=answer is None)
+
+    def _sale(self, amount: int, card: CardIdentity | None, *, cash: bool
+              ) -> tuple[CardContents, dict[str, Any], TopupResult | None]:
+        """The card in the reader, the customer, and the checks of a new purchase — or the earlier
+        unfinished purchase of this card finished instead (third)."""
         contents = self.card.read()
         p = contents.params
         if p.card_type is CardType.BLANK:
@@ -259,7 +406,7 @@ class CardService:
         unfinished = self._unfinished(p.cust, p.meter)
         finished = self._finish(contents, unfinished) if unfinished is not None else None
         if finished is not None:
-            return finished
+            return contents, {}, finished
         if self.journal.open_entries(limit=1):
             self.sync.sync_now()  # a confirmation still in the journal must reach the station first
         customer, station = self._lookup(p.cust, p.meter)
@@ -285,15 +432,9 @@ class CardService:
                                min=format_fen(self.limits.card_min), max=format_fen(self.limits.card_max))
         self._hoarding(amount, _remaining(contents), station)
         self._day_open()
-        self._cash_limit(amount)
-        auth = self.card.authorization_fields()
-        entry = self.journal.capture(KIND_PURCHASE, MsgType.CARD_AUTHORIZE, encode_body_fast({
-            "cust": p.cust, "meter": p.meter, "amount": amount, "card_count": contents.purchase.count,
-            "serial": p.serial, **auth, "at": iso(self.clock.now())}))
-        self._fault("captured")
-        reply = self._authorized(entry)
-        self._fault("authorized")
-        return self._write_and_confirm(entry, reply, customer.get("name", ""), recovered=False)
+        if cash:  # money by payment code is the acquirer's, not cash in the operator's hand
+            self._cash_limit(amount)
+        return contents, customer, None
 
     def _day_open(self) -> None:
         """No money after 日结 of the day (services.day_close: the same rule as payments)."""
@@ -397,6 +538,10 @@ class CardService:
             return _checked(current.reply, entry.txn)
         if current.state is EntryState.REJECTED:
             body = entry.body_dict()
+            if body.get("method") in ("wechat", "alipay"):  # the wallet was not charged: nothing to give back
+                from terminal_app.services.qr_payment import refusal
+
+                raise refusal(current.reject_code, current.reply if isinstance(current.reply, dict) else {})
             raise TopupRefused(Reason.REFUSED, "Give the customer back {amount} yuan; nothing was written to the card.",
                                code=current.reject_code, msg=current.reject_msg,
                                amount=format_fen(int(body.get("amount", 0))))
@@ -421,7 +566,10 @@ class CardService:
                               held_count=held.count, held_amount=held.amount, count=count, amount=card_amount)
 
     def _confirm(self, auth: Entry, reply: Mapping[str, Any], name: str, *, recovered: bool) -> TopupResult:
+        from terminal_app.services.qr_payment import WALLET_ZH
+
         body = auth.body_dict()
+        paid = _paid_by(body, reply, WALLET_ZH)
         count = int(reply["purchase_count"])
         confirm_txn = None
         if int(reply["amount"]) > 0:  # a re-issue without money has no ledger row to confirm
@@ -437,19 +585,23 @@ class CardService:
         voucher = purchase_voucher(PurchaseVoucherData(
             receipt_no=str(reply["receipt"]), customer_no=body["cust"], customer_name=name, meter_no=body["meter"],
             amount_fen=int(reply["amount"]), purchase_count=count, at=auth.captured_at, operator=self.operator,
-            terminal_id=self.terminal_id, kind="补卡" if auth.kind == KIND_REISSUE else "购电"))
+            terminal_id=self.terminal_id, kind="补卡" if auth.kind == KIND_REISSUE else "购电",
+            method=paid.get("method", ""), acquirer_id=paid.get("acquirer_id", "")))
         if self.printer is not None:
             self.printer.print_ticket(voucher, already_printed=False)
         return TopupResult(body["cust"], body["meter"], int(reply["amount"]), count, str(reply["receipt"]),
-                           auth.txn, confirm_txn, recovered, voucher)
+                           auth.txn, confirm_txn, recovered, voucher, method=str(body.get("method", "cash")),
+                           acquirer_id=paid.get("acquirer_id", ""),
+                           code=str(body.get("auth_code", "")) if paid else "")
 
     # ------------------------------------------------------------------ recovery
     def _unfinished(self, cust: str, meter: str) -> Entry | None:
         """The latest authorization of this card's meter that is not confirmed in the journal."""
         confirmed: set[str] = set()
         for e in reversed(self.journal.entries()):
-            if e.kind == KIND_CONFIRM and e.depends_on:
-                confirmed.add(e.depends_on)
+            if e.kind in (KIND_CONFIRM, KIND_CANCEL) and e.depends_on:
+                if e.kind == KIND_CONFIRM or e.state is not EntryState.REJECTED:  # given up: never resumed
+                    confirmed.add(e.depends_on)
                 continue
             if e.kind not in (KIND_PURCHASE, KIND_REISSUE) or e.state is EntryState.REJECTED:
                 continue

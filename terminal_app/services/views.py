@@ -122,6 +122,19 @@ class PaymentOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class GiveUpOutcome:
+    """A card purchase given up (放弃购电): the money goes back — to the wallet by the station's refund
+    (``method`` wechat/alipay, ``refund_id`` the acquirer's id), or as cash by the operator."""
+
+    auth_txn: str
+    amount_fen: int
+    method: str  # cash | wechat | alipay
+    refund_id: str = ""
+    pending: bool = False  # the cancellation waits in the journal for the link (the refund follows it)
+    confirmed: bool = False  # the card held the purchase after all: confirmed, nothing given up
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentView:
     txn: str
     customer: str
@@ -191,6 +204,7 @@ class CardView:
     reissue: bool = False  # a re-issue card (补卡卡) personalised for this customer: 补卡, not 购电
     max_fen: int | None = None  # the most that can be bought now (card, hoarding, cash limits); None: unknown
     hoard_limit_fen: int | None = None  # the meter's 囤积上限, when the station sets one
+    finished: PaymentOutcome | None = None  # an interrupted purchase on this card, finished by this read
 
 
 @dataclass(frozen=True, slots=True)

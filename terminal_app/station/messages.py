@@ -32,6 +32,7 @@ class MsgType(IntEnum):
     CARD_CONFIRM = 0x0402
     CARD_REISSUE = 0x0403  # 补卡
     CARD_QUERY = 0x0404
+    CARD_CANCEL = 0x0405  # an authorized purchase given up (its write never landed): a QR one refunded
     # 05xx transactions and reference data
     TXN_STATUS = 0x0501
     RECONCILE = 0x0502  # 代收对账
@@ -64,4 +65,5 @@ STATEFUL = frozenset({
     MsgType.READINGS_UPLOAD, MsgType.ABNORMAL_REGISTER, MsgType.PREMISE_NOTE, MsgType.PHOTO_UPLOAD,
     MsgType.PAYMENT, MsgType.REVERSAL,
     MsgType.DUNNING_RESULT, MsgType.CARD_AUTHORIZE, MsgType.CARD_CONFIRM, MsgType.CARD_REISSUE,
+    MsgType.CARD_CANCEL,
 })

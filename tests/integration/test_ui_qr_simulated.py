@@ -100,7 +100,7 @@ def test_wechat_and_alipay_by_code_then_the_day_end_keeps_them_apart_from_cash(f
 
 def test_f5_codes_reach_the_terminal_through_the_camera_path_and_the_scanner(field):
     """Each F5 choice: a code of the named wallet whose last four digits pick the named scenario
-    (the mock acquirer's [select]), read by the terminal's SerialScanner driver; the last choice is
+    (the mock acquirer's [select]), read by the terminal's SerialScanner driver; one choice is
     no payment code at all."""
     from hw_mocks.acquirer import scenarios
     from hw_mocks.acquirer.codes import selector
@@ -124,7 +124,10 @@ def test_f5_codes_reach_the_terminal_through_the_camera_path_and_the_scanner(fie
             if channel is None:
                 assert channel_of(code) is None
             else:
-                assert channel_of(code) is PayChannel(channel) and code.endswith(selector(scenario, book)), code
+                # "+pull": the same code; the simulator pulls the card at the top-up's write
+                assert channel_of(code) is PayChannel(channel) and \
+                    code.endswith(selector(scenario.removesuffix("+pull"), book)), code
+        site.card_reader.disarm()
     finally:
         scanner.stop()
 
@@ -153,3 +156,55 @@ def test_reversing_a_wechat_payment_refunds_the_wallet_and_says_no_cash(field):
     orders = acquirer_orders(site)
     orders = orders if isinstance(orders, list) else orders.get("orders", [])
     assert [(o["charges"], o["refunded"], o["held"]) for o in orders] == [(1, 2500, 0)], orders
+
+
+def test_a_card_top_up_by_code_a_refusal_and_a_card_pulled_after_the_charge(field):
+    """购电 by payment code through the screens (F3 scan-to-pay on the top-up screen → FieldSession.
+    top_up_qr → the station charges the wallet, then the card is written): paid at once; refused
+    (the card untouched); paid and the card pulled at the write — the screen says it is paid and to
+    insert the same card, which F1 then finishes (the acquirer charged once)."""
+    app, site = field
+    app.push("login")
+    app.type("1001")
+    app.press("enter")
+    app.type("123456")
+    app.press("enter")
+    app.press("4")  # 购电
+    assert app.top.name == "topup"
+    app.press("f1")  # the simulator's card is in the reader
+    assert app.top.card is not None, app.render_text()
+    count = app.top.card.purchase_count
+    app.top.cash.amount.set_edit_text("50")
+    assert "扫码支付：50.00元" in flat(app.press("f3"))
+    wechat = scan_shown_code(app, 1)  # WeChat, paid at once
+    text = flat(app.render_text())
+    assert "已写卡50.00元。" in text and "微信支付" in text and "支付单号：4200000" in text, text
+    assert wechat not in text
+    app.press("f1")  # done
+    app.press("f7", "f7")  # the card into the meter (it loads the purchase) and back into the reader
+    app.press("f1")
+    assert app.top.card.purchase_count == count + 1
+
+    app.top.cash.amount.set_edit_text("30")
+    app.press("f3")
+    scan_shown_code(app, 4)  # Alipay without the money
+    text = flat(app.render_text())
+    assert "余额不足" in text and "未收款" in text and app.top.result is None, text
+    app.press("esc")  # back to the cash form: nothing taken
+    assert not app.top.qr.active
+
+    app.top.cash.amount.set_edit_text("40")
+    app.press("f3")
+    scan_shown_code(app, 8)  # WeChat paid, the card pulled while it is written
+    text = flat(app.render_text())
+    assert "支付40.00元，但卡未写入" in text and "请重新插入同一张卡" in text, text
+    assert app.top.result is None and app.top.unwritten is not None
+    app.press("f7")  # the customer puts the same card back
+    text = flat(app.press("f1"))
+    assert "已写卡40.00元。" in text and "微信支付" in text, text
+    orders = acquirer_orders(site)
+    orders = orders if isinstance(orders, list) else orders.get("orders", [])
+    assert sorted(o["held"] for o in orders if o["held"]) == [4000, 5000]  # each charged once
+    assert all(o["charges"] <= 1 for o in orders)
+    tickets = "\n".join(p.read_text(encoding="utf-8") for p in (site.workdir / "tickets").glob("*.txt"))
+    assert wechat not in tickets and "支付单号" in tickets

@@ -82,11 +82,12 @@ def station_db(path: Path, fillers: int = 0) -> Path:
 
 
 @contextlib.contextmanager
-def station(db: Path, holder: CardKeyHolder | None = None) -> Iterator[Any]:
+def station(db: Path, holder: CardKeyHolder | None = None, **station_kw: Any) -> Iterator[Any]:
+    """The reference station; ``station_kw``: more StationServer settings (``acquirer`` …)."""
     from hw_mocks.station.provisioning import TerminalKey
     from hw_mocks.station.server import StationServer
 
-    with StationServer(db, {TID: TerminalKey(TID, 2, KEY)}, card_mac=holder) as st:
+    with StationServer(db, {TID: TerminalKey(TID, 2, KEY)}, card_mac=holder, **station_kw) as st:
         yield st
 
 
@@ -155,7 +156,7 @@ class Rig:
 
 
 @contextlib.contextmanager
-def rig(tmp: Path, scheme: str = "gt1", **terminal_kw: Any) -> Iterator[Rig]:
+def rig(tmp: Path, scheme: str = "gt1", station_kw: dict[str, Any] | None = None, **terminal_kw: Any) -> Iterator[Rig]:
     holder = CardKeyHolder(DEMO_MASTER_KEY)
     db = station_db(tmp / "station.sqlite")
     card: Any
@@ -166,7 +167,7 @@ def rig(tmp: Path, scheme: str = "gt1", **terminal_kw: Any) -> Iterator[Rig]:
         card = issue_card(holder)
         meter = MockCardMeter(CUST, METER, count=START_COUNT, remaining=2000, energy_centi_kwh=123456,
                               bound_serial=SERIAL)
-    with station(db, holder) as st, MockCardReader.on_pty(os.fspath(tmp / "ttyCard")) as dev:
+    with station(db, holder, **(station_kw or {})) as st, MockCardReader.on_pty(os.fspath(tmp / "ttyCard")) as dev:
         dev.insert(card)
         r = Rig(holder, st, dev, card, meter, open_terminal(tmp / "journal.sqlite", st.port, dev.url, scheme=scheme,
                                                             **terminal_kw), db, scheme)

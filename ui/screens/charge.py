@@ -15,7 +15,7 @@ from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
 from ui.screens.menu import Menu
-from ui.screens.qrpay import QrPay, channel_title, is_paycode, outcome_rows
+from ui.screens.qrpay import QrPay, channel_title, outcome_rows
 from ui.widgets import kwh_text, row, tier_line
 
 
@@ -112,7 +112,8 @@ class PaymentScreen(Screen):
         self.paid_with: PayCode | None = None  # the customer's code of a QR payment (shown masked)
         self.cash = CashEntry(app._, due_fen)
         self.qr = QrPay(app, lambda code, amount: app.backend.pay_qr(customer.number, amount, code),
-                        self._qr_paid, self.refresh)
+                        self._qr_paid, self.refresh,
+                        hint=N_("That was a payment code: press F2 (scan-to-pay), then scan it again."))
         super().__init__(app, customer=customer, due_fen=due_fen, **params)
 
     @property
@@ -164,22 +165,11 @@ class PaymentScreen(Screen):
     @command("qr")
     def do_qr(self) -> None:
         """F2: take the amount by the customer's payment code (扫码支付)."""
-        if self.result is not None or self.qr.active:
-            return
-        amount = self.cash.read_amount(self.app)
-        if amount is not None and self.qr.open(amount):
-            self.refresh()
+        if self.result is None:
+            self.qr.begin(self.cash)
 
     def on_scan(self, code: str) -> bool:
-        if self.result is None and self.qr.active:
-            if not self.qr.paying:
-                self.qr.scanned(code)
-            return True
-        if is_paycode(code):
-            self.app.set_message(self._("That was a payment code: press F2 (scan-to-pay), then scan it again."),
-                                 "warn")
-            return True
-        return False
+        return self.qr.on_scan(code, idle=self.result is None)
 
     def _qr_paid(self, result: Any, code: PayCode) -> None:
         self.result, self.paid_with = result, code
@@ -217,13 +207,8 @@ class PaymentScreen(Screen):
         if self.result is not None:
             self.do_done()
             return True
-        if self.qr.unknown:  # the outcome is not known: not the cash form — leave the screen
-            return False
-        if self.qr.active:  # back to the cash form: the operator takes cash with F1, never by itself
-            self.qr.close()
-            self.refresh()
-            return True
-        return False
+        qr = self.qr.back()  # scan-to-pay on: back to the cash form, or off the screen (outcome unknown)
+        return bool(qr)
 
     def scan_target(self) -> str | None:
         return self.customer.meter or None

@@ -68,12 +68,18 @@ class QrPay:
     screen's customer or card); ``done(outcome, code)`` receives its PaymentOutcome."""
 
     def __init__(self, app: Any, start: Callable[[str, int], Any], done: Callable[[Any, PayCode], None],
-                 changed: Callable[[], None]) -> None:
+                 changed: Callable[[], None], *, hint: str = "",
+                 interrupted: Callable[[HandheldError, PayCode], bool] | None = None) -> None:
         self.app = app
         self._ = app._
         self.start = start
         self.done = done
         self.changed = changed  # the screen redraws its rows
+        #: said when a payment code is scanned outside scan-to-pay (which key starts it): a msgid
+        self.hint = hint
+        #: an error after the money moved that the screen handles itself (a top-up paid, the card
+        #: not written): True when it took it — then it is not shown as "not paid"
+        self.interrupted = interrupted
         self.active = False
         self.amount_fen = 0
         self.code: PayCode | None = None
@@ -92,6 +98,40 @@ class QrPay:
 
     def close(self) -> None:
         self.active, self.code, self.refusal, self.unknown = False, None, None, None
+
+    # ---- what the payment and the top-up screens share (their F-key, scanner and Esc) -----------
+    def begin(self, cash: Any) -> None:
+        """The screen's scan-to-pay key: wait for the customer's code for the amount typed on the
+        cash form (``cash``: ui.screens.cash.CashEntry)."""
+        if self.active:
+            return
+        amount = cash.read_amount(self.app)
+        if amount is not None and self.open(amount):
+            self.changed()
+
+    def on_scan(self, text: str, *, idle: bool, offered: bool = True, not_offered: str = "") -> bool:
+        """A barcode from the scanner: the customer's code while waiting for it (``idle``: the screen
+        shows no outcome); a payment code at another time is said, never used as anything else."""
+        if idle and self.active:
+            if not self.paying:
+                self.scanned(text)
+            return True
+        if is_paycode(text):
+            self.app.set_message(self._(self.hint if offered else not_offered), "warn")
+            return True
+        return False
+
+    def back(self) -> bool | None:
+        """Esc while scan-to-pay is on: False → leave the screen (the outcome is not known: not the
+        cash form), True → back to the cash form (cash only ever by the operator's own key); None:
+        scan-to-pay is off, the screen decides."""
+        if self.unknown:
+            return False
+        if self.active:
+            self.close()
+            self.changed()
+            return True
+        return None
 
     def _offline(self) -> bool:
         return self.app.status.link == LinkState.NO_SIGNAL
@@ -138,6 +178,10 @@ class QrPay:
                 # station again (the payment list shows the outcome once known)
                 self.code, self.unknown = code, _.error(outcome)
                 self.app.set_message(_(UNKNOWN), "warn")
+                self.changed()
+                return
+            if isinstance(outcome, HandheldError) and self.interrupted is not None and self.interrupted(outcome, code):
+                self.active, self.code = False, None
                 self.changed()
                 return
             if isinstance(outcome, HandheldError):
@@ -192,7 +236,8 @@ def outcome_rows(_: Any, r: Any, code: PayCode | None) -> list[urwid.Widget]:
     title = channel_title(getattr(r, "channel", None))
     if title is None:
         return []
-    rows: list[urwid.Widget] = [urwid.Text(code.describe(_) if code is not None else _(title))]
+    masked = str(getattr(r, "code", "")).partition(":")[2]  # the journal's redacted copy (a finished purchase)
+    rows: list[urwid.Widget] = [urwid.Text(code.describe(_) if code is not None else f"{_(title)} {masked}".strip())]
     acquirer_id = getattr(r, "acquirer_id", "")
     if acquirer_id:
         rows.append(urwid.Text(_("Wallet txn: {id}").format(id=acquirer_id)))

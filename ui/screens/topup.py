@@ -5,7 +5,14 @@ A customer's card shows the most that can be bought onto it now (the card limit,
 hoarding limit 囤积上限, the operator's cash limit): F2 tops it up. A re-issue card personalised for
 a customer (补卡卡) gets F2 re-issue instead: with no amount it carries the meter's last purchase
 again, with an amount one more purchase. Every limit is checked again before any money is taken
-(services.topup, services.cash_limit)."""
+(services.topup, services.cash_limit).
+
+F3 scan-to-pay (扫码支付, ui.screens.qrpay) pays the amount typed from the customer's wallet; the
+station charges it before it authorizes the write.  A card pulled (or a write that failed) after
+the charge is not "not paid": the screen says the customer has paid and the card must go back in —
+F1 reads it and finishes the same purchase (nothing is charged twice) — or, when the card cannot be
+written here, F2 gives the purchase up (放弃购电) and the station refunds the wallet (a cash purchase:
+the operator gives the cash back)."""
 
 from __future__ import annotations
 
@@ -15,10 +22,13 @@ import urwid
 
 from terminal_app.domain.money import format_fen as fen
 from terminal_app.domain.paycode import PayCode
+from terminal_app.errors import HandheldError
+from terminal_app.services.topup import PaidNotWrittenError
 from ui.commands import command
+from ui.i18n import N_
 from ui.screens.base import Screen
 from ui.screens.cash import CashEntry
-from ui.screens.qrpay import QrPay, is_paycode, outcome_rows
+from ui.screens.qrpay import QrPay, channel_title, outcome_rows
 
 
 class TopUpScreen(Screen):
@@ -32,13 +42,21 @@ class TopUpScreen(Screen):
         self.paid_with: PayCode | None = None  # the customer's code of a QR top-up (shown masked)
         self.cash = CashEntry(app._)
         self.qr = QrPay(app, lambda code, amount: app.backend.top_up_qr(self.card, amount, code),
-                        self._qr_paid, self.refresh)
+                        self._qr_paid, self.refresh,
+                        hint=N_("That was a payment code: press F3 (scan-to-pay), then scan it again."),
+                        interrupted=self._not_written)
+        #: a purchase paid by code whose card write did not land: (amount fen, the code) until the same
+        #: card finishes it (F1) or it is given up (F2)
+        self.unwritten: tuple[int, PayCode] | None = None
+        self.given_up: Any = None  # GiveUpOutcome of 放弃购电
         super().__init__(app, **params)
 
     @property
     def softkeys(self) -> tuple[tuple[str, str] | None, ...]:  # type: ignore[override]
-        if self.result is not None:
+        if self.result is not None or self.given_up is not None:
             return (("Done", "done"),)
+        if self.unwritten is not None:
+            return (("Read card", "read"), ("Give up", "giveup"), None, ("Back", "back"))
         if self.card is None:
             return (("Read card", "read"), None, None, ("Back", "back"))
         if self.qr.paying:
@@ -59,6 +77,18 @@ class TopUpScreen(Screen):
     def build(self) -> None:
         _ = self._
         rows: list[urwid.Widget] = []
+        if self.given_up is not None:
+            self.set_rows(self._given_up_rows())
+            return
+        if self.result is None and self.unwritten is not None:
+            amount, code = self.unwritten
+            self.set_rows([urwid.Text(("warn", _("Paid {a} yuan by {code}; the card was not written.").format(
+                               a=fen(amount), code=code.describe(_)))),
+                           urwid.Text(_("Insert the same card again, then F1: the purchase is finished; nothing is "
+                                        "charged twice.")),
+                           urwid.Text(("dim", _("Card unusable or customer gone: F2 gives it up and the money goes "
+                                                "back to the wallet.")))])
+            return
         if self.result is None and self.card is not None and self.qr.active:
             c = self.card
             self.set_rows([urwid.Text(f"{c.customer} {c.name}"), *self.qr.rows()])
@@ -94,20 +124,65 @@ class TopUpScreen(Screen):
             rows += self.cash.rows()
         self.set_rows(rows)
 
+    def _given_up_rows(self) -> list[urwid.Widget]:
+        _ = self._
+        g = self.given_up
+        if g.confirmed:
+            return [urwid.Text(("ok", _("The card holds the purchase: it is finished, nothing was given up.")))]
+        wallet = channel_title(g.method)
+        if wallet is None:
+            return [urwid.Text(("ok", _("Purchase given up."))),
+                    urwid.Text(("warn", _("Give the customer {a} yuan cash back.").format(a=fen(g.amount_fen))))]
+        if g.pending:
+            return [urwid.Text(("warn", _("Purchase given up; the refund of {a} yuan to {wallet} follows when the "
+                                          "link is back.").format(a=fen(g.amount_fen), wallet=_(wallet))))]
+        rows: list[urwid.Widget] = [urwid.Text(("ok", _("Purchase given up: {a} yuan refunded to {wallet}.").format(
+            a=fen(g.amount_fen), wallet=_(wallet))))]
+        if g.refund_id:
+            rows.append(urwid.Text(_("Refund no.: {id}").format(id=g.refund_id)))
+        return rows
+
+    def _not_written(self, error: HandheldError, code: PayCode) -> bool:
+        """The wallet paid and the card write did not land: not "not paid" — the same card again."""
+        if not isinstance(error, PaidNotWrittenError):
+            return False
+        self.unwritten = (self.qr.amount_fen, code)
+        self.app.set_message(self._("Paid; the card was not written: insert the same card again."), "warn")
+        return True
+
+    @command("giveup")
+    def do_giveup(self) -> None:
+        """F2 while a paid purchase waits for its card: 放弃购电 (the station refunds the wallet)."""
+        if self.unwritten is None or self.card is None:
+            return
+
+        def done(outcome: Any) -> None:
+            self.unwritten, self.given_up = None, outcome
+            self.refresh()
+        self.app.run_task(self._("Giving the purchase up"), self.app.backend.abandon_top_up, self.card, done=done)
+
     @command("read")
     def do_read(self) -> None:
         def done(card: Any) -> None:
             if card != self.card:
                 self.cash.clear()  # another card (or the same one after the meter): its own amount
             self.card = card
+            if card.finished is not None:  # an interrupted purchase on this card was finished by the read
+                self.result = card.finished
+                self.paid_with = self.unwritten[1] if self.unwritten is not None else None
+                self.unwritten = None
+                self.app.notify(self._("The earlier purchase on this card is finished."))
+            elif self.unwritten is not None:
+                self.app.set_message(self._("This card holds no unfinished purchase of this terminal: insert the "
+                                            "customer's card."), "warn")
             self.refresh()
         self.app.run_task(self._("Reading the card"), self.app.backend.read_card, done=done, cancellable=True)
 
     def on_select(self) -> None:
-        if self.result is not None:
+        if self.result is not None or self.given_up is not None:
             self.do_done()
-        elif self.qr.active:
-            return  # waiting for the customer's code: Enter takes no money
+        elif self.qr.active or self.unwritten is not None:
+            return  # waiting for the customer's code or the card: Enter takes no money
         elif self.card is None:
             self.do_read()
         elif not self.cash.next_field(self.walker, self.widget.focus):
@@ -116,39 +191,26 @@ class TopUpScreen(Screen):
     @command("qr")
     def do_qr(self) -> None:
         """F3: the top-up paid by the customer's payment code (扫码支付)."""
-        if self.result is not None or self.card is None or self.qr.active or not self.qr_offered:
-            return
-        amount = self.cash.read_amount(self.app)
-        if amount is not None and self.qr.open(amount):
-            self.refresh()
+        if self.result is None and self.card is not None and self.unwritten is None and self.qr_offered \
+                and not self.card.reissue:
+            self.qr.begin(self.cash)
 
     def on_scan(self, code: str) -> bool:
-        if self.result is None and self.qr.active:
-            if not self.qr.paying:
-                self.qr.scanned(code)
-            return True
-        if is_paycode(code):
-            self.app.set_message(self._("That was a payment code: press F3 (scan-to-pay), then scan it again.")
-                                 if self.qr_offered else self._("A card top-up is paid in cash here."), "warn")
-            return True
-        return False
+        return self.qr.on_scan(code, idle=self.result is None and self.unwritten is None, offered=self.qr_offered,
+                               not_offered=N_("A card top-up is paid in cash here."))
 
     def _qr_paid(self, result: Any, code: PayCode) -> None:
         self.result, self.paid_with = result, code
         self.refresh()
 
     def on_back(self) -> bool:
-        if self.qr.unknown:  # the outcome is not known: not the cash form — leave the screen
+        if self.result is not None:
             return False
-        if self.qr.active and self.result is None:  # back to the cash form, never cash by itself
-            self.qr.close()
-            self.refresh()
-            return True
-        return False
+        return bool(self.qr.back())  # scan-to-pay on: back to the cash form (never cash by itself), or off
 
     @command("topup")
     def do_topup(self) -> None:
-        if self.qr.active:
+        if self.qr.active or self.unwritten is not None:
             return
         taken = self.cash.read(self.app)
         if taken is None:
@@ -185,7 +247,8 @@ class TopUpScreen(Screen):
     @command("done")
     def do_done(self) -> None:
         self.card = None
-        self.result = self.paid_with = None
+        self.result = self.paid_with = self.given_up = None
+        self.unwritten = None
         self.reissued = False
         self.qr.close()
         self.cash.clear()
