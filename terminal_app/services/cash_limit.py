@@ -3,7 +3,8 @@
 The station sets it per operator and sends it in HELLO ``params.cash_limit`` (fen; null: no
 limit), which the terminal keeps per operator (``cash_limit:<operator>`` in the local store,
 fetched with every route download). *Cash in hand* is the money this terminal took — payments
-(缴费) and card purchases (购电, 补卡 with money), less reversals (冲正) — on business days its
+(缴费) and card purchases (购电, 补卡 with money) taken in cash — money paid by payment code (扫码)
+is the acquirer's, never the operator's — less reversals (冲正) — on business days its
 daily settlement (日结) has not closed: 日结 prints the slip the cash is handed in with, so a
 settled day's money is no longer in hand. A payment or top-up that would take the cash in hand
 above the limit is refused before anything is journaled (no money changes hands), with the most
@@ -70,8 +71,8 @@ def cash_in_hand(journal: ports.Journal, store: LocalStore) -> int:
             reversals.append(e.depends_on)
         elif e.kind == "payment" or e.msg_type in _CARD_MONEY:
             body = e.body_dict()
-            if e.msg_type in _CARD_MONEY and body.get("method") in ("wechat", "alipay"):
-                continue  # a card purchase paid by payment code: the acquirer holds that money, not the operator
+            if body.get("method") in ("wechat", "alipay"):
+                continue  # a payment or card purchase by payment code: the acquirer holds that money, not the operator
             amount, day = body.get("amount"), _day(body)
             if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0 and day is not None:
                 taken[e.txn] = (day, amount)

@@ -84,6 +84,26 @@ def test_payments_stop_at_the_cash_limit_until_the_day_end_hands_the_cash_in(sho
         t.take_payment("1004", 1_001)
 
 
+def test_money_paid_by_payment_code_is_not_cash_in_hand(shop):
+    """A QR payment or QR top-up is the acquirer's money: it never fills the operator's cash limit
+    (the journal's own entries, as pay_qr and top_up_qr write them)."""
+    from offline_queue.journal import EntryState
+    from terminal_app.station.messages import MsgType
+    from terminal_app.station.protocol import encode_body_fast
+
+    t = shop.terminal
+    set_limit(shop.db, limits.set_cash_limit, "0007", 20_000)
+    t.download_route("S1")
+    t.take_payment("1001", 15_000)
+    at = shop.clock.now().isoformat()
+    for kind, msg_type, method in (("payment", MsgType.PAYMENT, "wechat"), ("purchase", MsgType.CARD_AUTHORIZE, "alipay")):
+        e = shop.journal.capture(kind, msg_type, encode_body_fast({"cust": "1002", "amount": 90_000, "method": method,
+                                                                   "auth_code": "10**************01", "at": at}))
+        assert shop.journal.get(e.txn).state is not EntryState.REJECTED
+    assert cash_limit.cash_in_hand(shop.journal, shop.store) == 15_000
+    assert cash_limit.room(shop.journal, shop.store, "0007") == 5_000
+
+
 def test_without_a_limit_nothing_is_refused(shop):
     shop.terminal.download_route("S1")
     shop.terminal.take_payment("1001", 400_000)
