@@ -29,7 +29,6 @@ if CHROMIUM is None and os.environ.get("HANDHELD_REQUIRE_BROWSER"):  # CI: a mis
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install"
                                 " chromium; packaging/bootstrap.sh installs it)")
 
-from werkzeug.serving import make_server  # noqa: E402
 
 from hw_mocks.marketing.server import MarketingServer  # noqa: E402
 from hw_mocks.marketing.store import connect as mkt_connect  # noqa: E402
@@ -37,6 +36,7 @@ from hw_mocks.station import ledger  # noqa: E402
 from hw_mocks.station.check import run_check  # noqa: E402
 from hw_mocks.station.console import app as console  # noqa: E402
 from hw_mocks.station.console import store, terminals  # noqa: E402
+from hw_mocks.station.console.conns import make_server  # noqa: E402
 from hw_mocks.station.provisioning import TerminalKey  # noqa: E402
 from hw_mocks.station.server import StationServer  # noqa: E402
 from terminal_app.station.client import Request, StationClient  # noqa: E402
@@ -90,12 +90,13 @@ def rig(tmp_path):
     terminals.write(terms, TERMINALS)
     with StationServer(db, TERMINALS, clock=FixedClock(at=NOW), idle_timeout=5.0) as station:
         web = make_server("127.0.0.1", 0, console.create_app(db, terminals_file=terms,
-                                                             on_terminals_change=station.set_terminals), threaded=True)
+                                                             on_terminals_change=station.set_terminals))
         thread = threading.Thread(target=web.serve_forever, daemon=True)
         thread.start()
         yield {"db": db, "url": f"http://127.0.0.1:{web.server_port}", "station": station, "tmp": tmp_path}
     web.shutdown()
     thread.join(timeout=10)
+    web.server_close()
 
 
 @pytest.fixture

@@ -71,7 +71,8 @@ def changes():
 def app(db, terms_file, changes):
     a = console.create_app(db, terminals_file=terms_file, on_terminals_change=changes.append)
     a.config["TESTING"] = True
-    return a
+    yield a
+    console.close(a)
 
 
 def csrf(client, path="/login"):
@@ -404,3 +405,79 @@ def test_pin_reset_shows_the_pin_once_and_keeps_only_its_argon2_hash(app, db):
     # a bad operator number is refused with nothing stored
     client.post("/pin-reset", data={"operator": "12ab", "csrf_token": _token(client)})
     assert rows(db, "SELECT count(*) FROM pin_resets") == [(1,)]
+
+
+def test_the_console_has_its_own_few_connections_and_says_busy_when_they_are_out(app, db):
+    """conns.ConsoleDB: at most DB_CONNECTIONS out at once; one more waits its checkout timeout and
+    the page answers 503 (Retry-After), never hangs; given back, the console answers again."""
+    from hw_mocks.station.console import conns
+
+    pool = app.extensions["console_db"]
+    pool.checkout_timeout = 0.2
+    client = app.test_client()
+    login(client, "sup")
+    held = [pool.acquire() for _ in range(conns.DB_CONNECTIONS)]
+    try:
+        if db.startswith("postgresql"):
+            named = rows(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'handheld-console'")
+            assert named == [(conns.DB_CONNECTIONS,)]
+            assert rows(db, "SELECT 1") == [(1,)]  # the station's own connections are not the console's
+        with pytest.raises(conns.Busy):
+            pool.acquire()
+        r = client.get("/transit.json")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+        assert "稍后再试" in r.get_data(as_text=True)
+    finally:
+        for c in held:
+            pool.release(c)
+    assert pool.out == 0 and pool.most == conns.DB_CONNECTIONS
+    assert client.get("/transit.json").status_code == 200
+    assert pool.out == 0  # each request gave its connection back
+
+
+def test_the_console_server_runs_a_bounded_number_of_request_threads():
+    import threading
+    import urllib.request
+
+    from hw_mocks.station.console import conns
+
+    cond = threading.Condition()
+    state = {"in": 0, "most": 0}
+    release = threading.Event()
+
+    def slow(environ, start_response):
+        with cond:
+            state["in"] += 1
+            state["most"] = max(state["most"], state["in"])
+            cond.notify_all()
+        release.wait(10)
+        with cond:
+            state["in"] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    srv = conns.make_server("127.0.0.1", 0, slow, threads=2)
+    serving = threading.Thread(target=srv.serve_forever, daemon=True)
+    serving.start()
+    answers = []
+
+    def fetch():
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.server_port}/", timeout=20) as r:
+            answers.append(r.read())
+
+    clients = [threading.Thread(target=fetch) for _ in range(6)]
+    try:
+        for t in clients:
+            t.start()
+        with cond:
+            assert cond.wait_for(lambda: state["in"] == 2, timeout=10)
+            assert not cond.wait_for(lambda: state["in"] > 2, timeout=1.0)  # the other four wait their turn
+        release.set()
+        for t in clients:
+            t.join(timeout=20)
+        assert answers == [b"ok"] * 6 and state["most"] == 2
+    finally:
+        release.set()
+        srv.shutdown()
+        serving.join(timeout=10)
+        srv.server_close()

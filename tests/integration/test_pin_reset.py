@@ -44,6 +44,7 @@ def _reset_on_console(db) -> str:
     page = client.get("/pin-reset").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     page = client.post("/pin-reset", data={"operator": "0007", "csrf_token": token}).get_data(as_text=True)
+    console.close(app)
     return re.search(r'id="pinonce".*?<code>(\d{6})</code>', page, re.S).group(1)
 
 

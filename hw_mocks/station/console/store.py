@@ -274,9 +274,15 @@ def alarms(conn: sqlite3.Connection, check_id: int | None = None, open_only: boo
     if check_id is not None:
         sql += " WHERE a.check_id = ?"
         args = (check_id,)
+    rows = conn.execute(sql + " ORDER BY a.id DESC LIMIT 500", args).fetchall()
+    by_alarm: dict[int, list[tuple[Any, ...]]] = {}
+    if rows:  # every shown alarm's handling in one query (not one per alarm: a page of 500 alarms)
+        for alarm, by, note, at in conn.execute("SELECT alarm, by_user, note, at FROM alarm_acks WHERE alarm >= ?"
+                                                " AND alarm <= ? ORDER BY id", (rows[-1][0], rows[0][0])):
+            by_alarm.setdefault(alarm, []).append((by, note, at))
     out = []
-    for r in conn.execute(sql + " ORDER BY a.id DESC LIMIT 500", args).fetchall():
-        acks = conn.execute("SELECT by_user, note, at FROM alarm_acks WHERE alarm = ? ORDER BY id", (r[0],)).fetchall()
+    for r in rows:
+        acks = by_alarm.get(r[0], [])
         if open_only and acks:
             continue
         out.append({"id": r[0], "check_id": r[1], "day": r[2], "kind": r[3], "txn": r[4], "terminal": r[5],
