@@ -481,3 +481,45 @@ def test_the_console_server_runs_a_bounded_number_of_request_threads():
         srv.shutdown()
         serving.join(timeout=10)
         srv.server_close()
+
+
+def test_qr_is_shown_per_business_day_apart_and_never_in_the_cash_to_hand_in(app, db):
+    """在途资金: QR payments (settled by the acquirer, never handed in) show today's business day
+    only, in their own column; the hand-in covers the cash alone; yesterday's QR shows nowhere."""
+    today = console.business_day(console.now())
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    with closing(ledger.connect(db)) as conn:
+        conn.execute("BEGIN")
+        for txn, method, day, amount in (("Q-1", "wechat", today.isoformat(), 300),
+                                         ("Q-2", "alipay", today.isoformat(), 200),
+                                         ("Q-0", "wechat", yesterday, 9900)):
+            conn.execute("INSERT INTO payments (txn, terminal, operator, cust, amount, method, at, day, receipt,"
+                         " to_balance, applied_at) VALUES (?, '00000001', '7', '1001', ?, ?, ?, ?, ?, 0, ?)",
+                         (txn, amount, method, day + "T10:00:00+08:00", day, "R" + txn, day + "T10:05:00+08:00"))
+        conn.execute("COMMIT")
+    client = app.test_client()
+    login(client, "sup")
+    data = client.get("/transit.json").get_json()
+    assert data["qr_day"] == today.isoformat()
+    one = {r["terminal"]: r for r in data["rows"]}["00000001"]
+    assert (one["cash"], one["count"], one["qr"]) == ("20.00", 2, "5.00")  # yesterday's 99.00 QR nowhere
+    assert data["totals"] == {"cash": "25.00", "qr": "5.00"}
+    page = client.get("/transit").get_data(as_text=True)
+    assert "今日扫码" in page and today.isoformat() in page and "只收现金" not in page
+    # the hand-in takes the cash shown (20.00), not the QR; the QR of today stays, apart
+    client.post("/transit/handin", data={"terminal": "00000001", "amount_fen": "2000", "note": "",
+                                         "csrf_token": _token(client)})
+    assert rows(db, "SELECT amount, count FROM handins") == [(2000, 2)]
+    one = {r["terminal"]: r for r in client.get("/transit.json").get_json()["rows"]}["00000001"]
+    assert (one["cash"], one["count"], one["qr"]) == ("0.00", 0, "5.00")
+    assert rows(db, "SELECT count(*) FROM handin_items WHERE txn LIKE 'Q-%'") == [(0,)]
+    # the record of a used one-time PIN is insert-only on this database too (the station's ledger)
+    with closing(ledger.connect(db)) as c:
+        c.execute("BEGIN")
+        c.execute("INSERT INTO pin_resets VALUES ('r1', '1001', '$argon2id$x', '2099-01-01T00:00:00+08:00', 'sup',"
+                  " '2026-11-24T10:00:00+08:00')")
+        c.execute("INSERT INTO pin_reset_uses VALUES ('r1', '00000001', '1001', '2026-11-24T11:00:00+08:00')")
+        c.execute("COMMIT")
+        with pytest.raises(sqlite3.Error, match="never changed"):
+            c.execute("DELETE FROM pin_reset_uses")
+    assert "00000001" in client.get("/pin-reset").get_data(as_text=True)  # shown as used, on that terminal

@@ -46,7 +46,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from hw_mocks.station import audit, ledger
 from hw_mocks.station.console import conns, stats, store, terminals
-from terminal_app.timeutil import SHANGHAI, iso, now
+from terminal_app.timeutil import SHANGHAI, business_day, iso, now
 
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
@@ -248,14 +248,16 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
     @app.route("/transit")
     @role("supervisor")
     def transit() -> Any:
-        rows = store.transit(db())
-        return render_template("transit.html", rows=rows, totals=_totals(rows))
+        today = business_day(now()).isoformat()
+        rows = store.transit(db(), today)
+        return render_template("transit.html", rows=rows, totals=_totals(rows), today=today)
 
     @app.route("/transit.json")
     @role("supervisor")
     def transit_json() -> Any:
-        rows = store.transit(db())
-        return jsonify(rows=[{"terminal": r.terminal, "operator": r.operator, "cash": yuan(r.cash),
+        today = business_day(now()).isoformat()
+        rows = store.transit(db(), today)
+        return jsonify(qr_day=today, rows=[{"terminal": r.terminal, "operator": r.operator, "cash": yuan(r.cash),
                               "cash_fen": r.cash, "count": r.cash_count, "qr": yuan(r.qr), "oldest": r.oldest or "-",
                               "last_sync": r.last_sync or "-", "unsynced": r.unsynced_text,
                               "reported_at": r.reported_at or ""} for r in rows],
