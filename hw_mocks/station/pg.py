@@ -176,7 +176,10 @@ class PgConnection:
         """The raw connection back (for its pool), idle: an open transaction is rolled back."""
         self._deferred.clear()
         if self._c.info.transaction_status != TransactionStatus.IDLE:
-            self._c.execute("ROLLBACK")
+            try:
+                self._c.execute("ROLLBACK")
+            except psycopg.Error:
+                pass  # a broken connection: its pool sees that and discards it
         return self._c
 
 

@@ -445,7 +445,10 @@ def test_the_console_server_runs_a_bounded_number_of_request_threads():
     state = {"in": 0, "most": 0}
     release = threading.Event()
 
+    import os
+
     def slow(environ, start_response):
+        state["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         with cond:
             state["in"] += 1
             state["most"] = max(state["most"], state["in"])
@@ -476,6 +479,9 @@ def test_the_console_server_runs_a_bounded_number_of_request_threads():
         for t in clients:
             t.join(timeout=20)
         assert answers == [b"ok"] * 6 and state["most"] == 2
+        # the request threads yield the CPU to the station's payments (nice +10 on this thread only)
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert state["nice"] == min(19, mine + conns.NICE)
     finally:
         release.set()
         srv.shutdown()
