@@ -61,6 +61,8 @@ PIN_LEN = (4, 8)
 #: bounds on a reset's argon2id hash as received (a hash asking for more would stall the terminal)
 RESET_HASH_MAX_LEN, RESET_MEMORY_MAX_KIB, RESET_TIME_MAX = 200, 256 * 1024, 10
 RESET_ID_MAX, APPLIED_KEPT = 32, 500
+#: one-time PINs used here, kept to report (the station takes at most 50 ids per HELLO)
+USED_KEPT = 50
 
 
 class LoginRefusedError(BusinessRuleError):
@@ -218,8 +220,26 @@ class OperatorStore:
         rec.pop("reset")
         rec["failed"] = 0
         rec["must_change"] = True
+        # reported to the station with every HELLO until it expires (used_resets): the station
+        # records the use and lists the reset no more
+        used = data.setdefault("used_resets", [])
+        used.append({"id": str(reset.get("id", "")), "expires": str(reset.get("expires", ""))})
+        del used[:-USED_KEPT]
         self._save(data)
         return _operator(op_id, rec)
+
+    def used_resets(self, now: dt.datetime) -> list[str]:
+        """The ids of the one-time PINs used here and not yet expired (HELLO ``used_resets``)."""
+        with self._lock:
+            data = self._load()
+        out = []
+        for u in data.get("used_resets", []):
+            try:
+                if dt.datetime.fromisoformat(str(u["expires"])) > now and u["id"]:
+                    out.append(str(u["id"]))
+            except (KeyError, ValueError, TypeError):
+                continue
+        return out[-USED_KEPT:]
 
     def apply_resets(self, resets: object, now: dt.datetime) -> list[str]:
         """File the console's PIN resets (HELLO ``params.pin_resets``) under the operators this

@@ -255,14 +255,13 @@ def _start_console(args: argparse.Namespace, on_terminals_change: object = None)
     """The console's web server; with ``serve`` it runs in a thread beside the station."""
     import threading
 
-    from werkzeug.serving import make_server
-
     from hw_mocks.station.console.app import create_app
+    from hw_mocks.station.console.conns import make_server
 
     host, port = _listen(args.console)
     app = create_app(args.db, terminals_file=args.terminals,
                      on_terminals_change=on_terminals_change)  # type: ignore[arg-type]
-    srv = make_server(host, port, app, threaded=True)
+    srv = make_server(host, port, app)  # a bounded pool of request threads (conns.SERVER_THREADS)
     print(f"console on http://{host}:{srv.server_port}/", flush=True)
     if args.action != "console":
         threading.Thread(target=srv.serve_forever, name="console", daemon=True).start()

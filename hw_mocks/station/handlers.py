@@ -73,6 +73,9 @@ PHOTO_MAX_BYTES = 64 * 1024
 PHOTO_CHUNK_MAX = 8 * 1024
 PHOTO_MAX_CHUNKS = 64
 PHOTO_SHA_RE = re.compile(r"[0-9a-f]{64}")
+#: HELLO: at most this many PIN resets handed out (the newest) and reported used
+PIN_RESETS_MAX = 50
+RESET_ID_RE = re.compile(r"[0-9A-Za-z]{1,32}")
 PHOTO_B64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 #: a notice reported without its "pay_by" gives the customer this many days
 DEFAULT_PAY_WITHIN_DAYS = 7
@@ -514,15 +517,33 @@ class Station:
         # the agent cash limit of the operator named (代收款限额; null: none set for them)
         row = self.conn.execute("SELECT cash_limit FROM operator_limits WHERE op = ?", (op,)).fetchone()
         params["cash_limit"] = row[0] if row else None
-        # operators' one-time PINs from the console, not yet expired: every terminal gets them all
-        # (the station does not know which operators a terminal holds); each applies its own once
+        if "used_resets" in body:  # one-time PINs used on this terminal: recorded once, listed no more
+            self._used_resets(ctx, body["used_resets"])
+        # operators' one-time PINs from the console, not yet expired nor used: every terminal gets
+        # them (the station does not know which operators a terminal holds: docs/protocol.md,
+        # HELLO); each applies its own once.  At most PIN_RESETS_MAX, the newest, oldest first.
         params["pin_resets"] = [
-            {"id": r[0], "op": r[1], "hash": r[2], "expires": r[3]} for r in self.conn.execute(
-                "SELECT id, operator, pin_hash, expires_at FROM pin_resets WHERE expires_at > ? ORDER BY at, id",
-                (ctx.now_iso,)).fetchall()]
+            {"id": r[0], "op": r[1], "hash": r[2], "expires": r[3]} for r in reversed(self.conn.execute(
+                "SELECT r.id, r.operator, r.pin_hash, r.expires_at FROM pin_resets r"
+                " LEFT JOIN pin_reset_uses u ON u.reset = r.id WHERE r.expires_at > ? AND u.reset IS NULL"
+                " ORDER BY r.at DESC, r.id DESC LIMIT ?", (ctx.now_iso, PIN_RESETS_MAX)).fetchall())]
         if "unsynced" in body:  # the terminal's report of its journal, for the console's 在途资金
             self._unsynced_report(ctx, op, body["unsynced"])
         return {"time": ctx.now_iso, "params": params}
+
+    def _used_resets(self, ctx: Ctx, used: Any) -> None:
+        """HELLO ``used_resets``: the ids of one-time PINs that logged an operator in on this
+        terminal (sent until they expire; a repeat or an id the station never issued changes nothing)."""
+        if not isinstance(used, list) or len(used) > PIN_RESETS_MAX:
+            raise v.bad(f'"used_resets" is a list of at most {PIN_RESETS_MAX} reset ids')
+        for rid in used:
+            if not (isinstance(rid, str) and RESET_ID_RE.fullmatch(rid)):
+                raise v.bad('"used_resets": a reset id is 1-32 letters or digits')
+        for rid in dict.fromkeys(used):
+            row = self.conn.execute("SELECT operator FROM pin_resets WHERE id = ?", (rid,)).fetchone()
+            if row is not None:
+                self.conn.execute("INSERT OR IGNORE INTO pin_reset_uses VALUES (?, ?, ?, ?)",
+                                  (rid, ctx.terminal, row[0], ctx.now_iso))
 
     def _unsynced_report(self, ctx: Ctx, op: str, report: Any) -> None:
         if not isinstance(report, dict):

@@ -225,6 +225,12 @@ CREATE TABLE IF NOT EXISTS pin_resets (  -- an operator's one-time PIN from the 
     by_user    TEXT NOT NULL,
     at         TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pin_reset_uses (  -- a one-time PIN used on a terminal (HELLO "used_resets"): insert-only
+    reset       TEXT PRIMARY KEY REFERENCES pin_resets(id),
+    terminal    TEXT NOT NULL,       -- the terminal that reported it first
+    operator    TEXT NOT NULL,
+    reported_at TEXT NOT NULL        -- station time of that HELLO (its frame is in the audit trail)
+);
 CREATE TABLE IF NOT EXISTS terminal_reports ( -- each terminal's last report of its own journal (HELLO "unsynced")
     terminal    TEXT PRIMARY KEY,
     reported_at TEXT NOT NULL,         -- station time of the HELLO that carried it
@@ -358,6 +364,7 @@ def connect(path: str | os.PathLike[str], *, check_same_thread: bool = True) -> 
         for stmt in audit.SCHEMA_STATEMENTS:
             conn.execute(stmt)
         _add_columns(conn)
+        _insert_only(conn, postgres=False)
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         if version != str(SCHEMA_VERSION):
@@ -413,6 +420,7 @@ def _connect_pg(dsn: str) -> object:
         for stmt in pg.pg_schema(_statements(SCHEMA) + _statements(QR_SCHEMA) + list(audit.SCHEMA_STATEMENTS)):
             conn.execute(stmt)
         _add_columns(conn, lambda table: pg.columns(conn, table))
+        _insert_only(conn, postgres=True)
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         if version != str(SCHEMA_VERSION):
@@ -426,6 +434,24 @@ def _connect_pg(dsn: str) -> object:
         conn.close()
         raise
     return conn
+
+
+#: ledger tables whose rows are never updated nor deleted (the database refuses it)
+INSERT_ONLY = ("pin_reset_uses",)
+
+
+def _insert_only(conn: sqlite3.Connection, *, postgres: bool) -> None:
+    if postgres:
+        conn.execute("""CREATE OR REPLACE FUNCTION ledger_insert_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN RAISE EXCEPTION 'these ledger rows are never changed'; END $$""")
+        for t in INSERT_ONLY:
+            conn.execute(f"CREATE OR REPLACE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t}"
+                         " FOR EACH ROW EXECUTE FUNCTION ledger_insert_only()")
+        return
+    for t in INSERT_ONLY:
+        for op in ("UPDATE", "DELETE"):
+            conn.execute(f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t}"
+                         " BEGIN SELECT RAISE(ABORT, 'these ledger rows are never changed'); END")
 
 
 def _add_columns(conn: sqlite3.Connection, columns: Callable[[str], set[str]] | None = None) -> None:

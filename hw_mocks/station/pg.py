@@ -88,17 +88,28 @@ def translate(sql: str) -> tuple[str, list[int] | None]:
     return out, order if numbered else None
 
 
+def configure(raw: psycopg.Connection[Any]) -> None:
+    """What every station connection needs: autocommit (the code says BEGIN itself), values bound
+    client-side, NUMERIC sums as int."""
+    raw.autocommit = True
+    raw.cursor_factory = ClientCursor
+    raw.adapters.register_loader("numeric", _WholeNumeric)
+
+
 class PgConnection:
     """A PostgreSQL connection that the station's sqlite3-style code can use (see the module)."""
 
     backend = "postgresql"
 
-    def __init__(self, dsn: str) -> None:
-        try:
-            self._c = psycopg.connect(dsn, autocommit=True, cursor_factory=ClientCursor)
-        except psycopg.Error as e:
-            raise sqlite3.OperationalError(f"cannot connect to PostgreSQL: {e}") from e
-        self._c.adapters.register_loader("numeric", _WholeNumeric)
+    def __init__(self, dsn: str, *, raw: psycopg.Connection[Any] | None = None) -> None:
+        """``raw``: wrap a connection made elsewhere (a pool's, see :func:`configure`) instead of ``dsn``."""
+        if raw is None:
+            try:
+                raw = psycopg.connect(dsn, autocommit=True, cursor_factory=ClientCursor)
+            except psycopg.Error as e:
+                raise sqlite3.OperationalError(f"cannot connect to PostgreSQL: {e}") from e
+        self._c = raw
+        configure(self._c)
         self._cache: dict[str, tuple[str, list[int] | None]] = {}
         #: transaction-control statements not sent yet: they go in front of the next statement, in
         #: the same round trip (a request's savepoints cost no wait of their own)
@@ -160,6 +171,16 @@ class PgConnection:
     def close(self) -> None:
         self._deferred.clear()
         self._c.close()
+
+    def detach(self) -> psycopg.Connection[Any]:
+        """The raw connection back (for its pool), idle: an open transaction is rolled back."""
+        self._deferred.clear()
+        if self._c.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                self._c.execute("ROLLBACK")
+            except psycopg.Error:
+                pass  # a broken connection: its pool sees that and discards it
+        return self._c
 
 
 #: statements that return nothing and whose failure the next statement reports as well

@@ -3,7 +3,8 @@
 The console keeps a one-time PIN's argon2id hash; the station sends every reset not yet expired
 with HELLO (``params.pin_resets``, docs/protocol.md); :func:`fetch_pin_resets` says HELLO and files
 them in the operators file (:meth:`terminal_app.operators.OperatorStore.apply_resets`: each id once,
-the lock-out cleared).  Without a link nothing changes: the device-side supervisor unlock still
+the lock-out cleared).  Every HELLO also reports the one-time PINs used here (``used_resets``, until
+they expire): the station records each use and hands that reset out no more.  Without a link nothing changes: the device-side supervisor unlock still
 works.  No PIN or hash is logged — only the operator numbers reset.
 """
 
@@ -23,7 +24,11 @@ log = logging.getLogger(__name__)
 def fetch_pin_resets(client: ports.Link, operators: OperatorStore, *, operator: str, clock: ports.Clock) -> list[str]:
     """HELLO as ``operator`` and apply the resets it carries; returns the operators reset now.
     A link failure is raised (the caller says so and keeps the device-side unlock on offer)."""
-    body = client.call(Request(MsgType.HELLO, {"op": operator, "app": __version__}))
+    hello: dict[str, object] = {"op": operator, "app": __version__}
+    used = operators.used_resets(clock.now())
+    if used:  # the one-time PINs used here: the station records each and lists it no more
+        hello["used_resets"] = used
+    body = client.call(Request(MsgType.HELLO, hello))
     params = body.get("params")
     resets = params.get("pin_resets") if isinstance(params, dict) else None
     done = operators.apply_resets(resets, clock.now())

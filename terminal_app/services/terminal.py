@@ -42,6 +42,7 @@ from terminal_app.domain.dunning import DunningResult, DunningTask, deadline_pas
 from terminal_app.domain.reading import ReadingSource
 from terminal_app.domain.validation import ReadingCheck, ValidationPolicy, WarningKind
 from terminal_app.errors import BusinessRuleError, DeviceError, HandheldError
+from terminal_app.operators import OperatorStore
 from terminal_app.services import (
     bill_query,
     dunning,
@@ -96,6 +97,8 @@ class Terminal:
         self.route_page_size = route.DEFAULT_PAGE_SIZE
         #: where a reading's place comes from ([devices.gnss] place); None: readings carry no place
         self.place_source = place_source
+        #: the operators file: its used one-time PINs ride on each sync HELLO (None: not reported)
+        self.operators: OperatorStore | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, *, operator: str = "0001", clock: Clock | None = None,
@@ -130,6 +133,7 @@ class Terminal:
             engine.report = t.unsynced_report  # the station's console shows the oldest entry not sent
             t.place_source = overrides.get("place_source") or place.source_from_settings(settings.devices.gnss, t.modem)
             owned.append(t.place_source)  # an NMEA receiver's reader thread stops at close
+            t.operators = OperatorStore(settings.ui.operators_file)
         except BaseException:
             for thing in reversed(owned):
                 thing.close()
@@ -150,9 +154,20 @@ class Terminal:
         sending = {e.txn for e in batch}
         rest = [e for e in self.journal.open_entries(not_kind=PHOTO_KIND) if e.txn not in sending]
         oldest = min((e.captured_at for e in rest), default=None)
-        return Request(MsgType.HELLO, {"op": self.operator.operator, "app": __version__,
-                                       "unsynced": {"count": len(rest),
-                                                    "oldest": iso(oldest) if oldest is not None else None}})
+        body: dict[str, Any] = {"op": self.operator.operator, "app": __version__,
+                                "unsynced": {"count": len(rest), "oldest": iso(oldest) if oldest is not None else None}}
+        used = self._used_resets()
+        if used:  # one-time PINs used here (services.pin_reset): the station stops handing them out
+            body["used_resets"] = used
+        return Request(MsgType.HELLO, body)
+
+    def _used_resets(self) -> list[str]:
+        if self.operators is None:
+            return []
+        try:
+            return self.operators.used_resets(self.clock.now())
+        except HandheldError:  # an unreadable operators file must not stop the sync; the login says why
+            return []
 
     def close(self) -> None:
         if self._sync_thread is not None:

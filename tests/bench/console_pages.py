@@ -28,12 +28,14 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
 from contextlib import closing
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -101,18 +103,24 @@ class Console:
         self.page_errors: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.log: IO[str] | None = None
 
     def start(self, db: str) -> None:
         with closing(ledger.connect(db)) as conn:
             store.ensure_schema(conn)
             console.add_user(conn, "sup", "supervisor", PASSWORD, "bench")
+        # the console's log (a line per request) goes to a file: a pipe nobody reads fills after
+        # ~640 requests (64 KiB) and the console's next log write blocks it — every page then hung
+        # 30 s (the stall of the first measurements was this, not the station's load)
+        self.log = tempfile.TemporaryFile(mode="w+", prefix="bench-console-", suffix=".log")
         self.proc = subprocess.Popen([sys.executable, "-m", "hw_mocks.cli", "station", "console", "--db", db,
                                       "--console", "127.0.0.1:0"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "console on" not in line:
-            raise SystemExit(f"the console did not start: {line}{self.proc.stderr.read() if self.proc.stderr else ''}")
+            self.log.seek(0)
+            raise SystemExit(f"the console did not start: {line}{self.log.read()[-2000:]}")
         self.browser = Browser(line.split("console on ", 1)[1].strip().rstrip("/"))
         self.browser.log_in()
         for _ in range(25):  # baseline: the idle station
@@ -133,6 +141,8 @@ class Console:
         if self.proc:
             self.proc.terminate()
             self.proc.communicate(timeout=30)
+        if self.log:
+            self.log.close()
 
 
 def main() -> int:
@@ -143,8 +153,6 @@ def main() -> int:
     ap.add_argument("--pg", action="store_true", help="a PostgreSQL ledger (the tests' throwaway cluster)")
     args = ap.parse_args()
     if args.pg:
-        import tempfile
-
         from tests.rigs.pgcluster import ThrowawayCluster, missing
 
         why = missing()

@@ -29,7 +29,6 @@ if CHROMIUM is None and os.environ.get("HANDHELD_REQUIRE_BROWSER"):  # CI: a mis
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install"
                                 " chromium; packaging/bootstrap.sh installs it)")
 
-from werkzeug.serving import make_server  # noqa: E402
 
 from hw_mocks.marketing.server import MarketingServer  # noqa: E402
 from hw_mocks.marketing.store import connect as mkt_connect  # noqa: E402
@@ -37,6 +36,7 @@ from hw_mocks.station import ledger  # noqa: E402
 from hw_mocks.station.check import run_check  # noqa: E402
 from hw_mocks.station.console import app as console  # noqa: E402
 from hw_mocks.station.console import store, terminals  # noqa: E402
+from hw_mocks.station.console.conns import make_server  # noqa: E402
 from hw_mocks.station.provisioning import TerminalKey  # noqa: E402
 from hw_mocks.station.server import StationServer  # noqa: E402
 from terminal_app.station.client import Request, StationClient  # noqa: E402
@@ -90,12 +90,13 @@ def rig(tmp_path):
     terminals.write(terms, TERMINALS)
     with StationServer(db, TERMINALS, clock=FixedClock(at=NOW), idle_timeout=5.0) as station:
         web = make_server("127.0.0.1", 0, console.create_app(db, terminals_file=terms,
-                                                             on_terminals_change=station.set_terminals), threaded=True)
+                                                             on_terminals_change=station.set_terminals))
         thread = threading.Thread(target=web.serve_forever, daemon=True)
         thread.start()
         yield {"db": db, "url": f"http://127.0.0.1:{web.server_port}", "station": station, "tmp": tmp_path}
     web.shutdown()
     thread.join(timeout=10)
+    web.server_close()
 
 
 @pytest.fixture
@@ -248,3 +249,33 @@ def test_administrator_provisions_a_terminal_and_assigns_a_segment(browser, rig)
     shoot(page, rig, "users")
     for path in ("/transit", "/audit", "/checks"):
         assert page.goto(rig["url"] + path).status == 403
+
+
+def hello_used(rig, used):
+    t = TERMINALS["00000001"]
+    c = StationClient(terminal_id="00000001", key=t.key, suite=Suite(t.suite), transport=SocketTransport(),
+                      seq=FileSeqCounter(rig["tmp"] / "seq"), host="127.0.0.1", port=rig["station"].port,
+                      connect_timeout=5, response_timeout=5, clock=FixedClock(at=NOW))
+    return c.call(Request(MsgType.HELLO, {"op": "7", "app": "0.1.0", "used_resets": used}))
+
+
+def test_supervisor_resets_an_operators_pin_seen_once_then_used_on_a_terminal(browser, rig):
+    page = log_in(browser, rig, "sup")
+    page.click("nav a:has-text('重置密码')")
+    expect(page.locator("h1")).to_have_text("重置操作员密码")
+    shoot(page, rig, "pin-reset-form")
+    page.fill("#reset input[name=operator]", "0007")
+    page.click("#reset button[type=submit]")
+    pin = page.locator("#pinonce code").inner_text(timeout=WAIT_MS)
+    assert len(pin) == 6 and pin.isdigit()
+    shoot(page, rig, "pin-reset-pin-once")
+    rid = page.locator("#pinonce .small").inner_text().split()[-1]
+    (listed,) = hello_used(rig, [])["params"]["pin_resets"]  # what a terminal fetches with HELLO
+    assert listed["id"] == rid and listed["op"] == "0007" and pin not in str(listed)
+    page.goto(rig["url"] + "/pin-reset")
+    assert pin not in page.content()
+    expect(page.locator("main table")).to_contain_text(rid)
+    # a terminal reports the one-time PIN used: the list says where, HELLO hands it out no more
+    assert hello_used(rig, [rid])["params"]["pin_resets"] == []
+    page.reload()
+    expect(page.locator(f"main table tr:has(code:text-is('{rid}')) td.used")).to_contain_text("00000001")

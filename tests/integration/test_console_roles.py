@@ -71,7 +71,8 @@ def changes():
 def app(db, terms_file, changes):
     a = console.create_app(db, terminals_file=terms_file, on_terminals_change=changes.append)
     a.config["TESTING"] = True
-    return a
+    yield a
+    console.close(a)
 
 
 def csrf(client, path="/login"):
@@ -404,3 +405,127 @@ def test_pin_reset_shows_the_pin_once_and_keeps_only_its_argon2_hash(app, db):
     # a bad operator number is refused with nothing stored
     client.post("/pin-reset", data={"operator": "12ab", "csrf_token": _token(client)})
     assert rows(db, "SELECT count(*) FROM pin_resets") == [(1,)]
+
+
+def test_the_console_has_its_own_few_connections_and_says_busy_when_they_are_out(app, db):
+    """conns.ConsoleDB: at most DB_CONNECTIONS out at once; one more waits its checkout timeout and
+    the page answers 503 (Retry-After), never hangs; given back, the console answers again."""
+    from hw_mocks.station.console import conns
+
+    pool = app.extensions["console_db"]
+    pool.checkout_timeout = 0.2
+    client = app.test_client()
+    login(client, "sup")
+    held = [pool.acquire() for _ in range(conns.DB_CONNECTIONS)]
+    try:
+        if db.startswith("postgresql"):
+            named = rows(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'handheld-console'")
+            assert named == [(conns.DB_CONNECTIONS,)]
+            assert rows(db, "SELECT 1") == [(1,)]  # the station's own connections are not the console's
+        with pytest.raises(conns.Busy):
+            pool.acquire()
+        r = client.get("/transit.json")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+        assert "稍后再试" in r.get_data(as_text=True)
+    finally:
+        for c in held:
+            pool.release(c)
+    assert pool.out == 0 and pool.most == conns.DB_CONNECTIONS
+    assert client.get("/transit.json").status_code == 200
+    assert pool.out == 0  # each request gave its connection back
+
+
+def test_the_console_server_runs_a_bounded_number_of_request_threads():
+    import threading
+    import urllib.request
+
+    from hw_mocks.station.console import conns
+
+    cond = threading.Condition()
+    state = {"in": 0, "most": 0}
+    release = threading.Event()
+
+    import os
+
+    def slow(environ, start_response):
+        state["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        with cond:
+            state["in"] += 1
+            state["most"] = max(state["most"], state["in"])
+            cond.notify_all()
+        release.wait(10)
+        with cond:
+            state["in"] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    srv = conns.make_server("127.0.0.1", 0, slow, threads=2)
+    serving = threading.Thread(target=srv.serve_forever, daemon=True)
+    serving.start()
+    answers = []
+
+    def fetch():
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.server_port}/", timeout=20) as r:
+            answers.append(r.read())
+
+    clients = [threading.Thread(target=fetch) for _ in range(6)]
+    try:
+        for t in clients:
+            t.start()
+        with cond:
+            assert cond.wait_for(lambda: state["in"] == 2, timeout=10)
+            assert not cond.wait_for(lambda: state["in"] > 2, timeout=1.0)  # the other four wait their turn
+        release.set()
+        for t in clients:
+            t.join(timeout=20)
+        assert answers == [b"ok"] * 6 and state["most"] == 2
+        # the request threads yield the CPU to the station's payments (nice +10 on this thread only)
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert state["nice"] == min(19, mine + conns.NICE)
+    finally:
+        release.set()
+        srv.shutdown()
+        serving.join(timeout=10)
+        srv.server_close()
+
+
+def test_qr_is_shown_per_business_day_apart_and_never_in_the_cash_to_hand_in(app, db):
+    """在途资金: QR payments (settled by the acquirer, never handed in) show today's business day
+    only, in their own column; the hand-in covers the cash alone; yesterday's QR shows nowhere."""
+    today = console.business_day(console.now())
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    with closing(ledger.connect(db)) as conn:
+        conn.execute("BEGIN")
+        for txn, method, day, amount in (("Q-1", "wechat", today.isoformat(), 300),
+                                         ("Q-2", "alipay", today.isoformat(), 200),
+                                         ("Q-0", "wechat", yesterday, 9900)):
+            conn.execute("INSERT INTO payments (txn, terminal, operator, cust, amount, method, at, day, receipt,"
+                         " to_balance, applied_at) VALUES (?, '00000001', '7', '1001', ?, ?, ?, ?, ?, 0, ?)",
+                         (txn, amount, method, day + "T10:00:00+08:00", day, "R" + txn, day + "T10:05:00+08:00"))
+        conn.execute("COMMIT")
+    client = app.test_client()
+    login(client, "sup")
+    data = client.get("/transit.json").get_json()
+    assert data["qr_day"] == today.isoformat()
+    one = {r["terminal"]: r for r in data["rows"]}["00000001"]
+    assert (one["cash"], one["count"], one["qr"]) == ("20.00", 2, "5.00")  # yesterday's 99.00 QR nowhere
+    assert data["totals"] == {"cash": "25.00", "qr": "5.00"}
+    page = client.get("/transit").get_data(as_text=True)
+    assert "今日扫码" in page and today.isoformat() in page and "只收现金" not in page
+    # the hand-in takes the cash shown (20.00), not the QR; the QR of today stays, apart
+    client.post("/transit/handin", data={"terminal": "00000001", "amount_fen": "2000", "note": "",
+                                         "csrf_token": _token(client)})
+    assert rows(db, "SELECT amount, count FROM handins") == [(2000, 2)]
+    one = {r["terminal"]: r for r in client.get("/transit.json").get_json()["rows"]}["00000001"]
+    assert (one["cash"], one["count"], one["qr"]) == ("0.00", 0, "5.00")
+    assert rows(db, "SELECT count(*) FROM handin_items WHERE txn LIKE 'Q-%'") == [(0,)]
+    # the record of a used one-time PIN is insert-only on this database too (the station's ledger)
+    with closing(ledger.connect(db)) as c:
+        c.execute("BEGIN")
+        c.execute("INSERT INTO pin_resets VALUES ('r1', '1001', '$argon2id$x', '2099-01-01T00:00:00+08:00', 'sup',"
+                  " '2026-11-24T10:00:00+08:00')")
+        c.execute("INSERT INTO pin_reset_uses VALUES ('r1', '00000001', '1001', '2026-11-24T11:00:00+08:00')")
+        c.execute("COMMIT")
+        with pytest.raises(sqlite3.Error, match="never changed"):
+            c.execute("DELETE FROM pin_reset_uses")
+    assert "00000001" in client.get("/pin-reset").get_data(as_text=True)  # shown as used, on that terminal

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextlib import closing
 
 import pytest
 
@@ -44,6 +45,7 @@ def _reset_on_console(db) -> str:
     page = client.get("/pin-reset").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     page = client.post("/pin-reset", data={"operator": "0007", "csrf_token": token}).get_data(as_text=True)
+    console.close(app)
     return re.search(r'id="pinonce".*?<code>(\d{6})</code>', page, re.S).group(1)
 
 
@@ -79,3 +81,54 @@ def test_console_reset_fetched_by_the_terminal_unlocks_once(rig, tmp_path, caplo
     assert fetch_pin_resets(rig.client, ops, operator="0008", clock=rig.clock) == []
     assert ops.verify("0007", "8642").name == "王师傅"
     assert json.loads(text)["operators"]["0008"].get("reset") is None  # the other operator untouched
+
+
+def _hello(rig, **extra):
+    from terminal_app.station.client import Request
+    from terminal_app.station.messages import MsgType
+
+    return rig.client.call(Request(MsgType.HELLO, {"op": "0008", "app": "t", **extra}))
+
+
+def test_a_used_reset_is_reported_recorded_once_and_handed_out_no_more(rig, tmp_path):
+    """The terminal reports the one-time PINs used on it (HELLO used_resets); the station records
+    each use once (insert-only) and stops listing that reset; the report is in the audit trail."""
+    import sqlite3
+
+    from hw_mocks.station import ledger
+    from tests.integration.test_usecase_rig import TID
+    from tests.rigs.station import rows
+
+    ops = OperatorStore(tmp_path / "operators.json")
+    ops.set_pin("0007", "王师傅", "1357")
+    pin = _reset_on_console(rig.db)
+    (rid,) = [r["id"] for r in _hello(rig)["params"]["pin_resets"]]
+    assert fetch_pin_resets(rig.client, ops, operator="0007", clock=rig.clock) == ["0007"]
+    assert ops.used_resets(rig.clock.now()) == []  # filed, not used: still listed for the other terminals
+    assert [r["id"] for r in _hello(rig)["params"]["pin_resets"]] == [rid]
+    assert rows(rig.db, "SELECT count(*) FROM pin_reset_uses") == [(0,)]
+
+    assert ops.verify("0007", pin).must_change  # used
+    assert ops.used_resets(rig.clock.now()) == [rid]
+    # the sync batch's HELLO (the one a terminal sends behind every batch) carries it
+    rig.terminal.operators = ops
+    report = rig.terminal.unsynced_report([])
+    assert report.body["used_resets"] == [rid]
+    assert rig.client.call(report)["params"]["pin_resets"] == []
+    assert rows(rig.db, "SELECT reset, terminal, operator FROM pin_reset_uses") == [(rid, TID, "0007")]
+    # reported again (every HELLO until it expires) and through F2: recorded once, listed no more
+    assert fetch_pin_resets(rig.client, ops, operator="0007", clock=rig.clock) == []
+    assert _hello(rig)["params"]["pin_resets"] == []
+    assert rows(rig.db, "SELECT count(*) FROM pin_reset_uses") == [(1,)]
+    # insert-only; the report is in the station's hash-chained trail (its decrypted body)
+    with closing(ledger.connect(rig.db)) as conn, pytest.raises(sqlite3.Error, match="never changed"):
+        conn.execute("DELETE FROM pin_reset_uses")
+    bodies = [b for (b,) in rows(rig.db, "SELECT body FROM audit WHERE direction = 'in' AND msg_type = 1")]
+    assert any(rid in (b or "") and "used_resets" in b for b in bodies)
+    # an id the station never issued changes nothing; a malformed report is refused
+    _hello(rig, used_resets=["deadbeef00"])
+    assert rows(rig.db, "SELECT count(*) FROM pin_reset_uses") == [(1,)]
+    from terminal_app.errors import HandheldError
+    for bad in ("x", ["a b"], ["x" * 33], ["a"] * 51):
+        with pytest.raises(HandheldError):
+            _hello(rig, used_resets=bad)

@@ -28,12 +28,25 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, Response, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFProtect
 
 from hw_mocks.station import audit, ledger
-from hw_mocks.station.console import stats, store, terminals
-from terminal_app.timeutil import SHANGHAI, iso, now
+from hw_mocks.station.console import conns, stats, store, terminals
+from terminal_app.timeutil import SHANGHAI, business_day, iso, now
 
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
@@ -96,25 +109,11 @@ def _translations(lang: str) -> gettext.NullTranslations:
     return gettext.translation("console", LOCALE_DIR, languages=[lang], fallback=True)
 
 
-_db_target: str = ""
-
-
-def _open(target: str) -> sqlite3.Connection:
-    """A connection for one request (the schema was made by create_app): the ledger's own rules."""
-    if target.startswith(("postgresql://", "postgres://")):
-        from hw_mocks.station.pg import PgConnection
-
-        return PgConnection(target)  # type: ignore[return-value]
-    conn = sqlite3.connect(target, isolation_level=None, timeout=10.0)
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
 def db() -> sqlite3.Connection:
-    """This request's connection to the ledger (closed when the request ends)."""
+    """This request's connection to the ledger, from the console's own bounded pool (conns.ConsoleDB;
+    given back when the request ends; none free within its timeout: conns.Busy, answered 503)."""
     if "db" not in g:
-        g.db = _open(_db_target)
+        g.db = current_app.extensions["console_db"].acquire()
     return g.db
 
 
@@ -137,9 +136,8 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
                on_terminals_change: Callable[[dict[str, Any]], None] | None = None) -> Flask:
     """``terminals_file``: the station's provisioning file (the terminals page edits it);
     ``on_terminals_change``: called with the new provisioning (the station beside it takes it at once)."""
-    global _db_target
-    _db_target = os.fspath(db_target)
-    conn = ledger.connect(_db_target)
+    target = os.fspath(db_target)
+    conn = ledger.connect(target)
     try:
         store.ensure_schema(conn)
     finally:
@@ -150,15 +148,20 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
                       WTF_CSRF_TIME_LIMIT=int(LIFETIME.total_seconds()), MAX_CONTENT_LENGTH=64 * 1024,
                       TERMINALS_FILE=os.fspath(terminals_file) if terminals_file else None)
     CSRFProtect(app)
+    app.extensions["console_db"] = conns.ConsoleDB(target)
     app.jinja_env.filters["yuan"] = yuan
 
     @app.teardown_appcontext
     def close_db(_exc: BaseException | None) -> None:
         conn = g.pop("db", None)
         if conn is not None:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            conn.close()
+            current_app.extensions["console_db"].release(conn)
+
+    @app.errorhandler(conns.Busy)
+    def busy(_e: conns.Busy) -> Any:
+        t = g.t if "t" in g else _translations("zh_CN")
+        return Response(t.gettext("The console is busy; try again in a moment."), status=503,
+                        mimetype="text/plain", headers={"Retry-After": "5"})
 
     @app.before_request
     def load_user() -> Any:
@@ -245,14 +248,16 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
     @app.route("/transit")
     @role("supervisor")
     def transit() -> Any:
-        rows = store.transit(db())
-        return render_template("transit.html", rows=rows, totals=_totals(rows))
+        today = business_day(now()).isoformat()
+        rows = store.transit(db(), today)
+        return render_template("transit.html", rows=rows, totals=_totals(rows), today=today)
 
     @app.route("/transit.json")
     @role("supervisor")
     def transit_json() -> Any:
-        rows = store.transit(db())
-        return jsonify(rows=[{"terminal": r.terminal, "operator": r.operator, "cash": yuan(r.cash),
+        today = business_day(now()).isoformat()
+        rows = store.transit(db(), today)
+        return jsonify(qr_day=today, rows=[{"terminal": r.terminal, "operator": r.operator, "cash": yuan(r.cash),
                               "cash_fen": r.cash, "count": r.cash_count, "qr": yuan(r.qr), "oldest": r.oldest or "-",
                               "last_sync": r.last_sync or "-", "unsynced": r.unsynced_text,
                               "reported_at": r.reported_at or ""} for r in rows],
@@ -460,6 +465,11 @@ def create_app(db_target: str | os.PathLike[str], *, secret_key: bytes | None = 
     missing = {r.endpoint for r in app.url_map.iter_rules()} - set(ENDPOINT_ROLES) - PUBLIC - {"index"}
     assert not missing, f"endpoints without roles: {missing}"
     return app
+
+
+def close(app: Flask) -> None:
+    """Give back the app's database connections (its pool's threads end): when its server stops."""
+    app.extensions["console_db"].close()
 
 
 def _totals(rows: list[store.Transit]) -> dict[str, int]:

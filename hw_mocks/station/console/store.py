@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hw_mocks.station import audit
-from terminal_app.timeutil import iso, now
+from terminal_app.timeutil import business_day, iso, now
 
 ROLES = ("administrator", "supervisor", "auditor")
 
@@ -171,10 +171,14 @@ def record_pin_reset(conn: sqlite3.Connection, operator: str, pin_hash: str, by_
     return reset_id, expires
 
 
-def pin_resets(conn: sqlite3.Connection, limit: int = 50) -> list[tuple[str, str, str, str, str]]:
-    """The latest resets (id, operator, expires_at, by_user, at), newest first — never the hashes."""
-    return conn.execute("SELECT id, operator, expires_at, by_user, at FROM pin_resets ORDER BY at DESC, id"
-                        " LIMIT ?", (limit,)).fetchall()
+def pin_resets(conn: sqlite3.Connection, limit: int = 50) -> list[tuple[str, str, str, str, str, str | None,
+                                                                        str | None]]:
+    """The latest resets (id, operator, expires_at, by_user, at, used on terminal, reported at),
+    newest first — never the hashes.  Used: a terminal reported the one-time PIN used (HELLO
+    ``used_resets``, the ledger's insert-only ``pin_reset_uses``); the station hands it out no more."""
+    return conn.execute("SELECT r.id, r.operator, r.expires_at, r.by_user, r.at, u.terminal, u.reported_at"
+                        " FROM pin_resets r LEFT JOIN pin_reset_uses u ON u.reset = r.id"
+                        " ORDER BY r.at DESC, r.id LIMIT ?", (limit,)).fetchall()
 
 
 # -- 在途资金 -----------------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ class Transit:
     operator: str
     cash: int            # fen, cash payments since the last hand-in (not reversed)
     cash_count: int
-    qr: int              # fen, QR payments since the last hand-in (settled by the acquirer, not handed in)
+    qr: int              # fen, QR payments of today's business day (settled by the acquirer, never handed in)
     oldest: str | None   # capture time of the oldest payment not yet handed in
     last_sync: str | None
     #: the terminal's own report (HELLO "unsynced", sent behind each sync batch): the capture time
@@ -205,13 +209,19 @@ class Transit:
         return f"{self.unsynced} ({self.unsynced_count})" if self.unsynced_count else "-"
 
 
-def transit(conn: sqlite3.Connection) -> list[Transit]:
-    """Per terminal and operator: payments applied and not reversed that no hand-in covers."""
+def transit(conn: sqlite3.Connection, today: str | None = None) -> list[Transit]:
+    """Per terminal and operator: cash payments applied and not reversed that no hand-in covers,
+    and apart from them the QR payments of the business day ``today`` (default: the station's
+    business day now) — QR money is settled by the acquirer and never handed in, so it is shown
+    per day and never counted in the cash to hand in."""
+    today = today or business_day(now()).isoformat()
+    qr = sorted(QR_METHODS)
+    marks = ", ".join("?" * len(qr))
     rows = conn.execute(
         "SELECT p.terminal, coalesce(p.operator, ''), p.method, sum(p.amount), count(*), min(p.at),"
         " max(p.applied_at) FROM payments p LEFT JOIN handin_items h ON h.txn = p.txn"
-        " WHERE h.txn IS NULL AND p.reversed_by IS NULL GROUP BY p.terminal, coalesce(p.operator, ''), p.method"
-        " ORDER BY p.terminal").fetchall()
+        f" WHERE h.txn IS NULL AND p.reversed_by IS NULL AND (p.method NOT IN ({marks}) OR p.day = ?)"
+        " GROUP BY p.terminal, coalesce(p.operator, ''), p.method ORDER BY p.terminal", (*qr, today)).fetchall()
     acc: dict[tuple[str, str], dict[str, Any]] = {}
     for term, op, method, amount, count, oldest, synced in rows:
         a = acc.setdefault((term, op), {"cash": 0, "count": 0, "qr": 0, "oldest": None, "sync": None})
@@ -274,9 +284,15 @@ def alarms(conn: sqlite3.Connection, check_id: int | None = None, open_only: boo
     if check_id is not None:
         sql += " WHERE a.check_id = ?"
         args = (check_id,)
+    rows = conn.execute(sql + " ORDER BY a.id DESC LIMIT 500", args).fetchall()
+    by_alarm: dict[int, list[tuple[Any, ...]]] = {}
+    if rows:  # every shown alarm's handling in one query (not one per alarm: a page of 500 alarms)
+        for alarm, by, note, at in conn.execute("SELECT alarm, by_user, note, at FROM alarm_acks WHERE alarm >= ?"
+                                                " AND alarm <= ? ORDER BY id", (rows[-1][0], rows[0][0])):
+            by_alarm.setdefault(alarm, []).append((by, note, at))
     out = []
-    for r in conn.execute(sql + " ORDER BY a.id DESC LIMIT 500", args).fetchall():
-        acks = conn.execute("SELECT by_user, note, at FROM alarm_acks WHERE alarm = ? ORDER BY id", (r[0],)).fetchall()
+    for r in rows:
+        acks = by_alarm.get(r[0], [])
         if open_only and acks:
             continue
         out.append({"id": r[0], "check_id": r[1], "day": r[2], "kind": r[3], "txn": r[4], "terminal": r[5],
