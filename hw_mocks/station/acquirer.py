@@ -460,7 +460,13 @@ class OrderJournal:
         return cls(Path(target), clock, conn=ledger.connect(target, check_same_thread=False))
 
     def close(self) -> None:
-        self._db.close()
+        """Under the statement lock: the station closes the journal as it stops while an acquirer
+        thread may still be in a statement (a give-back, a resume); closing the connection under it
+        is the likely cause of a segfault seen once in the suite (test_station_qr, the station stopped
+        right after its start-up sweep).  A later statement gets sqlite3's
+        "closed database" error, which the sweep logs and the next start retries."""
+        with self._lock:
+            self._db.close()
 
     def _exec(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
