@@ -1054,6 +1054,9 @@ class Station:
                  "purchase_count": new_count, **crypto, "receipt": receipt, "at": ctx.now_iso}
         if acquirer_id is not None:
             reply["method"], reply["acquirer_id"] = method, acquirer_id
+            # can the terminal give it up (CARD_CANCEL) if the write never lands?  Not behind a
+            # marketing system: the purchase is booked there and given up there (the supervisor)
+            reply["cancel"] = self.broker is None
         return reply
 
     def _card_serial(self, body: Mapping[str, Any], meter: str, kind: str) -> str:

@@ -35,7 +35,14 @@ from drivers.ic_card.sgcc import MAX_MONEY_FEN
 from offline_queue.journal import Entry, EntryState, Journal
 from terminal_app.documents.templates import PurchaseVoucherData, purchase_voucher
 from terminal_app.domain.money import format_fen
-from terminal_app.errors import BusinessRuleError, ConfigurationError, DeviceError, LinkError, RemoteProtocolError
+from terminal_app.errors import (
+    N_,
+    BusinessRuleError,
+    ConfigurationError,
+    DeviceError,
+    LinkError,
+    RemoteProtocolError,
+)
 from terminal_app.services import cash_limit, ports
 from terminal_app.station.client import Request, StationRefusedError, result_body
 from terminal_app.station.messages import MsgType
@@ -90,11 +97,20 @@ class TopupRefused(BusinessRuleError):
 
 class PaidNotWrittenError(DeviceError):
     """A purchase paid by payment code whose card write did not land (the card was pulled, the
-    write failed): the wallet is charged, the purchase is authorized and waits for the same card."""
+    write failed): the wallet is charged, the purchase is authorized and waits for the same card.
+    ``can_give_up``: the station lets this terminal give it up (CARD_CANCEL); not behind a
+    marketing system, where the supervisor gives it up."""
 
     default_action = ("Insert the same card again and read it (F1): the purchase is finished, nothing is charged"
                       " twice. If the card cannot be written, give the purchase up (F2): the money goes back to the"
                       " wallet.")
+    supervisor_action = N_("Insert the same card again and read it (F1): the purchase is finished, nothing is"
+                           " charged twice. If the card cannot be written, call the supervisor: the purchase is given"
+                           " up at the marketing system and the money goes back to the wallet.")
+
+    def __init__(self, what: str, action: str | None = None, *, can_give_up: bool = True, **params: Any) -> None:
+        self.can_give_up = can_give_up
+        super().__init__(what, action if action is not None or can_give_up else self.supervisor_action, **params)
 
 
 class AuthorizationPending(LinkError):
@@ -348,7 +364,7 @@ class CardService:
         except DeviceError as e:  # charged, not on the card: the same card again finishes it (or give it up)
             log.warning("QR card purchase %s paid, the card write did not land: %s", entry.txn, e)
             raise PaidNotWrittenError("The customer paid {amount} yuan; the card was not written.",
-                                 amount=format_fen(amount)) from e
+                                      can_give_up=reply.get("cancel") is not False, amount=format_fen(amount)) from e
         self._fault("verified")
         return self._confirm(entry, reply, customer.get("name", ""), recovered=False)
 

@@ -199,6 +199,11 @@ def test_a_card_top_up_by_code_a_refusal_and_a_card_pulled_after_the_charge(fiel
     text = flat(app.render_text())
     assert "支付40.00元，但卡未写入" in text and "请重新插入同一张卡" in text, text
     assert app.top.result is None and app.top.unwritten is not None
+    # the simulated station sits behind the marketing system: the purchase is given up there (the
+    # supervisor), so the screen offers no F2 and says whom to call — and F2 does nothing
+    assert "请联系班长在营销系统放弃购电" in text and "F2放弃" not in text and "按F2" not in text, text
+    app.press("f2")
+    assert app.top.unwritten is not None and app.top.given_up is None
     app.press("f7")  # the customer puts the same card back
     text = flat(app.press("f1"))
     assert "已写卡40.00元。" in text and "微信支付" in text, text

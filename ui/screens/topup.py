@@ -46,8 +46,10 @@ class TopUpScreen(Screen):
                         hint=N_("That was a payment code: press F3 (scan-to-pay), then scan it again."),
                         interrupted=self._not_written)
         #: a purchase paid by code whose card write did not land: (amount fen, the code) until the same
-        #: card finishes it (F1) or it is given up (F2)
+        #: card finishes it (F1) or it is given up (F2 — only where the station lets the terminal give
+        #: it up, ``can_give_up``; behind a marketing system the supervisor does)
         self.unwritten: tuple[int, PayCode] | None = None
+        self.can_give_up = True
         self.given_up: Any = None  # GiveUpOutcome of 放弃购电
         super().__init__(app, **params)
 
@@ -56,7 +58,7 @@ class TopUpScreen(Screen):
         if self.result is not None or self.given_up is not None:
             return (("Done", "done"),)
         if self.unwritten is not None:
-            return (("Read card", "read"), ("Give up", "giveup"), None, ("Back", "back"))
+            return (("Read card", "read"), ("Give up", "giveup") if self.can_give_up else None, None, ("Back", "back"))
         if self.card is None:
             return (("Read card", "read"), None, None, ("Back", "back"))
         if self.qr.paying:
@@ -87,7 +89,9 @@ class TopUpScreen(Screen):
                            urwid.Text(_("Insert the same card again, then F1: the purchase is finished; nothing is "
                                         "charged twice.")),
                            urwid.Text(("dim", _("Card unusable or customer gone: F2 gives it up and the money goes "
-                                                "back to the wallet.")))])
+                                                "back to the wallet.") if self.can_give_up else
+                                       _("Card unusable or customer gone: call the supervisor; the purchase is given "
+                                         "up at the marketing system and the money goes back to the wallet.")))])
             return
         if self.result is None and self.card is not None and self.qr.active:
             c = self.card
@@ -147,13 +151,14 @@ class TopUpScreen(Screen):
         if not isinstance(error, PaidNotWrittenError):
             return False
         self.unwritten = (self.qr.amount_fen, code)
+        self.can_give_up = error.can_give_up
         self.app.set_message(self._("Paid; the card was not written: insert the same card again."), "warn")
         return True
 
     @command("giveup")
     def do_giveup(self) -> None:
         """F2 while a paid purchase waits for its card: 放弃购电 (the station refunds the wallet)."""
-        if self.unwritten is None or self.card is None:
+        if self.unwritten is None or self.card is None or not self.can_give_up:
             return
 
         def done(outcome: Any) -> None:
