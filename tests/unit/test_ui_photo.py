@@ -52,3 +52,17 @@ def test_a_new_reading_drops_the_photo_of_the_last(tmp_path):
     assert app.top.photo is not None
     app.top.do_read()  # read again
     assert app.top.photo is None
+
+
+def test_when_f3_is_the_rollover_the_photo_is_on_the_dot_key(tmp_path):
+    from terminal_app.services.views import ReadingOutcome
+
+    backend = FakeBackend()
+    app, _text = _read(tmp_path, backend)
+    app.top._got(ReadingOutcome("3101000001", "12.00", "ir", "", (), None, needs=("abnormal_code", "rollover"),
+                                rollover_use="91.50"))
+    text = app.render_text()
+    assert lines(text)[-1].startswith("F1保存 F2异常 F3翻转")
+    assert "未拍照（.拍照）" in flat(text)
+    text = app.press(".")
+    assert "已拍照（2KB）" in flat(text) and backend.photos_taken == 1
