@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -107,6 +107,7 @@ def test_a_stream_without_a_usable_boundary_is_refused(ctype):
         boundary_of(ctype)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example time limit
 @given(st.binary(max_size=400))
 def test_any_stream_bytes_give_a_part_or_camera_frame_error(data):
     try:
@@ -116,6 +117,7 @@ def test_any_stream_bytes_give_a_part_or_camera_frame_error(data):
     assert 0 < len(part)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example time limit
 @given(st.binary(max_size=300))
 def test_any_picture_bytes_open_or_raise_camera_frame_error(data):
     try:
@@ -128,3 +130,13 @@ def test_an_unknown_camera_url_is_a_configuration_mistake_said_as_such():
     with pytest.raises(CameraNotFoundError) as e:
         still("ftp://camera/snap.jpg")
     assert "[devices.camera]" in e.value.action
+
+
+@settings(deadline=None)  # a shared, loaded machine: no per-example time limit
+@given(st.binary(max_size=200), st.integers(-2, 12), st.integers(-2, 12), st.integers(0, 40))
+def test_any_yuyv_frame_gives_an_rgb_picture_or_camera_frame_error(data, width, height, stride):
+    try:
+        img = yuyv_to_image(data, width, height, stride)
+    except CameraFrameError:
+        return
+    assert img.mode == "RGB" and img.size == (width, height)
