@@ -217,7 +217,7 @@ def _os_error(e: OSError, where: str) -> CameraError:
         return CameraNotFoundError("No camera at {where}.", where=where)
     if e.errno in (errno.EACCES, errno.EPERM):
         return CameraNotFoundError("The camera {where} cannot be opened ({error}).",
-                                   "Add the terminal's user to the video group (packaging/udev), then restart it.",
+                                   "Give the terminal's user access to the camera (the video group), then restart the terminal.",
                                    where=where, error=e)
     return CameraError("The camera {where} failed ({error}).", where=where, error=e)
 
