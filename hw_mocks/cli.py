@@ -20,6 +20,7 @@ from terminal_app.errors import HandheldError
 MOCK_MODULES = (
     "hw_mocks.meter.cli",
     "hw_mocks.modem.cli",
+    "hw_mocks.gnss.cli",
     "hw_mocks.station.cli",
     "hw_mocks.marketing.cli",
     "hw_mocks.printer.cli",

@@ -170,6 +170,31 @@ class PowerSettings:
 
 
 @dataclass(frozen=True)
+class GnssSettings:
+    """``[devices.gnss]``: where a reading's place (time, position, fix quality) comes from —
+    ``"modem"`` (the modem's GNSS engine over AT, docs/modem-at.md) or ``"nmea:<port>"`` (a serial
+    NMEA 0183 receiver on any pyserial URL, docs/gnss-nmea.md)."""
+
+    place: str = "modem"
+    baudrate: int = 9600  # an NMEA receiver's UART (L76 / NEO factory default 9600 8N1)
+    stale_after_s: int = 120  # an older fix is shown as old (旧) on the status line
+
+    def __post_init__(self) -> None:
+        if self.place != "modem" and (not self.place.startswith("nmea:") or not self.place[5:].strip()):
+            raise ConfigurationError("The place source {value!r} is neither modem nor nmea:<port>.",
+                                     'Set [devices.gnss] place = "modem" or "nmea:/dev/ttyGNSS".', value=self.place)
+        if self.baudrate not in (4800, 9600, 19200, 38400, 57600, 115200) or not 1 <= self.stale_after_s <= 86400:
+            raise ConfigurationError("[devices.gnss] baudrate {baud} or stale_after_s {stale} is out of range.",
+                                     "Use a standard rate (4800–115200) and 1–86400 s.", baud=self.baudrate,
+                                     stale=self.stale_after_s)
+
+    @property
+    def nmea_url(self) -> str | None:
+        """The receiver's pyserial URL when the place comes from an NMEA receiver, else None."""
+        return self.place[5:].strip() if self.place.startswith("nmea:") else None
+
+
+@dataclass(frozen=True)
 class DeviceSettings:
     ir_meter: IrMeterSettings = field(default_factory=IrMeterSettings)
     modem: ModemSettings = field(default_factory=ModemSettings)
@@ -178,6 +203,7 @@ class DeviceSettings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     card_reader: CardReaderSettings = field(default_factory=CardReaderSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
+    gnss: GnssSettings = field(default_factory=GnssSettings)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ class HandheldApp:
         self.unprinted_offered_at: int | None = None
         #: (visited, customers) of the segment being walked, on the status line; None off the route
         self.walk_progress: tuple[int, int] | None = None
+        #: the customers of the segment being walked (set with walk_progress): counted again after each task
+        self.walk_customers: frozenset[str] = frozenset()
         self.loop: urwid.MainLoop | None = None
         self.screens = ScreenStack(self)
         self.bar = StatusBar(self, self.clock)
@@ -311,6 +313,21 @@ class HandheldApp:
             self.runner.loop.create_task(poll())
         else:
             self.set_status(status_fn())
+
+    def refresh_walk(self) -> None:
+        """抄N/100 again from today's visits (local, fast) while a route is walked: a reading saved
+        or a door skipped shows at once, whatever screen saved it."""
+        if self.walk_progress is None or not self.walk_customers:
+            return
+        visits = getattr(self.backend, "visits_today", None)
+        if visits is None:
+            return
+        try:
+            visited = visits()
+        except Exception as e:  # noqa: BLE001 — the status line must never take the UI down
+            log.warning("walk progress: %s", e)
+            return
+        self.walk_progress = (len(self.walk_customers & set(visited)), len(self.walk_customers))
 
     def status_lines(self, width: int) -> tuple[str, str]:
         return self.bar.status_lines(width)

@@ -1,7 +1,7 @@
 """The chrome around the screen: the status bar, the message line and the soft-key help line.
 
 Rows 1-2 show the operator, the radio technology (4G / 2G, when the modem says) and signal bars,
-link, battery, queue depth + oldest age, printer and time; the message line the busy state of a running
+link, battery, queue depth + oldest age, the place's fix (3D / 2D / 无星 / 旧位), printer and time; the message line the busy state of a running
 task or the last result/error; the last row the F1–F4 labels — built from the key bindings of
 the top screen's context, so a label is shown exactly when its key does something.  Events
 (status changed, message logged) are blinker signals of this instance (never module globals).
@@ -117,16 +117,26 @@ class StatusBar:
         printer = {PrinterState.OK: _("Printer OK"), PrinterState.PAPER_OUT: _("No paper"),
                    PrinterState.COVER_OPEN: _("Cover open"), PrinterState.OFFLINE: _("Printer off"),
                    PrinterState.UNKNOWN: ""}[s.printer]
+        fix = fix_text(s.fix, _)
+        fix_printer = f"{fix} {printer}".strip()
+        short = _("Queue {n}").format(n=s.queue_depth) if opened else ""
         walk = getattr(self.app, "walk_progress", None)
         if walk is not None:  # on the route walk: 抄37/100 first, the queue shortened to fit
             done, total = walk
             left2 = _("Read {done}/{total}").format(done=done, total=total)
-            short = _("Queue {n}").format(n=s.queue_depth)
-            for q in (queue, short):
-                if _width(f"{left2} {q}") + 1 + _width(printer) <= width:
-                    return row1, _pad_between(f"{left2} {q}", printer, width)
-            return row1, _pad_between(left2, printer, width)
-        return row1, _pad_between(queue, printer, width) if queue or printer else ""
+            lefts = [f"{left2} {queue}".strip(), f"{left2} {short}".strip()]
+        else:
+            lefts = [queue, short]
+        # what gives way, first to last: the queue's age, the fix (3D / 2D / 无星 / 旧位), the queue
+        rights = [fix_printer, printer] if fix else [printer]
+        tries = [(left, right) for right in rights for left in lefts]
+        if walk is not None:
+            tries += [(left2, right) for right in rights]
+        for left, right in tries:
+            if _width(left) + 1 + _width(right) <= width:
+                return row1, _pad_between(left, right, width) if left or right else ""
+        left, right = tries[-1]
+        return row1, _pad_between(left, right, width) if left or right else ""
 
     def softkey_line(self) -> str:
         """F1–F4 labels of the top screen: the help of the F-key bindings of its context."""
@@ -172,6 +182,12 @@ def battery_texts(s: TerminalStatus, _: Callable[[str], str]) -> list[str]:
         return []
     mark = "+" if s.charging else ("!" if s.power in ("low", "critical") else "")
     return [_("Bat {n}%").format(n=s.battery) + mark, f"{s.battery}%{mark}", f"{s.battery}%"]
+
+
+def fix_text(fix: str, _: Callable[[str], str]) -> str:
+    """The place source's fix on the status line (services.place.FixStatus values); "" unknown."""
+    texts = {"3D": _("3D fix"), "2D": _("2D fix"), "none": _("No fix"), "stale": _("Old fix")}
+    return texts.get(fix, "")
 
 
 def _width(text: str) -> int:

@@ -91,6 +91,7 @@ class TaskRunner:
                 return  # cancelled meanwhile: the result is dropped
             self.busy = None
             done(result)
+            app.refresh_walk()  # a reading saved or a door skipped: 抄N/100 counts it, on any screen
             app._draw_chrome()
             app.refresh_status()  # what the task captured or sent shows on the status line at once
 
@@ -101,6 +102,7 @@ class TaskRunner:
             if failed is not None:
                 failed(exc)
             app.show_error(exc)
+            app.refresh_walk()  # a reading journaled before its notice failed to print counts too
             app._draw_chrome()
             app.refresh_status()
 

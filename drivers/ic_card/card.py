@@ -82,8 +82,19 @@ class PrepaidCard:
         return data
 
     def write_purchase(self, amount: int, count: int, mac: bytes) -> None:
-        """UPDATE BINARY of the purchase file with the key holder's MAC (must follow challenge())."""
-        self._ok(model.update_purchase(amount, count, mac), "take the purchase")
+        """UPDATE BINARY of the purchase file with the key holder's MAC (must follow challenge()).
+
+        ``6985`` here is a challenge that did not live to the write (the card was reset or re-powered
+        in between — a card put back into a reader just as pcscd powers it) or a count the card already
+        holds: either way the purchase is finished by reading the card again, not at the business hall."""
+        resp = self.reader.transmit(model.update_purchase(amount, count, mac))
+        if resp.sw == StatusWord.CONDITIONS_NOT_SATISFIED:
+            raise CardStatusError("The card refused to {step} ({name}, SW {sw}).",
+                                  "Insert the same card again; the purchase will be finished from what it holds.",
+                                  step="take the purchase", name=resp.name, sw=resp.sw)
+        if not resp.ok:
+            raise CardStatusError("The card refused to {step} ({name}, SW {sw}).", step="take the purchase",
+                                  name=resp.name, sw=resp.sw)
 
     def authorization_fields(self) -> dict[str, str]:
         """What the key holder needs for the write: the card's challenge."""

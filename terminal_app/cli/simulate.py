@@ -31,7 +31,9 @@ journal, the station's ledger): ``--sim-dir`` or ``$HANDHELD_SIM_DIR`` name it, 
 is printed when the simulator starts and again when it ends; ``--sim-discard`` uses a temporary
 folder deleted at exit.  The simulated GPRS link is as slow as a real one by default (0.3 s each
 way, 20 kbit/s: the route download's progress bar shows); ``--sim-link fast`` removes that.
-``--sim-modem ec200`` puts an LTE Cat.1 module (Quectel EC200x dialect) in place of the SIM800.  The
+``--sim-modem ec200`` puts an LTE Cat.1 module (Quectel EC200x dialect) in place of the SIM800.
+``--sim-gnss nmea`` takes a reading's place from a mock serial NMEA receiver (``--sim-gnss-scenario``:
+cold_start by default — 无定位 for 35 s, then 3D) instead of the modem's GNSS.  The
 demo area is seeded for today (its last readings a month ago — two months in segment 010301 —,
 its notices two weeks old).
 """
@@ -81,6 +83,11 @@ class SimulatedSite:
     #: ("auto": the terminal identifies the module itself)
     modem_module: str = "sim800"
     modem_dialect: str = "sim800"
+    #: where a reading's place comes from: "modem" (the mock modem's GNSS) or "nmea" (the mock NMEA
+    #: receiver on its own pty, running ``gnss_scenario`` of hw_mocks/gnss/scenarios.toml)
+    gnss: str = "modem"
+    gnss_scenario: str = "cold_start"
+    gnss_receiver: Any = None
     as_of: dt.date | None = None  # the day the demo area is seeded for (None: today)
     meter_urls: dict[str, str] = field(default_factory=dict)
     station_port: int = 0
@@ -189,6 +196,13 @@ class SimulatedSite:
             scenario = os.environ.get("HANDHELD_SIM_CAMERA_SCENARIO")
             self.camera = self._stack.enter_context(
                 MockCamera(scenario=camera_scenario(scenario) if scenario else None))
+            gnss_place = "modem"
+            if self.gnss == "nmea":
+                from hw_mocks.gnss.device import MockGnssReceiver
+
+                self.gnss_receiver = self._stack.enter_context(
+                    MockGnssReceiver(self.workdir / "tty-gnss", self.gnss_scenario))
+                gnss_place = f"nmea:{self.gnss_receiver.path}"
             card_lines = self._start_card(holder, db)
             # the battery: a mock power-supply class directory (edit BAT0/capacity, BAT0/status to drive it)
             from drivers.power import write_mock_battery
@@ -211,6 +225,7 @@ class SimulatedSite:
                 f'[devices.scanner]\nmode = "serial"\ndevice = "{self.scanner.path}"\n\n'
                 f'[devices.camera]\nurl = "{self.camera.url}"\n\n'
                 f'[devices.power]\npath = "{self.power_dir}"\n\n'
+                f'[devices.gnss]\nplace = "{gnss_place}"\n\n'
                 + card_lines +
                 f'[ui]\noperators_file = "{self.workdir / "operators.json"}"\n',
                 encoding="utf-8")
@@ -490,14 +505,16 @@ def _card_key_holder() -> Callable[[str, str, int, int, str], str] | None:
 @contextlib.contextmanager
 def simulated_site(workdir: str | os.PathLike[str] | None = None, *, link: str = "fast",
                    modem_module: str = "sim800", modem_dialect: str | None = None,
-                   card_scheme: str = "sgcc") -> Iterator[SimulatedSite]:
+                   card_scheme: str = "sgcc", gnss: str = "modem",
+                   gnss_scenario: str = "cold_start") -> Iterator[SimulatedSite]:
     """A started site in ``workdir`` (kept), or in a temporary folder deleted at exit.  Tests get
     the fast link by default; the ``handheld --simulate`` command the field's."""
     with contextlib.ExitStack() as stack:
         path = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="handheld-sim-")))
         path.mkdir(parents=True, exist_ok=True)
         with SimulatedSite(path, link=link, modem_module=modem_module,
-                           modem_dialect=modem_dialect or modem_module, card_scheme=card_scheme) as site:
+                           modem_dialect=modem_dialect or modem_module, card_scheme=card_scheme, gnss=gnss,
+                           gnss_scenario=gnss_scenario) as site:
             yield site
 
 
@@ -523,6 +540,12 @@ def register_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-modem", choices=("sim800", "m26", "ec200"), default="sim800",
                    help="with --simulate: the simulated modem module and the dialect the terminal speaks to it "
                         "(sim800, m26: 2G; ec200: LTE Cat.1)")
+    p.add_argument("--sim-gnss", choices=("modem", "nmea"), default="modem",
+                   help="with --simulate: where a reading's place comes from (modem: the mock modem's GNSS; "
+                        "nmea: a mock serial NMEA receiver, L76 class, on its own pty)")
+    p.add_argument("--sim-gnss-scenario", default="cold_start", metavar="NAME",
+                   help="with --sim-gnss nmea: the receiver's scenario (fix_3d, fix_2d, no_fix, cold_start, stale; "
+                        "handheld-mocks gnss --list)")
     p.add_argument("--sim-card", choices=("sgcc", "gt1"), default="sgcc",
                    help="with --simulate: the card scheme of the simulated card and reader (sgcc: the State Grid "
                         "user card; gt1: the project's earlier card)")
@@ -540,7 +563,8 @@ def run(args: argparse.Namespace, run_ui: Callable[[argparse.Namespace, Simulate
             workdir = Path(getattr(args, "sim_dir", None) or os.environ.get("HANDHELD_SIM_DIR") or default_sim_dir())
         with simulated_site(workdir, link=getattr(args, "sim_link", "gprs"),
                             modem_module=getattr(args, "sim_modem", "sim800"),
-                            card_scheme=getattr(args, "sim_card", "sgcc")) as site:
+                            card_scheme=getattr(args, "sim_card", "sgcc"), gnss=getattr(args, "sim_gnss", "modem"),
+                            gnss_scenario=getattr(args, "sim_gnss_scenario", "cold_start")) as site:
             tickets = site.workdir / "tickets"
             kept = "" if workdir is not None else "（退出时删除 deleted at exit）"
             battery = getattr(args, "sim_battery", None)

@@ -17,8 +17,10 @@ a visit with no value at all (门闭, 表计未找到) only registers the abnorm
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -176,8 +178,9 @@ def balance_cover(customer: Customer, bill: Bill | None, rule: Any, day: Any) ->
 def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck | None, source: ReadingSource,
                  reason: str = "", confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
                  rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "",
-                 photo: bytes | None = None) -> ReadingResult:
-    """Accept the reading, journal it, then print the reading notice.
+                 place: Mapping[str, Any] | None = None, photo: bytes | None = None) -> ReadingResult:
+    """Accept the reading, journal it (with its ``place``: services.place.place_now), then print
+    the reading notice.
 
     ``check`` None means no value could be taken: ``abnormal`` must say why (门闭 …).  Every
     warning of ``check`` must be answered as its rule says (domain.validation: an abnormal code
@@ -201,6 +204,8 @@ def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck
         reading = check.accept(customer=customer.number, read_at=at, source=source, reason=reason,
                                confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
                                jump_reason=jump_reason)
+    if place is not None:
+        reading = dataclasses.replace(reading, place=place)
     bill, no_bill = precalculate_or_why(tariffs, customer, reading)
     rule = store.penalty_rule()
     from_balance = balance_cover(customer, bill, rule, business_day(at))

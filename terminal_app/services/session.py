@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 #: how long a field action waits for the other user of a device before saying it is busy
 BUSY_WAIT_S = 120
+#: how long a reading waits for the link (the modem) to ask the modem's GNSS for its place: no longer,
+#: the reading is taken without it (a place is a help, never a condition)
+PLACE_WAIT_S = 5.0
 
 Progress = Callable[[int, int], None]
 #: what Terminal.preview_reading keeps in ReadingOutcome.token for the save
@@ -86,6 +89,7 @@ class FieldSession:
         self._opened = threading.Event()  # set while the terminal is open (a scan waits for it)
         self._last = TerminalStatus()
         self._radio: Radio | None = None  # the last registration/signal read from the modem
+        self._fix = ""  # the place source's fix as the status line last showed it (services.place.FixStatus)
         self._bills: dict[str, Bill] = {}
         self._link_seen: tuple[dt.datetime, bool] | None = None  # the UI's own last exchange: when, ok
         self.monotonic: Callable[[], float] = time.monotonic  # the probe timer's time (tests replace it)
@@ -228,6 +232,8 @@ class FieldSession:
             try:
                 if has_modem:  # the radio first: no signal is shown as soon as it goes
                     self._radio = t.radio() or self._radio
+                    if t.place_source is not None and t.place_source.uses_link:
+                        self._fix = t.place_status().value  # the modem's GNSS: only while the link is free
                 if not has_modem or (self._radio is not None and self._radio.usable):
                     try:
                         t.poll_sync()
@@ -245,6 +251,8 @@ class FieldSession:
                             self._seen(True)
             finally:
                 self._link.release()
+        if t.place_source is not None and not t.place_source.uses_link:
+            self._fix = t.place_status().value  # an NMEA receiver: its reader thread has the fix (no I/O)
         printer = self._last.printer
         if self._printer.acquire(blocking=False):
             try:
@@ -258,7 +266,7 @@ class FieldSession:
         tech = self._radio.technology if self._radio is not None else None
         rsrp = self._radio.rsrp if self._radio is not None else None
         self._last = self._with_battery(TerminalStatus(csq, link, q.depth, age, printer, technology=tech,
-                                                         rsrp=rsrp))
+                                                         rsrp=rsrp, fix=self._fix))
         return self._last
 
     def _exchanges(self, t: Terminal) -> list[tuple[dt.datetime, bool]]:
@@ -395,11 +403,13 @@ class FieldSession:
         ab = Abnormal(AbnormalCode(a.abnormal)) if a.abnormal else None
         confirmed = tuple(k for k in check.kinds if k in (WarningKind.ZERO, WarningKind.METER_REPLACED)) \
             if a.confirmed else ()
+        where = self._place_for_reading()
         with self._busy(self._printer, N_("printer")):
             result = self.terminal.save_reading(
                 c, check, source=source, reason=reason, confirmed=confirmed, abnormal=ab, rollover=a.rollover,
                 reentered=self._decimal(a.reentered) if a.reentered else None,
-                jump_reason=text_of(JUMP_REASONS, a.jump_reason) if a.jump_reason else "", photo=photo)
+                jump_reason=text_of(JUMP_REASONS, a.jump_reason) if a.jump_reason else "",
+                place_found=where, ask_place=False, photo=photo)
         if result.print_error is not None:
             self.print_failures += 1
         self._sent_now()
@@ -410,10 +420,26 @@ class FieldSession:
         from terminal_app.domain.abnormal import Abnormal, AbnormalCode
 
         c = self.terminal.customer(customer)
+        where = self._place_for_reading()
         with self._busy(self._printer, N_("printer")):
-            self.terminal.save_reading(c, None, abnormal=Abnormal(AbnormalCode(code)))
+            self.terminal.save_reading(c, None, abnormal=Abnormal(AbnormalCode(code)), place_found=where,
+                                       ask_place=False)
         self._sent_now()
         return True
+
+    def _place_for_reading(self) -> dict[str, object] | None:
+        """The place of a reading taken now; the modem's GNSS is asked only while the link is free
+        (it is the link's device), waiting at most PLACE_WAIT_S — else the reading has no place."""
+        t = self.terminal
+        if t.place_source is None or not t.place_source.uses_link:
+            return t.place_now()
+        if not self._link.acquire(timeout=PLACE_WAIT_S):
+            log.info("reading without its place: the modem is busy with the link")
+            return None
+        try:
+            return t.place_now()
+        finally:
+            self._link.release()
 
     @staticmethod
     def abnormal_codes(outcome: ReadingOutcome | None = None) -> list[str]:

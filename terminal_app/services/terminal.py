@@ -50,6 +50,7 @@ from terminal_app.services import (
     notes,
     payment,
     photo,
+    place,
     reading,
     reversal,
     route,
@@ -74,7 +75,8 @@ class Terminal:
 
     def __init__(self, *, operator: Operator, journal: Journal, store: LocalStore, client: StationLink, printer: Printer,
                  meter_reader: reading.MeterReader | None = None, scanner: Scanner | None = None, clock: Clock | None = None,
-                 policy: ValidationPolicy | None = None, sync: SyncEngine | None = None) -> None:
+                 policy: ValidationPolicy | None = None, sync: SyncEngine | None = None,
+                 place_source: place.PlaceSource | None = None) -> None:
         self.operator = operator
         self.journal = journal
         self.store = store
@@ -93,13 +95,15 @@ class Terminal:
         self._card_reader_settings: Any = None  # opened for each card use (the reader is shared with nobody)
         self.terminal_id = operator.terminal_id
         self.route_page_size = route.DEFAULT_PAGE_SIZE
+        #: where a reading's place comes from ([devices.gnss] place); None: readings carry no place
+        self.place_source = place_source
 
     @classmethod
     def from_settings(cls, settings: Any, *, operator: str = "0001", clock: Clock | None = None,
                       background_sync: bool = False, **overrides: Any) -> Terminal:
         """Open the journal, the store beside it, the station client, the printer, the IR head and
         the scanner that ``settings`` (terminal_app.config.Settings) names.  ``overrides`` replace
-        any of: client, printer, meter_reader, scanner."""
+        any of: client, printer, meter_reader, scanner, place_source."""
         from drivers.printer import ThermalPrinter
         from terminal_app.station.client import client_from_settings
 
@@ -125,6 +129,8 @@ class Terminal:
             t = cls(operator=Operator(settings.terminal.id, operator), journal=journal, store=store, client=client,
                     printer=printer, meter_reader=meter_reader, scanner=scanner, clock=clock, sync=engine)
             engine.report = t.unsynced_report  # the station's console shows the oldest entry not sent
+            t.place_source = overrides.get("place_source") or place.source_from_settings(settings.devices.gnss, t.modem)
+            owned.append(t.place_source)  # an NMEA receiver's reader thread stops at close
         except BaseException:
             for thing in reversed(owned):
                 thing.close()
@@ -286,11 +292,26 @@ class Terminal:
                      source: ReadingSource = ReadingSource.IR, reason: str = "",
                      confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
                      rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "",
+                     place_found: dict[str, object] | None = None, ask_place: bool = True,
                      photo: bytes | None = None) -> reading.ReadingResult:
-        """Journal the reading (and abnormality), pre-calculate the bill, print the 抄表通知单."""
+        """Journal the reading (and abnormality) with its place, pre-calculate the bill, print the
+        抄表通知单.  The place source is asked here — unless ``ask_place`` is False: then
+        ``place_found`` is the place the caller asked (FieldSession asks the modem only while the
+        link is free)."""
+        where = self.place_now() if ask_place else place_found
         return reading.save_reading(self.context(), customer, check=check, source=source, reason=reason,
                                     confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
-                                    jump_reason=jump_reason, photo=photo)
+                                    jump_reason=jump_reason, place=where, photo=photo)
+
+    def place_now(self) -> dict[str, object] | None:
+        """The place of a reading taken now (time, position, fix age and quality), or None."""
+        return place.place_now(self.place_source, reading.now_s(self.clock))
+
+    def place_status(self) -> place.FixStatus:
+        """The place source's fix as the status line shows it (3D / 2D / stale / none)."""
+        if self.place_source is None:
+            return place.FixStatus.UNKNOWN
+        return self.place_source.status(reading.now_s(self.clock))
 
     def preview_reading(self, customer: Customer, value: Decimal, source: ReadingSource,
                         reason: str = "") -> ReadingOutcome:

@@ -35,6 +35,7 @@ class TerminalStatus:
     battery: int | None = None  # % from the power-supply class; None = no battery found
     charging: bool = False
     power: str = "unknown"  # terminal_app.domain.battery.PowerLevel value: ok / low / critical / unknown
+    fix: str = ""  # the place source's fix (services.place.FixStatus value): 3D / 2D / stale / none; "" unknown
 
 
 @dataclass(frozen=True, slots=True)

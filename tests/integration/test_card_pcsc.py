@@ -4,8 +4,9 @@ reader: PrepaidCard over drivers.ic_card.pcsc.PcscCardReader, then the top-up en
 
 Needs the Debian packages pcscd and vsmartcard-vpcd and pyscard (the lock's pcsc extra; bootstrap
 installs all three).  pcscd serves one socket per machine (/run/pcscd/pcscd.comm): a pcscd
-already running is used (it must load /etc/reader.conf.d/vpcd), else one is started for these
-tests and stopped after them; a file lock keeps two test runs off the one virtual reader.
+already running that lists the virtual reader is used; else (as root) any pcscd without it is
+stopped, one is started for these tests (its --debug log kept in the test's tmp directory) and
+stopped after them; a file lock keeps two test runs off the one virtual reader.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.util import wait_for
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 VPCD_CONF = Path("/etc/reader.conf.d/vpcd")
@@ -48,28 +51,81 @@ def _readers() -> list[str]:
 
 
 def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout} s")
-        time.sleep(0.05)
+    try:
+        wait_for(condition, timeout, interval=0.05, what=what)
+    except AssertionError as e:
+        pytest.fail(str(e))
+
+
+def _reader_state(name: str) -> int:
+    """pcscd's own view of the reader (SCardGetStatusChange, no wait): SCARD_STATE_* flags, 0 if unknown.
+    It changes only after pcscd's event thread has handled an insertion (and powered the card) or a removal."""
+    from smartcard import scard
+
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        return 0
+    try:
+        hr, states = scard.SCardGetStatusChange(ctx, 0, [(name, scard.SCARD_STATE_UNAWARE)])
+        return int(states[0][1]) if hr == scard.SCARD_S_SUCCESS else 0
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def _settled(name: str, present: bool):
+    """A condition: pcscd has seen the card in (and powered it up itself) or out of the reader.  A client
+    that connects before pcscd's event thread handled a re-inserted card has that thread's power-up land in
+    the middle of its exchange (the card's challenge is lost: 6985) — a card put back within one poll."""
+    from smartcard import scard
+
+    flag = scard.SCARD_STATE_PRESENT if present else scard.SCARD_STATE_EMPTY
+    return lambda: bool(_reader_state(name) & flag)
+
+
+def _pcscd_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _start_pcscd(log: Path, deadline: float) -> subprocess.Popen:
+    """Start our own pcscd and wait until it lists the virtual reader.  Any pcscd already running
+    without it is stopped first (one socket per machine).  vpcd binds its port when pcscd loads it: a
+    start that does not list the reader (the port still held as an earlier pcscd's sockets close) is
+    retried until ``deadline``; the failure names pcscd's own log."""
+    while True:
+        for pid in _pcscd_pids():
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+        wait_for(lambda: not _pcscd_pids(), 20, interval=0.05, what="a running pcscd to stop")
+        with log.open("ab") as out:
+            proc = subprocess.Popen(["pcscd", "--foreground", "--debug"], stdout=out, stderr=subprocess.STDOUT)
+        attempt_end = min(deadline, time.monotonic() + 15)
+        while time.monotonic() < attempt_end and proc.poll() is None and READER not in _readers():
+            time.sleep(0.1)
+        if READER in _readers():
+            return proc
+        proc.terminate()
+        proc.wait(10)
+        if time.monotonic() >= deadline:
+            tail = log.read_text(errors="replace")[-3000:]
+            pytest.fail(f"pcscd did not list the reader {READER!r}; its log ({log}) ends:\n{tail}")
 
 
 @pytest.fixture(scope="module")
-def pcscd():
+def pcscd(tmp_path_factory):
     reason = _missing()
     if reason:
         pytest.skip(reason)
     with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = None
-        if not Path("/run/pcscd/pcscd.comm").exists() or not _readers():
+        if READER not in _readers():
             if os.geteuid() != 0:
-                pytest.skip("pcscd is not running and only root can start it (/run/pcscd)")
-            started = subprocess.Popen(["pcscd", "--foreground"], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                pytest.skip("pcscd is not running with the virtual reader, and only root can start it (/run/pcscd)")
+            started = _start_pcscd(tmp_path_factory.mktemp("pcscd") / "pcscd.log", time.monotonic() + 90)
         try:
-            _wait(lambda: READER in _readers(), 20, f"pcscd did not list the reader {READER!r}")
             yield READER
         finally:
             if started is not None:
@@ -91,6 +147,7 @@ def _open_with_card(name: str):
     from drivers.ic_card.reader import NoCardError
     from terminal_app.errors import DeviceError
 
+    _wait(_settled(name, present=True), 20, "pcscd to see the virtual card")
     reader = PcscCardReader(name).open()
 
     def powered() -> bool:
@@ -216,8 +273,10 @@ def test_a_card_pulled_mid_topup_through_pcscd_is_credited_once_on_retry(tmp_pat
                 term.service.topup(4_200)
             assert isinstance(info.value, (CardRemovedError, DeviceError))
             assert card.log.writes == 0
-            vicc.insert(card)  # the same card back
-            _wait(lambda: _powers(reader), 20, "pcscd did not see the card again")
+            _wait(_settled(pcscd, present=False), 20, "pcscd to see the card taken out")
+            vicc.insert(card)  # the same card back, as a hand does: after pcscd saw it out
+            _wait(_settled(pcscd, present=True), 20, "pcscd to see the card again")
+            _wait(lambda: _powers(reader), 20, "the reader to power the card again")
             res = term.service.topup(4_200)
             assert res.purchase_count == START_COUNT + 1
             with sqlite3.connect(db) as c:

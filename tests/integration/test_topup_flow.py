@@ -140,6 +140,33 @@ def test_terminal_killed_mid_purchase_is_finished_by_the_next_read(tmp_path, poi
         assert_credited_once(r, 20_000)
 
 
+def test_a_card_reset_between_challenge_and_write_says_insert_again_and_is_credited_once(tmp_path):
+    """pcscd may power a re-inserted card up while the terminal already talks to it: the challenge is
+    gone and the write answers 6985.  The operator is told to insert the same card again (not to go to
+    the business hall), and that finishes the purchase once."""
+    from drivers.ic_card.apdu import StatusWord
+    from drivers.ic_card.card import CardStatusError
+
+    armed = {"on": True}
+    cards = []
+
+    def fault(point):
+        if armed["on"] and point == "authorized":
+            armed["on"] = False
+            cards[0].reset()  # the card is re-powered between GET CHALLENGE and the write
+
+    with rig(tmp_path, fault=fault) as r:
+        cards.append(r.card)
+        with pytest.raises(CardStatusError) as e:
+            r.terminal.service.topup(15_000)
+        assert e.value.sw == StatusWord.CONDITIONS_NOT_SATISFIED
+        assert "insert the same card again" in str(e.value.action).lower()
+        assert r.card.purchase.count == START_COUNT and r.card.log.writes == 0
+        res = r.terminal.service.topup(15_000)
+        assert res.recovered and res.amount == 15_000
+        assert_credited_once(r, 15_000)
+
+
 class SwitchableTransport(SocketTransport):
     """The OS socket transport with a switch: while ``down`` no connection opens (no coverage)."""
 

@@ -87,3 +87,47 @@ def test_the_premise_note_shows_when_the_customer_opens_and_is_edited_with_the_d
     app.press(".", "delete", "enter")  # an empty note clears it
     assert ("note", "3101000001", "") in backend.calls
     assert "注意：" not in app.render_text()
+
+
+def test_the_status_line_counts_a_reading_saved_on_the_customer_screen(tmp_path):
+    app = on_route(tmp_path)
+    assert "抄0/2" in app.render_text().splitlines()[1]
+    app.press("enter")  # the first customer of the walk
+    app.press("f1")  # IR read
+    screen = app.press("f1")  # save: the route list is not shown again, the status line counts it now
+    assert app.top.name == "customer" and "示数已保存" in screen
+    assert "抄1/2" in screen.splitlines()[1]
+
+
+def test_the_status_line_counts_a_door_skipped_and_stays_within_30_columns(tmp_path):
+    backend = FakeBackend()
+    app = on_route(tmp_path, backend)
+    app.press("f4")
+    screen = app.press("1")  # 门闭
+    assert "抄1/2" in screen.splitlines()[1]
+    backend.calls.append(("register_abnormal", "9999999999", "door_locked"))  # not of this segment
+    app.refresh_walk()
+    assert app.walk_progress == (1, 2)
+
+
+def test_the_fix_of_the_place_source_on_the_status_line(tmp_path):
+    import dataclasses
+
+    backend = FakeBackend()
+    app = on_route(tmp_path, backend)
+    for fix, word in (("3D", "3D"), ("2D", "2D"), ("none", "无星"), ("stale", "旧位")):
+        backend.status_value = dataclasses.replace(backend.status_value, fix=fix, queue_depth=12, oldest_age_s=600)
+        app.refresh_status()
+        screen = app.render_text()
+        row2 = screen.splitlines()[1]
+        # the queue's age gives way to the fix; the queue itself stays
+        assert word in row2 and "抄0/2 待传12" in row2 and "最早" not in row2, row2
+        assert all(calc_width(ln, 0, len(ln)) <= 30 for ln in screen.splitlines())
+    app.walk_progress = (100, 100)  # no room for the fix beside 抄100/100 and the queue: the fix gives way
+    app.refresh_status()
+    row2 = app.render_text().splitlines()[1]
+    assert "抄100/100 待传12" in row2 and "旧位" not in row2 and calc_width(row2, 0, len(row2)) <= 30
+    app.walk_progress = (0, 2)
+    backend.status_value = dataclasses.replace(backend.status_value, fix="")
+    app.refresh_status()
+    assert not any(w in app.render_text().splitlines()[1] for w in ("3D", "2D", "无星", "旧位"))  # nothing answered

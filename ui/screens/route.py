@@ -163,6 +163,7 @@ class RouteList(Screen):
         c = self.focused_value() or next((x for x in self.customers if x.number == self.last), None)
         seg = c.segment if c is not None else self.customers[0].segment
         self.app.walk_progress = progress(self.customers, seg)
+        self.app.walk_customers = frozenset(x.number for x in self.customers if x.segment == seg)
 
     def on_show(self) -> None:
         if self.customers is None:
