@@ -5,6 +5,7 @@
     handheld-mocks station --port 7600 --db …        the reference master station
     handheld-mocks marketing --port 7710 --db …      the marketing system behind it (营销系统)
     handheld-mocks acquirer --port 7700 --keys DIR   a WeChat Pay / Alipay acquirer (付款码) over HTTP
+    handheld-mocks camera --port 8080 --display N    a network camera (mjpg-streamer) showing a meter
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MOCK_MODULES = (
     "hw_mocks.card.cli",
     "hw_mocks.scanner.cli",
     "hw_mocks.acquirer.cli",
+    "hw_mocks.camera.cli",
 )
 
 

@@ -129,6 +129,16 @@ class ScannerSettings:
 
 
 @dataclass(frozen=True)
+class CameraSettings:
+    """``[devices.camera]``: the still of a meter's display (drivers.scanner.still): a V4L2 device
+    (``/dev/video0``) or a network camera's mjpg-streamer snapshot URL
+    (``http://host:8080/?action=snapshot``); empty: the terminal has no camera."""
+
+    url: str = "/dev/video0"
+    timeout_s: float = 5.0  # bound on the picture (each frame of a V4L2 camera, the whole HTTP answer)
+
+
+@dataclass(frozen=True)
 class CardReaderSettings:
     url: str = "/dev/ttyCard"
     baudrate: int = 9600
@@ -190,6 +200,7 @@ class DeviceSettings:
     modem: ModemSettings = field(default_factory=ModemSettings)
     printer: PrinterSettings = field(default_factory=PrinterSettings)
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
     card_reader: CardReaderSettings = field(default_factory=CardReaderSettings)
     power: PowerSettings = field(default_factory=PowerSettings)
     gnss: GnssSettings = field(default_factory=GnssSettings)

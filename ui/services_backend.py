@@ -131,8 +131,12 @@ class ServicesBackend:
     def reentry_matches(self, outcome: ReadingOutcome, value: str) -> bool:
         return self.session.reentry_matches(outcome, value)
 
-    def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None) -> bool:
-        return self.session.save_reading(outcome, answer)
+    def take_photo(self) -> bytes:
+        return self.session.take_photo()
+
+    def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None,
+                     photo: bytes | None = None) -> bool:
+        return self.session.save_reading(outcome, answer, photo)
 
     def register_abnormal(self, customer: str, code: str) -> bool:
         return self.session.register_abnormal(customer, code)

@@ -15,7 +15,9 @@ site with that configuration file — the core hands it the site and never impor
 the simulate-mode keys (:class:`SimControls`, below): F5 shows a customer's payment code of a chosen
 wallet and scenario (drawn as a QR picture, read back by the camera path, sent through the mock
 scanner), F6 "scans" the current customer's meter barcode through the mock
-serial scanner, F7 inserts or removes the customer's IC card, F8 switches the mock modem's
+serial scanner (the mock network camera looks at the aimed meter's display: F3 拍照 on the reading
+screen photographs it; ``$HANDHELD_SIM_CAMERA_SCENARIO`` = no_camera, slow or blank walks its
+faults), F7 inserts or removes the customer's IC card, F8 switches the mock modem's
 coverage off and on, F9 moves the simulated date a day on — the station's clock and the
 terminal's (the demo area is issued for today, so its penalties then grow by a day:
 docs/billing.md), F10 quits.  The demo operator is 1001 with PIN 123456 (the login screen
@@ -94,6 +96,8 @@ class SimulatedSite:
     modem: Any = None
     printer: Any = None
     scanner: Any = None
+    #: the mock network camera looking at the aimed meter's display (the reading screen's F3 拍照)
+    camera: Any = None
     #: the IC-card reader with the demo card customer's card in it, and that customer's card meter
     card_reader: Any = None
     card: Any = None
@@ -185,6 +189,13 @@ class SimulatedSite:
                 MockPrinter(self.workdir / "tty-printer", out_dir=self.workdir / "tickets",
                             scenario=load_scenario(printer_scenario) if printer_scenario else None))
             self.scanner = self._stack.enter_context(MockSerialScanner(self.workdir / "tty-scanner"))
+            # $HANDHELD_SIM_CAMERA_SCENARIO: ok, no_camera, slow, blank or a TOML file (hw_mocks/camera/scenario.py)
+            from hw_mocks.camera.scenario import load_scenario as camera_scenario
+            from hw_mocks.camera.server import MockCamera
+
+            scenario = os.environ.get("HANDHELD_SIM_CAMERA_SCENARIO")
+            self.camera = self._stack.enter_context(
+                MockCamera(scenario=camera_scenario(scenario) if scenario else None))
             gnss_place = "modem"
             if self.gnss == "nmea":
                 from hw_mocks.gnss.device import MockGnssReceiver
@@ -212,6 +223,7 @@ class SimulatedSite:
                 'registration_timeout_s = 5.0\nattach_timeout_s = 5.0\npdp_timeout_s = 10.0\n\n'
                 f'[devices.printer]\nurl = "{self.printer.path}"\n\n'
                 f'[devices.scanner]\nmode = "serial"\ndevice = "{self.scanner.path}"\n\n'
+                f'[devices.camera]\nurl = "{self.camera.url}"\n\n'
                 f'[devices.power]\npath = "{self.power_dir}"\n\n'
                 f'[devices.gnss]\nplace = "{gnss_place}"\n\n'
                 + card_lines +
@@ -371,6 +383,8 @@ class SimControls:
                                                 "registers": {di: f"{value:.2f}"}})
         meter = next(iter(self.site.meters.values()))  # the one [devices.ir_meter] url names
         meter.use_profile(profile)
+        if self.site.camera is not None:  # the camera looks at the same meter's display
+            self.site.camera.show(f"{value:.2f}")
 
     def scan(self, code: str) -> None:
         self.site.scanner.scan(code)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from drivers.scanner.photo import PHOTO_BUDGET
+from drivers.scanner.photo import PHOTO_BUDGET, compress
 from offline_queue.sync import PHOTO_KIND
 from terminal_app.errors import BusinessRuleError
 from terminal_app.services.ports import UseCaseContext
@@ -49,3 +49,11 @@ def attach_photo(ctx: UseCaseContext, reading_txn: str, jpeg: bytes) -> list[str
     if ctx.sync is not None:
         ctx.sync.notify_captured()
     return [e.txn for e in entries]
+
+
+def take_photo(url: str, timeout: float) -> bytes:
+    """ONE still from the camera ``url`` names (drivers.scanner.still: a V4L2 device or a network
+    camera), compressed for GPRS (within PHOTO_BUDGET): what :func:`attach_photo` journals."""
+    from drivers.scanner.still import still
+
+    return compress(still(url, timeout))

@@ -178,7 +178,7 @@ def balance_cover(customer: Customer, bill: Bill | None, rule: Any, day: Any) ->
 def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck | None, source: ReadingSource,
                  reason: str = "", confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
                  rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "",
-                 place: Mapping[str, Any] | None = None) -> ReadingResult:
+                 place: Mapping[str, Any] | None = None, photo: bytes | None = None) -> ReadingResult:
     """Accept the reading, journal it (with its ``place``: services.place.place_now), then print
     the reading notice.
 
@@ -186,7 +186,10 @@ def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck
     warning of ``check`` must be answered as its rule says (domain.validation: an abnormal code
     or a plausible ``rollover`` for a lower reading, the value ``reentered`` and a ``jump_reason``
     for a jump, ``confirmed`` for zero use or a replaced meter) — BusinessRuleError otherwise,
-    nothing journaled.  ``sync`` (a SyncEngine) is told about the capture.
+    nothing journaled.  ``sync`` (a SyncEngine) is told about the capture.  ``photo`` (a JPEG from
+    :func:`terminal_app.services.photo.take_photo`) is journaled as the reading's photo right after
+    the reading, before the notice prints (it uploads in the photo lane); a visit without a value
+    has no reading to attach it to and keeps none.
     """
     journal, store, printer, tariffs = ctx.journal, ctx.store, ctx.printer, ctx.tariffs
     operator, clock, sync = ctx.operator, ctx.clock, ctx.sync
@@ -210,6 +213,10 @@ def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck
     # capture BEFORE anything is printed: from here on the reading cannot be lost
     if reading.value is not None:
         txn = journal.capture("reading", MsgType.READINGS_UPLOAD, encode_body_fast({"readings": [reading.upload_item()]})).txn
+    if txn is not None and photo:
+        from terminal_app.services.photo import attach_photo
+
+        attach_photo(ctx, txn, photo)
     if reading.abnormal is not None:
         abnormal_txn = journal.capture("abnormal", MsgType.ABNORMAL_REGISTER, encode_body_fast(reading.abnormal_registration())).txn
     if sync is not None:

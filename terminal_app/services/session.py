@@ -389,7 +389,12 @@ class FieldSession:
         except InvalidOperation:
             return False
 
-    def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None) -> bool:
+    def take_photo(self) -> bytes:
+        """ONE still of the meter's display, compressed (the JPEG sent); the camera's DeviceError else."""
+        return self.terminal.take_photo()
+
+    def save_reading(self, outcome: ReadingOutcome, answer: ReadingAnswer | None = None,
+                     photo: bytes | None = None) -> bool:
         from terminal_app.domain.abnormal import Abnormal, AbnormalCode
         from terminal_app.domain.reasons import JUMP_REASONS, text_of
         from terminal_app.domain.validation import WarningKind
@@ -405,7 +410,7 @@ class FieldSession:
                 c, check, source=source, reason=reason, confirmed=confirmed, abnormal=ab, rollover=a.rollover,
                 reentered=self._decimal(a.reentered) if a.reentered else None,
                 jump_reason=text_of(JUMP_REASONS, a.jump_reason) if a.jump_reason else "",
-                place_found=where, ask_place=False)
+                place_found=where, ask_place=False, photo=photo)
         if result.print_error is not None:
             self.print_failures += 1
         self._sent_now()

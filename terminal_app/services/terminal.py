@@ -92,6 +92,7 @@ class Terminal:
         self._owned: list[Any] = []
         self._sync_thread: SyncThread | None = None
         self._scanner_settings: Any = None  # opened at the first scan when no scanner was given
+        self._camera_settings: Any = None  # [devices.camera]: the still of a reading (take_photo)
         self._card_reader_settings: Any = None  # opened for each card use (the reader is shared with nobody)
         self.terminal_id = operator.terminal_id
         self.route_page_size = route.DEFAULT_PAGE_SIZE
@@ -140,6 +141,7 @@ class Terminal:
             raise
         t._owned = owned
         t._scanner_settings = settings.devices.scanner
+        t._camera_settings = settings.devices.camera
         t._card_reader_settings = settings.devices.card_reader
         t.route_page_size = settings.link.route_page_size
         if background_sync:
@@ -246,6 +248,14 @@ class Terminal:
         """Set the premise note ("" clears it): journaled, then uploaded (PREMISE_NOTE); the txn."""
         return notes.edit_note(self.context(), cust, text)
 
+    def take_photo(self) -> bytes:
+        """ONE still of the meter's display from the configured camera, as the JPEG that is sent
+        (within photo.PHOTO_BUDGET); the camera's DeviceError (no camera, busy, no frame) else."""
+        s = self._camera_settings
+        if s is None or not s.url:
+            raise DeviceError("No camera is configured.", "Save the reading without a photo.")
+        return photo.take_photo(s.url, s.timeout_s)
+
     def attach_photo(self, reading_txn: str, jpeg: bytes) -> list[str]:
         """Journal ``jpeg`` (photo.compress's output) as the photo of a journaled reading; it
         uploads in the sync engine's photo lane after money and readings.  The chunks' txns."""
@@ -297,8 +307,8 @@ class Terminal:
                      source: ReadingSource = ReadingSource.IR, reason: str = "",
                      confirmed: tuple[WarningKind, ...] = (), abnormal: Abnormal | None = None,
                      rollover: bool = False, reentered: Decimal | None = None, jump_reason: str = "",
-                     place_found: dict[str, object] | None = None, ask_place: bool = True
-                     ) -> reading.ReadingResult:
+                     place_found: dict[str, object] | None = None, ask_place: bool = True,
+                     photo: bytes | None = None) -> reading.ReadingResult:
         """Journal the reading (and abnormality) with its place, pre-calculate the bill, print the
         抄表通知单.  The place source is asked here — unless ``ask_place`` is False: then
         ``place_found`` is the place the caller asked (FieldSession asks the modem only while the
@@ -306,7 +316,7 @@ class Terminal:
         where = self.place_now() if ask_place else place_found
         return reading.save_reading(self.context(), customer, check=check, source=source, reason=reason,
                                     confirmed=confirmed, abnormal=abnormal, rollover=rollover, reentered=reentered,
-                                    jump_reason=jump_reason, place=where)
+                                    jump_reason=jump_reason, place=where, photo=photo)
 
     def place_now(self) -> dict[str, object] | None:
         """The place of a reading taken now (time, position, fix age and quality), or None."""

@@ -4,8 +4,12 @@ tmux at 30×16, driven by keys like an electrician's.
 Day 1: a payment (its receipt prints).  F9: day 2.  The whole of segment 010101 (100 customers)
 is walked with next-unread (F3) — each door opened by that one key, read over IR and saved;
 one door is skipped with a reason (F4, 门闭) and counts as visited; the list and the status
-line count up to 100/100, and F3 then says every door is visited.  Then the print history finds
-yesterday's receipt by the customer's number and prints it again, marked 副本.
+line count up to 100/100, and F3 then says every door is visited.  One door's display is
+photographed (F3 拍照 on the reading screen, the simulator's mock network camera looking at that
+meter): the photo reaches the station (its photo lane), decodes, is within its 30 000-byte budget
+and shows that reading's digits (nearer the mock's drawing of the saved value than of any value
+one segment away).  Then the print history finds yesterday's receipt by the customer's number and
+prints it again, marked 副本.
 
 Every step waits on what the screen shows (capture-pane polled), never on a fixed sleep; every
 wait is bounded.  The simulated link is the fast one (the GPRS-speed one is the field day's).
@@ -22,6 +26,7 @@ from tests.e2e.test_tmux_field_day import HANDHELD, ROOT, Tmux, pytestmark  # no
 
 SEGMENT = "010101"
 SKIPPED = 37  # the door skipped (门闭), by its place in the walk
+PHOTOGRAPHED = 12  # the door whose display is photographed
 PAYER = "0101010002"
 
 
@@ -108,6 +113,10 @@ def walk(term: Tmux, site: Path) -> None:
             continue
         term.keys("F1")  # IR read
         term.wait("F1保存", timeout=30)
+        if i == PHOTOGRAPHED:
+            term.wait("F3拍照", "未拍照（F3拍照）")
+            term.keys("F3")
+            term.wait("已拍照（", "KB）", timeout=30)
         term.keys("F1")
         term.wait("示数已保存", "用户信息", timeout=30)
         term.keys("Escape")
@@ -134,3 +143,34 @@ def walk(term: Tmux, site: Path) -> None:
     assert len(mine) == 2 and sum("副本" in t for t in mine) == 1, mine
     notices = [t for t in tickets if "抄表通知单" in t]
     assert len(notices) == 99  # every door read, the skipped one not
+    photo_reached_the_station(site, f"{SEGMENT}{PHOTOGRAPHED:04d}")
+
+
+def photo_reached_the_station(site: Path, customer: str, timeout: float = 180.0) -> None:
+    """The station holds exactly one photo, of ``customer``'s reading: decodable, within budget,
+    showing the value saved (the photo lane sends after money and readings: waited for, bounded)."""
+    import sqlite3
+    import time
+
+    from drivers.scanner.photo import PHOTO_BUDGET
+    from drivers.scanner.still import open_jpeg
+    from hw_mocks.camera import lcd
+    from tests.integration.test_camera_devices import difference
+
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = sqlite3.connect(f"file:{site / 'station.sqlite'}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute("SELECT p.reading, p.jpeg, p.size, r.cust, r.value FROM photos p "
+                                "JOIN readings r ON r.txn = p.reading").fetchall()
+        finally:
+            conn.close()
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # polling the station's database for a condition, bounded by the deadline
+    assert len(rows) == 1, f"photos at the station: {len(rows)}"
+    _txn, jpeg, size, cust, value = rows[0]
+    assert cust == customer and size == len(jpeg) <= PHOTO_BUDGET
+    photo = open_jpeg(bytes(jpeg))
+    near = [f"{value}"[:-1] + d for d in "0123456789" if not f"{value}".endswith(d)]
+    assert difference(photo, lcd.draw(value)) < min(difference(photo, lcd.draw(v)) for v in near), value

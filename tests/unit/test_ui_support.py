@@ -47,6 +47,9 @@ class FakeBackend:
         self.payments: list[PaymentView] = []
         self.card_present = True
         self.on_progress = None  # called after each progress step (to look at the screen mid-task)
+        self.camera_error: Exception | None = None  # what take_photo raises (no camera …)
+        self.photos_taken = 0
+        self.saved_photo: bytes | None = None
 
     def status(self) -> TerminalStatus:
         return self.status_value
@@ -129,8 +132,16 @@ class FakeBackend:
     def reentry_matches(self, outcome, value):
         return value == outcome.value
 
-    def save_reading(self, outcome, answer=None):
+    def take_photo(self):
+        self.calls.append(("take_photo",))
+        if self.camera_error is not None:
+            raise self.camera_error
+        self.photos_taken += 1
+        return b"\xff\xd8" + bytes([self.photos_taken]) * 2000 + b"\xff\xd9"
+
+    def save_reading(self, outcome, answer=None, photo=None):
         self.calls.append(("save_reading", outcome.customer, outcome.value, answer))
+        self.saved_photo = photo
         return True
 
     def register_abnormal(self, customer, code):

@@ -10,7 +10,14 @@ answered the way its rule asks (terminal_app.domain.validation, ``outcome.needs`
 
 F2 with no reading registers an abnormality alone (门闭, 表计未找到).  Either way the code picked is
 shown and saved only when the operator confirms it (F1 or Enter; Esc goes back), as on a keypad
-device: a slip of the finger in the list saves nothing."""
+device: a slip of the finger in the list saves nothing.
+
+Once a reading shows, F3 拍照 takes ONE still of the meter's display (the configured camera,
+compressed for GPRS) and shows 已拍照 with its size; pressing it again replaces the photo.  The
+photo is journaled with the reading when it is saved and uploads in the photo lane.  When F3 is
+the rollover (a reading below the last that the register makes plausible), the photo is on the
+``.`` key (the key help says so).  No camera, a busy one or a blank picture: the camera's message,
+and the reading is saved without a photo as before."""
 
 from __future__ import annotations
 
@@ -24,6 +31,12 @@ from ui.commands import command
 from ui.model import ReadingAnswer
 from ui.screens.base import Screen
 from ui.widgets import KeypadEdit, row, tier_line
+
+
+def kb(size: int) -> int:
+    """Bytes as whole KB, rounded up (a photo of 1 byte is 1 KB, as a GPRS plan bills it)."""
+    return (size + 1023) // 1024
+
 
 #: the steps of answering a reading's warnings (what the screen shows besides the outcome)
 LISTS = ("reason", "abnormal", "jump_reason")
@@ -43,6 +56,7 @@ class ReadingEntry(Screen):
         self.answer = ReadingAnswer()
         self.value = KeypadEdit("", max_len=12, decimal=True)
         self.again = KeypadEdit("", max_len=12, decimal=True)
+        self.photo: bytes | None = None  # the JPEG of the display, saved with the reading
         super().__init__(app, customer=customer, mode=mode, **params)
 
     @property
@@ -52,11 +66,17 @@ class ReadingEntry(Screen):
         if self.step is not None:
             return (None, None, None, ("Back", "back"))
         if self.outcome is not None:
-            rollover = ("Rollover", "rollover") if self.outcome.rollover_use else None
-            return (("Save", "save"), ("Abnormal", "abnormal"), rollover, ("Back", "back"))
+            third = ("Rollover", "rollover") if self.outcome.rollover_use else ("Photo", "photo")
+            return (("Save", "save"), ("Abnormal", "abnormal"), third, ("Back", "back"))
         if self.mode == "ir":
             return (("Read again", "read"), ("Keypad", "keypad"), ("Abnormal", "abnormal"), ("Back", "back"))
         return (("Reason", "reason"), None, ("Abnormal", "abnormal"), ("Back", "back"))
+
+    @property
+    def keys(self) -> tuple[tuple[str, str, str], ...]:  # type: ignore[override]
+        if self.step is None and self.outcome is not None and self.outcome.rollover_use:
+            return ((".", "photo", "Photo"),)  # F3 is the rollover here
+        return ()
 
     def _options(self) -> list[tuple[str, str]]:
         b = self.app.backend
@@ -117,6 +137,7 @@ class ReadingEntry(Screen):
             for msgid, params in o.warnings:
                 rows.append(urwid.Text(("warn", "! " + render_sentence(msgid, params, self._))))
             rows.append(urwid.Text(("dim", self._hint())))
+            rows.append(self._photo_row())
         elif self.mode == "keypad":
             self.value.set_caption(_("Reading: "))
             rows.append(self.value)
@@ -126,6 +147,13 @@ class ReadingEntry(Screen):
         else:
             rows.append(urwid.Text(_("Aim the IR head at the meter.")))
         self.set_rows(rows)
+
+    def _photo_row(self) -> urwid.Widget:
+        _ = self._
+        if self.photo is not None:
+            return urwid.Text(("ok", _("Photo taken ({kb} KB)").format(kb=kb(len(self.photo)))))
+        key = "." if self.outcome is not None and self.outcome.rollover_use else "F3"
+        return urwid.Text(("dim", _("No photo ({key} takes one)").format(key=key)))
 
     def _hint(self) -> str:
         _ = self._
@@ -163,9 +191,23 @@ class ReadingEntry(Screen):
 
     def _got(self, outcome: Any) -> None:
         self.outcome = outcome
+        self.photo = None  # a new reading: the photo of the last one does not go with it
         self.answer = ReadingAnswer()
         self.step = None
         self.refresh()
+
+    @command("photo")
+    def do_photo(self) -> None:
+        """F3 拍照: ONE still of the display, compressed; a retake replaces the photo."""
+        if self.outcome is None or self.step is not None:
+            return
+
+        def taken(jpeg: bytes) -> None:
+            self.photo = jpeg
+            self.app.set_message(self._("Photo taken ({kb} KB)").format(kb=kb(len(jpeg))), "ok")
+            self.refresh()
+
+        self.app.run_task(self._("Taking the photo"), self.app.backend.take_photo, done=taken)
 
     @command("keypad")
     def do_keypad(self) -> None:
@@ -313,7 +355,7 @@ class ReadingEntry(Screen):
             self.refresh()
         # not cancellable: the reading is journaled before the notice prints
         self.app.run_task(self._("Saving the reading"), self.app.backend.save_reading, self.outcome, self.answer,
-                          done=done, failed=failed)
+                          self.photo, done=done, failed=failed)
 
     def on_back(self) -> bool:
         if self.step is not None:
