@@ -17,6 +17,6 @@ cd "$here"
 [ -x .venv/bin/pip-compile ] || bash packaging/bootstrap.sh setup
 CUSTOM_COMPILE_COMMAND="bash packaging/lock.sh" .venv/bin/pip-compile --quiet \
   --generate-hashes --allow-unsafe --strip-extras --all-build-deps --extra test --extra mocks --extra lock \
-  --extra station --extra pcsc \
+  --extra station --extra pcsc --extra v4l2 \
   --no-emit-index-url --no-emit-find-links --output-file packaging/requirements.lock "$@" setup.cfg
 echo "lock.sh: packaging/requirements.lock written; now: bash packaging/bootstrap.sh test"

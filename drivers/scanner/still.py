@@ -226,9 +226,10 @@ def v4l2_still(path: str, timeout: float = DEFAULT_TIMEOUT_S) -> Image.Image:
     """ONE still from the V4L2 camera at ``path`` (module docstring)."""
     try:
         from linuxpy.video.device import BufferType, Device, PixelFormat, V4L2Error, VideoCapture
-    except ImportError as e:  # pragma: no cover - linuxpy is in install_requires
+    except ImportError as e:  # the Debian package does not ship linuxpy (setup.cfg: the v4l2 extra)
         raise CameraNotFoundError("The V4L2 camera library (linuxpy) is not installed ({error}).",
-                                  "Reinstall the terminal's software.", error=e) from e
+                                  "Run a camera streamer (ustreamer) for the camera and give its snapshot URL"
+                                  " as the camera ([devices.camera] url).", error=e) from e
     deadline = time.monotonic() + timeout
     try:
         with Device(path) as dev:
