@@ -45,7 +45,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -575,35 +575,58 @@ class Journal:
         """Journal several operations in ONE transaction (all or none), in order, each with its own
         txn — the chunks of a photo (terminal_app.services.photo): a crash never leaves part of
         them journaled.  Each body as for :meth:`capture`."""
-        rests = [_check_body(b) for b in bodies]
-        if not rests or not kind or not 0 <= int(msg_type) <= 0xFFFF:
-            raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
-                                     kind=kind, msg_type=msg_type)
-        for rest in rests:
-            if len(rest) + 40 > MAX_BODY_BYTES:
-                raise LocalProtocolError("The operation is too large to send ({size} bytes).", size=len(rest))
+        return self._capture_many(None, kind, msg_type, lambda _head: bodies, depends_on)[1]
+
+    def capture_with(self, head_kind: str, head_type: int, head_body: bytes, kind: str, msg_type: int,
+                     bodies: Callable[[str], Sequence[bytes]]) -> tuple[Entry, list[Entry]]:
+        """Journal one operation and those that belong to it in ONE transaction: ``bodies(txn)``
+        gives theirs once the head's txn is known, and each ``depends_on`` it — a reading and the
+        chunks of its photo: a crash never keeps the reading without its photo, nor the reverse."""
+        head, rest = self._capture_many((head_kind, head_type, head_body), kind, msg_type, bodies, None)
+        assert head is not None
+        return head, rest
+
+    def _capture_many(self, head: tuple[str, int, bytes] | None, kind: str, msg_type: int,
+                      bodies: Callable[[str], Sequence[bytes]], depends_on: str | None
+                      ) -> tuple[Entry | None, list[Entry]]:
+        for k, t in ((kind, msg_type), *(((head[0], head[1]),) if head else ())):
+            if not k or not 0 <= int(t) <= 0xFFFF:
+                raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
+                                         kind=k, msg_type=t)
+        head_rest = _check_body(head[2]) if head else None
         self._check_free_space()
         at = self.clock.now().astimezone(SHANGHAI)
-        rows: list[tuple[int, str, bytes]] = []
+        rows: list[tuple[int, str, str, int, bytes, str | None]] = []
         with self._lock:  # (an RLock) held until _txn_next has moved past the committed ids
+            counter = self._txn_next
+            specs: list[tuple[str, int, bytes, str | None]] = []
+            if head is not None and head_rest is not None:
+                specs.append((head[0], int(head[1]), head_rest, None))
+                depends_on = f"{self.terminal_id}-{counter}"
+            specs += [(kind, int(msg_type), _check_body(b), depends_on) for b in bodies(depends_on or "")]
+            if len(specs) == (1 if head else 0):
+                raise LocalProtocolError("Journal kind {kind!r} / message type {msg_type} is not valid.",
+                                         kind=kind, msg_type=msg_type)
+            for _k, _t, rest, _d in specs:
+                if len(rest) + 40 > MAX_BODY_BYTES:
+                    raise LocalProtocolError("The operation is too large to send ({size} bytes).", size=len(rest))
             with self._write("capture") as conn:
-                if depends_on is not None and conn.execute(
+                if head is None and depends_on is not None and conn.execute(
                         "SELECT 1 FROM entries WHERE id = ?", (self._id(depends_on),)).fetchone() is None:
                     raise LocalProtocolError("Operation {txn} depends on {dep}, which is not in the journal.",
                                              txn=f"{self.terminal_id}-{self._txn_next}", dep=depends_on)
-                counter = self._txn_next
-                for rest in rests:
+                for k, t, rest, dep in specs:
                     txn = f"{self.terminal_id}-{counter}"
                     data = b'{"txn":"' + txn.encode("ascii") + (b'"}' if rest == b"{}" else b'",' + rest[1:])
                     conn.execute("INSERT INTO entries (id, kind, msg_type, body, depends_on, captured_at) "
-                                 "VALUES (?,?,?,?,?,?)",
-                                 (counter, kind, int(msg_type), data, depends_on, at.isoformat()))
-                    rows.append((counter, txn, data))
+                                 "VALUES (?,?,?,?,?,?)", (counter, k, t, data, dep, at.isoformat()))
+                    rows.append((counter, txn, k, t, data, dep))
                     counter += 1
             self._txn_next = counter  # only once committed
-        return [Entry(id=id_, txn=txn, kind=kind, msg_type=int(msg_type), body=data, depends_on=depends_on,
-                      state=EntryState.PENDING, captured_at=at, attempts=0, reply=None, reject_code=None,
-                      reject_msg=None, settled_at=None) for id_, txn, data in rows]
+        entries = [Entry(id=id_, txn=txn, kind=k, msg_type=t, body=data, depends_on=dep, state=EntryState.PENDING,
+                         captured_at=at, attempts=0, reply=None, reject_code=None, reject_msg=None, settled_at=None)
+                   for id_, txn, k, t, data, dep in rows]
+        return (entries[0], entries[1:]) if head is not None else (None, entries)
 
     # ------------------------------------------------------------------ reading
     def get(self, txn: str) -> Entry | None:

@@ -34,11 +34,25 @@ def chunk_bodies(reading_txn: str, jpeg: bytes, chunk: int = CHUNK_BYTES) -> lis
              "data": base64.b64encode(p).decode("ascii")} for n, p in enumerate(parts)]
 
 
-def attach_photo(ctx: UseCaseContext, reading_txn: str, jpeg: bytes) -> list[str]:
-    """Journal ``jpeg`` as the photo of the reading journaled as ``reading_txn``; the chunks' txns."""
+def check_photo(jpeg: bytes) -> None:
     if not jpeg or len(jpeg) > PHOTO_BUDGET or not jpeg.startswith(b"\xff\xd8"):
         raise BusinessRuleError("The photo is not a JPEG of at most {budget} bytes.",
                                 "Take the photo again.", budget=PHOTO_BUDGET)
+
+
+def capture_reading_with_photo(ctx: UseCaseContext, reading_body: bytes, jpeg: bytes) -> tuple[str, list[str]]:
+    """Journal a reading (its READINGS_UPLOAD body) and ``jpeg`` as its photo in ONE transaction
+    (Journal.capture_with): a crash keeps both or neither.  The reading's txn and the chunks' txns."""
+    check_photo(jpeg)
+    reading, chunks = ctx.journal.capture_with(
+        "reading", MsgType.READINGS_UPLOAD, reading_body, PHOTO_KIND, MsgType.PHOTO_UPLOAD,
+        lambda txn: [encode_body_fast(b) for b in chunk_bodies(txn, jpeg)])
+    return reading.txn, [e.txn for e in chunks]
+
+
+def attach_photo(ctx: UseCaseContext, reading_txn: str, jpeg: bytes) -> list[str]:
+    """Journal ``jpeg`` as the photo of the reading journaled earlier as ``reading_txn``; the chunks' txns."""
+    check_photo(jpeg)
     entry = ctx.journal.get(reading_txn)
     if entry is None or entry.msg_type != MsgType.READINGS_UPLOAD:
         raise BusinessRuleError("Reading {txn} is not in the journal.", "Take the reading first, then its photo.",

@@ -211,12 +211,12 @@ def save_reading(ctx: UseCaseContext, customer: Customer, *, check: ReadingCheck
     from_balance = balance_cover(customer, bill, rule, business_day(at))
     txn = abnormal_txn = None
     # capture BEFORE anything is printed: from here on the reading cannot be lost
-    if reading.value is not None:
-        txn = journal.capture("reading", MsgType.READINGS_UPLOAD, encode_body_fast({"readings": [reading.upload_item()]})).txn
-    if txn is not None and photo:
-        from terminal_app.services.photo import attach_photo
+    if reading.value is not None and photo:  # the reading and its photo in one transaction
+        from terminal_app.services.photo import capture_reading_with_photo
 
-        attach_photo(ctx, txn, photo)
+        txn, _chunks = capture_reading_with_photo(ctx, encode_body_fast({"readings": [reading.upload_item()]}), photo)
+    elif reading.value is not None:
+        txn = journal.capture("reading", MsgType.READINGS_UPLOAD, encode_body_fast({"readings": [reading.upload_item()]})).txn
     if reading.abnormal is not None:
         abnormal_txn = journal.capture("abnormal", MsgType.ABNORMAL_REGISTER, encode_body_fast(reading.abnormal_registration())).txn
     if sync is not None:

@@ -320,3 +320,22 @@ def test_open_entries_and_status_agree_with_a_full_scan(tmp_path_factory, ops):
             assert st_.oldest_pending_at == (full[0].captured_at if full else None)
     finally:
         j.close()
+
+
+def test_capture_with_journals_a_head_and_what_belongs_to_it_in_one_transaction(journal):
+    """A reading and its photo's chunks (terminal_app.services.photo): the chunks' bodies name the
+    head's txn, each depends on it; a refusal of any of them journals none, head included."""
+    head_body = encode_body_fast({"readings": [{"cust": "0100000001", "value": "1.00"}]})
+    head, chunks = journal.capture_with("reading", MsgType.READINGS_UPLOAD, head_body, "photo", MsgType.PHOTO_UPLOAD,
+                                        lambda txn: [encode_body_fast({"reading": txn, "index": i}) for i in range(3)])
+    assert [e.kind for e in journal.entries()] == ["reading", "photo", "photo", "photo"]
+    assert all(c.depends_on == head.txn and c.body_dict()["reading"] == head.txn for c in chunks)
+    assert [c.body_dict()["index"] for c in chunks] == [0, 1, 2]
+    before = [e.txn for e in journal.entries()]
+    with pytest.raises(LocalProtocolError):  # the third chunk is too large to send: nothing of the group stays
+        journal.capture_with("reading", MsgType.READINGS_UPLOAD, head_body, "photo", MsgType.PHOTO_UPLOAD,
+                             lambda txn: [encode_body_fast({"reading": txn, "data": "x" * n})
+                                          for n in (10, 10, journal_mod.MAX_BODY_BYTES)])
+    assert [e.txn for e in journal.entries()] == before
+    nxt = journal.capture("reading", MsgType.READINGS_UPLOAD, head_body)  # the txn counter did not move
+    assert int(nxt.txn.rsplit("-", 1)[1]) == int(chunks[-1].txn.rsplit("-", 1)[1]) + 1
