@@ -2,8 +2,8 @@
 
 A JPEG within :data:`drivers.scanner.photo.PHOTO_BUDGET` (30 000 bytes, from ``photo.compress``) is
 cut into chunks of :data:`CHUNK_BYTES` and journaled as one PHOTO_UPLOAD entry per chunk — all in
-ONE journal transaction (``Journal.capture_group``), each ``depends_on`` the reading's txn.  The
-sync engine sends them only when no money or reading waits, one chunk per exchange
+ONE journal transaction with the reading itself (``Journal.capture_with``), each ``depends_on`` the
+reading's txn.  The sync engine sends them only when no money or reading waits, one chunk per exchange
 (offline_queue.sync, the photo lane); the station stores each chunk once, assembles the photo,
 checks its sha256 and that it decodes (docs/protocol.md, 0106).  Resumable for free: a chunk is a
 journal entry, so after a restart only chunks not yet applied are sent (an in-flight one is asked
