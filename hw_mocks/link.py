@@ -21,6 +21,7 @@ import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 
 class LinkClosed(Exception):
@@ -328,6 +329,52 @@ class DeviceThread:
             raise RuntimeError(f"mock {self._thread.name} crashed") from err
 
     def __enter__(self) -> DeviceThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class PtyDevice:
+    """A mock device on a pseudo-terminal run by a :class:`DeviceThread`: ``start()`` opens the pty
+    (at ``link``, a symlink path, or anywhere) and runs ``_step``; ``stop()`` ends it (``_shutdown``
+    after); a context manager.  Subclasses set ``thread_name`` and write ``_step`` / ``_shutdown``;
+    ``_starting`` runs once the pty exists, before the thread."""
+
+    thread_name = "mock"
+
+    def __init__(self, link: str | os.PathLike[str] | None = None) -> None:
+        self._link_path = link
+        self._link: PtyLink | None = None
+        self._thread: DeviceThread | None = None
+
+    @property
+    def path(self) -> str:
+        assert self._link is not None, "start the mock first"
+        return self._link.path
+
+    def _starting(self) -> None:
+        pass
+
+    def _step(self, stop: threading.Event) -> None:
+        raise NotImplementedError
+
+    def _shutdown(self) -> None:
+        pass
+
+    def start(self) -> Self:
+        self._link = PtyLink(self._link_path)
+        self._starting()
+        self._thread = DeviceThread(self.thread_name, self._step, self._shutdown)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            thread.stop()
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -40,7 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from drivers.gnss.protocol import MtkPacket, NmeaDecoder, sentence
-from hw_mocks.link import DeviceThread, PtyLink
+from hw_mocks.link import PtyDevice
 from terminal_app.errors import ConfigurationError
 
 SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
@@ -104,7 +104,7 @@ def ddmm(deg: Decimal, width: int, hemispheres: str) -> str:
     return f"{whole:0{width}d}{minutes:08.5f},{hemispheres[deg < 0]}"
 
 
-class MockGnssReceiver:
+class MockGnssReceiver(PtyDevice):
     """The simulated receiver; a context manager running on its own pty."""
 
     def __init__(self, link: str | Path | None = None, scenario: str = "fix_3d", *, interval_s: float = 1.0,
@@ -114,9 +114,7 @@ class MockGnssReceiver:
         self.scenario = self._lookup(scenario)
         self.interval_s = interval_s  # real seconds per receiver second (1.0 in the field, 0.02 in tests)
         self._utc = utc
-        self._link_path = link
-        self._link: PtyLink | None = None
-        self._thread: DeviceThread | None = None
+        super().__init__(link)
         self._lock = threading.Lock()
         self.commands: list[str] = []  # every PMTK packet received (checksum good), for tests and logs
         self.epochs = 0
@@ -124,28 +122,10 @@ class MockGnssReceiver:
         self._power_on(ttff=self.scenario.ttff_s)
 
     # ---- public API (any thread) ---------------------------------------------------------------
-    @property
-    def path(self) -> str:
-        assert self._link is not None, "start the mock first"
-        return self._link.path
+    thread_name = "mock-gnss"
 
-    def start(self) -> MockGnssReceiver:
-        self._link = PtyLink(self._link_path)
+    def _starting(self) -> None:
         self._next = time.monotonic()
-        self._thread = DeviceThread("mock-gnss", self._step, self._shutdown)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            thread, self._thread = self._thread, None
-            thread.stop()
-
-    def __enter__(self) -> MockGnssReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def inject(self, data: bytes) -> None:
         """Put raw bytes on the wire before the next epoch (line noise, a cut sentence: the fault)."""

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from hw_mocks.link import DeviceThread, PtyLink
+from hw_mocks.link import PtyDevice
 from terminal_app.errors import ConfigurationError
 
 SCENARIOS_FILE = Path(__file__).with_name("scenarios.toml")
@@ -147,7 +147,7 @@ class _Connection:
     acks: list[tuple[float, int]] = field(default_factory=list)  # (when acked, cumulative bytes)
 
 
-class MockModem:
+class MockModem(PtyDevice):
     """The simulated modem; a context manager running on its own pty (see module docstring)."""
 
     def __init__(self, link: str | Path | None = None, dialect: str = "sim800", scenario: str = "normal",
@@ -161,9 +161,8 @@ class MockModem:
         self._latency_override = latency_ms
         self._kbps_override = kbps
         self.scenario = self._lookup(scenario)
-        self._link_path = link
-        self._link: PtyLink | None = None
-        self._thread: DeviceThread | None = None
+        super().__init__(link)
+        self.thread_name = f"mock-modem-{dialect}"
         self._actions: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -171,28 +170,6 @@ class MockModem:
         self._power_on()
 
     # public API (any thread) ------------------------------------------------------------------
-
-    @property
-    def path(self) -> str:
-        assert self._link is not None, "start the mock first"
-        return self._link.path
-
-    def start(self) -> MockModem:
-        self._link = PtyLink(self._link_path)
-        self._thread = DeviceThread(f"mock-modem-{self.dialect}", self._step, self._shutdown)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            thread, self._thread = self._thread, None
-            thread.stop()
-
-    def __enter__(self) -> MockModem:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def set_coverage(self, on: bool) -> None:
         """Coverage off: no signal, not registered, the data context drops; on: back to the scenario."""
