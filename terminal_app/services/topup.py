@@ -368,18 +368,24 @@ class CardService:
         self._fault("verified")
         return self._confirm(entry, reply, customer.get("name", ""), recovered=False)
 
-    def abandon(self, *, card: CardIdentity | None = None, reason: str = "given_up") -> AbandonResult:
-        """放弃购电: give up the unfinished purchase of the card in the reader (its write never landed:
-        the card cannot be written here, the customer leaves).  The card read now proves it does not
-        hold the purchase; one that holds it is confirmed instead (``confirmed``).  CARD_CANCEL goes
-        through the journal; a purchase paid by payment code is refunded by the station (once).
-        ``card``: the card the operator was shown."""
+    def _customer_card(self, card: CardIdentity | None) -> CardContents:
+        """Read the card in the reader: a customer's card, and the one the operator was shown."""
         contents = self.card.read()
         p = contents.params
         if p.card_type is CardType.BLANK:
             raise TopupRefused(Reason.BLANK_CARD, "Use the customer's card, or re-issue one.")
         if card is not None and not card.matches(p.cust, p.meter, p.serial):
             raise TopupRefused(Reason.OTHER_CARD, "Read the card again, then enter the amount.", cust=card.cust)
+        return contents
+
+    def abandon(self, *, card: CardIdentity | None = None, reason: str = "given_up") -> AbandonResult:
+        """放弃购电: give up the unfinished purchase of the card in the reader (its write never landed:
+        the card cannot be written here, the customer leaves).  The card read now proves it does not
+        hold the purchase; one that holds it is confirmed instead (``confirmed``).  CARD_CANCEL goes
+        through the journal; a purchase paid by payment code is refunded by the station (once).
+        ``card``: the card the operator was shown."""
+        contents = self._customer_card(card)
+        p = contents.params
         auth = self._unfinished(p.cust, p.meter)
         if auth is None:
             raise TopupRefused(Reason.NOTHING_TO_GIVE_UP, "Read the card: it holds its last purchase.")
@@ -413,12 +419,8 @@ class CardService:
               ) -> tuple[CardContents, dict[str, Any], TopupResult | None]:
         """The card in the reader, the customer, and the checks of a new purchase — or the earlier
         unfinished purchase of this card finished instead (third)."""
-        contents = self.card.read()
+        contents = self._customer_card(card)
         p = contents.params
-        if p.card_type is CardType.BLANK:
-            raise TopupRefused(Reason.BLANK_CARD, "Use the customer's card, or re-issue one.")
-        if card is not None and not card.matches(p.cust, p.meter, p.serial):
-            raise TopupRefused(Reason.OTHER_CARD, "Read the card again, then enter the amount.", cust=card.cust)
         unfinished = self._unfinished(p.cust, p.meter)
         finished = self._finish(contents, unfinished) if unfinished is not None else None
         if finished is not None:
